@@ -1,0 +1,65 @@
+//! What Keygate keeps in a session, and the server-side lifetime rules (S2-S4).
+
+use tower_sessions::Session;
+
+use crate::error::AppError;
+
+const USER_ID: &str = "uid";
+const AUTHENTICATED_AT: &str = "auth_at";
+
+/// Idle timeout, enforced by the store's expiry (refreshed on every request that uses the session).
+pub const IDLE_TIMEOUT_SECS: i64 = 12 * 60 * 60;
+/// Absolute lifetime from login, whatever the activity.
+pub const ABSOLUTE_LIFETIME_SECS: i64 = 7 * 24 * 60 * 60;
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn store_error(err: tower_sessions::session::Error) -> AppError {
+    // The store reports a database it cannot reach as a backend error.
+    tracing::warn!(error = %err, "session store error");
+    AppError::Unavailable
+}
+
+/// Binds the session to `user_id` under a fresh session id, so a cookie planted or
+/// seen before login is worthless afterwards (S2).
+pub async fn log_in(session: &Session, user_id: &str) -> Result<(), AppError> {
+    session.cycle_id().await.map_err(store_error)?;
+    session
+        .insert(USER_ID, user_id)
+        .await
+        .map_err(store_error)?;
+    session
+        .insert(AUTHENTICATED_AT, now())
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
+/// Deletes the session server-side, so replaying the old cookie is unauthenticated (S3).
+pub async fn log_out(session: &Session) -> Result<(), AppError> {
+    session.flush().await.map_err(store_error)
+}
+
+/// The logged-in user's id, if any; a session past its absolute lifetime is deleted.
+pub async fn user_id(session: &Session) -> Result<Option<String>, AppError> {
+    let Some(user_id) = session.get::<String>(USER_ID).await.map_err(store_error)? else {
+        return Ok(None);
+    };
+    let authenticated_at = session
+        .get::<i64>(AUTHENTICATED_AT)
+        .await
+        .map_err(store_error)?
+        .unwrap_or(0);
+    if now() - authenticated_at > ABSOLUTE_LIFETIME_SECS {
+        log_out(session).await?;
+        return Ok(None);
+    }
+    Ok(Some(user_id))
+}
+
+/// The logged-in user's id, or `Unauthenticated`.
+pub async fn require_user_id(session: &Session) -> Result<String, AppError> {
+    user_id(session).await?.ok_or(AppError::Unauthenticated)
+}

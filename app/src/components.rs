@@ -1,0 +1,183 @@
+//! Small building blocks shared by every page: form fields, error banners, the copy
+//! button and the 404 / access-denied / loading states.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::error::AppError;
+
+/// The error of an action's latest result, if it failed.
+pub fn last_error<S, T>(value: S) -> Signal<Option<AppError>>
+where
+    S: Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
+    T: 'static,
+{
+    Signal::derive(move || value.get().and_then(Result::err))
+}
+
+/// A labelled text input whose server-side error (if about this field) is shown under it
+/// and announced to screen readers.
+#[component]
+pub fn Field(
+    #[prop(into)] label: String,
+    #[prop(into)] name: String,
+    #[prop(into, default = "text".into())] kind: String,
+    #[prop(into, optional)] autocomplete: Option<String>,
+    #[prop(into, optional)] inputmode: Option<String>,
+    #[prop(into, optional)] value: Option<String>,
+    #[prop(into, optional)] hint: Option<String>,
+    #[prop(into)] error: Signal<Option<AppError>>,
+) -> impl IntoView {
+    let id = format!("field-{name}");
+    let error_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    let described_by = if hint.is_some() {
+        format!("{error_id} {hint_id}")
+    } else {
+        error_id.clone()
+    };
+    let message = {
+        let name = name.clone();
+        Signal::derive(move || error.get().and_then(|e| e.field_message(&name)))
+    };
+    view! {
+        <div class="field" class:has-error=move || message.get().is_some()>
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id
+                name=name
+                type=kind
+                autocomplete=autocomplete
+                inputmode=inputmode
+                value=value
+                aria-invalid=move || if message.get().is_some() { "true" } else { "false" }
+                aria-describedby=described_by
+            />
+            {hint.map(|h| view! { <p class="field-hint" id=hint_id>{h}</p> })}
+            <p class="field-error" id=error_id aria-live="polite">{move || message.get()}</p>
+        </div>
+    }
+}
+
+/// Shows an error that does not belong next to one of `fields` (throttling, outages,
+/// wrong credentials) above a form's submit button.
+#[component]
+pub fn FormError(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    fields: &'static [&'static str],
+) -> impl IntoView {
+    let message = move || {
+        error
+            .get()
+            .filter(|e| !fields.iter().any(|f| e.field_message(f).is_some()))
+            .map(|e| e.to_string())
+    };
+    view! {
+        <Show when=move || message().is_some()>
+            <div class="alert alert-error" role="alert">{message}</div>
+        </Show>
+    }
+}
+
+/// Copies `text` to the clipboard and says so, visibly and to screen readers.
+#[component]
+pub fn CopyButton(#[prop(into)] text: String, #[prop(into)] label: String) -> impl IntoView {
+    let (state, set_state) = signal(CopyState::Idle);
+    let copy = move |_| {
+        let text = text.clone();
+        leptos::task::spawn_local(async move {
+            let copied = write_clipboard(&text).await;
+            set_state.set(if copied {
+                CopyState::Copied
+            } else {
+                CopyState::Failed
+            });
+            set_timeout(
+                move || set_state.set(CopyState::Idle),
+                std::time::Duration::from_secs(3),
+            );
+        });
+    };
+    view! {
+        <button type="button" class="btn btn-secondary btn-copy" on:click=copy aria-label=label>
+            {move || match state.get() {
+                CopyState::Copied => "Copied",
+                CopyState::Idle | CopyState::Failed => "Copy",
+            }}
+        </button>
+        <span class="copy-status" role="status" aria-live="polite">
+            {move || match state.get() {
+                CopyState::Copied => "Copied to clipboard",
+                CopyState::Failed => "Copy failed: select the text and copy it yourself",
+                CopyState::Idle => "",
+            }}
+        </span>
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CopyState {
+    Idle,
+    Copied,
+    Failed,
+}
+
+#[cfg(feature = "hydrate")]
+async fn write_clipboard(text: &str) -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let promise = window.navigator().clipboard().write_text(text);
+    wasm_bindgen_futures::JsFuture::from(promise).await.is_ok()
+}
+
+#[cfg(not(feature = "hydrate"))]
+async fn write_clipboard(_text: &str) -> bool {
+    false
+}
+
+#[component]
+pub fn NotFoundPage() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::ssr::set_page_status(http::StatusCode::NOT_FOUND);
+    view! {
+        <section class="card narrow state-page" data-testid="not-found">
+            <h1>"Page not found"</h1>
+            <p>"There is nothing here, or you are not a member of this organization."</p>
+            <A href="/orgs" attr:class="btn btn-primary">"Go to your organizations"</A>
+        </section>
+    }
+}
+
+#[component]
+pub fn AccessDeniedPage(#[prop(into)] message: String) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::ssr::set_page_status(http::StatusCode::FORBIDDEN);
+    view! {
+        <section class="card narrow state-page" data-testid="access-denied">
+            <h1>"Access denied"</h1>
+            <p>{message}</p>
+            <p class="muted">"Ask an owner or admin of this organization if you need access."</p>
+        </section>
+    }
+}
+
+/// Shown for errors a page cannot do anything specific with (outage, internal error).
+#[component]
+pub fn ErrorPanel(error: AppError) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Ok(status) = http::StatusCode::from_u16(error.status()) {
+        crate::ssr::set_page_status(status);
+    }
+    view! {
+        <section class="card narrow state-page" data-testid="error">
+            <h1>"Something went wrong"</h1>
+            <p role="alert">{error.to_string()}</p>
+        </section>
+    }
+}
+
+#[component]
+pub fn Loading() -> impl IntoView {
+    view! { <p class="loading" role="status" aria-live="polite">"Loading…"</p> }
+}

@@ -1,0 +1,106 @@
+//! Keygate's web application: routes, pages and server functions (shared by the server
+//! and the browser), plus, behind the `ssr` feature, the domain services and entities.
+
+#![recursion_limit = "256"]
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{A, ParentRoute, Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+pub mod auth;
+pub mod components;
+pub mod error;
+pub mod orgs;
+pub mod validate;
+
+#[cfg(feature = "ssr")]
+pub mod entities;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use auth::ui::{AuthActions, LoginPage, SignUpPage, UserMenu};
+use components::NotFoundPage;
+use orgs::ui::{GeneralPage, MembersPage, OrgSettingsLayout, OrgsPage};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let auth = AuthActions::new();
+    provide_context(auth);
+    let user = Resource::new(move || auth.version(), |_| auth::current_user());
+
+    // Tests (and people) can tell a hydrated page from server-rendered HTML: effects never
+    // run during SSR.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/keygate.css" />
+        <Title text="Keygate" />
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <header class="site-header">
+                <A href="/" attr:class="brand">
+                    <span class="brand-mark" aria-hidden="true">"⚿"</span>
+                    " Keygate"
+                </A>
+                <UserMenu user=user />
+            </header>
+            <main id="main" class="page">
+                <Routes fallback=|| view! { <NotFoundPage /> }>
+                    <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
+                    <Route path=path!("/signup") view=SignUpPage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                    <Route path=path!("/orgs") view=OrgsPage ssr=SsrMode::Async />
+                    <ParentRoute path=path!("/orgs/:org_id/settings") view=OrgSettingsLayout ssr=SsrMode::Async>
+                        <Route path=path!("") view=GeneralPage />
+                        <Route path=path!("members") view=MembersPage />
+                    </ParentRoute>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn HomePage() -> impl IntoView {
+    view! {
+        <section class="hero">
+            <h1>"API keys for your API, done properly."</h1>
+            <p class="lead">
+                "Keygate gives your organization API keys that are shown once, stored only as digests, "
+                "verified in microseconds and revoked in a click."
+            </p>
+            <p class="hero-actions">
+                <A href="/signup" attr:class="btn btn-primary">"Create an account"</A>
+                <A href="/login" attr:class="btn btn-secondary">"Log in"</A>
+                <A href="/orgs" attr:class="btn btn-link">"Your organizations"</A>
+            </p>
+        </section>
+    }
+}

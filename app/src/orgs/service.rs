@@ -1,0 +1,383 @@
+//! Organization and membership rules. Every function that changes something takes a
+//! proof of the caller's role (`OrgAdmin`), obtained from `membership` on each request,
+//! so a role change or removal takes effect on the very next request (S5).
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, SqlErr, TransactionTrait,
+};
+
+use super::{MemberView, OrgSummary, Role};
+use crate::entities::{membership, organization, user};
+use crate::error::AppError;
+use crate::validate;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrgError {
+    /// Unknown organization or member, or the caller is not a member: indistinguishable (Z2).
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
+    /// The change would leave the organization without an owner.
+    #[error("an organization needs at least one owner")]
+    LastOwner,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+impl From<OrgError> for AppError {
+    fn from(err: OrgError) -> Self {
+        match err {
+            OrgError::NotFound => AppError::NotFound,
+            OrgError::Forbidden => AppError::Forbidden,
+            OrgError::Invalid { field, message } => AppError::invalid(field, message),
+            OrgError::Conflict { field, message } => AppError::conflict(field, message),
+            OrgError::LastOwner => AppError::invalid(
+                "role",
+                "An organization needs at least one owner. Make another member owner first.",
+            ),
+            OrgError::Db(e) => crate::ssr::db_error(e),
+        }
+    }
+}
+
+/// Proof that `user_id` is a member of `org_id` with `role`, read from the database.
+#[derive(Debug, Clone)]
+pub struct OrgMember {
+    pub org_id: String,
+    pub user_id: String,
+    pub role: Role,
+}
+
+/// Proof that the caller may manage members (owner or admin).
+#[derive(Debug, Clone)]
+pub struct OrgAdmin(OrgMember);
+
+impl OrgMember {
+    pub fn require_admin(self) -> Result<OrgAdmin, OrgError> {
+        if self.role.can_manage_members() {
+            Ok(OrgAdmin(self))
+        } else {
+            Err(OrgError::Forbidden)
+        }
+    }
+}
+
+impl OrgAdmin {
+    pub fn member(&self) -> &OrgMember {
+        &self.0
+    }
+}
+
+fn parse_stored_role(value: &str) -> Result<Role, OrgError> {
+    Role::parse(value).ok_or_else(|| {
+        OrgError::Db(DbErr::Custom(format!(
+            "unknown role {value:?} in memberships"
+        )))
+    })
+}
+
+/// The caller's membership of `org_id`; `NotFound` when the org does not exist or the
+/// caller is not in it.
+pub async fn membership(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    org_id: &str,
+) -> Result<OrgMember, OrgError> {
+    let row = membership::Entity::find_by_id((org_id.to_owned(), user_id.to_owned()))
+        .one(db)
+        .await?
+        .ok_or(OrgError::NotFound)?;
+    Ok(OrgMember {
+        role: parse_stored_role(&row.role)?,
+        org_id: row.org_id,
+        user_id: row.user_id,
+    })
+}
+
+fn org_name(raw: &str) -> Result<String, OrgError> {
+    validate::name(raw, "Organization name").map_err(|message| OrgError::Invalid {
+        field: "name",
+        message,
+    })
+}
+
+pub async fn create_org(
+    db: &DatabaseConnection,
+    user_id: &str,
+    name: &str,
+) -> Result<OrgSummary, OrgError> {
+    let name = org_name(name)?;
+    let id = crate::ssr::random_id("org");
+    let now = chrono::Utc::now();
+    let txn = db.begin().await?;
+    organization::ActiveModel {
+        id: Set(id.clone()),
+        name: Set(name.clone()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    membership::ActiveModel {
+        org_id: Set(id.clone()),
+        user_id: Set(user_id.to_owned()),
+        role: Set(Role::Owner.as_str().to_owned()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(OrgSummary {
+        id,
+        name,
+        role: Role::Owner,
+    })
+}
+
+pub async fn list_orgs(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<OrgSummary>, OrgError> {
+    let rows = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user_id))
+        .find_also_related(organization::Entity)
+        .all(db)
+        .await?;
+    let mut orgs = rows
+        .into_iter()
+        .filter_map(|(m, org)| org.map(|org| (m, org)))
+        .map(|(m, org)| {
+            Ok(OrgSummary {
+                id: org.id,
+                name: org.name,
+                role: parse_stored_role(&m.role)?,
+            })
+        })
+        .collect::<Result<Vec<_>, OrgError>>()?;
+    orgs.sort_by(|a, b| {
+        a.name
+            .to_lowercase()
+            .cmp(&b.name.to_lowercase())
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    Ok(orgs)
+}
+
+pub async fn get_org(
+    db: &impl ConnectionTrait,
+    member: &OrgMember,
+) -> Result<OrgSummary, OrgError> {
+    let org = organization::Entity::find_by_id(member.org_id.clone())
+        .one(db)
+        .await?
+        .ok_or(OrgError::NotFound)?;
+    Ok(OrgSummary {
+        id: org.id,
+        name: org.name,
+        role: member.role,
+    })
+}
+
+pub async fn rename_org(
+    db: &impl ConnectionTrait,
+    admin: &OrgAdmin,
+    name: &str,
+) -> Result<OrgSummary, OrgError> {
+    let name = org_name(name)?;
+    let member = admin.member();
+    organization::Entity::update_many()
+        .col_expr(organization::Column::Name, Expr::value(name.clone()))
+        .filter(organization::Column::Id.eq(&member.org_id))
+        .exec(db)
+        .await?;
+    get_org(db, member).await
+}
+
+fn member_view(m: membership::Model, u: user::Model) -> Result<MemberView, OrgError> {
+    Ok(MemberView {
+        role: parse_stored_role(&m.role)?,
+        user_id: u.id,
+        email: u.email,
+        display_name: u.display_name,
+        joined_at: m.created_at,
+    })
+}
+
+pub async fn list_members(
+    db: &impl ConnectionTrait,
+    admin: &OrgAdmin,
+) -> Result<Vec<MemberView>, OrgError> {
+    let rows = membership::Entity::find()
+        .filter(membership::Column::OrgId.eq(&admin.member().org_id))
+        .find_also_related(user::Entity)
+        .all(db)
+        .await?;
+    let mut members = rows
+        .into_iter()
+        .filter_map(|(m, u)| u.map(|u| member_view(m, u)))
+        .collect::<Result<Vec<_>, _>>()?;
+    members.sort_by(|a, b| a.role.cmp(&b.role).then_with(|| a.email.cmp(&b.email)));
+    Ok(members)
+}
+
+pub async fn add_member(
+    db: &impl ConnectionTrait,
+    admin: &OrgAdmin,
+    email: &str,
+    role: Role,
+) -> Result<MemberView, OrgError> {
+    let org_id = &admin.member().org_id;
+    if !admin.member().role.can_administer(role) {
+        return Err(OrgError::Forbidden);
+    }
+    let email = validate::email(email).map_err(|message| OrgError::Invalid {
+        field: "email",
+        message,
+    })?;
+    let Some(user) = user::Entity::find()
+        .filter(user::Column::Email.eq(&email))
+        .one(db)
+        .await?
+    else {
+        return Err(OrgError::Invalid {
+            field: "email",
+            message: format!(
+                "No Keygate account uses {email}. Ask them to sign up first, then add them here."
+            ),
+        });
+    };
+    let row = membership::ActiveModel {
+        org_id: Set(org_id.clone()),
+        user_id: Set(user.id.clone()),
+        role: Set(role.as_str().to_owned()),
+        created_at: Set(chrono::Utc::now()),
+    };
+    match membership::Entity::insert(row.clone())
+        .exec_without_returning(db)
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(OrgError::Conflict {
+                field: "email",
+                message: format!("{email} is already a member of this organization."),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let membership = membership::Model {
+        org_id: org_id.clone(),
+        user_id: user.id.clone(),
+        role: role.as_str().to_owned(),
+        created_at: row.created_at.unwrap(),
+    };
+    member_view(membership, user)
+}
+
+/// Takes the organization's write lock for the rest of the transaction with a no-op
+/// update: on PostgreSQL it locks the org row, on SQLite it makes the transaction the
+/// writer up front. Concurrent role changes then serialise, so two owners demoting each
+/// other at once cannot leave the organization with none.
+async fn lock_org(txn: &impl ConnectionTrait, org_id: &str) -> Result<(), OrgError> {
+    let res = organization::Entity::update_many()
+        .col_expr(
+            organization::Column::Id,
+            Expr::col(organization::Column::Id).into(),
+        )
+        .filter(organization::Column::Id.eq(org_id))
+        .exec(txn)
+        .await?;
+    if res.rows_affected == 0 {
+        Err(OrgError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+async fn target_member(
+    txn: &impl ConnectionTrait,
+    org_id: &str,
+    user_id: &str,
+) -> Result<membership::Model, OrgError> {
+    membership::Entity::find_by_id((org_id.to_owned(), user_id.to_owned()))
+        .one(txn)
+        .await?
+        .ok_or(OrgError::NotFound)
+}
+
+async fn ensure_an_owner_remains(txn: &impl ConnectionTrait, org_id: &str) -> Result<(), OrgError> {
+    let owners = membership::Entity::find()
+        .filter(membership::Column::OrgId.eq(org_id))
+        .filter(membership::Column::Role.eq(Role::Owner.as_str()))
+        .count(txn)
+        .await?;
+    if owners == 0 {
+        Err(OrgError::LastOwner)
+    } else {
+        Ok(())
+    }
+}
+
+pub async fn change_role(
+    db: &DatabaseConnection,
+    admin: &OrgAdmin,
+    user_id: &str,
+    role: Role,
+) -> Result<MemberView, OrgError> {
+    let org_id = admin.member().org_id.as_str();
+    let txn = db.begin().await?;
+    lock_org(&txn, org_id).await?;
+    let target = target_member(&txn, org_id, user_id).await?;
+    let current = parse_stored_role(&target.role)?;
+    let caller = admin.member().role;
+    if !caller.can_administer(current) || !caller.can_administer(role) {
+        return Err(OrgError::Forbidden);
+    }
+    let mut row: membership::ActiveModel = target.into();
+    row.role = Set(role.as_str().to_owned());
+    let updated = row.update(&txn).await?;
+    if current == Role::Owner {
+        ensure_an_owner_remains(&txn, org_id).await?;
+    }
+    let user = user::Entity::find_by_id(user_id.to_owned())
+        .one(&txn)
+        .await?
+        .ok_or(OrgError::NotFound)?;
+    txn.commit().await?;
+    member_view(updated, user)
+}
+
+pub async fn remove_member(
+    db: &DatabaseConnection,
+    admin: &OrgAdmin,
+    user_id: &str,
+) -> Result<(), OrgError> {
+    let org_id = admin.member().org_id.as_str();
+    let txn = db.begin().await?;
+    lock_org(&txn, org_id).await?;
+    let target = target_member(&txn, org_id, user_id).await?;
+    let current = parse_stored_role(&target.role)?;
+    if !admin.member().role.can_administer(current) {
+        return Err(OrgError::Forbidden);
+    }
+    membership::Entity::delete_by_id((org_id.to_owned(), user_id.to_owned()))
+        .exec(&txn)
+        .await?;
+    if current == Role::Owner {
+        ensure_an_owner_remains(&txn, org_id).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}

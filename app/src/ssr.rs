@@ -1,0 +1,141 @@
+//! Server-side plumbing every server function shares: the application state, the
+//! caller's session and address, and the mapping of errors onto HTTP statuses.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+use leptos::prelude::*;
+use sea_orm::{DatabaseConnection, DbErr};
+use tower_sessions::Session;
+
+use crate::auth::throttle::LoginThrottle;
+use crate::error::AppError;
+
+/// A secret that must never be printed: `Debug` is redacted and there is no `Display`.
+#[derive(Clone)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Everything a server function or handler needs, cloned cheaply into each request.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    /// The server secret (HMAC key for API key digests).
+    pub secret: Secret,
+    pub login_throttle: Arc<LoginThrottle>,
+    /// An argon2id hash of a random password, verified against when the email is unknown
+    /// so that the response time does not reveal which accounts exist (A3).
+    pub dummy_hash: Arc<str>,
+}
+
+impl AppState {
+    pub async fn new(db: DatabaseConnection, secret: Secret) -> Result<Self, String> {
+        let dummy_hash = crate::auth::service::dummy_hash()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            db,
+            secret,
+            login_throttle: Arc::new(LoginThrottle::default()),
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+}
+
+/// The state provided to Leptos by the server for every page render and server function.
+pub fn state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| {
+        tracing::error!("AppState missing from the Leptos context");
+        AppError::Internal
+    })
+}
+
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>().await.map_err(|e| {
+        tracing::error!(error = %e, "session layer missing");
+        AppError::Internal
+    })
+}
+
+/// The peer address of the connection (Keygate does not trust forwarding headers).
+pub async fn client_ip() -> Option<IpAddr> {
+    leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+        .await
+        .ok()
+        .map(|ConnectInfo(a)| a.ip())
+}
+
+/// Sets the status (and `Retry-After`) of the response being built for this error.
+pub fn set_error_status(error: &AppError) {
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    if let Ok(status) = http::StatusCode::from_u16(error.status()) {
+        response.set_status(status);
+    }
+    if let AppError::RateLimited { retry_after } = error {
+        response.insert_header(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(*retry_after),
+        );
+    }
+}
+
+/// Sets the status of a page being rendered (404 and 403 pages).
+pub fn set_page_status(status: http::StatusCode) {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(status);
+    }
+}
+
+/// Database errors become `Unavailable` when the database cannot be reached and a
+/// logged, generic `Internal` otherwise: no SQL or driver detail reaches the caller.
+pub fn db_error(err: DbErr) -> AppError {
+    match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
+            tracing::warn!(error = %err, "database unavailable");
+            AppError::Unavailable
+        }
+        other => {
+            tracing::error!(error = %other, "database error");
+            AppError::Internal
+        }
+    }
+}
+
+/// Random identifiers such as `org_3kTMd...`: 22 base62 characters (about 130 bits).
+pub fn random_id(prefix: &str) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    let mut id = String::with_capacity(prefix.len() + 23);
+    id.push_str(prefix);
+    id.push('_');
+    id.extend((0..22).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char));
+    id
+}
+
+/// The state and the logged-in user's id, or `Unauthenticated`: the first line of every
+/// server function that needs a user.
+pub async fn authenticated() -> Result<(AppState, String), AppError> {
+    let state = state()?;
+    let session = session().await?;
+    let user_id = crate::auth::session::require_user_id(&session).await?;
+    Ok((state, user_id))
+}

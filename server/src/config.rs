@@ -1,0 +1,310 @@
+//! Keygate's configuration: read once at start from `KEYGATE_*` variables, typed and
+//! validated, with a clear message naming the variable for any bad value. Nothing else
+//! in the server reads the environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use app::ssr::Secret;
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Shortest server secret accepted, in bytes (256 bits of hex or better).
+pub const MIN_SECRET_LEN: usize = 32;
+const SECRET_FILE: &str = "secret";
+const SQLITE_FILE: &str = "keygate.db";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `KEYGATE_DATABASE_URL`, or `None` for the embedded SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// `KEYGATE_SECRET`, or `None` to use (and on first start create) `data_dir/secret`.
+    pub secret: Option<Secret>,
+    pub cookie_secure: bool,
+    /// A `tracing` filter such as `info` or `keygate=debug,info`.
+    pub log: String,
+    /// Where the compiled site (wasm, js, css, public assets) is served from.
+    pub site_root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `get`, so tests can pass their own.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+
+        let addr_raw = var("KEYGATE_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        let addr = addr_raw.trim().parse::<SocketAddr>().map_err(|_| {
+            err(
+                "KEYGATE_ADDR",
+                format!("{addr_raw:?} is not an address and port such as {DEFAULT_ADDR}"),
+            )
+        })?;
+
+        let data_dir =
+            PathBuf::from(var("KEYGATE_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()));
+
+        let database_url = match var("KEYGATE_DATABASE_URL") {
+            None => None,
+            Some(url) => {
+                let url = url.trim().to_owned();
+                let known = ["sqlite:", "postgres://", "postgresql://"]
+                    .iter()
+                    .any(|p| url.starts_with(p));
+                if !known {
+                    return Err(err(
+                        "KEYGATE_DATABASE_URL",
+                        "must start with sqlite:, postgres:// or postgresql:// (the value is not shown because it may hold a password)",
+                    ));
+                }
+                Some(url)
+            }
+        };
+
+        let secret = match get("KEYGATE_SECRET") {
+            None => None,
+            Some(s) if s.len() >= MIN_SECRET_LEN => Some(Secret::new(s)),
+            Some(_) => {
+                return Err(err(
+                    "KEYGATE_SECRET",
+                    format!(
+                        "must be at least {MIN_SECRET_LEN} characters (for example `openssl rand -hex 32`)"
+                    ),
+                ));
+            }
+        };
+
+        let cookie_secure = match var("KEYGATE_COOKIE_SECURE").as_deref().map(str::trim) {
+            None => false,
+            Some(v) => parse_bool(v).ok_or_else(|| {
+                err(
+                    "KEYGATE_COOKIE_SECURE",
+                    format!("{v:?} is not one of true, false, 1, 0, yes, no, on, off"),
+                )
+            })?,
+        };
+
+        let log = var("KEYGATE_LOG").unwrap_or_else(|| "info".to_owned());
+        if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
+            return Err(err(
+                "KEYGATE_LOG",
+                format!("{log:?} is not a log filter such as info, debug or server=debug,info"),
+            ));
+        }
+
+        // cargo-leptos sets LEPTOS_SITE_ROOT when it runs the server; a plain binary uses
+        // the build's output directory relative to the repository root.
+        let site_root = PathBuf::from(
+            var("KEYGATE_SITE_ROOT")
+                .or_else(|| var("LEPTOS_SITE_ROOT"))
+                .unwrap_or_else(|| "target/site".into()),
+        );
+
+        Ok(Self {
+            addr,
+            data_dir,
+            database_url,
+            secret,
+            cookie_secure,
+            log,
+            site_root,
+        })
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join(SQLITE_FILE)
+    }
+
+    /// The configured secret, or the one kept in `data_dir/secret`, generated with 0600
+    /// permissions on first start.
+    pub fn load_or_create_secret(&self) -> Result<Secret, ConfigError> {
+        if let Some(secret) = &self.secret {
+            return Ok(secret.clone());
+        }
+        let path = self.data_dir.join(SECRET_FILE);
+        read_or_create_secret_file(&path)
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn read_or_create_secret_file(path: &Path) -> Result<Secret, ConfigError> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    const VAR: &str = "KEYGATE_DATA_DIR";
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| err(VAR, format!("cannot create {}: {e}", dir.display())))?;
+    }
+    match std::fs::read_to_string(path) {
+        Ok(contents) => {
+            let secret = contents.trim();
+            if secret.len() < MIN_SECRET_LEN {
+                return Err(err(
+                    VAR,
+                    format!(
+                        "{} is shorter than {MIN_SECRET_LEN} characters",
+                        path.display()
+                    ),
+                ));
+            }
+            let mode = std::fs::metadata(path)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0);
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "server secret file is readable by others; chmod 600 it");
+            }
+            Ok(Secret::new(secret))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            rand::fill(&mut bytes);
+            let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| err(VAR, format!("cannot create {}: {e}", path.display())))?;
+            file.write_all(secret.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| err(VAR, format!("cannot write {}: {e}", path.display())))?;
+            tracing::info!(path = %path.display(), "generated a new server secret");
+            Ok(Secret::new(secret))
+        }
+        Err(e) => Err(err(VAR, format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert!(c.database_url.is_none() && c.secret.is_none() && !c.cookie_secure);
+        assert_eq!(c.sqlite_path(), PathBuf::from("./data/keygate.db"));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(
+            config(&[("KEYGATE_ADDR", "localhost")]).unwrap_err().var,
+            "KEYGATE_ADDR"
+        );
+        assert_eq!(
+            config(&[("KEYGATE_DATABASE_URL", "mysql://x")])
+                .unwrap_err()
+                .var,
+            "KEYGATE_DATABASE_URL"
+        );
+        assert_eq!(
+            config(&[("KEYGATE_SECRET", "short")]).unwrap_err().var,
+            "KEYGATE_SECRET"
+        );
+        assert_eq!(
+            config(&[("KEYGATE_COOKIE_SECURE", "maybe")])
+                .unwrap_err()
+                .var,
+            "KEYGATE_COOKIE_SECURE"
+        );
+        assert_eq!(
+            config(&[("KEYGATE_LOG", "info,[")]).unwrap_err().var,
+            "KEYGATE_LOG"
+        );
+    }
+
+    #[test]
+    fn database_url_error_does_not_echo_the_url() {
+        let e = config(&[("KEYGATE_DATABASE_URL", "mysql://root:hunter2@db")]).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn values_are_parsed() {
+        let c = config(&[
+            ("KEYGATE_ADDR", "0.0.0.0:8080"),
+            (
+                "KEYGATE_DATABASE_URL",
+                "postgres://postgres@127.0.0.1/keygate",
+            ),
+            ("KEYGATE_SECRET", &"s".repeat(40)),
+            ("KEYGATE_COOKIE_SECURE", "TRUE"),
+        ])
+        .unwrap();
+        assert_eq!(c.addr.port(), 8080);
+        assert!(c.database_url.unwrap().starts_with("postgres://"));
+        assert_eq!(c.secret.unwrap().expose().len(), 40);
+        assert!(c.cookie_secure);
+    }
+
+    #[test]
+    fn secret_file_is_created_once_with_mode_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(&[(
+            "KEYGATE_DATA_DIR",
+            dir.path().join("nested").to_str().unwrap(),
+        )])
+        .unwrap();
+        let first = c.load_or_create_secret().unwrap();
+        let path = dir.path().join("nested/secret");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(first.expose().len(), 64);
+        let second = c.load_or_create_secret().unwrap();
+        assert_eq!(
+            first.expose(),
+            second.expose(),
+            "the secret must be stable across restarts"
+        );
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let c = config(&[("KEYGATE_SECRET", &"x".repeat(40))]).unwrap();
+        assert!(!format!("{c:?}").contains("xxxx"));
+    }
+}

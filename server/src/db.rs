@@ -1,0 +1,68 @@
+//! Opening the database (embedded SQLite by default, PostgreSQL by URL) and migrating it.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlxSqliteConnector};
+use sqlx::ConnectOptions as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::config::Config;
+
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to the configured database and applies pending migrations.
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    let db = match &config.database_url {
+        Some(url) if url.starts_with("sqlite:") => {
+            let options =
+                SqliteConnectOptions::from_str(url).map_err(|e| DbErr::Custom(e.to_string()))?;
+            sqlite(options).await?
+        }
+        Some(url) => postgres(url).await?,
+        None => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                DbErr::Custom(format!(
+                    "cannot create data directory {}: {e}",
+                    config.data_dir.display()
+                ))
+            })?;
+            sqlite(SqliteConnectOptions::new().filename(config.sqlite_path())).await?
+        }
+    };
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// SQLite in WAL mode: readers never block the writer. `synchronous = NORMAL` is durable
+/// across a crash or `kill -9` of the process (the WAL is in the OS page cache); only a
+/// power loss can drop the last transactions. Foreign keys are on (off by default in SQLite).
+async fn sqlite(options: SqliteConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    let options = options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5))
+        .disable_statement_logging();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| DbErr::Custom(format!("cannot open the SQLite database: {e}")))?;
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+async fn postgres(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(16)
+        .min_connections(1)
+        .connect_timeout(ACQUIRE_TIMEOUT)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // Statements are not logged: parameters may carry credentials (K8).
+        .sqlx_logging(false);
+    Database::connect(options).await
+}
