@@ -1,0 +1,255 @@
+//! Test harness: a fresh database per test (a SQLite file in a temp dir, or a new
+//! PostgreSQL database), the real server on a free port, and a cookie-keeping client
+//! that calls server functions the way the browser does.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::Value;
+use server::config::Config;
+
+/// Where tests create their PostgreSQL databases (any database on the server works).
+fn postgres_admin_url() -> String {
+    std::env::var("KEYGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+pub struct TestDb {
+    pub url: String,
+    dir: tempfile::TempDir,
+    postgres_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("keygate.db").display()
+        );
+        TestDb {
+            url,
+            dir,
+            postgres_name: None,
+        }
+    }
+
+    /// A new, empty PostgreSQL database, or `None` (with a plain message) when no server is
+    /// reachable outside CI. With `CI=true` an unreachable server fails the test.
+    pub async fn postgres() -> Option<TestDb> {
+        let admin_url = postgres_admin_url();
+        let admin = match Database::connect(admin_url.as_str()).await {
+            Ok(admin) => admin,
+            Err(e) if !in_ci() => {
+                eprintln!(
+                    "SKIPPED: PostgreSQL is not reachable ({e}); set KEYGATE_TEST_POSTGRES_URL to run these tests"
+                );
+                return None;
+            }
+            Err(e) => panic!("PostgreSQL is required when CI=true but is not reachable: {e}"),
+        };
+        let name = format!("keygate_test_{}", app::ssr::random_id("db").to_lowercase());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
+        Some(TestDb {
+            url: format!("{base}/{name}"),
+            dir: tempfile::tempdir().unwrap(),
+            postgres_name: Some(name),
+        })
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> Config {
+        let data_dir = self.dir.path().to_str().unwrap().to_owned();
+        let url = self.url.clone();
+        Config::from_lookup(|name| match name {
+            "KEYGATE_ADDR" => Some("127.0.0.1:0".into()),
+            "KEYGATE_DATA_DIR" => Some(data_dir.clone()),
+            "KEYGATE_DATABASE_URL" => Some(url.clone()),
+            "KEYGATE_SITE_ROOT" => Some(format!("{data_dir}/site")),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    /// The migrated database, as the server would open it.
+    pub async fn connect(&self) -> DatabaseConnection {
+        server::db::connect(&self.config()).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Async drop does not exist: drop the database from a short-lived runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(admin) = Database::connect(postgres_admin_url().as_str()).await {
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Runs an async test body once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::TestDb::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = $crate::common::TestDb::postgres().await {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub db: TestDb,
+}
+
+impl TestServer {
+    pub async fn start(db: TestDb) -> TestServer {
+        let config = db.config();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            if let Err(e) = server::serve(config, listener, std::future::pending()).await {
+                panic!("test server failed: {e}");
+            }
+        });
+        let probe = reqwest::Client::new();
+        for _ in 0..200 {
+            if probe
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return TestServer { base, db };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("test server did not become ready");
+    }
+
+    /// A new browser-like client with its own cookie jar.
+    pub fn client(&self) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: self.base.clone(),
+        }
+    }
+
+    /// A client already signed up and logged in as `name`.
+    pub async fn user(&self, name: &str) -> (Client, User) {
+        let client = self.client();
+        let email = format!("{}@example.com", name.to_lowercase());
+        let (status, body) = client
+            .call(
+                "sign_up",
+                &[
+                    ("email", &email),
+                    ("display_name", name),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "sign up {name}: {body}");
+        let user = User {
+            id: body["id"].as_str().unwrap().to_owned(),
+            email,
+        };
+        (client, user)
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+}
+
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Client {
+    /// Calls a server function as the hydrated app does: a same-origin form POST.
+    pub async fn call(&self, name: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let response = self.post(name, form).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+
+    pub async fn post(&self, name: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}/rpc/{name}", self.base))
+            .header("origin", &self.base)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates an organization and returns its id.
+    pub async fn create_org(&self, name: &str) -> String {
+        let (status, body) = self.call("create_org", &[("name", name)]).await;
+        assert_eq!(status, StatusCode::OK, "create org: {body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+}
