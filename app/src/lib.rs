@@ -66,8 +66,8 @@ pub fn App() -> impl IntoView {
             <a class="skip-link" href="#main">"Skip to content"</a>
             <header class="site-header">
                 <A href="/" attr:class="brand">
-                    <span class="brand-mark" aria-hidden="true">"⚿"</span>
-                    " Keygate"
+                    <img class="brand-mark" src="/favicon.svg" alt="" width="24" height="24" />
+                    "Keygate"
                 </A>
                 <UserMenu user=user />
             </header>

@@ -14,6 +14,7 @@ on_both_databases!(
     session_cookie_is_http_only_lax_and_host_wide,
     login_issues_a_new_session_id,
     logout_deletes_the_session_server_side,
+    sessions_past_their_lifetime_are_refused,
     role_changes_apply_on_the_next_request,
     cross_site_state_changes_are_refused,
     login_failures_look_the_same,
@@ -482,6 +483,58 @@ async fn logout_deletes_the_session_server_side(db: TestDb) {
     );
     let (status, _) = client.call("list_my_orgs", &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// S4: the server, not the cookie, decides when a session ends: past the absolute
+/// lifetime since login, or past its idle expiry, the session is worthless.
+async fn sessions_past_their_lifetime_are_refused(db: TestDb) {
+    use tower_sessions::SessionStore;
+    use tower_sessions::session::{Id, Record};
+
+    let server = TestServer::start(db).await;
+    let (_, user) = server.user("Ada").await;
+    let store = app::auth::session_store::DbSessionStore::new(server.db.connect().await);
+    let now = time::OffsetDateTime::now_utc();
+    let lifetime = app::auth::session::ABSOLUTE_LIFETIME_SECS;
+    let plant = |logged_in_secs_ago: i64, expires_in_secs: i64| {
+        let store = store.clone();
+        let user_id = user.id.clone();
+        async move {
+            let mut record = Record {
+                id: Id::default(),
+                data: [
+                    ("uid".to_owned(), serde_json::json!(user_id)),
+                    (
+                        "auth_at".to_owned(),
+                        serde_json::json!(now.unix_timestamp() - logged_in_secs_ago),
+                    ),
+                ]
+                .into_iter()
+                .collect(),
+                expiry_date: now + time::Duration::seconds(expires_in_secs),
+            };
+            store.create(&mut record).await.unwrap();
+            record.id.to_string()
+        }
+    };
+    let fresh = plant(60, 3600).await;
+    assert_eq!(
+        current_user_with_cookie(&server.base, &fresh).await["id"],
+        user.id.as_str(),
+        "control"
+    );
+    let too_old = plant(lifetime + 60, 3600).await;
+    assert_eq!(
+        current_user_with_cookie(&server.base, &too_old).await,
+        Value::Null,
+        "absolute lifetime"
+    );
+    let idle = plant(60, -1).await;
+    assert_eq!(
+        current_user_with_cookie(&server.base, &idle).await,
+        Value::Null,
+        "idle timeout"
+    );
 }
 
 async fn role_changes_apply_on_the_next_request(db: TestDb) {

@@ -6,8 +6,8 @@ use leptos_router::components::{A, Outlet, Redirect};
 use leptos_router::hooks::{use_location, use_navigate, use_params_map};
 
 use super::{
-    AddMember, ChangeMemberRole, CreateOrg, MemberView, OrgSummary, RemoveMember, RenameOrg, Role,
-    get_org, list_members, list_my_orgs,
+    AddMember, CreateOrg, MemberView, OrgSummary, RemoveMember, RenameOrg, Role,
+    change_member_role, get_org, list_members, list_my_orgs,
 };
 use crate::components::{
     AccessDeniedPage, CopyButton, ErrorPanel, Field, FormError, Loading, NotFoundPage, last_error,
@@ -194,28 +194,26 @@ pub fn MembersPage() -> impl IntoView {
     let org_id = use_org_id();
     let OrgContext { org, .. } = expect_context::<OrgContext>();
     let add = ServerAction::<AddMember>::new();
-    let change = ServerAction::<ChangeMemberRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
+    // Bumped after each role change, successful or not, so the list shows the truth.
+    let refresh = RwSignal::new(0u32);
     let members = Resource::new(
         move || {
             (
                 org_id.get(),
                 add.version().get(),
-                change.version().get(),
+                refresh.get(),
                 remove.version().get(),
             )
         },
         |(id, ..)| list_members(id),
     );
     let add_error = last_error(add.value());
-    let row_error = Signal::derive(move || {
-        // The most recent of the row actions decides which error is current.
-        let changed = change.value().get().and_then(Result::err);
-        let removed = remove.value().get().and_then(Result::err);
-        if remove.version().get() > 0 && removed.is_some() {
-            removed
-        } else {
-            changed
+    // Whichever row action (role change or removal) finished last owns the banner.
+    let row_error = RwSignal::new(None::<AppError>);
+    Effect::new(move |_| {
+        if let Some(result) = remove.value().get() {
+            row_error.set(result.err());
         }
     });
     view! {
@@ -230,10 +228,7 @@ pub fn MembersPage() -> impl IntoView {
                         <section class="card">
                             <h1>"Members"</h1>
                             <FormError error=row_error fields=&[] />
-                            {row_error.get().and_then(|e| e.field_message("role")).map(|m| view! {
-                                <div class="alert alert-error" role="alert">{m}</div>
-                            })}
-                            <MemberTable members=list me=me.clone() change=change remove=remove />
+                            <MemberTable members=list me=me.clone() remove=remove row_error=row_error refresh=refresh />
                         </section>
                         <section class="card">
                             <h2>"Add a member"</h2>
@@ -282,10 +277,12 @@ fn RoleSelect(
 fn MemberTable(
     members: Vec<MemberView>,
     me: OrgSummary,
-    change: ServerAction<ChangeMemberRole>,
     remove: ServerAction<RemoveMember>,
+    row_error: RwSignal<Option<AppError>>,
+    refresh: RwSignal<u32>,
 ) -> impl IntoView {
     let confirming = RwSignal::new(None::<String>);
+    let changing = RwSignal::new(false);
     view! {
         <table class="table" data-testid="members">
             <thead>
@@ -298,12 +295,21 @@ fn MemberTable(
                     let user_id = m.user_id.clone();
                     let select_id = format!("role-{}", m.user_id);
                     let on_change = {
-                        let (org_id, user_id) = (org_id.clone(), user_id.clone());
+                        let (org_id, user_id, current) = (org_id.clone(), user_id.clone(), m.role);
                         move |ev: leptos::ev::Event| {
-                            change.dispatch(ChangeMemberRole {
-                                org_id: org_id.clone(),
-                                user_id: user_id.clone(),
-                                role: event_target_value(&ev),
+                            let select = event_target::<leptos::web_sys::HtmlSelectElement>(&ev);
+                            let (org_id, user_id, role) = (org_id.clone(), user_id.clone(), select.value());
+                            changing.set(true);
+                            leptos::task::spawn_local(async move {
+                                let result = change_member_role(org_id, user_id, role).await;
+                                if result.is_err() {
+                                    // Re-rendering identical data leaves the DOM alone, so
+                                    // the refused choice must be taken back by hand.
+                                    select.set_value(current.as_str());
+                                }
+                                row_error.set(result.err());
+                                changing.set(false);
+                                refresh.update(|n| *n += 1);
                             });
                         }
                     };
@@ -328,7 +334,7 @@ fn MemberTable(
                                 {if editable {
                                     Either::Left(view! {
                                         <label class="sr-only" for=select_id.clone()>{format!("Role of {}", m.display_name)}</label>
-                                        <select id=select_id on:change=on_change disabled=move || change.pending().get()>
+                                        <select id=select_id on:change=on_change disabled=move || changing.get()>
                                             {Role::ALL.into_iter().filter(|r| me.role.can_administer(*r)).map(|r| view! {
                                                 <option value=r.as_str() selected=r == m.role>{r.label()}</option>
                                             }).collect_view()}

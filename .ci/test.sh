@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs every Keygate test: formatting, clippy (ssr and wasm builds), the release build,
+# unit and integration tests on SQLite and PostgreSQL, and the Playwright suite in
+# Chromium against the real release server. Fails on the first failure.
+#
+# PostgreSQL: tests create a fresh database per test on KEYGATE_TEST_POSTGRES_URL
+# (default postgres://postgres@127.0.0.1:5432/postgres). Without a reachable server the
+# PostgreSQL tests are skipped with a message; with CI=true they fail instead.
+set -euo pipefail
+source "$(dirname "$0")/setup.sh"
+install_browser
+cd "$ROOT"
+started=$(date +%s)
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "PostgreSQL"
+pg_url="${KEYGATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+pg_hostport="$(echo "$pg_url" | sed -E 's#^[a-z]+://([^@/]*@)?([^/?]+).*#\2#')"
+pg_host="${pg_hostport%%:*}"; pg_port="${pg_hostport##*:}"; [ "$pg_port" = "$pg_hostport" ] && pg_port=5432
+if (exec 3<>"/dev/tcp/$pg_host/$pg_port") 2>/dev/null; then
+  echo "PostgreSQL reachable at $pg_host:$pg_port: the integration suite runs on SQLite and PostgreSQL"
+elif [ "${CI:-}" = "true" ]; then
+  die "PostgreSQL is not reachable at $pg_host:$pg_port and CI=true: PostgreSQL tests may not be skipped"
+else
+  echo "WARNING: PostgreSQL is not reachable at $pg_host:$pg_port; PostgreSQL tests will be SKIPPED (set KEYGATE_TEST_POSTGRES_URL)"
+fi
+
+step "clippy, server build (ssr)"
+cargo clippy -p app -p server -p migration --all-targets --features app/ssr -- -D warnings
+
+step "clippy, browser build (wasm32, hydrate)"
+cargo clippy -p app -p frontend --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
+
+step "release build (cargo leptos build --release)"
+cargo leptos build --release
+
+step "unit and integration tests (release, SQLite and PostgreSQL)"
+# LEPTOS_OUTPUT_NAME as cargo-leptos sets it, so the release artifacts are reused.
+LEPTOS_OUTPUT_NAME=keygate cargo test --release --no-fail-fast
+
+step "end-to-end tests (Playwright, Chromium, release server)"
+port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+data_dir="$(mktemp -d)"
+log_file="$data_dir/keygate.log"
+KEYGATE_ADDR="127.0.0.1:$port" KEYGATE_DATA_DIR="$data_dir" target/release/keygate >"$log_file" 2>&1 &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$log_file"; die "the release server exited during start-up"; }
+  sleep 0.1
+done
+(cd end2end && KEYGATE_E2E_URL="http://127.0.0.1:$port" npx playwright test) || {
+  echo "--- server log ---"; tail -n 50 "$log_file"; die "end-to-end tests failed"
+}
+rss_kb="$(awk '/^VmRSS/ { print $2 }' "/proc/$server_pid/status")"
+kill -TERM "$server_pid"
+if ! wait "$server_pid"; then
+  tail -n 20 "$log_file"; die "the server did not shut down cleanly on SIGTERM"
+fi
+trap - EXIT
+grep -q "shut down cleanly" "$log_file" || die "no clean-shutdown line in the server log"
+
+step "figures"
+wasm="target/site/pkg/keygate.wasm"
+printf 'release wasm: %s bytes raw, %s bytes gzip -9\n' "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)"
+printf 'server RSS after the end-to-end run: %s KiB\n' "$rss_kb"
+printf 'test command took %s s\n' "$(( $(date +%s) - started ))"
+rm -rf "$data_dir"
+echo "All Keygate tests passed."
