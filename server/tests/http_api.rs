@@ -962,3 +962,31 @@ async fn health_endpoints_and_security_headers(db: TestDb) {
         "no HSTS over plain http"
     );
 }
+
+/// `/readyz` tells the truth: when PostgreSQL drops the server's database (and with it
+/// every connection), readiness is 503, never a false 200, while `/healthz` stays 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_when_the_database_is_gone() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let admin_url = db.url.replace(&format!("/{name}"), "/postgres");
+    let server = TestServer::start(db).await;
+    let client = server.client();
+    assert_eq!(client.get("/readyz").await.status(), StatusCode::OK);
+    let admin = sea_orm::Database::connect(admin_url.as_str())
+        .await
+        .unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &admin,
+        &format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
+    )
+    .await
+    .unwrap();
+    let response = client.get("/readyz").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(client.get("/healthz").await.status(), StatusCode::OK);
+}
