@@ -81,7 +81,11 @@ pub fn FormError(
 
 /// Copies `text` to the clipboard and says so, visibly and to screen readers.
 #[component]
-pub fn CopyButton(#[prop(into)] text: String, #[prop(into)] label: String) -> impl IntoView {
+pub fn CopyButton(
+    #[prop(into)] text: String,
+    #[prop(into)] label: String,
+    #[prop(into, optional)] id: Option<String>,
+) -> impl IntoView {
     let (state, set_state) = signal(CopyState::Idle);
     let copy = move |_| {
         let text = text.clone();
@@ -99,7 +103,7 @@ pub fn CopyButton(#[prop(into)] text: String, #[prop(into)] label: String) -> im
         });
     };
     view! {
-        <button type="button" class="btn btn-secondary btn-copy" on:click=copy aria-label=label>
+        <button type="button" id=id class="btn btn-secondary btn-copy" on:click=copy aria-label=label>
             {move || match state.get() {
                 CopyState::Copied => "Copied",
                 CopyState::Idle | CopyState::Failed => "Copy",

@@ -11,6 +11,7 @@ use leptos_router::{SsrMode, path};
 pub mod auth;
 pub mod components;
 pub mod error;
+pub mod keys;
 pub mod orgs;
 pub mod validate;
 
@@ -21,6 +22,7 @@ pub mod ssr;
 
 use auth::ui::{AuthActions, LoginPage, SignUpPage, UserMenu};
 use components::NotFoundPage;
+use keys::ui::ApiKeysPage;
 use orgs::ui::{GeneralPage, MembersPage, OrgSettingsLayout, OrgsPage};
 
 /// The HTML document around the app, rendered on the server.
@@ -80,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <ParentRoute path=path!("/orgs/:org_id/settings") view=OrgSettingsLayout ssr=SsrMode::Async>
                         <Route path=path!("") view=GeneralPage />
                         <Route path=path!("members") view=MembersPage />
+                        <Route path=path!("keys") view=ApiKeysPage />
                     </ParentRoute>
                 </Routes>
             </main>

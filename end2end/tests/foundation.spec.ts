@@ -123,7 +123,7 @@ test("every page hydrates, and unknown pages are a 404 distinct from access deni
   await page.getByRole("button", { name: "Create organization" }).click();
   await expect(page).toHaveURL(/\/settings$/);
   const orgPath = new URL(page.url()).pathname;
-  for (const path of ["/orgs", orgPath, `${orgPath}/members`]) {
+  for (const path of ["/orgs", orgPath, `${orgPath}/members`, `${orgPath}/keys`]) {
     const response = await gotoHydrated(page, path);
     expect(response?.status(), path).toBe(200);
   }

@@ -1,5 +1,7 @@
 //! SeaORM entities: plain table shapes with no behaviour (that lives in the services).
 
+pub mod api_key;
+pub mod audit_event;
 pub mod membership;
 pub mod organization;
 pub mod session;

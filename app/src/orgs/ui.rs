@@ -15,7 +15,7 @@ use crate::components::{
 use crate::error::AppError;
 
 /// The page for errors every org page treats alike: log in, 404, or a generic panel.
-fn common_error(error: AppError) -> AnyView {
+pub fn common_error(error: AppError) -> AnyView {
     match error {
         AppError::Unauthenticated => view! { <Redirect path="/login" /> }.into_any(),
         AppError::NotFound => view! { <NotFoundPage /> }.into_any(),
@@ -73,7 +73,7 @@ pub fn OrgsPage() -> impl IntoView {
 }
 
 /// The org id in the current path.
-fn use_org_id() -> Memo<String> {
+pub fn use_org_id() -> Memo<String> {
     let params = use_params_map();
     Memo::new(move |_| params.read().get("org_id").unwrap_or_default())
 }
@@ -106,6 +106,9 @@ pub fn OrgSettingsLayout() -> impl IntoView {
                                 <OrgSwitcher current=current.id.clone() orgs=all />
                                 <nav aria-label="Organization settings">
                                     <A href=format!("/orgs/{}/settings", current.id) exact=true>"General"</A>
+                                    {current.role.can_manage_keys().then(|| view! {
+                                        <A href=format!("/orgs/{}/settings/keys", current.id)>"API keys"</A>
+                                    })}
                                     {current.role.can_manage_members().then(|| view! {
                                         <A href=format!("/orgs/{}/settings/members", current.id)>"Members"</A>
                                     })}

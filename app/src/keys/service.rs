@@ -1,0 +1,437 @@
+//! Key management and verification. Create, roll and revoke each run in one transaction
+//! that also writes the audit event, so a failure before commit leaves no row and
+//! returns no key (R1). At rest there is only HMAC-SHA256(server secret, key) and the
+//! display hint (K2).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use hmac::{Hmac, Mac};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use sha2::Sha256;
+
+use super::format;
+use super::{ApiKeyView, AuditEventView, CreatedKey, KeyPage, KeyStatus, PAGE_SIZE};
+use crate::entities::{api_key, audit_event, user};
+use crate::error::AppError;
+use crate::orgs::service::{OrgMember, membership};
+use crate::ssr::{AppState, Secret};
+use crate::validate;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Unknown key, or another organization's (Z2).
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+impl From<KeyError> for AppError {
+    fn from(err: KeyError) -> Self {
+        match err {
+            KeyError::NotFound => AppError::NotFound,
+            KeyError::Forbidden => AppError::Forbidden,
+            KeyError::Invalid { field, message } => AppError::invalid(field, message),
+            KeyError::Conflict { message } => AppError::conflict("key", message),
+            KeyError::Db(e) => crate::ssr::db_error(e),
+        }
+    }
+}
+
+/// Proof that the caller may list, create, revoke and roll the org's keys
+/// (owner, admin or developer), read from the database on this request.
+#[derive(Debug, Clone)]
+pub struct KeyManager(OrgMember);
+
+impl KeyManager {
+    pub fn new(member: OrgMember) -> Result<Self, KeyError> {
+        if member.role.can_manage_keys() {
+            Ok(Self(member))
+        } else {
+            Err(KeyError::Forbidden)
+        }
+    }
+
+    fn org_id(&self) -> &str {
+        &self.0.org_id
+    }
+
+    fn user_id(&self) -> &str {
+        &self.0.user_id
+    }
+}
+
+/// The start of every key server function: logged in (401), a member (404), allowed to
+/// manage keys (403).
+pub async fn authorize(org_id: &str) -> Result<(AppState, KeyManager), AppError> {
+    let (state, user_id) = crate::ssr::authenticated().await?;
+    let member = membership(&state.db, &user_id, org_id).await?;
+    Ok((state, KeyManager::new(member)?))
+}
+
+/// HMAC-SHA256(server secret, key), hex: the lookup digest stored in place of the key.
+pub fn digest(secret: &Secret, key: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(key.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Now, to the microsecond: what both databases store, so a returned view equals the row.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn generate_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    format::key_from_bytes(&bytes)
+}
+
+/// Compares without an early exit, so timing says nothing about where two digests differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn names(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = String>,
+) -> Result<HashMap<String, String>, DbErr> {
+    let mut ids: Vec<String> = ids.into_iter().collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let users = user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .all(db)
+        .await?;
+    Ok(users.into_iter().map(|u| (u.id, u.display_name)).collect())
+}
+
+fn view(row: api_key::Model, names: &HashMap<String, String>, now: DateTime<Utc>) -> ApiKeyView {
+    let name_of = |id: &str| {
+        names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| "a former member".to_owned())
+    };
+    ApiKeyView {
+        status: KeyStatus::of(row.revoked_at, row.expires_at, now),
+        created_by: name_of(&row.created_by),
+        revoked_by: row.revoked_by.as_deref().map(name_of),
+        id: row.id,
+        name: row.name,
+        hint: row.start,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+        expires_at: row.expires_at,
+        revoked_at: row.revoked_at,
+    }
+}
+
+async fn record(
+    db: &impl ConnectionTrait,
+    manager: &KeyManager,
+    action: &str,
+    key: &api_key::Model,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    audit_event::Entity::insert(audit_event::ActiveModel {
+        org_id: Set(manager.org_id().to_owned()),
+        actor_id: Set(manager.user_id().to_owned()),
+        action: Set(action.to_owned()),
+        key_id: Set(key.id.clone()),
+        key_name: Set(key.name.clone()),
+        created_at: Set(at),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+async fn find_in_org(
+    db: &impl ConnectionTrait,
+    manager: &KeyManager,
+    key_id: &str,
+) -> Result<api_key::Model, KeyError> {
+    api_key::Entity::find_by_id(key_id.to_owned())
+        .filter(api_key::Column::OrgId.eq(manager.org_id()))
+        .one(db)
+        .await?
+        .ok_or(KeyError::NotFound)
+}
+
+pub async fn create_key(
+    db: &DatabaseConnection,
+    secret: &Secret,
+    manager: &KeyManager,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<CreatedKey, KeyError> {
+    let name = validate::name(name, "Name").map_err(|message| KeyError::Invalid {
+        field: "name",
+        message,
+    })?;
+    let now = now();
+    let expires_at = expires_at.map(|at| at.trunc_subsecs(6));
+    if expires_at.is_some_and(|at| at <= now) {
+        return Err(KeyError::Invalid {
+            field: "expiry",
+            message: "The expiry must be in the future.".into(),
+        });
+    }
+    let raw = generate_key();
+    let row = api_key::Model {
+        id: crate::ssr::random_id("key"),
+        org_id: manager.org_id().to_owned(),
+        created_by: manager.user_id().to_owned(),
+        name,
+        start: format::hint(&raw),
+        lookup_digest: digest(secret, &raw),
+        scopes: String::new(),
+        created_at: now,
+        expires_at,
+        last_used_at: None,
+        revoked_at: None,
+        revoked_by: None,
+    };
+    let creator = names(db, [row.created_by.clone()]).await?;
+    let txn = db.begin().await?;
+    api_key::Entity::insert(api_key::ActiveModel::from(row.clone()))
+        .exec_without_returning(&txn)
+        .await?;
+    record(&txn, manager, "key.created", &row, now).await?;
+    txn.commit().await?;
+    // Only now, after commit, does the key leave this function (K4).
+    Ok(CreatedKey {
+        key: view(row, &creator, now),
+        secret: raw,
+    })
+}
+
+pub async fn list_keys(
+    db: &impl ConnectionTrait,
+    manager: &KeyManager,
+    page: u64,
+) -> Result<KeyPage, KeyError> {
+    let query = api_key::Entity::find().filter(api_key::Column::OrgId.eq(manager.org_id()));
+    let total = query.clone().count(db).await?;
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = page.clamp(1, pages);
+    let rows = query
+        .order_by_desc(api_key::Column::CreatedAt)
+        .order_by_desc(api_key::Column::Id)
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+        .all(db)
+        .await?;
+    let ids: Vec<String> = rows
+        .iter()
+        .flat_map(|r| std::iter::once(r.created_by.clone()).chain(r.revoked_by.clone()))
+        .collect();
+    let people = names(db, ids).await?;
+    let now = Utc::now();
+    Ok(KeyPage {
+        keys: rows.into_iter().map(|r| view(r, &people, now)).collect(),
+        page,
+        pages,
+        total,
+    })
+}
+
+/// Revokes a key. Revoking a revoked key changes nothing and records nothing.
+pub async fn revoke_key(
+    db: &DatabaseConnection,
+    manager: &KeyManager,
+    key_id: &str,
+) -> Result<ApiKeyView, KeyError> {
+    let now = now();
+    let txn = db.begin().await?;
+    let key = find_in_org(&txn, manager, key_id).await?;
+    // Conditional on still being unrevoked, so two concurrent revocations record one event.
+    let updated = api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+        .col_expr(api_key::Column::RevokedBy, Expr::value(manager.user_id()))
+        .filter(api_key::Column::Id.eq(&key.id))
+        .filter(api_key::Column::OrgId.eq(manager.org_id()))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 1 {
+        record(&txn, manager, "key.revoked", &key, now).await?;
+    }
+    let key = find_in_org(&txn, manager, key_id).await?;
+    txn.commit().await?;
+    let people = names(
+        db,
+        [Some(key.created_by.clone()), key.revoked_by.clone()]
+            .into_iter()
+            .flatten(),
+    )
+    .await?;
+    Ok(view(key, &people, now))
+}
+
+/// Issues a new secret for the same key record (name, expiry, creator): the old secret
+/// stops working when this commits.
+pub async fn roll_key(
+    db: &DatabaseConnection,
+    secret: &Secret,
+    manager: &KeyManager,
+    key_id: &str,
+) -> Result<CreatedKey, KeyError> {
+    let now = now();
+    let txn = db.begin().await?;
+    let key = find_in_org(&txn, manager, key_id).await?;
+    match KeyStatus::of(key.revoked_at, key.expires_at, now) {
+        KeyStatus::Active => {}
+        KeyStatus::Revoked => {
+            return Err(KeyError::Conflict {
+                message: "A revoked key cannot be rolled. Create a new key.".into(),
+            });
+        }
+        KeyStatus::Expired => {
+            return Err(KeyError::Conflict {
+                message: "An expired key cannot be rolled. Create a new key.".into(),
+            });
+        }
+    }
+    let raw = generate_key();
+    let (start, lookup_digest) = (format::hint(&raw), digest(secret, &raw));
+    let updated = api_key::Entity::update_many()
+        .col_expr(api_key::Column::Start, Expr::value(start.clone()))
+        .col_expr(
+            api_key::Column::LookupDigest,
+            Expr::value(lookup_digest.clone()),
+        )
+        .filter(api_key::Column::Id.eq(&key.id))
+        .filter(api_key::Column::OrgId.eq(manager.org_id()))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(KeyError::Conflict {
+            message: "The key was revoked meanwhile. Create a new key.".into(),
+        });
+    }
+    record(&txn, manager, "key.rolled", &key, now).await?;
+    txn.commit().await?;
+    let rolled = api_key::Model {
+        start,
+        lookup_digest,
+        ..key
+    };
+    let people = names(db, [rolled.created_by.clone()]).await?;
+    Ok(CreatedKey {
+        key: view(rolled, &people, now),
+        secret: raw,
+    })
+}
+
+/// The most recent key events of the organization, newest first.
+pub async fn list_activity(
+    db: &impl ConnectionTrait,
+    manager: &KeyManager,
+) -> Result<Vec<AuditEventView>, KeyError> {
+    let events = audit_event::Entity::find()
+        .filter(audit_event::Column::OrgId.eq(manager.org_id()))
+        .order_by_desc(audit_event::Column::CreatedAt)
+        .order_by_desc(audit_event::Column::Id)
+        .limit(50)
+        .all(db)
+        .await?;
+    let ids: Vec<String> = events.iter().map(|e| e.actor_id.clone()).collect();
+    let people = names(db, ids).await?;
+    Ok(events
+        .into_iter()
+        .map(|e| AuditEventView {
+            actor: people
+                .get(&e.actor_id)
+                .cloned()
+                .unwrap_or_else(|| "a former member".into()),
+            id: e.id,
+            action: e.action,
+            key_id: e.key_id,
+            key_name: e.key_name,
+            at: e.created_at,
+        })
+        .collect())
+}
+
+/// Who a valid key belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedKey {
+    pub org_id: String,
+    pub key_id: String,
+    pub scopes: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("malformed key")]
+    Malformed,
+    #[error("unknown key")]
+    Unknown,
+    #[error("revoked key")]
+    Revoked,
+    #[error("expired key")]
+    Expired,
+}
+
+/// Verifies a presented key: the function the gateway and REST API call. Shape and
+/// checksum first (no hashing or database work for a typo or a foreign string, K3), then
+/// one HMAC and one lookup on the unique digest index, then status and expiry.
+pub async fn verify_key(
+    db: &impl ConnectionTrait,
+    secret: &Secret,
+    presented: &str,
+) -> Result<Result<VerifiedKey, VerifyError>, DbErr> {
+    if format::check(presented).is_err() {
+        return Ok(Err(VerifyError::Malformed));
+    }
+    let computed = digest(secret, presented);
+    let Some(row) = api_key::Entity::find()
+        .filter(api_key::Column::LookupDigest.eq(&computed))
+        .one(db)
+        .await?
+    else {
+        return Ok(Err(VerifyError::Unknown));
+    };
+    if !constant_time_eq(row.lookup_digest.as_bytes(), computed.as_bytes()) {
+        return Ok(Err(VerifyError::Unknown));
+    }
+    Ok(
+        match KeyStatus::of(row.revoked_at, row.expires_at, Utc::now()) {
+            KeyStatus::Revoked => Err(VerifyError::Revoked),
+            KeyStatus::Expired => Err(VerifyError::Expired),
+            KeyStatus::Active => Ok(VerifiedKey {
+                org_id: row.org_id,
+                key_id: row.id,
+                scopes: row.scopes,
+                expires_at: row.expires_at,
+            }),
+        },
+    )
+}

@@ -1,0 +1,189 @@
+import { expect, test, type Page } from "@playwright/test";
+import { gotoHydrated, newContext, signUp, uniqueEmail } from "./helpers";
+
+const KEY_PATTERN = /^kg_[0-9A-Za-z]{49}$/;
+
+/** An owner creates an org and adds `role` users; returns the org's keys URL and pages. */
+async function orgWith(browser: import("@playwright/test").Browser, roles: string[]) {
+  const pages: Record<string, Page> = {};
+  const emails: Record<string, string> = {};
+  for (const role of roles) {
+    const context = await newContext(browser);
+    pages[role] = await context.newPage();
+    emails[role] = uniqueEmail(role);
+    await signUp(pages[role], emails[role], `${role[0].toUpperCase()}${role.slice(1)} Person`);
+  }
+  const ownerContext = await newContext(browser);
+  const owner = await ownerContext.newPage();
+  await signUp(owner, uniqueEmail("owner"), "Owner Person");
+  await owner.getByLabel("Organization name").fill("Key Corp");
+  await owner.getByRole("button", { name: "Create organization" }).click();
+  await expect(owner).toHaveURL(/\/settings$/);
+  const settings = new URL(owner.url()).pathname;
+  for (const role of roles) {
+    await gotoHydrated(owner, `${settings}/members`);
+    await owner.getByLabel("Email").fill(emails[role]);
+    await owner.getByLabel("Role", { exact: true }).selectOption(role);
+    await owner.getByRole("button", { name: "Add member" }).click();
+    await expect(owner.locator(`tr[data-email="${emails[role]}"]`)).toBeVisible();
+  }
+  return { keysPath: `${settings}/keys`, owner, pages };
+}
+
+/** Creates a key through the dialog and returns the revealed secret, after closing. */
+async function createKey(page: Page, name: string, expiry: string, customDate?: string) {
+  await page.getByRole("button", { name: "Create key", exact: true }).click();
+  const dialog = page.getByRole("dialog");
+  await expect(dialog).toBeVisible();
+  await dialog.getByLabel("Name").fill(name);
+  await dialog.getByLabel("Expiration").selectOption(expiry);
+  if (customDate) await dialog.getByLabel("Expiry date").fill(customDate);
+  await expect(dialog.getByTestId("expiry-preview")).toContainText(expiry === "never" ? "never expire" : "will expire on");
+  await dialog.getByRole("button", { name: "Create key" }).click();
+  const secretLocator = dialog.getByTestId("secret");
+  await expect(secretLocator).toBeVisible();
+  const secret = (await secretLocator.textContent())!.trim();
+  expect(secret).toMatch(KEY_PATTERN);
+  await expect(dialog.getByText("You will not be able to see it again.")).toBeVisible();
+  const copy = dialog.getByRole("button", { name: "Copy API key" });
+  await copy.click();
+  await expect(copy).toHaveText("Copied");
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+  await dialog.getByRole("button", { name: "Done" }).click();
+  await expect(dialog).toBeHidden();
+  // Closing drops the key from the page.
+  expect(await page.content()).not.toContain(secret);
+  return secret;
+}
+
+function row(page: Page, name: string) {
+  return page.locator("tr[data-testid=key-row]").filter({ hasText: name });
+}
+
+function isoDate(daysFromNow: number) {
+  const d = new Date(Date.now() + daysFromNow * 86_400_000);
+  return d.toISOString().slice(0, 10);
+}
+
+test("a developer creates keys with each kind of expiry, sees each once, and then only hints", async ({ browser }) => {
+  const { keysPath, pages } = await orgWith(browser, ["developer"]);
+  const page = pages.developer;
+  await gotoHydrated(page, keysPath);
+  await expect(page.getByTestId("keys-empty")).toBeVisible();
+
+  const preset = await createKey(page, "Preset key", "7");
+  const custom = await createKey(page, "Custom key", "custom", isoDate(45));
+  const forever = await createKey(page, "Forever key", "never");
+
+  await page.reload();
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  const html = await page.content();
+  for (const secret of [preset, custom, forever]) {
+    expect(html).not.toContain(secret);
+    expect(html).toContain(`${secret.slice(0, 7)}…`);
+  }
+  await expect(row(page, "Preset key")).toContainText("in 6 days");
+  await expect(row(page, "Custom key")).toContainText(/in 4[45] days/);
+  await expect(row(page, "Forever key")).toContainText("Never");
+  await expect(row(page, "Forever key")).toContainText("never"); // last used
+  await expect(row(page, "Forever key").getByTestId("key-status")).toHaveText("Active");
+  await expect(row(page, "Forever key")).toContainText("by Developer Person");
+  await expect(page.getByTestId("activity")).toContainText("Developer Person created key “Forever key”");
+});
+
+test("the create dialog validates names and custom dates inline", async ({ browser }) => {
+  const { keysPath, owner } = await orgWith(browser, []);
+  await gotoHydrated(owner, keysPath);
+  await owner.getByRole("button", { name: "Create key", exact: true }).click();
+  const dialog = owner.getByRole("dialog");
+  await dialog.getByLabel("Name").fill("    ");
+  await dialog.getByRole("button", { name: "Create key" }).click();
+  await expect(dialog.locator("#key-name-error")).toHaveText("Name is required.");
+  await expect(dialog.getByLabel("Name")).toBeFocused();
+  await dialog.getByLabel("Name").fill("x".repeat(101));
+  await dialog.getByRole("button", { name: "Create key" }).click();
+  await expect(dialog.locator("#key-name-error")).toHaveText("Name must be at most 100 characters.");
+
+  await dialog.getByLabel("Name").fill("Dated");
+  await dialog.getByLabel("Expiration").selectOption("custom");
+  await dialog.getByLabel("Expiry date").fill(isoDate(-2));
+  await dialog.getByRole("button", { name: "Create key" }).click();
+  await expect(dialog.locator("#key-date-error")).toHaveText("Pick a date in the future.");
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await expect(dialog).toBeHidden();
+  await expect(owner.getByTestId("keys-empty")).toBeVisible();
+});
+
+test("revoke asks first and shows who revoked; roll reveals a new secret once", async ({ browser }) => {
+  const { keysPath, owner } = await orgWith(browser, []);
+  await gotoHydrated(owner, keysPath);
+  const first = await createKey(owner, "Revoke me", "30");
+  const second = await createKey(owner, "Roll me", "90");
+
+  await row(owner, "Revoke me").getByRole("button", { name: "Revoke key Revoke me" }).click();
+  const confirm = owner.getByRole("dialog");
+  await expect(confirm.getByRole("heading", { name: "Revoke “Revoke me”?" })).toBeVisible();
+  await confirm.getByRole("button", { name: "Revoke key" }).click();
+  await expect(confirm).toBeHidden();
+  await expect(row(owner, "Revoke me").getByTestId("key-status")).toHaveText("Revoked");
+  await expect(row(owner, "Revoke me")).toContainText("by Owner Person on");
+  await expect(row(owner, "Revoke me").getByRole("button", { name: /Revoke/ })).toHaveCount(0);
+
+  await row(owner, "Roll me").getByRole("button", { name: "Roll key Roll me" }).click();
+  await owner.getByRole("dialog").getByRole("button", { name: "Roll key" }).click();
+  const reveal = owner.getByTestId("reveal");
+  await expect(reveal).toBeVisible();
+  const rolled = (await reveal.getByTestId("secret").textContent())!.trim();
+  expect(rolled).toMatch(KEY_PATTERN);
+  expect(rolled).not.toBe(second);
+  await reveal.getByRole("button", { name: "Done" }).click();
+  await expect(row(owner, "Roll me")).toContainText(`${rolled.slice(0, 7)}…`);
+  await expect(owner.getByTestId("activity")).toContainText("Owner Person rolled key “Roll me”");
+  await expect(owner.getByTestId("activity")).toContainText("Owner Person revoked key “Revoke me”");
+  expect(await owner.content()).not.toContain(first);
+});
+
+test("a member gets access denied on the API keys page, not a spinner or an empty table", async ({ browser }) => {
+  const { keysPath, pages } = await orgWith(browser, ["member"]);
+  const page = pages.member;
+  const response = await gotoHydrated(page, keysPath);
+  expect(response?.status()).toBe(403);
+  await expect(page.getByTestId("access-denied")).toBeVisible();
+  await expect(page.getByTestId("keys")).toHaveCount(0);
+  await expect(page.getByTestId("keys-empty")).toHaveCount(0);
+  await expect(page.getByRole("link", { name: "API keys" })).toHaveCount(0);
+});
+
+test("the create dialog works with the keyboard alone", async ({ browser }) => {
+  const { keysPath, owner: page } = await orgWith(browser, []);
+  await gotoHydrated(page, keysPath);
+  await page.getByRole("button", { name: "Create key", exact: true }).focus();
+  await page.keyboard.press("Enter");
+  // Focus moves into the dialog, onto the name field.
+  await expect(page.getByRole("dialog").getByLabel("Name")).toBeFocused();
+  await page.keyboard.press("Escape");
+  await expect(page.getByRole("dialog")).toBeHidden();
+  // ...and back to the button that opened it.
+  await expect(page.getByRole("button", { name: "Create key", exact: true })).toBeFocused();
+
+  await page.keyboard.press("Enter");
+  await page.keyboard.type("Keyboard key");
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("dialog").getByLabel("Expiration")).toBeFocused();
+  await page.keyboard.press("Shift+Tab");
+  // Enter in the name field submits the form.
+  await page.keyboard.press("Enter");
+  const reveal = page.getByTestId("reveal");
+  await expect(reveal).toBeVisible();
+  const copy = reveal.getByRole("button", { name: "Copy API key" });
+  for (let i = 0; i < 5 && !(await copy.evaluate((el) => el === document.activeElement)); i++) {
+    await page.keyboard.press("Tab");
+  }
+  await expect(copy).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(copy).toHaveText("Copied");
+  await page.keyboard.press("Escape");
+  await expect(page.getByRole("dialog")).toBeHidden();
+  await expect(page.getByRole("button", { name: "Create key", exact: true })).toBeFocused();
+  await expect(row(page, "Keyboard key")).toBeVisible();
+});
