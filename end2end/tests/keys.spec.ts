@@ -187,3 +187,38 @@ test("the create dialog works with the keyboard alone", async ({ browser }) => {
   await expect(page.getByRole("button", { name: "Create key", exact: true })).toBeFocused();
   await expect(row(page, "Keyboard key")).toBeVisible();
 });
+
+test("switching organization never shows the other organization's keys, not even for a frame", async ({ browser }) => {
+  const context = await newContext(browser);
+  const page = await context.newPage();
+  await signUp(page, uniqueEmail("switcher"), "Sam Switcher");
+  const orgIds: string[] = [];
+  for (const name of ["Alpha Org", "Beta Org"]) {
+    await gotoHydrated(page, "/orgs");
+    await page.getByLabel("Organization name").fill(name);
+    await page.getByRole("button", { name: "Create organization" }).click();
+    await expect(page).toHaveURL(/\/settings$/);
+    const id = new URL(page.url()).pathname.split("/")[2];
+    orgIds.push(id);
+    await gotoHydrated(page, `/orgs/${id}/settings/keys`);
+    await createKey(page, `${name} only key`, "30");
+  }
+  const [alpha, beta] = orgIds;
+  await gotoHydrated(page, `/orgs/${alpha}/settings/keys`);
+  await expect(row(page, "Alpha Org only key")).toBeVisible();
+  await page.evaluate((betaId) => {
+    (window as any).__leaked = false;
+    const check = () => {
+      if (location.pathname.includes(betaId) && document.body.innerText.includes("Alpha Org only key")) {
+        (window as any).__leaked = true;
+      }
+    };
+    new MutationObserver(check).observe(document.body, { subtree: true, childList: true, characterData: true });
+  }, beta);
+  await page.getByTestId("org-switcher").selectOption(beta);
+  await expect(page).toHaveURL(new RegExp(`/orgs/${beta}/settings/keys$`));
+  await expect(row(page, "Beta Org only key")).toBeVisible();
+  await expect(row(page, "Alpha Org only key")).toHaveCount(0);
+  expect(await page.evaluate(() => (window as any).__leaked)).toBe(false);
+  await context.close();
+});

@@ -26,6 +26,7 @@ on_both_databases!(
     verification_checks_shape_status_and_expiry,
     the_list_is_paginated_newest_first,
     key_actions_follow_the_role_matrix,
+    a_thousand_keys_are_paged_on_the_server,
 );
 
 const SECRET: &str = "test-server-secret-0123456789abcdef0123456789";
@@ -539,4 +540,52 @@ async fn check_key_cell(caller: &Client, owner: &Client, org: &str, expected: u1
         .call("list_api_keys", &[("org_id", org), ("page", "1")])
         .await;
     assert!(!list.to_string().contains("\"secret\""), "{cell}");
+}
+
+/// With 1,000 keys the page is rendered on the server 25 keys at a time.
+async fn a_thousand_keys_are_paged_on_the_server(db: TestDb) {
+    let server = TestServer::start(db).await;
+    let (owner, owner_user) = server.user("Owner").await;
+    let org = owner.create_org("Big Co").await;
+    let conn = server.db.connect().await;
+    let manager =
+        KeyManager::new(orgs::membership(&conn, &owner_user.id, &org).await.unwrap()).unwrap();
+    let secret = Secret::new("unused-here-0123456789abcdef0123456789abcdef");
+    for i in 0..1000 {
+        keys::create_key(&conn, &secret, &manager, &format!("bulk key {i:04}"), None)
+            .await
+            .unwrap();
+    }
+    let page = |n: &str| {
+        let url = format!("{}/orgs/{org}/settings/keys?page={n}", server.base);
+        let http = owner.http.clone();
+        async move {
+            http.get(url)
+                .header("accept", "text/html")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let first = page("1").await;
+    assert!(
+        first.contains("Page 1 of 40 · 1000 keys"),
+        "server-rendered pagination"
+    );
+    let cell = |name: &str| format!("class=\"key-name\">{name}<");
+    assert!(first.contains(&cell("bulk key 0999")) && first.contains(&cell("bulk key 0975")));
+    assert!(
+        !first.contains(&cell("bulk key 0974")),
+        "the 26th key is on page 2"
+    );
+    assert_eq!(first.matches("data-testid=\"key-row\"").count(), 25);
+    let last = page("40").await;
+    assert!(last.contains("Page 40 of 40") && last.contains(&cell("bulk key 0000")));
+    assert!(
+        page("9999").await.contains("Page 40 of 40"),
+        "out-of-range pages clamp"
+    );
 }

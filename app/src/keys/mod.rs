@@ -63,6 +63,8 @@ pub struct ApiKeyView {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyPage {
+    /// The organization listed, so the page can refuse to show it under another org's URL.
+    pub org_id: String,
     pub keys: Vec<ApiKeyView>,
     /// 1-based.
     pub page: u64,

@@ -253,6 +253,7 @@ pub async fn list_keys(
     let people = names(db, ids).await?;
     let now = Utc::now();
     Ok(KeyPage {
+        org_id: manager.org_id().to_owned(),
         keys: rows.into_iter().map(|r| view(r, &people, now)).collect(),
         page,
         pages,

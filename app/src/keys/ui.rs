@@ -91,10 +91,18 @@ pub fn ApiKeysPage() -> impl IntoView {
                     Err(e) => return common_error(e),
                 };
                 match keys.await {
-                    Ok(list) => view! {
-                        <KeyList list=list />
-                        <Activity events=activity.await.unwrap_or_default() />
-                    }.into_any(),
+                    Ok(list) => {
+                        let events = activity.await.unwrap_or_default();
+                        // The transition keeps this list up while the next one loads; the
+                        // moment the URL names another organization, it is hidden.
+                        let listed_org = list.org_id.clone();
+                        view! {
+                            <Show when=move || org_id.get() == listed_org>
+                                <KeyList list=list.clone() />
+                                <Activity events=events.clone() />
+                            </Show>
+                        }.into_any()
+                    }
                     Err(AppError::Forbidden) => view! {
                         <AccessDeniedPage message=format!(
                             "Your role in {} ({}) cannot see or manage API keys.", me.name, me.role.label()
@@ -118,6 +126,7 @@ fn KeyList(list: KeyPage) -> impl IntoView {
         page,
         pages,
         total,
+        ..
     } = list;
     let org_id = ctx.org_id.get_untracked();
     let open_create = move |_| {
