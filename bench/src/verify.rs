@@ -1,0 +1,146 @@
+//! Cost of verifying an API key through `app::keys::service::verify_key` against a real
+//! SQLite file (release build): the guard alone, guard + HMAC, and the full path for
+//! valid, unknown and malformed keys, with 100 and with N keys in the table.
+//!
+//! `cargo run --release -p bench --bin verify -- [N=100000] [ITERATIONS=20000]`
+
+use std::time::{Duration, Instant};
+
+use app::keys::format;
+use app::keys::service::{self as keys, KeyManager};
+use app::ssr::Secret;
+use rand::seq::IndexedRandom;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn report(label: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    println!(
+        "| {label:<44} | {:>9.2} | {:>9.2} | {:>9.2} |",
+        mean.as_secs_f64() * 1e6,
+        percentile(&samples, 0.50).as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6,
+    );
+}
+
+async fn timed<F, Fut>(iterations: usize, mut f: F) -> Vec<Duration>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut samples = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        let start = Instant::now();
+        f(i).await;
+        samples.push(start.elapsed());
+    }
+    samples
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let big: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let iterations: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let secret = Secret::new("bench-secret-0123456789abcdef0123456789abcdef");
+
+    println!("| path (µs per verification) | mean | p50 | p99 |");
+    println!("|---|---:|---:|---:|");
+    let guard_samples: Vec<Duration> = {
+        let key = format::key_from_bytes(&[42; 32]);
+        (0..iterations)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(format::check(std::hint::black_box(&key))).unwrap();
+                start.elapsed()
+            })
+            .collect()
+    };
+    report("shape + checksum guard only", guard_samples);
+    let hmac_samples: Vec<Duration> = {
+        let key = format::key_from_bytes(&[42; 32]);
+        (0..iterations)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(format::check(&key)).unwrap();
+                std::hint::black_box(keys::digest(&secret, std::hint::black_box(&key)));
+                start.elapsed()
+            })
+            .collect()
+    };
+    report("guard + HMAC-SHA256", hmac_samples);
+
+    for count in [100, big] {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_str().unwrap().to_owned();
+        let config = server::config::Config::from_lookup(|name| {
+            (name == "KEYGATE_DATA_DIR").then(|| data_dir.clone())
+        })
+        .unwrap();
+        let db = server::db::connect(&config).await.unwrap();
+        let user =
+            app::auth::service::create_user(&db, "bench@example.com", "Bench", "bench password")
+                .await
+                .unwrap();
+        let org = app::orgs::service::create_org(&db, &user.id, "Bench")
+            .await
+            .unwrap();
+        let manager = KeyManager::new(
+            app::orgs::service::membership(&db, &user.id, &org.id)
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let seeding = Instant::now();
+        let mut secrets = Vec::with_capacity(count);
+        for i in 0..count {
+            secrets.push(
+                keys::create_key(&db, &secret, &manager, &format!("k{i}"), None)
+                    .await
+                    .unwrap()
+                    .secret,
+            );
+        }
+        eprintln!(
+            "seeded {count} keys in {:.1} s",
+            seeding.elapsed().as_secs_f64()
+        );
+
+        let valid = timed(iterations, |_| {
+            let key = secrets.choose(&mut rand::rng()).unwrap().clone();
+            let (db, secret) = (&db, &secret);
+            async move {
+                assert!(keys::verify_key(db, secret, &key).await.unwrap().is_ok());
+            }
+        })
+        .await;
+        report(&format!("valid key, {count} keys in SQLite"), valid);
+        let unknown = timed(iterations, |i| {
+            let mut bytes = [0u8; 32];
+            bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let key = format::key_from_bytes(&bytes);
+            let (db, secret) = (&db, &secret);
+            async move {
+                assert!(keys::verify_key(db, secret, &key).await.unwrap().is_err());
+            }
+        })
+        .await;
+        report(&format!("well-formed unknown key, {count} keys"), unknown);
+        let malformed = timed(iterations, |_| {
+            let (db, secret) = (&db, &secret);
+            async move {
+                assert!(
+                    keys::verify_key(db, secret, "kg_not-a-key-at-all")
+                        .await
+                        .unwrap()
+                        .is_err()
+                );
+            }
+        })
+        .await;
+        report(&format!("malformed key (typo), {count} keys"), malformed);
+    }
+}
