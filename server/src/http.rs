@@ -46,6 +46,8 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, cookie_secure: bool)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
+        // Saved on every request, so the idle expiry moves forward while the user is active (S4).
+        .with_always_save(true)
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
             IDLE_TIMEOUT_SECS,
         )));

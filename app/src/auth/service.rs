@@ -58,9 +58,34 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// At most this many argon2 computations run at once: each takes 19 MiB and a core for
+/// tens of milliseconds, so a burst of logins queues here instead of exhausting memory.
+/// A process-wide limit, like the cores it protects.
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        )
+    })
+}
+
+/// Runs argon2 off the async runtime, within the hashing limit.
+async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+) -> Result<T, AuthError> {
+    let _permit = hashing_permits()
+        .acquire()
+        .await
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AuthError::Hash(e.to_string()))?
+}
+
 /// Hashes off the async runtime: argon2 takes tens of milliseconds of CPU by design.
 pub async fn hash_password(password: String) -> Result<String, AuthError> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         let mut salt = [0u8; 16];
         rand::fill(&mut salt);
         let salt = SaltString::encode_b64(&salt).map_err(|e| AuthError::Hash(e.to_string()))?;
@@ -70,18 +95,16 @@ pub async fn hash_password(password: String) -> Result<String, AuthError> {
             .map_err(|e| AuthError::Hash(e.to_string()))
     })
     .await
-    .map_err(|e| AuthError::Hash(e.to_string()))?
 }
 
 async fn verify_password(password: String, hash: String) -> Result<bool, AuthError> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| AuthError::Hash(e.to_string()))?;
         Ok(argon2()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok())
     })
     .await
-    .map_err(|e| AuthError::Hash(e.to_string()))?
 }
 
 /// The hash an unknown email is checked against (see `AppState::dummy_hash`).
@@ -165,7 +188,7 @@ pub async fn authenticate(
     let email = email.trim().to_lowercase();
     state
         .login_throttle
-        .check(&email, ip)
+        .begin_attempt(&email, ip)
         .map_err(|retry_after| AuthError::Throttled { retry_after })?;
     // Longer than any valid password: refuse before hashing so it cannot be used to burn CPU.
     let too_long = password.chars().count() > validate::PASSWORD_MAX;
@@ -180,13 +203,10 @@ pub async fn authenticate(
     let matches = !too_long && verify_password(password.to_owned(), hash).await?;
     match user {
         Some(user) if matches => {
-            state.login_throttle.record_success(&email);
+            state.login_throttle.record_success(&email, ip);
             Ok(view(user))
         }
-        _ => {
-            state.login_throttle.record_failure(&email, ip);
-            Err(AuthError::InvalidCredentials)
-        }
+        _ => Err(AuthError::InvalidCredentials),
     }
 }
 

@@ -6,7 +6,7 @@
 //! as cookies, and the id never reaches a log line through a database error.
 
 use async_trait::async_trait;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr,
 };
@@ -76,13 +76,15 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates an existing session only. New and cycled sessions go through `create`, so
+    /// a request still in flight when its session was deleted (logout, login elsewhere)
+    /// cannot bring it back (S2, S3).
     async fn save(&self, record: &Record) -> Result<()> {
-        Entity::insert(row(record)?)
-            .on_conflict(
-                OnConflict::column(Column::Id)
-                    .update_columns([Column::Data, Column::ExpiresAt])
-                    .to_owned(),
-            )
+        let row = row(record)?;
+        Entity::update_many()
+            .col_expr(Column::Data, Expr::value(row.data.unwrap()))
+            .col_expr(Column::ExpiresAt, Expr::value(row.expires_at.unwrap()))
+            .filter(Column::Id.eq(key(&record.id)))
             .exec(&self.db)
             .await
             .map_err(backend)?;

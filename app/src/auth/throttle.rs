@@ -34,10 +34,12 @@ struct Window {
 }
 
 impl LoginThrottle {
-    /// `Err(seconds)` when this account or address must wait before trying again.
-    pub fn check(&self, email: &str, ip: Option<IpAddr>) -> Result<(), u64> {
+    /// Admits one login attempt, or says how many seconds to wait. The attempt is counted
+    /// as a failure at once, under the same lock as the check, so parallel attempts cannot
+    /// all slip through before any of them fails; a success takes it back.
+    pub fn begin_attempt(&self, email: &str, ip: Option<IpAddr>) -> Result<(), u64> {
         let now = Instant::now();
-        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         let mut wait = Duration::ZERO;
         for (key, limit) in Self::keys(email, ip) {
             if let Some(w) = windows.get(&key) {
@@ -47,16 +49,9 @@ impl LoginThrottle {
                 }
             }
         }
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(wait.as_secs().max(1))
+        if !wait.is_zero() {
+            return Err(wait.as_secs().max(1));
         }
-    }
-
-    pub fn record_failure(&self, email: &str, ip: Option<IpAddr>) {
-        let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.len() >= SWEEP_AT {
             windows.retain(|_, w| now.duration_since(w.started) < WINDOW);
         }
@@ -73,12 +68,17 @@ impl LoginThrottle {
             }
             w.failures += 1;
         }
+        Ok(())
     }
 
-    /// A successful login clears the account's count (not the address's).
-    pub fn record_success(&self, email: &str) {
+    /// A successful login clears the account's count and takes back its own charge on the
+    /// address.
+    pub fn record_success(&self, email: &str, ip: Option<IpAddr>) {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         windows.remove(&Key::Account(email.to_owned()));
+        if let Some(w) = ip.and_then(|ip| windows.get_mut(&Key::Address(ip))) {
+            w.failures = w.failures.saturating_sub(1);
+        }
     }
 
     fn keys(email: &str, ip: Option<IpAddr>) -> impl Iterator<Item = (Key, u32)> {
@@ -97,33 +97,51 @@ mod tests {
     fn account_is_throttled_after_the_limit() {
         let t = LoginThrottle::default();
         for _ in 0..ACCOUNT_LIMIT {
-            assert!(t.check("a@x.io", IP).is_ok());
-            t.record_failure("a@x.io", IP);
+            assert!(t.begin_attempt("a@x.io", IP).is_ok());
         }
-        let wait = t.check("a@x.io", IP).unwrap_err();
+        let wait = t.begin_attempt("a@x.io", IP).unwrap_err();
         assert!(wait > 0 && wait <= WINDOW.as_secs());
         // Another account from another address is unaffected.
-        assert!(t.check("b@x.io", None).is_ok());
+        assert!(t.begin_attempt("b@x.io", None).is_ok());
     }
 
     #[test]
     fn address_is_throttled_across_accounts() {
         let t = LoginThrottle::default();
         for i in 0..ADDRESS_LIMIT {
-            t.record_failure(&format!("user{i}@x.io"), IP);
+            assert!(t.begin_attempt(&format!("user{i}@x.io"), IP).is_ok());
         }
-        assert!(t.check("fresh@x.io", IP).is_err());
-        assert!(t.check("fresh@x.io", None).is_ok());
+        assert!(t.begin_attempt("fresh@x.io", IP).is_err());
+        assert!(t.begin_attempt("fresh@x.io", None).is_ok());
     }
 
     #[test]
-    fn success_clears_the_account_count() {
+    fn successes_give_their_charge_back() {
         let t = LoginThrottle::default();
         for _ in 0..ACCOUNT_LIMIT - 1 {
-            t.record_failure("a@x.io", None);
+            t.begin_attempt("a@x.io", IP).unwrap();
         }
-        t.record_success("a@x.io");
-        t.record_failure("a@x.io", None);
-        assert!(t.check("a@x.io", None).is_ok());
+        t.begin_attempt("a@x.io", IP).unwrap();
+        t.record_success("a@x.io", IP);
+        assert!(t.begin_attempt("a@x.io", IP).is_ok());
+        // Many successful logins from one office address never lock it out.
+        for i in 0..(ADDRESS_LIMIT * 2) {
+            let email = format!("user{i}@x.io");
+            t.begin_attempt(&email, IP).unwrap();
+            t.record_success(&email, IP);
+        }
+        assert!(t.begin_attempt("last@x.io", IP).is_ok());
+    }
+
+    #[test]
+    fn parallel_attempts_cannot_exceed_the_limit() {
+        let t = std::sync::Arc::new(LoginThrottle::default());
+        let admitted: u32 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..50)
+                .map(|_| s.spawn(|| u32::from(t.begin_attempt("a@x.io", None).is_ok())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(admitted, ACCOUNT_LIMIT);
     }
 }
