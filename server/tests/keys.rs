@@ -27,6 +27,7 @@ on_both_databases!(
     the_list_is_paginated_newest_first,
     key_actions_follow_the_role_matrix,
     a_thousand_keys_are_paged_on_the_server,
+    parallel_revokes_and_rolls_never_fail,
 );
 
 const SECRET: &str = "test-server-secret-0123456789abcdef0123456789";
@@ -588,4 +589,62 @@ async fn a_thousand_keys_are_paged_on_the_server(db: TestDb) {
         page("9999").await.contains("Page 40 of 40"),
         "out-of-range pages clamp"
     );
+}
+
+/// Revokes and rolls racing on the same keys: each call either succeeds or is refused as
+/// a conflict (a roll after the revoke), never a database error; each key ends revoked
+/// with exactly one revocation event.
+async fn parallel_revokes_and_rolls_never_fail(db: TestDb) {
+    let (state, manager) = setup(&db).await;
+    let secret = Secret::new(SECRET);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(
+            keys::create_key(&state.db, &secret, &manager, &format!("race {i}"), None)
+                .await
+                .unwrap()
+                .key
+                .id,
+        );
+    }
+    let mut tasks = Vec::new();
+    for id in &ids {
+        for kind in ["revoke", "roll", "revoke", "roll"] {
+            let (db, secret, manager, id) = (
+                state.db.clone(),
+                secret.clone(),
+                manager.clone(),
+                id.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                match kind {
+                    "revoke" => keys::revoke_key(&db, &manager, &id).await.map(|_| ()),
+                    _ => keys::roll_key(&db, &secret, &manager, &id)
+                        .await
+                        .map(|_| ()),
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) | Err(KeyError::Conflict { .. }) => {}
+            Err(other) => panic!("a concurrent revoke or roll failed: {other:?}"),
+        }
+    }
+    for id in &ids {
+        let row = api_key::Entity::find_by_id(id.clone())
+            .one(&state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(row.revoked_at.is_some());
+        let revocations = audit_event::Entity::find()
+            .filter(audit_event::Column::KeyId.eq(id.as_str()))
+            .filter(audit_event::Column::Action.eq("key.revoked"))
+            .count(&state.db)
+            .await
+            .unwrap();
+        assert_eq!(revocations, 1);
+    }
 }

@@ -172,6 +172,28 @@ async fn record(
     Ok(())
 }
 
+/// Takes the key's write lock for the rest of the transaction with a no-op update
+/// (a row lock on PostgreSQL; on SQLite it makes this transaction the writer before it
+/// reads, so a concurrent commit cannot invalidate its snapshot). `NotFound` when the
+/// key does not exist in the manager's organization.
+async fn lock_key(
+    txn: &impl ConnectionTrait,
+    manager: &KeyManager,
+    key_id: &str,
+) -> Result<(), KeyError> {
+    let res = api_key::Entity::update_many()
+        .col_expr(api_key::Column::Id, Expr::col(api_key::Column::Id).into())
+        .filter(api_key::Column::Id.eq(key_id))
+        .filter(api_key::Column::OrgId.eq(manager.org_id()))
+        .exec(txn)
+        .await?;
+    if res.rows_affected == 0 {
+        Err(KeyError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 async fn find_in_org(
     db: &impl ConnectionTrait,
     manager: &KeyManager,
@@ -271,28 +293,34 @@ pub async fn revoke_key(
 ) -> Result<ApiKeyView, KeyError> {
     let now = now();
     let txn = db.begin().await?;
+    lock_key(&txn, manager, key_id).await?;
     let key = find_in_org(&txn, manager, key_id).await?;
-    // Conditional on still being unrevoked, so two concurrent revocations record one event.
-    let updated = api_key::Entity::update_many()
-        .col_expr(api_key::Column::RevokedAt, Expr::value(now))
-        .col_expr(api_key::Column::RevokedBy, Expr::value(manager.user_id()))
-        .filter(api_key::Column::Id.eq(&key.id))
-        .filter(api_key::Column::OrgId.eq(manager.org_id()))
-        .filter(api_key::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if updated.rows_affected == 1 {
+    let key = if key.revoked_at.is_none() {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+            .col_expr(api_key::Column::RevokedBy, Expr::value(manager.user_id()))
+            .filter(api_key::Column::Id.eq(&key.id))
+            .filter(api_key::Column::OrgId.eq(manager.org_id()))
+            .exec(&txn)
+            .await?;
         record(&txn, manager, "key.revoked", &key, now).await?;
-    }
-    let key = find_in_org(&txn, manager, key_id).await?;
-    txn.commit().await?;
+        api_key::Model {
+            revoked_at: Some(now),
+            revoked_by: Some(manager.user_id().to_owned()),
+            ..key
+        }
+    } else {
+        key
+    };
+    // Everything the answer needs is read before commit: after it, nothing may fail.
     let people = names(
-        db,
+        &txn,
         [Some(key.created_by.clone()), key.revoked_by.clone()]
             .into_iter()
             .flatten(),
     )
     .await?;
+    txn.commit().await?;
     Ok(view(key, &people, now))
 }
 
@@ -306,6 +334,7 @@ pub async fn roll_key(
 ) -> Result<CreatedKey, KeyError> {
     let now = now();
     let txn = db.begin().await?;
+    lock_key(&txn, manager, key_id).await?;
     let key = find_in_org(&txn, manager, key_id).await?;
     match KeyStatus::of(key.revoked_at, key.expires_at, now) {
         KeyStatus::Active => {}
@@ -322,7 +351,7 @@ pub async fn roll_key(
     }
     let raw = generate_key();
     let (start, lookup_digest) = (format::hint(&raw), digest(secret, &raw));
-    let updated = api_key::Entity::update_many()
+    api_key::Entity::update_many()
         .col_expr(api_key::Column::Start, Expr::value(start.clone()))
         .col_expr(
             api_key::Column::LookupDigest,
@@ -330,22 +359,17 @@ pub async fn roll_key(
         )
         .filter(api_key::Column::Id.eq(&key.id))
         .filter(api_key::Column::OrgId.eq(manager.org_id()))
-        .filter(api_key::Column::RevokedAt.is_null())
         .exec(&txn)
         .await?;
-    if updated.rows_affected != 1 {
-        return Err(KeyError::Conflict {
-            message: "The key was revoked meanwhile. Create a new key.".into(),
-        });
-    }
     record(&txn, manager, "key.rolled", &key, now).await?;
+    let people = names(&txn, [key.created_by.clone()]).await?;
     txn.commit().await?;
+    // Only now, after commit, does the new key leave this function (K4).
     let rolled = api_key::Model {
         start,
         lookup_digest,
         ..key
     };
-    let people = names(db, [rolled.created_by.clone()]).await?;
     Ok(CreatedKey {
         key: view(rolled, &people, now),
         secret: raw,

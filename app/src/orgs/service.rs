@@ -317,6 +317,22 @@ async fn target_member(
         .ok_or(OrgError::NotFound)
 }
 
+/// The caller's role as it is now, read under the org lock: a request that started before
+/// the caller was demoted or removed must not act on the old role.
+async fn caller_role_now(txn: &impl ConnectionTrait, admin: &OrgAdmin) -> Result<Role, OrgError> {
+    let member = admin.member();
+    let row = membership::Entity::find_by_id((member.org_id.clone(), member.user_id.clone()))
+        .one(txn)
+        .await?
+        .ok_or(OrgError::NotFound)?;
+    let role = parse_stored_role(&row.role)?;
+    if role.can_manage_members() {
+        Ok(role)
+    } else {
+        Err(OrgError::Forbidden)
+    }
+}
+
 async fn ensure_an_owner_remains(txn: &impl ConnectionTrait, org_id: &str) -> Result<(), OrgError> {
     let owners = membership::Entity::find()
         .filter(membership::Column::OrgId.eq(org_id))
@@ -341,7 +357,7 @@ pub async fn change_role(
     lock_org(&txn, org_id).await?;
     let target = target_member(&txn, org_id, user_id).await?;
     let current = parse_stored_role(&target.role)?;
-    let caller = admin.member().role;
+    let caller = caller_role_now(&txn, admin).await?;
     if !caller.can_administer(current) || !caller.can_administer(role) {
         return Err(OrgError::Forbidden);
     }
@@ -369,7 +385,7 @@ pub async fn remove_member(
     lock_org(&txn, org_id).await?;
     let target = target_member(&txn, org_id, user_id).await?;
     let current = parse_stored_role(&target.role)?;
-    if !admin.member().role.can_administer(current) {
+    if !caller_role_now(&txn, admin).await?.can_administer(current) {
         return Err(OrgError::Forbidden);
     }
     membership::Entity::delete_by_id((org_id.to_owned(), user_id.to_owned()))
