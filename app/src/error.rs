@@ -90,9 +90,17 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => {
                 Self::BadRequest { message: m }
             }
-            ServerFnErrorErr::Request(m)
-            | ServerFnErrorErr::Response(m)
-            | ServerFnErrorErr::Deserialization(m) => Self::Network { message: m },
+            // On the server these mean the request body could not be read (too large, not
+            // UTF-8): the caller's fault, not a network failure.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Request(m) | ServerFnErrorErr::Deserialization(m) => {
+                Self::BadRequest { message: m }
+            }
+            #[cfg(not(feature = "ssr"))]
+            ServerFnErrorErr::Request(m) | ServerFnErrorErr::Deserialization(m) => {
+                Self::Network { message: m }
+            }
+            ServerFnErrorErr::Response(m) => Self::Network { message: m },
             ServerFnErrorErr::Registration(_)
             | ServerFnErrorErr::UnsupportedRequestMethod(_)
             | ServerFnErrorErr::MiddlewareError(_)

@@ -14,7 +14,7 @@ pub const MIN_SECRET_LEN: usize = 32;
 const SECRET_FILE: &str = "secret";
 const SQLITE_FILE: &str = "keygate.db";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
@@ -27,6 +27,25 @@ pub struct Config {
     pub log: String,
     /// Where the compiled site (wasm, js, css, public assets) is served from.
     pub site_root: PathBuf,
+}
+
+/// By hand: a database URL may carry a password, so only its scheme is shown.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let database = self
+            .database_url
+            .as_deref()
+            .map(|url| url.split(':').next().unwrap_or("?"));
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("data_dir", &self.data_dir)
+            .field("database", &database.unwrap_or("sqlite (data dir)"))
+            .field("secret", &self.secret)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("log", &self.log)
+            .field("site_root", &self.site_root)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -83,7 +102,7 @@ impl Config {
 
         let secret = match get("KEYGATE_SECRET") {
             None => None,
-            Some(s) if s.len() >= MIN_SECRET_LEN => Some(Secret::new(s)),
+            Some(s) if s.trim().len() >= MIN_SECRET_LEN => Some(Secret::new(s.trim())),
             Some(_) => {
                 return Err(err(
                     "KEYGATE_SECRET",
@@ -303,8 +322,16 @@ mod tests {
     }
 
     #[test]
-    fn secret_debug_is_redacted() {
-        let c = config(&[("KEYGATE_SECRET", &"x".repeat(40))]).unwrap();
-        assert!(!format!("{c:?}").contains("xxxx"));
+    fn secrets_do_not_reach_debug_output() {
+        let c = config(&[
+            ("KEYGATE_SECRET", &"x".repeat(40)),
+            ("KEYGATE_DATABASE_URL", "postgres://app:hunter2@db/keygate"),
+        ])
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(
+            !printed.contains("xxxx") && !printed.contains("hunter2"),
+            "{printed}"
+        );
     }
 }
