@@ -44,6 +44,30 @@ fn open(dialog: NodeRef<html::Dialog>) {
     }
 }
 
+/// After a dialog closes the browser returns focus to the button that opened it, but a
+/// refreshed list replaces that button: then focus goes to "Create key" instead of
+/// being lost on the page body.
+fn restore_focus(dialog: NodeRef<html::Dialog>) {
+    use leptos::wasm_bindgen::JsCast;
+    let active = document().active_element();
+    // Still inside the closed dialog, or on the body: the opener is gone.
+    let lost = match (&active, dialog.get_untracked()) {
+        (None, _) => true,
+        (Some(element), Some(dialog)) => {
+            element.tag_name().eq_ignore_ascii_case("body")
+                || dialog.contains(Some(element.unchecked_ref()))
+        }
+        (Some(element), None) => element.tag_name().eq_ignore_ascii_case("body"),
+    };
+    if lost
+        && let Some(button) = document()
+            .get_element_by_id("create-key")
+            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+    {
+        let _ = button.focus();
+    }
+}
+
 fn close(dialog: NodeRef<html::Dialog>) {
     if let Some(d) = dialog.get_untracked() {
         d.close();
@@ -323,6 +347,7 @@ fn CreateKeyDialog() -> impl IntoView {
         // Drop the revealed key from the page as soon as the dialog closes.
         ctx.revealed.set(None);
         reset();
+        restore_focus(ctx.create_dialog);
     };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -523,7 +548,7 @@ fn ConfirmDialog() -> impl IntoView {
     };
     view! {
         <dialog node_ref=ctx.confirm_dialog class="dialog" aria-labelledby="confirm-title"
-            on:close=move |_| { ctx.confirm.set(None); error.set(None); }>
+            on:close=move |_| { ctx.confirm.set(None); error.set(None); restore_focus(ctx.confirm_dialog); }>
             <h2 id="confirm-title">{title}</h2>
             <p>{body}</p>
             {move || error.get().map(|e| view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> })}
