@@ -315,6 +315,20 @@ async fn anonymous_callers_are_unauthenticated(db: TestDb) {
     );
 }
 
+/// Signs up Ada through the raw server function, returning the response (and its cookie).
+async fn sign_up_ada(client: &Client) -> reqwest::Response {
+    client
+        .post(
+            "sign_up",
+            &[
+                ("email", "ada@example.com"),
+                ("display_name", "Ada"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await
+}
+
 fn session_cookie(response: &reqwest::Response) -> Option<(String, String)> {
     response
         .headers()
@@ -331,16 +345,7 @@ fn session_cookie(response: &reqwest::Response) -> Option<(String, String)> {
 async fn session_cookie_is_http_only_lax_and_host_wide(db: TestDb) {
     let server = TestServer::start(db).await;
     let client = server.client();
-    let response = client
-        .post(
-            "sign_up",
-            &[
-                ("email", "ada@example.com"),
-                ("display_name", "Ada"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let response = sign_up_ada(&client).await;
     let (_, header) = session_cookie(&response).expect("sign-up sets a session cookie");
     assert!(header.starts_with("keygate_session="), "{header}");
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
@@ -375,16 +380,7 @@ async fn secure_cookie_uses_the_host_prefix() {
         http: reqwest::Client::new(),
         base,
     };
-    let response = client
-        .post(
-            "sign_up",
-            &[
-                ("email", "ada@example.com"),
-                ("display_name", "Ada"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let response = sign_up_ada(&client).await;
     let header = response
         .headers()
         .get("set-cookie")
@@ -419,16 +415,7 @@ async fn current_user_with_cookie(base: &str, cookie: &str) -> Value {
 async fn login_issues_a_new_session_id(db: TestDb) {
     let server = TestServer::start(db).await;
     let client = server.client();
-    let first = client
-        .post(
-            "sign_up",
-            &[
-                ("email", "ada@example.com"),
-                ("display_name", "Ada"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let first = sign_up_ada(&client).await;
     let (before, _) = session_cookie(&first).unwrap();
     assert_eq!(
         current_user_with_cookie(&server.base, &before).await["email"],
@@ -464,16 +451,7 @@ async fn login_issues_a_new_session_id(db: TestDb) {
 async fn logout_deletes_the_session_server_side(db: TestDb) {
     let server = TestServer::start(db).await;
     let client = server.client();
-    let response = client
-        .post(
-            "sign_up",
-            &[
-                ("email", "ada@example.com"),
-                ("display_name", "Ada"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let response = sign_up_ada(&client).await;
     let (cookie, _) = session_cookie(&response).unwrap();
     let (status, _) = client.call("log_out", &[]).await;
     assert_eq!(status, StatusCode::OK);
