@@ -16,6 +16,7 @@ use axum::{Json, Router};
 use http::{HeaderValue, Method, StatusCode, header};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use tower_http::services::ServeDir;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -51,6 +52,8 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, cookie_secure: bool)
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
             IDLE_TIMEOUT_SECS,
         )));
+    let pkg_dir =
+        std::path::Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir);
     let state = ServerState {
         leptos_options: leptos_options.clone(),
         app,
@@ -67,6 +70,9 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, cookie_secure: bool)
             context, shell,
         ))
         .layer(sessions)
+        // The compiled bundle (wasm, js, css) needs no session: served outside the session
+        // layer, a logged-in browser's asset requests neither read nor rewrite its session.
+        .nest_service("/pkg", ServeDir::new(pkg_dir))
         .layer(middleware::from_fn(refuse_cross_site))
         .layer(middleware::from_fn_with_state(
             cookie_secure,

@@ -16,6 +16,7 @@ on_both_databases!(
     logout_deletes_the_session_server_side,
     sessions_past_their_lifetime_are_refused,
     active_sessions_push_their_idle_expiry_forward,
+    static_assets_leave_the_session_alone,
     role_changes_apply_on_the_next_request,
     cross_site_state_changes_are_refused,
     login_failures_look_the_same,
@@ -992,5 +993,33 @@ async fn active_sessions_push_their_idle_expiry_forward(db: TestDb) {
     assert!(
         expiry().await > before,
         "S4: activity must extend the idle expiry"
+    );
+}
+
+/// The wasm/js/css bundle is served without touching the session table.
+async fn static_assets_leave_the_session_alone(db: TestDb) {
+    use app::entities::session;
+    use sea_orm::EntityTrait;
+
+    let pkg = db.data_dir().join("site/pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("keygate.css"), "body{}").unwrap();
+    let server = TestServer::start(db).await;
+    let (client, _) = server.user("Ada").await;
+    let conn = server.db.connect().await;
+    let before = session::Entity::find().one(&conn).await.unwrap().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let response = client.get("/pkg/keygate.css").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["x-content-type-options"],
+        "nosniff",
+        "security headers still apply"
+    );
+    assert_eq!(response.text().await.unwrap(), "body{}");
+    let after = session::Entity::find().one(&conn).await.unwrap().unwrap();
+    assert_eq!(
+        after.expires_at, before.expires_at,
+        "an asset request must not rewrite the session"
     );
 }
