@@ -30,6 +30,9 @@ pub enum AppError {
     /// The database could not be reached; nothing was changed.
     #[error("Keygate is temporarily unavailable. Please try again shortly.")]
     Unavailable,
+    /// The database has no room left; nothing was saved.
+    #[error("Keygate's database is full, so nothing was saved. Ask your operator to free space.")]
+    StorageFull,
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     /// Only produced in the browser: the server could not be reached or answered garbage.
@@ -76,6 +79,7 @@ impl AppError {
             Self::RateLimited { .. } => 429,
             Self::BadRequest { .. } => 400,
             Self::Unavailable => 503,
+            Self::StorageFull => 507,
             Self::Internal => 500,
             Self::Network { .. } => 502,
         }

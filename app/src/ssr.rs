@@ -42,6 +42,8 @@ pub struct AppState {
     /// An argon2id hash of a random password, verified against when the email is unknown
     /// so that the response time does not reveal which accounts exist (A3).
     pub dummy_hash: Arc<str>,
+    /// The key verification cache, last-used queue and failure counts (the hot path).
+    pub verifier: Arc<crate::keys::verifier::Verifier>,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             secret,
             login_throttle: Arc::new(LoginThrottle::default()),
             dummy_hash: dummy_hash.into(),
+            verifier: Arc::default(),
         })
     }
 }
@@ -104,16 +107,73 @@ pub fn set_page_status(status: http::StatusCode) {
     }
 }
 
-/// Database errors become `Unavailable` when the database cannot be reached and a
-/// logged, generic `Internal` otherwise: no SQL or driver detail reaches the caller.
+/// How a database error should be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbFailure {
+    /// The database cannot be reached (or the connection broke): try again later.
+    Unavailable,
+    /// SQLite's size limit or the disk is full: nothing was saved.
+    Full,
+    /// Anything else: a bug or a constraint, logged, answered generically.
+    Other,
+}
+
+pub fn classify(err: &DbErr) -> DbFailure {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr as E, RuntimeErr};
+    let sqlx = match err {
+        E::Conn(_) | E::ConnectionAcquire(_) => return DbFailure::Unavailable,
+        E::Exec(RuntimeErr::SqlxError(e)) | E::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return DbFailure::Other,
+    };
+    match sqlx {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::Protocol(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed => DbFailure::Unavailable,
+        Sqlx::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match code.as_ref() {
+                // SQLite: SQLITE_FULL (13, and its extended codes).
+                "13" => DbFailure::Full,
+                // SQLite: SQLITE_IOERR (10), SQLITE_CANTOPEN (14), SQLITE_NOTADB (26) and
+                // their extended codes: the file is gone or unreadable.
+                c if ["10", "14", "26"].contains(&c)
+                    || c.parse::<u32>()
+                        .is_ok_and(|n| n > 255 && [10, 14, 26].contains(&(n & 0xff))) =>
+                {
+                    DbFailure::Unavailable
+                }
+                c if c.parse::<u32>().is_ok_and(|n| n > 255 && n & 0xff == 13) => DbFailure::Full,
+                // PostgreSQL: disk full, connection exceptions, shutting down.
+                "53100" => DbFailure::Full,
+                c if c.starts_with("08") || c.starts_with("57P") || c == "53300" => {
+                    DbFailure::Unavailable
+                }
+                _ => DbFailure::Other,
+            }
+        }
+        _ => DbFailure::Other,
+    }
+}
+
+/// Database errors become `Unavailable` when the database cannot be reached, `StorageFull`
+/// when it is full, and a logged, generic `Internal` otherwise: no SQL or driver detail
+/// reaches the caller.
 pub fn db_error(err: DbErr) -> AppError {
-    match err {
-        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
+    match classify(&err) {
+        DbFailure::Unavailable => {
             tracing::warn!(error = %err, "database unavailable");
             AppError::Unavailable
         }
-        other => {
-            tracing::error!(error = %other, "database error");
+        DbFailure::Full => {
+            tracing::error!(error = %err, "database full");
+            AppError::StorageFull
+        }
+        DbFailure::Other => {
+            tracing::error!(error = %err, "database error");
             AppError::Internal
         }
     }

@@ -4,6 +4,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_foundation;
 mod m20261124_000002_api_keys;
+mod m20261125_000003_key_scopes;
+mod m20261126_000004_cache_events;
 
 pub struct Migrator;
 
@@ -13,6 +15,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_foundation::Migration),
             Box::new(m20261124_000002_api_keys::Migration),
+            Box::new(m20261125_000003_key_scopes::Migration),
+            Box::new(m20261126_000004_cache_events::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod audit_event;
+pub mod cache_event;
 pub mod membership;
 pub mod organization;
 pub mod session;

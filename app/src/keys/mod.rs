@@ -9,9 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 
 pub mod format;
+pub mod scopes;
 #[cfg(feature = "ssr")]
 pub mod service;
 pub mod ui;
+#[cfg(feature = "ssr")]
+pub mod verifier;
 
 /// Keys shown per page of the list.
 pub const PAGE_SIZE: u64 = 25;
@@ -52,6 +55,8 @@ pub struct ApiKeyView {
     pub name: String,
     /// The display hint, e.g. `kg_AbCd`.
     pub hint: String,
+    /// Scope names in canonical order, e.g. `["gateway", "keys:read"]`.
+    pub scopes: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -59,6 +64,9 @@ pub struct ApiKeyView {
     pub status: KeyStatus,
     pub revoked_at: Option<DateTime<Utc>>,
     pub revoked_by: Option<String>,
+    /// Set when an active key does less than its status says: its creator left or lost
+    /// the role that lets keys act (K9).
+    pub notice: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +197,8 @@ pub async fn create_api_key(
     name: String,
     expiry: String,
     custom_date: Option<String>,
+    /// Space- or comma-separated scope names; none given means the default (`gateway`).
+    scopes: Option<String>,
 ) -> Result<CreatedKey, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
     let expires_at = resolve_expiry(
@@ -196,19 +206,33 @@ pub async fn create_api_key(
         custom_date.as_deref().unwrap_or_default(),
         Utc::now(),
     )?;
-    Ok(service::create_key(&state.db, &state.secret, &manager, &name, expires_at).await?)
+    let scopes = match scopes.as_deref() {
+        None => scopes::DEFAULT_SCOPES,
+        Some(list) => {
+            scopes::Scopes::parse_list([list]).map_err(|m| AppError::invalid("scopes", m))?
+        }
+    };
+    Ok(service::create_key(
+        &state.db,
+        &state.secret,
+        &manager,
+        &name,
+        expires_at,
+        scopes,
+    )
+    .await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "revoke_api_key")]
 pub async fn revoke_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::revoke_key(&state.db, &manager, &key_id).await?)
+    Ok(service::revoke_key(&state.db, &state.verifier, &manager, &key_id).await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "roll_api_key")]
 pub async fn roll_api_key(org_id: String, key_id: String) -> Result<CreatedKey, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::roll_key(&state.db, &state.secret, &manager, &key_id).await?)
+    Ok(service::roll_key(&state.db, &state.secret, &state.verifier, &manager, &key_id).await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "list_key_activity")]
@@ -298,6 +322,7 @@ mod tests {
             id: "key_1".into(),
             name: "n".into(),
             hint: "kg_AbCd".into(),
+            scopes: vec!["gateway".into()],
             created_at: now(),
             created_by: "Ada".into(),
             last_used_at: None,
@@ -305,6 +330,7 @@ mod tests {
             status: KeyStatus::Active,
             revoked_at: None,
             revoked_by: None,
+            notice: None,
         };
         let created = CreatedKey {
             key,

@@ -15,8 +15,10 @@ use sea_orm::{
 use sha2::Sha256;
 
 use super::format;
+use super::scopes::Scopes;
+use super::verifier::{Invalidation, Verifier, announce};
 use super::{ApiKeyView, AuditEventView, CreatedKey, KeyPage, KeyStatus, PAGE_SIZE};
-use crate::entities::{api_key, audit_event, user};
+use crate::entities::{api_key, audit_event, membership as membership_row, user};
 use crate::error::AppError;
 use crate::orgs::service::{OrgMember, membership};
 use crate::ssr::{AppState, Secret};
@@ -36,6 +38,9 @@ pub enum KeyError {
     },
     #[error("{message}")]
     Conflict { message: String },
+    /// A key tried to create or roll a key with scopes it does not have itself (K9).
+    #[error("a key cannot grant scopes it does not have")]
+    BroaderScopes,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -47,6 +52,7 @@ impl From<KeyError> for AppError {
             KeyError::Forbidden => AppError::Forbidden,
             KeyError::Invalid { field, message } => AppError::invalid(field, message),
             KeyError::Conflict { message } => AppError::conflict("key", message),
+            KeyError::BroaderScopes => AppError::Forbidden,
             KeyError::Db(e) => crate::ssr::db_error(e),
         }
     }
@@ -55,23 +61,39 @@ impl From<KeyError> for AppError {
 /// Proof that the caller may list, create, revoke and roll the org's keys
 /// (owner, admin or developer), read from the database on this request.
 #[derive(Debug, Clone)]
-pub struct KeyManager(OrgMember);
+pub struct KeyManager {
+    member: OrgMember,
+    /// The broadest scopes this manager may give a key: everything for a person with a
+    /// key-managing role, no more than its own scopes for a key (K9).
+    limit: Scopes,
+}
 
 impl KeyManager {
     pub fn new(member: OrgMember) -> Result<Self, KeyError> {
         if member.role.can_manage_keys() {
-            Ok(Self(member))
+            Ok(Self {
+                limit: Scopes::allowed_for(member.role),
+                member,
+            })
         } else {
             Err(KeyError::Forbidden)
         }
     }
 
-    fn org_id(&self) -> &str {
-        &self.0.org_id
+    /// A key acting for its creator (`member`, read from the database on this request):
+    /// limited to the key's own scopes and to what the creator's role allows now.
+    pub fn for_key(member: OrgMember, key_scopes: Scopes) -> Result<Self, KeyError> {
+        let mut manager = Self::new(member)?;
+        manager.limit = manager.limit.intersect(key_scopes);
+        Ok(manager)
     }
 
-    fn user_id(&self) -> &str {
-        &self.0.user_id
+    pub fn org_id(&self) -> &str {
+        &self.member.org_id
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.member.user_id
     }
 }
 
@@ -83,14 +105,23 @@ pub async fn authorize(org_id: &str) -> Result<(AppState, KeyManager), AppError>
     Ok((state, KeyManager::new(member)?))
 }
 
-/// HMAC-SHA256(server secret, key), hex: the lookup digest stored in place of the key.
-pub fn digest(secret: &Secret, key: &str) -> String {
+/// HMAC-SHA256(server secret, key).
+pub fn digest_bytes(secret: &Secret, key: &str) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
         .expect("HMAC takes any key length");
     mac.update(key.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// HMAC-SHA256(server secret, key), hex: the lookup digest stored in place of the key.
+pub fn digest(secret: &Secret, key: &str) -> String {
+    hex(&digest_bytes(secret, key))
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(64);
-    for byte in mac.finalize().into_bytes() {
+    for &byte in bytes {
         hex.push(char::from(HEX[usize::from(byte >> 4)]));
         hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
@@ -139,6 +170,7 @@ fn view(row: api_key::Model, names: &HashMap<String, String>, now: DateTime<Utc>
     };
     ApiKeyView {
         status: KeyStatus::of(row.revoked_at, row.expires_at, now),
+        scopes: Scopes::from_stored(&row.scopes).names(),
         created_by: name_of(&row.created_by),
         revoked_by: row.revoked_by.as_deref().map(name_of),
         id: row.id,
@@ -148,7 +180,44 @@ fn view(row: api_key::Model, names: &HashMap<String, String>, now: DateTime<Utc>
         last_used_at: row.last_used_at,
         expires_at: row.expires_at,
         revoked_at: row.revoked_at,
+        notice: None,
     }
+}
+
+/// Why an active key does less than its status says (K9), for the list: its creator left
+/// the organization, or their role can no longer manage keys.
+async fn creator_notices(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    keys: &mut [ApiKeyView],
+    rows: &[api_key::Model],
+) -> Result<(), DbErr> {
+    let creators: Vec<String> = rows.iter().map(|r| r.created_by.clone()).collect();
+    if creators.is_empty() {
+        return Ok(());
+    }
+    let roles: HashMap<String, String> = membership_row::Entity::find()
+        .filter(membership_row::Column::OrgId.eq(org_id))
+        .filter(membership_row::Column::UserId.is_in(creators))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.user_id, m.role))
+        .collect();
+    for (key, row) in keys.iter_mut().zip(rows) {
+        if key.status != KeyStatus::Active {
+            continue;
+        }
+        key.notice = match roles
+            .get(&row.created_by)
+            .map(|r| crate::orgs::Role::parse(r))
+        {
+            None => Some("Refused: its creator is no longer a member.".into()),
+            Some(Some(role)) if role.can_manage_keys() => None,
+            Some(_) => Some("No rights: its creator's role can no longer use API keys.".into()),
+        };
+    }
+    Ok(())
 }
 
 async fn record(
@@ -212,11 +281,21 @@ pub async fn create_key(
     manager: &KeyManager,
     name: &str,
     expires_at: Option<DateTime<Utc>>,
+    scopes: Scopes,
 ) -> Result<CreatedKey, KeyError> {
     let name = validate::name(name, "Name").map_err(|message| KeyError::Invalid {
         field: "name",
         message,
     })?;
+    if scopes.is_empty() {
+        return Err(KeyError::Invalid {
+            field: "scopes",
+            message: "Choose at least one scope.".into(),
+        });
+    }
+    if !scopes.is_subset_of(manager.limit) {
+        return Err(KeyError::BroaderScopes);
+    }
     let now = now();
     let expires_at = expires_at.map(|at| at.trunc_subsecs(6));
     if expires_at.is_some_and(|at| at <= now) {
@@ -233,7 +312,7 @@ pub async fn create_key(
         name,
         start: format::hint(&raw),
         lookup_digest: digest(secret, &raw),
-        scopes: String::new(),
+        scopes: scopes.to_stored(),
         created_at: now,
         expires_at,
         last_used_at: None,
@@ -276,9 +355,11 @@ pub async fn list_keys(
         .collect();
     let people = names(db, ids).await?;
     let now = Utc::now();
+    let mut keys: Vec<ApiKeyView> = rows.iter().map(|r| view(r.clone(), &people, now)).collect();
+    creator_notices(db, manager.org_id(), &mut keys, &rows).await?;
     Ok(KeyPage {
         org_id: manager.org_id().to_owned(),
-        keys: rows.into_iter().map(|r| view(r, &people, now)).collect(),
+        keys,
         page,
         pages,
         total,
@@ -288,6 +369,7 @@ pub async fn list_keys(
 /// Revokes a key. Revoking a revoked key changes nothing and records nothing.
 pub async fn revoke_key(
     db: &DatabaseConnection,
+    verifier: &Verifier,
     manager: &KeyManager,
     key_id: &str,
 ) -> Result<ApiKeyView, KeyError> {
@@ -304,6 +386,8 @@ pub async fn revoke_key(
             .exec(&txn)
             .await?;
         record(&txn, manager, "key.revoked", &key, now).await?;
+        // Other instances drop the key from their caches once this commits (R3).
+        announce(&txn, &Invalidation::Key(key.id.clone())).await?;
         api_key::Model {
             revoked_at: Some(now),
             revoked_by: Some(manager.user_id().to_owned()),
@@ -321,6 +405,8 @@ pub async fn revoke_key(
     )
     .await?;
     txn.commit().await?;
+    // Refused from the next request on (R3), on this instance.
+    verifier.forget_key(&key.id);
     Ok(view(key, &people, now))
 }
 
@@ -329,6 +415,7 @@ pub async fn revoke_key(
 pub async fn roll_key(
     db: &DatabaseConnection,
     secret: &Secret,
+    verifier: &Verifier,
     manager: &KeyManager,
     key_id: &str,
 ) -> Result<CreatedKey, KeyError> {
@@ -336,6 +423,9 @@ pub async fn roll_key(
     let txn = db.begin().await?;
     lock_key(&txn, manager, key_id).await?;
     let key = find_in_org(&txn, manager, key_id).await?;
+    if !Scopes::from_stored(&key.scopes).is_subset_of(manager.limit) {
+        return Err(KeyError::BroaderScopes);
+    }
     match KeyStatus::of(key.revoked_at, key.expires_at, now) {
         KeyStatus::Active => {}
         KeyStatus::Revoked => {
@@ -362,8 +452,10 @@ pub async fn roll_key(
         .exec(&txn)
         .await?;
     record(&txn, manager, "key.rolled", &key, now).await?;
+    announce(&txn, &Invalidation::Key(key.id.clone())).await?;
     let people = names(&txn, [key.created_by.clone()]).await?;
     txn.commit().await?;
+    verifier.forget_key(&key.id);
     // Only now, after commit, does the new key leave this function (K4).
     let rolled = api_key::Model {
         start,
@@ -406,12 +498,15 @@ pub async fn list_activity(
         .collect())
 }
 
-/// Who a valid key belongs to.
+/// Who is calling with a valid key: its org, id and effective scopes (the key's own,
+/// capped by its creator's current role, K9).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedKey {
+pub struct KeyPrincipal {
     pub org_id: String,
     pub key_id: String,
-    pub scopes: String,
+    /// The person who created the key; the key acts with no more than their rights.
+    pub creator_id: String,
+    pub scopes: Scopes,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -425,20 +520,46 @@ pub enum VerifyError {
     Revoked,
     #[error("expired key")]
     Expired,
+    /// The key's creator has left the organization: their keys stop working (K9).
+    #[error("key creator is no longer a member")]
+    CreatorGone,
 }
 
-/// Verifies a presented key: the function the gateway and REST API call. Shape and
-/// checksum first (no hashing or database work for a typo or a foreign string, K3), then
-/// one HMAC and one lookup on the unique digest index, then status and expiry.
+/// Verifies a presented key without the cache: shape and checksum first (no hashing or
+/// database work for a typo or a foreign string, K3), then one HMAC and the lookup.
 pub async fn verify_key(
     db: &impl ConnectionTrait,
     secret: &Secret,
     presented: &str,
-) -> Result<Result<VerifiedKey, VerifyError>, DbErr> {
+) -> Result<Result<KeyPrincipal, VerifyError>, DbErr> {
     if format::check(presented).is_err() {
         return Ok(Err(VerifyError::Malformed));
     }
-    let computed = digest(secret, presented);
+    verify_digest(db, &digest_bytes(secret, presented)).await
+}
+
+/// During a secret rotation: replaces the digest made with the previous secret by the one
+/// made with the current secret. `true` when a key was moved.
+pub async fn move_digest(
+    db: &impl ConnectionTrait,
+    old: &[u8; 32],
+    new: &[u8; 32],
+) -> Result<bool, DbErr> {
+    let res = api_key::Entity::update_many()
+        .col_expr(api_key::Column::LookupDigest, Expr::value(hex(new)))
+        .filter(api_key::Column::LookupDigest.eq(hex(old)))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// One lookup on the unique digest index, a constant-time comparison, status and
+/// expiry, then the creator's current role, which caps the key's scopes (K9).
+pub async fn verify_digest(
+    db: &impl ConnectionTrait,
+    digest: &[u8; 32],
+) -> Result<Result<KeyPrincipal, VerifyError>, DbErr> {
+    let computed = hex(digest);
     let Some(row) = api_key::Entity::find()
         .filter(api_key::Column::LookupDigest.eq(&computed))
         .one(db)
@@ -449,18 +570,28 @@ pub async fn verify_key(
     if !constant_time_eq(row.lookup_digest.as_bytes(), computed.as_bytes()) {
         return Ok(Err(VerifyError::Unknown));
     }
-    Ok(
-        match KeyStatus::of(row.revoked_at, row.expires_at, Utc::now()) {
-            KeyStatus::Revoked => Err(VerifyError::Revoked),
-            KeyStatus::Expired => Err(VerifyError::Expired),
-            KeyStatus::Active => Ok(VerifiedKey {
-                org_id: row.org_id,
-                key_id: row.id,
-                scopes: row.scopes,
-                expires_at: row.expires_at,
-            }),
-        },
-    )
+    match KeyStatus::of(row.revoked_at, row.expires_at, Utc::now()) {
+        KeyStatus::Revoked => return Ok(Err(VerifyError::Revoked)),
+        KeyStatus::Expired => return Ok(Err(VerifyError::Expired)),
+        KeyStatus::Active => {}
+    }
+    let Some(creator) =
+        membership_row::Entity::find_by_id((row.org_id.clone(), row.created_by.clone()))
+            .one(db)
+            .await?
+    else {
+        return Ok(Err(VerifyError::CreatorGone));
+    };
+    let allowed = crate::orgs::Role::parse(&creator.role)
+        .map(Scopes::allowed_for)
+        .unwrap_or(Scopes::NONE);
+    Ok(Ok(KeyPrincipal {
+        scopes: Scopes::from_stored(&row.scopes).intersect(allowed),
+        org_id: row.org_id,
+        key_id: row.id,
+        creator_id: row.created_by,
+        expires_at: row.expires_at,
+    }))
 }
 
 #[cfg(test)]

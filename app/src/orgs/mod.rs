@@ -152,7 +152,10 @@ pub async fn change_member_role(
         .await?
         .require_admin()?;
     let role = parse_role(&role)?;
-    Ok(service::change_role(&state.db, &admin, &user_id, role).await?)
+    let member = service::change_role(&state.db, &admin, &user_id, role).await?;
+    // The member's keys are capped by their role (K9): re-read it on their next use.
+    state.verifier.forget_creator(&org_id, &user_id);
+    Ok(member)
 }
 
 #[server(prefix = "/rpc", endpoint = "remove_member")]
@@ -161,7 +164,10 @@ pub async fn remove_member(org_id: String, user_id: String) -> Result<(), AppErr
     let admin = service::membership(&state.db, &caller, &org_id)
         .await?
         .require_admin()?;
-    Ok(service::remove_member(&state.db, &admin, &user_id).await?)
+    service::remove_member(&state.db, &admin, &user_id).await?;
+    // Keys made by someone who left stop working at once (K9).
+    state.verifier.forget_creator(&org_id, &user_id);
+    Ok(())
 }
 
 #[cfg(test)]

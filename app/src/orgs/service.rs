@@ -371,6 +371,8 @@ pub async fn change_role(
         .one(&txn)
         .await?
         .ok_or(OrgError::NotFound)?;
+    // Every instance re-reads this member's keys' rights once this commits (K9).
+    announce_member(&txn, org_id, user_id).await?;
     txn.commit().await?;
     member_view(updated, user)
 }
@@ -394,6 +396,22 @@ pub async fn remove_member(
     if current == Role::Owner {
         ensure_an_owner_remains(&txn, org_id).await?;
     }
+    announce_member(&txn, org_id, user_id).await?;
     txn.commit().await?;
     Ok(())
+}
+
+async fn announce_member(
+    txn: &impl ConnectionTrait,
+    org_id: &str,
+    user_id: &str,
+) -> Result<(), DbErr> {
+    crate::keys::verifier::announce(
+        txn,
+        &crate::keys::verifier::Invalidation::Member {
+            org_id: org_id.to_owned(),
+            user_id: user_id.to_owned(),
+        },
+    )
+    .await
 }

@@ -1,0 +1,459 @@
+//! The hot path: verifying presented keys in microseconds.
+//!
+//! `guard -> HMAC -> cache or one indexed lookup -> status and expiry -> principal`.
+//! Verified keys are cached in memory (bounded in size and lifetime); revoke, roll and
+//! membership changes remove their entries at once. No request writes to the database:
+//! last-used times are coalesced here and flushed in the background. Failed
+//! verifications are counted per client address; over the limit an address gets 429
+//! for anything the cache cannot answer, so a flood of bad keys never reaches the
+//! database while valid (cached) callers carry on (K7).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+
+use super::service::{self, KeyPrincipal, VerifyError};
+use crate::entities::{api_key, cache_event};
+use crate::ssr::Secret;
+
+/// How long a verified key is trusted without looking at the database again: the
+/// backstop for changes made by another instance.
+pub const CACHE_TTL: Duration = Duration::from_secs(30);
+/// Most keys kept in the cache; beyond it, the stalest entries are dropped.
+pub const CACHE_CAPACITY: usize = 100_000;
+/// Failed verifications allowed per client address per [`FAILURE_WINDOW`].
+pub const DEFAULT_FAILURE_LIMIT: u32 = 30;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+const FAILURE_SWEEP_AT: usize = 10_000;
+
+/// Why a presented key was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    Invalid(VerifyError),
+    /// Too many failures from this address: retry after this many seconds.
+    RateLimited(u64),
+}
+
+enum Cached {
+    Fresh(Result<Arc<KeyPrincipal>, VerifyError>),
+    /// Known, but older than the TTL: look again.
+    Stale,
+    Miss,
+}
+
+#[derive(Debug)]
+struct Entry {
+    principal: Arc<KeyPrincipal>,
+    cached_at: Instant,
+    /// Unix second of the last use already queued for the database.
+    last_touch: AtomicI64,
+}
+
+#[derive(Debug)]
+pub struct Verifier {
+    cache: RwLock<HashMap<[u8; 32], Entry>>,
+    /// Bumped by every invalidation: a lookup that started before one does not cache.
+    generation: AtomicU64,
+    ttl: Duration,
+    capacity: usize,
+    usage: Mutex<HashMap<String, DateTime<Utc>>>,
+    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    failure_limit: u32,
+    /// During a secret rotation: the secret keys may still be digested with.
+    previous_secret: Option<Secret>,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self::new(CACHE_TTL, CACHE_CAPACITY, DEFAULT_FAILURE_LIMIT)
+    }
+}
+
+impl Verifier {
+    pub fn new(ttl: Duration, capacity: usize, failure_limit: u32) -> Self {
+        Self {
+            cache: RwLock::default(),
+            generation: AtomicU64::new(0),
+            ttl,
+            capacity: capacity.max(1),
+            usage: Mutex::default(),
+            failures: Mutex::default(),
+            failure_limit,
+            previous_secret: None,
+        }
+    }
+
+    /// Accepts keys whose digest was made with `previous` (the secret being rotated out)
+    /// and re-digests each with the current secret on its first use.
+    pub fn with_previous_secret(mut self, previous: Option<Secret>) -> Self {
+        self.previous_secret = previous;
+        self
+    }
+
+    /// Verifies `presented` for a caller at `ip`. `Err` only for a database failure.
+    pub async fn verify(
+        &self,
+        db: &impl ConnectionTrait,
+        secret: &Secret,
+        presented: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Result<Arc<KeyPrincipal>, Rejection>, DbErr> {
+        if super::format::check(presented).is_err() {
+            return Ok(Err(self.fail(ip, VerifyError::Malformed)));
+        }
+        let digest = service::digest_bytes(secret, presented);
+        let now = Utc::now();
+        match self.cached(&digest, now) {
+            Cached::Fresh(answer) => return Ok(answer.map_err(Rejection::Invalid)),
+            // A key this instance verified before is re-read even from a throttled
+            // address: a flood must not lock out a valid caller when its entry ages out.
+            Cached::Stale => {}
+            Cached::Miss => {
+                if let Some(wait) = self.limited(ip) {
+                    return Ok(Err(Rejection::RateLimited(wait)));
+                }
+            }
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut outcome = service::verify_digest(db, &digest).await?;
+        if outcome == Err(VerifyError::Unknown)
+            && let Some(previous) = &self.previous_secret
+        {
+            let old = service::digest_bytes(previous, presented);
+            if service::move_digest(db, &old, &digest).await? {
+                tracing::info!("a key made under the previous secret was moved to the current one");
+                outcome = service::verify_digest(db, &digest).await?;
+            }
+        }
+        match outcome {
+            Ok(principal) => {
+                let principal = Arc::new(principal);
+                self.insert(digest, principal.clone(), generation);
+                self.touch(&principal.key_id, now);
+                Ok(Ok(principal))
+            }
+            Err(reason) => {
+                self.cache
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&digest);
+                Ok(Err(self.fail(ip, reason)))
+            }
+        }
+    }
+
+    /// The cached answer for a digest. A key past its expiry is refused from the cache.
+    fn cached(&self, digest: &[u8; 32], now: DateTime<Utc>) -> Cached {
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        let Some(entry) = cache.get(digest) else {
+            return Cached::Miss;
+        };
+        if entry.cached_at.elapsed() >= self.ttl {
+            return Cached::Stale;
+        }
+        if entry.principal.expires_at.is_some_and(|at| at <= now) {
+            return Cached::Fresh(Err(VerifyError::Expired));
+        }
+        let second = now.timestamp();
+        if entry.last_touch.swap(second, Ordering::Relaxed) != second {
+            self.touch(&entry.principal.key_id, now);
+        }
+        Cached::Fresh(Ok(entry.principal.clone()))
+    }
+
+    fn insert(&self, digest: [u8; 32], principal: Arc<KeyPrincipal>, generation: u64) {
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if cache.len() >= self.capacity {
+            let ttl = self.ttl;
+            cache.retain(|_, e| e.cached_at.elapsed() < ttl);
+            if cache.len() >= self.capacity {
+                // Still full of fresh entries: drop the older half.
+                let mut ages: Vec<Instant> = cache.values().map(|e| e.cached_at).collect();
+                let (_, median, _) = ages.select_nth_unstable(cache.len() / 2);
+                let median = *median;
+                cache.retain(|_, e| e.cached_at > median);
+            }
+        }
+        cache.insert(
+            digest,
+            Entry {
+                principal,
+                cached_at: Instant::now(),
+                last_touch: AtomicI64::new(Utc::now().timestamp()),
+            },
+        );
+    }
+
+    fn invalidate(&self, drop: impl Fn(&KeyPrincipal) -> bool) {
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        cache.retain(|_, e| !drop(&e.principal));
+    }
+
+    /// After a revoke or roll: the key's old secret is refused from the next request on.
+    pub fn forget_key(&self, key_id: &str) {
+        self.invalidate(|p| p.key_id == key_id);
+    }
+
+    /// After a member's role changed or they left: their keys' rights are re-read (K9).
+    pub fn forget_creator(&self, org_id: &str, user_id: &str) {
+        self.invalidate(|p| p.org_id == org_id && p.creator_id == user_id);
+    }
+
+    /// Drops every cached key (when invalidations may have been missed).
+    pub fn clear(&self) {
+        self.invalidate(|_| true);
+    }
+
+    pub fn cached_len(&self) -> usize {
+        self.cache.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    // ---- failures (K7) ----
+
+    /// A credential that cannot be a key at all (too long, not ASCII) still counts.
+    pub fn refuse_malformed(&self, ip: Option<IpAddr>) -> Rejection {
+        self.fail(ip, VerifyError::Malformed)
+    }
+
+    /// Counts a failure; the one that goes over the limit is answered 429.
+    fn fail(&self, ip: Option<IpAddr>, reason: VerifyError) -> Rejection {
+        let Some(ip) = ip else {
+            return Rejection::Invalid(reason);
+        };
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() >= FAILURE_SWEEP_AT {
+            failures.retain(|_, (started, _)| now.duration_since(*started) < FAILURE_WINDOW);
+        }
+        let (started, count) = failures.entry(ip).or_insert((now, 0));
+        if now.duration_since(*started) >= FAILURE_WINDOW {
+            *started = now;
+            *count = 0;
+        }
+        *count = count.saturating_add(1);
+        if *count > self.failure_limit {
+            Rejection::RateLimited(retry_after(*started, now))
+        } else {
+            Rejection::Invalid(reason)
+        }
+    }
+
+    /// Seconds to wait when `ip` is over its failure limit.
+    fn limited(&self, ip: Option<IpAddr>) -> Option<u64> {
+        let ip = ip?;
+        let now = Instant::now();
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let (started, count) = failures.get(&ip)?;
+        (*count >= self.failure_limit && now.duration_since(*started) < FAILURE_WINDOW)
+            .then(|| retry_after(*started, now))
+    }
+
+    // ---- last used ----
+
+    fn touch(&self, key_id: &str, now: DateTime<Utc>) {
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        usage.insert(key_id.to_owned(), now);
+    }
+
+    /// Writes the queued last-used times (one transaction, one update per key used since
+    /// the last flush) and returns how many keys were written. On failure the times are
+    /// queued again.
+    pub async fn flush_usage(&self, db: &impl TransactionTrait) -> Result<usize, DbErr> {
+        let pending = std::mem::take(&mut *self.usage.lock().unwrap_or_else(|p| p.into_inner()));
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let result = write_usage(db, &pending).await;
+        if result.is_err() {
+            let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, at) in pending.iter() {
+                let slot = usage.entry(id.clone()).or_insert(*at);
+                *slot = (*slot).max(*at);
+            }
+        }
+        result.map(|()| pending.len())
+    }
+}
+
+fn retry_after(started: Instant, now: Instant) -> u64 {
+    FAILURE_WINDOW
+        .saturating_sub(now.duration_since(started))
+        .as_secs()
+        .max(1)
+}
+
+async fn write_usage(
+    db: &impl TransactionTrait,
+    pending: &HashMap<String, DateTime<Utc>>,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    for (key_id, at) in pending {
+        let at = at.trunc_subsecs(6);
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::LastUsedAt, Expr::value(at))
+            .filter(api_key::Column::Id.eq(key_id.as_str()))
+            .filter(
+                api_key::Column::LastUsedAt
+                    .is_null()
+                    .or(api_key::Column::LastUsedAt.lt(at)),
+            )
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await
+}
+
+// ---- invalidation across instances ----
+
+/// How often every instance reads the event log; the bound on how long another
+/// instance can still accept a key revoked elsewhere (R3), plus one query.
+pub const EVENT_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Events re-read behind the newest one seen, so a transaction that commits after a
+/// later one (possible on PostgreSQL) is still picked up.
+const EVENT_LOOKBACK: i64 = 256;
+/// Events kept in the table; older ones are deleted now and then.
+const EVENTS_KEPT: i64 = 10_000;
+
+/// What another instance must drop from its cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// A key was revoked or rolled.
+    Key(String),
+    /// A member's role changed or they left: their keys' rights change (K9).
+    Member { org_id: String, user_id: String },
+}
+
+impl Invalidation {
+    fn payload(&self) -> String {
+        match self {
+            Invalidation::Key(id) => format!("key {id}"),
+            Invalidation::Member { org_id, user_id } => format!("member {org_id} {user_id}"),
+        }
+    }
+
+    fn parse(payload: &str) -> Option<Self> {
+        let mut words = payload.split(' ');
+        match (words.next(), words.next(), words.next(), words.next()) {
+            (Some("key"), Some(id), None, None) => Some(Invalidation::Key(id.to_owned())),
+            (Some("member"), Some(org), Some(user), None) => Some(Invalidation::Member {
+                org_id: org.to_owned(),
+                user_id: user.to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Records `what` in the caller's transaction: every instance reads it once it commits.
+pub async fn announce(txn: &impl ConnectionTrait, what: &Invalidation) -> Result<(), DbErr> {
+    use sea_orm::ActiveValue::Set;
+    cache_event::Entity::insert(cache_event::ActiveModel {
+        payload: Set(what.payload()),
+        ..Default::default()
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+impl Verifier {
+    pub fn apply(&self, what: &Invalidation) {
+        match what {
+            Invalidation::Key(id) => self.forget_key(id),
+            Invalidation::Member { org_id, user_id } => self.forget_creator(org_id, user_id),
+        }
+    }
+}
+
+/// Reads the event log from where this instance started and applies what is new.
+#[derive(Debug)]
+pub struct EventFollower {
+    high_water: i64,
+    seen: std::collections::BTreeSet<i64>,
+    polls: u64,
+}
+
+impl EventFollower {
+    /// Starts after the newest event: this instance's cache is empty, nothing to drop.
+    pub async fn start(db: &impl ConnectionTrait) -> Result<Self, DbErr> {
+        let recent = cache_event::Entity::find()
+            .order_by_desc(cache_event::Column::Id)
+            .limit(EVENT_LOOKBACK as u64)
+            .all(db)
+            .await?;
+        Ok(Self {
+            high_water: recent.first().map(|e| e.id).unwrap_or(0),
+            seen: recent.into_iter().map(|e| e.id).collect(),
+            polls: 0,
+        })
+    }
+
+    /// Applies new events to `verifier`; returns how many.
+    pub async fn poll(
+        &mut self,
+        db: &impl ConnectionTrait,
+        verifier: &Verifier,
+    ) -> Result<usize, DbErr> {
+        let rows = cache_event::Entity::find()
+            .filter(cache_event::Column::Id.gt(self.high_water - EVENT_LOOKBACK))
+            .order_by_asc(cache_event::Column::Id)
+            .all(db)
+            .await?;
+        let mut applied = 0;
+        for row in rows {
+            if !self.seen.insert(row.id) {
+                continue;
+            }
+            self.high_water = self.high_water.max(row.id);
+            match Invalidation::parse(&row.payload) {
+                Some(what) => verifier.apply(&what),
+                None => tracing::warn!(id = row.id, "unreadable cache event ignored"),
+            }
+            applied += 1;
+        }
+        let floor = self.high_water - EVENT_LOOKBACK;
+        self.seen.retain(|id| *id > floor);
+        self.polls += 1;
+        if self.polls.is_multiple_of(300) {
+            cache_event::Entity::delete_many()
+                .filter(cache_event::Column::Id.lt(self.high_water - EVENTS_KEPT))
+                .exec(db)
+                .await?;
+        }
+        Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Invalidation;
+
+    #[test]
+    fn invalidations_round_trip_and_garbage_is_refused() {
+        for what in [
+            Invalidation::Key("key_abc".into()),
+            Invalidation::Member {
+                org_id: "org_1".into(),
+                user_id: "usr_2".into(),
+            },
+        ] {
+            assert_eq!(Invalidation::parse(&what.payload()), Some(what));
+        }
+        for bad in ["", "key", "key a b", "member org", "drop everything"] {
+            assert_eq!(Invalidation::parse(bad), None, "{bad}");
+        }
+    }
+}
