@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use app::ssr::Secret;
 
@@ -22,12 +23,31 @@ pub struct Config {
     pub database_url: Option<String>,
     /// `KEYGATE_SECRET`, or `None` to use (and on first start create) `data_dir/secret`.
     pub secret: Option<Secret>,
+    /// `KEYGATE_PREVIOUS_SECRET`: during a rotation, keys made under this secret still
+    /// verify and are moved to the current one on first use.
+    pub previous_secret: Option<Secret>,
     pub cookie_secure: bool,
     /// A `tracing` filter such as `info` or `keygate=debug,info`.
     pub log: String,
     /// Where the compiled site (wasm, js, css, public assets) is served from.
     pub site_root: PathBuf,
+    /// `KEYGATE_UPSTREAM_URL`: where `/gw/*` forwards to (`http://host:port[/prefix]`).
+    pub upstream: Option<http::Uri>,
+    /// `KEYGATE_UPSTREAM_TIMEOUT` (seconds): longest wait for the upstream's response head.
+    pub upstream_timeout: Duration,
+    /// `KEYGATE_CORS_ORIGINS`: exact origins allowed to call the API from a browser (T2).
+    pub cors_origins: Vec<String>,
+    /// `KEYGATE_AUTH_FAILURE_LIMIT`: failed key verifications per client address per minute.
+    pub auth_failure_limit: u32,
+    /// `KEYGATE_USAGE_FLUSH_INTERVAL` (seconds): how often last-used times are written.
+    pub usage_flush_interval: Duration,
+    /// `KEYGATE_SQLITE_MAX_SIZE_MB`: the most the SQLite file may grow to (no limit by
+    /// default); past it, writes fail cleanly with "database full".
+    pub sqlite_max_size_mb: Option<u64>,
 }
+
+pub const DEFAULT_UPSTREAM_TIMEOUT_SECS: f64 = 30.0;
+pub const DEFAULT_USAGE_FLUSH_SECS: f64 = 5.0;
 
 /// By hand: a database URL may carry a password, so only its scheme is shown.
 impl std::fmt::Debug for Config {
@@ -41,9 +61,16 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("database", &database.unwrap_or("sqlite (data dir)"))
             .field("secret", &self.secret)
+            .field("previous_secret", &self.previous_secret)
             .field("cookie_secure", &self.cookie_secure)
             .field("log", &self.log)
             .field("site_root", &self.site_root)
+            .field("upstream", &self.upstream)
+            .field("upstream_timeout", &self.upstream_timeout)
+            .field("cors_origins", &self.cors_origins)
+            .field("auth_failure_limit", &self.auth_failure_limit)
+            .field("usage_flush_interval", &self.usage_flush_interval)
+            .field("sqlite_max_size_mb", &self.sqlite_max_size_mb)
             .finish()
     }
 }
@@ -113,6 +140,25 @@ impl Config {
             }
         };
 
+        let previous_secret = match var("KEYGATE_PREVIOUS_SECRET") {
+            None => None,
+            Some(s) if s.trim().len() >= MIN_SECRET_LEN => {
+                if secret.as_ref().is_some_and(|c| c.expose() == s.trim()) {
+                    return Err(err(
+                        "KEYGATE_PREVIOUS_SECRET",
+                        "is the same as KEYGATE_SECRET: give the new secret in KEYGATE_SECRET and the old one here",
+                    ));
+                }
+                Some(Secret::new(s.trim()))
+            }
+            Some(_) => {
+                return Err(err(
+                    "KEYGATE_PREVIOUS_SECRET",
+                    format!("must be at least {MIN_SECRET_LEN} characters"),
+                ));
+            }
+        };
+
         let cookie_secure = match var("KEYGATE_COOKIE_SECURE").as_deref().map(str::trim) {
             None => false,
             Some(v) => parse_bool(v).ok_or_else(|| {
@@ -139,19 +185,90 @@ impl Config {
                 .unwrap_or_else(|| "target/site".into()),
         );
 
+        let upstream = match var("KEYGATE_UPSTREAM_URL") {
+            None => None,
+            Some(raw) => Some(parse_upstream(raw.trim())?),
+        };
+        let upstream_timeout = seconds(
+            "KEYGATE_UPSTREAM_TIMEOUT",
+            var("KEYGATE_UPSTREAM_TIMEOUT"),
+            DEFAULT_UPSTREAM_TIMEOUT_SECS,
+        )?;
+        let cors_origins = match var("KEYGATE_CORS_ORIGINS") {
+            None => Vec::new(),
+            Some(raw) => parse_origins(&raw)?,
+        };
+        let auth_failure_limit = match var("KEYGATE_AUTH_FAILURE_LIMIT") {
+            None => app::keys::verifier::DEFAULT_FAILURE_LIMIT,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    err(
+                        "KEYGATE_AUTH_FAILURE_LIMIT",
+                        format!("{raw:?} is not a whole number of at least 1"),
+                    )
+                })?,
+        };
+        let usage_flush_interval = seconds(
+            "KEYGATE_USAGE_FLUSH_INTERVAL",
+            var("KEYGATE_USAGE_FLUSH_INTERVAL"),
+            DEFAULT_USAGE_FLUSH_SECS,
+        )?;
+
+        let sqlite_max_size_mb = match var("KEYGATE_SQLITE_MAX_SIZE_MB") {
+            None => None,
+            Some(raw) => Some(
+                raw.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| {
+                        err(
+                            "KEYGATE_SQLITE_MAX_SIZE_MB",
+                            format!("{raw:?} is not a whole number of megabytes (1 or more)"),
+                        )
+                    })?,
+            ),
+        };
+
         Ok(Self {
             addr,
             data_dir,
             database_url,
             secret,
+            previous_secret,
             cookie_secure,
             log,
             site_root,
+            upstream,
+            upstream_timeout,
+            cors_origins,
+            auth_failure_limit,
+            usage_flush_interval,
+            sqlite_max_size_mb,
         })
     }
 
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join(SQLITE_FILE)
+    }
+
+    /// The SQLite file in use, if the database is SQLite on a file.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        match &self.database_url {
+            None => Some(self.sqlite_path()),
+            Some(url) if url.starts_with("sqlite:") => {
+                use std::str::FromStr;
+                sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                    .ok()
+                    .map(|o| o.get_filename().to_path_buf())
+                    .filter(|p| p.as_os_str() != ":memory:")
+            }
+            Some(_) => None,
+        }
     }
 
     /// The configured secret, or the one kept in `data_dir/secret`, generated with 0600
@@ -163,6 +280,82 @@ impl Config {
         let path = self.data_dir.join(SECRET_FILE);
         read_or_create_secret_file(&path)
     }
+}
+
+/// A duration in seconds, decimals allowed (`0.5`), between 1 ms and one hour.
+fn seconds(var: &'static str, raw: Option<String>, default: f64) -> Result<Duration, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Duration::from_secs_f64(default));
+    };
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| (0.001..=3600.0).contains(s))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            err(
+                var,
+                format!("{raw:?} is not a number of seconds between 0.001 and 3600"),
+            )
+        })
+}
+
+/// `http://host:port` with an optional path prefix; no query, no credentials.
+fn parse_upstream(raw: &str) -> Result<http::Uri, ConfigError> {
+    const VAR: &str = "KEYGATE_UPSTREAM_URL";
+    let uri: http::Uri = raw.parse().map_err(|_| {
+        err(
+            VAR,
+            "is not a URL such as http://127.0.0.1:8080 (the value is not shown)",
+        )
+    })?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(err(
+                VAR,
+                "https upstreams are not supported yet: point Keygate at the service over http on a private network",
+            ));
+        }
+        _ => return Err(err(VAR, "must start with http://")),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(err(VAR, "must name a host, as in http://127.0.0.1:8080"));
+    };
+    if authority.as_str().contains('@') {
+        return Err(err(VAR, "must not contain credentials"));
+    }
+    if uri.query().is_some() {
+        return Err(err(VAR, "must not contain a query string"));
+    }
+    Ok(uri)
+}
+
+/// A comma-separated list of exact origins (`https://app.example.com`). `*` is refused:
+/// the allowlist is exact (T2).
+fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "KEYGATE_CORS_ORIGINS";
+    let mut origins = Vec::new();
+    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let valid = origin
+            .split_once("://")
+            .filter(|(scheme, _)| *scheme == "http" || *scheme == "https")
+            .is_some_and(|(_, host)| {
+                !host.is_empty()
+                    && !host.contains(['/', '?', '#', '*', '@', ' '])
+                    && origin.parse::<http::HeaderValue>().is_ok()
+            });
+        if !valid {
+            return Err(err(
+                VAR,
+                format!(
+                    "{origin:?} is not an exact origin such as https://app.example.com (no path, no wildcard)"
+                ),
+            ));
+        }
+        origins.push(origin.trim_end_matches('/').to_owned());
+    }
+    Ok(origins)
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -271,6 +464,65 @@ mod tests {
             config(&[("KEYGATE_LOG", "info,[")]).unwrap_err().var,
             "KEYGATE_LOG"
         );
+    }
+
+    #[test]
+    fn gateway_cors_and_limits_are_validated() {
+        let c = config(&[
+            ("KEYGATE_UPSTREAM_URL", "http://127.0.0.1:9000/base"),
+            ("KEYGATE_UPSTREAM_TIMEOUT", "0.5"),
+            (
+                "KEYGATE_CORS_ORIGINS",
+                "https://app.example.com, http://localhost:5173",
+            ),
+            ("KEYGATE_AUTH_FAILURE_LIMIT", "5"),
+        ])
+        .unwrap();
+        assert_eq!(c.upstream.unwrap().path(), "/base");
+        assert_eq!(c.upstream_timeout, Duration::from_millis(500));
+        assert_eq!(
+            c.cors_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        assert_eq!(c.auth_failure_limit, 5);
+        let defaults = config(&[]).unwrap();
+        assert!(defaults.upstream.is_none() && defaults.cors_origins.is_empty());
+        assert_eq!(defaults.upstream_timeout, Duration::from_secs(30));
+        for (var, bad) in [
+            ("KEYGATE_UPSTREAM_URL", "ftp://x"),
+            ("KEYGATE_UPSTREAM_URL", "https://x"),
+            ("KEYGATE_UPSTREAM_URL", "http://user:pw@x"),
+            ("KEYGATE_UPSTREAM_URL", "not a url"),
+            ("KEYGATE_UPSTREAM_TIMEOUT", "0"),
+            ("KEYGATE_UPSTREAM_TIMEOUT", "soon"),
+            ("KEYGATE_CORS_ORIGINS", "*"),
+            ("KEYGATE_CORS_ORIGINS", "https://a.example/path"),
+            ("KEYGATE_AUTH_FAILURE_LIMIT", "0"),
+            ("KEYGATE_USAGE_FLUSH_INTERVAL", "-1"),
+            ("KEYGATE_PREVIOUS_SECRET", "short"),
+            ("KEYGATE_SQLITE_MAX_SIZE_MB", "0"),
+        ] {
+            let e = config(&[(var, bad)]).unwrap_err();
+            assert_eq!(e.var, var, "{bad}");
+            assert!(!e.to_string().contains("pw@"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_previous_secret_must_differ_from_the_current_one() {
+        let same = "r".repeat(40);
+        let e = config(&[
+            ("KEYGATE_SECRET", &same),
+            ("KEYGATE_PREVIOUS_SECRET", &same),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "KEYGATE_PREVIOUS_SECRET");
+        let c = config(&[
+            ("KEYGATE_SECRET", &same),
+            ("KEYGATE_PREVIOUS_SECRET", &"p".repeat(40)),
+        ])
+        .unwrap();
+        assert_eq!(c.previous_secret.unwrap().expose(), "p".repeat(40));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         Some(url) if url.starts_with("sqlite:") => {
             let options =
                 SqliteConnectOptions::from_str(url).map_err(|e| DbErr::Custom(e.to_string()))?;
-            sqlite(options).await?
+            sqlite(options, config.sqlite_max_size_mb).await?
         }
         Some(url) => postgres(url).await?,
         None => {
@@ -28,7 +28,11 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
                     config.data_dir.display()
                 ))
             })?;
-            sqlite(SqliteConnectOptions::new().filename(config.sqlite_path())).await?
+            sqlite(
+                SqliteConnectOptions::new().filename(config.sqlite_path()),
+                config.sqlite_max_size_mb,
+            )
+            .await?
         }
     };
     Migrator::up(&db, None).await?;
@@ -36,9 +40,20 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
 }
 
 /// SQLite in WAL mode: readers never block the writer. `synchronous = NORMAL` is durable
-/// across a crash or `kill -9` of the process (the WAL is in the OS page cache); only a
-/// power loss can drop the last transactions. Foreign keys are on (off by default in SQLite).
-async fn sqlite(options: SqliteConnectOptions) -> Result<DatabaseConnection, DbErr> {
+/// across a crash or `kill -9` of the process (R2: a committed transaction is in the WAL
+/// in the OS page cache, which outlives the process); only a power loss or OS crash can
+/// drop the last transactions, which FULL would prevent at the cost of an fsync per
+/// commit. Foreign keys are on (off by default in SQLite). `max_size_mb` caps the file
+/// (`PRAGMA max_page_count`): past it, writes fail with SQLITE_FULL and change nothing.
+async fn sqlite(
+    options: SqliteConnectOptions,
+    max_size_mb: Option<u64>,
+) -> Result<DatabaseConnection, DbErr> {
+    let mut options = options;
+    if let Some(mb) = max_size_mb {
+        // Pages are 4096 bytes, SQLite's default.
+        options = options.pragma("max_page_count", (mb * 256).to_string());
+    }
     let options = options
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)

@@ -16,21 +16,65 @@ use axum::{Json, Router};
 use http::{HeaderValue, Method, StatusCode, header};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-/// Largest request body accepted (forms and server-function arguments are small).
+use crate::api;
+use crate::api::gateway::Gateway;
+use crate::config::Config;
+use crate::health::{self, Health};
+use std::sync::Arc;
+
+/// T2: CORS is off unless origins are configured, and then only those exact origins may
+/// read responses. No credentials (cookies) are ever allowed cross-origin: browsers
+/// calling from another origin send a key header.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::DELETE,
+                Method::PUT,
+                Method::PATCH,
+            ])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                http::HeaderName::from_static("x-api-key"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Largest request body accepted (forms, server-function arguments and REST bodies are
+/// small; the gateway streams and is not limited by this).
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// The session cookie's name over plain HTTP, and with `KEYGATE_COOKIE_SECURE`.
+pub const SESSION_COOKIE: &str = "keygate_session";
+pub const SECURE_SESSION_COOKIE: &str = "__Host-keygate";
 
 #[derive(Clone, FromRef)]
 pub struct ServerState {
     pub leptos_options: LeptosOptions,
     pub app: AppState,
+    pub gateway: Gateway,
+    pub health: Arc<Health>,
 }
 
-/// The whole application router. `cookie_secure` is `KEYGATE_COOKIE_SECURE`.
-pub fn router(app: AppState, leptos_options: LeptosOptions, cookie_secure: bool) -> Router {
+/// The whole application router.
+pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> Router {
+    let cookie_secure = config.cookie_secure;
     let routes = generate_route_list(App);
     let context = {
         let app = app.clone();
@@ -39,9 +83,9 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, cookie_secure: bool)
     let sessions = SessionManagerLayer::new(DbSessionStore::new(app.db.clone()))
         // The `__Host-` prefix makes the browser insist on Secure, Path=/ and no Domain (S1).
         .with_name(if cookie_secure {
-            "__Host-keygate"
+            SECURE_SESSION_COOKIE
         } else {
-            "keygate_session"
+            SESSION_COOKIE
         })
         .with_secure(cookie_secure)
         .with_http_only(true)
@@ -54,14 +98,27 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, cookie_secure: bool)
         )));
     let pkg_dir =
         std::path::Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir);
+    let health = Health::new(config.sqlite_file());
+    health.spawn(app.db.clone());
     let state = ServerState {
         leptos_options: leptos_options.clone(),
         app,
+        gateway: Gateway::new(config.upstream.clone(), config.upstream_timeout),
+        health: health.clone(),
     };
+    let cors = cors_layer(&config.cors_origins);
+    let mut rest = api::rest_routes();
+    let mut gateway = api::gateway_routes();
+    if let Some(cors) = cors {
+        rest = rest.layer(cors.clone());
+        gateway = gateway.layer(cors);
+    }
 
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .nest("/api/v1", rest)
+        .merge(api::docs_routes())
         .route("/rpc/{*name}", post(server_fn_handler))
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(leptos_options.clone())
@@ -70,6 +127,8 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, cookie_secure: bool)
             context, shell,
         ))
         .layer(sessions)
+        // The gateway takes keys only: no session is read or written for it.
+        .merge(gateway)
         // The compiled bundle (wasm, js, css) needs no session: served outside the session
         // layer, a logged-in browser's asset requests neither read nor rewrite its session.
         .nest_service("/pkg", ServeDir::new(pkg_dir))
@@ -78,6 +137,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, cookie_secure: bool)
             cookie_secure,
             security_headers,
         ))
+        .layer(middleware::from_fn_with_state(health, health::gate))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -95,22 +155,19 @@ async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// The database answers: 200, otherwise 503 (never a false 200).
-async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
-    match tokio::time::timeout(Duration::from_secs(2), app.db.ping()).await {
-        Ok(Ok(())) => (
+/// The database answers (and, for SQLite, is still the file that was opened): 200,
+/// otherwise 503 (never a false 200).
+async fn readyz(
+    State(app): State<AppState>,
+    State(health): State<Arc<Health>>,
+) -> impl IntoResponse {
+    match health.probe(&app.db).await {
+        Ok(()) => (
             StatusCode::OK,
             Json(serde_json::json!({ "status": "ready" })),
         ),
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable" })),
-            )
-        }
-        Err(_) => {
-            tracing::warn!("readiness check timed out");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(serde_json::json!({ "status": "unavailable" })),
@@ -127,7 +184,16 @@ async fn refuse_cross_site(request: Request, next: Next) -> Response {
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe && is_cross_site(request.headers()) {
+    // An API or gateway request carrying a key header is authenticated by that key, which
+    // another site cannot send on the user's behalf: only ambient cookies need this check.
+    // Server functions never take keys, so they are always checked.
+    let path = request.uri().path();
+    let keyed = (path.starts_with("/api/") || path == "/gw" || path.starts_with("/gw/"))
+        && !matches!(
+            api::auth::presented(request.headers()),
+            api::auth::Presented::Nothing
+        );
+    if !safe && !keyed && is_cross_site(request.headers()) {
         let body = serde_json::json!({ "error": "forbidden", "message": "Cross-site requests are refused." });
         return (StatusCode::FORBIDDEN, Json(body)).into_response();
     }
@@ -159,8 +225,14 @@ fn is_cross_site(headers: &http::HeaderMap) -> bool {
 /// T1: a restrictive CSP, no sniffing, no framing, a strict referrer policy; HSTS when the
 /// deployment says it is served over HTTPS. Pages and RPC answers are never cached.
 async fn security_headers(State(https): State<bool>, request: Request, next: Next) -> Response {
-    let is_asset = request.uri().path().starts_with("/pkg/");
+    let path = request.uri().path();
+    let is_asset = path.starts_with("/pkg/");
+    // The gateway passes the upstream's answer through as it is.
+    let is_gateway = path == "/gw" || path.starts_with("/gw/");
     let mut response = next.run(request).await;
+    if is_gateway {
+        return response;
+    }
     let headers = response.headers_mut();
     let set = |headers: &mut http::HeaderMap, name: header::HeaderName, value: &'static str| {
         headers

@@ -1,5 +1,6 @@
 //! The `keygate` binary.
 
+use server::cli::{self, Command};
 use server::config::Config;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -7,6 +8,18 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() {
     keep_large_allocations_out_of_arenas();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("keygate: {e}\n\n{}", cli::USAGE);
+            std::process::exit(2);
+        }
+    };
+    if command == Command::Help {
+        println!("{}", cli::USAGE);
+        return;
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {
@@ -14,6 +27,22 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    if command != Command::Serve {
+        // One-shot commands keep stdout for their result (a key, an id): logs go to stderr.
+        tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(&config.log))
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .init();
+        match cli::run(command, &config).await {
+            Ok(output) => println!("{output}"),
+            Err(e) => {
+                eprintln!("keygate: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(&config.log))
         .with_target(false)

@@ -1,0 +1,257 @@
+//! The one authentication extractor of the REST API and the gateway (K5, K6, K7).
+//!
+//! A key comes in `x-api-key: <key>` or `Authorization: Bearer <key>` (scheme
+//! case-insensitive), never in the query string. An empty header is no credential; two
+//! different keys are a 400. Without a key header, the browser's session cookie is used.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use app::keys::scopes::Scope;
+use app::keys::service::KeyPrincipal;
+use app::keys::verifier::Rejection;
+use app::ssr::AppState;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use http::HeaderMap;
+use http::request::Parts;
+use tower_sessions::Session;
+
+use super::error::ApiError;
+
+/// Longest credential header value looked at (I1); longer values are refused unread.
+pub const MAX_CREDENTIAL_LEN: usize = 256;
+
+/// What the request's headers present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented<'a> {
+    Nothing,
+    Key(&'a str),
+    /// Over [`MAX_CREDENTIAL_LEN`], or not printable ASCII: cannot be a key.
+    Garbage,
+    /// Different keys in `x-api-key` and `Authorization`.
+    Conflict,
+}
+
+/// Reads the key headers. Bounded and panic-free for any input (property-tested).
+pub fn presented(headers: &HeaderMap) -> Presented<'_> {
+    let mut found: Option<&str> = None;
+    let mut garbage = false;
+    let api_keys = headers.get_all("x-api-key").iter().map(|v| (v, false));
+    let bearers = headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .map(|v| (v, true));
+    for (value, is_authorization) in api_keys.chain(bearers) {
+        let bytes = value.as_bytes();
+        if bytes.len() > MAX_CREDENTIAL_LEN + 16 {
+            garbage = true;
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            garbage = true;
+            continue;
+        };
+        let token = if is_authorization {
+            match bearer_token(text) {
+                Some(token) => token,
+                // Another scheme (Basic, ...) is not a Keygate credential.
+                None => continue,
+            }
+        } else {
+            text.trim()
+        };
+        if token.is_empty() {
+            continue;
+        }
+        if token.len() > MAX_CREDENTIAL_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            garbage = true;
+            continue;
+        }
+        match found {
+            Some(previous) if previous != token => return Presented::Conflict,
+            _ => found = Some(token),
+        }
+    }
+    match (found, garbage) {
+        (Some(_), true) => Presented::Conflict,
+        (Some(key), false) => Presented::Key(key),
+        (None, true) => Presented::Garbage,
+        (None, false) => Presented::Nothing,
+    }
+}
+
+/// `Bearer <token>`, scheme case-insensitive; `None` for another scheme.
+fn bearer_token(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let scheme = value.get(..6)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let rest = &value[6..];
+    if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    Some(rest.trim())
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// An API key of `org_id` with its effective scopes.
+    Key(Arc<KeyPrincipal>),
+    /// A person logged in through the browser.
+    User { user_id: String },
+}
+
+impl Principal {
+    pub fn require_key_scope(&self, scope: Scope) -> Result<(), ApiError> {
+        match self {
+            Principal::Key(key) if key.scopes.contains(scope) => Ok(()),
+            Principal::Key(_) => Err(ApiError::InsufficientScope(scope)),
+            Principal::User { .. } => Ok(()),
+        }
+    }
+}
+
+impl FromRequestParts<crate::http::ServerState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::http::ServerState,
+    ) -> Result<Self, Self::Rejection> {
+        authenticate(parts, &state.app).await
+    }
+}
+
+pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, ApiError> {
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    match presented(&parts.headers) {
+        Presented::Conflict => Err(ApiError::BadRequest(
+            "Send one API key: x-api-key and Authorization carry different values.".into(),
+        )),
+        Presented::Garbage => match app.verifier.refuse_malformed(ip) {
+            Rejection::RateLimited(wait) => Err(ApiError::RateLimited(wait)),
+            Rejection::Invalid(_) => Err(ApiError::InvalidToken),
+        },
+        Presented::Key(key) => match app.verifier.verify(&app.db, &app.secret, key, ip).await? {
+            Ok(principal) => Ok(Principal::Key(principal)),
+            Err(Rejection::RateLimited(wait)) => Err(ApiError::RateLimited(wait)),
+            Err(Rejection::Invalid(_)) => Err(ApiError::InvalidToken),
+        },
+        Presented::Nothing => {
+            let Some(session) = parts.extensions.get::<Session>() else {
+                return Err(ApiError::Unauthenticated);
+            };
+            match app::auth::session::user_id(session).await? {
+                Some(user_id) => Ok(Principal::User { user_id }),
+                None => Err(ApiError::Unauthenticated),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn both_headers_and_schemes() {
+        assert_eq!(presented(&headers(&[])), Presented::Nothing);
+        assert_eq!(
+            presented(&headers(&[("x-api-key", " kg_a ")])),
+            Presented::Key("kg_a")
+        );
+        for auth in [
+            "Bearer kg_a",
+            "bearer kg_a",
+            "BEARER   kg_a",
+            "  Bearer\tkg_a ",
+        ] {
+            assert_eq!(
+                presented(&headers(&[("authorization", auth)])),
+                Presented::Key("kg_a"),
+                "{auth}"
+            );
+        }
+        assert_eq!(
+            presented(&headers(&[
+                ("x-api-key", "kg_a"),
+                ("authorization", "Bearer kg_a")
+            ])),
+            Presented::Key("kg_a")
+        );
+        assert_eq!(
+            presented(&headers(&[
+                ("x-api-key", "kg_a"),
+                ("authorization", "Bearer kg_b")
+            ])),
+            Presented::Conflict
+        );
+        assert_eq!(
+            presented(&headers(&[("x-api-key", "kg_a"), ("x-api-key", "kg_b")])),
+            Presented::Conflict
+        );
+    }
+
+    #[test]
+    fn empty_headers_and_other_schemes_are_no_credential() {
+        for pairs in [
+            vec![("x-api-key", "")],
+            vec![("x-api-key", "   ")],
+            vec![("authorization", "Bearer")],
+            vec![("authorization", "Bearer   ")],
+            vec![("authorization", "Basic dXNlcjpwdw==")],
+            vec![("authorization", "Bearerkg_a")],
+        ] {
+            assert_eq!(presented(&headers(&pairs)), Presented::Nothing, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_and_binary_values_are_garbage() {
+        let long = "k".repeat(MAX_CREDENTIAL_LEN + 1);
+        assert_eq!(
+            presented(&headers(&[("x-api-key", &long)])),
+            Presented::Garbage
+        );
+        let mut map = HeaderMap::new();
+        map.insert(
+            "x-api-key",
+            HeaderValue::from_bytes(b"kg_\xff\xfe").unwrap(),
+        );
+        assert_eq!(presented(&map), Presented::Garbage);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_never_returns_more_than_256_bytes(
+            a in proptest::collection::vec(any::<u8>(), 0..600),
+            b in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let mut map = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_bytes(&a) { map.insert("x-api-key", v); }
+            if let Ok(v) = HeaderValue::from_bytes(&b) { map.insert("authorization", v); }
+            if let Presented::Key(k) = presented(&map) {
+                prop_assert!(!k.is_empty() && k.len() <= MAX_CREDENTIAL_LEN);
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Errors of the REST API and the gateway: a status, a stable code and a message, as
+//! `{"error": "<code>", "message": "..."}`. Messages are generic where detail would help
+//! an attacker (K6) and never carry a key, SQL or driver text.
+
+use app::error::AppError;
+use app::keys::scopes::Scope;
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code such as `invalid_token` or `insufficient_scope`.
+    #[schema(example = "invalid_token")]
+    pub error: &'static str,
+    /// A sentence for people.
+    pub message: String,
+    /// The request field the error is about, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// No credential at all (401).
+    Unauthenticated,
+    /// A key that is malformed, unknown, revoked or expired (401, `invalid_token`).
+    InvalidToken,
+    /// A valid key without the scope this route needs (403).
+    InsufficientScope(Scope),
+    /// An authenticated caller whose role does not allow this (403).
+    Forbidden(String),
+    NotFound,
+    /// Two different keys in `x-api-key` and `Authorization`, or another unreadable request.
+    BadRequest(String),
+    /// A field's value is not acceptable; `field` names it.
+    Invalid {
+        field: String,
+        message: String,
+    },
+    Conflict(String),
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited(u64),
+    Unavailable,
+    StorageFull,
+    Internal,
+    /// `/gw/*` without `KEYGATE_UPSTREAM_URL`.
+    NoUpstream,
+    BadGateway,
+    GatewayTimeout,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope(_) | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound | Self::NoUpstream => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) | Self::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadGateway => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound => "not_found",
+            Self::BadRequest(_) => "bad_request",
+            Self::Invalid { .. } => "invalid_request",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::StorageFull => "storage_full",
+            Self::Internal => "internal",
+            Self::NoUpstream => "no_upstream",
+            Self::BadGateway => "bad_gateway",
+            Self::GatewayTimeout => "gateway_timeout",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Self::Unauthenticated => {
+                "An API key is required: send it in the x-api-key header or as Authorization: Bearer <key>.".into()
+            }
+            Self::InvalidToken => "The API key is invalid, expired or revoked.".into(),
+            Self::InsufficientScope(scope) => {
+                format!("This API key lacks the {} scope.", scope.as_str())
+            }
+            Self::Forbidden(m) | Self::BadRequest(m) | Self::Conflict(m) => m.clone(),
+            Self::Invalid { message, .. } => message.clone(),
+            Self::NotFound => "Not found.".into(),
+            Self::PayloadTooLarge => "The request body is too large.".into(),
+            Self::UnsupportedMediaType => {
+                "Send the request body as JSON with Content-Type: application/json.".into()
+            }
+            Self::RateLimited(secs) => {
+                format!("Too many failed attempts. Try again in {secs} seconds.")
+            }
+            Self::Unavailable => {
+                "Keygate is temporarily unavailable. Please try again shortly.".into()
+            }
+            Self::StorageFull => {
+                "Keygate's database is full, so nothing was saved. Ask your operator to free space."
+                    .into()
+            }
+            Self::Internal => "Something went wrong on our side. Please try again.".into(),
+            Self::NoUpstream => {
+                "No upstream is configured for the gateway: set KEYGATE_UPSTREAM_URL.".into()
+            }
+            Self::BadGateway => "The upstream service could not be reached.".into(),
+            Self::GatewayTimeout => "The upstream service did not answer in time.".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code(),
+            message: self.message(),
+            field: match &self {
+                Self::Invalid { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        let headers = response.headers_mut();
+        let challenge = match &self {
+            Self::Unauthenticated => Some(r#"Bearer realm="keygate""#.to_owned()),
+            Self::InvalidToken => {
+                Some(r#"Bearer realm="keygate", error="invalid_token""#.to_owned())
+            }
+            Self::InsufficientScope(scope) => Some(format!(
+                r#"Bearer realm="keygate", error="insufficient_scope", scope="{}""#,
+                scope.as_str()
+            )),
+            _ => None,
+        };
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Self::RateLimited(secs) = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::Unauthenticated | AppError::InvalidCredentials => Self::Unauthenticated,
+            AppError::Forbidden => {
+                Self::Forbidden("Your role in this organization does not allow this.".into())
+            }
+            AppError::NotFound => Self::NotFound,
+            AppError::Invalid { field, message } => Self::Invalid { field, message },
+            AppError::Conflict { message, .. } => Self::Conflict(message),
+            AppError::RateLimited { retry_after } => Self::RateLimited(retry_after),
+            AppError::BadRequest { message } => Self::BadRequest(message),
+            AppError::Unavailable => Self::Unavailable,
+            AppError::StorageFull => Self::StorageFull,
+            AppError::Internal | AppError::Network { .. } => Self::Internal,
+        }
+    }
+}
+
+impl From<app::keys::service::KeyError> for ApiError {
+    fn from(err: app::keys::service::KeyError) -> Self {
+        match err {
+            app::keys::service::KeyError::BroaderScopes => Self::Forbidden(
+                "A key cannot create or roll a key with scopes it does not have itself.".into(),
+            ),
+            other => AppError::from(other).into(),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        app::ssr::db_error(err).into()
+    }
+}

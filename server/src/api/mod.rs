@@ -1,0 +1,111 @@
+//! The machine-facing surface: the REST API under `/api/v1`, its OpenAPI document at
+//! `/api/openapi.json`, Swagger UI at `/docs`, and the gateway at `/gw/*`.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod gateway;
+pub mod rest;
+
+use axum::Router;
+use axum::routing::{any, get, post};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::http::ServerState;
+
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keygate API",
+        description = "Manage an organization's API keys and check who is calling.\n\n\
+            Authenticate with an API key in `x-api-key: <key>` or `Authorization: Bearer <key>`. \
+            Scopes: `keys:read` (list keys), `keys:write` (create, roll, revoke keys), \
+            `gateway` (call the upstream through `/gw/*`). A key never has more rights than \
+            its creator's current role, and cannot grant scopes it does not have.\n\n\
+            Errors are `{\"error\": \"<code>\", \"message\": \"...\"}`: 401 `unauthenticated` or \
+            `invalid_token` (with `WWW-Authenticate`), 403 `insufficient_scope`, 404, 413, 415, \
+            429 `rate_limited` (with `Retry-After`), 503 `unavailable`.\n\n\
+            The gateway: any method on `/gw/<path>` is forwarded to the configured upstream with \
+            `X-Keygate-Org-Id`, `X-Keygate-Key-Id` and `X-Keygate-Scopes` (needs the `gateway` scope)."
+    ),
+    paths(
+        rest::whoami,
+        rest::list_keys,
+        rest::create_key,
+        rest::revoke_key,
+        rest::roll_key,
+        rest::verify,
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "identity", description = "Who is calling"),
+        (name = "keys", description = "The organization's API keys"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-api-key",
+                "An API key, kg_...",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Authorization: Bearer kg_..."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::http::SESSION_COOKIE,
+                "The browser session of a logged-in user (key routes then need org_id)",
+            ))),
+        );
+    }
+}
+
+/// The routes nested under `/api/v1`; they need the session layer (for browser callers).
+pub fn rest_routes() -> Router<ServerState> {
+    Router::new()
+        .route("/whoami", get(rest::whoami))
+        .route("/keys", get(rest::list_keys).post(rest::create_key))
+        .route("/keys/{id}", axum::routing::delete(rest::revoke_key))
+        .route("/keys/{id}/roll", post(rest::roll_key))
+        .route("/verify", post(rest::verify))
+        .fallback(|| async { error::ApiError::NotFound })
+}
+
+/// `/gw/*`: keys only, so it sits outside the session layer.
+pub fn gateway_routes() -> Router<ServerState> {
+    Router::new()
+        .route("/gw", any(gateway::forward))
+        .route("/gw/", any(gateway::forward))
+        .route("/gw/{*path}", any(gateway::forward))
+}
+
+/// The OpenAPI document and Swagger UI, bundled into the binary at build time.
+pub fn docs_routes() -> Router<ServerState> {
+    let config = utoipa_swagger_ui::Config::from(OPENAPI_PATH)
+        .try_it_out_enabled(true)
+        .display_request_duration(true);
+    Router::new().merge(
+        SwaggerUi::new("/docs")
+            .url(OPENAPI_PATH, ApiDoc::openapi())
+            .config(config),
+    )
+}

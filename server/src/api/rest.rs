@@ -1,0 +1,494 @@
+//! `/api/v1`: whoami, keys (list, create, revoke, roll) and verify. Every handler takes
+//! the [`Principal`] and checks scope and role itself (Z3); the org comes from the key,
+//! or for a browser session from `org_id` plus the caller's membership (Z1).
+
+use app::keys::scopes::{DEFAULT_SCOPES, Scope, Scopes};
+use app::keys::service::{self as keys, KeyManager, KeyPrincipal};
+use app::keys::verifier::Rejection;
+use app::keys::{ApiKeyView, CreatedKey, KeyPage, KeyStatus, MAX_CUSTOM_YEARS};
+use app::orgs::service as orgs;
+use app::ssr::AppState;
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Duration, Months, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Principal;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery};
+
+/// An API key as the API shows it: never the key itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKey {
+    #[schema(example = "key_3kTMd0PqZc8xY1vB2nR4sQ")]
+    pub id: String,
+    pub name: String,
+    /// The first characters of the key, to recognise it.
+    #[schema(example = "kg_AbCd")]
+    pub hint: String,
+    /// Granted scopes, e.g. `["gateway"]`.
+    pub scopes: Vec<String>,
+    /// `active`, `expired` or `revoked`.
+    #[schema(example = "active")]
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    /// Display name of the person who created it.
+    pub created_by: String,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// `null` when the key never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_by: Option<String>,
+    /// Set when an active key does less than its status says: its creator left the
+    /// organization or lost the role that lets keys act.
+    pub notice: Option<String>,
+}
+
+impl From<ApiKeyView> for ApiKey {
+    fn from(v: ApiKeyView) -> Self {
+        Self {
+            status: match v.status {
+                KeyStatus::Active => "active",
+                KeyStatus::Expired => "expired",
+                KeyStatus::Revoked => "revoked",
+            }
+            .into(),
+            id: v.id,
+            name: v.name,
+            hint: v.hint,
+            scopes: v.scopes,
+            created_at: v.created_at,
+            created_by: v.created_by,
+            last_used_at: v.last_used_at,
+            expires_at: v.expires_at,
+            revoked_at: v.revoked_at,
+            revoked_by: v.revoked_by,
+            notice: v.notice,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    pub org_id: String,
+    pub keys: Vec<ApiKey>,
+    /// 1-based page number.
+    pub page: u64,
+    pub pages: u64,
+    pub total: u64,
+}
+
+impl From<KeyPage> for KeyList {
+    fn from(p: KeyPage) -> Self {
+        Self {
+            org_id: p.org_id,
+            keys: p.keys.into_iter().map(ApiKey::from).collect(),
+            page: p.page,
+            pages: p.pages,
+            total: p.total,
+        }
+    }
+}
+
+/// The one response that carries a raw key (`Cache-Control: no-store`). Store it now:
+/// Keygate cannot show it again.
+#[derive(Serialize, ToSchema)]
+pub struct NewKey {
+    pub key: ApiKey,
+    /// The API key.
+    #[schema(example = "kg_...")]
+    pub secret: String,
+}
+
+impl From<CreatedKey> for NewKey {
+    fn from(c: CreatedKey) -> Self {
+        Self {
+            key: c.key.into(),
+            secret: c.secret,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// 1 to 100 characters, no control characters; surrounding spaces are trimmed.
+    #[schema(
+        example = "Billing service (production)",
+        min_length = 1,
+        max_length = 100
+    )]
+    pub name: String,
+    /// Scopes to grant; default `["gateway"]`. A key can only grant scopes it has.
+    pub scopes: Option<Vec<String>>,
+    /// Expire after this many days. Give this or `expires_at`, or neither for a key
+    /// that never expires.
+    #[schema(minimum = 1, maximum = 1830)]
+    pub expires_in_days: Option<u32>,
+    /// Expire at this time (RFC 3339, in the future, within 5 years).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrgQuery {
+    /// The organization, when calling with a browser session. With a key, the key's own
+    /// organization is used (and any other value is 404).
+    pub org_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1-based page number (25 keys per page).
+    #[param(minimum = 1)]
+    pub page: Option<u64>,
+    /// As for the other key routes.
+    pub org_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// `key` or `user`.
+    #[schema(example = "key")]
+    pub kind: &'static str,
+    pub org_id: Option<String>,
+    pub key_id: Option<String>,
+    /// The key's effective scopes (its own, capped by its creator's current role).
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The key a client presented to your service.
+    pub key: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    pub org_id: Option<String>,
+    pub key_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl VerifyResponse {
+    fn of(key: &KeyPrincipal) -> Self {
+        Self {
+            valid: true,
+            org_id: Some(key.org_id.clone()),
+            key_id: Some(key.key_id.clone()),
+            scopes: key.scopes.names(),
+            expires_at: key.expires_at,
+        }
+    }
+}
+
+/// Who is calling: the key's org, id, scopes and expiry, or the logged-in user.
+#[utoipa::path(
+    get, path = "/api/v1/whoami", tag = "identity",
+    security(("api_key" = []), ("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = WhoAmI),
+        (status = 401, description = "No credential, or an invalid, expired or revoked key", body = ErrorBody),
+        (status = 429, description = "Too many failed verifications from this address", body = ErrorBody),
+    )
+)]
+pub async fn whoami(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<WhoAmI>, ApiError> {
+    Ok(Json(match principal {
+        Principal::Key(key) => WhoAmI {
+            kind: "key",
+            org_id: Some(key.org_id.clone()),
+            key_id: Some(key.key_id.clone()),
+            scopes: key.scopes.names(),
+            expires_at: key.expires_at,
+            user_id: None,
+            email: None,
+            name: None,
+        },
+        Principal::User { user_id } => {
+            let user = app::auth::service::find_user(&state.db, &user_id)
+                .await?
+                .ok_or(ApiError::Unauthenticated)?;
+            WhoAmI {
+                kind: "user",
+                org_id: None,
+                key_id: None,
+                scopes: Vec::new(),
+                expires_at: None,
+                user_id: Some(user.id),
+                email: Some(user.email),
+                name: Some(user.display_name),
+            }
+        }
+    }))
+}
+
+/// The key manager for this request: scope, org and the acting person's current role,
+/// read from the database now (writes never trust the cache).
+async fn manager(
+    state: &AppState,
+    principal: &Principal,
+    org_id: Option<&str>,
+    scope: Scope,
+) -> Result<KeyManager, ApiError> {
+    principal.require_key_scope(scope)?;
+    match principal {
+        Principal::Key(key) => {
+            if org_id.is_some_and(|org| org != key.org_id) {
+                return Err(ApiError::NotFound);
+            }
+            let member = match orgs::membership(&state.db, &key.creator_id, &key.org_id).await {
+                Ok(member) => member,
+                Err(orgs::OrgError::NotFound) => return Err(ApiError::InvalidToken),
+                Err(e) => return Err(app::error::AppError::from(e).into()),
+            };
+            KeyManager::for_key(member, key.scopes).map_err(|_| ApiError::InsufficientScope(scope))
+        }
+        Principal::User { user_id } => {
+            let org_id = org_id.ok_or_else(|| ApiError::Invalid {
+                field: "org_id".into(),
+                message: "Give org_id (the organization) when calling with a browser session."
+                    .into(),
+            })?;
+            let member = orgs::membership(&state.db, user_id, org_id)
+                .await
+                .map_err(app::error::AppError::from)?;
+            Ok(KeyManager::new(member).map_err(app::error::AppError::from)?)
+        }
+    }
+}
+
+/// The organization's keys, newest first, 25 per page. Needs `keys:read`.
+#[utoipa::path(
+    get, path = "/api/v1/keys", tag = "keys", params(ListQuery),
+    security(("api_key" = ["keys:read"]), ("bearer" = ["keys:read"]), ("session" = [])),
+    responses(
+        (status = 200, body = KeyList),
+        (status = 400, description = "Bad query string", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks keys:read, or the role cannot manage keys", body = ErrorBody),
+        (status = 404, description = "Another organization", body = ErrorBody),
+    )
+)]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<KeyList>, ApiError> {
+    let page = query.page.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::Invalid {
+            field: "page".into(),
+            message: "Pages start at 1.".into(),
+        });
+    }
+    let manager = manager(&state, &principal, query.org_id.as_deref(), Scope::KeysRead).await?;
+    Ok(Json(
+        keys::list_keys(&state.db, &manager, page).await?.into(),
+    ))
+}
+
+fn resolve_api_expiry(
+    request: &CreateKeyRequest,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let invalid = |field: &str, message: &str| ApiError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    };
+    match (request.expires_in_days, request.expires_at) {
+        (Some(_), Some(_)) => Err(invalid(
+            "expires_at",
+            "Give expires_in_days or expires_at, not both.",
+        )),
+        (Some(days), None) => {
+            if !(1..=366 * MAX_CUSTOM_YEARS).contains(&days) {
+                return Err(invalid(
+                    "expires_in_days",
+                    "expires_in_days must be between 1 and 1830.",
+                ));
+            }
+            Ok(Some(now + Duration::days(i64::from(days))))
+        }
+        (None, Some(at)) => {
+            if at <= now {
+                return Err(invalid("expires_at", "expires_at must be in the future."));
+            }
+            if now
+                .checked_add_months(Months::new(12 * MAX_CUSTOM_YEARS))
+                .is_some_and(|limit| at > limit)
+            {
+                return Err(invalid(
+                    "expires_at",
+                    "expires_at must be within 5 years; omit it for a key that never expires.",
+                ));
+            }
+            Ok(Some(at))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Creates a key and returns it once (`Cache-Control: no-store`). Needs `keys:write`;
+/// a key cannot grant scopes it does not have (K9).
+#[utoipa::path(
+    post, path = "/api/v1/keys", tag = "keys", params(OrgQuery), request_body = CreateKeyRequest,
+    security(("api_key" = ["keys:write"]), ("bearer" = ["keys:write"]), ("session" = [])),
+    responses(
+        (status = 201, body = NewKey, headers(("cache-control" = String, description = "no-store"))),
+        (status = 400, description = "Invalid name, scopes or expiry, or unknown fields", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Missing keys:write, or broader scopes than the caller's", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+    )
+)]
+pub async fn create_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+    ApiJson(request): ApiJson<CreateKeyRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let manager = manager(
+        &state,
+        &principal,
+        query.org_id.as_deref(),
+        Scope::KeysWrite,
+    )
+    .await?;
+    let scopes = match &request.scopes {
+        None => DEFAULT_SCOPES,
+        Some(names) => Scopes::parse_list(names.iter().map(String::as_str)).map_err(|message| {
+            ApiError::Invalid {
+                field: "scopes".into(),
+                message,
+            }
+        })?,
+    };
+    let expires_at = resolve_api_expiry(&request, Utc::now())?;
+    let created = keys::create_key(
+        &state.db,
+        &state.secret,
+        &manager,
+        &request.name,
+        expires_at,
+        scopes,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(NewKey::from(created))))
+}
+
+/// Revokes a key at once. Needs `keys:write`. Revoking a revoked key is a no-op.
+#[utoipa::path(
+    delete, path = "/api/v1/keys/{id}", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), OrgQuery),
+    security(("api_key" = ["keys:write"]), ("bearer" = ["keys:write"]), ("session" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such key in this organization", body = ErrorBody),
+    )
+)]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+) -> Result<StatusCode, ApiError> {
+    let manager = manager(
+        &state,
+        &principal,
+        query.org_id.as_deref(),
+        Scope::KeysWrite,
+    )
+    .await?;
+    keys::revoke_key(&state.db, &state.verifier, &manager, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Issues a new secret for a key (same id, name, scopes and expiry); the old secret
+/// stops working at once. Needs `keys:write` and every scope of the rolled key.
+#[utoipa::path(
+    post, path = "/api/v1/keys/{id}/roll", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), OrgQuery),
+    security(("api_key" = ["keys:write"]), ("bearer" = ["keys:write"]), ("session" = [])),
+    responses(
+        (status = 200, body = NewKey, headers(("cache-control" = String, description = "no-store"))),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The key is revoked or expired", body = ErrorBody),
+    )
+)]
+pub async fn roll_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+) -> Result<Json<NewKey>, ApiError> {
+    let manager = manager(
+        &state,
+        &principal,
+        query.org_id.as_deref(),
+        Scope::KeysWrite,
+    )
+    .await?;
+    let rolled = keys::roll_key(&state.db, &state.secret, &state.verifier, &manager, &id).await?;
+    Ok(Json(rolled.into()))
+}
+
+/// For services that receive keys themselves: is this key valid, and whose is it?
+/// Needs no credential; failed checks are rate limited per client address.
+#[utoipa::path(
+    post, path = "/api/v1/verify", tag = "identity", request_body = VerifyRequest,
+    security(()),
+    responses(
+        (status = 200, description = "`valid` says whether the key is usable", body = VerifyResponse),
+        (status = 400, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 429, description = "Too many failed verifications from this address", body = ErrorBody),
+    )
+)]
+pub async fn verify(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    ApiJson(request): ApiJson<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let ip = Some(peer.ip());
+    let outcome = if request.key.len() > super::auth::MAX_CREDENTIAL_LEN {
+        Err(state.verifier.refuse_malformed(ip))
+    } else {
+        state
+            .verifier
+            .verify(&state.db, &state.secret, request.key.trim(), ip)
+            .await?
+    };
+    match outcome {
+        Ok(key) => Ok(Json(VerifyResponse::of(&key))),
+        Err(Rejection::RateLimited(wait)) => Err(ApiError::RateLimited(wait)),
+        Err(Rejection::Invalid(_)) => Ok(Json(VerifyResponse {
+            valid: false,
+            org_id: None,
+            key_id: None,
+            scopes: Vec::new(),
+            expires_at: None,
+        })),
+    }
+}

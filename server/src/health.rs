@@ -1,0 +1,103 @@
+//! Is the database there? Checked twice a second in the background. While it is not,
+//! everything but `/healthz` and the static bundle answers 503 (R4): no request gets a
+//! false 200 from the key cache or a 500 from a broken connection, and service resumes
+//! by itself when the database is back.
+//!
+//! For the embedded SQLite database "there" also means the file is still the one that
+//! was opened: a file deleted or moved away would otherwise keep working through open
+//! handles and lose every write at the next restart.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sea_orm::DatabaseConnection;
+
+use crate::api::error::ApiError;
+
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug)]
+pub struct Health {
+    up: AtomicBool,
+    /// The SQLite file and its identity (device, inode) when it was opened.
+    sqlite: Option<(PathBuf, (u64, u64))>,
+}
+
+fn identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+impl Health {
+    pub fn new(sqlite_file: Option<PathBuf>) -> Arc<Self> {
+        Arc::new(Self {
+            up: AtomicBool::new(true),
+            sqlite: sqlite_file.and_then(|p| identity(&p).map(|id| (p, id))),
+        })
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Checks the database now (the file for SQLite, then a round trip) and records the
+    /// answer, logging each change of state.
+    pub async fn probe(&self, db: &DatabaseConnection) -> Result<(), String> {
+        let result = self.check(db).await;
+        let was_up = self.up.swap(result.is_ok(), Ordering::Relaxed);
+        match (was_up, &result) {
+            (true, Err(e)) => tracing::error!(error = %e, "database unavailable: answering 503"),
+            (false, Ok(())) => tracing::info!("database available again"),
+            _ => {}
+        }
+        result
+    }
+
+    async fn check(&self, db: &DatabaseConnection) -> Result<(), String> {
+        if let Some((path, id)) = &self.sqlite
+            && identity(path) != Some(*id)
+        {
+            return Err(format!("{} is missing or was replaced", path.display()));
+        }
+        match tokio::time::timeout(PROBE_TIMEOUT, db.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 2 s".into()),
+        }
+    }
+
+    /// Probes forever, logging each change of state.
+    pub fn spawn(self: &Arc<Self>, db: DatabaseConnection) {
+        let health = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PROBE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let _ = health.probe(&db).await;
+            }
+        });
+    }
+}
+
+/// 503 for everything but the liveness check and the static bundle while the database is
+/// unavailable.
+pub async fn gate(State(health): State<Arc<Health>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let exempt = path == "/healthz" || path == "/readyz" || path.starts_with("/pkg/");
+    if !exempt && !health.is_up() {
+        let mut response = ApiError::Unavailable.into_response();
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
+        return response;
+    }
+    next.run(request).await
+}
