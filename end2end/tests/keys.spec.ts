@@ -170,7 +170,16 @@ test("the create dialog works with the keyboard alone", async ({ browser }) => {
   await page.keyboard.type("Keyboard key");
   await page.keyboard.press("Tab");
   await expect(page.getByRole("dialog").getByLabel("Expiration")).toBeFocused();
-  await page.keyboard.press("Shift+Tab");
+  // The scopes are checkboxes in tab order; Space toggles one.
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("dialog").getByRole("checkbox", { name: /gateway/ })).toBeFocused();
+  await page.keyboard.press("Tab");
+  const keysRead = page.getByRole("dialog").getByRole("checkbox", { name: /keys:read/ });
+  await expect(keysRead).toBeFocused();
+  await page.keyboard.press("Space");
+  await expect(keysRead).toBeChecked();
+  for (let i = 0; i < 3; i++) await page.keyboard.press("Shift+Tab");
+  await expect(page.getByRole("dialog").getByLabel("Name")).toBeFocused();
   // Enter in the name field submits the form.
   await page.keyboard.press("Enter");
   const reveal = page.getByTestId("reveal");
@@ -186,6 +195,7 @@ test("the create dialog works with the keyboard alone", async ({ browser }) => {
   await expect(page.getByRole("dialog")).toBeHidden();
   await expect(page.getByRole("button", { name: "Create key", exact: true })).toBeFocused();
   await expect(row(page, "Keyboard key")).toBeVisible();
+  await expect(row(page, "Keyboard key").getByTestId("key-scopes")).toHaveText(/gateway\s*keys:read/);
 });
 
 test("switching organization never shows the other organization's keys, not even for a frame", async ({ browser }) => {
@@ -220,5 +230,75 @@ test("switching organization never shows the other organization's keys, not even
   await expect(row(page, "Beta Org only key")).toBeVisible();
   await expect(row(page, "Alpha Org only key")).toHaveCount(0);
   expect(await page.evaluate(() => (window as any).__leaked)).toBe(false);
+  await context.close();
+});
+
+test("a key created in the UI works against the API at once and stops right after it is revoked", async ({ browser, request }) => {
+  const { keysPath, owner } = await orgWith(browser, []);
+  await gotoHydrated(owner, keysPath);
+  await owner.getByRole("button", { name: "Create key", exact: true }).click();
+  const dialog = owner.getByRole("dialog");
+  await dialog.getByLabel("Name").fill("API caller");
+  // `gateway` is chosen by default; add `keys:read`.
+  await expect(dialog.getByRole("checkbox", { name: /gateway/ })).toBeChecked();
+  await dialog.getByRole("checkbox", { name: /keys:read/ }).check();
+  await dialog.getByRole("button", { name: "Create key" }).click();
+  const secret = (await dialog.getByTestId("secret").textContent())!.trim();
+  expect(secret).toMatch(KEY_PATTERN);
+  await dialog.getByRole("button", { name: "Done" }).click();
+  await expect(row(owner, "API caller").getByTestId("key-scopes")).toHaveText(/gateway\s*keys:read/);
+
+  const whoami = await request.get("/api/v1/whoami", { headers: { "x-api-key": secret } });
+  expect(whoami.status()).toBe(200);
+  const who = await whoami.json();
+  expect(who.scopes).toEqual(["gateway", "keys:read"]);
+  const list = await request.get("/api/v1/keys", { headers: { authorization: `Bearer ${secret}` } });
+  expect(list.status()).toBe(200);
+  expect(JSON.stringify(await list.json())).not.toContain(secret);
+
+  // The use shows up as "Last used" once the background flush has run.
+  await expect(async () => {
+    await gotoHydrated(owner, keysPath);
+    await expect(row(owner, "API caller").locator("td").nth(3)).not.toHaveText("never", { timeout: 500 });
+  }).toPass({ timeout: 15_000 });
+
+  await row(owner, "API caller").getByRole("button", { name: "Revoke key API caller" }).click();
+  await owner.getByRole("dialog").getByRole("button", { name: "Revoke key" }).click();
+  await expect(row(owner, "API caller").getByTestId("key-status")).toHaveText("Revoked");
+  const after = await request.get("/api/v1/whoami", { headers: { "x-api-key": secret } });
+  expect(after.status()).toBe(401);
+  expect(after.headers()["www-authenticate"]).toContain('error="invalid_token"');
+});
+
+test("the API docs load with no network beyond Keygate and their try-it call succeeds", async ({ browser, baseURL }) => {
+  const { keysPath, owner } = await orgWith(browser, []);
+  await gotoHydrated(owner, keysPath);
+  const secret = await createKey(owner, "Docs key", "7");
+
+  const context = await newContext(browser);
+  const outside: string[] = [];
+  await context.route("**/*", (route) => {
+    const url = route.request().url();
+    if (url.startsWith(baseURL!)) return route.continue();
+    outside.push(url);
+    return route.abort();
+  });
+  const page = await context.newPage();
+  await page.goto("/docs/");
+  await expect(page.locator(".swagger-ui .info .title")).toContainText("Keygate API");
+  await page.getByRole("button", { name: "Authorize" }).first().click();
+  const apiKeyForm = page.locator(".auth-container").filter({ hasText: "x-api-key" });
+  await apiKeyForm.locator("input").fill(secret);
+  await apiKeyForm.getByRole("button", { name: "Apply credentials" }).click();
+  await expect(page.locator(".auth-container").first()).toContainText("Authorized");
+  await page.locator(".auth-container").first().getByRole("button", { name: "Close" }).click();
+
+  const whoami = page.locator("#operations-identity-whoami");
+  await whoami.locator(".opblock-summary").first().click();
+  await whoami.getByRole("button", { name: "Execute" }).click();
+  const live = whoami.locator(".live-responses-table tr.response .response-col_status").first();
+  await expect(live).toHaveText("200");
+  await expect(whoami.locator(".live-responses-table")).toContainText('"kind": "key"');
+  expect(outside).toEqual([]);
   await context.close();
 });

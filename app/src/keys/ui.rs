@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
+use super::scopes::{DEFAULT_SCOPES, Scope, Scopes};
 use super::{
     ApiKeyView, AuditEventView, CreatedKey, DEFAULT_EXPIRY, EXPIRY_CHOICES, KeyPage, KeyStatus,
     create_api_key, format, format_date, list_api_keys, list_key_activity, relative,
@@ -72,6 +73,14 @@ fn close(dialog: NodeRef<html::Dialog>) {
     if let Some(d) = dialog.get_untracked() {
         d.close();
     }
+}
+
+/// Closes the create dialog and drops the revealed key in the same task. The dialog's
+/// `close` event comes later, as a separate task, so clearing the key there alone would
+/// leave it in the DOM for a moment after the dialog is hidden.
+fn dismiss_reveal(ctx: KeysCtx) {
+    ctx.revealed.set(None);
+    close(ctx.create_dialog);
 }
 
 #[component]
@@ -237,7 +246,12 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
     let revocable = key.status != KeyStatus::Revoked;
     view! {
         <tr data-testid="key-row" data-key-id=key.id.clone() data-status=key.status.label().to_lowercase()>
-            <td class="key-name">{key.name.clone()}</td>
+            <td class="key-name">
+                <span>{key.name.clone()}</span>
+                <span class="scope-list" data-testid="key-scopes">
+                    {key.scopes.iter().map(|s| view! { <code class="scope">{s.clone()}</code> }).collect_view()}
+                </span>
+            </td>
             <td><code class="hint">{format!("{}…", key.hint)}</code></td>
             <td>
                 <span>{format_date(key.created_at)}</span>
@@ -247,6 +261,7 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
             <td>{expires}</td>
             <td>
                 <span class=status_class data-testid="key-status">{key.status.label()}</span>
+                {key.notice.clone().map(|n| view! { <span class="muted small key-notice" data-testid="key-notice">{n}</span> })}
                 {key.revoked_at.map(|at| view! {
                     <span class="muted small">
                         {format!("by {} on {}", key.revoked_by.clone().unwrap_or_default(), format_date(at))}
@@ -306,17 +321,19 @@ fn CreateKeyDialog() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let expiry = RwSignal::new(DEFAULT_EXPIRY.to_owned());
     let custom_date = RwSignal::new(String::new());
+    let scopes = RwSignal::new(DEFAULT_SCOPES);
     let error = RwSignal::new(None::<AppError>);
     let name_input = NodeRef::<html::Input>::new();
     let create = Action::new(
-        move |(org_id, name, expiry, date): &(String, String, String, String)| {
+        move |(org_id, name, expiry, date, chosen): &(String, String, String, String, Scopes)| {
             let args = (
                 org_id.clone(),
                 name.clone(),
                 expiry.clone(),
                 Some(date.clone()),
+                Some(chosen.to_stored()),
             );
-            async move { create_api_key(args.0, args.1, args.2, args.3).await }
+            async move { create_api_key(args.0, args.1, args.2, args.3, args.4).await }
         },
     );
     // Take the result out of the action at once, so the key lives only in `revealed`.
@@ -340,6 +357,7 @@ fn CreateKeyDialog() -> impl IntoView {
         name.set(String::new());
         expiry.set(DEFAULT_EXPIRY.to_owned());
         custom_date.set(String::new());
+        scopes.set(DEFAULT_SCOPES);
         error.set(None);
     };
     // Opening the dialog focuses the name field (the browser focuses the first control).
@@ -370,12 +388,20 @@ fn CreateKeyDialog() -> impl IntoView {
             error.set(Some(e));
             return;
         }
+        if scopes.get_untracked().is_empty() {
+            error.set(Some(AppError::invalid(
+                "scopes",
+                "Choose at least one scope.",
+            )));
+            return;
+        }
         error.set(None);
         create.dispatch((
             ctx.org_id.get_untracked(),
             raw_name,
             expiry.get_untracked(),
             custom_date.get_untracked(),
+            scopes.get_untracked(),
         ));
     };
     let field_error =
@@ -384,7 +410,7 @@ fn CreateKeyDialog() -> impl IntoView {
         error
             .get()
             .filter(|e| {
-                ["name", "expiry", "custom_date"]
+                ["name", "expiry", "custom_date", "scopes"]
                     .iter()
                     .all(|f| e.field_message(f).is_none())
             })
@@ -402,7 +428,8 @@ fn CreateKeyDialog() -> impl IntoView {
         Err(_) => "Pick a future date to see when the key expires.".to_owned(),
     };
     view! {
-        <dialog node_ref=ctx.create_dialog class="dialog" aria-labelledby="create-key-title" on:close=on_close>
+        <dialog node_ref=ctx.create_dialog class="dialog" aria-labelledby="create-key-title"
+            on:cancel=move |_| ctx.revealed.set(None) on:close=on_close>
             <Show
                 when=move || ctx.revealed.with(Option::is_some)
                 fallback=move || view! {
@@ -440,6 +467,29 @@ fn CreateKeyDialog() -> impl IntoView {
                             </div>
                         </Show>
                         <p class="expiry-preview" id="key-expiry-preview" data-testid="expiry-preview">{preview}</p>
+                        <fieldset class="field scopes" class:has-error=move || field_error("scopes")().is_some()
+                            aria-describedby="key-scopes-error">
+                            <legend>"Scopes"</legend>
+                            {Scope::ALL.into_iter().map(|scope| {
+                                let id = format!("scope-{}", scope.as_str().replace(':', "-"));
+                                let label_for = id.clone();
+                                view! {
+                                    <label class="checkbox" for=label_for>
+                                        <input type="checkbox" id=id name="scopes" value=scope.as_str()
+                                            prop:checked=move || scopes.get().contains(scope)
+                                            on:change=move |ev| {
+                                                let on = event_target_checked(&ev);
+                                                scopes.update(|s| {
+                                                    *s = if on { s.with(scope) } else { s.without(scope) };
+                                                });
+                                            } />
+                                        <code>{scope.as_str()}</code>
+                                        <span class="muted small">{scope.description()}</span>
+                                    </label>
+                                }
+                            }).collect_view()}
+                            <p class="field-error" id="key-scopes-error" aria-live="polite">{field_error("scopes")}</p>
+                        </fieldset>
                         {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
                         <div class="dialog-actions">
                             <button type="button" class="btn btn-link" on:click=move |_| close(ctx.create_dialog)>"Cancel"</button>
@@ -482,7 +532,7 @@ fn RevealedKey() -> impl IntoView {
                 <CopyButton text=secret label="Copy API key" id="copy-secret" />
             </div>
             <div class="dialog-actions">
-                <button type="button" class="btn btn-primary" on:click=move |_| close(ctx.create_dialog)>
+                <button type="button" class="btn btn-primary" on:click=move |_| dismiss_reveal(ctx)>
                     "Done"
                 </button>
             </div>
