@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Keygate test: formatting, clippy (ssr and wasm builds), the release build,
 # unit and integration tests on SQLite and PostgreSQL, and the Playwright suite in
-# Chromium against the real release server. Fails on the first failure.
+# Chromium against the real release server, and schemathesis against the REST API's
+# OpenAPI document. Fails on the first failure.
 #
 # PostgreSQL: tests create a fresh database per test on KEYGATE_TEST_POSTGRES_URL
 # (default postgres://postgres@127.0.0.1:5432/postgres). Without a reachable server the
@@ -28,7 +29,7 @@ else
 fi
 
 step "clippy, server build (ssr)"
-cargo clippy -p app -p server -p migration --all-targets --features app/ssr -- -D warnings
+cargo clippy -p app -p server -p migration -p bench --all-targets --features app/ssr -- -D warnings
 
 step "clippy, browser build (wasm32, hydrate)"
 cargo clippy -p app -p frontend --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
@@ -62,6 +63,9 @@ if ! wait "$server_pid"; then
 fi
 trap - EXIT
 grep -q "shut down cleanly" "$log_file" || die "no clean-shutdown line in the server log"
+
+step "API fuzzing (schemathesis, from /api/openapi.json)"
+bash "$ROOT/.ci/schemathesis.sh" "$ROOT/target/release/keygate" "$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 
 step "figures"
 wasm="target/site/pkg/keygate.wasm"

@@ -366,7 +366,7 @@ async fn secure_cookie_uses_the_host_prefix() {
     let mut config = db.config();
     config.cookie_secure = true;
     let state = server::build_state(&config).await.unwrap();
-    let router = server::http::router(state, server::leptos_options(&config), true);
+    let router = server::http::router(state, server::leptos_options(&config), &config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {

@@ -8,7 +8,9 @@ use std::collections::HashSet;
 
 use app::auth::service::create_user;
 use app::entities::{api_key, audit_event, membership, organization, session, user};
+use app::keys::scopes::DEFAULT_SCOPES;
 use app::keys::service::{self as keys, KeyError, KeyManager, VerifyError};
+use app::keys::verifier::Verifier;
 use app::orgs::service as orgs;
 use app::ssr::{AppState, Secret};
 use common::{Client, TestDb, TestServer};
@@ -28,7 +30,86 @@ on_both_databases!(
     key_actions_follow_the_role_matrix,
     a_thousand_keys_are_paged_on_the_server,
     parallel_revokes_and_rolls_never_fail,
+    the_verifier_caches_and_throttles_without_locking_out_valid_keys,
 );
+
+/// The cache answers valid keys, stale entries are re-read (even from a throttled
+/// address), revocation clears the entry at once, and throttling only stops lookups of
+/// keys the cache does not know.
+async fn the_verifier_caches_and_throttles_without_locking_out_valid_keys(db: TestDb) {
+    use app::keys::verifier::Rejection;
+    let (state, manager) = setup(&db).await;
+    let secret = Secret::new(SECRET);
+    let verifier = Verifier::new(std::time::Duration::from_millis(200), 100, 2);
+    let ip = Some("10.0.0.9".parse().unwrap());
+    let key = keys::create_key(&state.db, &secret, &manager, "cached", None, DEFAULT_SCOPES)
+        .await
+        .unwrap();
+    let ok = |r: Result<_, Rejection>| r.is_ok();
+    assert!(ok(verifier
+        .verify(&state.db, &secret, &key.secret, ip)
+        .await
+        .unwrap()));
+    assert_eq!(verifier.cached_len(), 1);
+
+    // Two failures, then the address is throttled for anything the cache does not know.
+    let stranger = app::keys::format::key_from_bytes(&[3u8; 32]);
+    for _ in 0..2 {
+        assert_eq!(
+            verifier
+                .verify(&state.db, &secret, &stranger, ip)
+                .await
+                .unwrap()
+                .unwrap_err(),
+            Rejection::Invalid(VerifyError::Unknown)
+        );
+    }
+    assert!(matches!(
+        verifier
+            .verify(&state.db, &secret, &stranger, ip)
+            .await
+            .unwrap(),
+        Err(Rejection::RateLimited(_))
+    ));
+    // The known key still works, fresh and after its entry went stale.
+    assert!(ok(verifier
+        .verify(&state.db, &secret, &key.secret, ip)
+        .await
+        .unwrap()));
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    assert!(ok(verifier
+        .verify(&state.db, &secret, &key.secret, ip)
+        .await
+        .unwrap()));
+
+    // Revoked through the service with this verifier: refused on the next call.
+    keys::revoke_key(&state.db, &verifier, &manager, &key.key.id)
+        .await
+        .unwrap();
+    assert_eq!(verifier.cached_len(), 0);
+    assert!(!ok(verifier
+        .verify(&state.db, &secret, &key.secret, None)
+        .await
+        .unwrap()));
+
+    // Last-used times are queued, then written in one flush (the first key's use too).
+    assert_eq!(verifier.flush_usage(&state.db).await.unwrap(), 1);
+    let other = keys::create_key(&state.db, &secret, &manager, "used", None, DEFAULT_SCOPES)
+        .await
+        .unwrap();
+    assert!(ok(verifier
+        .verify(&state.db, &secret, &other.secret, None)
+        .await
+        .unwrap()));
+    assert_eq!(verifier.flush_usage(&state.db).await.unwrap(), 1);
+    assert_eq!(verifier.flush_usage(&state.db).await.unwrap(), 0);
+    let row = api_key::Entity::find_by_id(other.key.id.clone())
+        .one(&state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.last_used_at.is_some());
+}
 
 const SECRET: &str = "test-server-secret-0123456789abcdef0123456789";
 
@@ -62,9 +143,16 @@ async fn the_database_holds_no_key(db: TestDb) {
     let secret = Secret::new(SECRET);
     let mut raw = Vec::new();
     for i in 0..5 {
-        let created = keys::create_key(&state.db, &secret, &manager, &format!("key {i}"), None)
-            .await
-            .unwrap();
+        let created = keys::create_key(
+            &state.db,
+            &secret,
+            &manager,
+            &format!("key {i}"),
+            None,
+            DEFAULT_SCOPES,
+        )
+        .await
+        .unwrap();
         let row = api_key::Entity::find_by_id(created.key.id.clone())
             .one(&state.db)
             .await
@@ -85,6 +173,7 @@ async fn the_database_holds_no_key(db: TestDb) {
     let rolled = keys::roll_key(
         &state.db,
         &secret,
+        &Verifier::default(),
         &manager,
         &api_key::Entity::find()
             .one(&state.db)
@@ -125,7 +214,15 @@ async fn a_failure_before_commit_leaves_no_row_and_no_key(db: TestDb) {
         .execute_unprepared("DROP TABLE audit_events")
         .await
         .unwrap();
-    let result = keys::create_key(&state.db, &Secret::new(SECRET), &manager, "doomed", None).await;
+    let result = keys::create_key(
+        &state.db,
+        &Secret::new(SECRET),
+        &manager,
+        "doomed",
+        None,
+        DEFAULT_SCOPES,
+    )
+    .await;
     assert!(
         matches!(result, Err(KeyError::Db(_))),
         "no key may be returned: {result:?}"
@@ -144,7 +241,15 @@ async fn concurrent_creates_are_all_kept(db: TestDb) {
         .map(|i| {
             let (db, secret, manager) = (state.db.clone(), secret.clone(), manager.clone());
             tokio::spawn(async move {
-                keys::create_key(&db, &secret, &manager, &format!("parallel {i}"), None).await
+                keys::create_key(
+                    &db,
+                    &secret,
+                    &manager,
+                    &format!("parallel {i}"),
+                    None,
+                    DEFAULT_SCOPES,
+                )
+                .await
             })
         })
         .collect();
@@ -180,7 +285,7 @@ async fn concurrent_creates_are_all_kept(db: TestDb) {
 async fn revoking_is_final_idempotent_and_scoped_to_the_org(db: TestDb) {
     let (state, manager) = setup(&db).await;
     let secret = Secret::new(SECRET);
-    let created = keys::create_key(&state.db, &secret, &manager, "deploy", None)
+    let created = keys::create_key(&state.db, &secret, &manager, "deploy", None, DEFAULT_SCOPES)
         .await
         .unwrap();
 
@@ -196,11 +301,18 @@ async fn revoking_is_final_idempotent_and_scoped_to_the_org(db: TestDb) {
     )
     .unwrap();
     assert!(matches!(
-        keys::revoke_key(&state.db, &intruder, &created.key.id).await,
+        keys::revoke_key(&state.db, &Verifier::default(), &intruder, &created.key.id).await,
         Err(KeyError::NotFound)
     ));
     assert!(matches!(
-        keys::roll_key(&state.db, &secret, &intruder, &created.key.id).await,
+        keys::roll_key(
+            &state.db,
+            &secret,
+            &Verifier::default(),
+            &intruder,
+            &created.key.id
+        )
+        .await,
         Err(KeyError::NotFound)
     ));
     assert!(
@@ -211,12 +323,12 @@ async fn revoking_is_final_idempotent_and_scoped_to_the_org(db: TestDb) {
         "still valid"
     );
 
-    let first = keys::revoke_key(&state.db, &manager, &created.key.id)
+    let first = keys::revoke_key(&state.db, &Verifier::default(), &manager, &created.key.id)
         .await
         .unwrap();
     assert_eq!(first.status, app::keys::KeyStatus::Revoked);
     assert_eq!(first.revoked_by.as_deref(), Some("Ada"));
-    let second = keys::revoke_key(&state.db, &manager, &created.key.id)
+    let second = keys::revoke_key(&state.db, &Verifier::default(), &manager, &created.key.id)
         .await
         .unwrap();
     assert_eq!(
@@ -236,7 +348,7 @@ async fn revoking_is_final_idempotent_and_scoped_to_the_org(db: TestDb) {
         Err(VerifyError::Revoked)
     );
     assert!(matches!(
-        keys::revoke_key(&state.db, &manager, "key_nonexistent").await,
+        keys::revoke_key(&state.db, &Verifier::default(), &manager, "key_nonexistent").await,
         Err(KeyError::NotFound)
     ));
 }
@@ -245,12 +357,25 @@ async fn rolling_replaces_the_secret_and_keeps_the_record(db: TestDb) {
     let (state, manager) = setup(&db).await;
     let secret = Secret::new(SECRET);
     let expiry = chrono::Utc::now() + chrono::Duration::days(30);
-    let created = keys::create_key(&state.db, &secret, &manager, "billing", Some(expiry))
-        .await
-        .unwrap();
-    let rolled = keys::roll_key(&state.db, &secret, &manager, &created.key.id)
-        .await
-        .unwrap();
+    let created = keys::create_key(
+        &state.db,
+        &secret,
+        &manager,
+        "billing",
+        Some(expiry),
+        DEFAULT_SCOPES,
+    )
+    .await
+    .unwrap();
+    let rolled = keys::roll_key(
+        &state.db,
+        &secret,
+        &Verifier::default(),
+        &manager,
+        &created.key.id,
+    )
+    .await
+    .unwrap();
     assert_ne!(rolled.secret, created.secret);
     assert_eq!(rolled.key.id, created.key.id);
     assert_eq!(rolled.key.name, "billing");
@@ -274,11 +399,18 @@ async fn rolling_replaces_the_secret_and_keeps_the_record(db: TestDb) {
         .collect();
     assert_eq!(actions, ["key.rolled", "key.created"]);
 
-    keys::revoke_key(&state.db, &manager, &created.key.id)
+    keys::revoke_key(&state.db, &Verifier::default(), &manager, &created.key.id)
         .await
         .unwrap();
     assert!(matches!(
-        keys::roll_key(&state.db, &secret, &manager, &created.key.id).await,
+        keys::roll_key(
+            &state.db,
+            &secret,
+            &Verifier::default(),
+            &manager,
+            &created.key.id
+        )
+        .await,
         Err(KeyError::Conflict { .. })
     ));
 }
@@ -286,7 +418,7 @@ async fn rolling_replaces_the_secret_and_keeps_the_record(db: TestDb) {
 async fn verification_checks_shape_status_and_expiry(db: TestDb) {
     let (state, manager) = setup(&db).await;
     let secret = Secret::new(SECRET);
-    let created = keys::create_key(&state.db, &secret, &manager, "svc", None)
+    let created = keys::create_key(&state.db, &secret, &manager, "svc", None, DEFAULT_SCOPES)
         .await
         .unwrap();
     let ok = keys::verify_key(&state.db, &secret, &created.secret)
@@ -347,7 +479,8 @@ async fn verification_checks_shape_status_and_expiry(db: TestDb) {
             &secret,
             &manager,
             "past",
-            Some(chrono::Utc::now() - chrono::Duration::days(1))
+            Some(chrono::Utc::now() - chrono::Duration::days(1)),
+            DEFAULT_SCOPES
         )
         .await,
         Err(KeyError::Invalid {
@@ -361,9 +494,16 @@ async fn the_list_is_paginated_newest_first(db: TestDb) {
     let (state, manager) = setup(&db).await;
     let secret = Secret::new(SECRET);
     for i in 0..30 {
-        keys::create_key(&state.db, &secret, &manager, &format!("key {i:02}"), None)
-            .await
-            .unwrap();
+        keys::create_key(
+            &state.db,
+            &secret,
+            &manager,
+            &format!("key {i:02}"),
+            None,
+            DEFAULT_SCOPES,
+        )
+        .await
+        .unwrap();
     }
     let first = keys::list_keys(&state.db, &manager, 1).await.unwrap();
     assert_eq!(
@@ -553,9 +693,16 @@ async fn a_thousand_keys_are_paged_on_the_server(db: TestDb) {
         KeyManager::new(orgs::membership(&conn, &owner_user.id, &org).await.unwrap()).unwrap();
     let secret = Secret::new("unused-here-0123456789abcdef0123456789abcdef");
     for i in 0..1000 {
-        keys::create_key(&conn, &secret, &manager, &format!("bulk key {i:04}"), None)
-            .await
-            .unwrap();
+        keys::create_key(
+            &conn,
+            &secret,
+            &manager,
+            &format!("bulk key {i:04}"),
+            None,
+            DEFAULT_SCOPES,
+        )
+        .await
+        .unwrap();
     }
     let page = |n: &str| {
         let url = format!("{}/orgs/{org}/settings/keys?page={n}", server.base);
@@ -576,7 +723,7 @@ async fn a_thousand_keys_are_paged_on_the_server(db: TestDb) {
         first.contains("Page 1 of 40 · 1000 keys"),
         "server-rendered pagination"
     );
-    let cell = |name: &str| format!("class=\"key-name\">{name}<");
+    let cell = |name: &str| format!("class=\"key-name\"><span>{name}<");
     assert!(first.contains(&cell("bulk key 0999")) && first.contains(&cell("bulk key 0975")));
     assert!(
         !first.contains(&cell("bulk key 0974")),
@@ -600,11 +747,18 @@ async fn parallel_revokes_and_rolls_never_fail(db: TestDb) {
     let mut ids = Vec::new();
     for i in 0..20 {
         ids.push(
-            keys::create_key(&state.db, &secret, &manager, &format!("race {i}"), None)
-                .await
-                .unwrap()
-                .key
-                .id,
+            keys::create_key(
+                &state.db,
+                &secret,
+                &manager,
+                &format!("race {i}"),
+                None,
+                DEFAULT_SCOPES,
+            )
+            .await
+            .unwrap()
+            .key
+            .id,
         );
     }
     let mut tasks = Vec::new();
@@ -618,8 +772,10 @@ async fn parallel_revokes_and_rolls_never_fail(db: TestDb) {
             );
             tasks.push(tokio::spawn(async move {
                 match kind {
-                    "revoke" => keys::revoke_key(&db, &manager, &id).await.map(|_| ()),
-                    _ => keys::roll_key(&db, &secret, &manager, &id)
+                    "revoke" => keys::revoke_key(&db, &Verifier::default(), &manager, &id)
+                        .await
+                        .map(|_| ()),
+                    _ => keys::roll_key(&db, &secret, &Verifier::default(), &manager, &id)
                         .await
                         .map(|_| ()),
                 }

@@ -3,6 +3,8 @@
 //! that calls server functions the way the browser does.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -72,14 +74,24 @@ impl TestDb {
     }
 
     pub fn config(&self) -> Config {
+        self.config_with(&[])
+    }
+
+    /// The test configuration plus `extra` `KEYGATE_*` variables.
+    pub fn config_with(&self, extra: &[(&str, &str)]) -> Config {
         let data_dir = self.dir.path().to_str().unwrap().to_owned();
         let url = self.url.clone();
-        Config::from_lookup(|name| match name {
-            "KEYGATE_ADDR" => Some("127.0.0.1:0".into()),
-            "KEYGATE_DATA_DIR" => Some(data_dir.clone()),
-            "KEYGATE_DATABASE_URL" => Some(url.clone()),
-            "KEYGATE_SITE_ROOT" => Some(format!("{data_dir}/site")),
-            _ => None,
+        Config::from_lookup(|name| {
+            if let Some((_, value)) = extra.iter().find(|(k, _)| *k == name) {
+                return Some((*value).to_owned());
+            }
+            match name {
+                "KEYGATE_ADDR" => Some("127.0.0.1:0".into()),
+                "KEYGATE_DATA_DIR" => Some(data_dir.clone()),
+                "KEYGATE_DATABASE_URL" => Some(url.clone()),
+                "KEYGATE_SITE_ROOT" => Some(format!("{data_dir}/site")),
+                _ => None,
+            }
         })
         .unwrap()
     }
@@ -147,7 +159,12 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(db: TestDb) -> TestServer {
-        let config = db.config();
+        Self::start_with(db, &[]).await
+    }
+
+    /// Starts the server with extra `KEYGATE_*` variables.
+    pub async fn start_with(db: TestDb, extra: &[(&str, &str)]) -> TestServer {
+        let config = db.config_with(extra);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -244,6 +261,26 @@ impl Client {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Creates a key through the keys page's server function; returns (key id, raw key).
+    pub async fn create_key(&self, org_id: &str, name: &str, scopes: &str) -> (String, String) {
+        let (status, body) = self
+            .call(
+                "create_api_key",
+                &[
+                    ("org_id", org_id),
+                    ("name", name),
+                    ("expiry", "30"),
+                    ("scopes", scopes),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "create key: {body}");
+        (
+            body["key"]["id"].as_str().unwrap().to_owned(),
+            body["secret"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// Creates an organization and returns its id.

@@ -1,0 +1,255 @@
+//! The gateway against a real upstream server started by the test: identity headers in,
+//! credentials out, bodies of several MB streamed both ways, and the failure statuses
+//! (no upstream 404, timeout 504, upstream down 502).
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::IntoResponse;
+use axum::routing::{any, get, post};
+use common::{TestDb, TestServer};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const MB: usize = 1024 * 1024;
+
+/// Deterministic content for streamed bodies.
+fn chunk(i: usize) -> Vec<u8> {
+    (0..64 * 1024)
+        .map(|j| ((i * 31 + j * 7) % 251) as u8)
+        .collect()
+}
+
+/// The upstream: echoes what it received, counts streamed bodies, streams big answers,
+/// and has a slow route.
+async fn start_upstream() -> String {
+    async fn echo(request: Request) -> impl IntoResponse {
+        let headers: serde_json::Map<String, Value> = request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or("?"))))
+            .collect();
+        (
+            [("x-upstream", "yes"), ("cache-control", "max-age=60")],
+            axum::Json(json!({
+                "method": request.method().as_str(),
+                "uri": request.uri().to_string(),
+                "headers": headers,
+            })),
+        )
+    }
+    async fn count(body: Body) -> impl IntoResponse {
+        let mut stream = body.into_data_stream();
+        let mut hasher = Sha256::new();
+        let mut len = 0usize;
+        while let Some(piece) = stream.next().await {
+            let piece = piece.unwrap();
+            len += piece.len();
+            hasher.update(&piece);
+        }
+        axum::Json(json!({"len": len, "sha256": format!("{:x}", hasher.finalize())}))
+    }
+    async fn download(axum::extract::Path(mb): axum::extract::Path<usize>) -> impl IntoResponse {
+        let chunks = futures_util::stream::iter(0..mb * 16)
+            .map(|i| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(chunk(i))));
+        Body::from_stream(chunks)
+    }
+    async fn slow() -> &'static str {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        "late"
+    }
+    let app = axum::Router::new()
+        .route("/base/echo/{*rest}", any(echo))
+        .route("/base/count", post(count))
+        .route("/base/download/{mb}", get(download))
+        .route("/base/slow", get(slow));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/base")
+}
+
+async fn gateway_server(extra: &[(&str, &str)]) -> (TestServer, String, String, String) {
+    let server = TestServer::start_with(TestDb::sqlite().await, extra).await;
+    let (ada, _) = server.user("Ada").await;
+    let org = ada.create_org("Acme").await;
+    let (key_id, key) = ada.create_key(&org, "gw", "gateway").await;
+    (server, org, key_id, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_with_identity_and_without_credentials() {
+    let upstream = start_upstream().await;
+    let (server, org, key_id, key) =
+        gateway_server(&[("KEYGATE_UPSTREAM_URL", upstream.as_str())]).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .patch(format!("{}/gw/echo/a/b?x=1&y=two", server.base))
+        .header("authorization", format!("Bearer {key}"))
+        .header("x-keygate-org-id", "org_spoofed")
+        .header("x-custom", "kept")
+        .header("cookie", "keygate_session=should-not-leak; theirs=1")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-upstream"], "yes");
+    assert_eq!(
+        response.headers()["cache-control"],
+        "max-age=60",
+        "the upstream's answer is passed through"
+    );
+    let seen: Value = response.json().await.unwrap();
+    assert_eq!(seen["method"], "PATCH");
+    assert_eq!(seen["uri"], "/base/echo/a/b?x=1&y=two");
+    let headers = &seen["headers"];
+    assert_eq!(headers["x-keygate-org-id"], org.as_str());
+    assert_eq!(headers["x-keygate-key-id"], key_id.as_str());
+    assert_eq!(headers["x-keygate-scopes"], "gateway");
+    assert_eq!(headers["x-custom"], "kept");
+    assert_eq!(headers["cookie"], "theirs=1");
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
+    assert!(headers.get("authorization").is_none(), "{headers}");
+    assert!(headers.get("x-api-key").is_none(), "{headers}");
+    assert!(
+        !seen.to_string().contains(&key),
+        "the key reached the upstream"
+    );
+
+    let seen: Value = client
+        .get(format!("{}/gw/echo/x", server.base))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(seen["headers"].get("x-api-key").is_none());
+    assert_eq!(seen["uri"], "/base/echo/x");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_bodies_of_several_megabytes_both_ways() {
+    let upstream = start_upstream().await;
+    let (server, _, _, key) = gateway_server(&[("KEYGATE_UPSTREAM_URL", upstream.as_str())]).await;
+    let client = reqwest::Client::new();
+
+    // Up: 8 MB sent as a stream of chunks (no Content-Length), far over the API body limit.
+    let mut expected = Sha256::new();
+    for i in 0..8 * 16 {
+        expected.update(chunk(i));
+    }
+    let body = futures_util::stream::iter(0..8 * 16).map(|i| Ok::<_, std::io::Error>(chunk(i)));
+    let response = client
+        .post(format!("{}/gw/count", server.base))
+        .header("x-api-key", &key)
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let counted: Value = response.json().await.unwrap();
+    assert_eq!(counted["len"], 8 * MB);
+    assert_eq!(counted["sha256"], format!("{:x}", expected.finalize()));
+
+    // Down: 12 MB streamed back, byte for byte.
+    let response = client
+        .get(format!("{}/gw/download/12", server.base))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.bytes_stream();
+    let (mut got, mut want) = (Sha256::new(), Sha256::new());
+    let mut len = 0;
+    while let Some(piece) = stream.next().await {
+        let piece = piece.unwrap();
+        len += piece.len();
+        got.update(&piece);
+    }
+    for i in 0..12 * 16 {
+        want.update(chunk(i));
+    }
+    assert_eq!(len, 12 * MB);
+    assert_eq!(got.finalize(), want.finalize());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_404_504_502_401_and_403() {
+    let upstream = start_upstream().await;
+    let client = reqwest::Client::new();
+    let get = |base: &str, path: &str, key: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .header("x-api-key", key)
+            .send()
+    };
+    let json = |r: reqwest::Response| async move {
+        let status = r.status();
+        (status, r.json::<Value>().await.unwrap())
+    };
+
+    // Timeout: the upstream answers after 3 s; the gateway waits 0.5 s.
+    let (server, org, _, key) = gateway_server(&[
+        ("KEYGATE_UPSTREAM_URL", upstream.as_str()),
+        ("KEYGATE_UPSTREAM_TIMEOUT", "0.5"),
+    ])
+    .await;
+    let (status, body) = json(get(&server.base, "/gw/slow", &key).await.unwrap()).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert_eq!(body["error"], "gateway_timeout");
+
+    // No key: 401; a key without the gateway scope: 403.
+    let (status, body) = json(
+        client
+            .get(format!("{}/gw/echo/x", server.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let ada = server.client();
+    let (status, _) = ada
+        .call(
+            "log_in",
+            &[("email", "ada@example.com"), ("password", common::PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, reader) = ada.create_key(&org, "reader", "keys:read").await;
+    let (status, body) = json(get(&server.base, "/gw/echo/x", &reader).await.unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "insufficient_scope");
+
+    // Upstream down: a port nothing listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (down, _, _, key) =
+        gateway_server(&[("KEYGATE_UPSTREAM_URL", &format!("http://{closed}"))]).await;
+    let (status, body) = json(get(&down.base, "/gw/anything", &key).await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["error"], "bad_gateway");
+
+    // No upstream configured: 404 with a clear error.
+    let (none, _, _, key) = gateway_server(&[]).await;
+    let (status, body) = json(get(&none.base, "/gw/anything", &key).await.unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"], "no_upstream");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("KEYGATE_UPSTREAM_URL")
+    );
+}
