@@ -1,12 +1,13 @@
-//! Cost of verifying an API key through `app::keys::service::verify_key` against a real
-//! SQLite file (release build): the guard alone, guard + HMAC, and the full path for
-//! valid, unknown and malformed keys, with 100 and with N keys in the table.
+//! Cost of verifying an API key against a real SQLite file (release build): the guard
+//! alone, guard + HMAC, the uncached path (`verify_key`) for valid, unknown and malformed
+//! keys, and the server's path through the verifier's cache, with 100 and N keys.
 //!
 //! `cargo run --release -p bench --bin verify -- [N=100000] [ITERATIONS=20000]`
 
 use std::time::{Duration, Instant};
 
 use app::keys::format;
+use app::keys::scopes::DEFAULT_SCOPES;
 use app::keys::service::{self as keys, KeyManager};
 use app::ssr::Secret;
 use rand::seq::IndexedRandom;
@@ -98,10 +99,17 @@ async fn main() {
         let mut secrets = Vec::with_capacity(count);
         for i in 0..count {
             secrets.push(
-                keys::create_key(&db, &secret, &manager, &format!("k{i}"), None)
-                    .await
-                    .unwrap()
-                    .secret,
+                keys::create_key(
+                    &db,
+                    &secret,
+                    &manager,
+                    &format!("k{i}"),
+                    None,
+                    DEFAULT_SCOPES,
+                )
+                .await
+                .unwrap()
+                .secret,
             );
         }
         eprintln!(
@@ -118,6 +126,32 @@ async fn main() {
         })
         .await;
         report(&format!("valid key, {count} keys in SQLite"), valid);
+        // What the server does: the same keys through the verifier, cache warm.
+        let verifier = app::keys::verifier::Verifier::default();
+        for key in &secrets {
+            assert!(
+                verifier
+                    .verify(&db, &secret, key, None)
+                    .await
+                    .unwrap()
+                    .is_ok()
+            );
+        }
+        let cached = timed(iterations, |_| {
+            let key = secrets.choose(&mut rand::rng()).unwrap().clone();
+            let (db, secret, verifier) = (&db, &secret, &verifier);
+            async move {
+                assert!(
+                    verifier
+                        .verify(db, secret, &key, None)
+                        .await
+                        .unwrap()
+                        .is_ok()
+                );
+            }
+        })
+        .await;
+        report(&format!("valid key via the cache, {count} keys"), cached);
         let unknown = timed(iterations, |i| {
             let mut bytes = [0u8; 32];
             bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());

@@ -1,0 +1,526 @@
+//! Loopback load test of the release binary: seeds a database, starts `keygate` and a
+//! small upstream, and reports requests per second, p50 and p99 for
+//!
+//! 1. `GET /healthz` (no authentication) — the baseline;
+//! 2. `GET /api/v1/whoami` with valid keys (100 keys in the database);
+//! 3. `GET /gw/` through the gateway to the upstream;
+//! 4. whoami with valid keys while other connections flood invalid keys;
+//! 5. whoami with 1,000,000 keys in the database;
+//! 6. whoami with one and with two instances on PostgreSQL (when reachable).
+//!
+//! `cargo run --release -p bench --bin load -- [--seconds 10] [--connections 16]
+//!  [--large 1000000] [--binary target/release/keygate]
+//!  [--postgres postgres://postgres@127.0.0.1:5432/postgres]`
+//!
+//! The load generator runs on the same 2-core machine as the server; it is not a test.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use app::entities::api_key;
+use app::keys::format;
+use app::keys::service as keys;
+use app::ssr::Secret;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use sea_orm::{EntityTrait, TransactionTrait};
+
+const SECRET: &str = "bench-load-secret-0123456789abcdef0123456789abcdef";
+/// Keys the load uses (all valid); the rest of a large table is never asked for.
+const HOT_KEYS: usize = 100;
+
+struct Options {
+    seconds: u64,
+    connections: usize,
+    large: usize,
+    binary: PathBuf,
+    /// Any database on the PostgreSQL server; the benchmark makes its own.
+    postgres: String,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        seconds: 10,
+        connections: 16,
+        large: 1_000_000,
+        binary: PathBuf::from("target/release/keygate"),
+        postgres: "postgres://postgres@127.0.0.1:5432/postgres".into(),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).cloned().unwrap_or_default();
+        match pair[0].as_str() {
+            "--seconds" => o.seconds = value.parse().expect("--seconds N"),
+            "--connections" => o.connections = value.parse().expect("--connections N"),
+            "--large" => o.large = value.parse().expect("--large N"),
+            "--binary" => o.binary = PathBuf::from(value),
+            "--postgres" => o.postgres = value,
+            other => panic!("unknown option {other}"),
+        }
+    }
+    o
+}
+
+/// A database in `dir` with one org and `count` keys; returns `HOT_KEYS` raw keys.
+async fn seed(dir: &Path, count: usize, database_url: Option<&str>) -> Vec<String> {
+    let data_dir = dir.to_str().unwrap().to_owned();
+    let config = server::config::Config::from_lookup(|name| match name {
+        "KEYGATE_DATA_DIR" => Some(data_dir.clone()),
+        "KEYGATE_SECRET" => Some(SECRET.into()),
+        "KEYGATE_DATABASE_URL" => database_url.map(str::to_owned),
+        _ => None,
+    })
+    .unwrap();
+    let db = server::db::connect(&config).await.unwrap();
+    let user = app::auth::service::create_user(&db, "load@example.com", "Load", "load password")
+        .await
+        .unwrap();
+    let org = app::orgs::service::create_org(&db, &user.id, "Load")
+        .await
+        .unwrap();
+    let secret = Secret::new(SECRET);
+    let started = Instant::now();
+    let mut hot = Vec::with_capacity(HOT_KEYS);
+    let now = chrono::Utc::now();
+    let mut i = 0;
+    while i < count {
+        let batch = (count - i).min(2000);
+        let txn = db.begin().await.unwrap();
+        let rows: Vec<api_key::ActiveModel> = (i..i + batch)
+            .map(|n| {
+                let mut bytes = [0u8; 32];
+                rand::fill(&mut bytes);
+                let raw = format::key_from_bytes(&bytes);
+                let row = api_key::Model {
+                    id: format!("key_load{n:08}"),
+                    org_id: org.id.clone(),
+                    created_by: user.id.clone(),
+                    name: format!("load {n}"),
+                    start: format::hint(&raw),
+                    lookup_digest: keys::digest(&secret, &raw),
+                    scopes: "gateway keys:read".into(),
+                    created_at: now,
+                    expires_at: None,
+                    last_used_at: None,
+                    revoked_at: None,
+                    revoked_by: None,
+                };
+                if hot.len() < HOT_KEYS && n % (count / HOT_KEYS).max(1) == 0 {
+                    hot.push(raw);
+                }
+                api_key::ActiveModel::from(row)
+            })
+            .collect();
+        api_key::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        i += batch;
+    }
+    eprintln!(
+        "seeded {count} keys in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Start the server on a settled file: WAL folded in and written out.
+    use sea_orm::ConnectionTrait;
+    if database_url.is_none() {
+        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .unwrap();
+    }
+    db.close().await.unwrap();
+    // SAFETY: sync(2) has no preconditions.
+    unsafe { libc::sync() };
+    hot
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// CPU time (user + system) the server process has used so far.
+    fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
+            .sum();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_micros(ticks * 1_000_000 / hz)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_server(
+    binary: &Path,
+    dir: &Path,
+    upstream: SocketAddr,
+    database_url: Option<&str>,
+) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = Command::new(binary);
+    if let Some(url) = database_url {
+        command.env("KEYGATE_DATABASE_URL", url);
+    }
+    let child = command
+        .env("KEYGATE_ADDR", format!("127.0.0.1:{port}"))
+        .env("KEYGATE_DATA_DIR", dir)
+        .env("KEYGATE_SECRET", SECRET)
+        .env("KEYGATE_UPSTREAM_URL", format!("http://{upstream}"))
+        // Request lines are logged at info; at tens of thousands of requests per second
+        // the terminal would be what is measured.
+        .env("KEYGATE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {}: {e} (build it with cargo leptos build --release)",
+                binary.display()
+            )
+        });
+    // Owned at once, so the process is reaped (Drop) whatever happens next.
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let client = client();
+    for _ in 0..400 {
+        if let Ok(r) = client
+            .get(format!("{}/readyz", server.base).parse().unwrap())
+            .await
+            && r.status().is_success()
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("keygate did not start");
+}
+
+async fn start_upstream() -> SocketAddr {
+    let app = axum::Router::new().fallback(|| async { "ok" });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn client() -> Client<HttpConnector, Empty<Bytes>> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(1024)
+        .build(connector)
+}
+
+#[derive(Clone)]
+struct Load {
+    url: String,
+    keys: Arc<Vec<String>>,
+}
+
+struct Outcome {
+    latencies: Vec<u32>,
+    errors: u64,
+    elapsed: Duration,
+    /// Server CPU time spent during the run.
+    server_cpu: Duration,
+}
+
+/// `connections` loops, each with its own connection, until `stop`; latencies in µs.
+async fn run(
+    server: &Server,
+    load: Load,
+    connections: usize,
+    duration: Duration,
+    expect: u16,
+) -> Outcome {
+    let cpu_before = server.cpu();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let load = load.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = client();
+            let uri: http::Uri = load.url.parse().unwrap();
+            let mut latencies = Vec::with_capacity(200_000);
+            let mut errors = 0u64;
+            let mut i = c;
+            while !stop.load(Ordering::Relaxed) {
+                let mut request = http::Request::get(uri.clone());
+                if !load.keys.is_empty() {
+                    request = request.header("x-api-key", &load.keys[i % load.keys.len()]);
+                }
+                i += 1;
+                let t = Instant::now();
+                match client.request(request.body(Empty::new()).unwrap()).await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let _ = response.into_body().collect().await;
+                        if status == expect {
+                            latencies.push(t.elapsed().as_micros() as u32);
+                        } else {
+                            errors += 1;
+                        }
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut outcome = Outcome {
+        latencies: Vec::new(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+        server_cpu: Duration::ZERO,
+    };
+    for task in tasks {
+        let (latencies, errors) = task.await.unwrap();
+        outcome.latencies.extend(latencies);
+        outcome.errors += errors;
+    }
+    outcome.elapsed = started.elapsed();
+    outcome.server_cpu = server.cpu().saturating_sub(cpu_before);
+    outcome.latencies.sort_unstable();
+    outcome
+}
+
+struct Figures {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn figures(label: &str, o: &Outcome) -> Figures {
+    let pct = |p: f64| {
+        o.latencies
+            .get(((o.latencies.len().max(1) - 1) as f64 * p) as usize)
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    let f = Figures {
+        rps: o.latencies.len() as f64 / o.elapsed.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+    };
+    let requests = (o.latencies.len() as u64 + o.errors).max(1);
+    println!(
+        "| {label:<52} | {:>9.0} | {:>7.3} | {:>7.3} | {:>6} | {:>7.1} |",
+        f.rps,
+        f.p50,
+        f.p99,
+        o.errors,
+        o.server_cpu.as_secs_f64() * 1e6 / requests as f64
+    );
+    f
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let o = options();
+    let duration = Duration::from_secs(o.seconds);
+    let upstream = start_upstream().await;
+
+    let small_dir = tempfile::tempdir().unwrap();
+    let hot = Arc::new(seed(small_dir.path(), HOT_KEYS, None).await);
+    let server = start_server(&o.binary, small_dir.path(), upstream, None).await;
+    let warm = duration.min(Duration::from_secs(2));
+    let c = o.connections;
+
+    println!(
+        "\n{} connections, {} s per scenario, loopback, load generator on the same machine\n",
+        c, o.seconds
+    );
+    println!("| scenario | req/s | p50 ms | p99 ms | errors | server CPU µs/req |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let none = Arc::new(Vec::new());
+    let healthz = Load {
+        url: format!("{}/healthz", server.base),
+        keys: none.clone(),
+    };
+    let whoami = Load {
+        url: format!("{}/api/v1/whoami", server.base),
+        keys: hot.clone(),
+    };
+    let gateway = Load {
+        url: format!("{}/gw/", server.base),
+        keys: hot.clone(),
+    };
+
+    run(&server, healthz.clone(), c, warm, 200).await;
+    let base = figures(
+        "GET /healthz (no auth)",
+        &run(&server, healthz, c, duration, 200).await,
+    );
+    run(&server, whoami.clone(), c, warm, 200).await;
+    let quiet = figures(
+        "GET /api/v1/whoami, valid key (100 keys)",
+        &run(&server, whoami.clone(), c, duration, 200).await,
+    );
+    run(&server, gateway.clone(), c, warm, 200).await;
+    figures(
+        "GET /gw/ -> upstream, valid key",
+        &run(&server, gateway, c, duration, 200).await,
+    );
+
+    // Flood: half the connections send well-formed keys nobody issued (they pass the
+    // checksum, so each costs an HMAC) while the other half keep calling with valid keys.
+    let invalid: Vec<String> = (0..1000u32)
+        .map(|i| {
+            let mut bytes = [0u8; 32];
+            bytes[..4].copy_from_slice(&i.to_le_bytes());
+            bytes[4] = 0xee;
+            format::key_from_bytes(&bytes)
+        })
+        .collect();
+    let flood = Load {
+        url: format!("{}/api/v1/whoami", server.base),
+        keys: Arc::new(invalid),
+    };
+    let (during, flood_outcome) = tokio::join!(
+        run(&server, whoami.clone(), c / 2, duration, 200),
+        run(&server, flood, c / 2, duration, 429)
+    );
+    let in_flood = figures("whoami, valid key, during an invalid-key flood", &during);
+    figures("  the flood itself (answered 429)", &flood_outcome);
+    let quiet_half = figures(
+        "whoami, valid key, same connections, no flood",
+        &run(&server, whoami, c / 2, duration, 200).await,
+    );
+    drop(server);
+
+    let large_dir = tempfile::tempdir().unwrap();
+    let large_hot = Arc::new(seed(large_dir.path(), o.large, None).await);
+    let server = start_server(&o.binary, large_dir.path(), upstream, None).await;
+    let large = Load {
+        url: format!("{}/api/v1/whoami", server.base),
+        keys: large_hot,
+    };
+    run(&server, large.clone(), c, warm, 200).await;
+    let big = figures(
+        &format!("GET /api/v1/whoami, valid key ({} keys)", o.large),
+        &run(&server, large, c, duration, 200).await,
+    );
+    drop(server);
+
+    // Instances on PostgreSQL: one, then two sharing the database (and the two cores).
+    let pg = instances_on_postgres(&o, upstream, duration, warm).await;
+
+    println!("\nTargets:");
+    println!(
+        "- whoami throughput / healthz throughput = {:.1}% (target >= 85%)",
+        quiet.rps / base.rps * 100.0
+    );
+    println!(
+        "- whoami p99 at {c} connections = {:.3} ms (target <= 2 ms)",
+        quiet.p99
+    );
+    println!(
+        "- p99 with {} keys / p99 with 100 keys = {:.2} (target <= 1.2)",
+        o.large,
+        big.p99 / quiet.p99
+    );
+    println!(
+        "- valid p99 during the flood / quiet p99 = {:.2} (target <= 2)",
+        in_flood.p99 / quiet_half.p99
+    );
+    if let Some((one, two)) = pg {
+        println!(
+            "- PostgreSQL: two instances / one instance throughput = {:.2} (both on the same 2 cores); SQLite one instance: {:.0} req/s",
+            two / one,
+            quiet.rps
+        );
+    }
+}
+
+/// whoami with one and with two instances on a fresh PostgreSQL database; returns the
+/// two throughputs, or `None` when no PostgreSQL server is reachable.
+async fn instances_on_postgres(
+    o: &Options,
+    upstream: SocketAddr,
+    duration: Duration,
+    warm: Duration,
+) -> Option<(f64, f64)> {
+    use sea_orm::ConnectionTrait;
+    let admin = sea_orm::Database::connect(o.postgres.as_str()).await.ok()?;
+    let name = format!("keygate_bench_{}", std::process::id());
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", o.postgres.rsplit_once('/').unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    let hot = Arc::new(seed(dir.path(), HOT_KEYS, Some(&url)).await);
+    let a = start_server(&o.binary, dir.path(), upstream, Some(&url)).await;
+    let c = o.connections;
+    let load_a = Load {
+        url: format!("{}/api/v1/whoami", a.base),
+        keys: hot.clone(),
+    };
+    run(&a, load_a.clone(), c, warm, 200).await;
+    let one = figures(
+        "PostgreSQL, one instance: whoami",
+        &run(&a, load_a.clone(), c, duration, 200).await,
+    );
+    let dir_b = tempfile::tempdir().unwrap();
+    let b = start_server(&o.binary, dir_b.path(), upstream, Some(&url)).await;
+    let load_b = Load {
+        url: format!("{}/api/v1/whoami", b.base),
+        keys: hot.clone(),
+    };
+    run(&b, load_b.clone(), c / 2, warm, 200).await;
+    let (on_a, on_b) = tokio::join!(
+        run(&a, load_a, c / 2, duration, 200),
+        run(&b, load_b, c / 2, duration, 200)
+    );
+    let fa = figures("PostgreSQL, two instances: whoami on A", &on_a);
+    let fb = figures("PostgreSQL, two instances: whoami on B", &on_b);
+    println!(
+        "| PostgreSQL, two instances: together | {:.0} | | | | |",
+        fa.rps + fb.rps
+    );
+    drop((a, b));
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+    Some((one.rps, fa.rps + fb.rps))
+}
