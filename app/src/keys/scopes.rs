@@ -119,9 +119,15 @@ impl Scopes {
             .filter(|n| !n.is_empty())
         {
             let Some(scope) = Scope::parse(name) else {
-                let shown: String = name.chars().take(40).collect();
+                // A short name is echoed to help; a long value is not, since it may be a
+                // key pasted into the wrong field.
+                let shown = if name.len() <= 24 {
+                    format!("{name:?}")
+                } else {
+                    format!("(a {}-character value)", name.chars().count())
+                };
                 return Err(format!(
-                    "Unknown scope {shown:?}. Valid scopes: {}.",
+                    "Unknown scope {shown}. Valid scopes: {}.",
                     Scopes::ALL.to_stored().replace(' ', ", ")
                 ));
             };
@@ -161,8 +167,11 @@ mod tests {
         assert!(
             Scopes::parse_list(["admin"])
                 .unwrap_err()
-                .contains("Unknown scope")
+                .contains("Unknown scope \"admin\"")
         );
+        let pasted = "kg_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM";
+        let message = Scopes::parse_list([pasted]).unwrap_err();
+        assert!(!message.contains("kg_0123"), "{message}");
         assert!(
             Scopes::parse_list([" , "])
                 .unwrap_err()

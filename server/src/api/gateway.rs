@@ -36,7 +36,9 @@ impl Gateway {
     pub fn new(upstream: Option<Uri>, timeout: Duration) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(timeout));
+        // Shorter than the whole timeout, so an unreachable upstream is a 502 rather than
+        // a race between the connect timeout (502) and the request timeout (504).
+        connector.set_connect_timeout(Some((timeout / 2).min(Duration::from_secs(5))));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
@@ -82,16 +84,17 @@ fn upstream_headers(mut headers: HeaderMap, peer: Option<SocketAddr>) -> HeaderM
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     headers.remove("x-api-key");
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .get(..6)
-                .is_some_and(|s| s.eq_ignore_ascii_case("bearer"))
-        });
-    if bearer {
-        headers.remove(header::AUTHORIZATION);
+    // Every Authorization value that carries a Bearer token goes, readable or not; other
+    // schemes (Basic, ...) are the upstream's own and pass through.
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .filter(|v| super::auth::bearer_token(v.as_bytes()).is_none())
+        .cloned()
+        .collect();
+    headers.remove(header::AUTHORIZATION);
+    for value in kept {
+        headers.append(header::AUTHORIZATION, value);
     }
     let cookies: Vec<String> = headers
         .get_all(header::COOKIE)
@@ -132,9 +135,29 @@ fn upstream_headers(mut headers: HeaderMap, peer: Option<SocketAddr>) -> HeaderM
     headers
 }
 
+/// Whether `path` has a `.` or `..` segment, also percent-encoded or behind an encoded or
+/// back slash: an upstream that normalises paths would resolve it outside the
+/// configured base path.
+fn escapes_prefix(path: &str) -> bool {
+    let decoded = path
+        .to_ascii_lowercase()
+        .replace("%2e", ".")
+        .replace("%2f", "/")
+        .replace("%5c", "/")
+        .replace('\\', "/");
+    decoded
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+}
+
 /// `upstream` + the part of `path` after `/gw`, with the caller's query string.
 fn upstream_uri(upstream: &Uri, original: &Uri) -> Result<Uri, ApiError> {
     let rest = original.path().strip_prefix("/gw").unwrap_or("");
+    if escapes_prefix(rest) {
+        return Err(ApiError::BadRequest(
+            "The gateway path may not contain '.' or '..' segments.".into(),
+        ));
+    }
     let base = upstream.path().trim_end_matches('/');
     let mut path = format!("{base}{rest}");
     if path.is_empty() {
@@ -206,8 +229,34 @@ pub async fn forward(
         Ok(Ok(response)) => response,
     };
     let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    downstream_headers(&mut parts.headers);
     Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// The upstream's response headers, minus hop-by-hop headers and any cookie named like
+/// Keygate's session cookie: the gateway shares Keygate's origin, and an upstream must not
+/// be able to set or clear a browser's Keygate session.
+fn downstream_headers(headers: &mut HeaderMap) {
+    strip_hop_by_hop(headers);
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            let name = v
+                .as_bytes()
+                .split(|b| *b == b'=')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii();
+            name != crate::http::SESSION_COOKIE.as_bytes()
+                && name != crate::http::SECURE_SESSION_COOKIE.as_bytes()
+        })
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for value in kept {
+        headers.append(header::SET_COOKIE, value);
+    }
 }
 
 fn principal_scope(key: &app::keys::service::KeyPrincipal) -> Result<(), ApiError> {
@@ -244,6 +293,42 @@ mod tests {
                 .to_string(),
             "http://10.0.0.1:80/"
         );
+        for escaping in [
+            "/gw/../admin",
+            "/gw/a/./b",
+            "/gw/%2e%2E/admin",
+            "/gw/.%2e/admin",
+            "/gw/x/..%2fadmin",
+            "/gw/x/..%5cadmin",
+            "/gw/..",
+        ] {
+            assert!(
+                matches!(
+                    upstream_uri(&up, &escaping.parse().unwrap()),
+                    Err(ApiError::BadRequest(_))
+                ),
+                "{escaping} was forwarded"
+            );
+        }
+        // Dots inside a name are fine.
+        assert!(upstream_uri(&up, &"/gw/v1/file..name/.well".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn upstream_cannot_set_keygate_session_cookies() {
+        let mut h = HeaderMap::new();
+        for cookie in [
+            "theirs=1; Path=/",
+            "keygate_session=evil; Path=/",
+            "__Host-keygate=evil; Path=/; Secure",
+        ] {
+            h.append(header::SET_COOKIE, HeaderValue::from_str(cookie).unwrap());
+        }
+        h.insert("connection", HeaderValue::from_static("close"));
+        downstream_headers(&mut h);
+        let cookies: Vec<_> = h.get_all(header::SET_COOKIE).iter().collect();
+        assert_eq!(cookies, ["theirs=1; Path=/"]);
+        assert!(h.get("connection").is_none());
     }
 
     #[test]
@@ -276,11 +361,20 @@ mod tests {
         assert_eq!(out["cookie"], "theirs=1");
         assert_eq!(out["x-forwarded-for"], "10.1.2.3");
 
-        let mut basic = HeaderMap::new();
-        basic.insert("authorization", HeaderValue::from_static("Basic dXNlcg=="));
-        assert_eq!(
-            upstream_headers(basic, None)["authorization"],
-            "Basic dXNlcg=="
+        // A Bearer value after another scheme, or one that is not valid UTF-8, goes too;
+        // the other scheme's value stays.
+        let mut mixed = HeaderMap::new();
+        mixed.append("authorization", HeaderValue::from_static("Basic dXNlcg=="));
+        mixed.append(
+            "authorization",
+            HeaderValue::from_static("bearer kg_secret"),
         );
+        mixed.append(
+            "authorization",
+            HeaderValue::from_bytes(b"Bearer kg_secret\xc2\xa0").unwrap(),
+        );
+        let out = upstream_headers(mixed, None);
+        let kept: Vec<_> = out.get_all("authorization").iter().collect();
+        assert_eq!(kept, ["Basic dXNlcg=="]);
     }
 }
