@@ -76,8 +76,18 @@ pub async fn session() -> Result<Session, AppError> {
     })
 }
 
-/// The peer address of the connection (Keygate does not trust forwarding headers).
+/// The client's address as the server decided it for this request: the connection's
+/// peer, or the address a trusted proxy forwarded (`KEYGATE_TRUSTED_PROXIES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+/// The client's address: the [`ClientAddr`] the server recorded, else the peer.
 pub async fn client_ip() -> Option<IpAddr> {
+    if let Ok(axum::Extension(ClientAddr(ip))) =
+        leptos_axum::extract::<axum::Extension<ClientAddr>>().await
+    {
+        return Some(ip);
+    }
     leptos_axum::extract::<ConnectInfo<SocketAddr>>()
         .await
         .ok()

@@ -44,6 +44,9 @@ pub struct Config {
     /// `KEYGATE_SQLITE_MAX_SIZE_MB`: the most the SQLite file may grow to (no limit by
     /// default); past it, writes fail cleanly with "database full".
     pub sqlite_max_size_mb: Option<u64>,
+    /// `KEYGATE_TRUSTED_PROXIES`: load balancers and proxies whose `X-Forwarded-For` names
+    /// the client (addresses or CIDR ranges). Empty: the connection's peer is the client.
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
 }
 
 pub const DEFAULT_UPSTREAM_TIMEOUT_SECS: f64 = 30.0;
@@ -71,6 +74,7 @@ impl std::fmt::Debug for Config {
             .field("auth_failure_limit", &self.auth_failure_limit)
             .field("usage_flush_interval", &self.usage_flush_interval)
             .field("sqlite_max_size_mb", &self.sqlite_max_size_mb)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -194,6 +198,11 @@ impl Config {
             var("KEYGATE_UPSTREAM_TIMEOUT"),
             DEFAULT_UPSTREAM_TIMEOUT_SECS,
         )?;
+        let trusted_proxies = match var("KEYGATE_TRUSTED_PROXIES") {
+            None => crate::client_addr::TrustedProxies::default(),
+            Some(raw) => crate::client_addr::TrustedProxies::parse(&raw)
+                .map_err(|message| err("KEYGATE_TRUSTED_PROXIES", message))?,
+        };
         let cors_origins = match var("KEYGATE_CORS_ORIGINS") {
             None => Vec::new(),
             Some(raw) => parse_origins(&raw)?,
@@ -249,6 +258,7 @@ impl Config {
             auth_failure_limit,
             usage_flush_interval,
             sqlite_max_size_mb,
+            trusted_proxies,
         })
     }
 

@@ -138,6 +138,10 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
             security_headers,
         ))
         .layer(middleware::from_fn_with_state(health, health::gate))
+        .layer(middleware::from_fn_with_state(
+            std::sync::Arc::new(config.trusted_proxies.clone()),
+            crate::client_addr::record,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(log_request))
         .with_state(state)

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod db;
 pub mod health;

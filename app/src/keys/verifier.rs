@@ -230,7 +230,7 @@ impl Verifier {
 
     /// Counts a failure; the one that goes over the limit is answered 429.
     fn fail(&self, ip: Option<IpAddr>, reason: VerifyError) -> Rejection {
-        let Some(ip) = ip else {
+        let Some(ip) = ip.map(bucket) else {
             return Rejection::Invalid(reason);
         };
         let now = Instant::now();
@@ -253,7 +253,7 @@ impl Verifier {
 
     /// Seconds to wait when `ip` is over its failure limit.
     fn limited(&self, ip: Option<IpAddr>) -> Option<u64> {
-        let ip = ip?;
+        let ip = bucket(ip?);
         let now = Instant::now();
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let (started, count) = failures.get(&ip)?;
@@ -285,6 +285,19 @@ impl Verifier {
             }
         }
         result.map(|()| pending.len())
+    }
+}
+
+/// The failure counter an address counts against: an IPv6 client usually holds a whole
+/// /64, so it is one counter (it could otherwise rotate addresses to escape the limit);
+/// an IPv4-mapped IPv6 address counts as the IPv4 address.
+fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        },
+        v4 => v4,
     }
 }
 
@@ -439,7 +452,20 @@ impl EventFollower {
 
 #[cfg(test)]
 mod tests {
-    use super::Invalidation;
+    use super::{Invalidation, bucket};
+
+    #[test]
+    fn ipv6_clients_count_per_64_and_mapped_ipv4_as_ipv4() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(
+            bucket(ip("2001:db8:1:2::1")),
+            bucket(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(bucket(ip("2001:db8:1:2::1")), bucket(ip("2001:db8:1:3::1")));
+        assert_eq!(bucket(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+        assert_eq!(bucket(ip("192.0.2.1")), ip("192.0.2.1"));
+        assert_ne!(bucket(ip("192.0.2.1")), bucket(ip("192.0.2.2")));
+    }
 
     #[test]
     fn invalidations_round_trip_and_garbage_is_refused() {

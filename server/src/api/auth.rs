@@ -42,31 +42,27 @@ pub fn presented(headers: &HeaderMap) -> Presented<'_> {
         .iter()
         .map(|v| (v, true));
     for (value, is_authorization) in api_keys.chain(bearers) {
-        let bytes = value.as_bytes();
-        if bytes.len() > MAX_CREDENTIAL_LEN + 16 {
-            garbage = true;
-            continue;
-        }
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            garbage = true;
-            continue;
-        };
         let token = if is_authorization {
-            match bearer_token(text) {
+            match bearer_token(value.as_bytes()) {
                 Some(token) => token,
-                // Another scheme (Basic, ...) is not a Keygate credential.
+                // Another scheme (Basic, Digest, ...) is not a Keygate credential, whatever
+                // its length: the gateway forwards it to the upstream.
                 None => continue,
             }
         } else {
-            text.trim()
+            http_trim(value.as_bytes())
         };
         if token.is_empty() {
             continue;
         }
-        if token.len() > MAX_CREDENTIAL_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        if token.len() > MAX_CREDENTIAL_LEN || !token.iter().all(u8::is_ascii_graphic) {
             garbage = true;
             continue;
         }
+        let Ok(token) = std::str::from_utf8(token) else {
+            garbage = true;
+            continue;
+        };
         match found {
             Some(previous) if previous != token => return Presented::Conflict,
             _ => found = Some(token),
@@ -80,18 +76,33 @@ pub fn presented(headers: &HeaderMap) -> Presented<'_> {
     }
 }
 
-/// `Bearer <token>`, scheme case-insensitive; `None` for another scheme.
-fn bearer_token(value: &str) -> Option<&str> {
-    let value = value.trim_start();
-    let scheme = value.get(..6)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+/// The token of an `Authorization: Bearer <token>` value, scheme case-insensitive;
+/// `None` for another scheme. Works on bytes, so a value that is not valid UTF-8 or
+/// holds other whitespace is still recognised as Bearer (and refused as a bad key, and
+/// never forwarded by the gateway).
+pub fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let value = http_trim(value);
+    let (scheme, rest) = value.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
         return None;
     }
-    let rest = &value[6..];
-    if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+    if !rest.is_empty() && !matches!(rest[0], b' ' | b'\t') {
         return None;
     }
-    Some(rest.trim())
+    Some(http_trim(rest))
+}
+
+/// Strips HTTP's optional whitespace (space and tab) from both ends; nothing else.
+fn http_trim(value: &[u8]) -> &[u8] {
+    let start = value
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |i| i + 1);
+    &value[start..end]
 }
 
 /// Who is calling.
@@ -124,11 +135,22 @@ impl FromRequestParts<crate::http::ServerState> for Principal {
     }
 }
 
-pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, ApiError> {
-    let ip = parts
+/// The client's address (see `crate::client_addr`), else the connection's peer.
+pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+        .get::<app::ssr::ClientAddr>()
+        .map(|addr| addr.0)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip())
+        })
+}
+
+pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, ApiError> {
+    let ip = client_ip(parts);
     match presented(&parts.headers) {
         Presented::Conflict => Err(ApiError::BadRequest(
             "Send one API key: x-api-key and Authorization carry different values.".into(),
@@ -238,6 +260,29 @@ mod tests {
             HeaderValue::from_bytes(b"kg_\xff\xfe").unwrap(),
         );
         assert_eq!(presented(&map), Presented::Garbage);
+        // A key followed by a non-breaking space (not HTTP whitespace) is not a key.
+        let mut map = HeaderMap::new();
+        map.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_bytes(b"Bearer kg_a\xc2\xa0").unwrap(),
+        );
+        assert_eq!(presented(&map), Presented::Garbage);
+    }
+
+    #[test]
+    fn long_values_of_other_schemes_are_no_credential() {
+        let basic = format!("Basic {}", "A".repeat(2 * MAX_CREDENTIAL_LEN));
+        assert_eq!(
+            presented(&headers(&[("authorization", &basic)])),
+            Presented::Nothing
+        );
+        assert_eq!(
+            presented(&headers(&[
+                ("authorization", &basic),
+                ("x-api-key", "kg_a")
+            ])),
+            Presented::Key("kg_a")
+        );
     }
 
     proptest! {

@@ -9,7 +9,7 @@ use app::keys::{ApiKeyView, CreatedKey, KeyPage, KeyStatus, MAX_CUSTOM_YEARS};
 use app::orgs::service as orgs;
 use app::ssr::AppState;
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Duration, Months, Utc};
@@ -125,7 +125,8 @@ pub struct CreateKeyRequest {
     /// Scopes to grant; default `["gateway"]`. A key can only grant scopes it has.
     pub scopes: Option<Vec<String>>,
     /// Expire after this many days. Give this or `expires_at`, or neither for a key
-    /// that never expires.
+    /// that never expires. When a key calls, the new key's expiry is capped at the
+    /// calling key's own.
     #[schema(minimum = 1, maximum = 1830)]
     pub expires_in_days: Option<u32>,
     /// Expire at this time (RFC 3339, in the future, within 5 years).
@@ -257,7 +258,8 @@ async fn manager(
                 Err(orgs::OrgError::NotFound) => return Err(ApiError::InvalidToken),
                 Err(e) => return Err(app::error::AppError::from(e).into()),
             };
-            KeyManager::for_key(member, key.scopes).map_err(|_| ApiError::InsufficientScope(scope))
+            KeyManager::for_key(member, key.scopes, key.expires_at)
+                .map_err(|_| ApiError::InsufficientScope(scope))
         }
         Principal::User { user_id } => {
             let org_id = org_id.ok_or_else(|| ApiError::Invalid {
@@ -468,10 +470,10 @@ pub async fn roll_key(
 )]
 pub async fn verify(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    parts: http::request::Parts,
     ApiJson(request): ApiJson<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
-    let ip = Some(peer.ip());
+    let ip = super::auth::client_ip(&parts);
     let outcome = if request.key.len() > super::auth::MAX_CREDENTIAL_LEN {
         Err(state.verifier.refuse_malformed(ip))
     } else {
