@@ -249,6 +249,67 @@ async fn scopes_decide_what_a_key_may_do(db: TestDb) {
     let (_, _, list) = with_key(&server, Method::GET, "/api/v1/keys", &reader, None).await;
     assert_eq!(list["total"], 4, "{list}");
 
+    // A short-lived key cannot mint or roll a key that outlives it: what it creates expires
+    // no later than itself, whatever it asks for.
+    let short = json!({"name": "ci", "scopes": ["keys:write", "gateway"], "expires_in_days": 7});
+    let (status, _, body) =
+        with_key(&server, Method::POST, "/api/v1/keys", &writer, Some(short)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let short_lived = body["secret"].as_str().unwrap().to_owned();
+    let limit = body["key"]["expires_at"].as_str().unwrap().to_owned();
+    for longer in [
+        json!({"name": "forever", "scopes": ["gateway"]}),
+        json!({"name": "month", "scopes": ["gateway"], "expires_in_days": 30}),
+    ] {
+        let (status, _, body) = with_key(
+            &server,
+            Method::POST,
+            "/api/v1/keys",
+            &short_lived,
+            Some(longer),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["key"]["expires_at"], limit.as_str(), "{body}");
+    }
+    let writer_id = list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "writer")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, body) = with_key(
+        &server,
+        Method::POST,
+        &format!("/api/v1/keys/{writer_id}/roll"),
+        &short_lived,
+        None,
+    )
+    .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, _, _) = with_key(&server, Method::GET, "/api/v1/whoami", &writer, None).await;
+    assert_eq!(status, StatusCode::OK, "the refused roll changed nothing");
+    let within = json!({"name": "within", "scopes": ["gateway"], "expires_in_days": 3});
+    let (status, _, body) = with_key(
+        &server,
+        Method::POST,
+        "/api/v1/keys",
+        &short_lived,
+        Some(within),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_ne!(
+        body["key"]["expires_at"],
+        limit.as_str(),
+        "a shorter expiry is kept"
+    );
+    let (_, _, list) = with_key(&server, Method::GET, "/api/v1/keys", &reader, None).await;
+    assert_eq!(list["total"], 8, "{list}");
+
     // Revoke by key: 204; again: still 204 (no-op); unknown id: 404.
     let child_id = made["key"]["id"].as_str().unwrap();
     for _ in 0..2 {
@@ -527,6 +588,64 @@ async fn failed_verifications_are_rate_limited_per_address(db: TestDb) {
     );
 }
 
+/// Fails `whoami` with an unknown key as if sent by `forwarded_for` (through a proxy).
+async fn fail_as(server: &TestServer, forwarded_for: &str) -> StatusCode {
+    let stranger = app::keys::format::key_from_bytes(&[7u8; 32]);
+    send(
+        service()
+            .get(format!("{}/api/v1/whoami", server.base))
+            .header("x-api-key", stranger)
+            .header("x-forwarded-for", forwarded_for),
+    )
+    .await
+    .0
+}
+
+async fn forwarded_addresses_count_only_from_trusted_proxies(db: TestDb) {
+    // The test client connects from 127.0.0.1: here that is the load balancer.
+    let behind = TestServer::start_with(
+        db,
+        &[
+            ("KEYGATE_AUTH_FAILURE_LIMIT", "3"),
+            ("KEYGATE_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            fail_as(&behind, "198.51.100.1").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        fail_as(&behind, "198.51.100.1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client behind the same balancer has its own count.
+    assert_eq!(
+        fail_as(&behind, "198.51.100.2").await,
+        StatusCode::UNAUTHORIZED
+    );
+    // A client cannot pick a fresh address by prepending one: the balancer's entry counts.
+    assert_eq!(
+        fail_as(&behind, "203.0.113.50, 198.51.100.1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+async fn forwarded_addresses_are_ignored_by_default(db: TestDb) {
+    let direct = TestServer::start_with(db, &[("KEYGATE_AUTH_FAILURE_LIMIT", "3")]).await;
+    for n in 0..3 {
+        let status = fail_as(&direct, &format!("198.51.100.{n}")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Every request came from 127.0.0.1, whatever the header said.
+    assert_eq!(
+        fail_as(&direct, "198.51.100.99").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 async fn verify_endpoint_tells_services_whose_key_it_is(db: TestDb) {
     let server = TestServer::start(db).await;
     let (_, org, key_id, key) = setup(&server, "gateway keys:read").await;
@@ -751,6 +870,8 @@ on_both_databases!(
     keys_never_outlive_their_creators_role,
     bad_bodies_get_specific_errors_and_change_nothing,
     failed_verifications_are_rate_limited_per_address,
+    forwarded_addresses_count_only_from_trusted_proxies,
+    forwarded_addresses_are_ignored_by_default,
     verify_endpoint_tells_services_whose_key_it_is,
     browser_sessions_use_the_api_with_their_role,
     last_used_is_recorded_in_the_background,

@@ -41,6 +41,10 @@ pub enum KeyError {
     /// A key tried to create or roll a key with scopes it does not have itself (K9).
     #[error("a key cannot grant scopes it does not have")]
     BroaderScopes,
+    /// A key tried to roll a key that expires later than itself: the new secret would
+    /// outlive the credential that made it.
+    #[error("a key cannot roll a key that outlives it")]
+    OutlivesCaller,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -52,7 +56,7 @@ impl From<KeyError> for AppError {
             KeyError::Forbidden => AppError::Forbidden,
             KeyError::Invalid { field, message } => AppError::invalid(field, message),
             KeyError::Conflict { message } => AppError::conflict("key", message),
-            KeyError::BroaderScopes => AppError::Forbidden,
+            KeyError::BroaderScopes | KeyError::OutlivesCaller => AppError::Forbidden,
             KeyError::Db(e) => crate::ssr::db_error(e),
         }
     }
@@ -66,6 +70,9 @@ pub struct KeyManager {
     /// The broadest scopes this manager may give a key: everything for a person with a
     /// key-managing role, no more than its own scopes for a key (K9).
     limit: Scopes,
+    /// For a key: its own expiry (`Some(None)` when it never expires). The keys it creates
+    /// or rolls may not expire later, so a short-lived key cannot mint a lasting one.
+    caller_expiry: Option<Option<DateTime<Utc>>>,
 }
 
 impl KeyManager {
@@ -74,6 +81,7 @@ impl KeyManager {
             Ok(Self {
                 limit: Scopes::allowed_for(member.role),
                 member,
+                caller_expiry: None,
             })
         } else {
             Err(KeyError::Forbidden)
@@ -81,11 +89,35 @@ impl KeyManager {
     }
 
     /// A key acting for its creator (`member`, read from the database on this request):
-    /// limited to the key's own scopes and to what the creator's role allows now.
-    pub fn for_key(member: OrgMember, key_scopes: Scopes) -> Result<Self, KeyError> {
+    /// limited to the key's own scopes and to what the creator's role allows now, and to
+    /// keys that expire no later than it does (`key_expires_at`).
+    pub fn for_key(
+        member: OrgMember,
+        key_scopes: Scopes,
+        key_expires_at: Option<DateTime<Utc>>,
+    ) -> Result<Self, KeyError> {
         let mut manager = Self::new(member)?;
         manager.limit = manager.limit.intersect(key_scopes);
+        manager.caller_expiry = Some(key_expires_at);
         Ok(manager)
+    }
+
+    /// Whether a key expiring at `expires_at` (`None`: never) may be rolled by this manager.
+    fn may_issue_until(&self, expires_at: Option<DateTime<Utc>>) -> bool {
+        match (self.caller_expiry, expires_at) {
+            (None | Some(None), _) => true,
+            (Some(Some(_)), None) => false,
+            (Some(Some(limit)), Some(at)) => at <= limit,
+        }
+    }
+
+    /// The expiry a new key gets when `requested`: capped at the calling key's own, so a
+    /// key made by a key never outlives it (the response shows the expiry it got).
+    fn cap_expiry(&self, requested: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        match self.caller_expiry {
+            Some(Some(limit)) => Some(requested.map_or(limit, |at| at.min(limit))),
+            _ => requested,
+        }
     }
 
     pub fn org_id(&self) -> &str {
@@ -297,7 +329,7 @@ pub async fn create_key(
         return Err(KeyError::BroaderScopes);
     }
     let now = now();
-    let expires_at = expires_at.map(|at| at.trunc_subsecs(6));
+    let expires_at = manager.cap_expiry(expires_at.map(|at| at.trunc_subsecs(6)));
     if expires_at.is_some_and(|at| at <= now) {
         return Err(KeyError::Invalid {
             field: "expiry",
@@ -425,6 +457,9 @@ pub async fn roll_key(
     let key = find_in_org(&txn, manager, key_id).await?;
     if !Scopes::from_stored(&key.scopes).is_subset_of(manager.limit) {
         return Err(KeyError::BroaderScopes);
+    }
+    if !manager.may_issue_until(key.expires_at) {
+        return Err(KeyError::OutlivesCaller);
     }
     match KeyStatus::of(key.revoked_at, key.expires_at, now) {
         KeyStatus::Active => {}

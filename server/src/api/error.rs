@@ -189,6 +189,9 @@ impl From<app::keys::service::KeyError> for ApiError {
             app::keys::service::KeyError::BroaderScopes => Self::Forbidden(
                 "A key cannot create or roll a key with scopes it does not have itself.".into(),
             ),
+            app::keys::service::KeyError::OutlivesCaller => {
+                Self::Forbidden("A key cannot roll a key that expires later than itself.".into())
+            }
             other => AppError::from(other).into(),
         }
     }
