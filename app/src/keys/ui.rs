@@ -429,7 +429,7 @@ fn CreateKeyDialog() -> impl IntoView {
     };
     view! {
         <dialog node_ref=ctx.create_dialog class="dialog" aria-labelledby="create-key-title"
-            on:cancel=move |_| ctx.revealed.set(None) on:close=on_close>
+            on:cancel=move |_: leptos::web_sys::Event| ctx.revealed.set(None) on:close=on_close>
             <Show
                 when=move || ctx.revealed.with(Option::is_some)
                 fallback=move || view! {
