@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::api::send;
 use common::{Client, TestDb, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -12,15 +13,6 @@ use serde_json::{Value, json};
 /// A raw HTTP client with no cookies: what a service calling the API looks like.
 fn service() -> reqwest::Client {
     reqwest::Client::new()
-}
-
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, headers, body)
 }
 
 async fn with_key(

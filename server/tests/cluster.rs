@@ -651,16 +651,8 @@ async fn a_full_sqlite_database_refuses_cleanly() {
         .unwrap();
     assert_eq!(rows as usize, shown.len() + 1);
     for key in &shown {
-        let body: Value = http
-            .post(format!("{}/api/v1/verify", server.base))
-            .json(&json!({"key": key}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(body["valid"], true);
+        let body = common::api::verify(&http, &server.base, key).await;
+        assert_eq!(body["valid"], true, "{body}");
     }
     println!(
         "SQLite capped at 1 MB: {} keys created, then a clean 507",

@@ -122,15 +122,15 @@ async fn forwards_with_identity_and_without_credentials() {
         "the key reached the upstream"
     );
 
-    let seen: Value = client
-        .get(format!("{}/gw/echo/x", server.base))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, seen) = common::api::call(
+        &client,
+        reqwest::Method::GET,
+        &format!("{}/gw/echo/x", server.base),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
     assert!(seen["headers"].get("x-api-key").is_none());
     assert_eq!(seen["uri"], "/base/echo/x");
 }

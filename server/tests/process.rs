@@ -98,15 +98,15 @@ async fn cli_bootstraps_a_working_key_without_a_browser() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("no account"));
 
     let server = Running::start(data, &[("KEYGATE_LOG", "info")]).await;
-    let who: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/whoami", server.base))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, who) = common::api::call(
+        &reqwest::Client::new(),
+        reqwest::Method::GET,
+        &format!("{}/api/v1/whoami", server.base),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{who}");
     assert_eq!(who["org_id"], org.as_str());
     assert_eq!(who["scopes"], json!(["gateway", "keys:read"]));
     server.stop();
@@ -166,26 +166,17 @@ async fn no_secret_reaches_the_logs_in_a_full_flow() {
         StatusCode::OK
     );
     assert_eq!(call("/api/v1/keys").await.unwrap().status(), StatusCode::OK);
-    let made: serde_json::Value = api
-        .post(format!("{}/api/v1/keys", server.base))
-        .header("x-api-key", &key)
-        .json(&json!({"name": "child"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, made) = common::api::call(
+        &api,
+        reqwest::Method::POST,
+        &format!("{}/api/v1/keys", server.base),
+        &key,
+        Some(&json!({"name": "child"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
     let child = made["secret"].as_str().unwrap().to_owned();
-    let verified: serde_json::Value = api
-        .post(format!("{}/api/v1/verify", server.base))
-        .json(&json!({"key": child}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let verified = common::api::verify(&api, &server.base, &child).await;
     assert_eq!(verified["valid"], true);
     assert_eq!(
         call("/gw/somewhere").await.unwrap().status(),

@@ -3,6 +3,7 @@
 //! that calls server functions the way the browser does.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod process;
 
 use std::time::Duration;
