@@ -112,17 +112,18 @@ impl Verifier {
         }
         let digest = service::digest_bytes(secret, presented);
         let now = Utc::now();
-        match self.cached(&digest, now) {
+        let stale = match self.cached(&digest, now) {
             Cached::Fresh(answer) => return Ok(answer.map_err(Rejection::Invalid)),
             // A key this instance verified before is re-read even from a throttled
             // address: a flood must not lock out a valid caller when its entry ages out.
-            Cached::Stale => {}
+            Cached::Stale => true,
             Cached::Miss => {
                 if let Some(wait) = self.limited(ip) {
                     return Ok(Err(Rejection::RateLimited(wait)));
                 }
+                false
             }
-        }
+        };
         let generation = self.generation.load(Ordering::Acquire);
         let mut outcome = service::verify_digest(db, &digest).await?;
         if outcome == Err(VerifyError::Unknown)
@@ -142,10 +143,14 @@ impl Verifier {
                 Ok(Ok(principal))
             }
             Err(reason) => {
-                self.cache
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&digest);
+                // Only a stale entry can be there to drop: a flood of unknown keys never
+                // takes the cache's write lock.
+                if stale {
+                    self.cache
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&digest);
+                }
                 Ok(Err(self.fail(ip, reason)))
             }
         }
