@@ -48,13 +48,22 @@ pub struct AppState {
 
 impl AppState {
     pub async fn new(db: DatabaseConnection, secret: Secret) -> Result<Self, String> {
+        Self::with_signup_limit(db, secret, crate::auth::throttle::DEFAULT_SIGNUP_LIMIT).await
+    }
+
+    /// The state with `signup_limit` sign-ups allowed per client address per 15 minutes.
+    pub async fn with_signup_limit(
+        db: DatabaseConnection,
+        secret: Secret,
+        signup_limit: u32,
+    ) -> Result<Self, String> {
         let dummy_hash = crate::auth::service::dummy_hash()
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self {
             db,
             secret,
-            login_throttle: Arc::new(LoginThrottle::default()),
+            login_throttle: Arc::new(LoginThrottle::new(signup_limit)),
             dummy_hash: dummy_hash.into(),
             verifier: Arc::default(),
         })
@@ -80,6 +89,19 @@ pub async fn session() -> Result<Session, AppError> {
 /// peer, or the address a trusted proxy forwarded (`KEYGATE_TRUSTED_PROXIES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
+
+/// The counter a client address counts against, for every per-address limit: an IPv6
+/// client usually holds a whole /64, so it is one counter (it could otherwise rotate
+/// addresses to escape the limit); an IPv4-mapped IPv6 address counts as the IPv4 address.
+pub fn address_bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        },
+        v4 => v4,
+    }
+}
 
 /// The client's address: the [`ClientAddr`] the server recorded, else the peer.
 pub async fn client_ip() -> Option<IpAddr> {
@@ -107,6 +129,31 @@ pub fn set_error_status(error: &AppError) {
             http::header::RETRY_AFTER,
             http::HeaderValue::from(*retry_after),
         );
+    }
+}
+
+/// The Content-Security-Policy of an HTML page: scripts only from this origin or inline
+/// with this response's nonce (Leptos puts it on its hydration script), never
+/// `'unsafe-inline'`.
+pub fn page_csp(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+}
+
+/// Called by the HTML shell while it renders: the page's CSP names the nonce Leptos
+/// generated for this response.
+pub fn set_page_csp() {
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    if let Ok(value) = http::HeaderValue::from_str(&page_csp(&nonce)) {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
 
@@ -208,4 +255,28 @@ pub async fn authenticated() -> Result<(AppState, String), AppError> {
     let session = session().await?;
     let user_id = crate::auth::session::require_user_id(&session).await?;
     Ok((state, user_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_bucket;
+
+    #[test]
+    fn ipv6_clients_count_per_64_and_mapped_ipv4_as_ipv4() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(
+            address_bucket(ip("2001:db8:1:2::1")),
+            address_bucket(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            address_bucket(ip("2001:db8:1:2::1")),
+            address_bucket(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(address_bucket(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+        assert_eq!(address_bucket(ip("192.0.2.1")), ip("192.0.2.1"));
+        assert_ne!(
+            address_bucket(ip("192.0.2.1")),
+            address_bucket(ip("192.0.2.2"))
+        );
+    }
 }

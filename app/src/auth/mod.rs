@@ -31,6 +31,11 @@ pub async fn sign_up(
     use crate::ssr;
     let state = ssr::state()?;
     let session = ssr::session().await?;
+    // Each sign-up costs a password hash: limited per client address.
+    state
+        .login_throttle
+        .begin_sign_up(ssr::client_ip().await)
+        .map_err(|retry_after| AppError::RateLimited { retry_after })?;
     let user = service::create_user(&state.db, &email, &display_name, &password).await?;
     session::log_in(&session, &user.id).await?;
     leptos_axum::redirect("/orgs");

@@ -1,6 +1,8 @@
 //! Accounts: sign-up and password verification (A1-A4).
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -61,26 +63,42 @@ fn argon2() -> Argon2<'static> {
 /// At most this many argon2 computations run at once: each takes 19 MiB and a core for
 /// tens of milliseconds, so a burst of logins queues here instead of exhausting memory.
 /// A process-wide limit, like the cores it protects.
-fn hashing_permits() -> &'static tokio::sync::Semaphore {
-    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+fn hashing_permits() -> &'static Arc<tokio::sync::Semaphore> {
+    static PERMITS: OnceLock<Arc<tokio::sync::Semaphore>> = OnceLock::new();
     PERMITS.get_or_init(|| {
-        tokio::sync::Semaphore::new(
+        Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
-        )
+        ))
     })
 }
 
-/// Runs argon2 off the async runtime, within the hashing limit.
+/// How many argon2 computations are running right now (never more than the permits).
+pub fn hashes_running() -> usize {
+    RUNNING.load(Ordering::Relaxed)
+}
+
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs argon2 off the async runtime, within the hashing limit. The permit moves into the
+/// blocking task: a request dropped mid-hash (a closed connection) cannot free its permit
+/// while the hash it started is still running, so disconnecting cannot stack up hashes.
 async fn hashing<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
 ) -> Result<T, AuthError> {
-    let _permit = hashing_permits()
-        .acquire()
+    let permit = hashing_permits()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|e| AuthError::Hash(e.to_string()))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| AuthError::Hash(e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        RUNNING.fetch_add(1, Ordering::Relaxed);
+        let result = work();
+        RUNNING.fetch_sub(1, Ordering::Relaxed);
+        drop(permit);
+        result
+    })
+    .await
+    .map_err(|e| AuthError::Hash(e.to_string()))?
 }
 
 /// Hashes off the async runtime: argon2 takes tens of milliseconds of CPU by design.

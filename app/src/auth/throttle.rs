@@ -1,30 +1,61 @@
 //! Throttling of failed logins per account and per client address (A4).
 //!
-//! In memory, per process: with several instances each one throttles on its own, so the
-//! effective limit is multiplied by the instance count (noted in docs).
+//! Also throttles sign-ups per client address (each one costs an argon2 hash). In memory,
+//! per process: with several instances each one throttles on its own, so the effective
+//! limit is multiplied by the instance count (noted in docs).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
+
+use crate::ssr::address_bucket;
+
 /// Failed attempts allowed per account within [`WINDOW`].
 pub const ACCOUNT_LIMIT: u32 = 5;
 /// Failed attempts allowed per client address within [`WINDOW`] (several accounts).
 pub const ADDRESS_LIMIT: u32 = 20;
+/// Sign-ups allowed per client address within [`WINDOW`] by default: each costs an
+/// argon2 hash.
+pub const DEFAULT_SIGNUP_LIMIT: u32 = 10;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Above this many tracked keys, expired windows are swept on the next failure.
+/// Above this many tracked keys, expired windows are swept on the next attempt.
 const SWEEP_AT: usize = 10_000;
+/// The most keys tracked at once (a few MB): past it, only the windows that are
+/// throttling someone right now are kept.
+pub const MAX_TRACKED: usize = 100_000;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoginThrottle {
     windows: Mutex<HashMap<Key, Window>>,
+    signup_limit: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self::new(DEFAULT_SIGNUP_LIMIT)
+    }
+}
+
+/// What a window counts against. Accounts are a digest of the email, so a megabyte of
+/// "email" costs the map 16 bytes; addresses are grouped as the key verifier groups
+/// them (an IPv6 client by its /64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
-    Account(String),
+    Account([u8; 16]),
     Address(IpAddr),
+    SignUp(IpAddr),
+}
+
+impl Key {
+    fn account(email: &str) -> Key {
+        let digest = Sha256::digest(email.as_bytes());
+        let mut short = [0u8; 16];
+        short.copy_from_slice(&digest[..16]);
+        Key::Account(short)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -34,17 +65,47 @@ struct Window {
 }
 
 impl LoginThrottle {
+    /// A throttle admitting `signup_limit` sign-ups per address per [`WINDOW`].
+    pub fn new(signup_limit: u32) -> Self {
+        Self {
+            windows: Mutex::default(),
+            signup_limit: signup_limit.max(1),
+        }
+    }
+
+    fn limit(&self, key: Key) -> u32 {
+        match key {
+            Key::Account(_) => ACCOUNT_LIMIT,
+            Key::Address(_) => ADDRESS_LIMIT,
+            Key::SignUp(_) => self.signup_limit,
+        }
+    }
+
     /// Admits one login attempt, or says how many seconds to wait. The attempt is counted
     /// as a failure at once, under the same lock as the check, so parallel attempts cannot
     /// all slip through before any of them fails; a success takes it back.
     pub fn begin_attempt(&self, email: &str, ip: Option<IpAddr>) -> Result<(), u64> {
+        let keys = [
+            Some(Key::account(email)),
+            ip.map(|ip| Key::Address(address_bucket(ip))),
+        ];
+        self.charge(keys.into_iter().flatten())
+    }
+
+    /// Admits one sign-up from `ip`, or says how many seconds to wait. Every sign-up
+    /// counts, successful or not: each one costs a password hash.
+    pub fn begin_sign_up(&self, ip: Option<IpAddr>) -> Result<(), u64> {
+        self.charge(ip.map(|ip| Key::SignUp(address_bucket(ip))).into_iter())
+    }
+
+    fn charge(&self, keys: impl Iterator<Item = Key> + Clone) -> Result<(), u64> {
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         let mut wait = Duration::ZERO;
-        for (key, limit) in Self::keys(email, ip) {
+        for key in keys.clone() {
             if let Some(w) = windows.get(&key) {
                 let elapsed = now.duration_since(w.started);
-                if w.failures >= limit && elapsed < WINDOW {
+                if w.failures >= self.limit(key) && elapsed < WINDOW {
                     wait = wait.max(WINDOW - elapsed);
                 }
             }
@@ -52,10 +113,8 @@ impl LoginThrottle {
         if !wait.is_zero() {
             return Err(wait.as_secs().max(1));
         }
-        if windows.len() >= SWEEP_AT {
-            windows.retain(|_, w| now.duration_since(w.started) < WINDOW);
-        }
-        for (key, _) in Self::keys(email, ip) {
+        make_room(&mut windows, now, |key| self.limit(key));
+        for key in keys {
             let w = windows.entry(key).or_insert(Window {
                 started: now,
                 failures: 0,
@@ -75,15 +134,31 @@ impl LoginThrottle {
     /// address.
     pub fn record_success(&self, email: &str, ip: Option<IpAddr>) {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        windows.remove(&Key::Account(email.to_owned()));
-        if let Some(w) = ip.and_then(|ip| windows.get_mut(&Key::Address(ip))) {
+        windows.remove(&Key::account(email));
+        if let Some(w) = ip.and_then(|ip| windows.get_mut(&Key::Address(address_bucket(ip)))) {
             w.failures = w.failures.saturating_sub(1);
         }
     }
 
-    fn keys(email: &str, ip: Option<IpAddr>) -> impl Iterator<Item = (Key, u32)> {
-        std::iter::once((Key::Account(email.to_owned()), ACCOUNT_LIMIT))
-            .chain(ip.map(|ip| (Key::Address(ip), ADDRESS_LIMIT)))
+    /// How many windows are tracked.
+    pub fn tracked(&self) -> usize {
+        self.windows.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// Keeps the map bounded: expired windows go first; if it is still full, only the
+/// windows that are throttling someone now stay (dropping one of those would lift a
+/// block), and if even those fill it, the map starts over.
+fn make_room(windows: &mut HashMap<Key, Window>, now: Instant, limit: impl Fn(Key) -> u32) {
+    if windows.len() < SWEEP_AT {
+        return;
+    }
+    windows.retain(|_, w| now.duration_since(w.started) < WINDOW);
+    if windows.len() >= MAX_TRACKED {
+        windows.retain(|key, w| w.failures >= limit(*key));
+    }
+    if windows.len() >= MAX_TRACKED {
+        windows.clear();
     }
 }
 
@@ -131,6 +206,63 @@ mod tests {
             t.record_success(&email, IP);
         }
         assert!(t.begin_attempt("last@x.io", IP).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_in_one_64_share_a_window() {
+        let t = LoginThrottle::default();
+        for i in 0..ADDRESS_LIMIT {
+            let ip = format!("2001:db8:1:2::{:x}", i + 1).parse().ok();
+            assert!(t.begin_attempt(&format!("user{i}@x.io"), ip).is_ok());
+        }
+        // Another address of the same /64 is the same client...
+        let same = "2001:db8:1:2:ffff::1".parse().ok();
+        assert!(t.begin_attempt("fresh@x.io", same).is_err());
+        // ...another /64 is not.
+        let other = "2001:db8:1:3::1".parse().ok();
+        assert!(t.begin_attempt("fresh@x.io", other).is_ok());
+    }
+
+    #[test]
+    fn the_map_stays_bounded_and_small() {
+        let t = LoginThrottle::default();
+        let long = "a".repeat(256);
+        for i in 0..(MAX_TRACKED as u32 + 5_000) {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            let _ = t.begin_attempt(&format!("{long}{i}"), Some(ip));
+            assert!(
+                t.tracked() <= MAX_TRACKED,
+                "{} windows after {i}",
+                t.tracked()
+            );
+        }
+        // An email of a megabyte is a 16-byte key, not a megabyte.
+        assert!(std::mem::size_of::<Key>() <= 24);
+    }
+
+    #[test]
+    fn the_bound_keeps_the_windows_that_throttle() {
+        let t = LoginThrottle::default();
+        for _ in 0..ACCOUNT_LIMIT {
+            t.begin_attempt("victim@x.io", None).unwrap();
+        }
+        for i in 0..(MAX_TRACKED as u32 + 5_000) {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            let _ = t.begin_attempt(&format!("x{i}@x.io"), Some(ip));
+        }
+        assert!(t.begin_attempt("victim@x.io", None).is_err());
+    }
+
+    #[test]
+    fn sign_ups_are_throttled_per_address() {
+        let t = LoginThrottle::default();
+        for _ in 0..DEFAULT_SIGNUP_LIMIT {
+            assert!(t.begin_sign_up(IP).is_ok());
+        }
+        assert!(t.begin_sign_up(IP).is_err());
+        assert!(t.begin_sign_up("192.0.2.7".parse().ok()).is_ok());
+        // Logins from the throttled address are a separate count.
+        assert!(t.begin_attempt("a@x.io", IP).is_ok());
     }
 
     #[test]
