@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, TransactionTrait,
 };
 
 use super::service::{self, KeyPrincipal, VerifyError};
 use crate::entities::{api_key, cache_event};
-use crate::ssr::Secret;
+use crate::ssr::{Secret, address_bucket};
 
 /// How long a verified key is trusted without looking at the database again: the
 /// backstop for changes made by another instance.
@@ -235,7 +235,7 @@ impl Verifier {
 
     /// Counts a failure; the one that goes over the limit is answered 429.
     fn fail(&self, ip: Option<IpAddr>, reason: VerifyError) -> Rejection {
-        let Some(ip) = ip.map(bucket) else {
+        let Some(ip) = ip.map(address_bucket) else {
             return Rejection::Invalid(reason);
         };
         let now = Instant::now();
@@ -258,7 +258,7 @@ impl Verifier {
 
     /// Seconds to wait when `ip` is over its failure limit.
     fn limited(&self, ip: Option<IpAddr>) -> Option<u64> {
-        let ip = bucket(ip?);
+        let ip = address_bucket(ip?);
         let now = Instant::now();
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let (started, count) = failures.get(&ip)?;
@@ -274,35 +274,48 @@ impl Verifier {
     }
 
     /// Writes the queued last-used times (one transaction, one update per key used since
-    /// the last flush) and returns how many keys were written. On failure the times are
-    /// queued again.
+    /// the last flush) and returns how many keys were written. On failure, and if this
+    /// future is dropped before the write commits (a shutdown, a timeout), the times are
+    /// queued again: a batch taken is never lost.
     pub async fn flush_usage(&self, db: &impl TransactionTrait) -> Result<usize, DbErr> {
         let pending = std::mem::take(&mut *self.usage.lock().unwrap_or_else(|p| p.into_inner()));
         if pending.is_empty() {
             return Ok(0);
         }
-        let result = write_usage(db, &pending).await;
-        if result.is_err() {
-            let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-            for (id, at) in pending.iter() {
-                let slot = usage.entry(id.clone()).or_insert(*at);
-                *slot = (*slot).max(*at);
-            }
+        let mut batch = Requeue {
+            verifier: self,
+            pending: Some(pending),
+        };
+        write_usage(db, batch.pending.as_ref().expect("set above")).await?;
+        Ok(batch.pending.take().map_or(0, |p| p.len()))
+    }
+
+    /// How many keys have a last-used time waiting to be written.
+    pub fn pending_usage(&self) -> usize {
+        self.usage.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn requeue(&self, pending: HashMap<String, DateTime<Utc>>) {
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, at) in pending {
+            let slot = usage.entry(id).or_insert(at);
+            *slot = (*slot).max(at);
         }
-        result.map(|()| pending.len())
     }
 }
 
-/// The failure counter an address counts against: an IPv6 client usually holds a whole
-/// /64, so it is one counter (it could otherwise rotate addresses to escape the limit);
-/// an IPv4-mapped IPv6 address counts as the IPv4 address.
-fn bucket(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
-        },
-        v4 => v4,
+/// A batch of last-used times being written: put back in the queue unless the write
+/// committed.
+struct Requeue<'a> {
+    verifier: &'a Verifier,
+    pending: Option<HashMap<String, DateTime<Utc>>>,
+}
+
+impl Drop for Requeue<'_> {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.verifier.requeue(pending);
+        }
     }
 }
 
@@ -336,13 +349,23 @@ async fn write_usage(
 
 // ---- invalidation across instances ----
 
-/// How often every instance reads the event log; the bound on how long another
+/// How often every instance reads the event log; on SQLite the bound on how long another
 /// instance can still accept a key revoked elsewhere (R3), plus one query.
 pub const EVENT_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// On PostgreSQL, where changes are pushed (LISTEN/NOTIFY), the poll is only the backstop
+/// for a listener connection that dropped.
+pub const EVENT_BACKSTOP_INTERVAL: Duration = Duration::from_millis(500);
+/// A poll (or a start) that takes longer is abandoned and the cache cleared: a stalled
+/// query must not leave revoked keys cached until their entries age out.
+pub const EVENT_POLL_TIMEOUT: Duration = Duration::from_millis(500);
+/// The PostgreSQL channel invalidations are pushed on.
+pub const NOTIFY_CHANNEL: &str = "keygate_cache";
 /// Events re-read behind the newest one seen, so a transaction that commits after a
 /// later one (possible on PostgreSQL) is still picked up.
 const EVENT_LOOKBACK: i64 = 256;
-/// Events kept in the table; older ones are deleted now and then.
+/// Most events read by one poll; a longer backlog is read over the next polls.
+const EVENT_BATCH: u64 = 2_000;
+/// Events kept in the table; older ones are deleted by [`prune_events`].
 const EVENTS_KEPT: i64 = 10_000;
 
 /// What another instance must drop from its cache.
@@ -355,14 +378,14 @@ pub enum Invalidation {
 }
 
 impl Invalidation {
-    fn payload(&self) -> String {
+    pub fn payload(&self) -> String {
         match self {
             Invalidation::Key(id) => format!("key {id}"),
             Invalidation::Member { org_id, user_id } => format!("member {org_id} {user_id}"),
         }
     }
 
-    fn parse(payload: &str) -> Option<Self> {
+    pub fn parse(payload: &str) -> Option<Self> {
         let mut words = payload.split(' ');
         match (words.next(), words.next(), words.next(), words.next()) {
             (Some("key"), Some(id), None, None) => Some(Invalidation::Key(id.to_owned())),
@@ -376,15 +399,43 @@ impl Invalidation {
 }
 
 /// Records `what` in the caller's transaction: every instance reads it once it commits.
+/// On PostgreSQL it is also pushed to every listening instance, by a NOTIFY that the
+/// database delivers only if and when the transaction commits.
 pub async fn announce(txn: &impl ConnectionTrait, what: &Invalidation) -> Result<(), DbErr> {
     use sea_orm::ActiveValue::Set;
+    let payload = what.payload();
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [NOTIFY_CHANNEL.into(), payload.clone().into()],
+        ))
+        .await?;
+    }
     cache_event::Entity::insert(cache_event::ActiveModel {
-        payload: Set(what.payload()),
+        payload: Set(payload),
         ..Default::default()
     })
     .exec_without_returning(txn)
     .await?;
     Ok(())
+}
+
+/// Deletes all but the newest [`EVENTS_KEPT`] events; run now and then by the server,
+/// apart from the poll, so a slow delete never delays an invalidation.
+pub async fn prune_events(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let Some(newest) = cache_event::Entity::find()
+        .order_by_desc(cache_event::Column::Id)
+        .one(db)
+        .await?
+    else {
+        return Ok(0);
+    };
+    let res = cache_event::Entity::delete_many()
+        .filter(cache_event::Column::Id.lt(newest.id - EVENTS_KEPT))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
 }
 
 impl Verifier {
@@ -401,11 +452,11 @@ impl Verifier {
 pub struct EventFollower {
     high_water: i64,
     seen: std::collections::BTreeSet<i64>,
-    polls: u64,
 }
 
 impl EventFollower {
-    /// Starts after the newest event: this instance's cache is empty, nothing to drop.
+    /// Starts after the newest event. Whatever the cache holds from before is not
+    /// covered: the caller clears it once this returns.
     pub async fn start(db: &impl ConnectionTrait) -> Result<Self, DbErr> {
         let recent = cache_event::Entity::find()
             .order_by_desc(cache_event::Column::Id)
@@ -415,11 +466,11 @@ impl EventFollower {
         Ok(Self {
             high_water: recent.first().map(|e| e.id).unwrap_or(0),
             seen: recent.into_iter().map(|e| e.id).collect(),
-            polls: 0,
         })
     }
 
-    /// Applies new events to `verifier`; returns how many.
+    /// Applies new events to `verifier`; returns how many. Reads at most [`EVENT_BATCH`]
+    /// rows: a backlog is worked off over the next polls.
     pub async fn poll(
         &mut self,
         db: &impl ConnectionTrait,
@@ -428,6 +479,7 @@ impl EventFollower {
         let rows = cache_event::Entity::find()
             .filter(cache_event::Column::Id.gt(self.high_water - EVENT_LOOKBACK))
             .order_by_asc(cache_event::Column::Id)
+            .limit(EVENT_BATCH)
             .all(db)
             .await?;
         let mut applied = 0;
@@ -444,33 +496,13 @@ impl EventFollower {
         }
         let floor = self.high_water - EVENT_LOOKBACK;
         self.seen.retain(|id| *id > floor);
-        self.polls += 1;
-        if self.polls.is_multiple_of(300) {
-            cache_event::Entity::delete_many()
-                .filter(cache_event::Column::Id.lt(self.high_water - EVENTS_KEPT))
-                .exec(db)
-                .await?;
-        }
         Ok(applied)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Invalidation, bucket};
-
-    #[test]
-    fn ipv6_clients_count_per_64_and_mapped_ipv4_as_ipv4() {
-        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
-        assert_eq!(
-            bucket(ip("2001:db8:1:2::1")),
-            bucket(ip("2001:db8:1:2:ffff::9"))
-        );
-        assert_ne!(bucket(ip("2001:db8:1:2::1")), bucket(ip("2001:db8:1:3::1")));
-        assert_eq!(bucket(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
-        assert_eq!(bucket(ip("192.0.2.1")), ip("192.0.2.1"));
-        assert_ne!(bucket(ip("192.0.2.1")), bucket(ip("192.0.2.2")));
-    }
+    use super::Invalidation;
 
     #[test]
     fn invalidations_round_trip_and_garbage_is_refused() {

@@ -70,6 +70,18 @@ impl TestDb {
         })
     }
 
+    /// The PostgreSQL database's name (`None` on SQLite).
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.postgres_name.as_deref()
+    }
+
+    /// A connection to the PostgreSQL server's administrative database.
+    pub async fn postgres_admin() -> DatabaseConnection {
+        Database::connect(postgres_admin_url().as_str())
+            .await
+            .unwrap()
+    }
+
     pub fn data_dir(&self) -> &std::path::Path {
         self.dir.path()
     }
@@ -91,6 +103,8 @@ impl TestDb {
                 "KEYGATE_DATA_DIR" => Some(data_dir.clone()),
                 "KEYGATE_DATABASE_URL" => Some(url.clone()),
                 "KEYGATE_SITE_ROOT" => Some(format!("{data_dir}/site")),
+                // Tests sign many people up from one address.
+                "KEYGATE_SIGNUP_LIMIT" => Some("1000".into()),
                 _ => None,
             }
         })
