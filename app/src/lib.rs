@@ -27,6 +27,8 @@ use orgs::ui::{GeneralPage, MembersPage, OrgSettingsLayout, OrgsPage};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    ssr::set_page_csp();
     view! {
         <!DOCTYPE html>
         <html lang="en">

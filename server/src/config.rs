@@ -39,6 +39,12 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `KEYGATE_AUTH_FAILURE_LIMIT`: failed key verifications per client address per minute.
     pub auth_failure_limit: u32,
+    /// `KEYGATE_SIGNUP_LIMIT`: sign-ups per client address per 15 minutes.
+    pub signup_limit: u32,
+    /// `KEYGATE_PUBLIC_URL`: the origin people reach Keygate at (`https://keys.example.com`).
+    /// When set, the cross-site check (S6) compares a request's `Origin` with it instead of
+    /// with the `Host` header, which a proxy may rewrite.
+    pub public_origin: Option<String>,
     /// `KEYGATE_USAGE_FLUSH_INTERVAL` (seconds): how often last-used times are written.
     pub usage_flush_interval: Duration,
     /// `KEYGATE_SQLITE_MAX_SIZE_MB`: the most the SQLite file may grow to (no limit by
@@ -72,6 +78,8 @@ impl std::fmt::Debug for Config {
             .field("upstream_timeout", &self.upstream_timeout)
             .field("cors_origins", &self.cors_origins)
             .field("auth_failure_limit", &self.auth_failure_limit)
+            .field("signup_limit", &self.signup_limit)
+            .field("public_origin", &self.public_origin)
             .field("usage_flush_interval", &self.usage_flush_interval)
             .field("sqlite_max_size_mb", &self.sqlite_max_size_mb)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -221,6 +229,24 @@ impl Config {
                     )
                 })?,
         };
+        let signup_limit = match var("KEYGATE_SIGNUP_LIMIT") {
+            None => app::auth::throttle::DEFAULT_SIGNUP_LIMIT,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    err(
+                        "KEYGATE_SIGNUP_LIMIT",
+                        format!("{raw:?} is not a whole number of at least 1"),
+                    )
+                })?,
+        };
+        let public_origin = match var("KEYGATE_PUBLIC_URL") {
+            None => None,
+            Some(raw) => Some(parse_public_url(&raw)?),
+        };
         let usage_flush_interval = seconds(
             "KEYGATE_USAGE_FLUSH_INTERVAL",
             var("KEYGATE_USAGE_FLUSH_INTERVAL"),
@@ -256,6 +282,8 @@ impl Config {
             upstream_timeout,
             cors_origins,
             auth_failure_limit,
+            signup_limit,
+            public_origin,
             usage_flush_interval,
             sqlite_max_size_mb,
             trusted_proxies,
@@ -290,6 +318,36 @@ impl Config {
         let path = self.data_dir.join(SECRET_FILE);
         read_or_create_secret_file(&path)
     }
+}
+
+/// `KEYGATE_PUBLIC_URL` as the origin a browser sends: `scheme://host[:port]`, lower-case,
+/// without a default port, path or trailing slash.
+fn parse_public_url(raw: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| {
+        err(
+            "KEYGATE_PUBLIC_URL",
+            format!("{raw:?} {why}; expected an origin such as https://keys.example.com"),
+        )
+    };
+    let uri: http::Uri = raw.trim().parse().map_err(|_| bad("is not a URL"))?;
+    let scheme = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => "https",
+        Some(s) if s.eq_ignore_ascii_case("http") => "http",
+        _ => return Err(bad("must start with https:// or http://")),
+    };
+    let authority = uri.authority().ok_or_else(|| bad("has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(bad("must not contain a user name or password"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(bad("must not have a path or query"));
+    }
+    let host = authority.host().to_ascii_lowercase();
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    Ok(match authority.port_u16() {
+        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
 }
 
 /// A duration in seconds, decimals allowed (`0.5`), between 1 ms and one hour.
@@ -473,6 +531,47 @@ mod tests {
         assert_eq!(
             config(&[("KEYGATE_LOG", "info,[")]).unwrap_err().var,
             "KEYGATE_LOG"
+        );
+    }
+
+    #[test]
+    fn the_public_url_becomes_an_origin() {
+        let origin = |raw: &str| config(&[("KEYGATE_PUBLIC_URL", raw)]).map(|c| c.public_origin);
+        assert_eq!(
+            origin("https://Keys.Example.com/").unwrap().as_deref(),
+            Some("https://keys.example.com")
+        );
+        assert_eq!(
+            origin("https://keys.example.com:443").unwrap().as_deref(),
+            Some("https://keys.example.com")
+        );
+        assert_eq!(
+            origin("http://10.0.0.5:8080").unwrap().as_deref(),
+            Some("http://10.0.0.5:8080")
+        );
+        for bad in [
+            "keys.example.com",
+            "ftp://keys.example.com",
+            "https://keys.example.com/app",
+            "https://user:pw@keys.example.com",
+            "https://",
+        ] {
+            assert_eq!(origin(bad).unwrap_err().var, "KEYGATE_PUBLIC_URL", "{bad}");
+        }
+        assert_eq!(config(&[]).unwrap().public_origin, None);
+    }
+
+    #[test]
+    fn the_signup_limit_is_validated() {
+        assert_eq!(
+            config(&[("KEYGATE_SIGNUP_LIMIT", "50")])
+                .unwrap()
+                .signup_limit,
+            50
+        );
+        assert_eq!(
+            config(&[("KEYGATE_SIGNUP_LIMIT", "0")]).unwrap_err().var,
+            "KEYGATE_SIGNUP_LIMIT"
         );
     }
 

@@ -91,8 +91,8 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        // Saved on every request, so the idle expiry moves forward while the user is active (S4).
-        .with_always_save(true)
+        // Saved when changed: `app::auth::session::user_id` changes an active session once
+        // a minute, which moves its idle expiry forward (S4) without a write per request.
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
             IDLE_TIMEOUT_SECS,
         )));
@@ -132,7 +132,10 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         // The compiled bundle (wasm, js, css) needs no session: served outside the session
         // layer, a logged-in browser's asset requests neither read nor rewrite its session.
         .nest_service("/pkg", ServeDir::new(pkg_dir))
-        .layer(middleware::from_fn(refuse_cross_site))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(config.public_origin.clone()),
+            refuse_cross_site,
+        ))
         .layer(middleware::from_fn_with_state(
             cookie_secure,
             security_headers,
@@ -183,7 +186,13 @@ async fn readyz(
 /// Refuses state-changing requests sent by another site (S6): `Sec-Fetch-Site:
 /// cross-site`, or an `Origin` that is not this server's own. SameSite=Lax cookies already
 /// stop most of these; this also covers same-site subdomains and old browsers.
-async fn refuse_cross_site(request: Request, next: Next) -> Response {
+/// With `KEYGATE_PUBLIC_URL` set, `Origin` must be that origin (scheme, host and port);
+/// otherwise it must name the `Host` the request was sent to.
+async fn refuse_cross_site(
+    State(public_origin): State<Arc<Option<String>>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -197,14 +206,14 @@ async fn refuse_cross_site(request: Request, next: Next) -> Response {
             api::auth::presented(request.headers()),
             api::auth::Presented::Nothing
         );
-    if !safe && !keyed && is_cross_site(request.headers()) {
+    if !safe && !keyed && is_cross_site(request.headers(), public_origin.as_deref()) {
         let body = serde_json::json!({ "error": "forbidden", "message": "Cross-site requests are refused." });
         return (StatusCode::FORBIDDEN, Json(body)).into_response();
     }
     next.run(request).await
 }
 
-fn is_cross_site(headers: &http::HeaderMap) -> bool {
+fn is_cross_site(headers: &http::HeaderMap, public_origin: Option<&str>) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
@@ -214,12 +223,14 @@ fn is_cross_site(headers: &http::HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
     };
+    let Ok(origin) = origin.to_str() else {
+        return true;
+    };
+    if let Some(public) = public_origin {
+        return !origin.eq_ignore_ascii_case(public);
+    }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.split_once("://"))
-        .map(|(_, rest)| rest);
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
     match (origin_host, host) {
         (Some(origin_host), Some(host)) => !origin_host.eq_ignore_ascii_case(host),
         _ => true,
@@ -246,7 +257,9 @@ async fn security_headers(State(https): State<bool>, request: Request, next: Nex
     set(
         headers,
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+        // Pages set their own, with the nonce of their inline hydration script
+        // (`app::ssr::page_csp`); everything else allows no inline script at all.
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
          img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
     );
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
@@ -305,34 +318,81 @@ mod tests {
 
     #[test]
     fn same_origin_and_originless_requests_pass() {
-        assert!(!is_cross_site(&headers(&[("host", "127.0.0.1:3000")])));
-        assert!(!is_cross_site(&headers(&[
-            ("host", "127.0.0.1:3000"),
-            ("origin", "http://127.0.0.1:3000")
-        ])));
-        assert!(!is_cross_site(&headers(&[
-            ("host", "k.example"),
-            ("sec-fetch-site", "same-origin")
-        ])));
+        assert!(!is_cross_site(
+            &headers(&[("host", "127.0.0.1:3000")]),
+            None
+        ));
+        assert!(!is_cross_site(
+            &headers(&[
+                ("host", "127.0.0.1:3000"),
+                ("origin", "http://127.0.0.1:3000")
+            ]),
+            None
+        ));
+        assert!(!is_cross_site(
+            &headers(&[("host", "k.example"), ("sec-fetch-site", "same-origin")]),
+            None
+        ));
+    }
+
+    #[test]
+    fn a_public_url_replaces_the_host_header() {
+        let public = Some("https://keys.example.com");
+        // A proxy rewrote Host to the backend's address: the public origin still matches.
+        assert!(!is_cross_site(
+            &headers(&[
+                ("host", "10.0.0.5:3000"),
+                ("origin", "https://keys.example.com")
+            ]),
+            public
+        ));
+        // An origin that only matches the Host header is not the public one.
+        assert!(is_cross_site(
+            &headers(&[
+                ("host", "10.0.0.5:3000"),
+                ("origin", "http://10.0.0.5:3000")
+            ]),
+            public
+        ));
+        assert!(is_cross_site(
+            &headers(&[
+                ("host", "keys.example.com"),
+                ("origin", "http://keys.example.com")
+            ]),
+            public
+        ));
+        assert!(is_cross_site(
+            &headers(&[
+                ("host", "keys.example.com"),
+                ("origin", "https://keys.example.com:8443")
+            ]),
+            public
+        ));
     }
 
     #[test]
     fn foreign_origins_are_refused() {
-        assert!(is_cross_site(&headers(&[
-            ("host", "127.0.0.1:3000"),
-            ("origin", "http://evil.example")
-        ])));
-        assert!(is_cross_site(&headers(&[
-            ("host", "127.0.0.1:3000"),
-            ("origin", "null")
-        ])));
-        assert!(is_cross_site(&headers(&[
-            ("host", "127.0.0.1:3000"),
-            ("origin", "http://127.0.0.1:3001")
-        ])));
-        assert!(is_cross_site(&headers(&[
-            ("host", "127.0.0.1:3000"),
-            ("sec-fetch-site", "cross-site")
-        ])));
+        assert!(is_cross_site(
+            &headers(&[
+                ("host", "127.0.0.1:3000"),
+                ("origin", "http://evil.example")
+            ]),
+            None
+        ));
+        assert!(is_cross_site(
+            &headers(&[("host", "127.0.0.1:3000"), ("origin", "null")]),
+            None
+        ));
+        assert!(is_cross_site(
+            &headers(&[
+                ("host", "127.0.0.1:3000"),
+                ("origin", "http://127.0.0.1:3001")
+            ]),
+            None
+        ));
+        assert!(is_cross_site(
+            &headers(&[("host", "127.0.0.1:3000"), ("sec-fetch-site", "cross-site")]),
+            None
+        ));
     }
 }

@@ -426,7 +426,7 @@ async fn keys_never_outlive_their_creators_role(db: TestDb) {
         .await;
     assert!(notice(&page).starts_with("No rights"), "{page}");
 
-    // Removed: the key stops working.
+    // Removed (their keys revoked with them, the default): the key stops working.
     let (status, body) = ada
         .call(
             "remove_member",
@@ -439,7 +439,7 @@ async fn keys_never_outlive_their_creators_role(db: TestDb) {
     let (_, page) = ada
         .call("list_api_keys", &[("org_id", &org), ("page", "1")])
         .await;
-    assert!(notice(&page).starts_with("Refused"), "{page}");
+    assert_eq!(page["keys"][0]["status"], "revoked", "{page}");
 }
 
 async fn bad_bodies_get_specific_errors_and_change_nothing(db: TestDb) {

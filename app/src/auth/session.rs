@@ -6,9 +6,14 @@ use crate::error::AppError;
 
 const USER_ID: &str = "uid";
 const AUTHENTICATED_AT: &str = "auth_at";
+const REFRESHED_AT: &str = "seen";
 
-/// Idle timeout, enforced by the store's expiry (refreshed on every request that uses the session).
+/// Idle timeout, enforced by the store's expiry, which moves forward whenever the session
+/// is saved.
 pub const IDLE_TIMEOUT_SECS: i64 = 12 * 60 * 60;
+/// A session in use is saved (and its idle expiry moved) at most this often: browsing
+/// does not write the database on every page and server-function call.
+pub const REFRESH_EVERY_SECS: i64 = 60;
 /// Absolute lifetime from login, whatever the activity.
 pub const ABSOLUTE_LIFETIME_SECS: i64 = 7 * 24 * 60 * 60;
 
@@ -34,6 +39,10 @@ pub async fn log_in(session: &Session, user_id: &str) -> Result<(), AppError> {
         .insert(AUTHENTICATED_AT, now())
         .await
         .map_err(store_error)?;
+    session
+        .insert(REFRESHED_AT, now())
+        .await
+        .map_err(store_error)?;
     Ok(())
 }
 
@@ -52,9 +61,23 @@ pub async fn user_id(session: &Session) -> Result<Option<String>, AppError> {
         .await
         .map_err(store_error)?
         .unwrap_or(0);
-    if now() - authenticated_at > ABSOLUTE_LIFETIME_SECS {
+    let now = now();
+    if now - authenticated_at > ABSOLUTE_LIFETIME_SECS {
         log_out(session).await?;
         return Ok(None);
+    }
+    // Changing the session makes the layer save it, which moves its idle expiry (S4);
+    // once a minute is enough for a 12-hour timeout.
+    let refreshed_at = session
+        .get::<i64>(REFRESHED_AT)
+        .await
+        .map_err(store_error)?
+        .unwrap_or(0);
+    if now - refreshed_at >= REFRESH_EVERY_SECS {
+        session
+            .insert(REFRESHED_AT, now)
+            .await
+            .map_err(store_error)?;
     }
     Ok(Some(user_id))
 }

@@ -442,8 +442,10 @@ pub async fn revoke_key(
     Ok(view(key, &people, now))
 }
 
-/// Issues a new secret for the same key record (name, expiry, creator): the old secret
-/// stops working when this commits.
+/// Issues a new secret for the same key record (name, scopes, expiry): the old secret
+/// stops working when this commits. The secret belongs to whoever rolled it: they become
+/// the key's creator, so its rights follow their role from now on (K9), and removing them
+/// from the organization ends it, whoever made the key first.
 pub async fn roll_key(
     db: &DatabaseConnection,
     secret: &Secret,
@@ -482,19 +484,21 @@ pub async fn roll_key(
             api_key::Column::LookupDigest,
             Expr::value(lookup_digest.clone()),
         )
+        .col_expr(api_key::Column::CreatedBy, Expr::value(manager.user_id()))
         .filter(api_key::Column::Id.eq(&key.id))
         .filter(api_key::Column::OrgId.eq(manager.org_id()))
         .exec(&txn)
         .await?;
     record(&txn, manager, "key.rolled", &key, now).await?;
     announce(&txn, &Invalidation::Key(key.id.clone())).await?;
-    let people = names(&txn, [key.created_by.clone()]).await?;
+    let people = names(&txn, [manager.user_id().to_owned()]).await?;
     txn.commit().await?;
     verifier.forget_key(&key.id);
     // Only now, after commit, does the new key leave this function (K4).
     let rolled = api_key::Model {
         start,
         lookup_digest,
+        created_by: manager.user_id().to_owned(),
         ..key
     };
     Ok(CreatedKey {

@@ -294,15 +294,21 @@ fn Activity(events: Vec<AuditEventView>) -> impl IntoView {
                 Either::Right(view! {
                     <ol class="activity" data-testid="activity">
                         {events.into_iter().map(|e| {
-                            let verb = match e.action.as_str() {
-                                "key.created" => "created",
-                                "key.rolled" => "rolled",
-                                "key.revoked" => "revoked",
-                                other => other,
+                            let what = match e.action.as_str() {
+                                "key.created" => format!(" created key “{}”", e.key_name),
+                                "key.rolled" => format!(" rolled key “{}”", e.key_name),
+                                "key.revoked" => format!(" revoked key “{}”", e.key_name),
+                                "key.revoked_with_member" => {
+                                    format!(" revoked key “{}” on removing its creator", e.key_name)
+                                }
+                                "key.transferred" => {
+                                    format!(" took over key “{}” from a removed member", e.key_name)
+                                }
+                                other => format!(" {other} key “{}”", e.key_name),
                             };
                             view! {
                                 <li>
-                                    <span><strong>{e.actor}</strong>{format!(" {verb} key “{}”", e.key_name)}</span>
+                                    <span><strong>{e.actor}</strong>{what}</span>
                                     <time class="muted small" datetime=e.at.to_rfc3339()>{relative(e.at, now)}</time>
                                 </li>
                             }
@@ -587,7 +593,7 @@ fn ConfirmDialog() -> impl IntoView {
             "Requests using this key will fail right away. This cannot be undone."
         }
         Some(Confirm::Roll) => {
-            "A new secret is issued for this key and the current one stops working right away. Update the services that use it."
+            "A new secret is issued for this key and the current one stops working right away. Update the services that use it. The new secret is yours: its rights follow your role."
         }
         None => "",
     };

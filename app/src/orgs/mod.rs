@@ -79,6 +79,17 @@ pub struct MemberView {
     pub display_name: String,
     pub role: Role,
     pub joined_at: chrono::DateTime<chrono::Utc>,
+    /// This member is the caller.
+    pub is_you: bool,
+}
+
+/// A key that removing its creator revokes or hands over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberKeyView {
+    pub id: String,
+    pub name: String,
+    pub hint: String,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[cfg(feature = "ssr")]
@@ -158,13 +169,38 @@ pub async fn change_member_role(
     Ok(member)
 }
 
-#[server(prefix = "/rpc", endpoint = "remove_member")]
-pub async fn remove_member(org_id: String, user_id: String) -> Result<(), AppError> {
+/// The keys a member created that are not revoked: what removing them revokes or hands
+/// over.
+#[server(prefix = "/rpc", endpoint = "list_member_keys")]
+pub async fn list_member_keys(
+    org_id: String,
+    user_id: String,
+) -> Result<Vec<MemberKeyView>, AppError> {
     let (state, caller) = crate::ssr::authenticated().await?;
     let admin = service::membership(&state.db, &caller, &org_id)
         .await?
         .require_admin()?;
-    service::remove_member(&state.db, &admin, &user_id).await?;
+    Ok(service::member_keys(&state.db, &admin, &user_id).await?)
+}
+
+/// Removes a member. `keys` says what happens to the keys they created: `revoke` (the
+/// default) or `transfer` (to the caller).
+#[server(prefix = "/rpc", endpoint = "remove_member")]
+pub async fn remove_member(
+    org_id: String,
+    user_id: String,
+    #[server(default)] keys: Option<String>,
+) -> Result<(), AppError> {
+    let (state, caller) = crate::ssr::authenticated().await?;
+    let admin = service::membership(&state.db, &caller, &org_id)
+        .await?
+        .require_admin()?;
+    let handover = match keys.as_deref().map(str::trim) {
+        None | Some("") | Some("revoke") => service::KeyHandover::Revoke,
+        Some("transfer") => service::KeyHandover::Transfer,
+        Some(_) => return Err(AppError::invalid("keys", "Choose revoke or transfer.")),
+    };
+    service::remove_member(&state.db, &admin, &user_id, handover).await?;
     // Keys made by someone who left stop working at once (K9).
     state.verifier.forget_creator(&org_id, &user_id);
     Ok(())

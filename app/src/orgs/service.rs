@@ -5,11 +5,11 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, SqlErr, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, SqlErr, TransactionTrait,
 };
 
-use super::{MemberView, OrgSummary, Role};
-use crate::entities::{membership, organization, user};
+use super::{MemberKeyView, MemberView, OrgSummary, Role};
+use crate::entities::{api_key, audit_event, membership, organization, user};
 use crate::error::AppError;
 use crate::validate;
 
@@ -205,8 +205,13 @@ pub async fn rename_org(
     get_org(db, member).await
 }
 
-fn member_view(m: membership::Model, u: user::Model) -> Result<MemberView, OrgError> {
+fn member_view(
+    m: membership::Model,
+    u: user::Model,
+    caller: &OrgAdmin,
+) -> Result<MemberView, OrgError> {
     Ok(MemberView {
+        is_you: u.id == caller.member().user_id,
         role: parse_stored_role(&m.role)?,
         user_id: u.id,
         email: u.email,
@@ -226,14 +231,17 @@ pub async fn list_members(
         .await?;
     let mut members = rows
         .into_iter()
-        .filter_map(|(m, u)| u.map(|u| member_view(m, u)))
+        .filter_map(|(m, u)| u.map(|u| member_view(m, u, admin)))
         .collect::<Result<Vec<_>, _>>()?;
     members.sort_by(|a, b| a.role.cmp(&b.role).then_with(|| a.email.cmp(&b.email)));
     Ok(members)
 }
 
+/// Adds an existing account to the organization. Keys the person created in an earlier
+/// membership and that nobody revoked (left from before removals handled their keys) are
+/// revoked in the same transaction: coming back never revives a key.
 pub async fn add_member(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     admin: &OrgAdmin,
     email: &str,
     role: Role,
@@ -258,14 +266,17 @@ pub async fn add_member(
             ),
         });
     };
+    let now = chrono::Utc::now();
     let row = membership::ActiveModel {
         org_id: Set(org_id.clone()),
         user_id: Set(user.id.clone()),
         role: Set(role.as_str().to_owned()),
-        created_at: Set(chrono::Utc::now()),
+        created_at: Set(now),
     };
+    let txn = db.begin().await?;
+    lock_org(&txn, org_id).await?;
     match membership::Entity::insert(row.clone())
-        .exec_without_returning(db)
+        .exec_without_returning(&txn)
         .await
     {
         Ok(_) => {}
@@ -277,13 +288,36 @@ pub async fn add_member(
         }
         Err(e) => return Err(e.into()),
     }
+    let orphans = live_keys_of(&txn, org_id, &user.id).await?;
+    if !orphans.is_empty() {
+        let adder = admin.member().user_id.as_str();
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+            .col_expr(api_key::Column::RevokedBy, Expr::value(adder))
+            .filter(api_key::Column::OrgId.eq(org_id.as_str()))
+            .filter(api_key::Column::CreatedBy.eq(user.id.as_str()))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        record_key_events(
+            &txn,
+            org_id,
+            adder,
+            "key.revoked_with_member",
+            &orphans,
+            now,
+        )
+        .await?;
+    }
+    announce_member(&txn, org_id, &user.id).await?;
+    txn.commit().await?;
     let membership = membership::Model {
         org_id: org_id.clone(),
         user_id: user.id.clone(),
         role: role.as_str().to_owned(),
-        created_at: row.created_at.unwrap(),
+        created_at: now,
     };
-    member_view(membership, user)
+    member_view(membership, user, admin)
 }
 
 /// Takes the organization's write lock for the rest of the transaction with a no-op
@@ -374,13 +408,54 @@ pub async fn change_role(
     // Every instance re-reads this member's keys' rights once this commits (K9).
     announce_member(&txn, org_id, user_id).await?;
     txn.commit().await?;
-    member_view(updated, user)
+    member_view(updated, user, admin)
 }
 
+/// What happens to the keys a removed member created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHandover {
+    /// They are revoked with the removal.
+    Revoke,
+    /// They keep working, with the remover as their creator: the remover's role caps
+    /// them from now on (K9).
+    Transfer,
+}
+
+/// The member's keys that are not revoked: what removing them revokes or hands over.
+pub async fn member_keys(
+    db: &impl ConnectionTrait,
+    admin: &OrgAdmin,
+    user_id: &str,
+) -> Result<Vec<MemberKeyView>, OrgError> {
+    let org_id = admin.member().org_id.as_str();
+    target_member(db, org_id, user_id).await?;
+    let rows = api_key::Entity::find()
+        .filter(api_key::Column::OrgId.eq(org_id))
+        .filter(api_key::Column::CreatedBy.eq(user_id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .order_by_asc(api_key::Column::Name)
+        .order_by_asc(api_key::Column::Id)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|k| MemberKeyView {
+            id: k.id,
+            name: k.name,
+            hint: k.start,
+            expires_at: k.expires_at,
+        })
+        .collect())
+}
+
+/// Removes a member, and in the same transaction revokes or hands over every key they
+/// created that is not revoked, with an audit event per key: nothing they made keeps
+/// working in their name, and adding them back later brings nothing back.
 pub async fn remove_member(
     db: &DatabaseConnection,
     admin: &OrgAdmin,
     user_id: &str,
+    keys: KeyHandover,
 ) -> Result<(), OrgError> {
     let org_id = admin.member().org_id.as_str();
     let txn = db.begin().await?;
@@ -396,8 +471,67 @@ pub async fn remove_member(
     if current == Role::Owner {
         ensure_an_owner_remains(&txn, org_id).await?;
     }
+    let remover = admin.member().user_id.as_str();
+    let action = match keys {
+        KeyHandover::Revoke => "key.revoked_with_member",
+        KeyHandover::Transfer => "key.transferred",
+    };
+    let affected = live_keys_of(&txn, org_id, user_id).await?;
+    let now = chrono::Utc::now();
+    let update = api_key::Entity::update_many()
+        .filter(api_key::Column::OrgId.eq(org_id))
+        .filter(api_key::Column::CreatedBy.eq(user_id))
+        .filter(api_key::Column::RevokedAt.is_null());
+    match keys {
+        KeyHandover::Revoke => update
+            .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+            .col_expr(api_key::Column::RevokedBy, Expr::value(remover)),
+        KeyHandover::Transfer => update.col_expr(api_key::Column::CreatedBy, Expr::value(remover)),
+    }
+    .exec(&txn)
+    .await?;
+    record_key_events(&txn, org_id, remover, action, &affected, now).await?;
+    // Every instance re-reads this member's keys once this commits (K9).
     announce_member(&txn, org_id, user_id).await?;
     txn.commit().await?;
+    Ok(())
+}
+
+async fn live_keys_of(
+    txn: &impl ConnectionTrait,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Vec<api_key::Model>, DbErr> {
+    api_key::Entity::find()
+        .filter(api_key::Column::OrgId.eq(org_id))
+        .filter(api_key::Column::CreatedBy.eq(user_id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .all(txn)
+        .await
+}
+
+async fn record_key_events(
+    txn: &impl ConnectionTrait,
+    org_id: &str,
+    actor: &str,
+    action: &str,
+    keys: &[api_key::Model],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbErr> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    audit_event::Entity::insert_many(keys.iter().map(|k| audit_event::ActiveModel {
+        org_id: Set(org_id.to_owned()),
+        actor_id: Set(actor.to_owned()),
+        action: Set(action.to_owned()),
+        key_id: Set(k.id.clone()),
+        key_name: Set(k.name.clone()),
+        created_at: Set(at),
+        ..Default::default()
+    }))
+    .exec_without_returning(txn)
+    .await?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use leptos_router::hooks::{use_location, use_navigate, use_params_map};
 
 use super::{
     AddMember, CreateOrg, MemberView, OrgSummary, RemoveMember, RenameOrg, Role,
-    change_member_role, get_org, list_members, list_my_orgs,
+    change_member_role, get_org, list_member_keys, list_members, list_my_orgs,
 };
 use crate::components::{
     AccessDeniedPage, CopyButton, ErrorPanel, Field, FormError, Loading, NotFoundPage, last_error,
@@ -192,35 +192,42 @@ pub fn GeneralPage() -> impl IntoView {
     }
 }
 
+/// State the members page shares with its table and its removal dialog.
+#[derive(Clone, Copy)]
+struct MembersCtx {
+    org_id: Memo<String>,
+    /// Bumped after a change the table cannot show by itself (a removal, a change to the
+    /// caller's own role): the list refetches, the old one staying on screen meanwhile.
+    refresh: RwSignal<u32>,
+    /// The banner above the table: the last row action's error.
+    row_error: RwSignal<Option<AppError>>,
+    /// The member the removal dialog is about.
+    removing: RwSignal<Option<MemberView>>,
+    remove_dialog: NodeRef<leptos::html::Dialog>,
+}
+
 #[component]
 pub fn MembersPage() -> impl IntoView {
     let org_id = use_org_id();
     let OrgContext { org, .. } = expect_context::<OrgContext>();
     let add = ServerAction::<AddMember>::new();
-    let remove = ServerAction::<RemoveMember>::new();
-    // Bumped after each role change, successful or not, so the list shows the truth.
-    let refresh = RwSignal::new(0u32);
+    let ctx = MembersCtx {
+        org_id,
+        refresh: RwSignal::new(0),
+        row_error: RwSignal::new(None),
+        removing: RwSignal::new(None),
+        remove_dialog: NodeRef::new(),
+    };
+    provide_context(ctx);
     let members = Resource::new(
-        move || {
-            (
-                org_id.get(),
-                add.version().get(),
-                refresh.get(),
-                remove.version().get(),
-            )
-        },
+        move || (org_id.get(), add.version().get(), ctx.refresh.get()),
         |(id, ..)| list_members(id),
     );
     let add_error = last_error(add.value());
-    // Whichever row action (role change or removal) finished last owns the banner.
-    let row_error = RwSignal::new(None::<AppError>);
-    Effect::new(move |_| {
-        if let Some(result) = remove.value().get() {
-            row_error.set(result.err());
-        }
-    });
     view! {
-        <Suspense fallback=Loading>
+        // A transition, not a suspense: while the list refetches after a change, the
+        // current table stays on screen (no "Loading..." flash, focus kept).
+        <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let me = match org.await {
                     Ok(org) => org,
@@ -229,9 +236,9 @@ pub fn MembersPage() -> impl IntoView {
                 match members.await {
                     Ok(list) => view! {
                         <section class="card">
-                            <h1>"Members"</h1>
-                            <FormError error=row_error fields=&[] />
-                            <MemberTable members=list me=me.clone() remove=remove row_error=row_error refresh=refresh />
+                            <h1 id="members-title" tabindex="-1">"Members"</h1>
+                            <FormError error=ctx.row_error fields=&[] />
+                            <MemberTable members=list me=me.clone() />
                         </section>
                         <section class="card">
                             <h2>"Add a member"</h2>
@@ -253,7 +260,8 @@ pub fn MembersPage() -> impl IntoView {
                     Err(e) => common_error(e),
                 }
             })}
-        </Suspense>
+        </Transition>
+        <RemoveMemberDialog />
     }
 }
 
@@ -277,63 +285,62 @@ fn RoleSelect(
 }
 
 #[component]
-fn MemberTable(
-    members: Vec<MemberView>,
-    me: OrgSummary,
-    remove: ServerAction<RemoveMember>,
-    row_error: RwSignal<Option<AppError>>,
-    refresh: RwSignal<u32>,
-) -> impl IntoView {
-    let confirming = RwSignal::new(None::<String>);
+fn MemberTable(members: Vec<MemberView>, me: OrgSummary) -> impl IntoView {
+    let ctx = expect_context::<MembersCtx>();
     let changing = RwSignal::new(false);
     view! {
-        <table class="table" data-testid="members">
+        <table class="table members-table" data-testid="members">
             <thead>
                 <tr><th scope="col">"Member"</th><th scope="col">"Role"</th><th scope="col">"Joined"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr>
             </thead>
             <tbody>
                 {members.into_iter().map(|m| {
                     let editable = me.role.can_administer(m.role);
-                    let org_id = me.id.clone();
-                    let user_id = m.user_id.clone();
                     let select_id = format!("role-{}", m.user_id);
                     let on_change = {
-                        let (org_id, user_id, current) = (org_id.clone(), user_id.clone(), m.role);
+                        let (org_id, user_id, is_me) = (me.id.clone(), m.user_id.clone(), m.is_you);
+                        // The role the select last showed with the server's agreement.
+                        let shown = StoredValue::new(m.role);
                         move |ev: leptos::ev::Event| {
                             let select = event_target::<leptos::web_sys::HtmlSelectElement>(&ev);
                             let (org_id, user_id, role) = (org_id.clone(), user_id.clone(), select.value());
                             changing.set(true);
                             leptos::task::spawn_local(async move {
                                 let result = change_member_role(org_id, user_id, role).await;
-                                if result.is_err() {
-                                    // Re-rendering identical data leaves the DOM alone, so
-                                    // the refused choice must be taken back by hand.
-                                    select.set_value(current.as_str());
+                                match &result {
+                                    // The select already shows the new role: nothing to
+                                    // re-render, so the table and focus stay as they are.
+                                    Ok(member) => shown.set_value(member.role),
+                                    // Refused: take the choice back by hand.
+                                    Err(_) => select.set_value(shown.get_value().as_str()),
                                 }
-                                row_error.set(result.err());
+                                ctx.row_error.set(result.err());
                                 changing.set(false);
-                                refresh.update(|n| *n += 1);
+                                // A change to one's own role changes what the page offers.
+                                if is_me {
+                                    ctx.refresh.update(|n| *n += 1);
+                                }
+                                let _ = select.focus();
                             });
                         }
                     };
-                    let confirm_key = user_id.clone();
-                    let is_confirming = move || confirming.get().as_deref() == Some(confirm_key.as_str());
-                    let ask = { let u = user_id.clone(); move |_| confirming.set(Some(u.clone())) };
-                    let really_remove = {
-                        let (org_id, user_id) = (org_id.clone(), user_id.clone());
+                    let ask = {
+                        let member = m.clone();
                         move |_| {
-                            confirming.set(None);
-                            remove.dispatch(RemoveMember { org_id: org_id.clone(), user_id: user_id.clone() });
+                            ctx.row_error.set(None);
+                            ctx.removing.set(Some(member.clone()));
+                            if let Some(dialog) = ctx.remove_dialog.get_untracked() {
+                                let _ = dialog.show_modal();
+                            }
                         }
                     };
-                    let who = m.display_name.clone();
                     view! {
                         <tr data-testid="member-row" data-email=m.email.clone()>
-                            <td>
+                            <td data-label="Member">
                                 <div class="member-name">{m.display_name.clone()}</div>
                                 <div class="muted">{m.email.clone()}</div>
                             </td>
-                            <td>
+                            <td data-label="Role">
                                 {if editable {
                                     Either::Left(view! {
                                         <label class="sr-only" for=select_id.clone()>{format!("Role of {}", m.display_name)}</label>
@@ -347,21 +354,11 @@ fn MemberTable(
                                     Either::Right(view! { <span class="badge">{m.role.label()}</span> })
                                 }}
                             </td>
-                            <td>{m.joined_at.format("%Y-%m-%d").to_string()}</td>
+                            <td data-label="Joined">{m.joined_at.format("%Y-%m-%d").to_string()}</td>
                             <td class="actions">
                                 {editable.then(|| view! {
-                                    <Show
-                                        when=is_confirming.clone()
-                                        fallback=move || view! {
-                                            <button type="button" class="btn btn-danger-outline btn-small" on:click=ask.clone()>"Remove"</button>
-                                        }
-                                    >
-                                        <span class="confirm">
-                                            {format!("Remove {who}?")}
-                                            <button type="button" class="btn btn-danger btn-small" on:click=really_remove.clone()>"Yes, remove"</button>
-                                            <button type="button" class="btn btn-link btn-small" on:click=move |_| confirming.set(None)>"Cancel"</button>
-                                        </span>
-                                    </Show>
+                                    <button type="button" class="btn btn-danger-outline btn-small"
+                                        aria-label=format!("Remove {}", m.display_name) on:click=ask>"Remove"</button>
                                 })}
                             </td>
                         </tr>
@@ -369,5 +366,130 @@ fn MemberTable(
                 }).collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// Removing a member: shows the keys they created and asks whether to revoke them or
+/// transfer them to the caller; the choice is applied in one transaction with the removal.
+#[component]
+fn RemoveMemberDialog() -> impl IntoView {
+    let ctx = expect_context::<MembersCtx>();
+    let handover = RwSignal::new("revoke".to_owned());
+    let error = RwSignal::new(None::<AppError>);
+    let keys = Action::new(move |(org_id, user_id): &(String, String)| {
+        list_member_keys(org_id.clone(), user_id.clone())
+    });
+    let remove = ServerAction::<RemoveMember>::new();
+    // Load the member's keys whenever the dialog is opened for someone.
+    Effect::new(move |_| {
+        if let Some(member) = ctx.removing.get() {
+            handover.set("revoke".to_owned());
+            error.set(None);
+            keys.dispatch((ctx.org_id.get_untracked(), member.user_id));
+        }
+    });
+    Effect::new(move |_| {
+        let Some(result) = remove.value().get() else {
+            return;
+        };
+        remove.value().set(None);
+        match result {
+            Ok(()) => {
+                if let Some(dialog) = ctx.remove_dialog.get_untracked() {
+                    dialog.close();
+                }
+                ctx.refresh.update(|n| *n += 1);
+            }
+            Err(e) => error.set(Some(e)),
+        }
+    });
+    let confirm = move |_| {
+        if let Some(member) = ctx.removing.get_untracked() {
+            error.set(None);
+            remove.dispatch(RemoveMember {
+                org_id: ctx.org_id.get_untracked(),
+                user_id: member.user_id,
+                keys: Some(handover.get_untracked()),
+            });
+        }
+    };
+    let name = move || {
+        ctx.removing
+            .get()
+            .map(|m| m.display_name)
+            .unwrap_or_default()
+    };
+    let on_close = move |_| {
+        ctx.removing.set(None);
+        error.set(None);
+        // The row (and its button) may be gone: keep focus on the page, not the body.
+        let active = document().active_element();
+        if active.is_none_or(|a| a.tag_name().eq_ignore_ascii_case("body"))
+            && let Some(title) = document().get_element_by_id("members-title")
+        {
+            use leptos::wasm_bindgen::JsCast;
+            if let Ok(title) = title.dyn_into::<leptos::web_sys::HtmlElement>() {
+                let _ = title.focus();
+            }
+        }
+    };
+    let key_list = move || {
+        match keys.value().get() {
+        None => view! { <p class="muted" aria-live="polite">"Looking up the keys they created…"</p> }.into_any(),
+        Some(Err(e)) => view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> }.into_any(),
+        Some(Ok(list)) if list.is_empty() => view! {
+            <p data-testid="member-keys-none">"They have not created any key that is still active."</p>
+        }.into_any(),
+        Some(Ok(list)) => {
+            let count = list.len();
+            view! {
+                <p>{format!(
+                    "They created {count} {} that {} not revoked:",
+                    if count == 1 { "key" } else { "keys" },
+                    if count == 1 { "is" } else { "are" },
+                )}</p>
+                <ul class="member-keys" data-testid="member-keys">
+                    {list.into_iter().map(|k| view! {
+                        <li><strong>{k.name}</strong>" "<code class="muted">{k.hint}</code></li>
+                    }).collect_view()}
+                </ul>
+                <fieldset class="field handover">
+                    <legend>"What should happen to them?"</legend>
+                    <label class="checkbox" for="handover-revoke">
+                        <input type="radio" id="handover-revoke" name="handover" value="revoke"
+                            prop:checked=move || handover.get() == "revoke"
+                            on:change=move |_| handover.set("revoke".to_owned()) />
+                        <span>"Revoke them"</span>
+                        <span class="muted small">"Requests with these keys fail from now on."</span>
+                    </label>
+                    <label class="checkbox" for="handover-transfer">
+                        <input type="radio" id="handover-transfer" name="handover" value="transfer"
+                            prop:checked=move || handover.get() == "transfer"
+                            on:change=move |_| handover.set("transfer".to_owned()) />
+                        <span>"Transfer them to me"</span>
+                        <span class="muted small">"They keep working, with your role as their limit."</span>
+                    </label>
+                </fieldset>
+            }.into_any()
+        }
+    }
+    };
+    view! {
+        <dialog node_ref=ctx.remove_dialog class="dialog" aria-labelledby="remove-title"
+            data-testid="remove-member-dialog" on:close=on_close>
+            <h2 id="remove-title">{move || format!("Remove {}?", name())}</h2>
+            <p>"They lose access to this organization at once."</p>
+            {key_list}
+            {move || error.get().map(|e| view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> })}
+            <div class="dialog-actions">
+                <button type="button" class="btn btn-link" autofocus on:click=move |_| {
+                    if let Some(dialog) = ctx.remove_dialog.get_untracked() { dialog.close(); }
+                }>"Cancel"</button>
+                <button type="button" class="btn btn-danger" on:click=confirm
+                    disabled=move || remove.pending().get() || keys.pending().get()>
+                    {move || if remove.pending().get() { "Removing…" } else { "Remove member" }}
+                </button>
+            </div>
+        </dialog>
     }
 }

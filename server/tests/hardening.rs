@@ -1,0 +1,727 @@
+//! The defects a review of the code found (issue 11), each as the scenario that showed
+//! it, on a fresh SQLite file and a fresh PostgreSQL database: a rolled secret that
+//! outlived the person who received it, hashing that disconnecting could stack up,
+//! revocations the event follower could miss, keys revived by re-adding their creator,
+//! last-used times lost mid-flush, a session written on every request, a page CSP that
+//! allowed any inline script, and a form check that trusted the `Host` header.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use app::entities::api_key;
+use app::keys::scopes::DEFAULT_SCOPES;
+use app::keys::service::{self as keys, KeyManager};
+use app::orgs::service as orgs;
+use app::ssr::AppState;
+use common::api::send;
+use common::{Client, TestDb, TestServer, User};
+use reqwest::{Method, StatusCode};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+use serde_json::Value;
+
+on_both_databases!(
+    a_rolled_secret_belongs_to_whoever_rolled_it,
+    removing_a_member_revokes_or_hands_over_their_keys,
+    adding_a_member_back_revives_no_key,
+    a_revocation_recorded_before_the_follower_started_is_not_missed,
+    a_flush_cut_off_mid_write_loses_nothing,
+    the_server_writes_last_used_times_in_flight_at_shutdown,
+    browsing_writes_the_session_at_most_once_a_minute,
+);
+
+mod postgres_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_event_poll_clears_the_cache() {
+        if let Some(db) = crate::common::TestDb::postgres().await {
+            super::a_stalled_event_poll_clears_the_cache(db).await;
+        }
+    }
+}
+
+async fn whoami(server: &TestServer, key: &str) -> (StatusCode, Value) {
+    let (status, _, body) = send(
+        reqwest::Client::new()
+            .request(Method::GET, format!("{}/api/v1/whoami", server.base))
+            .header("x-api-key", key),
+    )
+    .await;
+    (status, body)
+}
+
+/// Ada's org with Dev in it as a developer.
+async fn org_with_developer(server: &TestServer) -> (Client, Client, User, String) {
+    let (ada, _) = server.user("Ada").await;
+    let org = ada.create_org("Acme").await;
+    let (dev, dev_user) = server.user("Dev").await;
+    add(&ada, &org, &dev_user.email, "developer").await;
+    (ada, dev, dev_user, org)
+}
+
+async fn add(admin: &Client, org: &str, email: &str, role: &str) {
+    let (status, body) = admin
+        .call(
+            "add_member",
+            &[("org_id", org), ("email", email), ("role", role)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "add member: {body}");
+}
+
+async fn remove(admin: &Client, org: &str, user_id: &str, keys: Option<&str>) {
+    let mut form = vec![("org_id", org), ("user_id", user_id)];
+    if let Some(keys) = keys {
+        form.push(("keys", keys));
+    }
+    let (status, body) = admin.call("remove_member", &form).await;
+    assert_eq!(status, StatusCode::OK, "remove member: {body}");
+}
+
+async fn key_row(server: &TestServer, key_id: &str) -> api_key::Model {
+    api_key::Entity::find_by_id(key_id.to_owned())
+        .one(&server.db.connect().await)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Review item 1: a developer who rolls the owner's key holds the new secret; its rights
+/// follow the developer from then on, and removing them ends it.
+async fn a_rolled_secret_belongs_to_whoever_rolled_it(db: TestDb) {
+    let server = TestServer::start(db).await;
+    let (ada, dev, dev_user, org) = org_with_developer(&server).await;
+    let (key_id, _) = ada
+        .create_key(&org, "billing", "gateway keys:read keys:write")
+        .await;
+    let (status, body) = dev
+        .call("roll_api_key", &[("org_id", &org), ("key_id", &key_id)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let secret = body["secret"].as_str().unwrap().to_owned();
+    assert_eq!(body["key"]["created_by"], "Dev", "{body}");
+    assert_eq!(key_row(&server, &key_id).await.created_by, dev_user.id);
+
+    // Dev demoted to member: the secret Dev holds can do nothing any more.
+    let (status, body) = ada
+        .call(
+            "change_member_role",
+            &[
+                ("org_id", &org),
+                ("user_id", &dev_user.id),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, who) = whoami(&server, &secret).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(who["scopes"], serde_json::json!([]), "{who}");
+
+    // Dev removed (the form's default: their keys are revoked): the secret is refused.
+    remove(&ada, &org, &dev_user.id, None).await;
+    let (status, _) = whoami(&server, &secret).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(key_row(&server, &key_id).await.revoked_at.is_some());
+}
+
+/// Review item 5 and offboarding: the remover chooses, in the same transaction as the
+/// removal, between revoking the member's keys and taking them over.
+async fn removing_a_member_revokes_or_hands_over_their_keys(db: TestDb) {
+    let server = TestServer::start(db).await;
+    let (ada, dev, dev_user, org) = org_with_developer(&server).await;
+    let (kept_id, kept) = dev.create_key(&org, "kept", "gateway keys:read").await;
+    let (gone_id, _) = dev.create_key(&org, "already revoked", "gateway").await;
+    let (status, _) = dev
+        .call("revoke_api_key", &[("org_id", &org), ("key_id", &gone_id)])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The dialog lists the keys the removal affects: live ones only.
+    let (status, listed) = ada
+        .call(
+            "list_member_keys",
+            &[("org_id", &org), ("user_id", &dev_user.id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kept"]);
+    // Only admins may look, and only in their org.
+    let (status, _) = dev
+        .call(
+            "list_member_keys",
+            &[("org_id", &org), ("user_id", &dev_user.id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A choice that is neither changes nothing.
+    let (status, body) = ada
+        .call(
+            "remove_member",
+            &[
+                ("org_id", &org),
+                ("user_id", &dev_user.id),
+                ("keys", "keep"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["field"], "keys");
+    assert_eq!(whoami(&server, &kept).await.0, StatusCode::OK);
+
+    // Transfer: the key keeps working, now Ada's, capped by Ada's role.
+    remove(&ada, &org, &dev_user.id, Some("transfer")).await;
+    let (status, who) = whoami(&server, &kept).await;
+    assert_eq!(status, StatusCode::OK, "{who}");
+    let row = key_row(&server, &kept_id).await;
+    assert!(row.revoked_at.is_none());
+    let ada_id = orgs_owner(&server, &org).await;
+    assert_eq!(row.created_by, ada_id);
+    let (_, activity) = ada.call("list_key_activity", &[("org_id", &org)]).await;
+    assert_eq!(activity[0]["action"], "key.transferred", "{activity}");
+    assert_eq!(activity[0]["key_name"], "kept");
+
+    // Revoke: Eve's keys end with her removal, recorded per key.
+    let (eve, eve_user) = server.user("Eve").await;
+    add(&ada, &org, &eve_user.email, "admin").await;
+    let (eve_key_id, eve_key) = eve.create_key(&org, "eve's", "gateway").await;
+    assert_eq!(whoami(&server, &eve_key).await.0, StatusCode::OK);
+    remove(&ada, &org, &eve_user.id, Some("revoke")).await;
+    assert_eq!(whoami(&server, &eve_key).await.0, StatusCode::UNAUTHORIZED);
+    let row = key_row(&server, &eve_key_id).await;
+    assert_eq!(row.revoked_by.as_deref(), Some(ada_id.as_str()));
+    let (_, activity) = ada.call("list_key_activity", &[("org_id", &org)]).await;
+    assert_eq!(
+        activity[0]["action"], "key.revoked_with_member",
+        "{activity}"
+    );
+}
+
+async fn orgs_owner(server: &TestServer, org: &str) -> String {
+    app::entities::membership::Entity::find()
+        .filter(app::entities::membership::Column::OrgId.eq(org))
+        .filter(app::entities::membership::Column::Role.eq("owner"))
+        .one(&server.db.connect().await)
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id
+}
+
+/// Review item 5: adding a removed person back brings back none of their keys, whether
+/// the removal revoked them or (before removals handled keys) left them orphaned.
+async fn adding_a_member_back_revives_no_key(db: TestDb) {
+    let server = TestServer::start(db).await;
+    let (ada, dev, dev_user, org) = org_with_developer(&server).await;
+    let (_, revoked) = dev
+        .create_key(&org, "revoked with removal", "gateway")
+        .await;
+    let (orphan_id, orphan) = dev.create_key(&org, "orphaned", "gateway").await;
+    remove(&ada, &org, &dev_user.id, None).await;
+    add(&ada, &org, &dev_user.email, "developer").await;
+    assert_eq!(whoami(&server, &revoked).await.0, StatusCode::UNAUTHORIZED);
+    // An orphan as a removal used to leave it: the membership gone, the key live.
+    let conn = server.db.connect().await;
+    api_key::Entity::update_many()
+        .col_expr(
+            api_key::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .filter(api_key::Column::Id.eq(&orphan_id))
+        .exec(&conn)
+        .await
+        .unwrap();
+    app::entities::membership::Entity::delete_many()
+        .filter(app::entities::membership::Column::UserId.eq(&dev_user.id))
+        .exec(&conn)
+        .await
+        .unwrap();
+    add(&ada, &org, &dev_user.email, "developer").await;
+    assert_eq!(whoami(&server, &orphan).await.0, StatusCode::UNAUTHORIZED);
+    assert!(key_row(&server, &orphan_id).await.revoked_at.is_some());
+}
+
+/// Two "instances" (states) on one database, and a key the first one verified.
+async fn two_instances_and_a_cached_key(
+    db: &TestDb,
+) -> (AppState, AppState, KeyManager, app::keys::CreatedKey) {
+    let config = db.config();
+    let a = server::build_state(&config).await.unwrap();
+    let b = server::build_state(&config).await.unwrap();
+    let ada = app::auth::service::create_user(&a.db, "ada@example.com", "Ada", "password one")
+        .await
+        .unwrap();
+    let org = orgs::create_org(&a.db, &ada.id, "Acme").await.unwrap();
+    let manager =
+        KeyManager::new(orgs::membership(&a.db, &ada.id, &org.id).await.unwrap()).unwrap();
+    let created = keys::create_key(&a.db, &a.secret, &manager, "cached", None, DEFAULT_SCOPES)
+        .await
+        .unwrap();
+    let verified = b
+        .verifier
+        .verify(&b.db, &b.secret, &created.secret, None)
+        .await
+        .unwrap();
+    assert!(verified.is_ok());
+    assert_eq!(b.verifier.cached_len(), 1);
+    (a, b, manager, created)
+}
+
+async fn accepted(state: &AppState, secret: &str) -> bool {
+    state
+        .verifier
+        .verify(&state.db, &state.secret, secret, None)
+        .await
+        .unwrap()
+        .is_ok()
+}
+
+/// Review item 4: a key cached before the follower started, and revoked elsewhere before
+/// it started, used to be served from the cache for up to 30 s: the follower marked the
+/// revocation as already seen. Now the cache is cleared once the follower knows where
+/// the log stands, before the first request is served.
+async fn a_revocation_recorded_before_the_follower_started_is_not_missed(db: TestDb) {
+    let (a, b, manager, created) = two_instances_and_a_cached_key(&db).await;
+    keys::revoke_key(&a.db, &a.verifier, &manager, &created.key.id)
+        .await
+        .unwrap();
+    let background = server::background::Background::start(&b, Duration::from_secs(5)).await;
+    assert!(
+        !accepted(&b, &created.secret).await,
+        "R3: the revoked key was still served from the cache"
+    );
+    background.stop().await;
+}
+
+/// Review item 4: an event poll that stalls (here: a lock on the event table) is
+/// abandoned after its timeout and the cache cleared, instead of blocking the follower
+/// while revoked keys stay cached.
+async fn a_stalled_event_poll_clears_the_cache(db: TestDb) {
+    let (_a, b, _, _) = two_instances_and_a_cached_key(&db).await;
+    let background = server::background::Background::start(&b, Duration::from_secs(5)).await;
+    // The start cleared the cache; fill it again.
+    let secret = fresh_key(&b).await.secret;
+    assert!(accepted(&b, &secret).await);
+    assert_eq!(b.verifier.cached_len(), 1);
+    let locker = db.connect().await;
+    let txn = locker.begin().await.unwrap();
+    txn.execute_unprepared("LOCK TABLE cache_events IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while b.verifier.cached_len() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "a stalled poll left the cache as it was"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    txn.rollback().await.unwrap();
+    background.stop().await;
+}
+
+async fn fresh_key(state: &AppState) -> app::keys::CreatedKey {
+    let owner = app::entities::membership::Entity::find()
+        .one(&state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let manager = KeyManager::new(
+        orgs::membership(&state.db, &owner.user_id, &owner.org_id)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    keys::create_key(
+        &state.db,
+        &state.secret,
+        &manager,
+        "fresh",
+        None,
+        DEFAULT_SCOPES,
+    )
+    .await
+    .unwrap()
+}
+
+/// Holds the database's write lock until dropped (a second connection in a transaction
+/// that has written), so every other writer waits.
+async fn hold_write_lock(db: &TestDb) -> (DatabaseConnection, sea_orm::DatabaseTransaction) {
+    let conn = db.connect().await;
+    let txn = conn.begin().await.unwrap();
+    let sql = match txn.get_database_backend() {
+        DbBackend::Postgres => "LOCK TABLE api_keys IN EXCLUSIVE MODE",
+        _ => "UPDATE api_keys SET name = name",
+    };
+    txn.execute_unprepared(sql).await.unwrap();
+    (conn, txn)
+}
+
+/// Review item 6: a flush that is cut off while writing (a shutdown, a timeout) used to
+/// drop the batch it had taken from the queue. Now the batch goes back in the queue.
+async fn a_flush_cut_off_mid_write_loses_nothing(db: TestDb) {
+    let (a, _b, _, created) = two_instances_and_a_cached_key(&db).await;
+    assert!(accepted(&a, &created.secret).await);
+    assert_eq!(a.verifier.pending_usage(), 1);
+    let (conn, lock) = hold_write_lock(&db).await;
+    let cut = tokio::time::timeout(Duration::from_millis(300), a.verifier.flush_usage(&a.db)).await;
+    assert!(cut.is_err(), "the flush should have waited for the lock");
+    assert_eq!(a.verifier.pending_usage(), 1, "the batch was lost");
+    lock.rollback().await.unwrap();
+    drop(conn);
+    assert_eq!(a.verifier.flush_usage(&a.db).await.unwrap(), 1);
+    let row = api_key::Entity::find_by_id(created.key.id.clone())
+        .one(&a.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.last_used_at.is_some());
+}
+
+/// Review item 6, through the real server: a shutdown while a flush waits on the
+/// database lets that flush finish (and writes what is left) instead of aborting it.
+async fn the_server_writes_last_used_times_in_flight_at_shutdown(db: TestDb) {
+    let config = db.config_with(&[("KEYGATE_USAGE_FLUSH_INTERVAL", "0.2")]);
+    let setup = server::build_state(&config).await.unwrap();
+    let created = {
+        let ada =
+            app::auth::service::create_user(&setup.db, "ada@example.com", "Ada", "password one")
+                .await
+                .unwrap();
+        let org = orgs::create_org(&setup.db, &ada.id, "Acme").await.unwrap();
+        let manager =
+            KeyManager::new(orgs::membership(&setup.db, &ada.id, &org.id).await.unwrap()).unwrap();
+        keys::create_key(
+            &setup.db,
+            &setup.secret,
+            &manager,
+            "used",
+            None,
+            DEFAULT_SCOPES,
+        )
+        .await
+        .unwrap()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server::serve(config, listener, async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(ready);
+    let (lock_conn, lock) = hold_write_lock(&db).await;
+    let (status, _, _) = send(
+        http.get(format!("{base}/api/v1/whoami"))
+            .header("x-api-key", &created.secret),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // The next flush takes the batch and waits on the lock; then the server is told to stop.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lock.rollback().await.unwrap();
+    drop(lock_conn);
+    tokio::time::timeout(Duration::from_secs(10), serving)
+        .await
+        .expect("the server stopped")
+        .unwrap()
+        .unwrap();
+    let row = api_key::Entity::find_by_id(created.key.id.clone())
+        .one(&setup.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.last_used_at.is_some(),
+        "the last use, queued before the shutdown, was lost"
+    );
+}
+
+/// Counts the updates of the sessions table with a trigger, on either database.
+async fn count_session_writes(conn: &DatabaseConnection) {
+    let statements: &[&str] = match conn.get_database_backend() {
+        DbBackend::Postgres => &[
+            "CREATE TABLE session_writes (n INTEGER)",
+            "CREATE FUNCTION count_session_write() RETURNS trigger AS $$ \
+             BEGIN INSERT INTO session_writes VALUES (1); RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER count_session_writes AFTER UPDATE ON sessions \
+             FOR EACH ROW EXECUTE FUNCTION count_session_write()",
+        ],
+        _ => &[
+            "CREATE TABLE session_writes (n INTEGER)",
+            "CREATE TRIGGER count_session_writes AFTER UPDATE ON sessions \
+             BEGIN INSERT INTO session_writes VALUES (1); END",
+        ],
+    };
+    for sql in statements {
+        conn.execute_unprepared(sql).await.unwrap();
+    }
+}
+
+async fn session_writes(conn: &DatabaseConnection) -> i64 {
+    let row = conn
+        .query_one(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM session_writes",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+/// Long-standing item: the idle timeout is extended at most once a minute per session,
+/// so browsing does not write the database on every page and server-function call.
+async fn browsing_writes_the_session_at_most_once_a_minute(db: TestDb) {
+    use app::entities::session;
+    let server = TestServer::start(db).await;
+    let (client, _) = server.user("Ada").await;
+    let conn = server.db.connect().await;
+    count_session_writes(&conn).await;
+    let expiry = || async {
+        session::Entity::find()
+            .one(&conn)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at
+    };
+    let before = expiry().await;
+    for _ in 0..10 {
+        let (status, _) = client.call("list_my_orgs", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(client.get("/orgs").await.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        session_writes(&conn).await,
+        0,
+        "20 requests wrote the session"
+    );
+    assert_eq!(expiry().await, before);
+
+    // A minute after the last refresh (the stamp aged by hand), the next request moves
+    // the idle expiry forward, once.
+    let row = session::Entity::find().one(&conn).await.unwrap().unwrap();
+    let mut data: serde_json::Map<String, Value> = serde_json::from_str(&row.data).unwrap();
+    let seen = data["seen"].as_i64().unwrap();
+    data.insert("seen".into(), Value::from(seen - 61));
+    session::Entity::update_many()
+        .col_expr(
+            session::Column::Data,
+            sea_orm::sea_query::Expr::value(Value::Object(data).to_string()),
+        )
+        .col_expr(
+            session::Column::ExpiresAt,
+            sea_orm::sea_query::Expr::value(row.expires_at - 61),
+        )
+        .exec(&conn)
+        .await
+        .unwrap();
+    let aged = session_writes(&conn).await;
+    for _ in 0..5 {
+        let (status, _) = client.call("list_my_orgs", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(session_writes(&conn).await - aged, 1);
+    assert!(
+        expiry().await >= before,
+        "S4: activity must extend the idle expiry"
+    );
+}
+
+/// Review item 2: the permit of a hash moves into the blocking task, so requests dropped
+/// mid-hash (a client that closes the socket) cannot start more hashes than there are
+/// permits. Before, every dropped request freed its permit while its hash ran on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_requests_cannot_stack_up_hashes() {
+    use app::auth::service::{hash_password, hashes_running};
+    let permits = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    for i in 0..12 {
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(
+                Duration::from_millis(5),
+                hash_password(format!("password number {i}")),
+            )
+            .await;
+        });
+    }
+    let started = Instant::now();
+    let mut most = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        most = most.max(hashes_running());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(most >= 1, "no hash was seen running");
+    assert!(
+        most <= permits,
+        "{most} hashes ran at once with {permits} permits"
+    );
+}
+
+/// Review item 2: sign-ups are throttled per client address (each costs a hash).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ups_are_throttled_per_address() {
+    let server =
+        TestServer::start_with(TestDb::sqlite().await, &[("KEYGATE_SIGNUP_LIMIT", "3")]).await;
+    for i in 0..3 {
+        server.user(&format!("User{i}")).await;
+    }
+    let client = server.client();
+    let response = client
+        .post(
+            "sign_up",
+            &[
+                ("email", "one.more@example.com"),
+                ("display_name", "One more"),
+                ("password", common::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited", "{body}");
+    let conn = server.db.connect().await;
+    let users = app::entities::user::Entity::find()
+        .all(&conn)
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 3, "a refused sign-up created nothing");
+}
+
+/// Long-standing item: pages carry a CSP whose only inline-script allowance is this
+/// response's nonce, and every inline script on the page has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_allow_only_their_own_nonced_inline_scripts() {
+    let server = TestServer::start(TestDb::sqlite().await).await;
+    let (client, _) = server.user("Ada").await;
+    let org = client.create_org("Acme").await;
+    let mut nonces = std::collections::HashSet::new();
+    for path in [
+        "/".to_owned(),
+        "/login".to_owned(),
+        "/signup".to_owned(),
+        "/orgs".to_owned(),
+        format!("/orgs/{org}/settings"),
+        format!("/orgs/{org}/settings/keys"),
+        format!("/orgs/{org}/settings/members"),
+        "/no/such/page".to_owned(),
+    ] {
+        let response = client.get(&path).await;
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let html = response.text().await.unwrap();
+        let script_src = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("script-src "))
+            .unwrap_or_else(|| panic!("{path}: no script-src in {csp}"));
+        assert!(
+            !script_src.contains("'unsafe-inline'"),
+            "{path}: {script_src}"
+        );
+        let nonce = script_src
+            .split(' ')
+            .find_map(|s| s.strip_prefix("'nonce-")?.strip_suffix('\''))
+            .unwrap_or_else(|| panic!("{path}: no nonce in {script_src}"));
+        assert!(nonce.len() >= 16, "{path}: nonce {nonce:?}");
+        assert!(nonces.insert(nonce.to_owned()), "{path}: nonce reused");
+        let mut inline = 0;
+        for tag in html.split("<script").skip(1) {
+            let open = &tag[..tag.find('>').unwrap()];
+            if open.contains(" src=") {
+                continue;
+            }
+            inline += 1;
+            assert!(
+                open.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: inline script without the nonce: <script{open}>"
+            );
+        }
+        assert!(inline >= 1, "{path}: the hydration script is inline");
+    }
+    // A JSON answer allows no inline script at all.
+    let response = client.get("/api/openapi.json").await;
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    let script_src = csp
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("script-src "))
+        .unwrap();
+    assert!(!script_src.contains("'unsafe-inline'"), "{script_src}");
+}
+
+/// Long-standing item: with `KEYGATE_PUBLIC_URL`, the cross-site check (S6) compares
+/// `Origin` with the public origin, so a proxy that rewrites `Host` breaks no form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_url_is_the_origin_forms_must_come_from() {
+    let server = TestServer::start_with(
+        TestDb::sqlite().await,
+        &[("KEYGATE_PUBLIC_URL", "https://keys.example.com")],
+    )
+    .await;
+    let sign_up = |origin: &'static str, email: &'static str| {
+        let http = reqwest::Client::new();
+        let url = format!("{}/rpc/sign_up", server.base);
+        async move {
+            http.post(url)
+                .header("origin", origin)
+                .form(&[
+                    ("email", email),
+                    ("display_name", "Proxied"),
+                    ("password", common::PASSWORD),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // The proxy sent Host 127.0.0.1:port; the browser's Origin is the public one.
+    assert_eq!(
+        sign_up("https://keys.example.com", "a@example.com").await,
+        StatusCode::OK
+    );
+    // The Host header's own origin is no longer what counts.
+    assert_eq!(
+        sign_up("http://127.0.0.1", "b@example.com").await,
+        StatusCode::FORBIDDEN
+    );
+    let base_origin: &'static str = Box::leak(server.base.clone().into_boxed_str());
+    assert_eq!(
+        sign_up(base_origin, "c@example.com").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        sign_up("https://keys.example.com.evil.example", "d@example.com").await,
+        StatusCode::FORBIDDEN
+    );
+}
