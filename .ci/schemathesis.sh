@@ -31,6 +31,9 @@ export KEYGATE_AUTH_FAILURE_LIMIT=1000000
 KEYGATE_PASSWORD="schemathesis password" "$BIN" user create --email fuzz@example.com --name Fuzz >/dev/null
 ORG="$("$BIN" org create --name Fuzzing --owner fuzz@example.com)"
 KEY="$("$BIN" key create --org "$ORG" --name schemathesis --scopes gateway,keys:read,keys:write 2>/dev/null)"
+# A second key for the stateful phase: its chains create, read, roll and revoke keys,
+# possibly the very key they authenticate with, so they get one of their own.
+STATEFUL_KEY="$("$BIN" key create --org "$ORG" --name schemathesis-stateful --scopes gateway,keys:read,keys:write 2>/dev/null)"
 
 "$BIN" > "$DATA/server.log" 2>&1 &
 SERVER_PID=$!
@@ -39,8 +42,7 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 
-# Stateful testing would revoke the very key it authenticates with; the other phases
-# cover every operation.
+# Every operation on its own, with the first key...
 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/openapi.json" \
   --header "x-api-key: $KEY" \
   --checks not_a_server_error,ignored_auth \
@@ -48,6 +50,18 @@ done
   --max-examples 60 \
   --seed 7 \
   --workers 2 \
+  --no-color \
+  --output-sanitize true
+
+# ...then chains of them (create, then read, roll and revoke what was created, linked
+# through the Location header and the response bodies) with the second key. A revoked key
+# stays readable (its row and status are kept), so use_after_free does not apply.
+"$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/openapi.json" \
+  --header "x-api-key: $STATEFUL_KEY" \
+  --checks not_a_server_error,ignored_auth,ensure_resource_availability \
+  --phases stateful \
+  --max-examples 150 \
+  --seed 7 \
   --no-color \
   --output-sanitize true
 

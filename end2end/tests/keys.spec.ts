@@ -1,62 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
-import { gotoHydrated, newContext, signUp, uniqueEmail } from "./helpers";
+import { KEY_PATTERN, createKey, gotoHydrated, newContext, orgWith, signUp, uniqueEmail } from "./helpers";
 
-const KEY_PATTERN = /^kg_[0-9A-Za-z]{49}$/;
-
-/** An owner creates an org and adds `role` users; returns the org's keys URL and pages. */
-async function orgWith(browser: import("@playwright/test").Browser, roles: string[]) {
-  const pages: Record<string, Page> = {};
-  const emails: Record<string, string> = {};
-  for (const role of roles) {
-    const context = await newContext(browser);
-    pages[role] = await context.newPage();
-    emails[role] = uniqueEmail(role);
-    await signUp(pages[role], emails[role], `${role[0].toUpperCase()}${role.slice(1)} Person`);
-  }
-  const ownerContext = await newContext(browser);
-  const owner = await ownerContext.newPage();
-  await signUp(owner, uniqueEmail("owner"), "Owner Person");
-  await owner.getByLabel("Organization name").fill("Key Corp");
-  await owner.getByRole("button", { name: "Create organization" }).click();
-  await expect(owner).toHaveURL(/\/settings$/);
-  const settings = new URL(owner.url()).pathname;
-  for (const role of roles) {
-    await gotoHydrated(owner, `${settings}/members`);
-    await owner.getByLabel("Email").fill(emails[role]);
-    await owner.getByLabel("Role", { exact: true }).selectOption(role);
-    await owner.getByRole("button", { name: "Add member" }).click();
-    await expect(owner.locator(`tr[data-email="${emails[role]}"]`)).toBeVisible();
-  }
-  return { keysPath: `${settings}/keys`, owner, pages };
-}
-
-/** Creates a key through the dialog and returns the revealed secret, after closing it with
- * "Done" or with Escape. */
-async function createKey(page: Page, name: string, expiry: string, customDate?: string, close: "done" | "escape" = "done") {
-  await page.getByRole("button", { name: "Create key", exact: true }).click();
-  const dialog = page.getByRole("dialog");
-  await expect(dialog).toBeVisible();
-  await dialog.getByLabel("Name").fill(name);
-  await dialog.getByLabel("Expiration").selectOption(expiry);
-  if (customDate) await dialog.getByLabel("Expiry date").fill(customDate);
-  await expect(dialog.getByTestId("expiry-preview")).toContainText(expiry === "never" ? "never expire" : "will expire on");
-  await dialog.getByRole("button", { name: "Create key" }).click();
-  const secretLocator = dialog.getByTestId("secret");
-  await expect(secretLocator).toBeVisible();
-  const secret = (await secretLocator.textContent())!.trim();
-  expect(secret).toMatch(KEY_PATTERN);
-  await expect(dialog.getByText("You will not be able to see it again.")).toBeVisible();
-  const copy = dialog.getByRole("button", { name: "Copy API key" });
-  await copy.click();
-  await expect(copy).toHaveText("Copied");
-  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
-  if (close === "done") await dialog.getByRole("button", { name: "Done" }).click();
-  else await page.keyboard.press("Escape");
-  await expect(dialog).toBeHidden();
-  // Closing drops the key from the page.
-  expect(await page.content()).not.toContain(secret);
-  return secret;
-}
 
 function row(page: Page, name: string) {
   return page.locator("tr[data-testid=key-row]").filter({ hasText: name });

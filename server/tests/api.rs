@@ -798,6 +798,7 @@ async fn openapi_document_lists_every_route_with_auth(db: TestDb) {
         ("/api/v1/whoami", "get"),
         ("/api/v1/keys", "get"),
         ("/api/v1/keys", "post"),
+        ("/api/v1/keys/{id}", "get"),
         ("/api/v1/keys/{id}", "delete"),
         ("/api/v1/keys/{id}/roll", "post"),
         ("/api/v1/verify", "post"),
@@ -869,4 +870,50 @@ on_both_databases!(
     last_used_is_recorded_in_the_background,
     cors_is_off_by_default_and_exact_when_configured,
     openapi_document_lists_every_route_with_auth,
+    a_created_key_is_at_its_location,
 );
+
+/// `POST /api/v1/keys` answers with `Location`, and `GET` there shows the key (never the
+/// secret) to a key with `keys:read`; another org's or an unknown id is 404.
+async fn a_created_key_is_at_its_location(db: TestDb) {
+    let server = TestServer::start(db).await;
+    let (_, _, _, writer) = setup(&server, "keys:read keys:write gateway").await;
+    let (status, headers, body) = with_key(
+        &server,
+        Method::POST,
+        "/api/v1/keys",
+        &writer,
+        Some(json!({"name": "located", "scopes": ["gateway"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["key"]["id"].as_str().unwrap();
+    let location = headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("/api/v1/keys/{id}"));
+    let (status, _, key) = with_key(&server, Method::GET, &location, &writer, None).await;
+    assert_eq!(status, StatusCode::OK, "{key}");
+    assert_eq!(key["id"], id);
+    assert_eq!(key["name"], "located");
+    assert_eq!(key["status"], "active");
+    assert_eq!(key["scopes"], json!(["gateway"]));
+    assert!(!key.to_string().contains(body["secret"].as_str().unwrap()));
+
+    // Without keys:read: 403. Unknown: 404. Another organization's: 404.
+    let (status, _, body) = with_key(
+        &server,
+        Method::GET,
+        &location,
+        body["secret"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "insufficient_scope");
+    let (status, _, body) =
+        with_key(&server, Method::GET, "/api/v1/keys/key_nope", &writer, None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (eve, _) = server.user("Eve").await;
+    let other_org = eve.create_org("Other").await;
+    let (_, eve_reader) = eve.create_key(&other_org, "reader", "keys:read").await;
+    let (status, _, body) = with_key(&server, Method::GET, &location, &eve_reader, None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+}

@@ -398,6 +398,25 @@ pub async fn list_keys(
     })
 }
 
+/// One key of the organization, as the list shows it.
+pub async fn get_key(
+    db: &impl ConnectionTrait,
+    manager: &KeyManager,
+    key_id: &str,
+) -> Result<ApiKeyView, KeyError> {
+    let row = find_in_org(db, manager, key_id).await?;
+    let people = names(
+        db,
+        [Some(row.created_by.clone()), row.revoked_by.clone()]
+            .into_iter()
+            .flatten(),
+    )
+    .await?;
+    let mut keys = vec![view(row.clone(), &people, Utc::now())];
+    creator_notices(db, manager.org_id(), &mut keys, std::slice::from_ref(&row)).await?;
+    keys.pop().ok_or(KeyError::NotFound)
+}
+
 /// Revokes a key. Revoking a revoked key changes nothing and records nothing.
 pub async fn revoke_key(
     db: &DatabaseConnection,

@@ -203,6 +203,8 @@ struct MembersCtx {
     row_error: RwSignal<Option<AppError>>,
     /// The member the removal dialog is about.
     removing: RwSignal<Option<MemberView>>,
+    /// Members removed since the list was loaded: their rows go, nothing else is redrawn.
+    removed: RwSignal<Vec<String>>,
     remove_dialog: NodeRef<leptos::html::Dialog>,
 }
 
@@ -216,6 +218,7 @@ pub fn MembersPage() -> impl IntoView {
         refresh: RwSignal::new(0),
         row_error: RwSignal::new(None),
         removing: RwSignal::new(None),
+        removed: RwSignal::new(Vec::new()),
         remove_dialog: NodeRef::new(),
     };
     provide_context(ctx);
@@ -224,6 +227,19 @@ pub fn MembersPage() -> impl IntoView {
         |(id, ..)| list_members(id),
     );
     let add_error = last_error(add.value());
+    // Added: the email field is emptied for the next one (the form itself is kept on
+    // screen by the transition, with what was typed).
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = add.value().get() {
+            use leptos::wasm_bindgen::JsCast;
+            if let Some(input) = document()
+                .get_element_by_id("field-email")
+                .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlInputElement>().ok())
+            {
+                input.set_value("");
+            }
+        }
+    });
     view! {
         // A transition, not a suspense: while the list refetches after a change, the
         // current table stays on screen (no "Loading..." flash, focus kept).
@@ -287,7 +303,6 @@ fn RoleSelect(
 #[component]
 fn MemberTable(members: Vec<MemberView>, me: OrgSummary) -> impl IntoView {
     let ctx = expect_context::<MembersCtx>();
-    let changing = RwSignal::new(false);
     view! {
         <table class="table members-table" data-testid="members">
             <thead>
@@ -295,77 +310,95 @@ fn MemberTable(members: Vec<MemberView>, me: OrgSummary) -> impl IntoView {
             </thead>
             <tbody>
                 {members.into_iter().map(|m| {
-                    let editable = me.role.can_administer(m.role);
-                    let select_id = format!("role-{}", m.user_id);
-                    let on_change = {
-                        let (org_id, user_id, is_me) = (me.id.clone(), m.user_id.clone(), m.is_you);
-                        // The role the select last showed with the server's agreement.
-                        let shown = StoredValue::new(m.role);
-                        move |ev: leptos::ev::Event| {
-                            let select = event_target::<leptos::web_sys::HtmlSelectElement>(&ev);
-                            let (org_id, user_id, role) = (org_id.clone(), user_id.clone(), select.value());
-                            changing.set(true);
-                            leptos::task::spawn_local(async move {
-                                let result = change_member_role(org_id, user_id, role).await;
-                                match &result {
-                                    // The select already shows the new role: nothing to
-                                    // re-render, so the table and focus stay as they are.
-                                    Ok(member) => shown.set_value(member.role),
-                                    // Refused: take the choice back by hand.
-                                    Err(_) => select.set_value(shown.get_value().as_str()),
-                                }
-                                ctx.row_error.set(result.err());
-                                changing.set(false);
-                                // A change to one's own role changes what the page offers.
-                                if is_me {
-                                    ctx.refresh.update(|n| *n += 1);
-                                }
-                                let _ = select.focus();
-                            });
-                        }
-                    };
-                    let ask = {
-                        let member = m.clone();
-                        move |_| {
-                            ctx.row_error.set(None);
-                            ctx.removing.set(Some(member.clone()));
-                            if let Some(dialog) = ctx.remove_dialog.get_untracked() {
-                                let _ = dialog.show_modal();
-                            }
-                        }
-                    };
-                    view! {
-                        <tr data-testid="member-row" data-email=m.email.clone()>
-                            <td data-label="Member">
-                                <div class="member-name">{m.display_name.clone()}</div>
-                                <div class="muted">{m.email.clone()}</div>
-                            </td>
-                            <td data-label="Role">
-                                {if editable {
-                                    Either::Left(view! {
-                                        <label class="sr-only" for=select_id.clone()>{format!("Role of {}", m.display_name)}</label>
-                                        <select id=select_id on:change=on_change disabled=move || changing.get()>
-                                            {Role::ALL.into_iter().filter(|r| me.role.can_administer(*r)).map(|r| view! {
-                                                <option value=r.as_str() selected=r == m.role>{r.label()}</option>
-                                            }).collect_view()}
-                                        </select>
-                                    })
-                                } else {
-                                    Either::Right(view! { <span class="badge">{m.role.label()}</span> })
-                                }}
-                            </td>
-                            <td data-label="Joined">{m.joined_at.format("%Y-%m-%d").to_string()}</td>
-                            <td class="actions">
-                                {editable.then(|| view! {
-                                    <button type="button" class="btn btn-danger-outline btn-small"
-                                        aria-label=format!("Remove {}", m.display_name) on:click=ask>"Remove"</button>
-                                })}
-                            </td>
-                        </tr>
-                    }
+                    let user_id = m.user_id.clone();
+                    let gone = Memo::new(move |_| ctx.removed.with(|r| r.contains(&user_id)));
+                    let (m, me) = (m.clone(), me.clone());
+                    move || (!gone.get()).then(|| view! { <MemberRow m=m.clone() me=me.clone() /> })
                 }).collect_view()}
             </tbody>
         </table>
+    }
+}
+
+#[component]
+fn MemberRow(m: MemberView, me: OrgSummary) -> impl IntoView {
+    let ctx = expect_context::<MembersCtx>();
+    let editable = me.role.can_administer(m.role);
+    let select_id = format!("role-{}", m.user_id);
+    let on_change = {
+        let (org_id, user_id, is_me) = (me.id.clone(), m.user_id.clone(), m.is_you);
+        // The role the select last showed with the server's agreement.
+        let shown = StoredValue::new(m.role);
+        move |ev: leptos::ev::Event| {
+            let select = event_target::<leptos::web_sys::HtmlSelectElement>(&ev);
+            let (org_id, user_id, role) = (org_id.clone(), user_id.clone(), select.value());
+            // The select stays enabled (disabling it would drop keyboard focus); the
+            // server serialises concurrent changes under the organization's lock.
+            leptos::task::spawn_local(async move {
+                let result = change_member_role(org_id, user_id, role).await;
+                match &result {
+                    // The select already shows the new role: nothing to
+                    // re-render, so the table and focus stay as they are.
+                    Ok(member) => shown.set_value(member.role),
+                    // Refused: take the choice back by hand.
+                    Err(_) => select.set_value(shown.get_value().as_str()),
+                }
+                // A change to one's own role changes what the page offers.
+                if is_me && result.is_ok() {
+                    ctx.refresh.update(|n| *n += 1);
+                }
+                ctx.row_error.set(result.err());
+            });
+        }
+    };
+    let ask = {
+        let member = m.clone();
+        move |_| {
+            ctx.row_error.set(None);
+            ctx.removing.set(Some(member.clone()));
+            if let Some(dialog) = ctx.remove_dialog.get_untracked() {
+                let _ = dialog.show_modal();
+            }
+        }
+    };
+    view! {
+        <tr data-testid="member-row" data-email=m.email.clone()>
+            <td data-label="Member">
+                <div class="member-name">{m.display_name.clone()}</div>
+                <div class="muted">{m.email.clone()}</div>
+            </td>
+            <td data-label="Role">
+                {if editable {
+                    Either::Left(view! {
+                        <label class="sr-only" for=select_id.clone()>{format!("Role of {}", m.display_name)}</label>
+                        <select id=select_id on:change=on_change>
+                            {Role::ALL.into_iter().filter(|r| me.role.can_administer(*r)).map(|r| view! {
+                                <option value=r.as_str() selected=r == m.role>{r.label()}</option>
+                            }).collect_view()}
+                        </select>
+                    })
+                } else {
+                    Either::Right(view! { <span class="badge">{m.role.label()}</span> })
+                }}
+            </td>
+            <td data-label="Joined">{m.joined_at.format("%Y-%m-%d").to_string()}</td>
+            <td class="actions">
+                {editable.then(|| view! {
+                    <button type="button" class="btn btn-danger-outline btn-small"
+                        aria-label=format!("Remove {}", m.display_name) on:click=ask>"Remove"</button>
+                })}
+            </td>
+        </tr>
+    }
+}
+
+fn focus_by_id(id: &str) {
+    use leptos::wasm_bindgen::JsCast;
+    if let Some(element) = document()
+        .get_element_by_id(id)
+        .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+    {
+        let _ = element.focus();
     }
 }
 
@@ -395,10 +428,14 @@ fn RemoveMemberDialog() -> impl IntoView {
         remove.value().set(None);
         match result {
             Ok(()) => {
+                if let Some(member) = ctx.removing.get_untracked() {
+                    ctx.removed.update(|r| r.push(member.user_id));
+                }
                 if let Some(dialog) = ctx.remove_dialog.get_untracked() {
                     dialog.close();
                 }
-                ctx.refresh.update(|n| *n += 1);
+                // The row and its button are gone: focus goes to the table's heading.
+                focus_by_id("members-title");
             }
             Err(e) => error.set(Some(e)),
         }
@@ -422,16 +459,6 @@ fn RemoveMemberDialog() -> impl IntoView {
     let on_close = move |_| {
         ctx.removing.set(None);
         error.set(None);
-        // The row (and its button) may be gone: keep focus on the page, not the body.
-        let active = document().active_element();
-        if active.is_none_or(|a| a.tag_name().eq_ignore_ascii_case("body"))
-            && let Some(title) = document().get_element_by_id("members-title")
-        {
-            use leptos::wasm_bindgen::JsCast;
-            if let Ok(title) = title.dyn_into::<leptos::web_sys::HtmlElement>() {
-                let _ = title.focus();
-            }
-        }
     };
     let key_list = move || {
         match keys.value().get() {

@@ -36,6 +36,7 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         rest::whoami,
         rest::list_keys,
         rest::create_key,
+        rest::get_key,
         rest::revoke_key,
         rest::roll_key,
         rest::verify,
@@ -84,7 +85,7 @@ pub fn rest_routes() -> Router<ServerState> {
     Router::new()
         .route("/whoami", get(rest::whoami))
         .route("/keys", get(rest::list_keys).post(rest::create_key))
-        .route("/keys/{id}", axum::routing::delete(rest::revoke_key))
+        .route("/keys/{id}", get(rest::get_key).delete(rest::revoke_key))
         .route("/keys/{id}/roll", post(rest::roll_key))
         .route("/verify", post(rest::verify))
         .fallback(|| async { error::ApiError::NotFound })

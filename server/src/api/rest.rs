@@ -1,4 +1,4 @@
-//! `/api/v1`: whoami, keys (list, create, revoke, roll) and verify. Every handler takes
+//! `/api/v1`: whoami, keys (list, create, get, revoke, roll) and verify. Every handler takes
 //! the [`Principal`] and checks scope and role itself (Z3); the org comes from the key,
 //! or for a browser session from `org_id` plus the caller's membership (Z1).
 
@@ -119,10 +119,12 @@ pub struct CreateKeyRequest {
     #[schema(
         example = "Billing service (production)",
         min_length = 1,
-        max_length = 100
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     pub name: String,
     /// Scopes to grant; default `["gateway"]`. A key can only grant scopes it has.
+    #[schema(value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
     /// Expire after this many days. Give this or `expires_at`, or neither for a key
     /// that never expires. When a key calls, the new key's expiry is capped at the
@@ -131,6 +133,19 @@ pub struct CreateKeyRequest {
     pub expires_in_days: Option<u32>,
     /// Expire at this time (RFC 3339, in the future, within 5 years).
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A scope a key can be given (documentation only: requests carry plain strings, and an
+/// unknown one gets a field error naming it).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum ScopeName {
+    #[schema(rename = "gateway")]
+    Gateway,
+    #[schema(rename = "keys:read")]
+    KeysRead,
+    #[schema(rename = "keys:write")]
+    KeysWrite,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -352,7 +367,10 @@ fn resolve_api_expiry(
     post, path = "/api/v1/keys", tag = "keys", params(OrgQuery), request_body = CreateKeyRequest,
     security(("api_key" = ["keys:write"]), ("bearer" = ["keys:write"]), ("session" = [])),
     responses(
-        (status = 201, body = NewKey, headers(("cache-control" = String, description = "no-store"))),
+        (status = 201, body = NewKey, headers(
+            ("cache-control" = String, description = "no-store"),
+            ("location" = String, description = "The new key, `/api/v1/keys/{id}`"),
+        )),
         (status = 400, description = "Invalid name, scopes or expiry, or unknown fields", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "Missing keys:write, or broader scopes than the caller's", body = ErrorBody),
@@ -392,7 +410,34 @@ pub async fn create_key(
         scopes,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(NewKey::from(created))))
+    let location = format!("/api/v1/keys/{}", created.key.id);
+    Ok((
+        StatusCode::CREATED,
+        [(http::header::LOCATION, location)],
+        Json(NewKey::from(created)),
+    ))
+}
+
+/// One key of the organization. Needs `keys:read`.
+#[utoipa::path(
+    get, path = "/api/v1/keys/{id}", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), OrgQuery),
+    security(("api_key" = ["keys:read"]), ("bearer" = ["keys:read"]), ("session" = [])),
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks keys:read, or the role cannot manage keys", body = ErrorBody),
+        (status = 404, description = "No such key in this organization", body = ErrorBody),
+    )
+)]
+pub async fn get_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+) -> Result<Json<ApiKey>, ApiError> {
+    let manager = manager(&state, &principal, query.org_id.as_deref(), Scope::KeysRead).await?;
+    Ok(Json(keys::get_key(&state.db, &manager, &id).await?.into()))
 }
 
 /// Revokes a key at once. Needs `keys:write`. Revoking a revoked key is a no-op.

@@ -1,0 +1,139 @@
+import { expect, test, type Page } from "@playwright/test";
+import {
+  createKey,
+  cspViolations,
+  gotoHydrated,
+  newContext,
+  orgWith,
+  recordCspViolations,
+  signUp,
+  uniqueEmail,
+} from "./helpers";
+
+/** From now on, flags in `window.__flicker` every DOM state in which the members table is
+ * missing or a "Loading" text shows. */
+async function watchForFlicker(page: Page) {
+  await page.evaluate(() => {
+    const w = window as any;
+    w.__flicker = [];
+    const check = () => {
+      if (!document.querySelector("[data-testid=members]")) w.__flicker.push("table missing");
+      if (document.body.innerText.includes("Loading")) w.__flicker.push("loading shown");
+    };
+    new MutationObserver(check).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
+}
+
+function memberRow(page: Page, email: string) {
+  return page.locator(`tr[data-email="${email}"]`);
+}
+
+test("changing a role keeps the table on screen and focus on the row's control", async ({ browser }) => {
+  const { membersPath, owner: page, emails } = await orgWith(browser, ["developer", "member"]);
+  await gotoHydrated(page, membersPath);
+  await watchForFlicker(page);
+
+  const select = memberRow(page, emails.developer).getByRole("combobox");
+  await select.focus();
+  // The keyboard: arrow keys change a focused <select> in Chromium without opening it.
+  const saved = page.waitForResponse((r) => r.url().includes("/rpc/change_member_role"));
+  await page.keyboard.press("ArrowUp");
+  expect((await saved).status()).toBe(200);
+  // The server agreed (the refused case takes the choice back), and nothing was redrawn.
+  await expect(select).toHaveValue("admin");
+  await expect(select).toBeFocused();
+  await gotoHydrated(page, membersPath);
+  await expect(memberRow(page, emails.developer).getByRole("combobox")).toHaveValue("admin");
+
+  // A refused change (the last owner) also leaves the table and focus in place.
+  await watchForFlicker(page);
+  const mine = page.locator("tr[data-testid=member-row]").filter({ hasText: "Owner Person" }).getByRole("combobox");
+  await mine.focus();
+  await mine.selectOption("member");
+  await expect(page.getByText(/needs at least one owner/)).toBeVisible();
+  await expect(mine).toHaveValue("owner");
+  await expect(mine).toBeFocused();
+  expect(await page.evaluate(() => (window as any).__flicker)).toEqual([]);
+});
+
+test("removing a member lists their keys and transfers them, or revokes them", async ({ browser }) => {
+  const { membersPath, keysPath, owner: page, pages, emails } = await orgWith(browser, ["developer", "admin"]);
+  // The developer and the admin each create a key.
+  await gotoHydrated(pages.developer, keysPath);
+  const devSecret = await createKey(pages.developer, "Dev's deploy key", "30");
+  await gotoHydrated(pages.admin, keysPath);
+  await createKey(pages.admin, "Admin's report key", "30");
+
+  await gotoHydrated(page, membersPath);
+  await watchForFlicker(page);
+  await memberRow(page, emails.developer).getByRole("button", { name: /^Remove/ }).click();
+  const dialog = page.getByTestId("remove-member-dialog");
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByRole("heading")).toHaveText("Remove Developer Person?");
+  await expect(dialog.getByTestId("member-keys")).toContainText("Dev's deploy key");
+  await expect(dialog.getByLabel("Revoke them")).toBeChecked();
+  await dialog.getByLabel("Transfer them to me").check();
+  await dialog.getByRole("button", { name: "Remove member" }).click();
+  await expect(dialog).toBeHidden();
+  await expect(memberRow(page, emails.developer)).toHaveCount(0);
+  // Focus stays on the page, not lost on the body.
+  expect(await page.evaluate(() => document.activeElement?.tagName)).not.toBe("BODY");
+  expect(await page.evaluate(() => (window as any).__flicker)).toEqual([]);
+
+  // The transferred key still works, now the owner's.
+  const response = await page.request.get("/api/v1/whoami", { headers: { "x-api-key": devSecret } });
+  expect(response.status()).toBe(200);
+  await gotoHydrated(page, keysPath);
+  const devKey = page.locator("tr[data-testid=key-row]").filter({ hasText: "Dev's deploy key" });
+  await expect(devKey).toContainText("Active");
+  await expect(page.getByTestId("activity")).toContainText("took over key “Dev's deploy key” from a removed member");
+
+  // The admin is removed with the default choice: their key is revoked with them.
+  await gotoHydrated(page, membersPath);
+  await memberRow(page, emails.admin).getByRole("button", { name: /^Remove/ }).click();
+  await expect(dialog.getByTestId("member-keys")).toContainText("Admin's report key");
+  await dialog.getByRole("button", { name: "Remove member" }).click();
+  await expect(memberRow(page, emails.admin)).toHaveCount(0);
+  await gotoHydrated(page, keysPath);
+  const adminKey = page.locator("tr[data-testid=key-row]").filter({ hasText: "Admin's report key" });
+  await expect(adminKey).toContainText("Revoked");
+
+  // Someone with no keys: the dialog says so, and Escape cancels.
+  const lone = uniqueEmail("lone");
+  const loneContext = await newContext(browser);
+  await signUp(await loneContext.newPage(), lone, "Lone Person");
+  await gotoHydrated(page, membersPath);
+  await page.getByLabel("Email").fill(lone);
+  await page.getByRole("button", { name: "Add member" }).click();
+  await memberRow(page, lone).getByRole("button", { name: /^Remove/ }).click();
+  await expect(dialog.getByTestId("member-keys-none")).toBeVisible();
+  await page.keyboard.press("Escape");
+  await expect(dialog).toBeHidden();
+  await expect(memberRow(page, lone)).toBeVisible();
+  await loneContext.close();
+});
+
+test("pages run under a CSP without 'unsafe-inline' scripts and still hydrate", async ({ browser }) => {
+  const context = await newContext(browser);
+  await recordCspViolations(context);
+  const page = await context.newPage();
+  await signUp(page, uniqueEmail("csp"), "Cora Csp");
+  await page.getByLabel("Organization name").fill("Policy Org");
+  await page.getByRole("button", { name: "Create organization" }).click();
+  await expect(page).toHaveURL(/\/settings$/);
+  const settings = new URL(page.url()).pathname;
+  for (const path of ["/", "/orgs", settings, `${settings}/members`, `${settings}/keys`, "/no/such/page"]) {
+    const response = await gotoHydrated(page, path);
+    const csp = response!.headers()["content-security-policy"];
+    const scriptSrc = csp.split(";").map((d) => d.trim()).find((d) => d.startsWith("script-src "))!;
+    expect(scriptSrc).not.toContain("'unsafe-inline'");
+    expect(scriptSrc).toMatch(/'nonce-[A-Za-z0-9_-]{16,}'/);
+    expect(await cspViolations(page), path).toEqual([]);
+  }
+  // Client-side navigation and a dialog, with the policy in force.
+  await gotoHydrated(page, settings);
+  await page.getByRole("link", { name: "API keys" }).click();
+  await createKey(page, "CSP key", "30");
+  expect(await cspViolations(page)).toEqual([]);
+  await context.close();
+});
