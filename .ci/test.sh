@@ -34,12 +34,13 @@ cargo clippy -p app -p server -p migration -p bench --all-targets --features app
 step "clippy, browser build (wasm32, hydrate)"
 cargo clippy -p app -p frontend --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
 
-step "release build (cargo leptos build --release)"
-cargo leptos build --release
+step "release build (cargo leptos build --release --precompress)"
+cargo leptos build --release --precompress
 
 step "unit and integration tests (release, SQLite and PostgreSQL)"
-# LEPTOS_OUTPUT_NAME as cargo-leptos sets it, so the release artifacts are reused.
-LEPTOS_OUTPUT_NAME=keygate cargo test --release --no-fail-fast
+# LEPTOS_OUTPUT_NAME and RUSTFLAGS as cargo-leptos sets them (always-erase-components),
+# so the release artifacts are reused rather than rebuilt.
+LEPTOS_OUTPUT_NAME=keygate RUSTFLAGS="--cfg erase_components" cargo test --release --no-fail-fast
 
 step "end-to-end tests (Playwright, Chromium, release server)"
 port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
@@ -69,8 +70,9 @@ step "API fuzzing (schemathesis, from /api/openapi.json)"
 bash "$ROOT/.ci/schemathesis.sh" "$ROOT/target/release/keygate" "$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 
 step "figures"
-wasm="target/site/pkg/keygate.wasm"
-printf 'release wasm: %s bytes raw, %s bytes gzip -9\n' "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)"
+wasm="$(ls target/site/pkg/keygate.*.wasm)"
+printf 'release wasm: %s bytes raw, %s bytes gzip -9, %s bytes brotli as served\n' \
+  "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)" "$(stat -c %s "$wasm.br")"
 printf 'server RSS after the end-to-end run: %s KiB\n' "$rss_kb"
 printf 'test command took %s s\n' "$(( $(date +%s) - started ))"
 rm -rf "$data_dir"

@@ -131,7 +131,14 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         .merge(gateway)
         // The compiled bundle (wasm, js, css) needs no session: served outside the session
         // layer, a logged-in browser's asset requests neither read nor rewrite its session.
-        .nest_service("/pkg", ServeDir::new(pkg_dir))
+        // Precompressed by the build (`.br`, `.gz` beside each file), chosen by
+        // Accept-Encoding (`security_headers` adds `Vary: Accept-Encoding`).
+        .nest_service(
+            "/pkg",
+            ServeDir::new(pkg_dir)
+                .precompressed_br()
+                .precompressed_gzip(),
+        )
         .layer(middleware::from_fn_with_state(
             Arc::new(config.public_origin.clone()),
             refuse_cross_site,
@@ -242,12 +249,14 @@ fn is_cross_site(headers: &http::HeaderMap, public_origin: Option<&str>) -> bool
 async fn security_headers(State(https): State<bool>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let is_asset = path.starts_with("/pkg/");
+    let hashed_asset = is_asset && is_hashed_asset(path);
     // The gateway passes the upstream's answer through as it is.
     let is_gateway = path == "/gw" || path.starts_with("/gw/");
     let mut response = next.run(request).await;
     if is_gateway {
         return response;
     }
+    let success = response.status().is_success();
     let headers = response.headers_mut();
     let set = |headers: &mut http::HeaderMap, name: header::HeaderName, value: &'static str| {
         headers
@@ -278,8 +287,38 @@ async fn security_headers(State(https): State<bool>, request: Request, next: Nex
     }
     if !is_asset {
         set(headers, header::CACHE_CONTROL, "no-store");
+    } else if success {
+        // A content-hashed name never changes content: cache it for a year. Anything
+        // else in the bundle is revalidated on each use.
+        let policy = if hashed_asset {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        set(headers, header::CACHE_CONTROL, policy);
+        // The same URL is sent brotli, gzip or plain: caches must key on the encoding.
+        set(headers, header::VARY, "accept-encoding");
     }
     response
+}
+
+/// `name.<hash>.ext` (optionally `.br`/`.gz`) as cargo-leptos names hashed files: the
+/// hash is 22 characters of unpadded base64url (an MD5).
+fn is_hashed_asset(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or_default();
+    let file = file
+        .strip_suffix(".br")
+        .or_else(|| file.strip_suffix(".gz"))
+        .unwrap_or(file);
+    let mut parts = file.rsplit('.');
+    let (Some(_ext), Some(hash), Some(stem)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    !stem.is_empty()
+        && hash.len() == 22
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// One line per request: method, path (never the query string, which could carry a
@@ -333,6 +372,22 @@ mod tests {
             &headers(&[("host", "k.example"), ("sec-fetch-site", "same-origin")]),
             None
         ));
+    }
+
+    #[test]
+    fn only_content_hashed_names_are_immutable() {
+        assert!(is_hashed_asset("/pkg/keygate.0a1B2c3D4e5F6g7H8i9J-_.wasm"));
+        assert!(is_hashed_asset(
+            "/pkg/keygate.0a1B2c3D4e5F6g7H8i9J-_.wasm.br"
+        ));
+        assert!(is_hashed_asset(
+            "/pkg/keygate.0a1B2c3D4e5F6g7H8i9J-_.css.gz"
+        ));
+        assert!(!is_hashed_asset("/pkg/keygate.wasm"));
+        assert!(!is_hashed_asset("/pkg/keygate_bg.wasm.br"));
+        assert!(!is_hashed_asset("/pkg/keygate.short.js"));
+        assert!(!is_hashed_asset("/pkg/.0a1B2c3D4e5F6g7H8i9J-_.js"));
+        assert!(!is_hashed_asset("/pkg/keygate.0a1B2c3D4e5F6g7H8i9J!_.js"));
     }
 
     #[test]

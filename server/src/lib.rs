@@ -53,12 +53,24 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     Ok(state)
 }
 
+/// The file cargo-leptos writes next to the server binary when it hashes the bundle's
+/// names (`hash-files`): one `ext: hash` line per file.
+const HASH_FILE: &str = "hash.txt";
+
 pub fn leptos_options(config: &Config) -> LeptosOptions {
+    // Hashed names when the build made them; a binary built without cargo-leptos (the
+    // tests') serves plain `keygate.wasm` and friends.
+    let hashed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(HASH_FILE)))
+        .is_some_and(|file| file.is_file());
     LeptosOptions::builder()
         .output_name(OUTPUT_NAME)
         .site_root(config.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
+        .hash_files(hashed)
+        .hash_file(std::sync::Arc::from(HASH_FILE))
         .build()
 }
 

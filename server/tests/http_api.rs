@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 on_both_databases!(
+    the_bundle_is_precompressed_and_hashed_names_are_immutable,
     role_matrix_covers_every_org_action,
     anonymous_callers_are_unauthenticated,
     session_cookie_is_http_only_lax_and_host_wide,
@@ -968,6 +969,70 @@ async fn readiness_fails_when_the_database_is_gone() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "unavailable");
     assert_eq!(client.get("/healthz").await.status(), StatusCode::OK);
+}
+
+/// The bundle is served precompressed as the browser accepts it (brotli, else gzip, else
+/// as is), with `Vary: Accept-Encoding`; content-hashed names are cached for a year,
+/// anything else revalidated; pages are never stored.
+async fn the_bundle_is_precompressed_and_hashed_names_are_immutable(db: TestDb) {
+    let pkg = db.data_dir().join("site/pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let hashed = "keygate.0a1B2c3D4e5F6g7H8i9J-_.wasm";
+    std::fs::write(pkg.join(hashed), b"plain wasm").unwrap();
+    std::fs::write(pkg.join(format!("{hashed}.br")), b"brotli wasm").unwrap();
+    std::fs::write(pkg.join(format!("{hashed}.gz")), b"gzip wasm").unwrap();
+    std::fs::write(pkg.join("keygate.css"), b"body{}").unwrap();
+    let server = TestServer::start(db).await;
+    let http = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .unwrap();
+    let get = |path: String, accept: &'static str| {
+        let http = http.clone();
+        async move {
+            let response = http
+                .get(path)
+                .header("accept-encoding", accept)
+                .send()
+                .await
+                .unwrap();
+            let headers = response.headers().clone();
+            (response.status(), headers, response.bytes().await.unwrap())
+        }
+    };
+    let url = format!("{}/pkg/{hashed}", server.base);
+    for (accept, encoding, body) in [
+        ("gzip, deflate, br, zstd", Some("br"), &b"brotli wasm"[..]),
+        ("gzip", Some("gzip"), b"gzip wasm"),
+        ("identity", None, b"plain wasm"),
+    ] {
+        let (status, headers, bytes) = get(url.clone(), accept).await;
+        assert_eq!(status, StatusCode::OK, "{accept}");
+        assert_eq!(
+            headers.get("content-encoding").map(|v| v.to_str().unwrap()),
+            encoding,
+            "{accept}"
+        );
+        assert_eq!(&bytes[..], body, "{accept}");
+        assert_eq!(
+            headers["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert!(
+            headers["vary"]
+                .to_str()
+                .unwrap()
+                .to_ascii_lowercase()
+                .contains("accept-encoding"),
+            "{headers:?}"
+        );
+    }
+    let (status, headers, _) = get(format!("{}/pkg/keygate.css", server.base), "br").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["cache-control"], "no-cache");
+    let (_, headers, _) = get(format!("{}/login", server.base), "br").await;
+    assert_eq!(headers["cache-control"], "no-store");
 }
 
 /// The wasm/js/css bundle is served without touching the session table.
