@@ -190,7 +190,6 @@ fn KeyList(list: KeyPage) -> impl IntoView {
                             <thead>
                                 <tr>
                                     <th scope="col">"Name"</th>
-                                    <th scope="col">"Key"</th>
                                     <th scope="col">"Created"</th>
                                     <th scope="col">"Last used"</th>
                                     <th scope="col">"Expires"</th>
@@ -246,20 +245,20 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
     let revocable = key.status != KeyStatus::Revoked;
     view! {
         <tr data-testid="key-row" data-key-id=key.id.clone() data-status=key.status.label().to_lowercase()>
-            <td class="key-name">
-                <span>{key.name.clone()}</span>
+            <td class="key-name" data-label="Name">
+                <span class="key-title">{key.name.clone()}</span>
+                <code class="hint" title="The first characters of the key">{format!("{}…", key.hint)}</code>
                 <span class="scope-list" data-testid="key-scopes">
                     {key.scopes.iter().map(|s| view! { <code class="scope">{s.clone()}</code> }).collect_view()}
                 </span>
             </td>
-            <td><code class="hint">{format!("{}…", key.hint)}</code></td>
-            <td>
+            <td class="when" data-label="Created">
                 <span>{format_date(key.created_at)}</span>
                 <span class="muted small">{format!("by {}", key.created_by)}</span>
             </td>
-            <td>{key.last_used_at.map(|at| relative(at, now)).unwrap_or_else(|| "never".into())}</td>
-            <td>{expires}</td>
-            <td>
+            <td class="when" data-label="Last used">{key.last_used_at.map(|at| relative(at, now)).unwrap_or_else(|| "never".into())}</td>
+            <td class="when" data-label="Expires">{expires}</td>
+            <td class="status" data-label="Status">
                 <span class=status_class data-testid="key-status">{key.status.label()}</span>
                 {key.notice.clone().map(|n| view! { <span class="muted small key-notice" data-testid="key-notice">{n}</span> })}
                 {key.revoked_at.map(|at| view! {
