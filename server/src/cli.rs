@@ -9,43 +9,110 @@
 //! keygate key create --org ORG_ID --name NAME [--expires-in 30d|1y|never] [--scopes gateway,keys:read] [--as EMAIL]
 //! ```
 //!
-//! Results go to stdout (only the key, for `key create`); everything else to stderr.
+//! Parsed by clap: `--help` works on every subcommand. Results go to stdout (only the key,
+//! for `key create`); everything else to stderr. Exit status: 0, 1 when the command
+//! failed, 2 for a usage mistake.
 
 use app::keys::scopes::{DEFAULT_SCOPES, Scopes};
 use app::keys::service::{self as keys, KeyManager};
 use app::orgs::Role;
 use app::orgs::service as orgs;
 use chrono::{Duration, Utc};
+use clap::{Parser, Subcommand};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::config::Config;
 
-pub const USAGE: &str = "\
-Keygate: API keys for your API.
+/// The command line, as clap reads it: `--help` on every subcommand.
+#[derive(Debug, Parser)]
+#[command(
+    name = "keygate",
+    about = "Keygate: API keys for your API.",
+    after_help = "Configuration comes from the KEYGATE_* variables (see the README).",
+    disable_version_flag = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Top>,
+}
 
-Usage:
-  keygate [serve]                 Run the server (the default)
-  keygate migrate                 Apply database migrations and exit
-  keygate user create --email EMAIL --name NAME
-                                  Create an account; the password is read from
-                                  KEYGATE_PASSWORD, or else from the first line of stdin
-  keygate org create --name NAME --owner EMAIL
-                                  Create an organization owned by an existing account;
-                                  prints its id
-  keygate key create --org ORG_ID --name NAME [--expires-in DAYS|30d|1y|never]
-                     [--scopes gateway,keys:read,keys:write] [--as EMAIL]
-                                  Create an API key and print it (once) on stdout.
-                                  Defaults: never expires, scope gateway, created
-                                  as the organization's first owner
-  keygate help                    Show this help
+#[derive(Debug, Subcommand)]
+enum Top {
+    /// Run the server (the default)
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Accounts
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Organizations
+    Org {
+        #[command(subcommand)]
+        action: OrgAction,
+    },
+    /// API keys
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
 
-Configuration comes from the KEYGATE_* variables (see the README).";
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Create an account; the password is read from KEYGATE_PASSWORD, or else from the
+    /// first line of stdin. Prints the account's id.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The display name
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgAction {
+    /// Create an organization owned by an existing account; prints its id
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The owner's email (an existing account)
+        #[arg(long)]
+        owner: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyAction {
+    /// Create an API key and print it (once) on stdout
+    Create {
+        /// The organization's id (org_...)
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// Days until it expires: 30, 30d, 1y (365 days) or never (the default)
+        #[arg(long = "expires-in", value_name = "DAYS|30d|1y|never", value_parser = parse_expiry)]
+        expires_in: Option<Expiry>,
+        /// Comma-separated scopes (default: gateway)
+        #[arg(long, value_name = "gateway,keys:read,keys:write", value_parser = parse_scopes)]
+        scopes: Option<Scopes>,
+        /// Create it as this member (default: the organization's first owner)
+        #[arg(long = "as", value_name = "EMAIL")]
+        creator: Option<String>,
+    },
+}
+
+/// `--expires-in`: a number of days, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Expiry(Option<u32>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Serve,
     Migrate,
-    Help,
     CreateUser {
         email: String,
         name: String,
@@ -63,77 +130,57 @@ pub enum Command {
     },
 }
 
-/// A usage mistake: printed with the usage text, exit status 2.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-fn usage(message: impl Into<String>) -> UsageError {
-    UsageError(message.into())
+/// Why the arguments are not a command to run.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotRun {
+    /// `--help` (or `help`): print this on stdout, exit 0.
+    Help(String),
+    /// A usage mistake: print this on stderr, exit 2.
+    Usage(String),
 }
 
 /// Parses the arguments after the program name.
-pub fn parse(args: &[String]) -> Result<Command, UsageError> {
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (command, rest): (&[&str], &[&str]) = match words.as_slice() {
-        [] => return Ok(Command::Serve),
-        ["serve", rest @ ..] => (&["serve"], rest),
-        ["migrate", rest @ ..] => (&["migrate"], rest),
-        ["help" | "--help" | "-h", ..] => return Ok(Command::Help),
-        [noun @ ("user" | "org" | "key"), "create", rest @ ..] => (
-            if *noun == "user" {
-                &["user"]
-            } else if *noun == "org" {
-                &["org"]
-            } else {
-                &["key"]
-            },
-            rest,
-        ),
-        [noun @ ("user" | "org" | "key"), ..] => {
-            return Err(usage(format!(
-                "`keygate {noun}` needs a subcommand: create"
-            )));
-        }
-        [other, ..] => return Err(usage(format!("unknown command {other:?}"))),
-    };
-    let mut flags = Flags::parse(rest)?;
-    let parsed = match command {
-        ["serve"] => Command::Serve,
-        ["migrate"] => Command::Migrate,
-        ["user"] => Command::CreateUser {
-            email: flags.required("--email")?,
-            name: flags.required("--name")?,
+pub fn parse(args: &[String]) -> Result<Command, NotRun> {
+    let cli =
+        Cli::try_parse_from(std::iter::once("keygate").chain(args.iter().map(String::as_str)))
+            .map_err(|e| match e.kind() {
+                clap::error::ErrorKind::DisplayHelp => NotRun::Help(e.render().to_string()),
+                // Including `keygate key` with no subcommand: help, but as a mistake (exit 2).
+                _ => NotRun::Usage(e.render().to_string()),
+            })?;
+    Ok(match cli.command {
+        None | Some(Top::Serve) => Command::Serve,
+        Some(Top::Migrate) => Command::Migrate,
+        Some(Top::User {
+            action: UserAction::Create { email, name },
+        }) => Command::CreateUser { email, name },
+        Some(Top::Org {
+            action: OrgAction::Create { name, owner },
+        }) => Command::CreateOrg { name, owner },
+        Some(Top::Key {
+            action:
+                KeyAction::Create {
+                    org,
+                    name,
+                    expires_in,
+                    scopes,
+                    creator,
+                },
+        }) => Command::CreateKey {
+            org,
+            name,
+            expires_in_days: expires_in.and_then(|e| e.0),
+            scopes: scopes.unwrap_or(DEFAULT_SCOPES),
+            creator,
         },
-        ["org"] => Command::CreateOrg {
-            name: flags.required("--name")?,
-            owner: flags.required("--owner")?,
-        },
-        _ => Command::CreateKey {
-            org: flags.required("--org")?,
-            name: flags.required("--name")?,
-            expires_in_days: match flags.optional("--expires-in") {
-                None => None,
-                Some(v) => parse_expiry(&v)?,
-            },
-            scopes: match flags.optional("--scopes") {
-                None => DEFAULT_SCOPES,
-                Some(v) => {
-                    Scopes::parse_list([v.as_str()]).map_err(|m| usage(format!("--scopes: {m}")))?
-                }
-            },
-            creator: flags.optional("--as"),
-        },
-    };
-    flags.finish()?;
-    Ok(parsed)
+    })
 }
 
 /// `never`, `30`, `30d` or `1y` (365 days).
-fn parse_expiry(value: &str) -> Result<Option<u32>, UsageError> {
+fn parse_expiry(value: &str) -> Result<Expiry, String> {
     let value = value.trim().to_ascii_lowercase();
     if value == "never" {
-        return Ok(None);
+        return Ok(Expiry(None));
     }
     let days = if let Some(years) = value.strip_suffix('y') {
         years.parse::<u32>().ok().and_then(|y| y.checked_mul(365))
@@ -145,60 +192,15 @@ fn parse_expiry(value: &str) -> Result<Option<u32>, UsageError> {
             .ok()
     };
     match days {
-        Some(days @ 1..=1830) => Ok(Some(days)),
-        _ => Err(usage(format!(
-            "--expires-in: {value:?} is not 1 to 1830 days (e.g. 30d, 90, 1y) or never"
-        ))),
+        Some(days @ 1..=1830) => Ok(Expiry(Some(days))),
+        _ => Err(format!(
+            "{value:?} is not 1 to 1830 days (e.g. 30d, 90, 1y) or never"
+        )),
     }
 }
 
-struct Flags(Vec<(String, String)>);
-
-impl Flags {
-    fn parse(words: &[&str]) -> Result<Self, UsageError> {
-        let mut pairs = Vec::new();
-        let mut i = 0;
-        while i < words.len() {
-            let word = words[i];
-            let Some(name) = word.strip_prefix("--").map(|_| word) else {
-                return Err(usage(format!("unexpected argument {word:?}")));
-            };
-            let (name, value) = match name.split_once('=') {
-                Some((n, v)) => (n.to_owned(), v.to_owned()),
-                None => {
-                    let value = words
-                        .get(i + 1)
-                        .filter(|v| !v.starts_with("--"))
-                        .ok_or_else(|| usage(format!("{name} needs a value")))?;
-                    i += 1;
-                    (name.to_owned(), (*value).to_owned())
-                }
-            };
-            if pairs.iter().any(|(n, _)| *n == name) {
-                return Err(usage(format!("{name} is given twice")));
-            }
-            pairs.push((name, value));
-            i += 1;
-        }
-        Ok(Self(pairs))
-    }
-
-    fn optional(&mut self, name: &str) -> Option<String> {
-        let at = self.0.iter().position(|(n, _)| n == name)?;
-        Some(self.0.remove(at).1)
-    }
-
-    fn required(&mut self, name: &str) -> Result<String, UsageError> {
-        self.optional(name)
-            .ok_or_else(|| usage(format!("{name} is required")))
-    }
-
-    fn finish(self) -> Result<(), UsageError> {
-        match self.0.first() {
-            Some((name, _)) => Err(usage(format!("unknown option {name}"))),
-            None => Ok(()),
-        }
-    }
+fn parse_scopes(value: &str) -> Result<Scopes, String> {
+    Scopes::parse_list([value])
 }
 
 /// Runs a command other than `serve`. The `Ok` string goes to stdout.
@@ -208,7 +210,7 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let db = &state.db;
     match command {
-        Command::Serve | Command::Help => Err("not a one-shot command".into()),
+        Command::Serve => Err("not a one-shot command".into()),
         Command::Migrate => Ok("migrations applied".into()),
         Command::CreateUser { email, name } => {
             let password = password()?;
@@ -359,7 +361,33 @@ mod tests {
             "user create --email a --name b --colour blue",
             "migrate now",
         ] {
-            assert!(parse(&args(bad)).is_err(), "{bad}");
+            assert!(matches!(parse(&args(bad)), Err(NotRun::Usage(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_subcommand_has_help() {
+        for line in [
+            "--help",
+            "help",
+            "serve --help",
+            "migrate --help",
+            "user --help",
+            "user create --help",
+            "org create --help",
+            "key create --help",
+        ] {
+            match parse(&args(line)) {
+                Err(NotRun::Help(text)) => assert!(text.contains("Usage:"), "{line}: {text}"),
+                other => panic!("{line}: {other:?}"),
+            }
+        }
+        let Err(NotRun::Help(text)) = parse(&args("key create --help")) else {
+            unreachable!()
+        };
+        assert!(
+            text.contains("--expires-in") && text.contains("--scopes"),
+            "{text}"
+        );
     }
 }

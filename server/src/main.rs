@@ -11,15 +11,15 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match cli::parse(&args) {
         Ok(command) => command,
-        Err(e) => {
-            eprintln!("keygate: {e}\n\n{}", cli::USAGE);
+        Err(cli::NotRun::Help(text)) => {
+            print!("{text}");
+            return;
+        }
+        Err(cli::NotRun::Usage(text)) => {
+            eprint!("{text}");
             std::process::exit(2);
         }
     };
-    if command == Command::Help {
-        println!("{}", cli::USAGE);
-        return;
-    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {

@@ -82,7 +82,18 @@ async fn cli_bootstraps_a_working_key_without_a_browser() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--org is required"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("required") && stderr.contains("--org"),
+        "{stderr}"
+    );
+    // Every subcommand has --help, on stdout with status 0.
+    let output = keygate(data)
+        .args(["key", "create", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("--expires-in"));
     let output = keygate(data)
         .args([
             "org",
