@@ -64,12 +64,50 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub const SESSION_COOKIE: &str = "keygate_session";
 pub const SECURE_SESSION_COOKIE: &str = "__Host-keygate";
 
-#[derive(Clone, FromRef)]
-pub struct ServerState {
+/// What the handlers share. axum clones the router's state for every request it routes,
+/// so this is one `Arc`: a clone is one atomic increment, not a copy of the Leptos
+/// options, the application state and the gateway's client (which cost about a tenth of
+/// the server's CPU per request before).
+#[derive(Clone)]
+pub struct ServerState(Arc<Shared>);
+
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub app: AppState,
     pub gateway: Gateway,
     pub health: Arc<Health>,
+}
+
+impl std::ops::Deref for ServerState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl FromRef<ServerState> for LeptosOptions {
+    fn from_ref(state: &ServerState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl FromRef<ServerState> for AppState {
+    fn from_ref(state: &ServerState) -> Self {
+        state.app.clone()
+    }
+}
+
+impl FromRef<ServerState> for Gateway {
+    fn from_ref(state: &ServerState) -> Self {
+        state.gateway.clone()
+    }
+}
+
+impl FromRef<ServerState> for Arc<Health> {
+    fn from_ref(state: &ServerState) -> Self {
+        state.health.clone()
+    }
 }
 
 /// The whole application router.
@@ -100,12 +138,12 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         std::path::Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir);
     let health = Health::new(config.sqlite_file());
     health.spawn(app.db.clone());
-    let state = ServerState {
+    let state = ServerState(Arc::new(Shared {
         leptos_options: leptos_options.clone(),
         app,
         gateway: Gateway::new(config.upstream.clone(), config.upstream_timeout),
         health: health.clone(),
-    };
+    }));
     let cors = cors_layer(&config.cors_origins);
     let mut rest = api::rest_routes();
     let mut gateway = api::gateway_routes();
