@@ -215,34 +215,16 @@ impl Config {
             None => Vec::new(),
             Some(raw) => parse_origins(&raw)?,
         };
-        let auth_failure_limit = match var("KEYGATE_AUTH_FAILURE_LIMIT") {
-            None => app::keys::verifier::DEFAULT_FAILURE_LIMIT,
-            Some(raw) => raw
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| {
-                    err(
-                        "KEYGATE_AUTH_FAILURE_LIMIT",
-                        format!("{raw:?} is not a whole number of at least 1"),
-                    )
-                })?,
-        };
-        let signup_limit = match var("KEYGATE_SIGNUP_LIMIT") {
-            None => app::auth::throttle::DEFAULT_SIGNUP_LIMIT,
-            Some(raw) => raw
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| {
-                    err(
-                        "KEYGATE_SIGNUP_LIMIT",
-                        format!("{raw:?} is not a whole number of at least 1"),
-                    )
-                })?,
-        };
+        let auth_failure_limit = limit(
+            "KEYGATE_AUTH_FAILURE_LIMIT",
+            var("KEYGATE_AUTH_FAILURE_LIMIT"),
+            app::keys::verifier::DEFAULT_FAILURE_LIMIT,
+        )?;
+        let signup_limit = limit(
+            "KEYGATE_SIGNUP_LIMIT",
+            var("KEYGATE_SIGNUP_LIMIT"),
+            app::auth::throttle::DEFAULT_SIGNUP_LIMIT,
+        )?;
         let public_origin = match var("KEYGATE_PUBLIC_URL") {
             None => None,
             Some(raw) => Some(parse_public_url(&raw)?),
@@ -318,6 +300,18 @@ impl Config {
         let path = self.data_dir.join(SECRET_FILE);
         read_or_create_secret_file(&path)
     }
+}
+
+/// A count limit: a whole number of at least 1, or `default` when unset.
+fn limit(var: &'static str, raw: Option<String>, default: u32) -> Result<u32, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| err(var, format!("{raw:?} is not a whole number of at least 1")))
 }
 
 /// `KEYGATE_PUBLIC_URL` as the origin a browser sends: `scheme://host[:port]`, lower-case,
