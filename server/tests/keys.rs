@@ -723,7 +723,7 @@ async fn a_thousand_keys_are_paged_on_the_server(db: TestDb) {
         first.contains("Page 1 of 40 · 1000 keys"),
         "server-rendered pagination"
     );
-    let cell = |name: &str| format!("class=\"key-name\"><span>{name}<");
+    let cell = |name: &str| format!("class=\"key-title\">{name}<");
     assert!(first.contains(&cell("bulk key 0999")) && first.contains(&cell("bulk key 0975")));
     assert!(
         !first.contains(&cell("bulk key 0974")),
