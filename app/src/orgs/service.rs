@@ -5,7 +5,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, SqlErr, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, SqlErr, TransactionTrait,
 };
 
 use super::{MemberKeyView, MemberView, OrgSummary, Role};
@@ -288,28 +288,17 @@ pub async fn add_member(
         }
         Err(e) => return Err(e.into()),
     }
-    let orphans = live_keys_of(&txn, org_id, &user.id).await?;
-    if !orphans.is_empty() {
-        let adder = admin.member().user_id.as_str();
-        api_key::Entity::update_many()
-            .col_expr(api_key::Column::RevokedAt, Expr::value(now))
-            .col_expr(api_key::Column::RevokedBy, Expr::value(adder))
-            .filter(api_key::Column::OrgId.eq(org_id.as_str()))
-            .filter(api_key::Column::CreatedBy.eq(user.id.as_str()))
-            .filter(api_key::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        record_key_events(
-            &txn,
-            org_id,
-            adder,
-            "key.revoked_with_member",
-            &orphans,
-            now,
-        )
-        .await?;
+    let orphans = hand_over_keys(
+        &txn,
+        org_id,
+        &user.id,
+        &admin.member().user_id,
+        KeyHandover::Revoke,
+    )
+    .await?;
+    if orphans > 0 {
+        announce_member(&txn, org_id, &user.id).await?;
     }
-    announce_member(&txn, org_id, &user.id).await?;
     txn.commit().await?;
     let membership = membership::Model {
         org_id: org_id.clone(),
@@ -429,14 +418,8 @@ pub async fn member_keys(
 ) -> Result<Vec<MemberKeyView>, OrgError> {
     let org_id = admin.member().org_id.as_str();
     target_member(db, org_id, user_id).await?;
-    let rows = api_key::Entity::find()
-        .filter(api_key::Column::OrgId.eq(org_id))
-        .filter(api_key::Column::CreatedBy.eq(user_id))
-        .filter(api_key::Column::RevokedAt.is_null())
-        .order_by_asc(api_key::Column::Name)
-        .order_by_asc(api_key::Column::Id)
-        .all(db)
-        .await?;
+    let mut rows = live_keys_of(db, org_id, user_id).await?;
+    rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     Ok(rows
         .into_iter()
         .map(|k| MemberKeyView {
@@ -471,30 +454,46 @@ pub async fn remove_member(
     if current == Role::Owner {
         ensure_an_owner_remains(&txn, org_id).await?;
     }
-    let remover = admin.member().user_id.as_str();
-    let action = match keys {
-        KeyHandover::Revoke => "key.revoked_with_member",
-        KeyHandover::Transfer => "key.transferred",
-    };
-    let affected = live_keys_of(&txn, org_id, user_id).await?;
+    hand_over_keys(&txn, org_id, user_id, &admin.member().user_id, keys).await?;
+    // Every instance re-reads this member's keys once this commits (K9).
+    announce_member(&txn, org_id, user_id).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Revokes, or hands over to `actor`, every key `user_id` created in the org that is not
+/// revoked, with an audit event per key, in the caller's transaction. Returns how many.
+async fn hand_over_keys(
+    txn: &impl ConnectionTrait,
+    org_id: &str,
+    user_id: &str,
+    actor: &str,
+    keys: KeyHandover,
+) -> Result<usize, DbErr> {
+    let affected = live_keys_of(txn, org_id, user_id).await?;
+    if affected.is_empty() {
+        return Ok(0);
+    }
     let now = chrono::Utc::now();
     let update = api_key::Entity::update_many()
         .filter(api_key::Column::OrgId.eq(org_id))
         .filter(api_key::Column::CreatedBy.eq(user_id))
         .filter(api_key::Column::RevokedAt.is_null());
-    match keys {
-        KeyHandover::Revoke => update
-            .col_expr(api_key::Column::RevokedAt, Expr::value(now))
-            .col_expr(api_key::Column::RevokedBy, Expr::value(remover)),
-        KeyHandover::Transfer => update.col_expr(api_key::Column::CreatedBy, Expr::value(remover)),
-    }
-    .exec(&txn)
-    .await?;
-    record_key_events(&txn, org_id, remover, action, &affected, now).await?;
-    // Every instance re-reads this member's keys once this commits (K9).
-    announce_member(&txn, org_id, user_id).await?;
-    txn.commit().await?;
-    Ok(())
+    let (update, action) = match keys {
+        KeyHandover::Revoke => (
+            update
+                .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+                .col_expr(api_key::Column::RevokedBy, Expr::value(actor)),
+            "key.revoked_with_member",
+        ),
+        KeyHandover::Transfer => (
+            update.col_expr(api_key::Column::CreatedBy, Expr::value(actor)),
+            "key.transferred",
+        ),
+    };
+    update.exec(txn).await?;
+    record_key_events(txn, org_id, actor, action, &affected, now).await?;
+    Ok(affected.len())
 }
 
 async fn live_keys_of(
