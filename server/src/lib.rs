@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Keygate's server: configuration, database, the HTTP router, and the process around
 //! them. `main.rs` is a thin wrapper so tests can start the same server in-process.
 
@@ -9,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod health;
 pub mod http;
+pub mod webhook_http;
 
 use app::ssr::AppState;
 use leptos::prelude::LeptosOptions;
