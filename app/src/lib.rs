@@ -22,6 +22,7 @@ pub mod ssr;
 
 use auth::ui::{AuthActions, LoginPage, SignUpPage, UserMenu};
 use components::NotFoundPage;
+use keys::policy::PolicyPage;
 use keys::ui::ApiKeysPage;
 use orgs::ui::{GeneralPage, MembersPage, OrgSettingsLayout, OrgsPage};
 
@@ -85,6 +86,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=GeneralPage />
                         <Route path=path!("members") view=MembersPage />
                         <Route path=path!("keys") view=ApiKeysPage />
+                        <Route path=path!("policy") view=PolicyPage />
                     </ParentRoute>
                 </Routes>
             </main>

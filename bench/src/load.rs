@@ -111,6 +111,11 @@ async fn seed(dir: &Path, count: usize, database_url: Option<&str>) -> Vec<Strin
                     last_used_at: None,
                     revoked_at: None,
                     revoked_by: None,
+                    previous_digest: None,
+                    previous_start: None,
+                    previous_until: None,
+                    paused_at: None,
+                    paused_until: None,
                 };
                 if hot.len() < HOT_KEYS && n % (count / HOT_KEYS).max(1) == 0 {
                     hot.push(raw);

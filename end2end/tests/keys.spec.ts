@@ -82,7 +82,11 @@ test("revoke asks first and shows who revoked; roll reveals a new secret once", 
   const rolled = (await reveal.getByTestId("secret").textContent())!.trim();
   expect(rolled).toMatch(KEY_PATTERN);
   expect(rolled).not.toBe(second);
+  // Not copied: Done asks first.
   await reveal.getByRole("button", { name: "Done" }).click();
+  await expect(reveal.getByTestId("close-anyway")).toContainText("You have not copied this key. Close anyway?");
+  await reveal.getByRole("button", { name: "Close anyway" }).click();
+  await expect(reveal).toBeHidden();
   await expect(row(owner, "Roll me")).toContainText(`${rolled.slice(0, 7)}…`);
   await expect(owner.getByTestId("activity")).toContainText("Owner Person rolled key “Roll me”");
   await expect(owner.getByTestId("activity")).toContainText("Owner Person revoked key “Revoke me”");
@@ -192,6 +196,8 @@ test("a key created in the UI works against the API at once and stops right afte
   const secret = (await dialog.getByTestId("secret").textContent())!.trim();
   expect(secret).toMatch(KEY_PATTERN);
   await dialog.getByRole("button", { name: "Done" }).click();
+  await dialog.getByRole("button", { name: "Close anyway" }).click();
+  await expect(dialog).toBeHidden();
   await expect(row(owner, "API caller").getByTestId("key-scopes")).toHaveText(/gateway\s*keys:read/);
 
   const whoami = await request.get("/api/v1/whoami", { headers: { "x-api-key": secret } });

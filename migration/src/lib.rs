@@ -6,6 +6,7 @@ mod m20261123_000001_foundation;
 mod m20261124_000002_api_keys;
 mod m20261125_000003_key_scopes;
 mod m20261126_000004_cache_events;
+mod m20261201_000005_key_lifecycle;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_api_keys::Migration),
             Box::new(m20261125_000003_key_scopes::Migration),
             Box::new(m20261126_000004_cache_events::Migration),
+            Box::new(m20261201_000005_key_lifecycle::Migration),
         ]
     }
 }

@@ -59,6 +59,12 @@ impl Background {
         if postgres {
             others.push(tokio::spawn(listen(state.clone())));
         }
+        others.push(tokio::spawn(sweep_idle_keys(
+            state.clone(),
+            // Longer than any instance's flush interval (all run the same configuration),
+            // so every last use before the sweep looked has been written when it decides.
+            usage_flush_interval * 2 + Duration::from_secs(1),
+        )));
         let flush = tokio::spawn(flush_usage(state.clone(), usage_flush_interval, stopped));
         Background {
             state: state.clone(),
@@ -80,6 +86,41 @@ impl Background {
         }
         if let Err(e) = self.state.verifier.flush_usage(&self.state.db).await {
             tracing::warn!(error = %e, "could not write last-used times at shutdown");
+        }
+    }
+}
+
+/// How often an instance tries to sweep idle keys, and how long its lease lasts.
+const IDLE_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
+const IDLE_SWEEP_LEASE: Duration = Duration::from_secs(900);
+
+/// Revokes keys idle past their organization's policy, on one instance at a time: the
+/// holder of the `idle-sweep` lease.
+async fn sweep_idle_keys(state: AppState, settle: Duration) {
+    let me = app::ssr::random_id("inst");
+    let lease =
+        chrono::Duration::from_std(IDLE_SWEEP_LEASE).unwrap_or(chrono::Duration::minutes(15));
+    let mut tick = interval(IDLE_SWEEP_INTERVAL);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match app::keys::service::take_lease(&state.db, "idle-sweep", &me, lease).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take the idle-sweep lease");
+                continue;
+            }
+        }
+        match app::keys::service::revoke_idle_keys(&state.db, &state.verifier, settle).await {
+            Ok(revoked) if !revoked.is_empty() => {
+                tracing::info!(
+                    count = revoked.len(),
+                    "revoked keys idle past their organization's policy"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the idle-key sweep failed"),
         }
     }
 }

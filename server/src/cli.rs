@@ -7,6 +7,7 @@
 //! keygate user create --email EMAIL --name NAME        (password: KEYGATE_PASSWORD or stdin)
 //! keygate org create --name NAME --owner EMAIL
 //! keygate key create --org ORG_ID --name NAME [--expires-in 30d|1y|never] [--scopes gateway,keys:read] [--as EMAIL]
+//! keygate key roll --org ORG_ID --id KEY_ID [--overlap 24h] [--as EMAIL]
 //! ```
 //!
 //! Parsed by clap: `--help` works on every subcommand. Results go to stdout (only the key,
@@ -103,6 +104,45 @@ enum KeyAction {
         #[arg(long = "as", value_name = "EMAIL")]
         creator: Option<String>,
     },
+    /// Issue a new secret for a key and print it (once) on stdout; the old secret stops
+    /// now, or after --overlap
+    Roll {
+        /// The organization's id (org_...)
+        #[arg(long)]
+        org: String,
+        /// The key's id (key_...)
+        #[arg(long)]
+        id: String,
+        /// How long the old secret keeps working: 0 (the default), 30m, 1h, 24h, 7d (at most)
+        #[arg(long, value_name = "0|30m|1h|24h|7d", value_parser = parse_overlap, default_value = "0")]
+        overlap: u32,
+        /// Roll it as this member, who becomes the key's creator (default: the
+        /// organization's first owner)
+        #[arg(long = "as", value_name = "EMAIL")]
+        roller: Option<String>,
+    },
+}
+
+/// `--overlap`: `0`/`now`, or a number with `s`, `m`, `h` or `d`, up to 7 days.
+fn parse_overlap(value: &str) -> Result<u32, String> {
+    let value = value.trim().to_ascii_lowercase();
+    if value == "0" || value == "now" {
+        return Ok(0);
+    }
+    let (number, unit) = value.split_at(value.len().saturating_sub(1));
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    match number.parse::<u32>().ok().and_then(|n| n.checked_mul(unit)) {
+        Some(seconds) if unit > 0 && seconds <= app::keys::MAX_OVERLAP_SECONDS => Ok(seconds),
+        _ => Err(format!(
+            "{value:?} is not an overlap of at most 7 days, such as 0, 30m, 1h, 24h or 7d"
+        )),
+    }
 }
 
 /// `--expires-in`: a number of days, or never.
@@ -127,6 +167,12 @@ pub enum Command {
         expires_in_days: Option<u32>,
         scopes: Scopes,
         creator: Option<String>,
+    },
+    RollKey {
+        org: String,
+        id: String,
+        overlap_seconds: u32,
+        roller: Option<String>,
     },
 }
 
@@ -172,6 +218,20 @@ pub fn parse(args: &[String]) -> Result<Command, NotRun> {
             expires_in_days: expires_in.and_then(|e| e.0),
             scopes: scopes.unwrap_or(DEFAULT_SCOPES),
             creator,
+        },
+        Some(Top::Key {
+            action:
+                KeyAction::Roll {
+                    org,
+                    id,
+                    overlap,
+                    roller,
+                },
+        }) => Command::RollKey {
+            org,
+            id,
+            overlap_seconds: overlap,
+            roller,
         },
     })
 }
@@ -233,22 +293,7 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
             scopes,
             creator,
         } => {
-            let creator = match creator {
-                Some(email) => user_by_email(db, &email).await?,
-                None => first_owner(db, &org).await?,
-            };
-            let member = orgs::membership(db, &creator, &org)
-                .await
-                .map_err(|e| match e {
-                    orgs::OrgError::NotFound => {
-                        format!("no organization {org:?} with that person as a member")
-                    }
-                    other => describe(other.into()),
-                })?;
-            let manager = KeyManager::new(member).map_err(|_| {
-                "that person's role cannot create keys (owner, admin or developer needed)"
-                    .to_owned()
-            })?;
+            let manager = acting_manager(db, &org, creator.as_deref()).await?;
             let expires_at = expires_in_days.map(|d| Utc::now() + Duration::days(i64::from(d)));
             let created = keys::create_key(db, &state.secret, &manager, &name, expires_at, scopes)
                 .await
@@ -265,7 +310,66 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
             );
             Ok(created.secret)
         }
+        Command::RollKey {
+            org,
+            id,
+            overlap_seconds,
+            roller,
+        } => {
+            let manager = acting_manager(db, &org, roller.as_deref()).await?;
+            let rolled = keys::roll_key(
+                db,
+                &state.secret,
+                &state.verifier,
+                &manager,
+                &id,
+                overlap_seconds,
+            )
+            .await
+            .map_err(|e| match e {
+                keys::KeyError::NotFound => format!("no key {id:?} in organization {org:?}"),
+                other => describe(other.into()),
+            })?;
+            eprintln!(
+                "Rolled key {} ({}): the new secret is shown once, store it now. {}",
+                rolled.key.id,
+                rolled.key.name,
+                match &rolled.key.rolling {
+                    Some(old) => format!(
+                        "The old secret {} works until {}.",
+                        old.hint,
+                        old.until.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                    None => "The old secret no longer works.".to_owned(),
+                }
+            );
+            Ok(rolled.secret)
+        }
     }
+}
+
+/// The key manager a CLI command acts as: the member with `email`, or the
+/// organization's first owner.
+async fn acting_manager(
+    db: &DatabaseConnection,
+    org: &str,
+    email: Option<&str>,
+) -> Result<KeyManager, String> {
+    let person = match email {
+        Some(email) => user_by_email(db, email).await?,
+        None => first_owner(db, org).await?,
+    };
+    let member = orgs::membership(db, &person, org)
+        .await
+        .map_err(|e| match e {
+            orgs::OrgError::NotFound => {
+                format!("no organization {org:?} with that person as a member")
+            }
+            other => describe(other.into()),
+        })?;
+    KeyManager::new(member).map_err(|_| {
+        "that person's role cannot manage keys (owner, admin or developer needed)".to_owned()
+    })
 }
 
 fn describe(error: app::error::AppError) -> String {

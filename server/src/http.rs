@@ -53,6 +53,8 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
                 header::AUTHORIZATION,
                 http::HeaderName::from_static("x-api-key"),
             ])
+            // Browser callers may read when their key stops working.
+            .expose_headers([http::HeaderName::from_static(api::auth::KEY_EXPIRES_HEADER)])
             .max_age(Duration::from_secs(600)),
     )
 }
@@ -145,8 +147,9 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         health: health.clone(),
     }));
     let cors = cors_layer(&config.cors_origins);
-    let mut rest = api::rest_routes();
-    let mut gateway = api::gateway_routes();
+    let expiry_header = middleware::from_fn(api::auth::key_expiry_header);
+    let mut rest = api::rest_routes().layer(expiry_header.clone());
+    let mut gateway = api::gateway_routes().layer(expiry_header);
     if let Some(cors) = cors {
         rest = rest.layer(cors.clone());
         gateway = gateway.layer(cors);
@@ -360,20 +363,23 @@ fn is_hashed_asset(path: &str) -> bool {
 }
 
 /// One line per request: method, path (never the query string, which could carry a
-/// credential someone pasted there), status and duration.
+/// credential someone pasted there), status, the API error code if any, and duration.
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
-    tracing::info!(
-        target: "keygate::http",
-        %method,
-        path = %path,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let status = response.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    // An API error says why, e.g. `key_paused` or `key_expired` (never which key).
+    match response.extensions().get::<api::error::ErrorCode>() {
+        Some(code) => tracing::info!(
+            target: "keygate::http", %method, path = %path, status, error = code.0, ms, "request"
+        ),
+        None => {
+            tracing::info!(target: "keygate::http", %method, path = %path, status, ms, "request")
+        }
+    }
     response
 }
 

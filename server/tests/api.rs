@@ -123,7 +123,8 @@ async fn revoked_rolled_and_expired_keys_stop_at_once(db: TestDb) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, headers, body) =
         with_key(&server, Method::GET, "/api/v1/whoami", &key, None).await;
-    assert_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_token");
+    // A key that exists but was revoked says so; the challenge keeps RFC 6750's code.
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "key_revoked");
     assert!(
         headers["www-authenticate"]
             .to_str()
@@ -171,7 +172,7 @@ async fn revoked_rolled_and_expired_keys_stop_at_once(db: TestDb) {
         .await
         .unwrap();
     let (status, _, body) = with_key(&server, Method::GET, "/api/v1/whoami", &expired, None).await;
-    assert_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_token");
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "key_expired");
 }
 
 async fn scopes_decide_what_a_key_may_do(db: TestDb) {
@@ -435,7 +436,7 @@ async fn keys_never_outlive_their_creators_role(db: TestDb) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _, body) = with_key(&server, Method::GET, "/api/v1/whoami", &key, None).await;
-    assert_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_token");
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "key_revoked");
     let (_, page) = ada
         .call("list_api_keys", &[("org_id", &org), ("page", "1")])
         .await;
@@ -654,7 +655,7 @@ async fn verify_endpoint_tells_services_whose_key_it_is(db: TestDb) {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
             body,
-            json!({"valid": false, "org_id": null, "key_id": null, "scopes": [], "expires_at": null})
+            json!({"valid": false, "error": "invalid_token", "org_id": null, "key_id": null, "scopes": [], "expires_at": null})
         );
     }
     let (status, _, body) = send(service().post(&url).json(&json!({"key": key, "extra": 1}))).await;
@@ -801,6 +802,12 @@ async fn openapi_document_lists_every_route_with_auth(db: TestDb) {
         ("/api/v1/keys/{id}", "get"),
         ("/api/v1/keys/{id}", "delete"),
         ("/api/v1/keys/{id}/roll", "post"),
+        ("/api/v1/keys/{id}/end-overlap", "post"),
+        ("/api/v1/keys/{id}/pause", "post"),
+        ("/api/v1/keys/{id}/resume", "post"),
+        ("/api/v1/keys/{id}/shorten-to-policy", "post"),
+        ("/api/v1/policy", "get"),
+        ("/api/v1/policy", "put"),
         ("/api/v1/verify", "post"),
     ];
     let mut listed = 0;
@@ -813,6 +820,13 @@ async fn openapi_document_lists_every_route_with_auth(db: TestDb) {
             let security = op["security"].as_array().unwrap();
             if path == "/api/v1/verify" {
                 assert_eq!(security, &vec![json!({})], "verify is public");
+            } else if (path.as_str(), method.as_str()) == ("/api/v1/policy", "put") {
+                assert_eq!(
+                    security,
+                    &vec![json!({"session": []})],
+                    "keys cannot set policy"
+                );
+                assert!(op["responses"].get("401").is_some(), "{method} {path}");
             } else {
                 assert!(
                     security.iter().any(|s| s.get("api_key").is_some()),

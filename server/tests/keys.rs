@@ -181,6 +181,7 @@ async fn the_database_holds_no_key(db: TestDb) {
             .unwrap()
             .unwrap()
             .id,
+        0,
     )
     .await
     .unwrap();
@@ -310,7 +311,8 @@ async fn revoking_is_final_idempotent_and_scoped_to_the_org(db: TestDb) {
             &secret,
             &Verifier::default(),
             &intruder,
-            &created.key.id
+            &created.key.id,
+            0
         )
         .await,
         Err(KeyError::NotFound)
@@ -373,6 +375,7 @@ async fn rolling_replaces_the_secret_and_keeps_the_record(db: TestDb) {
         &Verifier::default(),
         &manager,
         &created.key.id,
+        0,
     )
     .await
     .unwrap();
@@ -384,7 +387,8 @@ async fn rolling_replaces_the_secret_and_keeps_the_record(db: TestDb) {
         keys::verify_key(&state.db, &secret, &created.secret)
             .await
             .unwrap(),
-        Err(VerifyError::Unknown)
+        // The replaced secret is known (by digest) and refused as revoked.
+        Err(VerifyError::Revoked)
     );
     let verified = keys::verify_key(&state.db, &secret, &rolled.secret)
         .await
@@ -408,7 +412,8 @@ async fn rolling_replaces_the_secret_and_keeps_the_record(db: TestDb) {
             &secret,
             &Verifier::default(),
             &manager,
-            &created.key.id
+            &created.key.id,
+            0
         )
         .await,
         Err(KeyError::Conflict { .. })
@@ -467,7 +472,9 @@ async fn verification_checks_shape_status_and_expiry(db: TestDb) {
             .unwrap(),
         Err(VerifyError::Expired)
     );
-    let listed = keys::list_keys(&state.db, &manager, 1).await.unwrap();
+    let listed = keys::list_keys(&state.db, &manager, 1, keys::KeyFilter::All)
+        .await
+        .unwrap();
     assert_eq!(
         listed.keys[0].status,
         app::keys::KeyStatus::Expired,
@@ -505,22 +512,29 @@ async fn the_list_is_paginated_newest_first(db: TestDb) {
         .await
         .unwrap();
     }
-    let first = keys::list_keys(&state.db, &manager, 1).await.unwrap();
+    let first = keys::list_keys(&state.db, &manager, 1, keys::KeyFilter::All)
+        .await
+        .unwrap();
     assert_eq!(
         (first.keys.len(), first.page, first.pages, first.total),
         (25, 1, 2, 30)
     );
     assert_eq!(first.keys[0].name, "key 29");
-    let second = keys::list_keys(&state.db, &manager, 2).await.unwrap();
+    let second = keys::list_keys(&state.db, &manager, 2, keys::KeyFilter::All)
+        .await
+        .unwrap();
     assert_eq!(second.keys.len(), 5);
     assert_eq!(second.keys[4].name, "key 00");
     assert_eq!(
-        keys::list_keys(&state.db, &manager, 99).await.unwrap().page,
+        keys::list_keys(&state.db, &manager, 99, keys::KeyFilter::All)
+            .await
+            .unwrap()
+            .page,
         2,
         "out-of-range pages clamp"
     );
     assert!(
-        keys::list_keys(&state.db, &manager, 0)
+        keys::list_keys(&state.db, &manager, 0, keys::KeyFilter::All)
             .await
             .unwrap()
             .keys
@@ -775,7 +789,7 @@ async fn parallel_revokes_and_rolls_never_fail(db: TestDb) {
                     "revoke" => keys::revoke_key(&db, &Verifier::default(), &manager, &id)
                         .await
                         .map(|_| ()),
-                    _ => keys::roll_key(&db, &secret, &Verifier::default(), &manager, &id)
+                    _ => keys::roll_key(&db, &secret, &Verifier::default(), &manager, &id, 0)
                         .await
                         .map(|_| ()),
                 }

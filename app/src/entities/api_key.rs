@@ -19,6 +19,16 @@ pub struct Model {
     pub last_used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
     pub revoked_by: Option<String>,
+    /// During a roll's overlap: the digest of the secret the roll replaced.
+    #[sea_orm(unique)]
+    pub previous_digest: Option<String>,
+    /// The replaced secret's display hint.
+    pub previous_start: Option<String>,
+    /// When the replaced secret stops working.
+    pub previous_until: Option<DateTimeUtc>,
+    pub paused_at: Option<DateTimeUtc>,
+    /// When a paused key works again by itself; `None` while paused: until resumed.
+    pub paused_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 pub mod api_key;
 pub mod audit_event;
 pub mod cache_event;
+pub mod lease;
 pub mod membership;
 pub mod organization;
 pub mod session;

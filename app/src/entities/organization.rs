@@ -8,6 +8,12 @@ pub struct Model {
     pub id: String,
     pub name: String,
     pub created_at: DateTimeUtc,
+    /// Longest lifetime of a new key, in days (`None`: no limit).
+    pub max_key_days: Option<i32>,
+    /// Whether every new key must expire.
+    pub require_expiry: bool,
+    /// Keys unused for this many days are revoked (`None`: never).
+    pub idle_revoke_days: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

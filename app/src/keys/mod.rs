@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 
 pub mod format;
+pub mod policy;
 pub mod scopes;
 #[cfg(feature = "ssr")]
 pub mod service;
@@ -23,8 +24,33 @@ pub const PAGE_SIZE: u64 = 25;
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
     Active,
+    /// Refused until resumed, or until `paused_until`.
+    Paused,
     Expired,
     Revoked,
+}
+
+/// Keys expiring within this many days are flagged on the keys page.
+pub const EXPIRY_WARNING_DAYS: i64 = 7;
+/// Longest overlap a roll may give the old secret: 7 days.
+pub const MAX_OVERLAP_SECONDS: u32 = 7 * 86_400;
+
+/// The roll dialog's choices for when the old secret stops, in seconds.
+pub const OVERLAP_CHOICES: [(u32, &str); 4] = [
+    (0, "Now"),
+    (3_600, "In 1 hour"),
+    (86_400, "In 24 hours"),
+    (MAX_OVERLAP_SECONDS, "In 7 days"),
+];
+
+/// Whether a key paused at `paused_at` is still paused at `now` (`paused_until`: when it
+/// resumes by itself; `None` while paused means until someone resumes it).
+pub fn is_paused(
+    paused_at: Option<DateTime<Utc>>,
+    paused_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> bool {
+    paused_at.is_some() && paused_until.is_none_or(|until| until > now)
 }
 
 impl KeyStatus {
@@ -40,9 +66,39 @@ impl KeyStatus {
         }
     }
 
+    /// An active key that is paused at `now` is [`KeyStatus::Paused`].
+    pub fn with_pause(
+        self,
+        paused_at: Option<DateTime<Utc>>,
+        paused_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        if self == KeyStatus::Active && is_paused(paused_at, paused_until, now) {
+            KeyStatus::Paused
+        } else {
+            self
+        }
+    }
+
+    /// Whether the key can still be used, now or after a pause.
+    pub fn is_live(self) -> bool {
+        matches!(self, KeyStatus::Active | KeyStatus::Paused)
+    }
+
+    /// The REST API's and the webhooks' name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Paused => "paused",
+            KeyStatus::Expired => "expired",
+            KeyStatus::Revoked => "revoked",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             KeyStatus::Active => "Active",
+            KeyStatus::Paused => "Paused",
             KeyStatus::Expired => "Expired",
             KeyStatus::Revoked => "Revoked",
         }
@@ -67,6 +123,139 @@ pub struct ApiKeyView {
     /// Set when an active key does less than its status says: its creator left or lost
     /// the role that lets keys act (K9).
     pub notice: Option<String>,
+    /// For a paused key: when it resumes by itself (`None`: when someone resumes it).
+    pub paused_until: Option<DateTime<Utc>>,
+    /// During a roll's overlap: the old secret, still working until `until`.
+    pub rolling: Option<Overlap>,
+    /// The key lives longer than the organization's key policy now allows.
+    pub exceeds_policy: bool,
+}
+
+impl ApiKeyView {
+    /// A live key expiring within [`EXPIRY_WARNING_DAYS`].
+    pub fn expires_soon(&self, now: DateTime<Utc>) -> bool {
+        self.status.is_live()
+            && self
+                .expires_at
+                .is_some_and(|at| at > now && at <= now + Duration::days(EXPIRY_WARNING_DAYS))
+    }
+}
+
+/// The policy page's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyView {
+    pub policy: KeyPolicy,
+    /// Owners and admins may change it.
+    pub can_edit: bool,
+}
+
+/// The secret a roll replaced, while it still works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overlap {
+    /// The old secret's display hint.
+    pub hint: String,
+    /// When the old secret stops working.
+    pub until: DateTime<Utc>,
+}
+
+/// An organization's rules for new keys (GitHub's maximum lifetime, idle revocation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPolicy {
+    /// Longest lifetime of a new key, in days (1 to 366).
+    pub max_days: Option<u32>,
+    /// Every new key must expire.
+    pub require_expiry: bool,
+    /// Keys unused for this many days (30 to 365) are revoked automatically.
+    pub idle_days: Option<u32>,
+}
+
+pub const POLICY_MAX_DAYS: u32 = 366;
+pub const IDLE_DAYS_RANGE: std::ops::RangeInclusive<u32> = 30..=365;
+
+impl KeyPolicy {
+    /// Whether a new key may expire at `expires_at` (`None`: never) when made at `now`;
+    /// `Err` is a sentence for the expiry field.
+    pub fn check(
+        self,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
+        match (expires_at, self.max_days) {
+            (None, Some(days)) => Err(format!(
+                "Your organization's key policy requires keys to expire within {}.",
+                days_text(days)
+            )),
+            (None, None) if self.require_expiry => {
+                Err("Your organization's key policy requires every key to expire.".into())
+            }
+            // A minute of grace: the dialog computes "N days" a moment before the server.
+            (Some(at), Some(days))
+                if at > now + Duration::days(i64::from(days)) + Duration::minutes(1) =>
+            {
+                Err(format!(
+                    "Your organization's key policy allows keys to live at most {}.",
+                    days_text(days)
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether an existing key expiring at `expires_at` lives longer than this policy
+    /// allows a key made now.
+    pub fn exceeded_by(self, expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        match (expires_at, self.max_days) {
+            (None, Some(_)) => true,
+            (None, None) => self.require_expiry,
+            (Some(at), Some(days)) => at > now + Duration::days(i64::from(days)),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// The expiry "Shorten to policy" gives a key: the policy's maximum from now, or a
+    /// year when the policy only requires an expiry.
+    pub fn shortened(
+        self,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let limit = now + Duration::days(i64::from(self.max_days.unwrap_or(365)));
+        Some(expires_at.map_or(limit, |at| at.min(limit)))
+    }
+
+    /// Whether the create dialog offers an expiry choice (see [`EXPIRY_CHOICES`]); a
+    /// custom date is offered whenever some date is allowed, and checked on its own.
+    pub fn offers(self, choice: &str) -> bool {
+        match choice {
+            "never" => self.max_days.is_none() && !self.require_expiry,
+            "custom" => true,
+            days => match (days.parse::<u32>(), self.max_days) {
+                (Ok(days), Some(max)) => days <= max,
+                _ => true,
+            },
+        }
+    }
+
+    /// A sentence for the create dialog, when the policy limits it.
+    pub fn summary(self) -> Option<String> {
+        match (self.max_days, self.require_expiry) {
+            (Some(days), _) => Some(format!(
+                "Your organization's key policy: keys expire within {}.",
+                days_text(days)
+            )),
+            (None, true) => Some("Your organization's key policy: every key must expire.".into()),
+            (None, false) => None,
+        }
+    }
+}
+
+/// `1 day`, `90 days`.
+pub fn days_text(days: u32) -> String {
+    if days == 1 {
+        "1 day".into()
+    } else {
+        format!("{days} days")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +267,10 @@ pub struct KeyPage {
     pub page: u64,
     pub pages: u64,
     pub total: u64,
+    /// Live keys of the organization expiring within [`EXPIRY_WARNING_DAYS`] (all pages).
+    pub expiring_soon: u64,
+    /// The organization's key policy, which limits the create dialog.
+    pub policy: KeyPolicy,
 }
 
 /// A key together with its secret: the one response that carries the raw key.
@@ -106,6 +299,7 @@ pub struct AuditEventView {
     pub key_id: String,
     pub key_name: String,
     pub at: DateTime<Utc>,
+    pub detail: Option<String>,
 }
 
 /// The expiry choices of the create dialog, as sent by its form.
@@ -186,9 +380,19 @@ pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
 }
 
 #[server(prefix = "/rpc", endpoint = "list_api_keys")]
-pub async fn list_api_keys(org_id: String, page: u64) -> Result<KeyPage, AppError> {
+pub async fn list_api_keys(
+    org_id: String,
+    page: u64,
+    // Only live keys expiring within a week.
+    #[server(default)] expiring_soon: bool,
+) -> Result<KeyPage, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::list_keys(&state.db, &manager, page).await?)
+    let filter = if expiring_soon {
+        service::KeyFilter::ExpiringSoon
+    } else {
+        service::KeyFilter::All
+    };
+    Ok(service::list_keys(&state.db, &manager, page, filter).await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "create_api_key")]
@@ -230,9 +434,99 @@ pub async fn revoke_api_key(org_id: String, key_id: String) -> Result<ApiKeyView
 }
 
 #[server(prefix = "/rpc", endpoint = "roll_api_key")]
-pub async fn roll_api_key(org_id: String, key_id: String) -> Result<CreatedKey, AppError> {
+pub async fn roll_api_key(
+    org_id: String,
+    key_id: String,
+    // How long the old secret keeps working, 0 to 604800 seconds.
+    #[server(default)] overlap_seconds: u32,
+) -> Result<CreatedKey, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::roll_key(&state.db, &state.secret, &state.verifier, &manager, &key_id).await?)
+    Ok(service::roll_key(
+        &state.db,
+        &state.secret,
+        &state.verifier,
+        &manager,
+        &key_id,
+        overlap_seconds,
+    )
+    .await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "end_key_overlap")]
+pub async fn end_key_overlap(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
+    let (state, manager) = service::authorize(&org_id).await?;
+    Ok(service::end_overlap(&state.db, &state.verifier, &manager, &key_id).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "pause_api_key")]
+pub async fn pause_api_key(
+    org_id: String,
+    key_id: String,
+    // RFC 3339; none: until resumed.
+    until: Option<String>,
+) -> Result<ApiKeyView, AppError> {
+    let (state, manager) = service::authorize(&org_id).await?;
+    let until = match until.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        None => None,
+        Some(text) => Some(
+            DateTime::parse_from_rfc3339(text)
+                .map_err(|_| AppError::invalid("until", "Pick a date and time."))?
+                .with_timezone(&Utc),
+        ),
+    };
+    Ok(service::pause_key(&state.db, &state.verifier, &manager, &key_id, until).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "resume_api_key")]
+pub async fn resume_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
+    let (state, manager) = service::authorize(&org_id).await?;
+    Ok(service::resume_key(&state.db, &state.verifier, &manager, &key_id).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "shorten_api_key")]
+pub async fn shorten_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
+    let (state, manager) = service::authorize(&org_id).await?;
+    Ok(service::shorten_to_policy(&state.db, &state.verifier, &manager, &key_id).await?)
+}
+
+/// The organization's key policy, for any member.
+#[server(prefix = "/rpc", endpoint = "get_key_policy")]
+pub async fn get_key_policy(org_id: String) -> Result<PolicyView, AppError> {
+    let (state, user_id) = crate::ssr::authenticated().await?;
+    let member = crate::orgs::service::membership(&state.db, &user_id, &org_id).await?;
+    Ok(PolicyView {
+        policy: service::org_policy(&state.db, &org_id)
+            .await
+            .map_err(crate::ssr::db_error)?,
+        can_edit: member.role.can_manage_members(),
+    })
+}
+
+/// Sets the key policy (owners and admins). `max_days` and `idle_days`: empty for none.
+#[server(prefix = "/rpc", endpoint = "set_key_policy")]
+pub async fn set_key_policy(
+    org_id: String,
+    max_days: String,
+    #[server(default)] require_expiry: bool,
+    idle_days: String,
+) -> Result<KeyPolicy, AppError> {
+    let (state, user_id) = crate::ssr::authenticated().await?;
+    let member = crate::orgs::service::membership(&state.db, &user_id, &org_id).await?;
+    let days = |text: &str, field: &'static str| -> Result<Option<u32>, AppError> {
+        match text.trim() {
+            "" => Ok(None),
+            t => t
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| AppError::invalid(field, "Enter a whole number of days.")),
+        }
+    };
+    let policy = KeyPolicy {
+        max_days: days(&max_days, "max_days")?,
+        require_expiry,
+        idle_days: days(&idle_days, "idle_days")?,
+    };
+    Ok(service::set_policy(&state.db, &member, policy).await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "list_key_activity")]
@@ -331,6 +625,9 @@ mod tests {
             revoked_at: None,
             revoked_by: None,
             notice: None,
+            paused_until: None,
+            rolling: None,
+            exceeds_policy: false,
         };
         let created = CreatedKey {
             key,

@@ -9,16 +9,21 @@ use chrono::{DateTime, SubsecRound, Utc};
 use hmac::{Hmac, Mac};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use sha2::Sha256;
 
 use super::format;
 use super::scopes::Scopes;
 use super::verifier::{Invalidation, Verifier, announce};
-use super::{ApiKeyView, AuditEventView, CreatedKey, KeyPage, KeyStatus, PAGE_SIZE};
-use crate::entities::{api_key, audit_event, membership as membership_row, user};
+use super::{
+    ApiKeyView, AuditEventView, CreatedKey, KeyPage, KeyPolicy, KeyStatus, MAX_OVERLAP_SECONDS,
+    Overlap, PAGE_SIZE,
+};
+use crate::entities::{
+    api_key, audit_event, lease, membership as membership_row, organization, user,
+};
 use crate::error::AppError;
 use crate::orgs::service::{OrgMember, membership};
 use crate::ssr::{AppState, Secret};
@@ -193,15 +198,32 @@ async fn names(
     Ok(users.into_iter().map(|u| (u.id, u.display_name)).collect())
 }
 
+/// A person's display name, "Keygate (key policy)" for the sweep, or "a former member".
+fn person(names: &HashMap<String, String>, id: &str) -> String {
+    if id == SYSTEM_ACTOR {
+        return "Keygate (key policy)".to_owned();
+    }
+    names
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| "a former member".to_owned())
+}
+
 fn view(row: api_key::Model, names: &HashMap<String, String>, now: DateTime<Utc>) -> ApiKeyView {
-    let name_of = |id: &str| {
-        names
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| "a former member".to_owned())
+    let name_of = |id: &str| person(names, id);
+    let status = KeyStatus::of(row.revoked_at, row.expires_at, now).with_pause(
+        row.paused_at,
+        row.paused_until,
+        now,
+    );
+    let rolling = match (row.previous_start, row.previous_until) {
+        (Some(hint), Some(until)) if until > now && status.is_live() => {
+            Some(Overlap { hint, until })
+        }
+        _ => None,
     };
     ApiKeyView {
-        status: KeyStatus::of(row.revoked_at, row.expires_at, now),
+        status,
         scopes: Scopes::from_stored(&row.scopes).names(),
         created_by: name_of(&row.created_by),
         revoked_by: row.revoked_by.as_deref().map(name_of),
@@ -213,6 +235,125 @@ fn view(row: api_key::Model, names: &HashMap<String, String>, now: DateTime<Utc>
         expires_at: row.expires_at,
         revoked_at: row.revoked_at,
         notice: None,
+        paused_until: (status == KeyStatus::Paused)
+            .then_some(row.paused_until)
+            .flatten(),
+        rolling,
+        exceeds_policy: false,
+    }
+}
+
+/// The organization's key policy.
+pub async fn org_policy(db: &impl ConnectionTrait, org_id: &str) -> Result<KeyPolicy, DbErr> {
+    let org = organization::Entity::find_by_id(org_id.to_owned())
+        .one(db)
+        .await?;
+    Ok(org.map(|o| policy_of(&o)).unwrap_or_default())
+}
+
+pub fn policy_of(org: &organization::Model) -> KeyPolicy {
+    let days = |d: Option<i32>| d.and_then(|d| u32::try_from(d).ok()).filter(|d| *d > 0);
+    KeyPolicy {
+        max_days: days(org.max_key_days),
+        require_expiry: org.require_expiry,
+        idle_days: days(org.idle_revoke_days),
+    }
+}
+
+/// Sets the organization's key policy: owners and admins only. Keys already outliving
+/// it are flagged, not changed. Recorded in the audit log.
+pub async fn set_policy(
+    db: &DatabaseConnection,
+    member: &OrgMember,
+    policy: KeyPolicy,
+) -> Result<KeyPolicy, KeyError> {
+    if !member.role.can_manage_members() {
+        return Err(KeyError::Forbidden);
+    }
+    if policy
+        .max_days
+        .is_some_and(|d| !(1..=super::POLICY_MAX_DAYS).contains(&d))
+    {
+        return Err(KeyError::Invalid {
+            field: "max_days",
+            message: format!(
+                "The maximum lifetime must be between 1 and {} days.",
+                super::POLICY_MAX_DAYS
+            ),
+        });
+    }
+    if policy
+        .idle_days
+        .is_some_and(|d| !super::IDLE_DAYS_RANGE.contains(&d))
+    {
+        return Err(KeyError::Invalid {
+            field: "idle_days",
+            message: format!(
+                "Idle keys can be revoked after {} to {} days.",
+                super::IDLE_DAYS_RANGE.start(),
+                super::IDLE_DAYS_RANGE.end()
+            ),
+        });
+    }
+    let to_column = |d: Option<u32>| d.and_then(|d| i32::try_from(d).ok());
+    let now = now();
+    let txn = db.begin().await?;
+    let res = organization::Entity::update_many()
+        .col_expr(
+            organization::Column::MaxKeyDays,
+            Expr::value(to_column(policy.max_days)),
+        )
+        .col_expr(
+            organization::Column::RequireExpiry,
+            Expr::value(policy.require_expiry),
+        )
+        .col_expr(
+            organization::Column::IdleRevokeDays,
+            Expr::value(to_column(policy.idle_days)),
+        )
+        .filter(organization::Column::Id.eq(&member.org_id))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected == 0 {
+        return Err(KeyError::NotFound);
+    }
+    audit_event::Entity::insert(audit_event::ActiveModel {
+        org_id: Set(member.org_id.clone()),
+        actor_id: Set(member.user_id.clone()),
+        action: Set("policy.changed".into()),
+        key_id: Set(String::new()),
+        key_name: Set(String::new()),
+        created_at: Set(now),
+        detail: Set(Some(policy_text(policy))),
+        ..Default::default()
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(policy)
+}
+
+/// `keys expire within 90 days; idle keys revoked after 365 days`.
+fn policy_text(policy: KeyPolicy) -> String {
+    let mut parts = Vec::new();
+    match (policy.max_days, policy.require_expiry) {
+        (Some(days), _) => parts.push(format!("keys expire within {}", super::days_text(days))),
+        (None, true) => parts.push("every key must expire".to_owned()),
+        (None, false) => parts.push("no lifetime limit".to_owned()),
+    }
+    if let Some(days) = policy.idle_days {
+        parts.push(format!(
+            "idle keys revoked after {}",
+            super::days_text(days)
+        ));
+    }
+    parts.join("; ")
+}
+
+/// Flags the live keys that outlive `policy`.
+fn flag_policy(keys: &mut [ApiKeyView], policy: KeyPolicy, now: DateTime<Utc>) {
+    for key in keys {
+        key.exceeds_policy = key.status.is_live() && policy.exceeded_by(key.expires_at, now);
     }
 }
 
@@ -237,7 +378,7 @@ async fn creator_notices(
         .map(|m| (m.user_id, m.role))
         .collect();
     for (key, row) in keys.iter_mut().zip(rows) {
-        if key.status != KeyStatus::Active {
+        if !key.status.is_live() {
             continue;
         }
         key.notice = match roles
@@ -258,6 +399,7 @@ async fn record(
     action: &str,
     key: &api_key::Model,
     at: DateTime<Utc>,
+    detail: Option<String>,
 ) -> Result<(), DbErr> {
     audit_event::Entity::insert(audit_event::ActiveModel {
         org_id: Set(manager.org_id().to_owned()),
@@ -266,6 +408,7 @@ async fn record(
         key_id: Set(key.id.clone()),
         key_name: Set(key.name.clone()),
         created_at: Set(at),
+        detail: Set(detail),
         ..Default::default()
     })
     .exec_without_returning(db)
@@ -336,6 +479,13 @@ pub async fn create_key(
             message: "The expiry must be in the future.".into(),
         });
     }
+    org_policy(db, manager.org_id())
+        .await?
+        .check(expires_at, now)
+        .map_err(|message| KeyError::Invalid {
+            field: "expiry",
+            message,
+        })?;
     let raw = generate_key();
     let row = api_key::Model {
         id: crate::ssr::random_id("key"),
@@ -350,13 +500,18 @@ pub async fn create_key(
         last_used_at: None,
         revoked_at: None,
         revoked_by: None,
+        previous_digest: None,
+        previous_start: None,
+        previous_until: None,
+        paused_at: None,
+        paused_until: None,
     };
     let creator = names(db, [row.created_by.clone()]).await?;
     let txn = db.begin().await?;
     api_key::Entity::insert(api_key::ActiveModel::from(row.clone()))
         .exec_without_returning(&txn)
         .await?;
-    record(&txn, manager, "key.created", &row, now).await?;
+    record(&txn, manager, "key.created", &row, now, None).await?;
     txn.commit().await?;
     // Only now, after commit, does the key leave this function (K4).
     Ok(CreatedKey {
@@ -365,12 +520,38 @@ pub async fn create_key(
     })
 }
 
+/// Which keys a list shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeyFilter {
+    #[default]
+    All,
+    /// Live keys expiring within [`super::EXPIRY_WARNING_DAYS`].
+    ExpiringSoon,
+}
+
+fn expiring_soon(now: DateTime<Utc>) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(api_key::Column::RevokedAt.is_null())
+        .add(api_key::Column::ExpiresAt.gt(now))
+        .add(
+            api_key::Column::ExpiresAt
+                .lte(now + chrono::Duration::days(super::EXPIRY_WARNING_DAYS)),
+        )
+}
+
 pub async fn list_keys(
     db: &impl ConnectionTrait,
     manager: &KeyManager,
     page: u64,
+    filter: KeyFilter,
 ) -> Result<KeyPage, KeyError> {
-    let query = api_key::Entity::find().filter(api_key::Column::OrgId.eq(manager.org_id()));
+    let now = Utc::now();
+    let all = api_key::Entity::find().filter(api_key::Column::OrgId.eq(manager.org_id()));
+    let expiring = all.clone().filter(expiring_soon(now)).count(db).await?;
+    let query = match filter {
+        KeyFilter::All => all,
+        KeyFilter::ExpiringSoon => all.filter(expiring_soon(now)),
+    };
     let total = query.clone().count(db).await?;
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let page = page.clamp(1, pages);
@@ -386,15 +567,18 @@ pub async fn list_keys(
         .flat_map(|r| std::iter::once(r.created_by.clone()).chain(r.revoked_by.clone()))
         .collect();
     let people = names(db, ids).await?;
-    let now = Utc::now();
+    let policy = org_policy(db, manager.org_id()).await?;
     let mut keys: Vec<ApiKeyView> = rows.iter().map(|r| view(r.clone(), &people, now)).collect();
     creator_notices(db, manager.org_id(), &mut keys, &rows).await?;
+    flag_policy(&mut keys, policy, now);
     Ok(KeyPage {
         org_id: manager.org_id().to_owned(),
         keys,
         page,
         pages,
         total,
+        expiring_soon: expiring,
+        policy,
     })
 }
 
@@ -412,8 +596,10 @@ pub async fn get_key(
             .flatten(),
     )
     .await?;
-    let mut keys = vec![view(row.clone(), &people, Utc::now())];
+    let now = Utc::now();
+    let mut keys = vec![view(row.clone(), &people, now)];
     creator_notices(db, manager.org_id(), &mut keys, std::slice::from_ref(&row)).await?;
+    flag_policy(&mut keys, org_policy(db, manager.org_id()).await?, now);
     keys.pop().ok_or(KeyError::NotFound)
 }
 
@@ -436,7 +622,7 @@ pub async fn revoke_key(
             .filter(api_key::Column::OrgId.eq(manager.org_id()))
             .exec(&txn)
             .await?;
-        record(&txn, manager, "key.revoked", &key, now).await?;
+        record(&txn, manager, "key.revoked", &key, now, None).await?;
         // Other instances drop the key from their caches once this commits (R3).
         announce(&txn, &Invalidation::Key(key.id.clone())).await?;
         api_key::Model {
@@ -461,17 +647,44 @@ pub async fn revoke_key(
     Ok(view(key, &people, now))
 }
 
-/// Issues a new secret for the same key record (name, scopes, expiry): the old secret
-/// stops working when this commits. The secret belongs to whoever rolled it: they become
-/// the key's creator, so its rights follow their role from now on (K9), and removing them
-/// from the organization ends it, whoever made the key first.
+/// `1 hour`, `24 hours`, `7 days`, `90 minutes`: an overlap for the audit log.
+pub fn overlap_text(seconds: u32) -> String {
+    let plural = |n: u32, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    match seconds {
+        0 => "none".into(),
+        s if s % 86_400 == 0 && s >= 2 * 86_400 => plural(s / 86_400, "day"),
+        s if s % 3_600 == 0 => plural(s / 3_600, "hour"),
+        s if s % 60 == 0 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    }
+}
+
+/// Issues a new secret for the same key record (id, name, scopes, expiry, usage). The old
+/// secret keeps working for `overlap_seconds` (0 to 7 days), then is refused on every
+/// instance by time alone; with no overlap it stops when this commits. A key already in
+/// an overlap loses its older secret now: only one overlap at a time. The secret belongs
+/// to whoever rolled it: they become the key's creator, so its rights follow their role
+/// from now on (K9), and removing them from the organization ends it.
 pub async fn roll_key(
     db: &DatabaseConnection,
     secret: &Secret,
     verifier: &Verifier,
     manager: &KeyManager,
     key_id: &str,
+    overlap_seconds: u32,
 ) -> Result<CreatedKey, KeyError> {
+    if overlap_seconds > MAX_OVERLAP_SECONDS {
+        return Err(KeyError::Invalid {
+            field: "overlap_seconds",
+            message: "The overlap can be at most 7 days (604800 seconds).".into(),
+        });
+    }
     let now = now();
     let txn = db.begin().await?;
     lock_key(&txn, manager, key_id).await?;
@@ -482,48 +695,380 @@ pub async fn roll_key(
     if !manager.may_issue_until(key.expires_at) {
         return Err(KeyError::OutlivesCaller);
     }
-    match KeyStatus::of(key.revoked_at, key.expires_at, now) {
-        KeyStatus::Active => {}
-        KeyStatus::Revoked => {
-            return Err(KeyError::Conflict {
-                message: "A revoked key cannot be rolled. Create a new key.".into(),
-            });
-        }
-        KeyStatus::Expired => {
-            return Err(KeyError::Conflict {
-                message: "An expired key cannot be rolled. Create a new key.".into(),
-            });
-        }
-    }
+    refuse_unless_live(&key, now, "rolled")?;
+    let ended_early = key.previous_until.is_some_and(|until| until > now);
     let raw = generate_key();
-    let (start, lookup_digest) = (format::hint(&raw), digest(secret, &raw));
-    api_key::Entity::update_many()
-        .col_expr(api_key::Column::Start, Expr::value(start.clone()))
-        .col_expr(
-            api_key::Column::LookupDigest,
-            Expr::value(lookup_digest.clone()),
-        )
-        .col_expr(api_key::Column::CreatedBy, Expr::value(manager.user_id()))
-        .filter(api_key::Column::Id.eq(&key.id))
-        .filter(api_key::Column::OrgId.eq(manager.org_id()))
-        .exec(&txn)
+    let rolled = api_key::Model {
+        start: format::hint(&raw),
+        lookup_digest: digest(secret, &raw),
+        created_by: manager.user_id().to_owned(),
+        // The replaced secret is kept by digest only, so that after its overlap it is
+        // refused as revoked rather than unknown.
+        previous_digest: Some(key.lookup_digest.clone()),
+        previous_start: Some(key.start.clone()),
+        previous_until: Some(now + chrono::Duration::seconds(i64::from(overlap_seconds))),
+        ..key.clone()
+    };
+    api_key::ActiveModel::from(rolled.clone())
+        .reset_all()
+        .update(&txn)
         .await?;
-    record(&txn, manager, "key.rolled", &key, now).await?;
+    let mut detail = format!(
+        "old secret {} works for {}",
+        key.start,
+        overlap_text(overlap_seconds)
+    );
+    if overlap_seconds == 0 {
+        detail = format!("old secret {} stopped at once", key.start);
+    }
+    if ended_early {
+        detail.push_str("; the previous overlap was ended");
+    }
+    record(&txn, manager, "key.rolled", &key, now, Some(detail)).await?;
     announce(&txn, &Invalidation::Key(key.id.clone())).await?;
     let people = names(&txn, [manager.user_id().to_owned()]).await?;
     txn.commit().await?;
     verifier.forget_key(&key.id);
     // Only now, after commit, does the new key leave this function (K4).
-    let rolled = api_key::Model {
-        start,
-        lookup_digest,
-        created_by: manager.user_id().to_owned(),
-        ..key
-    };
     Ok(CreatedKey {
         key: view(rolled, &people, now),
         secret: raw,
     })
+}
+
+/// Refuses to change a revoked or expired key: `what` is the change, e.g. "rolled".
+fn refuse_unless_live(
+    key: &api_key::Model,
+    now: DateTime<Utc>,
+    what: &str,
+) -> Result<(), KeyError> {
+    match KeyStatus::of(key.revoked_at, key.expires_at, now) {
+        KeyStatus::Revoked => Err(KeyError::Conflict {
+            message: format!("A revoked key cannot be {what}. Create a new key."),
+        }),
+        KeyStatus::Expired => Err(KeyError::Conflict {
+            message: format!("An expired key cannot be {what}. Create a new key."),
+        }),
+        KeyStatus::Active | KeyStatus::Paused => Ok(()),
+    }
+}
+
+/// Changes one live key in a transaction with its audit event and the invalidation that
+/// makes every instance re-read it. `change` returns the new row and the audit detail, or
+/// `None` when there is nothing to change (then nothing is written or recorded).
+async fn change_key(
+    db: &DatabaseConnection,
+    verifier: &Verifier,
+    manager: &KeyManager,
+    key_id: &str,
+    action: &str,
+    change: impl FnOnce(
+        &api_key::Model,
+        DateTime<Utc>,
+    ) -> Result<Option<(api_key::Model, Option<String>)>, KeyError>,
+) -> Result<ApiKeyView, KeyError> {
+    let now = now();
+    let txn = db.begin().await?;
+    lock_key(&txn, manager, key_id).await?;
+    let key = find_in_org(&txn, manager, key_id).await?;
+    let key = match change(&key, now)? {
+        Some((changed, detail)) => {
+            api_key::ActiveModel::from(changed.clone())
+                .reset_all()
+                .update(&txn)
+                .await?;
+            record(&txn, manager, action, &key, now, detail).await?;
+            announce(&txn, &Invalidation::Key(key.id.clone())).await?;
+            changed
+        }
+        None => key,
+    };
+    let people = names(
+        &txn,
+        [Some(key.created_by.clone()), key.revoked_by.clone()]
+            .into_iter()
+            .flatten(),
+    )
+    .await?;
+    let policy = org_policy(&txn, manager.org_id()).await?;
+    txn.commit().await?;
+    verifier.forget_key(&key.id);
+    let mut keys = [view(key, &people, now)];
+    flag_policy(&mut keys, policy, now);
+    let [key] = keys;
+    Ok(key)
+}
+
+/// Ends a roll's overlap now: the old secret is refused from the next request on.
+pub async fn end_overlap(
+    db: &DatabaseConnection,
+    verifier: &Verifier,
+    manager: &KeyManager,
+    key_id: &str,
+) -> Result<ApiKeyView, KeyError> {
+    change_key(
+        db,
+        verifier,
+        manager,
+        key_id,
+        "key.overlap_ended",
+        |key, now| {
+            if key.previous_until.is_none_or(|until| until <= now) {
+                return Ok(None);
+            }
+            let detail = key
+                .previous_start
+                .as_ref()
+                .map(|hint| format!("old secret {hint} stopped"));
+            Ok(Some((
+                api_key::Model {
+                    previous_until: Some(now),
+                    ..key.clone()
+                },
+                detail,
+            )))
+        },
+    )
+    .await
+}
+
+/// Pauses a key until `until` (`None`: until resumed). A paused key is refused with
+/// `key_paused` and comes back by itself at `until`. Pausing a paused key moves its end.
+pub async fn pause_key(
+    db: &DatabaseConnection,
+    verifier: &Verifier,
+    manager: &KeyManager,
+    key_id: &str,
+    until: Option<DateTime<Utc>>,
+) -> Result<ApiKeyView, KeyError> {
+    let until = until.map(|at| at.trunc_subsecs(6));
+    change_key(db, verifier, manager, key_id, "key.paused", |key, now| {
+        refuse_unless_live(key, now, "paused")?;
+        if until.is_some_and(|at| at <= now) {
+            return Err(KeyError::Invalid {
+                field: "until",
+                message: "Pick a time in the future, or pause until resumed.".into(),
+            });
+        }
+        if let (Some(at), Some(expiry)) = (until, key.expires_at)
+            && at >= expiry
+        {
+            return Err(KeyError::Invalid {
+                field: "until",
+                message: format!(
+                    "The key expires on {} before that: pick an earlier time, or revoke it.",
+                    super::format_date(expiry)
+                ),
+            });
+        }
+        let detail = Some(match until {
+            Some(at) => format!("until {}", at.format("%Y-%m-%d %H:%M UTC")),
+            None => "until resumed".into(),
+        });
+        Ok(Some((
+            api_key::Model {
+                paused_at: Some(
+                    if crate::keys::is_paused(key.paused_at, key.paused_until, now) {
+                        key.paused_at.unwrap_or(now)
+                    } else {
+                        now
+                    },
+                ),
+                paused_until: until,
+                ..key.clone()
+            },
+            detail,
+        )))
+    })
+    .await
+}
+
+/// Resumes a paused key now. Resuming a key that is not paused changes nothing.
+pub async fn resume_key(
+    db: &DatabaseConnection,
+    verifier: &Verifier,
+    manager: &KeyManager,
+    key_id: &str,
+) -> Result<ApiKeyView, KeyError> {
+    change_key(db, verifier, manager, key_id, "key.resumed", |key, now| {
+        if !crate::keys::is_paused(key.paused_at, key.paused_until, now) {
+            return Ok(None);
+        }
+        Ok(Some((
+            api_key::Model {
+                paused_at: None,
+                paused_until: None,
+                ..key.clone()
+            },
+            None,
+        )))
+    })
+    .await
+}
+
+/// Gives a key that outlives the organization's policy the longest expiry the policy
+/// allows from now. A key within the policy is left as it is.
+pub async fn shorten_to_policy(
+    db: &DatabaseConnection,
+    verifier: &Verifier,
+    manager: &KeyManager,
+    key_id: &str,
+) -> Result<ApiKeyView, KeyError> {
+    let policy = org_policy(db, manager.org_id()).await?;
+    change_key(
+        db,
+        verifier,
+        manager,
+        key_id,
+        "key.shortened",
+        |key, now| {
+            refuse_unless_live(key, now, "shortened")?;
+            if !policy.exceeded_by(key.expires_at, now) {
+                return Ok(None);
+            }
+            let expires_at = policy.shortened(key.expires_at, now);
+            let detail =
+                expires_at.map(|at| format!("now expires {}", at.format("%Y-%m-%d %H:%M UTC")));
+            Ok(Some((
+                api_key::Model {
+                    expires_at,
+                    ..key.clone()
+                },
+                detail,
+            )))
+        },
+    )
+    .await
+}
+
+/// Who `revoked_by` and `actor_id` name when Keygate itself acted (the idle sweep).
+pub const SYSTEM_ACTOR: &str = "keygate";
+
+/// Takes (or renews) the lease `name` for `holder` until `ttl` from now: `true` when
+/// `holder` has it. Work guarded by a lease runs on one instance at a time; if the holder
+/// dies, another takes over once the lease runs out. Works the same on PostgreSQL and on a
+/// shared SQLite file.
+pub async fn take_lease(
+    db: &impl ConnectionTrait,
+    name: &str,
+    holder: &str,
+    ttl: chrono::Duration,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    let now = now();
+    lease::Entity::insert(lease::ActiveModel {
+        name: Set(name.to_owned()),
+        holder: Set(holder.to_owned()),
+        until: Set(now + ttl),
+    })
+    .on_conflict(
+        OnConflict::column(lease::Column::Name)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    let res = lease::Entity::update_many()
+        .col_expr(lease::Column::Holder, Expr::value(holder))
+        .col_expr(lease::Column::Until, Expr::value(now + ttl))
+        .filter(lease::Column::Name.eq(name))
+        .filter(
+            sea_orm::Condition::any()
+                .add(lease::Column::Holder.eq(holder))
+                .add(lease::Column::Until.lt(now)),
+        )
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Revokes the keys of every organization whose policy revokes idle keys and that were
+/// not used (nor created) within its window. Last-used times are coalesced in memory, so
+/// before deciding, this instance writes its own, waits `settle` (longer than every
+/// instance's flush interval) and writes again; the revoking update then re-checks each
+/// key's last use, so a key used on any instance within the window is never revoked.
+/// Each revocation is one transaction with its audit event and cache invalidation.
+/// Returns the ids revoked.
+pub async fn revoke_idle_keys(
+    db: &DatabaseConnection,
+    verifier: &Verifier,
+    settle: std::time::Duration,
+) -> Result<Vec<String>, DbErr> {
+    let orgs = organization::Entity::find()
+        .filter(organization::Column::IdleRevokeDays.is_not_null())
+        .all(db)
+        .await?;
+    if orgs.is_empty() {
+        return Ok(Vec::new());
+    }
+    verifier.flush_usage(db).await?;
+    let idle = |cutoff: DateTime<Utc>| {
+        sea_orm::Condition::all()
+            .add(api_key::Column::RevokedAt.is_null())
+            .add(api_key::Column::CreatedAt.lt(cutoff))
+            .add(
+                sea_orm::Condition::any()
+                    .add(api_key::Column::LastUsedAt.is_null())
+                    .add(api_key::Column::LastUsedAt.lt(cutoff)),
+            )
+            .add(
+                sea_orm::Condition::any()
+                    .add(api_key::Column::ExpiresAt.is_null())
+                    .add(api_key::Column::ExpiresAt.gt(now())),
+            )
+    };
+    let mut candidates = Vec::new();
+    for org in &orgs {
+        let Some(days) = policy_of(org).idle_days else {
+            continue;
+        };
+        let cutoff = now() - chrono::Duration::days(i64::from(days));
+        let keys = api_key::Entity::find()
+            .filter(api_key::Column::OrgId.eq(&org.id))
+            .filter(idle(cutoff))
+            .all(db)
+            .await?;
+        candidates.extend(keys.into_iter().map(|k| (k, days)));
+    }
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    tokio::time::sleep(settle).await;
+    verifier.flush_usage(db).await?;
+    let mut revoked = Vec::new();
+    for (key, days) in candidates {
+        let now = now();
+        let cutoff = now - chrono::Duration::days(i64::from(days));
+        let txn = db.begin().await?;
+        let res = api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+            .col_expr(api_key::Column::RevokedBy, Expr::value(SYSTEM_ACTOR))
+            .filter(api_key::Column::Id.eq(&key.id))
+            .filter(idle(cutoff))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected == 1 {
+            audit_event::Entity::insert(audit_event::ActiveModel {
+                org_id: Set(key.org_id.clone()),
+                actor_id: Set(SYSTEM_ACTOR.to_owned()),
+                action: Set("key.idle_revoked".into()),
+                key_id: Set(key.id.clone()),
+                key_name: Set(key.name.clone()),
+                created_at: Set(now),
+                detail: Set(Some(format!("unused for {}", super::days_text(days)))),
+                ..Default::default()
+            })
+            .exec_without_returning(&txn)
+            .await?;
+            announce(&txn, &Invalidation::Key(key.id.clone())).await?;
+            txn.commit().await?;
+            verifier.forget_key(&key.id);
+            revoked.push(key.id);
+        } else {
+            txn.rollback().await?;
+        }
+    }
+    Ok(revoked)
 }
 
 /// The most recent key events of the organization, newest first.
@@ -543,15 +1088,13 @@ pub async fn list_activity(
     Ok(events
         .into_iter()
         .map(|e| AuditEventView {
-            actor: people
-                .get(&e.actor_id)
-                .cloned()
-                .unwrap_or_else(|| "a former member".into()),
+            actor: person(&people, &e.actor_id),
             id: e.id,
             action: e.action,
             key_id: e.key_id,
             key_name: e.key_name,
             at: e.created_at,
+            detail: e.detail,
         })
         .collect())
 }
@@ -566,6 +1109,40 @@ pub struct KeyPrincipal {
     pub creator_id: String,
     pub scopes: Scopes,
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the presented secret stops working before the key does: set for the old
+    /// secret during a roll's overlap.
+    pub secret_until: Option<DateTime<Utc>>,
+    /// Paused: `Some(None)` until resumed, `Some(Some(t))` until `t`.
+    pub paused: Option<Option<DateTime<Utc>>>,
+}
+
+impl KeyPrincipal {
+    /// Why this key, as looked up (or cached) earlier, is refused at `now`: it expired,
+    /// the presented secret's overlap ended, or it is paused. Time alone decides, so an
+    /// instance that cached the key refuses it at the right moment with no event.
+    pub fn refusal(&self, now: DateTime<Utc>) -> Option<VerifyError> {
+        if self.expires_at.is_some_and(|at| at <= now) {
+            Some(VerifyError::Expired)
+        } else if self.secret_until.is_some_and(|at| at <= now) {
+            Some(VerifyError::Revoked)
+        } else if self
+            .paused
+            .is_some_and(|until| until.is_none_or(|at| at > now))
+        {
+            Some(VerifyError::Paused)
+        } else {
+            None
+        }
+    }
+
+    /// When the presented secret stops working, by expiry or by the end of an overlap:
+    /// what `Keygate-Key-Expires` tells callers.
+    pub fn stops_at(&self) -> Option<DateTime<Utc>> {
+        match (self.expires_at, self.secret_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -578,6 +1155,8 @@ pub enum VerifyError {
     Revoked,
     #[error("expired key")]
     Expired,
+    #[error("paused key")]
+    Paused,
     /// The key's creator has left the organization: their keys stop working (K9).
     #[error("key creator is no longer a member")]
     CreatorGone,
@@ -597,42 +1176,86 @@ pub async fn verify_key(
 }
 
 /// During a secret rotation: replaces the digest made with the previous secret by the one
-/// made with the current secret. `true` when a key was moved.
+/// made with the current secret, in whichever column holds it (a roll's old secret too).
+/// `true` when a key was moved.
 pub async fn move_digest(
     db: &impl ConnectionTrait,
     old: &[u8; 32],
     new: &[u8; 32],
 ) -> Result<bool, DbErr> {
-    let res = api_key::Entity::update_many()
-        .col_expr(api_key::Column::LookupDigest, Expr::value(hex(new)))
-        .filter(api_key::Column::LookupDigest.eq(hex(old)))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
+    for column in [
+        api_key::Column::LookupDigest,
+        api_key::Column::PreviousDigest,
+    ] {
+        let res = api_key::Entity::update_many()
+            .col_expr(column, Expr::value(hex(new)))
+            .filter(column.eq(hex(old)))
+            .exec(db)
+            .await?;
+        if res.rows_affected == 1 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
-/// One lookup on the unique digest index, a constant-time comparison, status and
-/// expiry, then the creator's current role, which caps the key's scopes (K9).
+/// One lookup on the two unique digest indexes (the current secret, and the old one of
+/// a roll), a constant-time comparison, status, pause and expiry, then the creator's
+/// current role, which caps the key's scopes (K9).
 pub async fn verify_digest(
+    db: &impl ConnectionTrait,
+    digest: &[u8; 32],
+) -> Result<Result<KeyPrincipal, VerifyError>, DbErr> {
+    Ok(match lookup_digest(db, digest).await? {
+        Ok(principal) => match principal.refusal(Utc::now()) {
+            Some(reason) => Err(reason),
+            None => Ok(principal),
+        },
+        Err(reason) => Err(reason),
+    })
+}
+
+/// Like [`verify_digest`], but a key refused only for a reason time can end or reach
+/// (a pause, an expiry, an overlap's end) is returned as a principal: the verifier caches
+/// it and applies [`KeyPrincipal::refusal`] on every use. Revoked keys, unknown digests
+/// and keys whose creator left are refused.
+pub async fn lookup_digest(
     db: &impl ConnectionTrait,
     digest: &[u8; 32],
 ) -> Result<Result<KeyPrincipal, VerifyError>, DbErr> {
     let computed = hex(digest);
     let Some(row) = api_key::Entity::find()
-        .filter(api_key::Column::LookupDigest.eq(&computed))
+        .filter(
+            sea_orm::Condition::any()
+                .add(api_key::Column::LookupDigest.eq(&computed))
+                .add(api_key::Column::PreviousDigest.eq(&computed)),
+        )
         .one(db)
         .await?
     else {
         return Ok(Err(VerifyError::Unknown));
     };
-    if !constant_time_eq(row.lookup_digest.as_bytes(), computed.as_bytes()) {
+    let current = constant_time_eq(row.lookup_digest.as_bytes(), computed.as_bytes());
+    let previous = row
+        .previous_digest
+        .as_ref()
+        .is_some_and(|d| constant_time_eq(d.as_bytes(), computed.as_bytes()));
+    if !current && !previous {
         return Ok(Err(VerifyError::Unknown));
     }
-    match KeyStatus::of(row.revoked_at, row.expires_at, Utc::now()) {
+    let now = Utc::now();
+    match KeyStatus::of(row.revoked_at, row.expires_at, now) {
         KeyStatus::Revoked => return Ok(Err(VerifyError::Revoked)),
         KeyStatus::Expired => return Ok(Err(VerifyError::Expired)),
-        KeyStatus::Active => {}
+        KeyStatus::Active | KeyStatus::Paused => {}
     }
+    let secret_until = if current { None } else { row.previous_until };
+    // A rolled-away secret after its overlap: refused as revoked.
+    if !current && secret_until.is_none_or(|until| until <= now) {
+        return Ok(Err(VerifyError::Revoked));
+    }
+    let paused =
+        crate::keys::is_paused(row.paused_at, row.paused_until, now).then_some(row.paused_until);
     let Some(creator) =
         membership_row::Entity::find_by_id((row.org_id.clone(), row.created_by.clone()))
             .one(db)
@@ -649,6 +1272,8 @@ pub async fn verify_digest(
         key_id: row.id,
         creator_id: row.created_by,
         expires_at: row.expires_at,
+        secret_until,
+        paused,
     }))
 }
 

@@ -1,5 +1,7 @@
-//! The organization's API keys page: list with pagination, create dialog with expiry,
-//! one-time reveal with copy, roll and revoke with confirmation, and the activity list.
+//! The organization's API keys page: list with pagination and an expiring-soon filter,
+//! create dialog with expiry (limited by the org's key policy), one-time reveal with copy
+//! (closing an uncopied key asks first), roll with an overlap, pause and resume, revoke,
+//! shorten to policy, and the activity list.
 
 use chrono::Utc;
 use leptos::either::Either;
@@ -10,9 +12,10 @@ use leptos_router::hooks::use_query_map;
 
 use super::scopes::{DEFAULT_SCOPES, Scope, Scopes};
 use super::{
-    ApiKeyView, AuditEventView, CreatedKey, DEFAULT_EXPIRY, EXPIRY_CHOICES, KeyPage, KeyStatus,
-    create_api_key, format, format_date, list_api_keys, list_key_activity, relative,
-    resolve_expiry, revoke_api_key, roll_api_key,
+    ApiKeyView, AuditEventView, CreatedKey, DEFAULT_EXPIRY, EXPIRY_CHOICES, KeyPage, KeyPolicy,
+    KeyStatus, OVERLAP_CHOICES, create_api_key, end_key_overlap, format, format_date,
+    list_api_keys, list_key_activity, pause_api_key, relative, resolve_expiry, resume_api_key,
+    revoke_api_key, roll_api_key, shorten_api_key,
 };
 use crate::components::{AccessDeniedPage, CopyButton, Loading};
 use crate::error::AppError;
@@ -28,15 +31,24 @@ struct KeysCtx {
     /// The key being shown once. Cleared as soon as the reveal dialog closes.
     revealed: RwSignal<Option<CreatedKey>>,
     create_dialog: NodeRef<html::Dialog>,
-    /// The key the confirm dialog is about, and whether it is a revoke or a roll.
+    /// The key the confirm dialog is about, and what is to be done to it.
     confirm: RwSignal<Option<(ApiKeyView, Confirm)>>,
     confirm_dialog: NodeRef<html::Dialog>,
+    /// The organization's key policy, from the last list: limits the create dialog.
+    policy: RwSignal<KeyPolicy>,
+    /// Whether the revealed key was copied; until then closing the reveal asks first.
+    copied: RwSignal<bool>,
+    /// "You have not copied this key. Close anyway?" is showing.
+    asking_to_close: RwSignal<bool>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Confirm {
     Revoke,
     Roll,
+    Pause,
+    EndOverlap,
+    Shorten,
 }
 
 fn open(dialog: NodeRef<html::Dialog>) {
@@ -69,6 +81,23 @@ fn restore_focus(dialog: NodeRef<html::Dialog>) {
     }
 }
 
+/// Whether a click on a modal dialog landed on its backdrop, outside its box.
+#[cfg(feature = "hydrate")]
+fn clicked_outside(dialog: NodeRef<html::Dialog>, ev: &leptos::ev::MouseEvent) -> bool {
+    let Some(dialog) = dialog.get_untracked() else {
+        return false;
+    };
+    let rect = dialog.get_bounding_client_rect();
+    let (x, y) = (f64::from(ev.client_x()), f64::from(ev.client_y()));
+    x < rect.left() || x > rect.right() || y < rect.top() || y > rect.bottom()
+}
+
+/// Events run only in the browser.
+#[cfg(not(feature = "hydrate"))]
+fn clicked_outside(_: NodeRef<html::Dialog>, _: &leptos::ev::MouseEvent) -> bool {
+    false
+}
+
 fn close(dialog: NodeRef<html::Dialog>) {
     if let Some(d) = dialog.get_untracked() {
         d.close();
@@ -80,7 +109,20 @@ fn close(dialog: NodeRef<html::Dialog>) {
 /// leave it in the DOM for a moment after the dialog is hidden.
 fn dismiss_reveal(ctx: KeysCtx) {
     ctx.revealed.set(None);
+    ctx.asking_to_close.set(false);
     close(ctx.create_dialog);
+}
+
+/// Done, Escape or a click outside while a key is shown: closes at once once the key was
+/// copied, otherwise asks "Close anyway?" first. Returns whether it closed.
+fn try_dismiss_reveal(ctx: KeysCtx) -> bool {
+    if ctx.revealed.with_untracked(Option::is_none) || ctx.copied.get_untracked() {
+        dismiss_reveal(ctx);
+        true
+    } else {
+        ctx.asking_to_close.set(true);
+        false
+    }
 }
 
 #[component]
@@ -95,6 +137,8 @@ pub fn ApiKeysPage() -> impl IntoView {
             .and_then(|p| p.parse::<u64>().ok())
             .unwrap_or(1)
     });
+    let expiring_only =
+        Memo::new(move |_| query.read().get("filter").as_deref() == Some("expiring"));
     let ctx = KeysCtx {
         org_id,
         refresh: RwSignal::new(0),
@@ -102,11 +146,21 @@ pub fn ApiKeysPage() -> impl IntoView {
         create_dialog: NodeRef::new(),
         confirm: RwSignal::new(None),
         confirm_dialog: NodeRef::new(),
+        policy: RwSignal::new(KeyPolicy::default()),
+        copied: RwSignal::new(false),
+        asking_to_close: RwSignal::new(false),
     };
     provide_context(ctx);
     let keys = Resource::new(
-        move || (org_id.get(), page.get(), ctx.refresh.get()),
-        |(id, p, _)| list_api_keys(id, p),
+        move || {
+            (
+                org_id.get(),
+                page.get(),
+                expiring_only.get(),
+                ctx.refresh.get(),
+            )
+        },
+        |(id, p, expiring, _)| list_api_keys(id, p, expiring),
     );
     let activity = Resource::new(
         move || (org_id.get(), ctx.refresh.get()),
@@ -129,9 +183,10 @@ pub fn ApiKeysPage() -> impl IntoView {
                         // The transition keeps this list up while the next one loads; the
                         // moment the URL names another organization, it is hidden.
                         let listed_org = list.org_id.clone();
+                        ctx.policy.set(list.policy);
                         view! {
                             <Show when=move || org_id.get() == listed_org>
-                                <KeyList list=list.clone() />
+                                <KeyList list=list.clone() expiring_only=expiring_only.get_untracked() />
                                 <Activity events=events.clone() />
                             </Show>
                         }.into_any()
@@ -151,7 +206,7 @@ pub fn ApiKeysPage() -> impl IntoView {
 }
 
 #[component]
-fn KeyList(list: KeyPage) -> impl IntoView {
+fn KeyList(list: KeyPage, expiring_only: bool) -> impl IntoView {
     let ctx = expect_context::<KeysCtx>();
     let now = Utc::now();
     let KeyPage {
@@ -159,6 +214,7 @@ fn KeyList(list: KeyPage) -> impl IntoView {
         page,
         pages,
         total,
+        expiring_soon,
         ..
     } = list;
     let org_id = ctx.org_id.get_untracked();
@@ -166,6 +222,29 @@ fn KeyList(list: KeyPage) -> impl IntoView {
         ctx.revealed.set(None);
         open(ctx.create_dialog);
     };
+    let base = format!("/orgs/{org_id}/settings/keys");
+    let filter = if expiring_only {
+        "&filter=expiring"
+    } else {
+        ""
+    };
+    let banner = (expiring_soon > 0 || expiring_only).then(|| {
+        let count = if expiring_soon == 1 {
+            "1 key expires this week.".to_owned()
+        } else {
+            format!("{expiring_soon} keys expire this week.")
+        };
+        view! {
+            <div class="alert alert-warn expiry-banner" role="status" data-testid="expiry-banner">
+                <span><strong>{count}</strong>" Roll them or create replacements before they stop working."</span>
+                {if expiring_only {
+                    Either::Left(view! { <A href=base.clone()>"Show all keys"</A> })
+                } else {
+                    Either::Right(view! { <A href=format!("{base}?filter=expiring")>"Show only these"</A> })
+                }}
+            </div>
+        }
+    });
     view! {
         <section class="card">
             <div class="card-header">
@@ -175,14 +254,21 @@ fn KeyList(list: KeyPage) -> impl IntoView {
                 </div>
                 <button type="button" id="create-key" class="btn btn-primary" on:click=open_create>"Create key"</button>
             </div>
-            {if keys.is_empty() {
-                Either::Left(view! {
+            {banner}
+            {if keys.is_empty() && expiring_only {
+                Either::Left(Either::Left(view! {
+                    <div class="empty-state" data-testid="keys-empty">
+                        <h2>"No keys expire this week"</h2>
+                    </div>
+                }))
+            } else if keys.is_empty() {
+                Either::Left(Either::Right(view! {
                     <div class="empty-state" data-testid="keys-empty">
                         <h2>"No API keys yet"</h2>
                         <p class="muted">"Create the first key for a service that calls your API."</p>
                         <button type="button" class="btn btn-secondary" on:click=open_create>"Create your first key"</button>
                     </div>
-                })
+                }))
             } else {
                 Either::Right(view! {
                     <div class="table-scroll">
@@ -205,10 +291,10 @@ fn KeyList(list: KeyPage) -> impl IntoView {
                     <nav class="pagination" aria-label="Key pages">
                         <span class="muted">{format!("Page {page} of {pages} · {total} keys")}</span>
                         {(page > 1).then(|| view! {
-                            <A href=format!("/orgs/{org_id}/settings/keys?page={}", page - 1)>"Previous"</A>
+                            <A href=format!("{base}?page={}{filter}", page - 1)>"Previous"</A>
                         })}
                         {(page < pages).then(|| view! {
-                            <A href=format!("/orgs/{org_id}/settings/keys?page={}", page + 1)>"Next"</A>
+                            <A href=format!("{base}?page={}{filter}", page + 1)>"Next"</A>
                         })}
                     </nav>
                 })
@@ -217,17 +303,31 @@ fn KeyList(list: KeyPage) -> impl IntoView {
     }
 }
 
+/// `Dec 1, 2026, 14:05 UTC`.
+fn format_time(at: chrono::DateTime<Utc>) -> String {
+    at.format("%b %-d, %Y, %H:%M UTC").to_string()
+}
+
 #[component]
 fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
     let key = api_key;
     let ctx = expect_context::<KeysCtx>();
     let status_class = match key.status {
         KeyStatus::Active => "badge badge-ok",
+        KeyStatus::Paused => "badge badge-warn",
         KeyStatus::Expired => "badge badge-muted",
         KeyStatus::Revoked => "badge badge-danger",
     };
+    let soon = key.expires_soon(now);
     let expires = match key.expires_at {
         None => view! { <span>"Never"</span> }.into_any(),
+        Some(at) if soon => view! {
+            <span>{format_date(at)}</span>
+            <span class="badge badge-warn" data-testid="expires-soon">
+                <span aria-hidden="true">"⚠ "</span>{format!("Expires {}", relative(at, now))}
+            </span>
+        }
+        .into_any(),
         Some(at) => view! {
             <span>{format_date(at)}</span>
             <span class="muted small">{relative(at, now)}</span>
@@ -241,13 +341,36 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
             open(ctx.confirm_dialog);
         }
     };
-    let active = key.status == KeyStatus::Active;
+    let resume = Action::new(move |(org_id, key_id): &(String, String)| {
+        let (org_id, key_id) = (org_id.clone(), key_id.clone());
+        async move { resume_api_key(org_id, key_id).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = resume.value().get() {
+            ctx.refresh.update(|n| *n += 1);
+        }
+    });
+    let resume_error = move || match resume.value().get() {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
+    let live = key.status.is_live();
+    let paused = key.status == KeyStatus::Paused;
     let revocable = key.status != KeyStatus::Revoked;
+    let key_id = key.id.clone();
+    let name = key.name.clone();
     view! {
-        <tr data-testid="key-row" data-key-id=key.id.clone() data-status=key.status.label().to_lowercase()>
+        <tr data-testid="key-row" data-key-id=key.id.clone() data-status=key.status.as_str()>
             <td class="key-name" data-label="Name">
                 <span class="key-title">{key.name.clone()}</span>
                 <code class="hint" title="The first characters of the key">{format!("{}…", key.hint)}</code>
+                {key.rolling.clone().map(|old| view! {
+                    <span class="rolling small" data-testid="key-rolling">
+                        <span class="badge badge-info">"Rolling"</span>
+                        " old secret "<code class="hint">{format!("{}…", old.hint)}</code>
+                        {format!(" works until {} ({})", format_time(old.until), relative(old.until, now))}
+                    </span>
+                })}
                 <span class="scope-list" data-testid="key-scopes">
                     {key.scopes.iter().map(|s| view! { <code class="scope">{s.clone()}</code> }).collect_view()}
                 </span>
@@ -260,17 +383,51 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
             <td class="when" data-label="Expires">{expires}</td>
             <td class="status" data-label="Status">
                 <span class=status_class data-testid="key-status">{key.status.label()}</span>
+                {paused.then(|| view! {
+                    <span class="muted small" data-testid="paused-until">
+                        {match key.paused_until {
+                            Some(at) => format!("until {}", format_time(at)),
+                            None => "until resumed".to_owned(),
+                        }}
+                    </span>
+                })}
+                {key.exceeds_policy.then(|| view! {
+                    <span class="badge badge-warn" data-testid="exceeds-policy"
+                        title="This key lives longer than the organization's key policy allows">"Exceeds policy"</span>
+                })}
                 {key.notice.clone().map(|n| view! { <span class="muted small key-notice" data-testid="key-notice">{n}</span> })}
                 {key.revoked_at.map(|at| view! {
                     <span class="muted small">
                         {format!("by {} on {}", key.revoked_by.clone().unwrap_or_default(), format_date(at))}
                     </span>
                 })}
+                {move || resume_error().map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
             </td>
             <td class="actions">
-                {active.then(|| view! {
+                {live.then(|| view! {
                     <button type="button" class="btn btn-secondary btn-small" on:click=ask(Confirm::Roll)
                         aria-label=format!("Roll key {}", key.name)>"Roll"</button>
+                })}
+                {key.rolling.is_some().then(|| view! {
+                    <button type="button" class="btn btn-secondary btn-small" on:click=ask(Confirm::EndOverlap)
+                        aria-label=format!("End overlap now for key {}", key.name)>"End overlap now"</button>
+                })}
+                {(live && !paused).then(|| view! {
+                    <button type="button" class="btn btn-secondary btn-small" on:click=ask(Confirm::Pause)
+                        aria-label=format!("Pause key {}", key.name)>"Pause"</button>
+                })}
+                {paused.then(|| {
+                    let (key_id, name) = (key_id.clone(), name.clone());
+                    view! {
+                        <button type="button" class="btn btn-secondary btn-small"
+                            disabled=move || resume.pending().get()
+                            on:click=move |_| { resume.dispatch((ctx.org_id.get_untracked(), key_id.clone())); }
+                            aria-label=format!("Resume key {name}")>"Resume"</button>
+                    }
+                })}
+                {(live && key.exceeds_policy).then(|| view! {
+                    <button type="button" class="btn btn-secondary btn-small" on:click=ask(Confirm::Shorten)
+                        aria-label=format!("Shorten key {} to policy", key.name)>"Shorten to policy"</button>
                 })}
                 {revocable.then(|| view! {
                     <button type="button" class="btn btn-danger-outline btn-small" on:click=ask(Confirm::Revoke)
@@ -303,11 +460,24 @@ fn Activity(events: Vec<AuditEventView>) -> impl IntoView {
                                 "key.transferred" => {
                                     format!(" took over key “{}” from a removed member", e.key_name)
                                 }
+                                "key.paused" => format!(" paused key “{}”", e.key_name),
+                                "key.resumed" => format!(" resumed key “{}”", e.key_name),
+                                "key.overlap_ended" => {
+                                    format!(" ended the roll overlap of key “{}”", e.key_name)
+                                }
+                                "key.shortened" => {
+                                    format!(" shortened key “{}” to the policy", e.key_name)
+                                }
+                                "key.idle_revoked" => {
+                                    format!(" revoked idle key “{}”", e.key_name)
+                                }
+                                "policy.changed" => " changed the key policy".to_owned(),
                                 other => format!(" {other} key “{}”", e.key_name),
                             };
+                            let detail = e.detail.map(|d| format!(": {d}")).unwrap_or_default();
                             view! {
                                 <li>
-                                    <span><strong>{e.actor}</strong>{what}</span>
+                                    <span><strong>{e.actor}</strong>{what}<span class="muted">{detail}</span></span>
                                     <time class="muted small" datetime=e.at.to_rfc3339()>{relative(e.at, now)}</time>
                                 </li>
                             }
@@ -317,6 +487,21 @@ fn Activity(events: Vec<AuditEventView>) -> impl IntoView {
             }}
         </section>
     }
+}
+
+/// The create dialog's preselected expiry: 30 days, or the longest choice the policy
+/// allows.
+fn default_expiry(policy: KeyPolicy) -> &'static str {
+    if policy.offers(DEFAULT_EXPIRY) {
+        return DEFAULT_EXPIRY;
+    }
+    EXPIRY_CHOICES
+        .iter()
+        .rev()
+        .map(|(value, _)| *value)
+        .filter(|value| value.parse::<u32>().is_ok())
+        .find(|value| policy.offers(value))
+        .unwrap_or("custom")
 }
 
 /// Create form, then the one-time reveal of a created or rolled key.
@@ -360,7 +545,7 @@ fn CreateKeyDialog() -> impl IntoView {
     });
     let reset = move || {
         name.set(String::new());
-        expiry.set(DEFAULT_EXPIRY.to_owned());
+        expiry.set(default_expiry(ctx.policy.get_untracked()).to_owned());
         custom_date.set(String::new());
         scopes.set(DEFAULT_SCOPES);
         error.set(None);
@@ -385,13 +570,26 @@ fn CreateKeyDialog() -> impl IntoView {
             }
             return;
         }
-        if let Err(e) = resolve_expiry(
+        match resolve_expiry(
             &expiry.get_untracked(),
             &custom_date.get_untracked(),
             Utc::now(),
         ) {
-            error.set(Some(e));
-            return;
+            Err(e) => {
+                error.set(Some(e));
+                return;
+            }
+            Ok(at) => {
+                if let Err(message) = ctx.policy.get_untracked().check(at, Utc::now()) {
+                    let field = if expiry.get_untracked() == "custom" {
+                        "custom_date"
+                    } else {
+                        "expiry"
+                    };
+                    error.set(Some(AppError::invalid(field, message)));
+                    return;
+                }
+            }
         }
         if scopes.get_untracked().is_empty() {
             error.set(Some(AppError::invalid(
@@ -432,9 +630,39 @@ fn CreateKeyDialog() -> impl IntoView {
         }
         Err(_) => "Pick a future date to see when the key expires.".to_owned(),
     };
+    // Escape while a key is shown: the same as Done.
+    let on_cancel = move |ev: leptos::web_sys::Event| {
+        if ctx.revealed.with_untracked(Option::is_some) {
+            ev.prevent_default();
+            try_dismiss_reveal(ctx);
+        }
+    };
+    // A click on the backdrop (outside the dialog's box) while a key is shown: the same
+    // as Done. The form is not closed by a stray click: what was typed is kept.
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        if ctx.revealed.with_untracked(Option::is_none) {
+            return;
+        }
+        if clicked_outside(ctx.create_dialog, &ev) {
+            try_dismiss_reveal(ctx);
+        }
+    };
+    Effect::new(move |_| {
+        ctx.revealed.track();
+        ctx.copied.set(false);
+        ctx.asking_to_close.set(false);
+    });
+    let choices = move || {
+        let policy = ctx.policy.get();
+        EXPIRY_CHOICES
+            .iter()
+            .filter(|(value, _)| policy.offers(value))
+            .map(|(value, label)| view! { <option value=*value>{*label}</option> })
+            .collect_view()
+    };
     view! {
         <dialog node_ref=ctx.create_dialog class="dialog" aria-labelledby="create-key-title"
-            on:cancel=move |_: leptos::web_sys::Event| ctx.revealed.set(None) on:close=on_close>
+            on:cancel=on_cancel on:click=on_click on:close=on_close>
             <Show
                 when=move || ctx.revealed.with(Option::is_some)
                 fallback=move || view! {
@@ -452,13 +680,14 @@ fn CreateKeyDialog() -> impl IntoView {
                         </div>
                         <div class="field">
                             <label for="key-expiry">"Expiration"</label>
-                            <select id="key-expiry" name="expiry" aria-describedby="key-expiry-preview"
+                            <select id="key-expiry" name="expiry" aria-describedby="key-expiry-preview key-policy-note"
                                 on:change=move |ev| expiry.set(event_target_value(&ev))
                                 prop:value=move || expiry.get()>
-                                {EXPIRY_CHOICES.iter().map(|(value, label)| view! {
-                                    <option value=*value selected=*value == DEFAULT_EXPIRY>{*label}</option>
-                                }).collect_view()}
+                                {choices}
                             </select>
+                            <p class="muted small" id="key-policy-note" data-testid="policy-note">
+                                {move || ctx.policy.get().summary().map(|s| format!("{s} Longer expiries are not offered."))}
+                            </p>
                             <p class="field-error" aria-live="polite">{field_error("expiry")}</p>
                         </div>
                         <Show when=move || expiry.get() == "custom">
@@ -534,31 +763,87 @@ fn RevealedKey() -> impl IntoView {
             </div>
             <div class="copy-row">
                 <code class="secret" data-testid="secret">{secret.clone()}</code>
-                <CopyButton text=secret label="Copy API key" id="copy-secret" />
+                <CopyButton text=secret label="Copy API key" id="copy-secret"
+                    on_copied=Callback::new(move |_| ctx.copied.set(true)) />
             </div>
+            <Show
+                when=move || ctx.asking_to_close.get()
+                fallback=move || view! {
+                    <div class="dialog-actions">
+                        <button type="button" class="btn btn-primary" on:click=move |_| { try_dismiss_reveal(ctx); }>
+                            "Done"
+                        </button>
+                    </div>
+                }
+            >
+                <CloseAnyway />
+            </Show>
+        </div>
+    }
+}
+
+/// "You have not copied this key. Close anyway?", in the reveal itself.
+#[component]
+fn CloseAnyway() -> impl IntoView {
+    let ctx = expect_context::<KeysCtx>();
+    Effect::new(move |_| {
+        use leptos::wasm_bindgen::JsCast;
+        if let Some(button) = document()
+            .get_element_by_id("keep-key-open")
+            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        {
+            let _ = button.focus();
+        }
+    });
+    view! {
+        <div class="alert alert-warn close-anyway" role="alertdialog" aria-labelledby="close-anyway-text"
+            data-testid="close-anyway">
+            <p id="close-anyway-text"><strong>"You have not copied this key. Close anyway?"</strong>
+                " It cannot be shown again."</p>
             <div class="dialog-actions">
-                <button type="button" class="btn btn-primary" on:click=move |_| dismiss_reveal(ctx)>
-                    "Done"
-                </button>
+                <button type="button" id="keep-key-open" class="btn btn-secondary"
+                    on:click=move |_| ctx.asking_to_close.set(false)>"Keep it open"</button>
+                <button type="button" class="btn btn-danger" on:click=move |_| dismiss_reveal(ctx)>"Close anyway"</button>
             </div>
         </div>
     }
 }
 
-/// Confirmation for revoking or rolling one key.
+/// Confirmation for revoking, rolling, pausing, ending an overlap or shortening one key.
 #[component]
 fn ConfirmDialog() -> impl IntoView {
     let ctx = expect_context::<KeysCtx>();
     let error = RwSignal::new(None::<AppError>);
-    let act = Action::new(move |(org_id, key_id, kind): &(String, String, Confirm)| {
-        let (org_id, key_id, kind) = (org_id.clone(), key_id.clone(), *kind);
-        async move {
-            match kind {
-                Confirm::Revoke => revoke_api_key(org_id, key_id).await.map(|_| None),
-                Confirm::Roll => roll_api_key(org_id, key_id).await.map(Some),
+    // Roll: seconds the old secret keeps working. Pause: a preset, or "until" a time.
+    let overlap = RwSignal::new(0u32);
+    let pause_for = RwSignal::new("resume".to_owned());
+    let pause_until = RwSignal::new(String::new());
+    let act = Action::new(
+        move |(org_id, key_id, kind, overlap, until): &(
+            String,
+            String,
+            Confirm,
+            u32,
+            Option<String>,
+        )| {
+            let (org_id, key_id, kind, overlap, until) = (
+                org_id.clone(),
+                key_id.clone(),
+                *kind,
+                *overlap,
+                until.clone(),
+            );
+            async move {
+                match kind {
+                    Confirm::Revoke => revoke_api_key(org_id, key_id).await.map(|_| None),
+                    Confirm::Roll => roll_api_key(org_id, key_id, overlap).await.map(Some),
+                    Confirm::Pause => pause_api_key(org_id, key_id, until).await.map(|_| None),
+                    Confirm::EndOverlap => end_key_overlap(org_id, key_id).await.map(|_| None),
+                    Confirm::Shorten => shorten_api_key(org_id, key_id).await.map(|_| None),
+                }
             }
-        }
-    });
+        },
+    );
     Effect::new(move |_| {
         let Some(result) = act.value().get() else {
             return;
@@ -577,48 +862,196 @@ fn ConfirmDialog() -> impl IntoView {
         }
     });
     let confirm = move |_| {
-        if let Some((key, kind)) = ctx.confirm.get_untracked() {
-            error.set(None);
-            act.dispatch((ctx.org_id.get_untracked(), key.id, kind));
-        }
+        let Some((key, kind)) = ctx.confirm.get_untracked() else {
+            return;
+        };
+        let until = if kind == Confirm::Pause {
+            match pause_end(&pause_for.get_untracked(), &pause_until.get_untracked()) {
+                Ok(until) => until,
+                Err(message) => {
+                    error.set(Some(AppError::invalid("until", message)));
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        error.set(None);
+        act.dispatch((
+            ctx.org_id.get_untracked(),
+            key.id,
+            kind,
+            overlap.get_untracked(),
+            until,
+        ));
     };
     let title = move || match ctx.confirm.get() {
         Some((key, Confirm::Revoke)) => format!("Revoke “{}”?", key.name),
         Some((key, Confirm::Roll)) => format!("Roll “{}”?", key.name),
+        Some((key, Confirm::Pause)) => format!("Pause “{}”?", key.name),
+        Some((key, Confirm::EndOverlap)) => format!("End the overlap of “{}” now?", key.name),
+        Some((key, Confirm::Shorten)) => format!("Shorten “{}” to the key policy?", key.name),
         None => String::new(),
     };
-    let body = move || match ctx.confirm.get().map(|(_, kind)| kind) {
-        Some(Confirm::Revoke) => {
+    let body = move || {
+        match ctx.confirm.get() {
+        Some((key, Confirm::Revoke)) => if key.rolling.is_some() {
+            "Requests using this key, with its new or its old secret, will fail right away. This cannot be undone."
+        } else {
             "Requests using this key will fail right away. This cannot be undone."
         }
-        Some(Confirm::Roll) => {
-            "A new secret is issued for this key and the current one stops working right away. Update the services that use it. The new secret is yours: its rights follow your role."
+        .to_owned(),
+        Some((_, Confirm::Roll)) => {
+            "A new secret is issued for this key: same name, scopes, expiry and usage history. The new secret is yours: its rights follow your role.".to_owned()
         }
-        None => "",
+        Some((_, Confirm::Pause)) => {
+            "Requests using this key are refused with “key_paused” until it resumes. Nothing else about the key changes.".to_owned()
+        }
+        Some((key, Confirm::EndOverlap)) => format!(
+            "The old secret {}… stops working right away; the new secret {}… keeps working.",
+            key.rolling.map(|r| r.hint).unwrap_or_default(),
+            key.hint
+        ),
+        Some((key, Confirm::Shorten)) => {
+            let policy = ctx.policy.get();
+            let now = Utc::now();
+            match policy.shortened(key.expires_at, now) {
+                Some(at) => format!(
+                    "The key will expire on {} ({}) instead of {}.",
+                    format_date(at),
+                    relative(at, now),
+                    key.expires_at.map(format_date).unwrap_or_else(|| "never".into())
+                ),
+                None => String::new(),
+            }
+        }
+        None => String::new(),
+    }
     };
-    let is_revoke = move || {
+    let kind = move || ctx.confirm.get().map(|(_, kind)| kind);
+    let already_rolling = move || {
         ctx.confirm
             .get()
-            .is_some_and(|(_, kind)| kind == Confirm::Revoke)
+            .and_then(|(key, kind)| (kind == Confirm::Roll).then_some(key.rolling).flatten())
+    };
+    let field_error =
+        move |field: &'static str| move || error.get().and_then(|e| e.field_message(field));
+    let other_error = move || {
+        error
+            .get()
+            .filter(|e| e.field_message("until").is_none())
+            .map(|e| e.to_string())
+    };
+    let on_close = move |_| {
+        ctx.confirm.set(None);
+        error.set(None);
+        overlap.set(0);
+        pause_for.set("resume".into());
+        pause_until.set(String::new());
+        restore_focus(ctx.confirm_dialog);
     };
     view! {
-        <dialog node_ref=ctx.confirm_dialog class="dialog" aria-labelledby="confirm-title"
-            on:close=move |_| { ctx.confirm.set(None); error.set(None); restore_focus(ctx.confirm_dialog); }>
+        <dialog node_ref=ctx.confirm_dialog class="dialog" aria-labelledby="confirm-title" on:close=on_close>
             <h2 id="confirm-title">{title}</h2>
             <p>{body}</p>
-            {move || error.get().map(|e| view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> })}
+            <Show when=move || kind() == Some(Confirm::Roll)>
+                <fieldset class="field choices" data-testid="overlap-choices">
+                    <legend>"When should the old secret stop working?"</legend>
+                    {OVERLAP_CHOICES.iter().map(|(seconds, label)| {
+                        let seconds = *seconds;
+                        let id = format!("overlap-{seconds}");
+                        let label_for = id.clone();
+                        view! {
+                            <label class="radio" for=label_for>
+                                <input type="radio" id=id name="overlap" value=seconds.to_string()
+                                    prop:checked=move || overlap.get() == seconds
+                                    on:change=move |_| overlap.set(seconds) />
+                                {*label}
+                            </label>
+                        }
+                    }).collect_view()}
+                    <p class="muted small">"During an overlap both secrets work, so you can update your services before the old one stops."</p>
+                </fieldset>
+                {move || already_rolling().map(|old| view! {
+                    <div class="alert alert-warn" role="note" data-testid="ends-older-overlap">
+                        {format!("This key is already rolling: its older secret {}… stops now, when you roll it again.", old.hint)}
+                    </div>
+                })}
+            </Show>
+            <Show when=move || kind() == Some(Confirm::Pause)>
+                <div class="field">
+                    <label for="pause-for">"Pause"</label>
+                    <select id="pause-for" prop:value=move || pause_for.get()
+                        on:change=move |ev| pause_for.set(event_target_value(&ev))>
+                        <option value="resume">"Until I resume it"</option>
+                        <option value="3600">"For 1 hour"</option>
+                        <option value="86400">"For 24 hours"</option>
+                        <option value="604800">"For 7 days"</option>
+                        <option value="until">"Until a date and time…"</option>
+                    </select>
+                </div>
+                <Show when=move || pause_for.get() == "until">
+                    <div class="field" class:has-error=move || field_error("until")().is_some()>
+                        <label for="pause-until">"Resume at (your local time)"</label>
+                        <input id="pause-until" type="datetime-local" aria-describedby="pause-until-error"
+                            prop:value=move || pause_until.get()
+                            on:input=move |ev| pause_until.set(event_target_value(&ev)) />
+                        <p class="field-error" id="pause-until-error" aria-live="polite">{field_error("until")}</p>
+                    </div>
+                </Show>
+                <Show when=move || pause_for.get() != "until">
+                    <p class="field-error" aria-live="polite">{field_error("until")}</p>
+                </Show>
+            </Show>
+            {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
             <div class="dialog-actions">
                 <button type="button" class="btn btn-link" autofocus on:click=move |_| close(ctx.confirm_dialog)>"Cancel"</button>
-                <button type="button" class=move || if is_revoke() { "btn btn-danger" } else { "btn btn-primary" }
+                <button type="button" class=move || if kind() == Some(Confirm::Revoke) { "btn btn-danger" } else { "btn btn-primary" }
                     disabled=move || act.pending().get() on:click=confirm>
-                    {move || match (is_revoke(), act.pending().get()) {
-                        (true, false) => "Revoke key",
-                        (true, true) => "Revoking…",
-                        (false, false) => "Roll key",
-                        (false, true) => "Rolling…",
+                    {move || match (kind(), act.pending().get()) {
+                        (Some(Confirm::Revoke), false) => "Revoke key",
+                        (Some(Confirm::Revoke), true) => "Revoking…",
+                        (Some(Confirm::Roll), false) => "Roll key",
+                        (Some(Confirm::Roll), true) => "Rolling…",
+                        (Some(Confirm::Pause), false) => "Pause key",
+                        (Some(Confirm::Pause), true) => "Pausing…",
+                        (Some(Confirm::EndOverlap), false) => "End overlap now",
+                        (Some(Confirm::EndOverlap), true) => "Ending…",
+                        (Some(Confirm::Shorten), false) => "Shorten to policy",
+                        (Some(Confirm::Shorten), true) => "Shortening…",
+                        (None, _) => "",
                     }}
                 </button>
             </div>
         </dialog>
     }
+}
+
+/// The end of a pause chosen in the dialog, as RFC 3339 (`None`: until resumed). A
+/// date and time is the browser's local time.
+fn pause_end(choice: &str, local: &str) -> Result<Option<String>, String> {
+    use chrono::TimeZone;
+    let now = Utc::now();
+    let at = match choice {
+        "resume" => return Ok(None),
+        "until" => {
+            let naive = chrono::NaiveDateTime::parse_from_str(local.trim(), "%Y-%m-%dT%H:%M")
+                .map_err(|_| "Pick a date and time.".to_owned())?;
+            chrono::Local
+                .from_local_datetime(&naive)
+                .earliest()
+                .ok_or_else(|| "That time does not exist in your time zone.".to_owned())?
+                .with_timezone(&Utc)
+        }
+        seconds => {
+            let seconds = seconds
+                .parse::<i64>()
+                .map_err(|_| "Choose how long to pause.".to_owned())?;
+            now + chrono::Duration::seconds(seconds)
+        }
+    };
+    if at <= now {
+        return Err("Pick a time in the future.".into());
+    }
+    Ok(Some(at.to_rfc3339()))
 }

@@ -1,6 +1,6 @@
 //! The hot path: verifying presented keys in microseconds.
 //!
-//! `guard -> HMAC -> cache or one indexed lookup -> status and expiry -> principal`.
+//! `guard -> HMAC -> cache or one indexed lookup -> status, pause and expiry -> principal`.
 //! Verified keys are cached in memory (bounded in size and lifetime); revoke, roll and
 //! membership changes remove their entries at once. No request writes to the database:
 //! last-used times are coalesced here and flushed in the background. Failed
@@ -125,20 +125,26 @@ impl Verifier {
             }
         };
         let generation = self.generation.load(Ordering::Acquire);
-        let mut outcome = service::verify_digest(db, &digest).await?;
+        let mut outcome = service::lookup_digest(db, &digest).await?;
         if outcome == Err(VerifyError::Unknown)
             && let Some(previous) = &self.previous_secret
         {
             let old = service::digest_bytes(previous, presented);
             if service::move_digest(db, &old, &digest).await? {
                 tracing::info!("a key made under the previous secret was moved to the current one");
-                outcome = service::verify_digest(db, &digest).await?;
+                outcome = service::lookup_digest(db, &digest).await?;
             }
         }
         match outcome {
             Ok(principal) => {
                 let principal = Arc::new(principal);
                 self.insert(digest, principal.clone(), generation);
+                // A genuine key refused for now (paused, or past its expiry or overlap) is
+                // answered from the cache from now on and is not a failed guess (K7): a
+                // paused caller retrying must not be locked out when the pause ends.
+                if let Some(reason) = principal.refusal(now) {
+                    return Ok(Err(Rejection::Invalid(reason)));
+                }
                 self.touch(&principal.key_id, now);
                 Ok(Ok(principal))
             }
@@ -165,8 +171,10 @@ impl Verifier {
         if entry.cached_at.elapsed() >= self.ttl {
             return Cached::Stale;
         }
-        if entry.principal.expires_at.is_some_and(|at| at <= now) {
-            return Cached::Fresh(Err(VerifyError::Expired));
+        // Expiry, the end of a roll's overlap and a pause: decided by time alone, so every
+        // instance refuses (or resumes) the key at the same moment with no event.
+        if let Some(reason) = entry.principal.refusal(now) {
+            return Cached::Fresh(Err(reason));
         }
         let second = now.timestamp();
         if entry.last_touch.swap(second, Ordering::Relaxed) != second {

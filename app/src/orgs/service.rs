@@ -127,6 +127,7 @@ pub async fn create_org(
         id: Set(id.clone()),
         name: Set(name.clone()),
         created_at: Set(now),
+        ..Default::default()
     }
     .insert(&txn)
     .await?;

@@ -112,6 +112,9 @@ pub fn OrgSettingsLayout() -> impl IntoView {
                                     {current.role.can_manage_members().then(|| view! {
                                         <A href=format!("/orgs/{}/settings/members", current.id)>"Members"</A>
                                     })}
+                                    {current.role.can_manage_keys().then(|| view! {
+                                        <A href=format!("/orgs/{}/settings/policy", current.id)>"Key policy"</A>
+                                    })}
                                 </nav>
                             </aside>
                             <div class="settings-body">

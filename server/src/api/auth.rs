@@ -6,14 +6,17 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use app::keys::scopes::Scope;
 use app::keys::service::KeyPrincipal;
 use app::keys::verifier::Rejection;
 use app::ssr::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts};
-use http::HeaderMap;
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::middleware::Next;
+use axum::response::Response;
 use http::request::Parts;
+use http::{HeaderMap, HeaderValue};
 use tower_sessions::Session;
 
 use super::error::ApiError;
@@ -149,7 +152,47 @@ pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
         })
 }
 
+/// Where the key extractor leaves the presented secret's end (Unix seconds; `i64::MIN`
+/// for none) for [`key_expiry_header`].
+#[derive(Clone, Default)]
+struct ExpirySlot(Arc<AtomicI64>);
+
+pub const KEY_EXPIRES_HEADER: &str = "keygate-key-expires";
+
+/// Adds `Keygate-Key-Expires: <RFC 3339>` to every response to a request authenticated
+/// by a key that stops working at some time (its expiry, or the end of a roll's overlap
+/// for the old secret), so callers can alert before it does (GitHub sends
+/// `GitHub-Authentication-Token-Expiration`).
+pub async fn key_expiry_header(mut request: Request, next: Next) -> Response {
+    if matches!(presented(request.headers()), Presented::Nothing) {
+        return next.run(request).await;
+    }
+    let slot = ExpirySlot(Arc::new(AtomicI64::new(i64::MIN)));
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    let at = slot.0.load(Ordering::Relaxed);
+    if at != i64::MIN
+        && let Some(at) = chrono::DateTime::from_timestamp(at, 0)
+        && let Ok(value) =
+            HeaderValue::from_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    {
+        response.headers_mut().insert(KEY_EXPIRES_HEADER, value);
+    }
+    response
+}
+
 pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, ApiError> {
+    let principal = authenticate_inner(parts, app).await?;
+    if let Principal::Key(key) = &principal
+        && let Some(at) = key.stops_at()
+        && let Some(slot) = parts.extensions.get::<ExpirySlot>()
+    {
+        slot.0.store(at.timestamp(), Ordering::Relaxed);
+    }
+    Ok(principal)
+}
+
+async fn authenticate_inner(parts: &Parts, app: &AppState) -> Result<Principal, ApiError> {
     let ip = client_ip(parts);
     match presented(&parts.headers) {
         Presented::Conflict => Err(ApiError::BadRequest(
@@ -162,7 +205,10 @@ pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, Ap
         Presented::Key(key) => match app.verifier.verify(&app.db, &app.secret, key, ip).await? {
             Ok(principal) => Ok(Principal::Key(principal)),
             Err(Rejection::RateLimited(wait)) => Err(ApiError::RateLimited(wait)),
-            Err(Rejection::Invalid(_)) => Err(ApiError::InvalidToken),
+            Err(Rejection::Invalid(reason)) => {
+                tracing::debug!(%reason, "API key refused");
+                Err(ApiError::from(reason))
+            }
         },
         Presented::Nothing => {
             let Some(session) = parts.extensions.get::<Session>() else {
@@ -178,7 +224,6 @@ pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, Ap
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
     use proptest::prelude::*;
 
     use super::*;

@@ -1,9 +1,14 @@
 //! Errors of the REST API and the gateway: a status, a stable code and a message, as
 //! `{"error": "<code>", "message": "..."}`. Messages are generic where detail would help
-//! an attacker (K6) and never carry a key, SQL or driver text.
+//! an attacker (K6) and never carry a key, SQL or driver text. A key that exists but is
+//! expired, revoked or paused gets its own code (`key_expired`, `key_revoked`,
+//! `key_paused`): only its holder can present it, so the reason tells them nothing they
+//! could not learn otherwise, and lets them act. Unknown and malformed keys stay
+//! `invalid_token`.
 
 use app::error::AppError;
 use app::keys::scopes::Scope;
+use app::keys::service::VerifyError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
@@ -23,12 +28,23 @@ pub struct ErrorBody {
     pub field: Option<String>,
 }
 
+/// The code of an error answer, left on the response for the request log line.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     /// No credential at all (401).
     Unauthenticated,
-    /// A key that is malformed, unknown, revoked or expired (401, `invalid_token`).
+    /// A key that is malformed or unknown (401, `invalid_token`).
     InvalidToken,
+    /// A key that exists but has expired (401, `key_expired`).
+    KeyExpired,
+    /// A key that exists but was revoked, or a rolled-away secret after its overlap (401,
+    /// `key_revoked`).
+    KeyRevoked,
+    /// A key that exists but is paused (401, `key_paused`).
+    KeyPaused,
     /// A valid key without the scope this route needs (403).
     InsufficientScope(Scope),
     /// An authenticated caller whose role does not allow this (403).
@@ -57,7 +73,11 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthenticated | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated
+            | Self::InvalidToken
+            | Self::KeyExpired
+            | Self::KeyRevoked
+            | Self::KeyPaused => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope(_) | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound | Self::NoUpstream => StatusCode::NOT_FOUND,
             Self::BadRequest(_) | Self::Invalid { .. } => StatusCode::BAD_REQUEST,
@@ -77,6 +97,9 @@ impl ApiError {
         match self {
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidToken => "invalid_token",
+            Self::KeyExpired => "key_expired",
+            Self::KeyRevoked => "key_revoked",
+            Self::KeyPaused => "key_paused",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not_found",
@@ -100,7 +123,12 @@ impl ApiError {
             Self::Unauthenticated => {
                 "An API key is required: send it in the x-api-key header or as Authorization: Bearer <key>.".into()
             }
-            Self::InvalidToken => "The API key is invalid, expired or revoked.".into(),
+            Self::InvalidToken => "The API key is not valid.".into(),
+            Self::KeyExpired => "This API key has expired. Ask for a new key.".into(),
+            Self::KeyRevoked => "This API key was revoked or replaced by a roll.".into(),
+            Self::KeyPaused => {
+                "This API key is paused. It works again when its organization resumes it.".into()
+            }
             Self::InsufficientScope(scope) => {
                 format!("This API key lacks the {} scope.", scope.as_str())
             }
@@ -142,10 +170,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code()));
         let headers = response.headers_mut();
         let challenge = match &self {
             Self::Unauthenticated => Some(r#"Bearer realm="keygate""#.to_owned()),
-            Self::InvalidToken => {
+            // RFC 6750 has one code for all of them; the body says which.
+            Self::InvalidToken | Self::KeyExpired | Self::KeyRevoked | Self::KeyPaused => {
                 Some(r#"Bearer realm="keygate", error="invalid_token""#.to_owned())
             }
             Self::InsufficientScope(scope) => Some(format!(
@@ -193,6 +223,21 @@ impl From<app::keys::service::KeyError> for ApiError {
                 Self::Forbidden("A key cannot roll a key that expires later than itself.".into())
             }
             other => AppError::from(other).into(),
+        }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    /// A refused key: whether it exists but cannot be used now (expired, revoked, paused)
+    /// is said; anything else is `invalid_token`.
+    fn from(err: VerifyError) -> Self {
+        match err {
+            VerifyError::Expired => Self::KeyExpired,
+            VerifyError::Revoked => Self::KeyRevoked,
+            VerifyError::Paused => Self::KeyPaused,
+            VerifyError::Malformed | VerifyError::Unknown | VerifyError::CreatorGone => {
+                Self::InvalidToken
+            }
         }
     }
 }

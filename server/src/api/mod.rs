@@ -26,11 +26,14 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
             Scopes: `keys:read` (list keys), `keys:write` (create, roll, revoke keys), \
             `gateway` (call the upstream through `/gw/*`). A key never has more rights than \
             its creator's current role, and cannot grant scopes it does not have.\n\n\
-            Errors are `{\"error\": \"<code>\", \"message\": \"...\"}`: 401 `unauthenticated` or \
-            `invalid_token` (with `WWW-Authenticate`), 403 `insufficient_scope`, 404, 413, 415, \
+            Errors are `{\"error\": \"<code>\", \"message\": \"...\"}`: 401 `unauthenticated`, \
+            `invalid_token` (unknown or malformed key), `key_expired`, `key_revoked` or `key_paused` \
+            (with `WWW-Authenticate`), 403 `insufficient_scope`, 404, 413, 415, \
             429 `rate_limited` (with `Retry-After`), 503 `unavailable`.\n\n\
             The gateway: any method on `/gw/<path>` is forwarded to the configured upstream with \
-            `X-Keygate-Org-Id`, `X-Keygate-Key-Id` and `X-Keygate-Scopes` (needs the `gateway` scope)."
+            `X-Keygate-Org-Id`, `X-Keygate-Key-Id` and `X-Keygate-Scopes` (needs the `gateway` scope).\n\n\
+            Every response to a request made with a key that expires carries \
+            `Keygate-Key-Expires: <RFC 3339 time>`."
     ),
     paths(
         rest::whoami,
@@ -39,12 +42,19 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         rest::get_key,
         rest::revoke_key,
         rest::roll_key,
+        rest::end_overlap,
+        rest::pause_key,
+        rest::resume_key,
+        rest::shorten_key,
+        rest::get_policy,
+        rest::set_policy,
         rest::verify,
     ),
     modifiers(&SecuritySchemes),
     tags(
         (name = "identity", description = "Who is calling"),
         (name = "keys", description = "The organization's API keys"),
+        (name = "policy", description = "The organization's rules for keys"),
     )
 )]
 pub struct ApiDoc;
@@ -87,6 +97,11 @@ pub fn rest_routes() -> Router<ServerState> {
         .route("/keys", get(rest::list_keys).post(rest::create_key))
         .route("/keys/{id}", get(rest::get_key).delete(rest::revoke_key))
         .route("/keys/{id}/roll", post(rest::roll_key))
+        .route("/keys/{id}/end-overlap", post(rest::end_overlap))
+        .route("/keys/{id}/pause", post(rest::pause_key))
+        .route("/keys/{id}/resume", post(rest::resume_key))
+        .route("/keys/{id}/shorten-to-policy", post(rest::shorten_key))
+        .route("/policy", get(rest::get_policy).put(rest::set_policy))
         .route("/verify", post(rest::verify))
         .fallback(|| async { error::ApiError::NotFound })
 }

@@ -5,7 +5,7 @@
 use app::keys::scopes::{DEFAULT_SCOPES, Scope, Scopes};
 use app::keys::service::{self as keys, KeyManager, KeyPrincipal};
 use app::keys::verifier::Rejection;
-use app::keys::{ApiKeyView, CreatedKey, KeyPage, KeyStatus, MAX_CUSTOM_YEARS};
+use app::keys::{ApiKeyView, CreatedKey, KeyPage, KeyPolicy, MAX_CUSTOM_YEARS};
 use app::orgs::service as orgs;
 use app::ssr::AppState;
 use axum::Json;
@@ -31,7 +31,7 @@ pub struct ApiKey {
     pub hint: String,
     /// Granted scopes, e.g. `["gateway"]`.
     pub scopes: Vec<String>,
-    /// `active`, `expired` or `revoked`.
+    /// `active`, `paused`, `expired` or `revoked`.
     #[schema(example = "active")]
     pub status: String,
     pub created_at: DateTime<Utc>,
@@ -45,17 +45,28 @@ pub struct ApiKey {
     /// Set when an active key does less than its status says: its creator left the
     /// organization or lost the role that lets keys act.
     pub notice: Option<String>,
+    /// For a paused key: when it works again by itself; `null` while paused means until
+    /// someone resumes it.
+    pub paused_until: Option<DateTime<Utc>>,
+    /// During a roll's overlap: the old secret's hint, still working until this time.
+    pub previous_hint: Option<String>,
+    pub previous_expires_at: Option<DateTime<Utc>>,
+    /// The key lives longer than the organization's key policy allows a new key.
+    pub exceeds_policy: bool,
 }
 
 impl From<ApiKeyView> for ApiKey {
     fn from(v: ApiKeyView) -> Self {
+        let (previous_hint, previous_expires_at) = match v.rolling {
+            Some(overlap) => (Some(overlap.hint), Some(overlap.until)),
+            None => (None, None),
+        };
         Self {
-            status: match v.status {
-                KeyStatus::Active => "active",
-                KeyStatus::Expired => "expired",
-                KeyStatus::Revoked => "revoked",
-            }
-            .into(),
+            status: v.status.as_str().into(),
+            paused_until: v.paused_until,
+            previous_hint,
+            previous_expires_at,
+            exceeds_policy: v.exceeds_policy,
             id: v.id,
             name: v.name,
             hint: v.hint,
@@ -79,6 +90,8 @@ pub struct KeyList {
     pub page: u64,
     pub pages: u64,
     pub total: u64,
+    /// Live keys of the organization expiring within 7 days (all pages).
+    pub expiring_soon: u64,
 }
 
 impl From<KeyPage> for KeyList {
@@ -89,6 +102,7 @@ impl From<KeyPage> for KeyList {
             page: p.page,
             pages: p.pages,
             total: p.total,
+            expiring_soon: p.expiring_soon,
         }
     }
 }
@@ -166,6 +180,50 @@ pub struct ListQuery {
     pub page: Option<u64>,
     /// As for the other key routes.
     pub org_id: Option<String>,
+    /// Only live keys expiring within 7 days.
+    pub expiring_soon: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollRequest {
+    /// How long the old secret keeps working, 0 (the default: it stops now) to 604800
+    /// (7 days). Rolling a key already in an overlap ends the older secret first.
+    #[schema(minimum = 0, maximum = 604800)]
+    pub overlap_seconds: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseRequest {
+    /// When the key works again by itself (RFC 3339, in the future and before the key
+    /// expires); omit to pause until resumed.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The organization's rules for new keys.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Longest lifetime of a new key, 1 to 366 days; `null`: no limit.
+    #[schema(minimum = 1, maximum = 366)]
+    pub max_days: Option<u32>,
+    /// Every new key must expire.
+    #[serde(default)]
+    pub require_expiry: bool,
+    /// Keys unused for this many days (30 to 365) are revoked automatically; `null`: never.
+    #[schema(minimum = 30, maximum = 365)]
+    pub idle_days: Option<u32>,
+}
+
+impl From<KeyPolicy> for Policy {
+    fn from(p: KeyPolicy) -> Self {
+        Self {
+            max_days: p.max_days,
+            require_expiry: p.require_expiry,
+            idle_days: p.idle_days,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -193,6 +251,9 @@ pub struct VerifyRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse {
     pub valid: bool,
+    /// Why an invalid key is refused: `key_expired`, `key_revoked`, `key_paused`, or
+    /// `invalid_token` for a key that is malformed or unknown. `null` when valid.
+    pub error: Option<&'static str>,
     pub org_id: Option<String>,
     pub key_id: Option<String>,
     pub scopes: Vec<String>,
@@ -203,6 +264,7 @@ impl VerifyResponse {
     fn of(key: &KeyPrincipal) -> Self {
         Self {
             valid: true,
+            error: None,
             org_id: Some(key.org_id.clone()),
             key_id: Some(key.key_id.clone()),
             scopes: key.scopes.names(),
@@ -217,7 +279,7 @@ impl VerifyResponse {
     security(("api_key" = []), ("bearer" = []), ("session" = [])),
     responses(
         (status = 200, body = WhoAmI),
-        (status = 401, description = "No credential, or an invalid, expired or revoked key", body = ErrorBody),
+        (status = 401, description = "No credential (`unauthenticated`), an unknown key (`invalid_token`), or a key that is expired, revoked or paused (`key_expired`, `key_revoked`, `key_paused`)", body = ErrorBody),
         (status = 429, description = "Too many failed verifications from this address", body = ErrorBody),
     )
 )]
@@ -315,8 +377,15 @@ pub async fn list_keys(
         });
     }
     let manager = manager(&state, &principal, query.org_id.as_deref(), Scope::KeysRead).await?;
+    let filter = if query.expiring_soon == Some(true) {
+        keys::KeyFilter::ExpiringSoon
+    } else {
+        keys::KeyFilter::All
+    };
     Ok(Json(
-        keys::list_keys(&state.db, &manager, page).await?.into(),
+        keys::list_keys(&state.db, &manager, page, filter)
+            .await?
+            .into(),
     ))
 }
 
@@ -469,14 +538,18 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Issues a new secret for a key (same id, name, scopes and expiry); the old secret
-/// stops working at once. Needs `keys:write` and every scope of the rolled key.
+/// Issues a new secret for a key (same id, name, scopes, expiry and usage). The old
+/// secret stops now, or after `overlap_seconds` (up to 7 days) during which both work.
+/// Needs `keys:write` and every scope of the rolled key; the roller becomes the key's
+/// creator.
 #[utoipa::path(
     post, path = "/api/v1/keys/{id}/roll", tag = "keys",
     params(("id" = String, Path, description = "Key id"), OrgQuery),
+    request_body(content = Option<RollRequest>, description = "Optional; no body means no overlap"),
     security(("api_key" = ["keys:write"]), ("bearer" = ["keys:write"]), ("session" = [])),
     responses(
         (status = 200, body = NewKey, headers(("cache-control" = String, description = "no-store"))),
+        (status = 400, description = "overlap_seconds out of range", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -488,16 +561,207 @@ pub async fn roll_key(
     principal: Principal,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<OrgQuery>,
+    request: Option<ApiJson<RollRequest>>,
 ) -> Result<Json<NewKey>, ApiError> {
-    let manager = manager(
-        &state,
-        &principal,
-        query.org_id.as_deref(),
-        Scope::KeysWrite,
+    let overlap = request
+        .and_then(|ApiJson(r)| r.overlap_seconds)
+        .unwrap_or(0);
+    let manager = key_writer(&state, &principal, query.org_id.as_deref()).await?;
+    let rolled = keys::roll_key(
+        &state.db,
+        &state.secret,
+        &state.verifier,
+        &manager,
+        &id,
+        overlap,
     )
     .await?;
-    let rolled = keys::roll_key(&state.db, &state.secret, &state.verifier, &manager, &id).await?;
     Ok(Json(rolled.into()))
+}
+
+async fn key_writer(
+    state: &AppState,
+    principal: &Principal,
+    org_id: Option<&str>,
+) -> Result<KeyManager, ApiError> {
+    manager(state, principal, org_id, Scope::KeysWrite).await
+}
+
+/// Ends a roll's overlap now: the old secret is refused from the next request on, on
+/// every instance. A key not in an overlap is returned unchanged. Needs `keys:write`.
+#[utoipa::path(
+    post, path = "/api/v1/keys/{id}/end-overlap", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), OrgQuery),
+    security(("api_key" = ["keys:write"]), ("bearer" = ["keys:write"]), ("session" = [])),
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn end_overlap(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+) -> Result<Json<ApiKey>, ApiError> {
+    let manager = key_writer(&state, &principal, query.org_id.as_deref()).await?;
+    Ok(Json(
+        keys::end_overlap(&state.db, &state.verifier, &manager, &id)
+            .await?
+            .into(),
+    ))
+}
+
+/// Pauses a key, until resumed or until `until`: it is refused with `key_paused` on every
+/// instance within a second and works again by itself at `until`. Needs `keys:write`.
+#[utoipa::path(
+    post, path = "/api/v1/keys/{id}/pause", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), OrgQuery),
+    request_body(content = Option<PauseRequest>, description = "Optional; no body pauses until resumed"),
+    security(("api_key" = ["keys:write"]), ("bearer" = ["keys:write"]), ("session" = [])),
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 400, description = "`until` is not in the future, or after the key expires", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The key is revoked or expired", body = ErrorBody),
+    )
+)]
+pub async fn pause_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+    request: Option<ApiJson<PauseRequest>>,
+) -> Result<Json<ApiKey>, ApiError> {
+    let until = request.and_then(|ApiJson(r)| r.until);
+    let manager = key_writer(&state, &principal, query.org_id.as_deref()).await?;
+    Ok(Json(
+        keys::pause_key(&state.db, &state.verifier, &manager, &id, until)
+            .await?
+            .into(),
+    ))
+}
+
+/// Resumes a paused key now. Needs `keys:write`.
+#[utoipa::path(
+    post, path = "/api/v1/keys/{id}/resume", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), OrgQuery),
+    security(("api_key" = ["keys:write"]), ("bearer" = ["keys:write"]), ("session" = [])),
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn resume_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+) -> Result<Json<ApiKey>, ApiError> {
+    let manager = key_writer(&state, &principal, query.org_id.as_deref()).await?;
+    Ok(Json(
+        keys::resume_key(&state.db, &state.verifier, &manager, &id)
+            .await?
+            .into(),
+    ))
+}
+
+/// Gives a key that outlives the organization's key policy the longest expiry the policy
+/// allows from now. Needs `keys:write`.
+#[utoipa::path(
+    post, path = "/api/v1/keys/{id}/shorten-to-policy", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), OrgQuery),
+    security(("api_key" = ["keys:write"]), ("bearer" = ["keys:write"]), ("session" = [])),
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The key is revoked or expired", body = ErrorBody),
+    )
+)]
+pub async fn shorten_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+) -> Result<Json<ApiKey>, ApiError> {
+    let manager = key_writer(&state, &principal, query.org_id.as_deref()).await?;
+    Ok(Json(
+        keys::shorten_to_policy(&state.db, &state.verifier, &manager, &id)
+            .await?
+            .into(),
+    ))
+}
+
+/// The organization's key policy. Needs `keys:read`.
+#[utoipa::path(
+    get, path = "/api/v1/policy", tag = "policy", params(OrgQuery),
+    security(("api_key" = ["keys:read"]), ("bearer" = ["keys:read"]), ("session" = [])),
+    responses(
+        (status = 200, body = Policy),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn get_policy(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+) -> Result<Json<Policy>, ApiError> {
+    let manager = manager(&state, &principal, query.org_id.as_deref(), Scope::KeysRead).await?;
+    Ok(Json(
+        keys::org_policy(&state.db, manager.org_id()).await?.into(),
+    ))
+}
+
+/// Sets the organization's key policy: owners and admins, with a browser session only
+/// (keys cannot change their organization's rules). Keys that already outlive it are
+/// flagged, not changed.
+#[utoipa::path(
+    put, path = "/api/v1/policy", tag = "policy", params(OrgQuery), request_body = Policy,
+    security(("session" = [])),
+    responses(
+        (status = 200, body = Policy),
+        (status = 400, description = "A value out of range", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "A key, or a role other than owner or admin", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn set_policy(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+    ApiJson(request): ApiJson<Policy>,
+) -> Result<Json<Policy>, ApiError> {
+    let Principal::User { user_id } = principal else {
+        return Err(ApiError::Forbidden(
+            "A key cannot change its organization's key policy.".into(),
+        ));
+    };
+    let org_id = query.org_id.ok_or_else(|| ApiError::Invalid {
+        field: "org_id".into(),
+        message: "Give org_id (the organization).".into(),
+    })?;
+    let member = orgs::membership(&state.db, &user_id, &org_id)
+        .await
+        .map_err(app::error::AppError::from)?;
+    let policy = KeyPolicy {
+        max_days: request.max_days,
+        require_expiry: request.require_expiry,
+        idle_days: request.idle_days,
+    };
+    Ok(Json(
+        keys::set_policy(&state.db, &member, policy).await?.into(),
+    ))
 }
 
 /// For services that receive keys themselves: is this key valid, and whose is it?
@@ -530,8 +794,9 @@ pub async fn verify(
     match outcome {
         Ok(key) => Ok(Json(VerifyResponse::of(&key))),
         Err(Rejection::RateLimited(wait)) => Err(ApiError::RateLimited(wait)),
-        Err(Rejection::Invalid(_)) => Ok(Json(VerifyResponse {
+        Err(Rejection::Invalid(reason)) => Ok(Json(VerifyResponse {
             valid: false,
+            error: Some(ApiError::from(reason).code()),
             org_id: None,
             key_id: None,
             scopes: Vec::new(),

@@ -1,0 +1,80 @@
+//! The organization's key policy page: maximum lifetime, mandatory expiry and revocation
+//! of idle keys. Owners and admins change it; every member can read it.
+
+use leptos::prelude::*;
+
+use super::{IDLE_DAYS_RANGE, POLICY_MAX_DAYS, SetKeyPolicy, get_key_policy};
+use crate::components::{Field, FormError, Loading, last_error};
+use crate::orgs::ui::{common_error, use_org_id};
+
+#[component]
+pub fn PolicyPage() -> impl IntoView {
+    let org_id = use_org_id();
+    let save = ServerAction::<SetKeyPolicy>::new();
+    let error = last_error(save.value());
+    let policy = Resource::new(
+        move || (org_id.get(), save.version().get()),
+        |(id, _)| get_key_policy(id),
+    );
+    let saved = move || matches!(save.value().get(), Some(Ok(_)));
+    let number = |days: Option<u32>| days.map(|d| d.to_string()).unwrap_or_default();
+    view! {
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                let view = match policy.await {
+                    Ok(view) => view,
+                    Err(e) => return common_error(e),
+                };
+                let p = view.policy;
+                let summary = p.summary().unwrap_or_else(|| "Keys may live as long as their creator chooses, or never expire.".into());
+                let idle = match p.idle_days {
+                    Some(days) => format!("Keys unused for {} are revoked automatically.", super::days_text(days)),
+                    None => "Unused keys are never revoked automatically.".into(),
+                };
+                view! {
+                    <section class="card" data-testid="policy">
+                        <h1>"Key policy"</h1>
+                        <p class="muted">"Rules every new API key of this organization follows. Existing keys that outlive a new limit are flagged on the API keys page and keep working until someone shortens them."</p>
+                        <ul class="policy-summary" data-testid="policy-summary">
+                            <li>{summary}</li>
+                            <li>{idle}</li>
+                        </ul>
+                    </section>
+                    {if view.can_edit {
+                        view! {
+                            <section class="card">
+                                <h2>"Change the policy"</h2>
+                                <ActionForm action=save>
+                                    <input type="hidden" name="org_id" value=org_id.get_untracked() />
+                                    <Field label="Maximum lifetime of a new key, in days" name="max_days" kind="number"
+                                        inputmode="numeric" value=number(p.max_days)
+                                        hint=format!("1 to {POLICY_MAX_DAYS}. Leave empty for no limit.") error=error />
+                                    <label class="checkbox" for="require-expiry">
+                                        <input type="checkbox" id="require-expiry" name="require_expiry" value="true"
+                                            checked=p.require_expiry />
+                                        "Every key must expire (no “No expiry” option)"
+                                    </label>
+                                    <Field label="Revoke keys unused for this many days" name="idle_days" kind="number"
+                                        inputmode="numeric" value=number(p.idle_days)
+                                        hint=format!("{} to {}. Leave empty to never revoke idle keys.", IDLE_DAYS_RANGE.start(), IDLE_DAYS_RANGE.end())
+                                        error=error />
+                                    <FormError error=error fields=&["max_days", "idle_days"] />
+                                    <div class="form-actions">
+                                        <button type="submit" class="btn btn-primary" disabled=move || save.pending().get()>
+                                            {move || if save.pending().get() { "Saving…" } else { "Save policy" }}
+                                        </button>
+                                        <span class="muted small" role="status" data-testid="policy-saved">
+                                            {move || saved().then_some("Saved.")}
+                                        </span>
+                                    </div>
+                                </ActionForm>
+                            </section>
+                        }.into_any()
+                    } else {
+                        view! { <p class="muted card">"Only owners and admins can change the key policy."</p> }.into_any()
+                    }}
+                }.into_any()
+            })}
+        </Transition>
+    }
+}

@@ -1,0 +1,188 @@
+import { expect, test, type Page } from "@playwright/test";
+import { KEY_PATTERN, createKey, gotoHydrated, orgWith } from "./helpers";
+
+// A key's life in the browser (issue 9): the reveal that cannot be lost by a stray key
+// press, a roll with an overlap, pause and resume, expiry warnings, and the key policy.
+
+function row(page: Page, name: string) {
+  return page.getByTestId("key-row").filter({ has: page.locator(".key-title", { hasText: name }) });
+}
+
+/** `YYYY-MM-DD`, `days` from today (UTC, as the server counts). */
+function dateIn(days: number): string {
+  return new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+test("closing an uncopied key asks first; after Copy it closes at once", async ({ browser }) => {
+  const { keysPath, owner: page } = await orgWith(browser, []);
+  await gotoHydrated(page, keysPath);
+  await page.getByRole("button", { name: "Create key", exact: true }).click();
+  const dialog = page.getByRole("dialog");
+  await dialog.getByLabel("Name").fill("Careful");
+  await dialog.getByRole("button", { name: "Create key" }).click();
+  const secret = (await dialog.getByTestId("secret").textContent())!.trim();
+  expect(secret).toMatch(KEY_PATTERN);
+
+  // Escape asks, and "Keep it open" keeps the key on screen, focus on it.
+  await page.keyboard.press("Escape");
+  const ask = dialog.getByTestId("close-anyway");
+  await expect(ask).toContainText("You have not copied this key. Close anyway?");
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByRole("button", { name: "Keep it open" })).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(ask).toBeHidden();
+  await expect(dialog.getByTestId("secret")).toHaveText(secret);
+
+  // A click outside the dialog asks too.
+  await page.mouse.click(5, 5);
+  await expect(ask).toBeVisible();
+  await dialog.getByRole("button", { name: "Keep it open" }).click();
+
+  // After Copy, Escape closes at once and the key leaves the page.
+  await dialog.getByRole("button", { name: "Copy API key" }).click();
+  await expect(dialog.getByRole("button", { name: "Copy API key" })).toHaveText("Copied");
+  await page.keyboard.press("Escape");
+  await expect(dialog).toBeHidden();
+  expect(await page.content()).not.toContain(secret);
+
+  // "Close anyway" closes an uncopied key and drops it too.
+  await page.getByRole("button", { name: "Create key", exact: true }).click();
+  await dialog.getByLabel("Name").fill("Dropped");
+  await dialog.getByRole("button", { name: "Create key" }).click();
+  const dropped = (await dialog.getByTestId("secret").textContent())!.trim();
+  await dialog.getByRole("button", { name: "Done" }).click();
+  await dialog.getByRole("button", { name: "Close anyway" }).click();
+  await expect(dialog).toBeHidden();
+  expect(await page.content()).not.toContain(dropped);
+});
+
+test("a roll with a 24-hour overlap keeps both secrets until the overlap is ended", async ({ browser, request }) => {
+  const { keysPath, owner: page } = await orgWith(browser, []);
+  await gotoHydrated(page, keysPath);
+  const old = await createKey(page, "Billing", "90");
+  const oldHint = old.slice(0, 7);
+
+  await row(page, "Billing").getByRole("button", { name: "Roll key Billing" }).click();
+  const confirm = page.getByRole("dialog");
+  await expect(confirm.getByRole("radio", { name: "Now" })).toBeChecked();
+  await confirm.getByRole("radio", { name: "In 24 hours" }).check();
+  await confirm.getByRole("button", { name: "Roll key" }).click();
+  const reveal = page.getByTestId("reveal");
+  const rolled = (await reveal.getByTestId("secret").textContent())!.trim();
+  expect(rolled).toMatch(KEY_PATTERN);
+  await reveal.getByRole("button", { name: "Copy API key" }).click();
+  await expect(reveal.getByRole("button", { name: "Copy API key" })).toHaveText("Copied");
+  await reveal.getByRole("button", { name: "Done" }).click();
+  await expect(reveal).toBeHidden();
+
+  // The row shows both hints and when the old one stops.
+  const billing = row(page, "Billing");
+  await expect(billing).toContainText(`${rolled.slice(0, 7)}…`);
+  await expect(billing.getByTestId("key-rolling")).toContainText(`old secret ${oldHint}…`);
+  await expect(billing.getByTestId("key-rolling")).toContainText("in 23 hours");
+  for (const secret of [old, rolled]) {
+    const who = await request.get("/api/v1/whoami", { headers: { "x-api-key": secret } });
+    expect(who.status()).toBe(200);
+  }
+  // Rolling again says it ends the older overlap first.
+  await billing.getByRole("button", { name: "Roll key Billing" }).click();
+  await expect(confirm.getByTestId("ends-older-overlap")).toContainText(`${oldHint}… stops now`);
+  await confirm.getByRole("button", { name: "Cancel" }).click();
+
+  await billing.getByRole("button", { name: "End overlap now for key Billing" }).click();
+  await expect(confirm.getByRole("heading")).toHaveText("End the overlap of “Billing” now?");
+  await confirm.getByRole("button", { name: "End overlap now" }).click();
+  await expect(billing.getByTestId("key-rolling")).toHaveCount(0);
+  const refused = await request.get("/api/v1/whoami", { headers: { "x-api-key": old } });
+  expect(refused.status()).toBe(401);
+  expect((await refused.json()).error).toBe("key_revoked");
+  expect((await request.get("/api/v1/whoami", { headers: { "x-api-key": rolled } })).status()).toBe(200);
+  await expect(page.getByTestId("activity")).toContainText("ended the roll overlap of key “Billing”");
+});
+
+test("pause until resumed, refused with key_paused, then resume", async ({ browser, request }) => {
+  const { keysPath, owner: page } = await orgWith(browser, []);
+  await gotoHydrated(page, keysPath);
+  const secret = await createKey(page, "Worker", "30");
+  await row(page, "Worker").getByRole("button", { name: "Pause key Worker" }).click();
+  const confirm = page.getByRole("dialog");
+  await expect(confirm.getByLabel("Pause")).toHaveValue("resume");
+  // A time in the past is refused in the dialog.
+  await confirm.getByLabel("Pause").selectOption("until");
+  await confirm.getByLabel("Resume at (your local time)").fill("2020-01-01T10:00");
+  await confirm.getByRole("button", { name: "Pause key" }).click();
+  await expect(confirm.getByText("Pick a time in the future.")).toBeVisible();
+  await confirm.getByLabel("Pause").selectOption("resume");
+  await confirm.getByRole("button", { name: "Pause key" }).click();
+  await expect(confirm).toBeHidden();
+  const worker = row(page, "Worker");
+  await expect(worker.getByTestId("key-status")).toHaveText("Paused");
+  await expect(worker.getByTestId("paused-until")).toHaveText("until resumed");
+  const paused = await request.get("/api/v1/whoami", { headers: { "x-api-key": secret } });
+  expect(paused.status()).toBe(401);
+  expect((await paused.json()).error).toBe("key_paused");
+
+  await worker.getByRole("button", { name: "Resume key Worker" }).click();
+  await expect(worker.getByTestId("key-status")).toHaveText("Active");
+  expect((await request.get("/api/v1/whoami", { headers: { "x-api-key": secret } })).status()).toBe(200);
+
+  // Paused for an hour: the row says until when.
+  await worker.getByRole("button", { name: "Pause key Worker" }).click();
+  await confirm.getByLabel("Pause").selectOption("3600");
+  await confirm.getByRole("button", { name: "Pause key" }).click();
+  await expect(worker.getByTestId("paused-until")).toContainText(/until \w{3} \d+, \d{4}, \d\d:\d\d UTC/);
+  await expect(page.getByTestId("activity")).toContainText("paused key “Worker”");
+});
+
+test("a key expiring in 3 days is flagged, counted in a banner and can be filtered", async ({ browser }) => {
+  const { keysPath, owner: page } = await orgWith(browser, []);
+  await gotoHydrated(page, keysPath);
+  await createKey(page, "Soon", "custom", dateIn(3));
+  await createKey(page, "Later", "90");
+  const soon = row(page, "Soon");
+  await expect(soon.getByTestId("expires-soon")).toHaveText(/Expires in 3 days/);
+  await expect(row(page, "Later").getByTestId("expires-soon")).toHaveCount(0);
+  const banner = page.getByTestId("expiry-banner");
+  await expect(banner).toContainText("1 key expires this week.");
+  await banner.getByRole("link", { name: "Show only these" }).click();
+  await expect(page).toHaveURL(/filter=expiring/);
+  await expect(row(page, "Soon")).toBeVisible();
+  await expect(row(page, "Later")).toHaveCount(0);
+  await banner.getByRole("link", { name: "Show all keys" }).click();
+  await expect(row(page, "Later")).toBeVisible();
+});
+
+test("the key policy limits the create dialog and flags older keys", async ({ browser }) => {
+  const { keysPath, owner: page } = await orgWith(browser, []);
+  await gotoHydrated(page, keysPath);
+  await createKey(page, "Forever", "never");
+  await page.getByRole("link", { name: "Key policy" }).click();
+  await expect(page.getByTestId("policy-summary")).toContainText("never expire");
+  await page.getByLabel("Maximum lifetime of a new key, in days").fill("400");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.getByText("The maximum lifetime must be between 1 and 366 days.")).toBeVisible();
+  await page.getByLabel("Maximum lifetime of a new key, in days").fill("30");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.getByTestId("policy-summary")).toContainText("keys expire within 30 days");
+
+  await page.getByRole("link", { name: "API keys" }).click();
+  const forever = row(page, "Forever");
+  await expect(forever.getByTestId("exceeds-policy")).toBeVisible();
+  await page.getByRole("button", { name: "Create key", exact: true }).click();
+  const dialog = page.getByRole("dialog");
+  const options = await dialog.getByLabel("Expiration").locator("option").allTextContents();
+  expect(options).toEqual(["7 days", "30 days", "Custom date"]);
+  await expect(dialog.getByTestId("policy-note")).toContainText("keys expire within 30 days");
+  await dialog.getByLabel("Expiration").selectOption("custom");
+  await dialog.getByLabel("Name").fill("Too long");
+  await dialog.getByLabel("Expiry date").fill(dateIn(45));
+  await dialog.getByRole("button", { name: "Create key" }).click();
+  await expect(dialog.getByText("allows keys to live at most 30 days")).toBeVisible();
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+
+  await forever.getByRole("button", { name: "Shorten key Forever to policy" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Shorten to policy" }).click();
+  await expect(forever.getByTestId("exceeds-policy")).toHaveCount(0);
+  await expect(forever.getByTestId("expires-soon")).toHaveCount(0);
+  await expect(forever).toContainText("in 29 days");
+});
