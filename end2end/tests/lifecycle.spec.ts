@@ -84,6 +84,10 @@ test("a roll with a 24-hour overlap keeps both secrets until the overlap is ende
     const who = await request.get("/api/v1/whoami", { headers: { "x-api-key": secret } });
     expect(who.status()).toBe(200);
   }
+  // A fresh load renders and hydrates the rolling row and the roll's audit detail.
+  await gotoHydrated(page, keysPath);
+  await expect(billing.getByTestId("key-rolling")).toContainText(`old secret ${oldHint}…`);
+  await expect(page.getByTestId("activity")).toContainText("works for 24 hours");
   // Rolling again says it ends the older overlap first.
   await billing.getByRole("button", { name: "Roll key Billing" }).click();
   await expect(confirm.getByTestId("ends-older-overlap")).toContainText(`${oldHint}… stops now`);
@@ -118,6 +122,8 @@ test("pause until resumed, refused with key_paused, then resume", async ({ brows
   const worker = row(page, "Worker");
   await expect(worker.getByTestId("key-status")).toHaveText("Paused");
   await expect(worker.getByTestId("paused-until")).toHaveText("until resumed");
+  await gotoHydrated(page, keysPath);
+  await expect(worker.getByTestId("paused-until")).toHaveText("until resumed");
   const paused = await request.get("/api/v1/whoami", { headers: { "x-api-key": secret } });
   expect(paused.status()).toBe(401);
   expect((await paused.json()).error).toBe("key_paused");
@@ -142,6 +148,7 @@ test("a key expiring in 3 days is flagged, counted in a banner and can be filter
   const soon = row(page, "Soon");
   await expect(soon.getByTestId("expires-soon")).toHaveText(/Expires in 3 days/);
   await expect(row(page, "Later").getByTestId("expires-soon")).toHaveCount(0);
+  await gotoHydrated(page, keysPath);
   const banner = page.getByTestId("expiry-banner");
   await expect(banner).toContainText("1 key expires this week.");
   await banner.getByRole("link", { name: "Show only these" }).click();
@@ -165,7 +172,9 @@ test("the key policy limits the create dialog and flags older keys", async ({ br
   await page.getByRole("button", { name: "Save policy" }).click();
   await expect(page.getByTestId("policy-summary")).toContainText("keys expire within 30 days");
 
-  await page.getByRole("link", { name: "API keys" }).click();
+  // A fresh load of the keys page with a policy hydrates cleanly (the dialog's options
+  // change only after hydration).
+  await gotoHydrated(page, keysPath);
   const forever = row(page, "Forever");
   await expect(forever.getByTestId("exceeds-policy")).toBeVisible();
   await page.getByRole("button", { name: "Create key", exact: true }).click();

@@ -87,6 +87,16 @@ fn clicked_outside(dialog: NodeRef<html::Dialog>, ev: &leptos::ev::MouseEvent) -
     let Some(dialog) = dialog.get_untracked() else {
         return false;
     };
+    // A backdrop click targets the dialog itself; a click made with the keyboard (Enter
+    // on a button) has no position and is never "outside".
+    let on_dialog = ev.target().is_some_and(|target| {
+        let target: &leptos::wasm_bindgen::JsValue = target.as_ref();
+        let dialog: &leptos::wasm_bindgen::JsValue = dialog.as_ref();
+        target == dialog
+    });
+    if !on_dialog || ev.detail() == 0 {
+        return false;
+    }
     let rect = dialog.get_bounding_client_rect();
     let (x, y) = (f64::from(ev.client_x()), f64::from(ev.client_y()));
     x < rect.left() || x > rect.right() || y < rect.top() || y > rect.bottom()
@@ -183,7 +193,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                         // The transition keeps this list up while the next one loads; the
                         // moment the URL names another organization, it is hidden.
                         let listed_org = list.org_id.clone();
-                        ctx.policy.set(list.policy);
+                        share_policy(ctx, list.policy);
                         view! {
                             <Show when=move || org_id.get() == listed_org>
                                 <KeyList list=list.clone() expiring_only=expiring_only.get_untracked() />
@@ -203,6 +213,22 @@ pub fn ApiKeysPage() -> impl IntoView {
         <CreateKeyDialog />
         <ConfirmDialog />
     }
+}
+
+/// Hands the org's key policy to the create dialog, which lives outside the transition.
+/// Never while the list hydrates: the dialog re-rendering mid-hydration would meet markup
+/// the browser has not got. (Nor through an effect reading the list's resource: that read
+/// would suspend the whole settings layout on every refresh.) So: on the next frame, in
+/// the browser only, and only when it changed.
+fn share_policy(ctx: KeysCtx, policy: KeyPolicy) {
+    #[cfg(feature = "hydrate")]
+    request_animation_frame(move || {
+        if ctx.policy.get_untracked() != policy {
+            ctx.policy.set(policy);
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (ctx, policy);
 }
 
 #[component]
@@ -474,10 +500,12 @@ fn Activity(events: Vec<AuditEventView>) -> impl IntoView {
                                 "policy.changed" => " changed the key policy".to_owned(),
                                 other => format!(" {other} key “{}”", e.key_name),
                             };
-                            let detail = e.detail.map(|d| format!(": {d}")).unwrap_or_default();
+                            // No empty text node when there is no detail: hydration needs the
+                            // browser's DOM to match the server's markup exactly.
+                            let detail = e.detail.map(|d| view! { <span class="muted">{format!(": {d}")}</span> });
                             view! {
                                 <li>
-                                    <span><strong>{e.actor}</strong>{what}<span class="muted">{detail}</span></span>
+                                    <span><strong>{e.actor}</strong>{what}{detail}</span>
                                     <time class="muted small" datetime=e.at.to_rfc3339()>{relative(e.at, now)}</time>
                                 </li>
                             }
