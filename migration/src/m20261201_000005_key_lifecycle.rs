@@ -50,65 +50,72 @@ enum Organizations {
     IdleRevokeDays,
 }
 
-/// SQLite takes one change per ALTER TABLE.
-async fn add(
-    manager: &SchemaManager<'_>,
-    table: impl IntoIden + 'static,
-    column: ColumnDef,
-) -> Result<(), DbErr> {
-    manager
-        .alter_table(Table::alter().table(table).add_column(column).to_owned())
-        .await
+/// The columns this migration adds; SQLite takes one per ALTER TABLE.
+fn columns() -> Vec<(DynIden, ColumnDef)> {
+    let tz = |name: ApiKeys| {
+        ColumnDef::new(name)
+            .timestamp_with_time_zone()
+            .null()
+            .to_owned()
+    };
+    vec![
+        (
+            ApiKeys::Table.into_iden(),
+            ColumnDef::new(ApiKeys::PreviousDigest)
+                .string_len(64)
+                .null()
+                .to_owned(),
+        ),
+        (
+            ApiKeys::Table.into_iden(),
+            ColumnDef::new(ApiKeys::PreviousStart)
+                .string_len(32)
+                .null()
+                .to_owned(),
+        ),
+        (ApiKeys::Table.into_iden(), tz(ApiKeys::PreviousUntil)),
+        (ApiKeys::Table.into_iden(), tz(ApiKeys::PausedAt)),
+        (ApiKeys::Table.into_iden(), tz(ApiKeys::PausedUntil)),
+        (
+            Organizations::Table.into_iden(),
+            ColumnDef::new(Organizations::MaxKeyDays)
+                .integer()
+                .null()
+                .to_owned(),
+        ),
+        (
+            Organizations::Table.into_iden(),
+            ColumnDef::new(Organizations::RequireExpiry)
+                .boolean()
+                .not_null()
+                .default(false)
+                .to_owned(),
+        ),
+        (
+            Organizations::Table.into_iden(),
+            ColumnDef::new(Organizations::IdleRevokeDays)
+                .integer()
+                .null()
+                .to_owned(),
+        ),
+        (
+            AuditEvents::Table.into_iden(),
+            ColumnDef::new(AuditEvents::Detail)
+                .string_len(200)
+                .null()
+                .to_owned(),
+        ),
+    ]
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        add(
-            manager,
-            ApiKeys::Table,
-            ColumnDef::new(ApiKeys::PreviousDigest)
-                .string_len(64)
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        add(
-            manager,
-            ApiKeys::Table,
-            ColumnDef::new(ApiKeys::PreviousStart)
-                .string_len(32)
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        add(
-            manager,
-            ApiKeys::Table,
-            ColumnDef::new(ApiKeys::PreviousUntil)
-                .timestamp_with_time_zone()
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        add(
-            manager,
-            ApiKeys::Table,
-            ColumnDef::new(ApiKeys::PausedAt)
-                .timestamp_with_time_zone()
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        add(
-            manager,
-            ApiKeys::Table,
-            ColumnDef::new(ApiKeys::PausedUntil)
-                .timestamp_with_time_zone()
-                .null()
-                .to_owned(),
-        )
-        .await?;
+        for (table, column) in columns() {
+            manager
+                .alter_table(Table::alter().table(table).add_column(column).to_owned())
+                .await?;
+        }
         manager
             .create_index(
                 Index::create()
@@ -119,34 +126,6 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        add(
-            manager,
-            Organizations::Table,
-            ColumnDef::new(Organizations::MaxKeyDays)
-                .integer()
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        add(
-            manager,
-            Organizations::Table,
-            ColumnDef::new(Organizations::RequireExpiry)
-                .boolean()
-                .not_null()
-                .default(false)
-                .to_owned(),
-        )
-        .await?;
-        add(
-            manager,
-            Organizations::Table,
-            ColumnDef::new(Organizations::IdleRevokeDays)
-                .integer()
-                .null()
-                .to_owned(),
-        )
-        .await?;
         manager
             .create_table(
                 Table::create()
@@ -165,17 +144,7 @@ impl MigrationTrait for Migration {
                     )
                     .to_owned(),
             )
-            .await?;
-        add(
-            manager,
-            AuditEvents::Table,
-            ColumnDef::new(AuditEvents::Detail)
-                .string_len(200)
-                .null()
-                .to_owned(),
-        )
-        .await?;
-        Ok(())
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -190,40 +159,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for column in [
-            ApiKeys::PreviousDigest,
-            ApiKeys::PreviousStart,
-            ApiKeys::PreviousUntil,
-            ApiKeys::PausedAt,
-            ApiKeys::PausedUntil,
-        ] {
+        for (table, column) in columns() {
+            let name = column.get_column_name();
             manager
                 .alter_table(
                     Table::alter()
-                        .table(ApiKeys::Table)
-                        .drop_column(column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(AuditEvents::Table)
-                    .drop_column(AuditEvents::Detail)
-                    .to_owned(),
-            )
-            .await?;
-        for column in [
-            Organizations::MaxKeyDays,
-            Organizations::RequireExpiry,
-            Organizations::IdleRevokeDays,
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Organizations::Table)
-                        .drop_column(column)
+                        .table(table)
+                        .drop_column(Alias::new(name))
                         .to_owned(),
                 )
                 .await?;

@@ -25,29 +25,6 @@ on_both_databases!(
     idle_keys_are_revoked_but_never_one_used_within_the_window,
 );
 
-/// A second instance on the same database, as another machine would run it.
-async fn second_instance(db: &TestDb) -> String {
-    let config = db.config();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = server::serve(config, listener, std::future::pending()).await;
-    });
-    let probe = reqwest::Client::new();
-    for _ in 0..200 {
-        if probe
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return base;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("second instance did not become ready");
-}
-
 /// `GET /api/v1/whoami` with `key`: status, headers and body.
 async fn whoami(base: &str, key: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     send(
@@ -128,7 +105,7 @@ fn time(value: &Value) -> DateTime<Utc> {
 
 async fn a_roll_with_an_overlap_keeps_both_secrets_until_it_ends(db: TestDb) {
     let server = TestServer::start(db).await;
-    let other = second_instance(&server.db).await;
+    let other = server.another_instance().await;
     let (ada, _) = server.user("Ada").await;
     let org = ada.create_org("Acme").await;
     let (id, first) = ada.create_key(&org, "billing", "gateway keys:read").await;
@@ -313,7 +290,7 @@ async fn pause(
 
 async fn a_paused_key_is_refused_everywhere_and_resumes_by_itself(db: TestDb) {
     let server = TestServer::start(db).await;
-    let other = second_instance(&server.db).await;
+    let other = server.another_instance().await;
     let (ada, _) = server.user("Ada").await;
     let org = ada.create_org("Acme").await;
     let (id, key) = ada.create_key(&org, "billing", "gateway").await;
@@ -932,25 +909,18 @@ async fn idle_keys_are_revoked_but_never_one_used_within_the_window(db: TestDb) 
     );
 
     // One instance at a time: the lease (under another name: the server holds the sweep's).
+    let lease = async |holder: &str, ttl: chrono::Duration| {
+        app::keys::service::take_lease(&conn, "test-lease", holder, ttl)
+            .await
+            .unwrap()
+    };
     let hour = chrono::Duration::hours(1);
-    assert!(
-        app::keys::service::take_lease(&conn, "test-lease", "a", hour)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !app::keys::service::take_lease(&conn, "test-lease", "b", hour)
-            .await
-            .unwrap()
-    );
-    assert!(
-        app::keys::service::take_lease(&conn, "test-lease", "a", hour)
-            .await
-            .unwrap()
-    );
-    assert!(
-        app::keys::service::take_lease(&conn, "test-lease", "b", chrono::Duration::zero())
-            .await
-            .is_ok()
-    );
+    assert!(lease("a", hour).await, "a free lease is taken");
+    assert!(!lease("b", hour).await, "a held lease is refused");
+    assert!(lease("a", hour).await, "its holder renews it");
+    // Once it runs out (the holder died), another instance takes over.
+    assert!(lease("a", chrono::Duration::milliseconds(1)).await);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(lease("b", hour).await, "a lapsed lease is taken over");
+    assert!(!lease("a", hour).await, "the old holder has lost it");
 }

@@ -455,7 +455,14 @@ pub async fn roll_api_key(
 #[server(prefix = "/rpc", endpoint = "end_key_overlap")]
 pub async fn end_key_overlap(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::end_overlap(&state.db, &state.verifier, &manager, &key_id).await?)
+    Ok(service::change_key(
+        &state.db,
+        &state.verifier,
+        &manager,
+        &key_id,
+        service::KeyChange::EndOverlap,
+    )
+    .await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "pause_api_key")]
@@ -474,19 +481,40 @@ pub async fn pause_api_key(
                 .with_timezone(&Utc),
         ),
     };
-    Ok(service::pause_key(&state.db, &state.verifier, &manager, &key_id, until).await?)
+    Ok(service::change_key(
+        &state.db,
+        &state.verifier,
+        &manager,
+        &key_id,
+        service::KeyChange::Pause { until },
+    )
+    .await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "resume_api_key")]
 pub async fn resume_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::resume_key(&state.db, &state.verifier, &manager, &key_id).await?)
+    Ok(service::change_key(
+        &state.db,
+        &state.verifier,
+        &manager,
+        &key_id,
+        service::KeyChange::Resume,
+    )
+    .await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "shorten_api_key")]
 pub async fn shorten_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::shorten_to_policy(&state.db, &state.verifier, &manager, &key_id).await?)
+    Ok(service::change_key(
+        &state.db,
+        &state.verifier,
+        &manager,
+        &key_id,
+        service::KeyChange::ShortenToPolicy,
+    )
+    .await?)
 }
 
 /// The organization's key policy, for any member.

@@ -603,48 +603,15 @@ pub async fn get_key(
     keys.pop().ok_or(KeyError::NotFound)
 }
 
-/// Revokes a key. Revoking a revoked key changes nothing and records nothing.
+/// Revokes a key (both secrets during a roll's overlap). Revoking a revoked key changes
+/// nothing and records nothing.
 pub async fn revoke_key(
     db: &DatabaseConnection,
     verifier: &Verifier,
     manager: &KeyManager,
     key_id: &str,
 ) -> Result<ApiKeyView, KeyError> {
-    let now = now();
-    let txn = db.begin().await?;
-    lock_key(&txn, manager, key_id).await?;
-    let key = find_in_org(&txn, manager, key_id).await?;
-    let key = if key.revoked_at.is_none() {
-        api_key::Entity::update_many()
-            .col_expr(api_key::Column::RevokedAt, Expr::value(now))
-            .col_expr(api_key::Column::RevokedBy, Expr::value(manager.user_id()))
-            .filter(api_key::Column::Id.eq(&key.id))
-            .filter(api_key::Column::OrgId.eq(manager.org_id()))
-            .exec(&txn)
-            .await?;
-        record(&txn, manager, "key.revoked", &key, now, None).await?;
-        // Other instances drop the key from their caches once this commits (R3).
-        announce(&txn, &Invalidation::Key(key.id.clone())).await?;
-        api_key::Model {
-            revoked_at: Some(now),
-            revoked_by: Some(manager.user_id().to_owned()),
-            ..key
-        }
-    } else {
-        key
-    };
-    // Everything the answer needs is read before commit: after it, nothing may fail.
-    let people = names(
-        &txn,
-        [Some(key.created_by.clone()), key.revoked_by.clone()]
-            .into_iter()
-            .flatten(),
-    )
-    .await?;
-    txn.commit().await?;
-    // Refused from the next request on (R3), on this instance.
-    verifier.forget_key(&key.id);
-    Ok(view(key, &people, now))
+    change_key(db, verifier, manager, key_id, KeyChange::Revoke).await
 }
 
 /// `1 hour`, `24 hours`, `7 days`, `90 minutes`: an overlap for the audit log.
@@ -753,36 +720,151 @@ fn refuse_unless_live(
     }
 }
 
-/// Changes one live key in a transaction with its audit event and the invalidation that
-/// makes every instance re-read it. `change` returns the new row and the audit detail, or
-/// `None` when there is nothing to change (then nothing is written or recorded).
-async fn change_key(
+/// A change to one key that keeps its secret (a roll, which issues one, is [`roll_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyChange {
+    Revoke,
+    /// Ends a roll's overlap now: the old secret is refused from the next request on.
+    EndOverlap,
+    /// Until a time (`None`: until resumed). A paused key is refused with `key_paused` and
+    /// comes back by itself at that time; pausing a paused key moves its end.
+    Pause {
+        until: Option<DateTime<Utc>>,
+    },
+    Resume,
+    /// Gives a key that outlives the organization's policy the longest expiry the policy
+    /// allows from now.
+    ShortenToPolicy,
+}
+
+impl KeyChange {
+    fn action(self) -> &'static str {
+        match self {
+            KeyChange::Revoke => "key.revoked",
+            KeyChange::EndOverlap => "key.overlap_ended",
+            KeyChange::Pause { .. } => "key.paused",
+            KeyChange::Resume => "key.resumed",
+            KeyChange::ShortenToPolicy => "key.shortened",
+        }
+    }
+
+    /// The changed row and the audit detail, or `None` when there is nothing to change.
+    fn apply(
+        self,
+        key: &api_key::Model,
+        manager: &KeyManager,
+        policy: KeyPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(api_key::Model, Option<String>)>, KeyError> {
+        let key = key.clone();
+        let paused = crate::keys::is_paused(key.paused_at, key.paused_until, now);
+        Ok(match self {
+            KeyChange::Revoke => (key.revoked_at.is_none()).then(|| {
+                let changed = api_key::Model {
+                    revoked_at: Some(now),
+                    revoked_by: Some(manager.user_id().to_owned()),
+                    ..key
+                };
+                (changed, None)
+            }),
+            KeyChange::EndOverlap => {
+                key.previous_until
+                    .is_some_and(|until| until > now)
+                    .then(|| {
+                        let detail = key
+                            .previous_start
+                            .as_ref()
+                            .map(|hint| format!("old secret {hint} stopped"));
+                        let changed = api_key::Model {
+                            previous_until: Some(now),
+                            ..key
+                        };
+                        (changed, detail)
+                    })
+            }
+            KeyChange::Pause { until } => {
+                refuse_unless_live(&key, now, "paused")?;
+                let until = until.map(|at| at.trunc_subsecs(6));
+                if until.is_some_and(|at| at <= now) {
+                    return Err(KeyError::Invalid {
+                        field: "until",
+                        message: "Pick a time in the future, or pause until resumed.".into(),
+                    });
+                }
+                if let (Some(at), Some(expiry)) = (until, key.expires_at)
+                    && at >= expiry
+                {
+                    return Err(KeyError::Invalid {
+                        field: "until",
+                        message: format!(
+                            "The key expires on {} before that: pick an earlier time, or revoke it.",
+                            super::format_date(expiry)
+                        ),
+                    });
+                }
+                let detail = match until {
+                    Some(at) => format!("until {}", at.format("%Y-%m-%d %H:%M UTC")),
+                    None => "until resumed".into(),
+                };
+                let changed = api_key::Model {
+                    paused_at: Some(if paused {
+                        key.paused_at.unwrap_or(now)
+                    } else {
+                        now
+                    }),
+                    paused_until: until,
+                    ..key
+                };
+                Some((changed, Some(detail)))
+            }
+            KeyChange::Resume => paused.then(|| {
+                let changed = api_key::Model {
+                    paused_at: None,
+                    paused_until: None,
+                    ..key
+                };
+                (changed, None)
+            }),
+            KeyChange::ShortenToPolicy => {
+                refuse_unless_live(&key, now, "shortened")?;
+                policy.exceeded_by(key.expires_at, now).then(|| {
+                    let expires_at = policy.shortened(key.expires_at, now);
+                    let detail = expires_at
+                        .map(|at| format!("now expires {}", at.format("%Y-%m-%d %H:%M UTC")));
+                    (api_key::Model { expires_at, ..key }, detail)
+                })
+            }
+        })
+    }
+}
+
+/// Changes one key in a transaction with its audit event and the invalidation that makes
+/// every instance re-read it (R3); a change with nothing to do writes and records nothing.
+pub async fn change_key(
     db: &DatabaseConnection,
     verifier: &Verifier,
     manager: &KeyManager,
     key_id: &str,
-    action: &str,
-    change: impl FnOnce(
-        &api_key::Model,
-        DateTime<Utc>,
-    ) -> Result<Option<(api_key::Model, Option<String>)>, KeyError>,
+    change: KeyChange,
 ) -> Result<ApiKeyView, KeyError> {
     let now = now();
     let txn = db.begin().await?;
     lock_key(&txn, manager, key_id).await?;
     let key = find_in_org(&txn, manager, key_id).await?;
-    let key = match change(&key, now)? {
+    let policy = org_policy(&txn, manager.org_id()).await?;
+    let key = match change.apply(&key, manager, policy, now)? {
         Some((changed, detail)) => {
             api_key::ActiveModel::from(changed.clone())
                 .reset_all()
                 .update(&txn)
                 .await?;
-            record(&txn, manager, action, &key, now, detail).await?;
+            record(&txn, manager, change.action(), &key, now, detail).await?;
             announce(&txn, &Invalidation::Key(key.id.clone())).await?;
             changed
         }
         None => key,
     };
+    // Everything the answer needs is read before commit: after it, nothing may fail.
     let people = names(
         &txn,
         [Some(key.created_by.clone()), key.revoked_by.clone()]
@@ -790,155 +872,13 @@ async fn change_key(
             .flatten(),
     )
     .await?;
-    let policy = org_policy(&txn, manager.org_id()).await?;
     txn.commit().await?;
+    // Refused (or re-read) from the next request on, on this instance.
     verifier.forget_key(&key.id);
     let mut keys = [view(key, &people, now)];
     flag_policy(&mut keys, policy, now);
     let [key] = keys;
     Ok(key)
-}
-
-/// Ends a roll's overlap now: the old secret is refused from the next request on.
-pub async fn end_overlap(
-    db: &DatabaseConnection,
-    verifier: &Verifier,
-    manager: &KeyManager,
-    key_id: &str,
-) -> Result<ApiKeyView, KeyError> {
-    change_key(
-        db,
-        verifier,
-        manager,
-        key_id,
-        "key.overlap_ended",
-        |key, now| {
-            if key.previous_until.is_none_or(|until| until <= now) {
-                return Ok(None);
-            }
-            let detail = key
-                .previous_start
-                .as_ref()
-                .map(|hint| format!("old secret {hint} stopped"));
-            Ok(Some((
-                api_key::Model {
-                    previous_until: Some(now),
-                    ..key.clone()
-                },
-                detail,
-            )))
-        },
-    )
-    .await
-}
-
-/// Pauses a key until `until` (`None`: until resumed). A paused key is refused with
-/// `key_paused` and comes back by itself at `until`. Pausing a paused key moves its end.
-pub async fn pause_key(
-    db: &DatabaseConnection,
-    verifier: &Verifier,
-    manager: &KeyManager,
-    key_id: &str,
-    until: Option<DateTime<Utc>>,
-) -> Result<ApiKeyView, KeyError> {
-    let until = until.map(|at| at.trunc_subsecs(6));
-    change_key(db, verifier, manager, key_id, "key.paused", |key, now| {
-        refuse_unless_live(key, now, "paused")?;
-        if until.is_some_and(|at| at <= now) {
-            return Err(KeyError::Invalid {
-                field: "until",
-                message: "Pick a time in the future, or pause until resumed.".into(),
-            });
-        }
-        if let (Some(at), Some(expiry)) = (until, key.expires_at)
-            && at >= expiry
-        {
-            return Err(KeyError::Invalid {
-                field: "until",
-                message: format!(
-                    "The key expires on {} before that: pick an earlier time, or revoke it.",
-                    super::format_date(expiry)
-                ),
-            });
-        }
-        let detail = Some(match until {
-            Some(at) => format!("until {}", at.format("%Y-%m-%d %H:%M UTC")),
-            None => "until resumed".into(),
-        });
-        Ok(Some((
-            api_key::Model {
-                paused_at: Some(
-                    if crate::keys::is_paused(key.paused_at, key.paused_until, now) {
-                        key.paused_at.unwrap_or(now)
-                    } else {
-                        now
-                    },
-                ),
-                paused_until: until,
-                ..key.clone()
-            },
-            detail,
-        )))
-    })
-    .await
-}
-
-/// Resumes a paused key now. Resuming a key that is not paused changes nothing.
-pub async fn resume_key(
-    db: &DatabaseConnection,
-    verifier: &Verifier,
-    manager: &KeyManager,
-    key_id: &str,
-) -> Result<ApiKeyView, KeyError> {
-    change_key(db, verifier, manager, key_id, "key.resumed", |key, now| {
-        if !crate::keys::is_paused(key.paused_at, key.paused_until, now) {
-            return Ok(None);
-        }
-        Ok(Some((
-            api_key::Model {
-                paused_at: None,
-                paused_until: None,
-                ..key.clone()
-            },
-            None,
-        )))
-    })
-    .await
-}
-
-/// Gives a key that outlives the organization's policy the longest expiry the policy
-/// allows from now. A key within the policy is left as it is.
-pub async fn shorten_to_policy(
-    db: &DatabaseConnection,
-    verifier: &Verifier,
-    manager: &KeyManager,
-    key_id: &str,
-) -> Result<ApiKeyView, KeyError> {
-    let policy = org_policy(db, manager.org_id()).await?;
-    change_key(
-        db,
-        verifier,
-        manager,
-        key_id,
-        "key.shortened",
-        |key, now| {
-            refuse_unless_live(key, now, "shortened")?;
-            if !policy.exceeded_by(key.expires_at, now) {
-                return Ok(None);
-            }
-            let expires_at = policy.shortened(key.expires_at, now);
-            let detail =
-                expires_at.map(|at| format!("now expires {}", at.format("%Y-%m-%d %H:%M UTC")));
-            Ok(Some((
-                api_key::Model {
-                    expires_at,
-                    ..key.clone()
-                },
-                detail,
-            )))
-        },
-    )
-    .await
 }
 
 /// Who `revoked_by` and `actor_id` name when Keygate itself acted (the idle sweep).

@@ -164,7 +164,10 @@ pub const KEY_EXPIRES_HEADER: &str = "keygate-key-expires";
 /// for the old secret), so callers can alert before it does (GitHub sends
 /// `GitHub-Authentication-Token-Expiration`).
 pub async fn key_expiry_header(mut request: Request, next: Next) -> Response {
-    if matches!(presented(request.headers()), Presented::Nothing) {
+    // Only requests that could carry a key get the slot; the headers are parsed once, by
+    // the extractor.
+    let headers = request.headers();
+    if !headers.contains_key("x-api-key") && !headers.contains_key(http::header::AUTHORIZATION) {
         return next.run(request).await;
     }
     let slot = ExpirySlot(Arc::new(AtomicI64::new(i64::MIN)));

@@ -3,7 +3,7 @@
 //! or for a browser session from `org_id` plus the caller's membership (Z1).
 
 use app::keys::scopes::{DEFAULT_SCOPES, Scope, Scopes};
-use app::keys::service::{self as keys, KeyManager, KeyPrincipal};
+use app::keys::service::{self as keys, KeyChange, KeyManager, KeyPrincipal};
 use app::keys::verifier::Rejection;
 use app::keys::{ApiKeyView, CreatedKey, KeyPage, KeyPolicy, MAX_CUSTOM_YEARS};
 use app::orgs::service as orgs;
@@ -566,7 +566,13 @@ pub async fn roll_key(
     let overlap = request
         .and_then(|ApiJson(r)| r.overlap_seconds)
         .unwrap_or(0);
-    let manager = key_writer(&state, &principal, query.org_id.as_deref()).await?;
+    let manager = manager(
+        &state,
+        &principal,
+        query.org_id.as_deref(),
+        Scope::KeysWrite,
+    )
+    .await?;
     let rolled = keys::roll_key(
         &state.db,
         &state.secret,
@@ -579,12 +585,18 @@ pub async fn roll_key(
     Ok(Json(rolled.into()))
 }
 
-async fn key_writer(
+/// The body of every route that changes one key without a new secret: `keys:write`, then
+/// the change.
+async fn change(
     state: &AppState,
     principal: &Principal,
-    org_id: Option<&str>,
-) -> Result<KeyManager, ApiError> {
-    manager(state, principal, org_id, Scope::KeysWrite).await
+    query: OrgQuery,
+    id: &str,
+    change: KeyChange,
+) -> Result<Json<ApiKey>, ApiError> {
+    let manager = manager(state, principal, query.org_id.as_deref(), Scope::KeysWrite).await?;
+    let key = keys::change_key(&state.db, &state.verifier, &manager, id, change).await?;
+    Ok(Json(key.into()))
 }
 
 /// Ends a roll's overlap now: the old secret is refused from the next request on, on
@@ -606,12 +618,7 @@ pub async fn end_overlap(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<OrgQuery>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    let manager = key_writer(&state, &principal, query.org_id.as_deref()).await?;
-    Ok(Json(
-        keys::end_overlap(&state.db, &state.verifier, &manager, &id)
-            .await?
-            .into(),
-    ))
+    change(&state, &principal, query, &id, KeyChange::EndOverlap).await
 }
 
 /// Pauses a key, until resumed or until `until`: it is refused with `key_paused` on every
@@ -638,12 +645,7 @@ pub async fn pause_key(
     request: Option<ApiJson<PauseRequest>>,
 ) -> Result<Json<ApiKey>, ApiError> {
     let until = request.and_then(|ApiJson(r)| r.until);
-    let manager = key_writer(&state, &principal, query.org_id.as_deref()).await?;
-    Ok(Json(
-        keys::pause_key(&state.db, &state.verifier, &manager, &id, until)
-            .await?
-            .into(),
-    ))
+    change(&state, &principal, query, &id, KeyChange::Pause { until }).await
 }
 
 /// Resumes a paused key now. Needs `keys:write`.
@@ -664,12 +666,7 @@ pub async fn resume_key(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<OrgQuery>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    let manager = key_writer(&state, &principal, query.org_id.as_deref()).await?;
-    Ok(Json(
-        keys::resume_key(&state.db, &state.verifier, &manager, &id)
-            .await?
-            .into(),
-    ))
+    change(&state, &principal, query, &id, KeyChange::Resume).await
 }
 
 /// Gives a key that outlives the organization's key policy the longest expiry the policy
@@ -692,12 +689,7 @@ pub async fn shorten_key(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<OrgQuery>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    let manager = key_writer(&state, &principal, query.org_id.as_deref()).await?;
-    Ok(Json(
-        keys::shorten_to_policy(&state.db, &state.verifier, &manager, &id)
-            .await?
-            .into(),
-    ))
+    change(&state, &principal, query, &id, KeyChange::ShortenToPolicy).await
 }
 
 /// The organization's key policy. Needs `keys:read`.

@@ -179,27 +179,13 @@ impl TestServer {
 
     /// Starts the server with extra `KEYGATE_*` variables.
     pub async fn start_with(db: TestDb, extra: &[(&str, &str)]) -> TestServer {
-        let config = db.config_with(extra);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            if let Err(e) = server::serve(config, listener, std::future::pending()).await {
-                panic!("test server failed: {e}");
-            }
-        });
-        let probe = reqwest::Client::new();
-        for _ in 0..200 {
-            if probe
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return TestServer { base, db };
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("test server did not become ready");
+        let base = serve_in_process(db.config_with(extra)).await;
+        TestServer { base, db }
+    }
+
+    /// Another instance on the same database, as a second machine would run it; its base URL.
+    pub async fn another_instance(&self) -> String {
+        serve_in_process(self.db.config()).await
     }
 
     /// A new browser-like client with its own cookie jar.
@@ -235,6 +221,30 @@ impl TestServer {
         };
         (client, user)
     }
+}
+
+/// Serves `config` in this process on a free port; the base URL once it is ready.
+async fn serve_in_process(config: Config) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        if let Err(e) = server::serve(config, listener, std::future::pending()).await {
+            panic!("test server failed: {e}");
+        }
+    });
+    let probe = reqwest::Client::new();
+    for _ in 0..200 {
+        if probe
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return base;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("test server did not become ready");
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
