@@ -1,7 +1,8 @@
 //! The work Keygate does besides answering requests: following the cache invalidations
 //! other instances record (pushed by PostgreSQL's LISTEN/NOTIFY, with the event-log poll
-//! as the backstop), writing the coalesced last-used times, and pruning the event log
-//! and expired sessions. Each runs as its own task with a timeout on its database work,
+//! as the backstop), writing the coalesced last-used times, revoking keys idle past
+//! their organization's policy (one instance at a time, under a lease), and pruning the
+//! event log and expired sessions. Each runs as its own task with a timeout on its database work,
 //! so one slow query cannot hold up another, and all stop cleanly on shutdown.
 
 use std::time::Duration;
