@@ -14,6 +14,7 @@ pub mod error;
 pub mod keys;
 pub mod orgs;
 pub mod validate;
+pub mod webhooks;
 
 #[cfg(feature = "ssr")]
 pub mod entities;
@@ -25,6 +26,7 @@ use components::NotFoundPage;
 use keys::policy::PolicyPage;
 use keys::ui::ApiKeysPage;
 use orgs::ui::{GeneralPage, MembersPage, OrgSettingsLayout, OrgsPage};
+use webhooks::ui::WebhooksPage;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -87,6 +89,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("members") view=MembersPage />
                         <Route path=path!("keys") view=ApiKeysPage />
                         <Route path=path!("policy") view=PolicyPage />
+                        <Route path=path!("webhooks") view=WebhooksPage />
                     </ParentRoute>
                 </Routes>
             </main>

@@ -44,6 +44,9 @@ pub struct AppState {
     pub dummy_hash: Arc<str>,
     /// The key verification cache, last-used queue and failure counts (the hot path).
     pub verifier: Arc<crate::keys::verifier::Verifier>,
+    /// `KEYGATE_WEBHOOK_ALLOW_PRIVATE`: webhook URLs may name private and loopback
+    /// addresses (W2). Off unless the operator opts in.
+    pub webhook_allow_private: bool,
 }
 
 impl AppState {
@@ -66,6 +69,7 @@ impl AppState {
             login_throttle: Arc::new(LoginThrottle::new(signup_limit)),
             dummy_hash: dummy_hash.into(),
             verifier: Arc::default(),
+            webhook_allow_private: false,
         })
     }
 }

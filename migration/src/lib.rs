@@ -7,6 +7,7 @@ mod m20261124_000002_api_keys;
 mod m20261125_000003_key_scopes;
 mod m20261126_000004_cache_events;
 mod m20261201_000005_key_lifecycle;
+mod m20261202_000006_webhooks;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_key_scopes::Migration),
             Box::new(m20261126_000004_cache_events::Migration),
             Box::new(m20261201_000005_key_lifecycle::Migration),
+            Box::new(m20261202_000006_webhooks::Migration),
         ]
     }
 }

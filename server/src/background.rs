@@ -1,9 +1,10 @@
 //! The work Keygate does besides answering requests: following the cache invalidations
 //! other instances record (pushed by PostgreSQL's LISTEN/NOTIFY, with the event-log poll
 //! as the backstop), writing the coalesced last-used times, revoking keys idle past
-//! their organization's policy (one instance at a time, under a lease), and pruning the
-//! event log and expired sessions. Each runs as its own task with a timeout on its database work,
-//! so one slow query cannot hold up another, and all stop cleanly on shutdown.
+//! their organization's policy (one instance at a time, under a lease), sending webhooks
+//! (likewise), and pruning the event log and expired sessions. Each runs as its own task
+//! with a timeout on its database work, so one slow query cannot hold up another, and all
+//! stop cleanly on shutdown.
 
 use std::time::Duration;
 
@@ -66,6 +67,14 @@ impl Background {
             // so every last use before the sweep looked has been written when it decides.
             usage_flush_interval * 2 + Duration::from_secs(1),
         )));
+        others.push(tokio::spawn(
+            crate::webhook_worker::Worker::new(
+                state.clone(),
+                crate::webhook_http::Sender::new(state.webhook_allow_private),
+                app::webhooks::service::Retry::default(),
+            )
+            .run(),
+        ));
         let flush = tokio::spawn(flush_usage(state.clone(), usage_flush_interval, stopped));
         Background {
             state: state.clone(),

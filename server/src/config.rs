@@ -53,6 +53,9 @@ pub struct Config {
     /// `KEYGATE_TRUSTED_PROXIES`: load balancers and proxies whose `X-Forwarded-For` names
     /// the client (addresses or CIDR ranges). Empty: the connection's peer is the client.
     pub trusted_proxies: crate::client_addr::TrustedProxies,
+    /// `KEYGATE_WEBHOOK_ALLOW_PRIVATE`: webhooks may go to private and loopback addresses
+    /// (off by default, SECURITY.md W2).
+    pub webhook_allow_private: bool,
 }
 
 pub const DEFAULT_UPSTREAM_TIMEOUT_SECS: f64 = 30.0;
@@ -83,6 +86,7 @@ impl std::fmt::Debug for Config {
             .field("usage_flush_interval", &self.usage_flush_interval)
             .field("sqlite_max_size_mb", &self.sqlite_max_size_mb)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("webhook_allow_private", &self.webhook_allow_private)
             .finish()
     }
 }
@@ -171,15 +175,19 @@ impl Config {
             }
         };
 
-        let cookie_secure = match var("KEYGATE_COOKIE_SECURE").as_deref().map(str::trim) {
-            None => false,
-            Some(v) => parse_bool(v).ok_or_else(|| {
-                err(
-                    "KEYGATE_COOKIE_SECURE",
-                    format!("{v:?} is not one of true, false, 1, 0, yes, no, on, off"),
-                )
-            })?,
+        let flag = |name: &'static str| -> Result<bool, ConfigError> {
+            match var(name).as_deref().map(str::trim) {
+                None => Ok(false),
+                Some(v) => parse_bool(v).ok_or_else(|| {
+                    err(
+                        name,
+                        format!("{v:?} is not one of true, false, 1, 0, yes, no, on, off"),
+                    )
+                }),
+            }
         };
+        let cookie_secure = flag("KEYGATE_COOKIE_SECURE")?;
+        let webhook_allow_private = flag("KEYGATE_WEBHOOK_ALLOW_PRIVATE")?;
 
         let log = var("KEYGATE_LOG").unwrap_or_else(|| "info".to_owned());
         if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
@@ -269,6 +277,7 @@ impl Config {
             usage_flush_interval,
             sqlite_max_size_mb,
             trusted_proxies,
+            webhook_allow_private,
         })
     }
 

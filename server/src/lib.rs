@@ -11,6 +11,7 @@ pub mod db;
 pub mod health;
 pub mod http;
 pub mod webhook_http;
+pub mod webhook_worker;
 
 use app::ssr::AppState;
 use leptos::prelude::LeptosOptions;
@@ -52,6 +53,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         )
         .with_previous_secret(config.previous_secret.clone()),
     );
+    state.webhook_allow_private = config.webhook_allow_private;
     Ok(state)
 }
 

@@ -8,3 +8,6 @@ pub mod membership;
 pub mod organization;
 pub mod session;
 pub mod user;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
+pub mod webhook_event;

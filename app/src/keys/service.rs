@@ -401,6 +401,7 @@ async fn record(
     at: DateTime<Utc>,
     detail: Option<String>,
 ) -> Result<(), DbErr> {
+    let detail_text = detail.clone();
     audit_event::Entity::insert(audit_event::ActiveModel {
         org_id: Set(manager.org_id().to_owned()),
         actor_id: Set(manager.user_id().to_owned()),
@@ -413,7 +414,29 @@ async fn record(
     })
     .exec_without_returning(db)
     .await?;
+    if let Some(kind) = webhook_event(action) {
+        let mut data = serde_json::json!({
+            "key": crate::webhooks::service::key_data(key),
+            "actor": { "id": manager.user_id() },
+            "detail": detail_text,
+        });
+        if kind == "key.revoked" {
+            data["reason"] = "revoked".into();
+        }
+        crate::webhooks::service::emit(db, &key.org_id, kind, data, None).await?;
+    }
     Ok(())
+}
+
+/// The webhook event an audit action raises, if any.
+fn webhook_event(action: &str) -> Option<&'static str> {
+    match action {
+        "key.created" => Some("key.created"),
+        "key.rolled" => Some("key.rolled"),
+        "key.revoked" => Some("key.revoked"),
+        "key.paused" => Some("key.paused"),
+        _ => None,
+    }
 }
 
 /// Takes the key's write lock for the rest of the transaction with a no-op update
@@ -691,7 +714,7 @@ pub async fn roll_key(
     if ended_early {
         detail.push_str("; the previous overlap was ended");
     }
-    record(&txn, manager, "key.rolled", &key, now, Some(detail)).await?;
+    record(&txn, manager, "key.rolled", &rolled, now, Some(detail)).await?;
     announce(&txn, &Invalidation::Key(key.id.clone())).await?;
     let people = names(&txn, [manager.user_id().to_owned()]).await?;
     txn.commit().await?;
@@ -858,7 +881,7 @@ pub async fn change_key(
                 .reset_all()
                 .update(&txn)
                 .await?;
-            record(&txn, manager, change.action(), &key, now, detail).await?;
+            record(&txn, manager, change.action(), &changed, now, detail).await?;
             announce(&txn, &Invalidation::Key(key.id.clone())).await?;
             changed
         }
@@ -1000,6 +1023,13 @@ pub async fn revoke_idle_keys(
             })
             .exec_without_returning(&txn)
             .await?;
+            let data = serde_json::json!({
+                "key": crate::webhooks::service::key_data(&key),
+                "actor": { "id": SYSTEM_ACTOR },
+                "reason": "idle",
+                "detail": format!("unused for {}", super::days_text(days)),
+            });
+            crate::webhooks::service::emit(&txn, &key.org_id, "key.revoked", data, None).await?;
             announce(&txn, &Invalidation::Key(key.id.clone())).await?;
             txn.commit().await?;
             verifier.forget_key(&key.id);

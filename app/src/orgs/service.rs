@@ -455,7 +455,25 @@ pub async fn remove_member(
     if current == Role::Owner {
         ensure_an_owner_remains(&txn, org_id).await?;
     }
-    hand_over_keys(&txn, org_id, user_id, &admin.member().user_id, keys).await?;
+    let handed_over = hand_over_keys(&txn, org_id, user_id, &admin.member().user_id, keys).await?;
+    let email = user::Entity::find_by_id(user_id.to_owned())
+        .one(&txn)
+        .await?
+        .map(|u| u.email);
+    let data = serde_json::json!({
+        "organization_id": org_id,
+        "member": { "id": user_id, "email": email, "role": current.as_str() },
+        "actor": { "id": admin.member().user_id },
+        "left": user_id == admin.member().user_id,
+        "keys": {
+            "handover": match keys {
+                KeyHandover::Revoke => "revoked",
+                KeyHandover::Transfer => "transferred",
+            },
+            "count": handed_over,
+        },
+    });
+    crate::webhooks::service::emit(&txn, org_id, "member.removed", data, None).await?;
     // Every instance re-reads this member's keys once this commits (K9).
     announce_member(&txn, org_id, user_id).await?;
     txn.commit().await?;
@@ -494,6 +512,16 @@ async fn hand_over_keys(
     };
     update.exec(txn).await?;
     record_key_events(txn, org_id, actor, action, &affected, now).await?;
+    if keys == KeyHandover::Revoke {
+        for key in &affected {
+            let data = serde_json::json!({
+                "key": crate::webhooks::service::key_data(key),
+                "actor": { "id": actor },
+                "reason": "member_removed",
+            });
+            crate::webhooks::service::emit(txn, org_id, "key.revoked", data, None).await?;
+        }
+    }
     Ok(affected.len())
 }
 

@@ -1,0 +1,693 @@
+//! Organization webhooks end to end (issue 9 §2), on a fresh SQLite file and a fresh
+//! PostgreSQL database: endpoints added on the settings page's server functions, real
+//! deliveries to a local receiver with their Standard Webhooks signature checked, the
+//! events every change raises (and nothing secret in them), a failing endpoint retried
+//! with the same id, the expiry notices raised once each, the URL and role checks, and no
+//! event lost or sent under a second id across a `kill -9` of the sender.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use common::process::Running;
+use common::{Client, TestDb, TestServer};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+on_both_databases!(
+    events_arrive_signed_and_hold_no_secret,
+    a_failing_endpoint_is_retried_with_the_same_id,
+    expiry_notices_are_raised_once_each,
+    urls_and_roles_are_checked,
+    no_event_is_lost_or_renamed_across_a_kill_9,
+);
+
+const ALLOW_PRIVATE: (&str, &str) = ("KEYGATE_WEBHOOK_ALLOW_PRIVATE", "true");
+
+/// How the receiver answers.
+const ANSWER_OK: u8 = 0;
+const ANSWER_500: u8 = 1;
+/// Holds the request for a minute: the attempt is in flight when the sender dies.
+const ANSWER_HANG: u8 = 2;
+
+#[derive(Debug, Clone)]
+struct Delivery {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: Bytes,
+    answered: u16,
+}
+
+impl Delivery {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A local HTTP endpoint that records every delivery and answers as told.
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    mode: Arc<AtomicU8>,
+    seen: Arc<Mutex<Vec<Delivery>>>,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mode = r.mode.load(Ordering::SeqCst);
+    let answered = match mode {
+        ANSWER_500 => 500,
+        _ => 200,
+    };
+    if mode == ANSWER_HANG {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        return StatusCode::OK;
+    }
+    r.seen.lock().unwrap().push(Delivery {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        body,
+        answered,
+    });
+    StatusCode::from_u16(answered).unwrap()
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver = Receiver {
+            url: format!("http://{}/hook", listener.local_addr().unwrap()),
+            mode: Arc::new(AtomicU8::new(ANSWER_OK)),
+            seen: Arc::default(),
+        };
+        let app = Router::new()
+            .route("/hook", post(receive))
+            .with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        receiver
+    }
+
+    fn answer(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+
+    fn deliveries(&self) -> Vec<Delivery> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits until a delivery of `event_type` (answered 2xx) has come; returns it.
+    async fn wait_for(&self, event_type: &str) -> Delivery {
+        let started = Instant::now();
+        loop {
+            if let Some(d) = self
+                .deliveries()
+                .into_iter()
+                .find(|d| d.answered == 200 && d.json()["type"] == event_type)
+            {
+                return d;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no {event_type} delivery within 20 s; got {:?}",
+                self.types()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn types(&self) -> Vec<String> {
+        self.deliveries()
+            .iter()
+            .map(|d| d.json()["type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+/// Checks a delivery's signature the way a receiver following Standard Webhooks does.
+fn assert_signed(delivery: &Delivery, whsec: &str) {
+    let key = STANDARD
+        .decode(whsec.strip_prefix("whsec_").expect("a whsec_ secret"))
+        .unwrap();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.", delivery.id, delivery.timestamp).as_bytes());
+    mac.update(&delivery.body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    assert_eq!(delivery.signature, expected, "signature of {}", delivery.id);
+    assert!(delivery.id.starts_with("msg_"));
+    let sent_at: i64 = delivery.timestamp.parse().unwrap();
+    assert!((chrono::Utc::now().timestamp() - sent_at).abs() < 120);
+}
+
+/// Adds an endpoint for `events` (comma-separated); returns (endpoint id, whsec secret).
+async fn add_endpoint(owner: &Client, org_id: &str, url: &str, events: &str) -> (String, String) {
+    let (status, body) = owner
+        .call(
+            "create_webhook",
+            &[("org_id", org_id), ("url", url), ("events", events)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "create webhook: {body}");
+    (
+        body["endpoint"]["id"].as_str().unwrap().to_owned(),
+        body["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn deliveries(owner: &Client, org_id: &str) -> Vec<Value> {
+    let (status, body) = owner
+        .call("list_webhook_deliveries", &[("org_id", org_id)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body.as_array().unwrap().clone()
+}
+
+async fn events_arrive_signed_and_hold_no_secret(db: TestDb) {
+    let server = TestServer::start_with(db, &[ALLOW_PRIVATE]).await;
+    let receiver = Receiver::start().await;
+    let quiet = Receiver::start().await;
+    let (owner, _) = server.user("Olive").await;
+    let org_id = owner.create_org("Hooks").await;
+    let all =
+        "key.created,key.rolled,key.revoked,key.paused,key.expiring,key.expired,member.removed";
+    let (endpoint_id, whsec) = add_endpoint(&owner, &org_id, &receiver.url, all).await;
+    // Another endpoint that only wants member.removed hears nothing about keys.
+    add_endpoint(&owner, &org_id, &quiet.url, "member.removed").await;
+
+    let (status, listed) = owner.call("list_webhooks", &[("org_id", &org_id)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(
+        !listed.to_string().contains(&whsec),
+        "the secret is shown once"
+    );
+
+    let (key_id, raw) = owner.create_key(&org_id, "billing", "keys:read").await;
+    let created = receiver.wait_for("key.created").await;
+    assert_signed(&created, &whsec);
+    let body = created.json();
+    assert_eq!(body["data"]["key"]["id"], key_id.as_str());
+    assert_eq!(body["data"]["key"]["name"], "billing");
+    assert_eq!(body["data"]["key"]["organization_id"], org_id.as_str());
+    assert!(
+        raw.starts_with(
+            body["data"]["key"]["hint"]
+                .as_str()
+                .unwrap()
+                .trim_end_matches('…')
+        )
+    );
+
+    let (status, rolled) = owner
+        .call(
+            "roll_api_key",
+            &[
+                ("org_id", &org_id),
+                ("key_id", &key_id),
+                ("overlap_seconds", "3600"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rolled}");
+    let new_raw = rolled["secret"].as_str().unwrap().to_owned();
+    let event = receiver.wait_for("key.rolled").await.json();
+    assert_eq!(event["data"]["key"]["id"], key_id.as_str());
+    assert!(event["data"]["key"]["previous_secret_stops_at"].is_string());
+
+    let (status, _) = owner
+        .call("pause_api_key", &[("org_id", &org_id), ("key_id", &key_id)])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    receiver.wait_for("key.paused").await;
+    let (status, _) = owner
+        .call(
+            "revoke_api_key",
+            &[("org_id", &org_id), ("key_id", &key_id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let revoked = receiver.wait_for("key.revoked").await.json();
+    assert_eq!(revoked["data"]["reason"], "revoked");
+
+    // A developer with a key is removed, their keys revoked with them.
+    let (dev, dev_user) = server.user("Dev").await;
+    let (status, body) = owner
+        .call(
+            "add_member",
+            &[
+                ("org_id", &org_id),
+                ("email", &dev_user.email),
+                ("role", "developer"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (dev_key, _) = dev.create_key(&org_id, "dev-key", "keys:read").await;
+    let (status, body) = owner
+        .call(
+            "remove_member",
+            &[
+                ("org_id", &org_id),
+                ("user_id", &dev_user.id),
+                ("keys", "revoke"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let removed = receiver.wait_for("member.removed").await.json();
+    assert_eq!(removed["data"]["member"]["email"], dev_user.email.as_str());
+    assert_eq!(removed["data"]["keys"]["handover"], "revoked");
+    assert_eq!(removed["data"]["keys"]["count"], 1);
+    quiet.wait_for("member.removed").await;
+    let started = Instant::now();
+    while !receiver.deliveries().iter().any(|d| {
+        let e = d.json();
+        e["type"] == "key.revoked" && e["data"]["key"]["id"] == dev_key.as_str()
+    }) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            receiver.types()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The test event goes to that endpoint only.
+    let (status, test_id) = owner
+        .call(
+            "send_test_webhook",
+            &[("org_id", &org_id), ("endpoint_id", &endpoint_id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{test_id}");
+    let test = receiver.wait_for("webhook.test").await;
+    assert_eq!(test.id, test_id.as_str().unwrap());
+    assert_signed(&test, &whsec);
+
+    // Nothing secret went out: no raw key, no digest, no whsec.
+    for d in receiver
+        .deliveries()
+        .iter()
+        .chain(quiet.deliveries().iter())
+    {
+        let text = String::from_utf8_lossy(&d.body);
+        for secret in [raw.as_str(), new_raw.as_str(), whsec.as_str()] {
+            assert!(!text.contains(secret), "a secret in {text}");
+        }
+        assert!(!text.contains("digest"), "{text}");
+    }
+    assert_eq!(quiet.types(), ["member.removed"]);
+    // Each change went out once: one id per event, delivered.
+    let ids: BTreeSet<String> = receiver.deliveries().iter().map(|d| d.id.clone()).collect();
+    assert_eq!(ids.len(), receiver.deliveries().len());
+
+    // The deliveries log shows each with its answer.
+    let log = deliveries(&owner, &org_id).await;
+    let test_row = log
+        .iter()
+        .find(|d| d["event_id"] == test_id)
+        .expect("the test event in the log");
+    assert_eq!(test_row["status"], "delivered");
+    assert_eq!(test_row["response_status"], 200);
+    assert_eq!(test_row["attempts"], 1);
+    assert_eq!(test_row["endpoint_url"], receiver.url.as_str());
+}
+
+async fn a_failing_endpoint_is_retried_with_the_same_id(db: TestDb) {
+    let server = TestServer::start_with(db, &[ALLOW_PRIVATE]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(ANSWER_500);
+    let (owner, _) = server.user("Olive").await;
+    let org_id = owner.create_org("Retries").await;
+    let (endpoint_id, _) = add_endpoint(&owner, &org_id, &receiver.url, "key.created").await;
+    let (status, test_id) = owner
+        .call(
+            "send_test_webhook",
+            &[("org_id", &org_id), ("endpoint_id", &endpoint_id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let test_id = test_id.as_str().unwrap().to_owned();
+    // The first attempt fails; the log says so and when the next one is.
+    let started = Instant::now();
+    let row = loop {
+        let log = deliveries(&owner, &org_id).await;
+        if let Some(row) = log.iter().find(|d| d["attempts"] == 1) {
+            break row.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{log:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(row["status"], "pending");
+    assert_eq!(row["response_status"], 500);
+    assert!(row["next_attempt_at"].is_string());
+    // The endpoint recovers; the retry (5 s later) carries the same id.
+    receiver.answer(ANSWER_OK);
+    let delivered = receiver.wait_for("webhook.test").await;
+    assert_eq!(delivered.id, test_id);
+    let attempts: Vec<String> = receiver.deliveries().iter().map(|d| d.id.clone()).collect();
+    assert_eq!(attempts, [test_id.clone(), test_id.clone()]);
+    let started = Instant::now();
+    loop {
+        let log = deliveries(&owner, &org_id).await;
+        if log[0]["status"] == "delivered" {
+            assert_eq!(log[0]["attempts"], 2);
+            assert_eq!(log[0]["response_status"], 200);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{log:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn expiry_notices_are_raised_once_each(db: TestDb) {
+    let server = TestServer::start_with(db, &[ALLOW_PRIVATE]).await;
+    let receiver = Receiver::start().await;
+    let (owner, _) = server.user("Olive").await;
+    let org_id = owner.create_org("Expiry").await;
+    add_endpoint(&owner, &org_id, &receiver.url, "key.expiring,key.expired").await;
+    let (status, body) = owner
+        .call(
+            "create_api_key",
+            &[
+                ("org_id", &org_id),
+                ("name", "soon"),
+                ("expiry", "7"),
+                ("scopes", "keys:read"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let key_id = body["key"]["id"].as_str().unwrap().to_owned();
+    // A key with no expiry, and one expiring in 30 days, raise nothing.
+    owner.create_key(&org_id, "later", "keys:read").await;
+
+    let conn = server.db.connect().await;
+    let now = chrono::Utc::now();
+    let scan = |at| app::webhooks::service::queue_expiry_events(&conn, at);
+    // Whichever pass (or instance) gets there first raises it; the others find it raised.
+    // (The server's own sender scans too, once a minute: it may have been first.)
+    let first = scan(now).await.unwrap();
+    assert_eq!(
+        scan(now).await.unwrap(),
+        0,
+        "the 7-day notice is raised once"
+    );
+    assert!(first <= 1);
+    let week = receiver.wait_for("key.expiring").await.json();
+    assert_eq!(week["data"]["key"]["id"], key_id.as_str());
+    assert_eq!(week["data"]["notice_days"], 7);
+    // A day before: the 1-day notice, once.
+    let day_before = now + chrono::Duration::days(6) + chrono::Duration::hours(1);
+    assert_eq!(scan(day_before).await.unwrap(), 1);
+    assert_eq!(scan(day_before).await.unwrap(), 0);
+    // After: expired, once; and a week later nothing more.
+    let after = now + chrono::Duration::days(7) + chrono::Duration::hours(1);
+    assert_eq!(scan(after).await.unwrap(), 1);
+    assert_eq!(scan(after).await.unwrap(), 0);
+    assert_eq!(scan(now + chrono::Duration::days(14)).await.unwrap(), 0);
+    let started = Instant::now();
+    while receiver.deliveries().len() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            receiver.types()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut notices: Vec<(String, Value)> = receiver
+        .deliveries()
+        .iter()
+        .map(|d| {
+            let e = d.json();
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["data"]["notice_days"].clone(),
+            )
+        })
+        .collect();
+    // Sent concurrently: in any order, but each once.
+    notices.sort_by_key(|(kind, days)| (kind.clone(), days.to_string()));
+    assert_eq!(
+        notices,
+        [
+            ("key.expired".to_owned(), Value::Null),
+            ("key.expiring".to_owned(), Value::from(1)),
+            ("key.expiring".to_owned(), Value::from(7)),
+        ]
+    );
+    // A revoked key raises nothing.
+    let (status, _) = owner
+        .call(
+            "revoke_api_key",
+            &[("org_id", &org_id), ("key_id", &key_id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = owner
+        .call(
+            "create_api_key",
+            &[
+                ("org_id", &org_id),
+                ("name", "gone"),
+                ("expiry", "7"),
+                ("scopes", "keys:read"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let gone = body["key"]["id"].as_str().unwrap().to_owned();
+    let (status, _) = owner
+        .call("revoke_api_key", &[("org_id", &org_id), ("key_id", &gone)])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(scan(now + chrono::Duration::hours(2)).await.unwrap(), 0);
+}
+
+async fn urls_and_roles_are_checked(db: TestDb) {
+    // No KEYGATE_WEBHOOK_ALLOW_PRIVATE: private and loopback URLs are refused.
+    let server = TestServer::start(db).await;
+    let (owner, _) = server.user("Olive").await;
+    let org_id = owner.create_org("Checks").await;
+    for (url, events, field, says) in [
+        (
+            "http://127.0.0.1:9/hook",
+            "key.created",
+            "url",
+            "private or loopback",
+        ),
+        (
+            "http://169.254.169.254/latest",
+            "key.created",
+            "url",
+            "private or loopback",
+        ),
+        ("http://localhost/hook", "key.created", "url", "localhost"),
+        ("ftp://example.com/", "key.created", "url", "http://"),
+        ("", "key.created", "url", "Enter the URL"),
+        (
+            "https://example.com/hook",
+            "",
+            "events",
+            "at least one event",
+        ),
+        (
+            "https://example.com/hook",
+            "key.created,key.deleted",
+            "events",
+            "key.deleted",
+        ),
+    ] {
+        let (status, body) = owner
+            .call(
+                "create_webhook",
+                &[("org_id", &org_id), ("url", url), ("events", events)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
+        assert_eq!(body["field"], field, "{url}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(says),
+            "{url}: {body}"
+        );
+    }
+    let (status, listed) = owner.call("list_webhooks", &[("org_id", &org_id)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed, Value::Array(vec![]), "nothing was saved");
+
+    let (endpoint_id, _) =
+        add_endpoint(&owner, &org_id, "https://example.com/hook", "key.created").await;
+    let (status, body) = owner
+        .call(
+            "create_webhook",
+            &[
+                ("org_id", &org_id),
+                ("url", "https://example.com/hook"),
+                ("events", "key.created"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // A developer may not see or change webhooks; an outsider does not see the org.
+    let (dev, dev_user) = server.user("Dev").await;
+    let (status, _) = owner
+        .call(
+            "add_member",
+            &[
+                ("org_id", &org_id),
+                ("email", &dev_user.email),
+                ("role", "developer"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (outsider, _) = server.user("Eve").await;
+    for (client, expected) in [
+        (&dev, StatusCode::FORBIDDEN),
+        (&outsider, StatusCode::NOT_FOUND),
+    ] {
+        for (name, form) in [
+            ("list_webhooks", vec![("org_id", org_id.as_str())]),
+            ("list_webhook_deliveries", vec![("org_id", org_id.as_str())]),
+            (
+                "create_webhook",
+                vec![
+                    ("org_id", org_id.as_str()),
+                    ("url", "https://example.org/x"),
+                    ("events", "key.created"),
+                ],
+            ),
+            (
+                "send_test_webhook",
+                vec![
+                    ("org_id", org_id.as_str()),
+                    ("endpoint_id", endpoint_id.as_str()),
+                ],
+            ),
+            (
+                "delete_webhook",
+                vec![
+                    ("org_id", org_id.as_str()),
+                    ("endpoint_id", endpoint_id.as_str()),
+                ],
+            ),
+        ] {
+            let (status, body) = client.call(name, &form).await;
+            assert_eq!(status, expected, "{name}: {body}");
+        }
+    }
+    // Another org's owner cannot reach this endpoint through their own org.
+    let other_org = outsider.create_org("Elsewhere").await;
+    let (status, _) = outsider
+        .call(
+            "delete_webhook",
+            &[("org_id", &other_org), ("endpoint_id", &endpoint_id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = owner
+        .call(
+            "delete_webhook",
+            &[("org_id", &org_id), ("endpoint_id", &endpoint_id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, listed) = owner.call("list_webhooks", &[("org_id", &org_id)]).await;
+    assert_eq!(listed, Value::Array(vec![]));
+}
+
+/// A client for a server in another process.
+fn client_for(base: &str) -> Client {
+    Client {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: base.to_owned(),
+    }
+}
+
+async fn no_event_is_lost_or_renamed_across_a_kill_9(db: TestDb) {
+    let receiver = Receiver::start().await;
+    let vars = [("KEYGATE_DATABASE_URL", db.url.as_str()), ALLOW_PRIVATE];
+    let first = Running::start(db.data_dir(), &vars).await;
+    let owner = client_for(&first.base);
+    let (status, body) = owner
+        .call(
+            "sign_up",
+            &[
+                ("email", "olive@example.com"),
+                ("display_name", "Olive"),
+                ("password", common::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let org_id = owner.create_org("Crash").await;
+    // Every attempt hangs: the sender dies with deliveries claimed and in flight.
+    receiver.answer(ANSWER_HANG);
+    add_endpoint(&owner, &org_id, &receiver.url, "key.created").await;
+    let mut keys = BTreeSet::new();
+    for n in 0..5 {
+        keys.insert(
+            owner
+                .create_key(&org_id, &format!("k{n}"), "keys:read")
+                .await
+                .0,
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    first.kill9();
+
+    receiver.answer(ANSWER_OK);
+    let second = Running::start(db.data_dir(), &vars).await;
+    // The lease and the claims of the dead sender lapse within 30 s; then all go out.
+    let started = Instant::now();
+    let by_key = loop {
+        let mut by_key: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for d in receiver.deliveries() {
+            let key = d.json()["data"]["key"]["id"].as_str().unwrap().to_owned();
+            by_key.entry(key).or_default().insert(d.id.clone());
+        }
+        if by_key.len() == keys.len() {
+            break by_key;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "after a kill -9, only {} of {} events arrived\n{}",
+            by_key.len(),
+            keys.len(),
+            second.output()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(by_key.keys().cloned().collect::<BTreeSet<_>>(), keys);
+    for (key, ids) in &by_key {
+        assert_eq!(
+            ids.len(),
+            1,
+            "key {key}'s event came under two ids: {ids:?}"
+        );
+    }
+    second.stop();
+}
