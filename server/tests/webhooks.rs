@@ -30,6 +30,7 @@ on_both_databases!(
     a_failing_endpoint_is_retried_with_the_same_id,
     expiry_notices_are_raised_once_each,
     urls_and_roles_are_checked,
+    the_rest_api_manages_endpoints_with_a_session,
     no_event_is_lost_or_renamed_across_a_kill_9,
 );
 
@@ -690,4 +691,132 @@ async fn no_event_is_lost_or_renamed_across_a_kill_9(db: TestDb) {
         );
     }
     second.stop();
+}
+
+async fn the_rest_api_manages_endpoints_with_a_session(db: TestDb) {
+    let server = TestServer::start_with(db, &[ALLOW_PRIVATE]).await;
+    let receiver = Receiver::start().await;
+    let (owner, _) = server.user("Olive").await;
+    let org_id = owner.create_org("Rest").await;
+    let api = |method: reqwest::Method, path: &str| {
+        owner
+            .http
+            .request(method, format!("{}/api/v1{path}", server.base))
+            .header("origin", &server.base)
+    };
+    let read = |response: reqwest::Response| async move {
+        let status = response.status();
+        let no_store = response
+            .headers()
+            .get("cache-control")
+            .is_some_and(|v| v == "no-store");
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (status, no_store, body)
+    };
+
+    let (status, no_store, created) = read(
+        api(reqwest::Method::POST, &format!("/webhooks?org_id={org_id}"))
+            .json(&serde_json::json!({"url": receiver.url, "events": ["key.created"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(no_store);
+    let whsec = created["secret"].as_str().unwrap().to_owned();
+    assert!(whsec.starts_with("whsec_"));
+    let id = created["endpoint"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["endpoint"]["events"],
+        serde_json::json!(["key.created"])
+    );
+
+    let (status, _, listed) = read(
+        api(reqwest::Method::GET, &format!("/webhooks?org_id={org_id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(!listed.to_string().contains(&whsec));
+
+    let (status, _, refused) = read(
+        api(reqwest::Method::POST, &format!("/webhooks?org_id={org_id}"))
+            .json(&serde_json::json!({"url": "https://example.com/x", "events": ["key.nope"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["field"], "events");
+
+    let (status, _, queued) = read(
+        api(
+            reqwest::Method::POST,
+            &format!("/webhooks/{id}/test?org_id={org_id}"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let event_id = queued["event_id"].as_str().unwrap().to_owned();
+    let test = receiver.wait_for("webhook.test").await;
+    assert_eq!(test.id, event_id);
+    assert_signed(&test, &whsec);
+    let started = Instant::now();
+    loop {
+        let (status, _, log) = read(
+            api(
+                reqwest::Method::GET,
+                &format!("/webhooks/deliveries?org_id={org_id}"),
+            )
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        if log[0]["status"] == "delivered" {
+            assert_eq!(log[0]["event_id"], event_id.as_str());
+            assert_eq!(log[0]["response_status"], 200);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A key, even the owner's with every scope, cannot manage webhooks.
+    let (_, raw) = owner
+        .create_key(&org_id, "ops", "keys:read,keys:write,gateway")
+        .await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/webhooks", server.base))
+        .header("x-api-key", &raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let response = api(
+        reqwest::Method::DELETE,
+        &format!("/webhooks/{id}?org_id={org_id}"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let (_, _, listed) = read(
+        api(reqwest::Method::GET, &format!("/webhooks?org_id={org_id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(listed, Value::Array(vec![]));
 }

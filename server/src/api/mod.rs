@@ -6,9 +6,10 @@ pub mod error;
 pub mod extract;
 pub mod gateway;
 pub mod rest;
+pub mod webhooks;
 
 use axum::Router;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -49,12 +50,19 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         rest::get_policy,
         rest::set_policy,
         rest::verify,
+        webhooks::list_endpoints,
+        webhooks::create_endpoint,
+        webhooks::delete_endpoint,
+        webhooks::test_endpoint,
+        webhooks::list_deliveries,
     ),
     modifiers(&SecuritySchemes),
     tags(
         (name = "identity", description = "Who is calling"),
         (name = "keys", description = "The organization's API keys"),
         (name = "policy", description = "The organization's rules for keys"),
+        (name = "webhooks", description = "Where the organization's key and member events are sent \
+            (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`)"),
     )
 )]
 pub struct ApiDoc;
@@ -103,6 +111,13 @@ pub fn rest_routes() -> Router<ServerState> {
         .route("/keys/{id}/shorten-to-policy", post(rest::shorten_key))
         .route("/policy", get(rest::get_policy).put(rest::set_policy))
         .route("/verify", post(rest::verify))
+        .route(
+            "/webhooks",
+            get(webhooks::list_endpoints).post(webhooks::create_endpoint),
+        )
+        .route("/webhooks/deliveries", get(webhooks::list_deliveries))
+        .route("/webhooks/{id}", delete(webhooks::delete_endpoint))
+        .route("/webhooks/{id}/test", post(webhooks::test_endpoint))
         .fallback(|| async { error::ApiError::NotFound })
 }
 
