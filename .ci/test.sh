@@ -46,8 +46,10 @@ step "end-to-end tests (Playwright, Chromium, release server)"
 port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 data_dir="$(mktemp -d)"
 log_file="$data_dir/keygate.log"
-# The suite signs up dozens of people from one address: lift the sign-up limit.
-KEYGATE_ADDR="127.0.0.1:$port" KEYGATE_DATA_DIR="$data_dir" KEYGATE_SIGNUP_LIMIT=1000 target/release/keygate >"$log_file" 2>&1 &
+# The suite signs up dozens of people from one address: lift the sign-up limit. Its
+# webhook receiver listens on loopback, which the sender refuses unless allowed.
+KEYGATE_ADDR="127.0.0.1:$port" KEYGATE_DATA_DIR="$data_dir" KEYGATE_SIGNUP_LIMIT=1000 \
+  KEYGATE_WEBHOOK_ALLOW_PRIVATE=true target/release/keygate >"$log_file" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -43,6 +43,12 @@ export default defineConfig({
         cwd: "..",
         url: `${baseURL}/readyz`,
         reuseExistingServer: false,
-        env: { KEYGATE_ADDR: `127.0.0.1:${port}`, KEYGATE_DATA_DIR: dataDir },
+        env: {
+          KEYGATE_ADDR: `127.0.0.1:${port}`,
+          KEYGATE_DATA_DIR: dataDir,
+          KEYGATE_SIGNUP_LIMIT: "1000",
+          // The webhook test's receiver listens on loopback.
+          KEYGATE_WEBHOOK_ALLOW_PRIVATE: "true",
+        },
       },
 });

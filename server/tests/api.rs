@@ -809,6 +809,11 @@ async fn openapi_document_lists_every_route_with_auth(db: TestDb) {
         ("/api/v1/policy", "get"),
         ("/api/v1/policy", "put"),
         ("/api/v1/verify", "post"),
+        ("/api/v1/webhooks", "get"),
+        ("/api/v1/webhooks", "post"),
+        ("/api/v1/webhooks/{id}", "delete"),
+        ("/api/v1/webhooks/{id}/test", "post"),
+        ("/api/v1/webhooks/deliveries", "get"),
     ];
     let mut listed = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
@@ -820,11 +825,13 @@ async fn openapi_document_lists_every_route_with_auth(db: TestDb) {
             let security = op["security"].as_array().unwrap();
             if path == "/api/v1/verify" {
                 assert_eq!(security, &vec![json!({})], "verify is public");
-            } else if (path.as_str(), method.as_str()) == ("/api/v1/policy", "put") {
+            } else if (path.as_str(), method.as_str()) == ("/api/v1/policy", "put")
+                || path.starts_with("/api/v1/webhooks")
+            {
                 assert_eq!(
                     security,
                     &vec![json!({"session": []})],
-                    "keys cannot set policy"
+                    "keys cannot set policy or manage webhooks: {method} {path}"
                 );
                 assert!(op["responses"].get("401").is_some(), "{method} {path}");
             } else {

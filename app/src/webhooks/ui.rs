@@ -239,7 +239,7 @@ fn AddEndpoint() -> impl IntoView {
                     </p>
                     <p class="field-error" id="webhook-url-error" aria-live="polite">{url_error}</p>
                 </div>
-                <fieldset class="field events-field" class:has-error=move || events_error().is_some()
+                <fieldset class="choices events-field" class:has-error=move || events_error().is_some()
                     aria-describedby="webhook-events-error">
                     <legend>"Events"</legend>
                     {EVENT_TYPES.iter().map(|(name, about)| {
@@ -324,7 +324,7 @@ fn SecretReveal() -> impl IntoView {
 
 fn status_text(d: &DeliveryView) -> (&'static str, &'static str) {
     match d.status {
-        DeliveryStatus::Delivered => ("Delivered", "badge badge-success"),
+        DeliveryStatus::Delivered => ("Delivered", "badge badge-ok"),
         DeliveryStatus::Failed => ("Failed", "badge badge-danger"),
         DeliveryStatus::Pending if d.retrying() => ("Retrying", "badge badge-warn"),
         DeliveryStatus::Pending => ("Pending", "badge"),
