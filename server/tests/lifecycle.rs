@@ -852,6 +852,18 @@ async fn idle_keys_are_revoked_but_never_one_used_within_the_window(db: TestDb) 
     let (just_now, just_now_key) = create_never(&org, "used just now").await;
     let (fresh, _) = create_never(&org, "new").await;
     let (elsewhere, _) = create_never(&lax, "no policy").await;
+    // A webhook endpoint that wants revocations (its deliveries go nowhere here).
+    let (code, body) = ada
+        .call(
+            "create_webhook",
+            &[
+                ("org_id", &org),
+                ("url", "https://example.com/keygate"),
+                ("events", "key.revoked"),
+            ],
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
     let conn = server.db.connect().await;
     backdate(&conn, &stale, 40, None).await;
     backdate(&conn, &recent, 40, Some(29)).await;
@@ -900,6 +912,21 @@ async fn idle_keys_are_revoked_but_never_one_used_within_the_window(db: TestDb) 
             .any(|e| e["action"] == "key.idle_revoked" && e["key_id"] == stale.as_str()),
         "{events}"
     );
+    // ... and one webhook event, in the outbox with it.
+    {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let outbox = app::entities::webhook_event::Entity::find()
+            .filter(app::entities::webhook_event::Column::OrgId.eq(&org))
+            .filter(app::entities::webhook_event::Column::EventType.eq("key.revoked"))
+            .all(&conn)
+            .await
+            .unwrap();
+        assert_eq!(outbox.len(), 1, "{outbox:?}");
+        let payload: Value = serde_json::from_str(&outbox[0].payload).unwrap();
+        assert_eq!(payload["data"]["key"]["id"], stale.as_str());
+        assert_eq!(payload["data"]["reason"], "idle");
+        assert_eq!(payload["data"]["actor"]["id"], "keygate");
+    }
     // A second sweep finds nothing more.
     assert!(
         app::keys::service::revoke_idle_keys(&conn, &verifier, Duration::ZERO)

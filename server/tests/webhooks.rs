@@ -183,6 +183,8 @@ async fn deliveries(owner: &Client, org_id: &str) -> Vec<Value> {
 
 async fn events_arrive_signed_and_hold_no_secret(db: TestDb) {
     let server = TestServer::start_with(db, &[ALLOW_PRIVATE]).await;
+    // A second instance on the same database: between them, each event goes out once.
+    let _second = server.another_instance().await;
     let receiver = Receiver::start().await;
     let quiet = Receiver::start().await;
     let (owner, _) = server.user("Olive").await;

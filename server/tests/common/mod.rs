@@ -170,6 +170,8 @@ macro_rules! on_both_databases {
 pub struct TestServer {
     pub base: String,
     pub db: TestDb,
+    /// The extra `KEYGATE_*` variables it was started with; other instances get them too.
+    extra: Vec<(String, String)>,
 }
 
 impl TestServer {
@@ -180,12 +182,22 @@ impl TestServer {
     /// Starts the server with extra `KEYGATE_*` variables.
     pub async fn start_with(db: TestDb, extra: &[(&str, &str)]) -> TestServer {
         let base = serve_in_process(db.config_with(extra)).await;
-        TestServer { base, db }
+        let extra = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        TestServer { base, db, extra }
     }
 
-    /// Another instance on the same database, as a second machine would run it; its base URL.
+    /// Another instance on the same database and configuration, as a second machine
+    /// would run it; its base URL.
     pub async fn another_instance(&self) -> String {
-        serve_in_process(self.db.config()).await
+        let extra: Vec<(&str, &str)> = self
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        serve_in_process(self.db.config_with(&extra)).await
     }
 
     /// A new browser-like client with its own cookie jar.
