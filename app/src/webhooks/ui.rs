@@ -61,8 +61,9 @@ pub fn WebhooksPage() -> impl IntoView {
                 };
                 match endpoints.await {
                     Ok(list) => view! {
-                        <SecretReveal />
                         <Endpoints endpoints=list />
+                        // Where the form was submitted, so it is in view (and focused).
+                        <SecretReveal />
                         <AddEndpoint />
                     }.into_any(),
                     Err(AppError::Forbidden) => view! {
@@ -282,6 +283,15 @@ fn SecretReveal() -> impl IntoView {
     let ctx = expect_context::<HooksCtx>();
     let copied = RwSignal::new(false);
     let asking = RwSignal::new(false);
+    let heading = NodeRef::<leptos::html::H2>::new();
+    // Shown: move focus (and the view) to it, so nobody misses it.
+    Effect::new(move |_| {
+        if ctx.revealed.with(Option::is_some)
+            && let Some(h) = heading.get()
+        {
+            let _ = h.focus();
+        }
+    });
     let done = move |_| {
         if copied.get_untracked() || asking.get_untracked() {
             ctx.revealed.set(None);
@@ -295,7 +305,7 @@ fn SecretReveal() -> impl IntoView {
         <Show when=move || ctx.revealed.with(Option::is_some)>
             {move || ctx.revealed.get().map(|created| view! {
                 <section class="card reveal" data-testid="webhook-secret" aria-labelledby="webhook-secret-title">
-                    <h2 id="webhook-secret-title">"Endpoint added: copy its signing secret"</h2>
+                    <h2 id="webhook-secret-title" tabindex="-1" node_ref=heading>"Endpoint added: copy its signing secret"</h2>
                     <p>
                         "Deliveries to " <code>{created.endpoint.url.clone()}</code>
                         " are signed with this secret. Keygate shows it only now."
@@ -337,7 +347,10 @@ fn when_text(d: &DeliveryView, now: DateTime<Utc>) -> String {
         .map(|at| format!("last tried {}", relative(at, now)))
         .unwrap_or_else(|| format!("queued {}", relative(d.created_at, now)));
     match d.next_attempt_at {
-        Some(next) if d.retrying() && next > now => format!("{last}; next {}", relative(next, now)),
+        Some(next) if d.retrying() && next - now < chrono::Duration::seconds(60) => {
+            format!("{last}; next attempt within a minute")
+        }
+        Some(next) if d.retrying() => format!("{last}; next attempt {}", relative(next, now)),
         _ => last,
     }
 }

@@ -1,0 +1,57 @@
+// Screenshots of the Webhooks page (endpoints, the one-time secret, deliveries delivered,
+// retrying and failed to connect) at three widths. Needs a server started with
+// KEYGATE_WEBHOOK_ALLOW_PRIVATE=true.
+//   BASE=http://127.0.0.1:3000 OUT=/tmp/shots node end2end/shots-webhooks.mjs
+import { chromium } from "@playwright/test";
+import * as http from "http";
+const base = process.env.BASE;
+const out = process.env.OUT || "/tmp/shots";
+const ok = http.createServer((req, res) => { req.resume(); res.end('{"received":true}'); });
+const failing = http.createServer((req, res) => { req.resume(); res.writeHead(503); res.end("upstream maintenance, try later"); });
+await new Promise((r) => ok.listen(0, "127.0.0.1", r));
+await new Promise((r) => failing.listen(0, "127.0.0.1", r));
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+const ctx = await browser.newContext();
+await ctx.grantPermissions(["clipboard-read", "clipboard-write"]);
+const page = await ctx.newPage();
+const uniq = Date.now();
+await page.goto(base + "/signup");
+await page.waitForSelector("body[data-hydrated=true]");
+await page.getByLabel("Email").fill(`hooks${uniq}@example.com`);
+await page.getByLabel("Display name").fill("Olga Owner");
+await page.getByLabel("Password").fill("correct horse battery staple");
+await page.getByRole("button", { name: "Create account" }).click();
+await page.waitForURL(/\/orgs$/);
+await page.getByLabel("Organization name").fill("Acme Rockets");
+await page.getByRole("button", { name: "Create organization" }).click();
+await page.waitForURL(/settings$/);
+const settings = new URL(page.url()).pathname;
+const orgId = settings.split("/")[2];
+async function rpc(name, form) {
+  const r = await page.request.post(`${base}/rpc/${name}`, { headers: { origin: base }, form: { org_id: orgId, ...form } });
+  if (r.status() !== 200) throw new Error(`${name}: ${await r.text()}`);
+  return r.json();
+}
+const good = await rpc("create_webhook", { url: `http://127.0.0.1:${ok.address().port}/hooks/keygate?team=platform-security`, events: "key.created,key.rolled,key.revoked,key.paused,key.expiring,key.expired,member.removed" });
+const bad = await rpc("create_webhook", { url: `http://127.0.0.1:${failing.address().port}/events`, events: "key.revoked,member.removed" });
+const closed = await rpc("create_webhook", { url: "http://127.0.0.1:9/nothing-listens-here", events: "key.created" });
+await rpc("create_api_key", { name: "Billing service", expiry: "90", scopes: "gateway" });
+await rpc("send_test_webhook", { endpoint_id: good.endpoint.id });
+await rpc("send_test_webhook", { endpoint_id: bad.endpoint.id });
+await rpc("send_test_webhook", { endpoint_id: closed.endpoint.id });
+await new Promise((r) => setTimeout(r, 3000));
+for (const width of [1280, 1024, 390]) {
+  await page.setViewportSize({ width, height: 900 });
+  await page.goto(base + settings + "/webhooks");
+  await page.waitForSelector("body[data-hydrated=true]");
+  await page.screenshot({ path: `${out}/webhooks-${width}.png`, fullPage: true });
+  await page.getByLabel("Endpoint URL").fill(`https://example.com/shot-${width}`);
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  await page.getByTestId("webhook-secret").waitFor();
+  await page.getByTestId("webhook-secret").getByRole("button", { name: "Done" }).click();
+  await page.screenshot({ path: `${out}/webhook-secret-${width}.png` });
+  await page.getByTestId("webhook-secret").getByRole("button", { name: "Close anyway" }).click();
+}
+await browser.close();
+ok.close();
+failing.close();
