@@ -8,6 +8,7 @@
 //! keygate org create --name NAME --owner EMAIL
 //! keygate key create --org ORG_ID --name NAME [--expires-in 30d|1y|never] [--scopes gateway,keys:read] [--as EMAIL]
 //! keygate key roll --org ORG_ID --id KEY_ID [--overlap 24h] [--as EMAIL]
+//! keygate key revoke-leaked [--source URL]                 (keys on stdin)
 //! ```
 //!
 //! Parsed by clap: `--help` works on every subcommand. Results go to stdout (only the key,
@@ -121,6 +122,14 @@ enum KeyAction {
         #[arg(long = "as", value_name = "EMAIL")]
         roller: Option<String>,
     },
+    /// Stop every live key read from stdin (whitespace-separated, as found in a leak):
+    /// each is revoked, or a rolled-away secret still in its overlap is stopped
+    #[command(name = "revoke-leaked")]
+    RevokeLeaked {
+        /// Where the keys were found (an http(s) URL), kept in the audit log
+        #[arg(long, value_name = "URL")]
+        source: Option<String>,
+    },
 }
 
 /// `--overlap`: `0`/`now`, or a number with `s`, `m`, `h` or `d`, up to 7 days.
@@ -173,6 +182,9 @@ pub enum Command {
         id: String,
         overlap_seconds: u32,
         roller: Option<String>,
+    },
+    RevokeLeaked {
+        source: Option<String>,
     },
 }
 
@@ -233,6 +245,9 @@ pub fn parse(args: &[String]) -> Result<Command, NotRun> {
             overlap_seconds: overlap,
             roller,
         },
+        Some(Top::Key {
+            action: KeyAction::RevokeLeaked { source },
+        }) => Command::RevokeLeaked { source },
     })
 }
 
@@ -344,6 +359,42 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
                 }
             );
             Ok(rolled.secret)
+        }
+        Command::RevokeLeaked { source } => {
+            let source = app::keys::leaks::check_source(source.as_deref())?;
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| format!("cannot read the keys from stdin: {e}"))?;
+            let reported: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+            if reported.is_empty() {
+                return Err("give the leaked keys on stdin, separated by spaces or lines".into());
+            }
+            let (mut revoked, mut stopped) = (Vec::new(), Vec::new());
+            for chunk in reported.chunks(app::keys::leaks::MAX_REPORTED) {
+                let outcome = app::keys::leaks::revoke_leaked(
+                    db,
+                    &state.secret,
+                    &state.verifier,
+                    chunk,
+                    source.as_deref(),
+                )
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+                revoked.extend(outcome.revoked);
+                stopped.extend(outcome.overlaps_ended);
+            }
+            for id in &revoked {
+                eprintln!("revoked {id}");
+            }
+            for id in &stopped {
+                eprintln!("stopped the old secret of {id} (its new secret still works)");
+            }
+            Ok(format!(
+                "checked {} strings: {} keys revoked, {} old secrets stopped",
+                reported.len(),
+                revoked.len(),
+                stopped.len()
+            ))
         }
     }
 }
@@ -480,6 +531,7 @@ mod tests {
             "user create --help",
             "org create --help",
             "key create --help",
+            "key revoke-leaked --help",
         ] {
             match parse(&args(line)) {
                 Err(NotRun::Help(text)) => assert!(text.contains("Usage:"), "{line}: {text}"),

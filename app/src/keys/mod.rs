@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 
 pub mod format;
+#[cfg(feature = "ssr")]
+pub mod leaks;
 pub mod policy;
 pub mod scopes;
 #[cfg(feature = "ssr")]

@@ -198,10 +198,14 @@ async fn names(
     Ok(users.into_iter().map(|u| (u.id, u.display_name)).collect())
 }
 
-/// A person's display name, "Keygate (key policy)" for the sweep, or "a former member".
+/// A person's display name, "Keygate (key policy)" for the sweep, "Keygate (leak report)"
+/// for a leak report, or "a former member".
 fn person(names: &HashMap<String, String>, id: &str) -> String {
     if id == SYSTEM_ACTOR {
         return "Keygate (key policy)".to_owned();
+    }
+    if id == super::leaks::LEAK_ACTOR {
+        return "Keygate (leak report)".to_owned();
     }
     names
         .get(id)

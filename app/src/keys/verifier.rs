@@ -234,7 +234,21 @@ impl Verifier {
         self.cache.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// The secret being rotated out, if any (see [`Verifier::with_previous_secret`]).
+    pub fn previous_secret(&self) -> Option<&Secret> {
+        self.previous_secret.as_ref()
+    }
+
     // ---- failures (K7) ----
+
+    /// Counts a leak report from `ip` against the same per-address budget as failed
+    /// verifications; `Err(retry_after)` when over it.
+    pub fn count_report(&self, ip: Option<IpAddr>) -> Result<(), u64> {
+        match self.fail(ip, VerifyError::Malformed) {
+            Rejection::RateLimited(retry_after) => Err(retry_after),
+            Rejection::Invalid(_) => Ok(()),
+        }
+    }
 
     /// A credential that cannot be a key at all (too long, not ASCII) still counts.
     pub fn refuse_malformed(&self, ip: Option<IpAddr>) -> Rejection {

@@ -17,7 +17,7 @@ pub mod service;
 pub mod ui;
 
 /// The events an endpoint can subscribe to, with the sentence the settings page shows.
-pub const EVENT_TYPES: [(&str, &str); 7] = [
+pub const EVENT_TYPES: [(&str, &str); 8] = [
     ("key.created", "A key is created"),
     ("key.rolled", "A key is rolled"),
     (
@@ -25,6 +25,10 @@ pub const EVENT_TYPES: [(&str, &str); 7] = [
         "A key is revoked: by a person, for being idle, or with its creator's removal",
     ),
     ("key.paused", "A key is paused"),
+    (
+        "key.leaked",
+        "A key (or a rolled-away secret) is reported leaked and stopped",
+    ),
     (
         "key.expiring",
         "A key expires in 7 days, and again 1 day before",

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod gateway;
+pub mod leaks;
 pub mod rest;
 pub mod webhooks;
 
@@ -50,6 +51,7 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         rest::get_policy,
         rest::set_policy,
         rest::verify,
+        leaks::report_leaked,
         webhooks::list_endpoints,
         webhooks::create_endpoint,
         webhooks::delete_endpoint,
@@ -103,6 +105,7 @@ pub fn rest_routes() -> Router<ServerState> {
     Router::new()
         .route("/whoami", get(rest::whoami))
         .route("/keys", get(rest::list_keys).post(rest::create_key))
+        .route("/keys/leaked", post(leaks::report_leaked))
         .route("/keys/{id}", get(rest::get_key).delete(rest::revoke_key))
         .route("/keys/{id}/roll", post(rest::roll_key))
         .route("/keys/{id}/end-overlap", post(rest::end_overlap))

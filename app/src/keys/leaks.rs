@@ -1,0 +1,211 @@
+//! Leak reports: whoever holds a key may kill it. A reported key that is live is revoked
+//! at once on every instance (a reported old secret still in a roll's overlap has its
+//! overlap ended instead, so the key's new secret keeps working), with an audit event
+//! naming the reported source and `key.leaked` and `key.revoked` webhook events. Nothing
+//! in the answer says whether a key matched.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    Set, TransactionTrait,
+};
+use serde_json::json;
+
+use super::format;
+use super::service::digest;
+use super::verifier::{Invalidation, Verifier, announce};
+use crate::entities::{api_key, audit_event};
+use crate::ssr::Secret;
+
+/// Keys one report may carry.
+pub const MAX_REPORTED: usize = 100;
+/// The longest source URL kept.
+pub const MAX_SOURCE_LEN: usize = 2048;
+/// Who `revoked_by` and the audit events name for a revocation by leak report.
+pub const LEAK_ACTOR: &str = "keygate-leak";
+
+/// Checks a report's `source`: empty for none, else an `http(s)` URL of at most
+/// [`MAX_SOURCE_LEN`] characters. The sentence is for the field error.
+pub fn check_source(source: Option<&str>) -> Result<Option<String>, String> {
+    let Some(source) = source.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if source.chars().count() > MAX_SOURCE_LEN {
+        return Err(format!(
+            "The source can be at most {MAX_SOURCE_LEN} characters."
+        ));
+    }
+    match url::Url::parse(source) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(Some(url.to_string()))
+        }
+        _ => Err(
+            "The source must be the http:// or https:// address where the keys were found.".into(),
+        ),
+    }
+}
+
+/// What a report did (for the operator's CLI; the public answer says none of it).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LeakOutcome {
+    /// Keys revoked.
+    pub revoked: Vec<String>,
+    /// Keys whose reported old secret was stopped by ending its roll's overlap.
+    pub overlaps_ended: Vec<String>,
+}
+
+/// Revokes every live key among `reported` (raw keys; anything not in our format is
+/// skipped without a database query). Each key is one transaction with its audit event,
+/// webhook events and the invalidation every instance follows.
+pub async fn revoke_leaked(
+    db: &DatabaseConnection,
+    secret: &Secret,
+    verifier: &Verifier,
+    reported: &[String],
+    source: Option<&str>,
+) -> Result<LeakOutcome, DbErr> {
+    let mut outcome = LeakOutcome::default();
+    let mut seen = std::collections::HashSet::new();
+    for raw in reported.iter().take(MAX_REPORTED) {
+        let raw = raw.trim();
+        if format::check(raw).is_err() || !seen.insert(raw.to_owned()) {
+            continue;
+        }
+        let mut digests = vec![digest(secret, raw)];
+        if let Some(previous) = verifier.previous_secret() {
+            digests.push(digest(previous, raw));
+        }
+        let now = Utc::now().trunc_subsecs(6);
+        let txn = db.begin().await?;
+        let Some(key) = api_key::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(api_key::Column::LookupDigest.is_in(digests.clone()))
+                    .add(api_key::Column::PreviousDigest.is_in(digests.clone())),
+            )
+            .one(&txn)
+            .await?
+        else {
+            txn.rollback().await?;
+            continue;
+        };
+        let live = key.revoked_at.is_none() && key.expires_at.is_none_or(|at| at > now);
+        let current = digests.contains(&key.lookup_digest);
+        let in_overlap = key.previous_until.is_some_and(|until| until > now);
+        let ended = if !live {
+            None
+        } else if current {
+            Some(Ended::Key)
+        } else if in_overlap {
+            Some(Ended::OldSecret)
+        } else {
+            None
+        };
+        let Some(ended) = ended else {
+            txn.rollback().await?;
+            continue;
+        };
+        let mut row: api_key::ActiveModel = key.clone().into();
+        match ended {
+            Ended::Key => {
+                row.revoked_at = Set(Some(now));
+                row.revoked_by = Set(Some(LEAK_ACTOR.to_owned()));
+            }
+            Ended::OldSecret => row.previous_until = Set(Some(now)),
+        }
+        let changed = row.update(&txn).await?;
+        record(&txn, &changed, ended, source, now).await?;
+        announce(&txn, &Invalidation::Key(key.id.clone())).await?;
+        txn.commit().await?;
+        verifier.forget_key(&key.id);
+        match ended {
+            Ended::Key => outcome.revoked.push(key.id),
+            Ended::OldSecret => outcome.overlaps_ended.push(key.id),
+        }
+    }
+    Ok(outcome)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The key's current secret leaked: the key is revoked.
+    Key,
+    /// The old secret of a roll in its overlap leaked: the overlap ends now.
+    OldSecret,
+}
+
+async fn record(
+    txn: &impl sea_orm::ConnectionTrait,
+    key: &api_key::Model,
+    ended: Ended,
+    source: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let (action, what) = match ended {
+        Ended::Key => ("key.revoked", "revoked as leaked"),
+        Ended::OldSecret => ("key.overlap_ended", "old secret stopped as leaked"),
+    };
+    // The audit detail has room for 200 characters; the webhook carries the whole source.
+    let detail = match source {
+        Some(source) => {
+            let mut text = format!("{what}, found at {source}");
+            if text.chars().count() > 200 {
+                text = text.chars().take(199).collect::<String>() + "…";
+            }
+            text
+        }
+        None => what.to_owned(),
+    };
+    audit_event::Entity::insert(audit_event::ActiveModel {
+        org_id: Set(key.org_id.clone()),
+        actor_id: Set(LEAK_ACTOR.to_owned()),
+        action: Set(action.to_owned()),
+        key_id: Set(key.id.clone()),
+        key_name: Set(key.name.clone()),
+        created_at: Set(now),
+        detail: Set(Some(detail)),
+        ..Default::default()
+    })
+    .exec_without_returning(txn)
+    .await?;
+    let secret = match ended {
+        Ended::Key => "current",
+        Ended::OldSecret => "previous",
+    };
+    let data = json!({
+        "key": crate::webhooks::service::key_data(key),
+        "secret": secret,
+        "source": source,
+        "action": if ended == Ended::Key { "revoked" } else { "old_secret_stopped" },
+    });
+    crate::webhooks::service::emit(txn, &key.org_id, "key.leaked", data, None).await?;
+    if ended == Ended::Key {
+        let data = json!({
+            "key": crate::webhooks::service::key_data(key),
+            "actor": { "id": LEAK_ACTOR },
+            "reason": "leaked",
+            "source": source,
+        });
+        crate::webhooks::service::emit(txn, &key.org_id, "key.revoked", data, None).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_http_urls_or_nothing() {
+        assert_eq!(check_source(None), Ok(None));
+        assert_eq!(check_source(Some("  ")), Ok(None));
+        assert_eq!(
+            check_source(Some("https://github.com/acme/app/blob/main/.env")),
+            Ok(Some("https://github.com/acme/app/blob/main/.env".into()))
+        );
+        assert!(check_source(Some("javascript:alert(1)")).is_err());
+        assert!(check_source(Some("not a url")).is_err());
+        let long = format!("https://example.com/{}", "a".repeat(MAX_SOURCE_LEN));
+        assert!(check_source(Some(&long)).unwrap_err().contains("2048"));
+    }
+}
