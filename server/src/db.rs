@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlxSqliteConnector};
-use sqlx::ConnectOptions as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions as _, Connection as _};
 
 use crate::config::Config;
 
@@ -55,18 +55,32 @@ async fn sqlite(
         options = options.pragma("max_page_count", (mb * 256).to_string());
     }
     let options = options
-        .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5))
         .disable_statement_logging();
+    let cannot_open =
+        |e: sqlx::Error| DbErr::Custom(format!("cannot open the SQLite database: {e}"));
+    // A missing file is created once, here at start. The pool's own connections never
+    // create one: if the file goes away while Keygate runs (a lost volume, an operator
+    // moving it), a connection opened meanwhile must fail (503) rather than start an
+    // empty database that would outlive the file's return in the pool.
+    options
+        .clone()
+        .create_if_missing(true)
+        .connect()
+        .await
+        .map_err(cannot_open)?
+        .close()
+        .await
+        .map_err(cannot_open)?;
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
+        .connect_with(options.create_if_missing(false))
         .await
-        .map_err(|e| DbErr::Custom(format!("cannot open the SQLite database: {e}")))?;
+        .map_err(cannot_open)?;
     Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
 
