@@ -8,8 +8,8 @@
 //! handles and lose every write at the next restart.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -25,6 +25,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Health {
     up: AtomicBool,
+    /// Numbers probes in the order they start, so that a slow probe that started before
+    /// the database went away cannot overwrite, when it ends, the answer of a later one.
+    started: AtomicU64,
+    /// The number of the probe whose answer `up` holds.
+    decided: Mutex<u64>,
     /// The SQLite file and its identity (device, inode) when it was opened.
     sqlite: Option<(PathBuf, (u64, u64))>,
 }
@@ -38,6 +43,8 @@ impl Health {
     pub fn new(sqlite_file: Option<PathBuf>) -> Arc<Self> {
         Arc::new(Self {
             up: AtomicBool::new(true),
+            started: AtomicU64::new(0),
+            decided: Mutex::new(0),
             sqlite: sqlite_file.and_then(|p| identity(&p).map(|id| (p, id))),
         })
     }
@@ -48,9 +55,20 @@ impl Health {
 
     /// Checks the database now (the file for SQLite, then a round trip) and records the
     /// answer, logging each change of state.
+    /// When probes overlap (the background one and a `/readyz` call), the answer of the
+    /// one that started last stands.
     pub async fn probe(&self, db: &DatabaseConnection) -> Result<(), String> {
+        let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
         let result = self.check(db).await;
-        let was_up = self.up.swap(result.is_ok(), Ordering::Relaxed);
+        let was_up = {
+            let mut decided = self.decided.lock().unwrap_or_else(|p| p.into_inner());
+            if *decided > number {
+                // A later probe has already answered: this one's view is older.
+                return result;
+            }
+            *decided = number;
+            self.up.swap(result.is_ok(), Ordering::Relaxed)
+        };
         match (was_up, &result) {
             (true, Err(e)) => tracing::error!(error = %e, "database unavailable: answering 503"),
             (false, Ok(())) => tracing::info!("database available again"),
