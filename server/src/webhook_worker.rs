@@ -132,14 +132,15 @@ impl Worker {
         let mut round: u64 = 0;
         loop {
             tick.tick().await;
-            if round.is_multiple_of(renew_every) {
+            let this = round;
+            round += 1;
+            if this.is_multiple_of(renew_every) {
                 held = self.holds_lease().await;
             }
-            round += 1;
             if !held {
                 continue;
             }
-            if (round - 1).is_multiple_of(scan_every) {
+            if this.is_multiple_of(scan_every) {
                 match timeout(
                     DB_TIMEOUT,
                     hooks::queue_expiry_events(&self.state.db, Utc::now()),
@@ -152,7 +153,7 @@ impl Worker {
                     Err(_) => tracing::warn!("raising key expiry events timed out"),
                 }
             }
-            if (round - 1).is_multiple_of(prune_every) {
+            if this.is_multiple_of(prune_every) {
                 let keep = chrono::Duration::days(KEEP_DAYS);
                 if let Ok(Err(e)) = timeout(DB_TIMEOUT, hooks::prune(&self.state.db, keep)).await {
                     tracing::warn!(error = %e, "could not prune old webhook events");

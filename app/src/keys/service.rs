@@ -181,7 +181,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn names(
+/// Display names of the users with these ids.
+pub(crate) async fn names(
     db: &impl ConnectionTrait,
     ids: impl IntoIterator<Item = String>,
 ) -> Result<HashMap<String, String>, DbErr> {

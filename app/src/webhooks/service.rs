@@ -25,8 +25,9 @@ use super::{
     CreatedEndpoint, DELIVERIES_SHOWN, DeliveryStatus, DeliveryView, EndpointView, MAX_ENDPOINTS,
     TEST_EVENT,
 };
-use crate::entities::{api_key, user, webhook_delivery, webhook_endpoint, webhook_event};
+use crate::entities::{api_key, webhook_delivery, webhook_endpoint, webhook_event};
 use crate::error::AppError;
+use crate::keys::service::names;
 use crate::orgs::service::{OrgAdmin, membership};
 use crate::ssr::{AppState, Secret, db_error};
 
@@ -170,23 +171,6 @@ pub fn key_data(key: &api_key::Model) -> Value {
         data["previous_secret_stops_at"] = json!(until);
     }
     data
-}
-
-async fn names(
-    db: &impl ConnectionTrait,
-    ids: impl IntoIterator<Item = String>,
-) -> Result<HashMap<String, String>, DbErr> {
-    let ids: BTreeSet<String> = ids.into_iter().collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    Ok(user::Entity::find()
-        .filter(user::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.display_name))
-        .collect())
 }
 
 fn endpoint_view(row: webhook_endpoint::Model, names: &HashMap<String, String>) -> EndpointView {
