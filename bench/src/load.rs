@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use app::entities::api_key;
+use app::keys::digest;
 use app::keys::format;
-use app::keys::service as keys;
 use app::ssr::Secret;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -104,7 +104,7 @@ async fn seed(dir: &Path, count: usize, database_url: Option<&str>) -> Vec<Strin
                     created_by: user.id.clone(),
                     name: format!("load {n}"),
                     start: format::hint(&raw),
-                    lookup_digest: keys::digest(&secret, &raw),
+                    lookup_digest: digest::digest(&secret, &raw),
                     scopes: "gateway keys:read".into(),
                     created_at: now,
                     expires_at: None,
@@ -116,6 +116,8 @@ async fn seed(dir: &Path, count: usize, database_url: Option<&str>) -> Vec<Strin
                     previous_until: None,
                     paused_at: None,
                     paused_until: None,
+                    rate_limit: None,
+                    rate_limit_window: None,
                 };
                 if hot.len() < HOT_KEYS && n % (count / HOT_KEYS).max(1) == 0 {
                     hot.push(raw);

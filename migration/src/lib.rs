@@ -8,6 +8,7 @@ mod m20261125_000003_key_scopes;
 mod m20261126_000004_cache_events;
 mod m20261201_000005_key_lifecycle;
 mod m20261202_000006_webhooks;
+mod m20261203_000007_usage_limits;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_cache_events::Migration),
             Box::new(m20261201_000005_key_lifecycle::Migration),
             Box::new(m20261202_000006_webhooks::Migration),
+            Box::new(m20261203_000007_usage_limits::Migration),
         ]
     }
 }

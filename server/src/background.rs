@@ -1,8 +1,8 @@
 //! The work Keygate does besides answering requests: following the cache invalidations
 //! other instances record (pushed by PostgreSQL's LISTEN/NOTIFY, with the event-log poll
-//! as the backstop), writing the coalesced last-used times, revoking keys idle past
+//! as the backstop), writing the coalesced usage counts and last-used times, revoking keys idle past
 //! their organization's policy (one instance at a time, under a lease), sending webhooks
-//! (likewise), and pruning the event log and expired sessions. Each runs as its own task
+//! (likewise), and pruning the event log, expired sessions and usage counts past 90 days. Each runs as its own task
 //! with a timeout on its database work, so one slow query cannot hold up another, and all
 //! stop cleanly on shutdown.
 
@@ -288,6 +288,12 @@ async fn prune(db: DatabaseConnection) {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "could not delete expired sessions"),
                 Err(_) => tracing::warn!("deleting expired sessions timed out"),
+            }
+            let now = chrono::Utc::now();
+            match timeout(PRUNE_TIMEOUT, app::keys::usage::store::prune(&db, now)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not prune old usage counts"),
+                Err(_) => tracing::warn!("pruning old usage counts timed out"),
             }
         }
         rounds += 1;

@@ -276,12 +276,14 @@ async fn two_instances_and_a_cached_key(
     (a, b, manager, created)
 }
 
+/// Verifies and, like the server, counts an accepted key's request as a use.
 async fn accepted(state: &AppState, secret: &str) -> bool {
     state
         .verifier
         .verify(&state.db, &state.secret, secret, None)
         .await
         .unwrap()
+        .map(|key| key.count(app::keys::usage::Outcome::Ok))
         .is_ok()
 }
 

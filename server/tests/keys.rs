@@ -8,8 +8,9 @@ use std::collections::HashSet;
 
 use app::auth::service::create_user;
 use app::entities::{api_key, audit_event, membership, organization, session, user};
+use app::keys::digest::{self, VerifyError};
 use app::keys::scopes::DEFAULT_SCOPES;
-use app::keys::service::{self as keys, KeyError, KeyManager, VerifyError};
+use app::keys::service::{self as keys, KeyError, KeyManager};
 use app::keys::verifier::Verifier;
 use app::orgs::service as orgs;
 use app::ssr::{AppState, Secret};
@@ -45,7 +46,11 @@ async fn the_verifier_caches_and_throttles_without_locking_out_valid_keys(db: Te
     let key = keys::create_key(&state.db, &secret, &manager, "cached", None, DEFAULT_SCOPES)
         .await
         .unwrap();
-    let ok = |r: Result<_, Rejection>| r.is_ok();
+    // Like the server, an accepted key's request is counted as a use.
+    let ok = |r: Result<std::sync::Arc<app::keys::verifier::Verified>, Rejection>| {
+        r.map(|key| key.count(app::keys::usage::Outcome::Ok))
+            .is_ok()
+    };
     assert!(ok(verifier
         .verify(&state.db, &secret, &key.secret, ip)
         .await
@@ -160,7 +165,7 @@ async fn the_database_holds_no_key(db: TestDb) {
             .unwrap();
         assert_eq!(
             row.lookup_digest,
-            keys::digest(&secret, &created.secret),
+            digest::digest(&secret, &created.secret),
             "the digest is the keyed HMAC"
         );
         assert_eq!(
@@ -275,7 +280,7 @@ async fn concurrent_creates_are_all_kept(db: TestDb) {
         200
     );
     for raw in &secrets {
-        let verified = keys::verify_key(&state.db, &secret, raw)
+        let verified = digest::verify_key(&state.db, &secret, raw)
             .await
             .unwrap()
             .expect("each persisted key verifies");
@@ -318,7 +323,7 @@ async fn revoking_is_final_idempotent_and_scoped_to_the_org(db: TestDb) {
         Err(KeyError::NotFound)
     ));
     assert!(
-        keys::verify_key(&state.db, &secret, &created.secret)
+        digest::verify_key(&state.db, &secret, &created.secret)
             .await
             .unwrap()
             .is_ok(),
@@ -344,7 +349,7 @@ async fn revoking_is_final_idempotent_and_scoped_to_the_org(db: TestDb) {
         .unwrap();
     assert_eq!(events, 1);
     assert_eq!(
-        keys::verify_key(&state.db, &secret, &created.secret)
+        digest::verify_key(&state.db, &secret, &created.secret)
             .await
             .unwrap(),
         Err(VerifyError::Revoked)
@@ -384,18 +389,18 @@ async fn rolling_replaces_the_secret_and_keeps_the_record(db: TestDb) {
     assert_eq!(rolled.key.name, "billing");
     assert_eq!(rolled.key.expires_at, created.key.expires_at);
     assert_eq!(
-        keys::verify_key(&state.db, &secret, &created.secret)
+        digest::verify_key(&state.db, &secret, &created.secret)
             .await
             .unwrap(),
         // The replaced secret is known (by digest) and refused as revoked.
         Err(VerifyError::Revoked)
     );
-    let verified = keys::verify_key(&state.db, &secret, &rolled.secret)
+    let verified = digest::verify_key(&state.db, &secret, &rolled.secret)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(verified.key_id, created.key.id);
-    let actions: Vec<String> = keys::list_activity(&state.db, &manager)
+    let actions: Vec<String> = keys::list_activity(&state.db, &manager, None)
         .await
         .unwrap()
         .into_iter()
@@ -426,7 +431,7 @@ async fn verification_checks_shape_status_and_expiry(db: TestDb) {
     let created = keys::create_key(&state.db, &secret, &manager, "svc", None, DEFAULT_SCOPES)
         .await
         .unwrap();
-    let ok = keys::verify_key(&state.db, &secret, &created.secret)
+    let ok = digest::verify_key(&state.db, &secret, &created.secret)
         .await
         .unwrap()
         .unwrap();
@@ -439,12 +444,12 @@ async fn verification_checks_shape_status_and_expiry(db: TestDb) {
     typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
     let typo = String::from_utf8(typo).unwrap();
     assert_eq!(
-        keys::verify_key(&state.db, &secret, &typo).await.unwrap(),
+        digest::verify_key(&state.db, &secret, &typo).await.unwrap(),
         Err(VerifyError::Malformed)
     );
     let stranger = app::keys::format::key_from_bytes(&[9; 32]);
     assert_eq!(
-        keys::verify_key(&state.db, &secret, &stranger)
+        digest::verify_key(&state.db, &secret, &stranger)
             .await
             .unwrap(),
         Err(VerifyError::Unknown)
@@ -452,7 +457,7 @@ async fn verification_checks_shape_status_and_expiry(db: TestDb) {
     // The same key under another server secret is unknown: the digest is keyed.
     let other_secret = Secret::new("another-secret-0123456789abcdef0123456789");
     assert_eq!(
-        keys::verify_key(&state.db, &other_secret, &created.secret)
+        digest::verify_key(&state.db, &other_secret, &created.secret)
             .await
             .unwrap(),
         Err(VerifyError::Unknown)
@@ -467,7 +472,7 @@ async fn verification_checks_shape_status_and_expiry(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        keys::verify_key(&state.db, &secret, &created.secret)
+        digest::verify_key(&state.db, &secret, &created.secret)
             .await
             .unwrap(),
         Err(VerifyError::Expired)

@@ -29,6 +29,9 @@ pub struct Model {
     pub paused_at: Option<DateTimeUtc>,
     /// When a paused key works again by itself; `None` while paused: until resumed.
     pub paused_until: Option<DateTimeUtc>,
+    /// Requests allowed per `rate_limit_window` seconds; `None`: no limit.
+    pub rate_limit: Option<i32>,
+    pub rate_limit_window: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 pub mod api_key;
 pub mod audit_event;
 pub mod cache_event;
+pub mod key_usage;
 pub mod lease;
 pub mod membership;
 pub mod organization;

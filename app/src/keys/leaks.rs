@@ -11,8 +11,8 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use super::digest::digest;
 use super::format;
-use super::service::digest;
 use super::verifier::{Invalidation, Verifier, announce};
 use crate::entities::{api_key, audit_event};
 use crate::ssr::Secret;

@@ -8,16 +8,107 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
+#[cfg(feature = "ssr")]
+pub mod digest;
 pub mod format;
 #[cfg(feature = "ssr")]
 pub mod leaks;
+#[cfg(feature = "ssr")]
+pub mod meter;
 pub mod policy;
 pub mod scopes;
 #[cfg(feature = "ssr")]
 pub mod service;
 pub mod ui;
+pub mod usage;
 #[cfg(feature = "ssr")]
 pub mod verifier;
+
+/// The unit of a key's rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RatePeriod {
+    Second,
+    Minute,
+    Hour,
+}
+
+impl RatePeriod {
+    pub const ALL: [RatePeriod; 3] = [RatePeriod::Second, RatePeriod::Minute, RatePeriod::Hour];
+
+    pub fn seconds(self) -> u32 {
+        match self {
+            RatePeriod::Second => 1,
+            RatePeriod::Minute => 60,
+            RatePeriod::Hour => 3_600,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RatePeriod::Second => "second",
+            RatePeriod::Minute => "minute",
+            RatePeriod::Hour => "hour",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    fn of_seconds(seconds: i32) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| i64::from(p.seconds()) == i64::from(seconds))
+    }
+}
+
+/// A key's own rate limit: at most `requests` per `per`, enforced as a smooth window
+/// (GCRA), so no boundary lets 2x through. Off unless set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub per: RatePeriod,
+}
+
+impl RateLimit {
+    pub const MAX_REQUESTS: u32 = 1_000_000;
+
+    /// A limit from a form or request; the error names what is wrong.
+    pub fn new(requests: u32, per: RatePeriod) -> Result<Self, String> {
+        if requests == 0 || requests > Self::MAX_REQUESTS {
+            return Err(format!(
+                "The rate limit must be between 1 and {} requests.",
+                Self::MAX_REQUESTS
+            ));
+        }
+        Ok(Self { requests, per })
+    }
+
+    pub fn from_stored(requests: Option<i32>, window: Option<i32>) -> Option<Self> {
+        let requests = u32::try_from(requests?).ok().filter(|r| *r > 0)?;
+        Some(Self {
+            requests,
+            per: RatePeriod::of_seconds(window?)?,
+        })
+    }
+
+    /// `(rate_limit, rate_limit_window)` as stored.
+    pub fn to_stored(limit: Option<Self>) -> (Option<i32>, Option<i32>) {
+        match limit {
+            Some(l) => (
+                Some(i32::try_from(l.requests).unwrap_or(i32::MAX)),
+                Some(l.per.seconds() as i32),
+            ),
+            None => (None, None),
+        }
+    }
+
+    /// "100 per minute".
+    pub fn text(self) -> String {
+        format!("{} per {}", self.requests, self.per.as_str())
+    }
+}
 
 /// Keys shown per page of the list.
 pub const PAGE_SIZE: u64 = 25;
@@ -131,6 +222,7 @@ pub struct ApiKeyView {
     pub rolling: Option<Overlap>,
     /// The key lives longer than the organization's key policy now allows.
     pub exceeds_policy: bool,
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl ApiKeyView {
@@ -562,7 +654,7 @@ pub async fn set_key_policy(
 #[server(prefix = "/rpc", endpoint = "list_key_activity")]
 pub async fn list_key_activity(org_id: String) -> Result<Vec<AuditEventView>, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::list_activity(&state.db, &manager).await?)
+    Ok(service::list_activity(&state.db, &manager, None).await?)
 }
 
 #[cfg(test)]
@@ -658,6 +750,7 @@ mod tests {
             paused_until: None,
             rolling: None,
             exceeds_policy: false,
+            rate_limit: None,
         };
         let created = CreatedKey {
             key,

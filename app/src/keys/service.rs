@@ -1,4 +1,4 @@
-//! Key management and verification. Create, roll and revoke each run in one transaction
+//! Key management. Create, roll and revoke each run in one transaction
 //! that also writes the audit event, so a failure before commit leaves no row and
 //! returns no key (R1). At rest there is only HMAC-SHA256(server secret, key) and the
 //! display hint (K2).
@@ -6,14 +6,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use hmac::{Hmac, Mac};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
-use sha2::Sha256;
 
+use super::digest::digest;
 use super::format;
 use super::scopes::Scopes;
 use super::verifier::{Invalidation, Verifier, announce};
@@ -142,29 +141,6 @@ pub async fn authorize(org_id: &str) -> Result<(AppState, KeyManager), AppError>
     Ok((state, KeyManager::new(member)?))
 }
 
-/// HMAC-SHA256(server secret, key).
-pub fn digest_bytes(secret: &Secret, key: &str) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC takes any key length");
-    mac.update(key.as_bytes());
-    mac.finalize().into_bytes().into()
-}
-
-/// HMAC-SHA256(server secret, key), hex: the lookup digest stored in place of the key.
-pub fn digest(secret: &Secret, key: &str) -> String {
-    hex(&digest_bytes(secret, key))
-}
-
-fn hex(bytes: &[u8; 32]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(64);
-    for &byte in bytes {
-        hex.push(char::from(HEX[usize::from(byte >> 4)]));
-        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    hex
-}
-
 /// Now, to the microsecond: what both databases store, so a returned view equals the row.
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
@@ -174,11 +150,6 @@ fn generate_key() -> String {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     format::key_from_bytes(&bytes)
-}
-
-/// Compares without an early exit, so timing says nothing about where two digests differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Display names of the users with these ids.
@@ -245,6 +216,7 @@ fn view(row: api_key::Model, names: &HashMap<String, String>, now: DateTime<Utc>
             .flatten(),
         rolling,
         exceeds_policy: false,
+        rate_limit: super::RateLimit::from_stored(row.rate_limit, row.rate_limit_window),
     }
 }
 
@@ -486,6 +458,20 @@ pub async fn create_key(
     expires_at: Option<DateTime<Utc>>,
     scopes: Scopes,
 ) -> Result<CreatedKey, KeyError> {
+    create_key_with_limit(db, secret, manager, name, expires_at, scopes, None).await
+}
+
+/// [`create_key`] with the key's own rate limit.
+pub async fn create_key_with_limit(
+    db: &DatabaseConnection,
+    secret: &Secret,
+    manager: &KeyManager,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+    scopes: Scopes,
+    limit: Option<super::RateLimit>,
+) -> Result<CreatedKey, KeyError> {
+    let (rate_limit, rate_limit_window) = super::RateLimit::to_stored(limit);
     let name = validate::name(name, "Name").map_err(|message| KeyError::Invalid {
         field: "name",
         message,
@@ -533,6 +519,8 @@ pub async fn create_key(
         previous_until: None,
         paused_at: None,
         paused_until: None,
+        rate_limit,
+        rate_limit_window,
     };
     let creator = names(db, [row.created_by.clone()]).await?;
     let txn = db.begin().await?;
@@ -763,6 +751,8 @@ pub enum KeyChange {
     /// Gives a key that outlives the organization's policy the longest expiry the policy
     /// allows from now.
     ShortenToPolicy,
+    /// Sets (or, with `None`, removes) the key's own rate limit.
+    SetRateLimit(Option<super::RateLimit>),
 }
 
 impl KeyChange {
@@ -773,6 +763,7 @@ impl KeyChange {
             KeyChange::Pause { .. } => "key.paused",
             KeyChange::Resume => "key.resumed",
             KeyChange::ShortenToPolicy => "key.shortened",
+            KeyChange::SetRateLimit(_) => "key.rate_limit_changed",
         }
     }
 
@@ -861,6 +852,24 @@ impl KeyChange {
                         .map(|at| format!("now expires {}", at.format("%Y-%m-%d %H:%M UTC")));
                     (api_key::Model { expires_at, ..key }, detail)
                 })
+            }
+            KeyChange::SetRateLimit(limit) => {
+                refuse_unless_live(&key, now, "limited")?;
+                let (rate_limit, rate_limit_window) = super::RateLimit::to_stored(limit);
+                (rate_limit != key.rate_limit || rate_limit_window != key.rate_limit_window).then(
+                    || {
+                        let detail = match limit {
+                            Some(limit) => format!("rate limit {}", limit.text()),
+                            None => "rate limit removed".to_owned(),
+                        };
+                        let changed = api_key::Model {
+                            rate_limit,
+                            rate_limit_window,
+                            ..key
+                        };
+                        (changed, Some(detail))
+                    },
+                )
             }
         })
     }
@@ -1050,9 +1059,14 @@ pub async fn revoke_idle_keys(
 pub async fn list_activity(
     db: &impl ConnectionTrait,
     manager: &KeyManager,
+    key_id: Option<&str>,
 ) -> Result<Vec<AuditEventView>, KeyError> {
-    let events = audit_event::Entity::find()
-        .filter(audit_event::Column::OrgId.eq(manager.org_id()))
+    let mut events =
+        audit_event::Entity::find().filter(audit_event::Column::OrgId.eq(manager.org_id()));
+    if let Some(key_id) = key_id {
+        events = events.filter(audit_event::Column::KeyId.eq(key_id));
+    }
+    let events = events
         .order_by_desc(audit_event::Column::CreatedAt)
         .order_by_desc(audit_event::Column::Id)
         .limit(50)
@@ -1072,203 +1086,4 @@ pub async fn list_activity(
             detail: e.detail,
         })
         .collect())
-}
-
-/// Who is calling with a valid key: its org, id and effective scopes (the key's own,
-/// capped by its creator's current role, K9).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyPrincipal {
-    pub org_id: String,
-    pub key_id: String,
-    /// The person who created the key; the key acts with no more than their rights.
-    pub creator_id: String,
-    pub scopes: Scopes,
-    pub expires_at: Option<DateTime<Utc>>,
-    /// When the presented secret stops working before the key does: set for the old
-    /// secret during a roll's overlap.
-    pub secret_until: Option<DateTime<Utc>>,
-    /// Paused: `Some(None)` until resumed, `Some(Some(t))` until `t`.
-    pub paused: Option<Option<DateTime<Utc>>>,
-}
-
-impl KeyPrincipal {
-    /// Why this key, as looked up (or cached) earlier, is refused at `now`: it expired,
-    /// the presented secret's overlap ended, or it is paused. Time alone decides, so an
-    /// instance that cached the key refuses it at the right moment with no event.
-    pub fn refusal(&self, now: DateTime<Utc>) -> Option<VerifyError> {
-        if self.expires_at.is_some_and(|at| at <= now) {
-            Some(VerifyError::Expired)
-        } else if self.secret_until.is_some_and(|at| at <= now) {
-            Some(VerifyError::Revoked)
-        } else if self
-            .paused
-            .is_some_and(|until| until.is_none_or(|at| at > now))
-        {
-            Some(VerifyError::Paused)
-        } else {
-            None
-        }
-    }
-
-    /// When the presented secret stops working, by expiry or by the end of an overlap:
-    /// what `Keygate-Key-Expires` tells callers.
-    pub fn stops_at(&self) -> Option<DateTime<Utc>> {
-        match (self.expires_at, self.secret_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    #[error("malformed key")]
-    Malformed,
-    #[error("unknown key")]
-    Unknown,
-    #[error("revoked key")]
-    Revoked,
-    #[error("expired key")]
-    Expired,
-    #[error("paused key")]
-    Paused,
-    /// The key's creator has left the organization: their keys stop working (K9).
-    #[error("key creator is no longer a member")]
-    CreatorGone,
-}
-
-/// Verifies a presented key without the cache: shape and checksum first (no hashing or
-/// database work for a typo or a foreign string, K3), then one HMAC and the lookup.
-pub async fn verify_key(
-    db: &impl ConnectionTrait,
-    secret: &Secret,
-    presented: &str,
-) -> Result<Result<KeyPrincipal, VerifyError>, DbErr> {
-    if format::check(presented).is_err() {
-        return Ok(Err(VerifyError::Malformed));
-    }
-    verify_digest(db, &digest_bytes(secret, presented)).await
-}
-
-/// During a secret rotation: replaces the digest made with the previous secret by the one
-/// made with the current secret, in whichever column holds it (a roll's old secret too).
-/// `true` when a key was moved.
-pub async fn move_digest(
-    db: &impl ConnectionTrait,
-    old: &[u8; 32],
-    new: &[u8; 32],
-) -> Result<bool, DbErr> {
-    for column in [
-        api_key::Column::LookupDigest,
-        api_key::Column::PreviousDigest,
-    ] {
-        let res = api_key::Entity::update_many()
-            .col_expr(column, Expr::value(hex(new)))
-            .filter(column.eq(hex(old)))
-            .exec(db)
-            .await?;
-        if res.rows_affected == 1 {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// One lookup on the two unique digest indexes (the current secret, and the old one of
-/// a roll), a constant-time comparison, status, pause and expiry, then the creator's
-/// current role, which caps the key's scopes (K9).
-pub async fn verify_digest(
-    db: &impl ConnectionTrait,
-    digest: &[u8; 32],
-) -> Result<Result<KeyPrincipal, VerifyError>, DbErr> {
-    Ok(match lookup_digest(db, digest).await? {
-        Ok(principal) => match principal.refusal(Utc::now()) {
-            Some(reason) => Err(reason),
-            None => Ok(principal),
-        },
-        Err(reason) => Err(reason),
-    })
-}
-
-/// Like [`verify_digest`], but a key refused only for a reason time can end or reach
-/// (a pause, an expiry, an overlap's end) is returned as a principal: the verifier caches
-/// it and applies [`KeyPrincipal::refusal`] on every use. Revoked keys, unknown digests
-/// and keys whose creator left are refused.
-pub async fn lookup_digest(
-    db: &impl ConnectionTrait,
-    digest: &[u8; 32],
-) -> Result<Result<KeyPrincipal, VerifyError>, DbErr> {
-    let computed = hex(digest);
-    let Some(row) = api_key::Entity::find()
-        .filter(
-            sea_orm::Condition::any()
-                .add(api_key::Column::LookupDigest.eq(&computed))
-                .add(api_key::Column::PreviousDigest.eq(&computed)),
-        )
-        .one(db)
-        .await?
-    else {
-        return Ok(Err(VerifyError::Unknown));
-    };
-    let current = constant_time_eq(row.lookup_digest.as_bytes(), computed.as_bytes());
-    let previous = row
-        .previous_digest
-        .as_ref()
-        .is_some_and(|d| constant_time_eq(d.as_bytes(), computed.as_bytes()));
-    if !current && !previous {
-        return Ok(Err(VerifyError::Unknown));
-    }
-    let now = Utc::now();
-    match KeyStatus::of(row.revoked_at, row.expires_at, now) {
-        KeyStatus::Revoked => return Ok(Err(VerifyError::Revoked)),
-        KeyStatus::Expired => return Ok(Err(VerifyError::Expired)),
-        KeyStatus::Active | KeyStatus::Paused => {}
-    }
-    let secret_until = if current { None } else { row.previous_until };
-    // A rolled-away secret after its overlap: refused as revoked.
-    if !current && secret_until.is_none_or(|until| until <= now) {
-        return Ok(Err(VerifyError::Revoked));
-    }
-    let paused =
-        crate::keys::is_paused(row.paused_at, row.paused_until, now).then_some(row.paused_until);
-    let Some(creator) =
-        membership_row::Entity::find_by_id((row.org_id.clone(), row.created_by.clone()))
-            .one(db)
-            .await?
-    else {
-        return Ok(Err(VerifyError::CreatorGone));
-    };
-    let allowed = crate::orgs::Role::parse(&creator.role)
-        .map(Scopes::allowed_for)
-        .unwrap_or(Scopes::NONE);
-    Ok(Ok(KeyPrincipal {
-        scopes: Scopes::from_stored(&row.scopes).intersect(allowed),
-        org_id: row.org_id,
-        key_id: row.id,
-        creator_id: row.created_by,
-        expires_at: row.expires_at,
-        secret_until,
-        paused,
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digest_is_hmac_sha256_in_lower_hex() {
-        // RFC 4231, test case 2.
-        assert_eq!(
-            digest(&Secret::new("Jefe"), "what do ya want for nothing?"),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
-
-    #[test]
-    fn constant_time_eq_compares_whole_values() {
-        assert!(constant_time_eq(b"abcd", b"abcd"));
-        assert!(!constant_time_eq(b"abcd", b"abce"));
-        assert!(!constant_time_eq(b"abcd", b"abc"));
-    }
 }

@@ -1,28 +1,31 @@
 //! The hot path: verifying presented keys in microseconds.
 //!
 //! `guard -> HMAC -> cache or one indexed lookup -> status, pause and expiry -> principal`.
-//! Verified keys are cached in memory (bounded in size and lifetime); revoke, roll and
-//! membership changes remove their entries at once. No request writes to the database:
-//! last-used times are coalesced here and flushed in the background. Failed
+//! Verified keys are cached in memory (bounded in size and lifetime) in a map whose
+//! readers take no lock; revoke, roll and membership changes remove their entries at
+//! once. No request writes to the database: outcomes and last-used times are counted on
+//! the key's [`KeyMeter`] (atomics, no lock) and flushed in the background. Failed
 //! verifications are counted per client address; over the limit an address gets 429
 //! for anything the cache cannot answer, so a flood of bad keys never reaches the
 //! database while valid (cached) callers carry on (K7).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::Expr;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Statement, TransactionTrait,
 };
 
-use super::service::{self, KeyPrincipal, VerifyError};
-use crate::entities::{api_key, cache_event};
+use super::digest::{self, KeyPrincipal, VerifyError};
+use super::meter::{KeyMeter, Meters};
+use super::usage::Outcome;
+use crate::entities::cache_event;
 use crate::ssr::{Secret, address_bucket};
 
 /// How long a verified key is trusted without looking at the database again: the
@@ -43,8 +46,30 @@ pub enum Rejection {
     RateLimited(u64),
 }
 
+/// A key this instance verified: what the database said, and the key's meter.
+#[derive(Debug)]
+pub struct Verified {
+    pub key: KeyPrincipal,
+    pub meter: Arc<KeyMeter>,
+}
+
+impl Deref for Verified {
+    type Target = KeyPrincipal;
+
+    fn deref(&self) -> &KeyPrincipal {
+        &self.key
+    }
+}
+
+impl Verified {
+    /// Counts how the request this key made ended.
+    pub fn count(&self, outcome: Outcome) {
+        self.meter.count(outcome, Utc::now().timestamp());
+    }
+}
+
 enum Cached {
-    Fresh(Result<Arc<KeyPrincipal>, VerifyError>),
+    Fresh(Result<Arc<Verified>, VerifyError>),
     /// Known, but older than the TTL: look again.
     Stale,
     Miss,
@@ -52,20 +77,21 @@ enum Cached {
 
 #[derive(Debug)]
 struct Entry {
-    principal: Arc<KeyPrincipal>,
+    verified: Arc<Verified>,
     cached_at: Instant,
-    /// Unix second of the last use already queued for the database.
-    last_touch: AtomicI64,
 }
 
 #[derive(Debug)]
 pub struct Verifier {
-    cache: RwLock<HashMap<[u8; 32], Entry>>,
+    /// Lock-free for readers: a cache hit takes no lock at all.
+    cache: papaya::HashMap<[u8; 32], Entry>,
     /// Bumped by every invalidation: a lookup that started before one does not cache.
     generation: AtomicU64,
     ttl: Duration,
     capacity: usize,
-    usage: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Serializes making room when the cache is full (rare), never a lookup.
+    evicting: Mutex<()>,
+    meters: Meters,
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     failure_limit: u32,
     /// During a secret rotation: the secret keys may still be digested with.
@@ -81,11 +107,12 @@ impl Default for Verifier {
 impl Verifier {
     pub fn new(ttl: Duration, capacity: usize, failure_limit: u32) -> Self {
         Self {
-            cache: RwLock::default(),
+            cache: papaya::HashMap::new(),
             generation: AtomicU64::new(0),
             ttl,
             capacity: capacity.max(1),
-            usage: Mutex::default(),
+            evicting: Mutex::default(),
+            meters: Meters::default(),
             failures: Mutex::default(),
             failure_limit,
             previous_secret: None,
@@ -99,18 +126,27 @@ impl Verifier {
         self
     }
 
+    /// Every key's counters on this instance.
+    pub fn meters(&self) -> &Meters {
+        &self.meters
+    }
+
     /// Verifies `presented` for a caller at `ip`. `Err` only for a database failure.
+    ///
+    /// A key that exists but is refused (revoked, expired, paused) is counted on its
+    /// meter here; an accepted key's outcome is counted by the caller once the request
+    /// is answered ([`Verified::count`]), since a scope or a rate limit may still refuse it.
     pub async fn verify(
         &self,
         db: &impl ConnectionTrait,
         secret: &Secret,
         presented: &str,
         ip: Option<IpAddr>,
-    ) -> Result<Result<Arc<KeyPrincipal>, Rejection>, DbErr> {
+    ) -> Result<Result<Arc<Verified>, Rejection>, DbErr> {
         if super::format::check(presented).is_err() {
             return Ok(Err(self.fail(ip, VerifyError::Malformed)));
         }
-        let digest = service::digest_bytes(secret, presented);
+        let digest = digest::digest_bytes(secret, presented);
         let now = Utc::now();
         let stale = match self.cached(&digest, now) {
             Cached::Fresh(answer) => return Ok(answer.map_err(Rejection::Invalid)),
@@ -124,38 +160,41 @@ impl Verifier {
                 false
             }
         };
-        let generation = self.generation.load(Ordering::Acquire);
-        let mut outcome = service::lookup_digest(db, &digest).await?;
-        if outcome == Err(VerifyError::Unknown)
+        let generation = self.generation.load(Ordering::SeqCst);
+        let mut outcome = digest::lookup_digest(db, &digest).await?;
+        if matches!(outcome, Err((VerifyError::Unknown, _)))
             && let Some(previous) = &self.previous_secret
         {
-            let old = service::digest_bytes(previous, presented);
-            if service::move_digest(db, &old, &digest).await? {
+            let old = digest::digest_bytes(previous, presented);
+            if digest::move_digest(db, &old, &digest).await? {
                 tracing::info!("a key made under the previous secret was moved to the current one");
-                outcome = service::lookup_digest(db, &digest).await?;
+                outcome = digest::lookup_digest(db, &digest).await?;
             }
         }
         match outcome {
-            Ok(principal) => {
-                let principal = Arc::new(principal);
-                self.insert(digest, principal.clone(), generation);
+            Ok(key) => {
+                let meter = self.meters.meter(&key.org_id, &key.key_id);
+                let verified = Arc::new(Verified { key, meter });
+                self.insert(digest, verified.clone(), generation);
                 // A genuine key refused for now (paused, or past its expiry or overlap) is
                 // answered from the cache from now on and is not a failed guess (K7): a
                 // paused caller retrying must not be locked out when the pause ends.
-                if let Some(reason) = principal.refusal(now) {
+                if let Some(reason) = verified.refusal(now) {
+                    verified.count(refused_outcome(reason));
                     return Ok(Err(Rejection::Invalid(reason)));
                 }
-                self.touch(&principal.key_id, now);
-                Ok(Ok(principal))
+                Ok(Ok(verified))
             }
-            Err(reason) => {
+            Err((reason, key)) => {
+                if let Some(key) = key {
+                    self.meters
+                        .meter(&key.org_id, &key.key_id)
+                        .count(refused_outcome(reason), now.timestamp());
+                }
                 // Only a stale entry can be there to drop: a flood of unknown keys never
-                // takes the cache's write lock.
+                // touches the cache.
                 if stale {
-                    self.cache
-                        .write()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&digest);
+                    self.cache.pin().remove(&digest);
                 }
                 Ok(Err(self.fail(ip, reason)))
             }
@@ -164,7 +203,7 @@ impl Verifier {
 
     /// The cached answer for a digest. A key past its expiry is refused from the cache.
     fn cached(&self, digest: &[u8; 32], now: DateTime<Utc>) -> Cached {
-        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        let cache = self.cache.pin();
         let Some(entry) = cache.get(digest) else {
             return Cached::Miss;
         };
@@ -173,46 +212,64 @@ impl Verifier {
         }
         // Expiry, the end of a roll's overlap and a pause: decided by time alone, so every
         // instance refuses (or resumes) the key at the same moment with no event.
-        if let Some(reason) = entry.principal.refusal(now) {
+        if let Some(reason) = entry.verified.refusal(now) {
+            entry
+                .verified
+                .meter
+                .count(refused_outcome(reason), now.timestamp());
             return Cached::Fresh(Err(reason));
         }
-        let second = now.timestamp();
-        if entry.last_touch.swap(second, Ordering::Relaxed) != second {
-            self.touch(&entry.principal.key_id, now);
-        }
-        Cached::Fresh(Ok(entry.principal.clone()))
+        Cached::Fresh(Ok(entry.verified.clone()))
     }
 
-    fn insert(&self, digest: [u8; 32], principal: Arc<KeyPrincipal>, generation: u64) {
-        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
-        if self.generation.load(Ordering::Acquire) != generation {
+    fn insert(&self, digest: [u8; 32], verified: Arc<Verified>, generation: u64) {
+        if self.generation.load(Ordering::SeqCst) != generation {
             return;
         }
-        if cache.len() >= self.capacity {
-            let ttl = self.ttl;
-            cache.retain(|_, e| e.cached_at.elapsed() < ttl);
-            if cache.len() >= self.capacity {
-                // Still full of fresh entries: drop the older half.
-                let mut ages: Vec<Instant> = cache.values().map(|e| e.cached_at).collect();
-                let (_, median, _) = ages.select_nth_unstable(cache.len() / 2);
-                let median = *median;
-                cache.retain(|_, e| e.cached_at > median);
-            }
+        if self.cache.len() >= self.capacity {
+            self.make_room();
         }
+        let cache = self.cache.pin();
         cache.insert(
             digest,
             Entry {
-                principal,
+                verified: verified.clone(),
                 cached_at: Instant::now(),
-                last_touch: AtomicI64::new(Utc::now().timestamp()),
             },
         );
+        // An invalidation between the check above and the insert may have swept before
+        // the entry was there: take it out again. One after this check sees the entry.
+        if self.generation.load(Ordering::SeqCst) != generation {
+            cache
+                .remove_if(&digest, |_, e| Arc::ptr_eq(&e.verified, &verified))
+                .ok();
+        }
+    }
+
+    /// Drops stale entries, and the older half if the cache is still full of fresh ones.
+    fn make_room(&self) {
+        let _one_at_a_time = self.evicting.lock().unwrap_or_else(|p| p.into_inner());
+        if self.cache.len() < self.capacity {
+            return;
+        }
+        let cache = self.cache.pin();
+        let ttl = self.ttl;
+        cache.retain(|_, e| e.cached_at.elapsed() < ttl);
+        if cache.len() >= self.capacity {
+            let mut ages: Vec<Instant> = cache.values().map(|e| e.cached_at).collect();
+            if ages.is_empty() {
+                return;
+            }
+            let middle = ages.len() / 2;
+            let (_, median, _) = ages.select_nth_unstable(middle);
+            let median = *median;
+            cache.retain(|_, e| e.cached_at > median);
+        }
     }
 
     fn invalidate(&self, drop: impl Fn(&KeyPrincipal) -> bool) {
-        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        cache.retain(|_, e| !drop(&e.principal));
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache.pin().retain(|_, e| !drop(&e.verified.key));
     }
 
     /// After a revoke or roll: the key's old secret is refused from the next request on.
@@ -231,7 +288,7 @@ impl Verifier {
     }
 
     pub fn cached_len(&self) -> usize {
-        self.cache.read().unwrap_or_else(|p| p.into_inner()).len()
+        self.cache.len()
     }
 
     /// The secret being rotated out, if any (see [`Verifier::with_previous_secret`]).
@@ -288,55 +345,58 @@ impl Verifier {
             .then(|| retry_after(*started, now))
     }
 
-    // ---- last used ----
+    // ---- usage and last used ----
 
-    fn touch(&self, key_id: &str, now: DateTime<Utc>) {
-        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-        usage.insert(key_id.to_owned(), now);
-    }
-
-    /// Writes the queued last-used times (one transaction, one update per key used since
-    /// the last flush) and returns how many keys were written. On failure, and if this
-    /// future is dropped before the write commits (a shutdown, a timeout), the times are
-    /// queued again: a batch taken is never lost.
+    /// Writes what the meters counted since the last flush (outcomes per key and hour,
+    /// added to what other instances wrote, and last-used times) in one transaction, and
+    /// returns how many keys' last use was written. On failure, and if this future is
+    /// dropped before the write commits (a shutdown, a timeout), the counts go back to
+    /// the meters: a batch taken is never lost.
     pub async fn flush_usage(&self, db: &impl TransactionTrait) -> Result<usize, DbErr> {
-        let pending = std::mem::take(&mut *self.usage.lock().unwrap_or_else(|p| p.into_inner()));
-        if pending.is_empty() {
+        let batch = self.meters.drain(Utc::now().timestamp());
+        if batch.is_empty() {
+            self.meters.sweep();
             return Ok(0);
         }
-        let mut batch = Requeue {
-            verifier: self,
-            pending: Some(pending),
+        let mut pending = Requeue {
+            meters: &self.meters,
+            batch: Some(batch),
         };
-        write_usage(db, batch.pending.as_ref().expect("set above")).await?;
-        Ok(batch.pending.take().map_or(0, |p| p.len()))
+        super::usage::store::write(db, pending.batch.as_ref().expect("set above")).await?;
+        let batch = pending.batch.take().expect("set above");
+        self.meters.written(&batch);
+        let written = batch.last_used.len();
+        drop(batch);
+        self.meters.sweep();
+        Ok(written)
     }
 
     /// How many keys have a last-used time waiting to be written.
     pub fn pending_usage(&self) -> usize {
-        self.usage.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    fn requeue(&self, pending: HashMap<String, DateTime<Utc>>) {
-        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-        for (id, at) in pending {
-            let slot = usage.entry(id).or_insert(at);
-            *slot = (*slot).max(at);
-        }
+        self.meters.pending_last_used()
     }
 }
 
-/// A batch of last-used times being written: put back in the queue unless the write
-/// committed.
+/// The outcome counted for a key refused for `reason`.
+fn refused_outcome(reason: VerifyError) -> Outcome {
+    match reason {
+        VerifyError::Expired => Outcome::Expired,
+        VerifyError::Paused => Outcome::Paused,
+        // A rolled-away secret, a revoked key, and a key whose creator left.
+        _ => Outcome::Revoked,
+    }
+}
+
+/// A batch of counts being written: put back in the meters unless the write committed.
 struct Requeue<'a> {
-    verifier: &'a Verifier,
-    pending: Option<HashMap<String, DateTime<Utc>>>,
+    meters: &'a Meters,
+    batch: Option<super::meter::Batch>,
 }
 
 impl Drop for Requeue<'_> {
     fn drop(&mut self) {
-        if let Some(pending) = self.pending.take() {
-            self.verifier.requeue(pending);
+        if let Some(batch) = self.batch.take() {
+            self.meters.restore(batch);
         }
     }
 }
@@ -346,27 +406,6 @@ fn retry_after(started: Instant, now: Instant) -> u64 {
         .saturating_sub(now.duration_since(started))
         .as_secs()
         .max(1)
-}
-
-async fn write_usage(
-    db: &impl TransactionTrait,
-    pending: &HashMap<String, DateTime<Utc>>,
-) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
-    for (key_id, at) in pending {
-        let at = at.trunc_subsecs(6);
-        api_key::Entity::update_many()
-            .col_expr(api_key::Column::LastUsedAt, Expr::value(at))
-            .filter(api_key::Column::Id.eq(key_id.as_str()))
-            .filter(
-                api_key::Column::LastUsedAt
-                    .is_null()
-                    .or(api_key::Column::LastUsedAt.lt(at)),
-            )
-            .exec(&txn)
-            .await?;
-    }
-    txn.commit().await
 }
 
 // ---- invalidation across instances ----

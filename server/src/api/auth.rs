@@ -5,12 +5,12 @@
 //! different keys are a 400. Without a key header, the browser's session cookie is used.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 
+use app::keys::meter::Decision;
 use app::keys::scopes::Scope;
-use app::keys::service::KeyPrincipal;
-use app::keys::verifier::Rejection;
+use app::keys::usage::Outcome;
+use app::keys::verifier::{Rejection, Verified};
 use app::ssr::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::middleware::Next;
@@ -19,7 +19,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue};
 use tower_sessions::Session;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 /// Longest credential header value looked at (I1); longer values are refused unread.
 pub const MAX_CREDENTIAL_LEN: usize = 256;
@@ -112,7 +112,7 @@ fn http_trim(value: &[u8]) -> &[u8] {
 #[derive(Debug, Clone)]
 pub enum Principal {
     /// An API key of `org_id` with its effective scopes.
-    Key(Arc<KeyPrincipal>),
+    Key(Arc<Verified>),
     /// A person logged in through the browser.
     User { user_id: String },
 }
@@ -152,45 +152,101 @@ pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
         })
 }
 
-/// Where the key extractor leaves the presented secret's end (Unix seconds; `i64::MIN`
-/// for none) for [`key_expiry_header`].
+/// What the key extractor leaves for [`key_outcome`]: the verified key and its rate
+/// limit's answer.
 #[derive(Clone, Default)]
-struct ExpirySlot(Arc<AtomicI64>);
+struct KeySlot(Arc<OnceLock<(Arc<Verified>, Option<Decision>)>>);
 
 pub const KEY_EXPIRES_HEADER: &str = "keygate-key-expires";
 
-/// Adds `Keygate-Key-Expires: <RFC 3339>` to every response to a request authenticated
-/// by a key that stops working at some time (its expiry, or the end of a roll's overlap
-/// for the old secret), so callers can alert before it does (GitHub sends
-/// `GitHub-Authentication-Token-Expiration`).
-pub async fn key_expiry_header(mut request: Request, next: Next) -> Response {
+/// Around every route that takes a key: once the request is answered, counts its outcome
+/// on the key's meter (`ok`, or `insufficient_scope` / `rate_limited` when that is how it
+/// was refused) and adds
+/// - `Keygate-Key-Expires: <RFC 3339>` when the presented secret stops working at some
+///   time (its expiry, or the end of a roll's overlap), so callers can alert before it
+///   does (GitHub sends `GitHub-Authentication-Token-Expiration`);
+/// - `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers) when the
+///   key has a rate limit.
+pub async fn key_outcome(mut request: Request, next: Next) -> Response {
     // Only requests that could carry a key get the slot; the headers are parsed once, by
     // the extractor.
     let headers = request.headers();
     if !headers.contains_key("x-api-key") && !headers.contains_key(http::header::AUTHORIZATION) {
         return next.run(request).await;
     }
-    let slot = ExpirySlot(Arc::new(AtomicI64::new(i64::MIN)));
+    let slot = KeySlot::default();
     request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
-    let at = slot.0.load(Ordering::Relaxed);
-    if at != i64::MIN
-        && let Some(at) = chrono::DateTime::from_timestamp(at, 0)
+    let Some((key, decision)) = slot.0.get() else {
+        return response;
+    };
+    let outcome = match response.extensions().get::<ErrorCode>().map(|c| c.0) {
+        Some("insufficient_scope") => Outcome::InsufficientScope,
+        Some("rate_limited") => Outcome::RateLimited,
+        _ => Outcome::Ok,
+    };
+    key.count(outcome);
+    let headers = response.headers_mut();
+    if let Some(at) = key.stops_at()
         && let Ok(value) =
             HeaderValue::from_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
     {
-        response.headers_mut().insert(KEY_EXPIRES_HEADER, value);
+        headers.insert(KEY_EXPIRES_HEADER, value);
+    }
+    if let Some(decision) = decision {
+        let (policy, state) = rate_limit_fields(decision);
+        if let (Ok(policy), Ok(state)) = (
+            HeaderValue::from_str(&policy),
+            HeaderValue::from_str(&state),
+        ) {
+            headers.insert("ratelimit-policy", policy);
+            headers.insert("ratelimit", state);
+        }
     }
     response
 }
 
+/// The `RateLimit-Policy` and `RateLimit` field values for a key's limit.
+pub fn rate_limit_fields(decision: &Decision) -> (String, String) {
+    (
+        format!(
+            r#""key";q={};w={}"#,
+            decision.limit.requests,
+            decision.limit.per.seconds()
+        ),
+        format!(
+            r#""key";r={};t={}"#,
+            decision.remaining, decision.reset_secs
+        ),
+    )
+}
+
+/// The key's rate limit's answer for one more request, if it has a limit.
+pub fn admit(app: &AppState, key: &Verified) -> Option<Decision> {
+    let limit = key.rate_limit?;
+    Some(key.meter.admit(limit, app.verifier.meters().now_ns()))
+}
+
 pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, ApiError> {
     let principal = authenticate_inner(parts, app).await?;
-    if let Principal::Key(key) = &principal
-        && let Some(at) = key.stops_at()
-        && let Some(slot) = parts.extensions.get::<ExpirySlot>()
-    {
-        slot.0.store(at.timestamp(), Ordering::Relaxed);
+    if let Principal::Key(key) = &principal {
+        let decision = admit(app, key);
+        match parts.extensions.get::<KeySlot>() {
+            Some(slot) => {
+                let _ = slot.0.set((key.clone(), decision));
+            }
+            // Not behind [`key_outcome`]: counted here, as a use.
+            None => key.count(if decision.is_some_and(|d| !d.allowed) {
+                Outcome::RateLimited
+            } else {
+                Outcome::Ok
+            }),
+        }
+        if let Some(decision) = decision
+            && !decision.allowed
+        {
+            return Err(ApiError::KeyRateLimited(decision));
+        }
     }
     Ok(principal)
 }

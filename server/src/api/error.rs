@@ -7,8 +7,8 @@
 //! `invalid_token`.
 
 use app::error::AppError;
+use app::keys::digest::VerifyError;
 use app::keys::scopes::Scope;
-use app::keys::service::VerifyError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
@@ -61,6 +61,8 @@ pub enum ApiError {
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited(u64),
+    /// A valid key over its own rate limit (429, `rate_limited`).
+    KeyRateLimited(app::keys::meter::Decision),
     Unavailable,
     StorageFull,
     Internal,
@@ -84,7 +86,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::KeyRateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,7 +110,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::RateLimited(_) => "rate_limited",
+            Self::RateLimited(_) | Self::KeyRateLimited(_) => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::StorageFull => "storage_full",
             Self::Internal => "internal",
@@ -142,6 +144,11 @@ impl ApiError {
             Self::RateLimited(secs) => {
                 format!("Too many failed attempts. Try again in {secs} seconds.")
             }
+            Self::KeyRateLimited(decision) => format!(
+                "This API key's rate limit ({}) is used up. Try again in {} seconds.",
+                decision.limit.text(),
+                decision.retry_after
+            ),
             Self::Unavailable => {
                 "Keygate is temporarily unavailable. Please try again shortly.".into()
             }
@@ -187,8 +194,14 @@ impl IntoResponse for ApiError {
         if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, value);
         }
-        if let Self::RateLimited(secs) = self {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        match self {
+            Self::RateLimited(secs) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            Self::KeyRateLimited(decision) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(decision.retry_after));
+            }
+            _ => {}
         }
         response
     }

@@ -262,7 +262,7 @@ fn downstream_headers(headers: &mut HeaderMap) {
     }
 }
 
-fn principal_scope(key: &app::keys::service::KeyPrincipal) -> Result<(), ApiError> {
+fn principal_scope(key: &app::keys::digest::KeyPrincipal) -> Result<(), ApiError> {
     if key.scopes.contains(Scope::Gateway) {
         Ok(())
     } else {

@@ -10,7 +10,7 @@ pub mod rest;
 pub mod webhooks;
 
 use axum::Router;
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, delete, get, post, put};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -31,7 +31,11 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
             Errors are `{\"error\": \"<code>\", \"message\": \"...\"}`: 401 `unauthenticated`, \
             `invalid_token` (unknown or malformed key), `key_expired`, `key_revoked` or `key_paused` \
             (with `WWW-Authenticate`), 403 `insufficient_scope`, 404, 413, 415, \
-            429 `rate_limited` (with `Retry-After`), 503 `unavailable`.\n\n\
+            429 `rate_limited` (with `Retry-After`: too many failed verifications from an address, \
+            or a key over its own rate limit), 503 `unavailable`.\n\n\
+            A key with a rate limit gets `RateLimit-Policy: \"key\";q=<requests>;w=<seconds>` and \
+            `RateLimit: \"key\";r=<remaining>;t=<seconds to full quota>` on every response \
+            (draft-ietf-httpapi-ratelimit-headers).\n\n\
             The gateway: any method on `/gw/<path>` is forwarded to the configured upstream with \
             `X-Keygate-Org-Id`, `X-Keygate-Key-Id` and `X-Keygate-Scopes` (needs the `gateway` scope).\n\n\
             Every response to a request made with a key that expires carries \
@@ -48,6 +52,8 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         rest::pause_key,
         rest::resume_key,
         rest::shorten_key,
+        rest::set_rate_limit,
+        rest::key_usage,
         rest::get_policy,
         rest::set_policy,
         rest::verify,
@@ -112,6 +118,8 @@ pub fn rest_routes() -> Router<ServerState> {
         .route("/keys/{id}/pause", post(rest::pause_key))
         .route("/keys/{id}/resume", post(rest::resume_key))
         .route("/keys/{id}/shorten-to-policy", post(rest::shorten_key))
+        .route("/keys/{id}/rate-limit", put(rest::set_rate_limit))
+        .route("/keys/{id}/usage", get(rest::key_usage))
         .route("/policy", get(rest::get_policy).put(rest::set_policy))
         .route("/verify", post(rest::verify))
         .route(

@@ -2,10 +2,14 @@
 //! the [`Principal`] and checks scope and role itself (Z3); the org comes from the key,
 //! or for a browser session from `org_id` plus the caller's membership (Z1).
 
+use app::keys::digest::KeyPrincipal;
 use app::keys::scopes::{DEFAULT_SCOPES, Scope, Scopes};
-use app::keys::service::{self as keys, KeyChange, KeyManager, KeyPrincipal};
+use app::keys::service::{self as keys, KeyChange, KeyManager};
+use app::keys::usage::{Outcome, Period, UsageView};
 use app::keys::verifier::Rejection;
-use app::keys::{ApiKeyView, CreatedKey, KeyPage, KeyPolicy, MAX_CUSTOM_YEARS};
+use app::keys::{
+    ApiKeyView, CreatedKey, KeyPage, KeyPolicy, MAX_CUSTOM_YEARS, RateLimit, RatePeriod,
+};
 use app::orgs::service as orgs;
 use app::ssr::AppState;
 use axum::Json;
@@ -53,6 +57,44 @@ pub struct ApiKey {
     pub previous_expires_at: Option<DateTime<Utc>>,
     /// The key lives longer than the organization's key policy allows a new key.
     pub exceeds_policy: bool,
+    /// The key's own rate limit; `null`: none.
+    pub rate_limit: Option<RateLimitBody>,
+}
+
+/// A key's own rate limit: at most `requests` per `per`, as a sliding window. Over it,
+/// the key's requests get 429 `rate_limited` with `Retry-After`; every response to the
+/// key carries `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitBody {
+    #[schema(minimum = 1, maximum = 1000000, example = 100)]
+    pub requests: u32,
+    /// `second`, `minute` or `hour`.
+    #[schema(example = "minute")]
+    pub per: String,
+}
+
+impl From<RateLimit> for RateLimitBody {
+    fn from(l: RateLimit) -> Self {
+        Self {
+            requests: l.requests,
+            per: l.per.as_str().into(),
+        }
+    }
+}
+
+impl RateLimitBody {
+    /// The limit, or a field error under `field` naming what is wrong.
+    fn parse(&self, field: &str) -> Result<RateLimit, ApiError> {
+        let per = RatePeriod::parse(&self.per).ok_or_else(|| ApiError::Invalid {
+            field: format!("{field}.per"),
+            message: "per must be second, minute or hour.".into(),
+        })?;
+        RateLimit::new(self.requests, per).map_err(|message| ApiError::Invalid {
+            field: format!("{field}.requests"),
+            message,
+        })
+    }
 }
 
 impl From<ApiKeyView> for ApiKey {
@@ -67,6 +109,7 @@ impl From<ApiKeyView> for ApiKey {
             previous_hint,
             previous_expires_at,
             exceeds_policy: v.exceeds_policy,
+            rate_limit: v.rate_limit.map(RateLimitBody::from),
             id: v.id,
             name: v.name,
             hint: v.hint,
@@ -147,6 +190,8 @@ pub struct CreateKeyRequest {
     pub expires_in_days: Option<u32>,
     /// Expire at this time (RFC 3339, in the future, within 5 years).
     pub expires_at: Option<DateTime<Utc>>,
+    /// The key's own rate limit; omit for none.
+    pub rate_limit: Option<RateLimitBody>,
 }
 
 /// A scope a key can be given (documentation only: requests carry plain strings, and an
@@ -251,13 +296,17 @@ pub struct VerifyRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse {
     pub valid: bool,
-    /// Why an invalid key is refused: `key_expired`, `key_revoked`, `key_paused`, or
-    /// `invalid_token` for a key that is malformed or unknown. `null` when valid.
+    /// Why an invalid key is refused: `key_expired`, `key_revoked`, `key_paused`,
+    /// `rate_limited` for a key over its own rate limit, or `invalid_token` for a key
+    /// that is malformed or unknown. `null` when valid.
     pub error: Option<&'static str>,
     pub org_id: Option<String>,
     pub key_id: Option<String>,
     pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// With `rate_limited`: seconds until the key may make a request again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl VerifyResponse {
@@ -269,6 +318,19 @@ impl VerifyResponse {
             key_id: Some(key.key_id.clone()),
             scopes: key.scopes.names(),
             expires_at: key.expires_at,
+            retry_after: None,
+        }
+    }
+
+    fn refused(error: &'static str) -> Self {
+        Self {
+            valid: false,
+            error: Some(error),
+            org_id: None,
+            key_id: None,
+            scopes: Vec::new(),
+            expires_at: None,
+            retry_after: None,
         }
     }
 }
@@ -470,13 +532,19 @@ pub async fn create_key(
         })?,
     };
     let expires_at = resolve_api_expiry(&request, Utc::now())?;
-    let created = keys::create_key(
+    let limit = request
+        .rate_limit
+        .as_ref()
+        .map(|l| l.parse("rate_limit"))
+        .transpose()?;
+    let created = keys::create_key_with_limit(
         &state.db,
         &state.secret,
         &manager,
         &request.name,
         expires_at,
         scopes,
+        limit,
     )
     .await?;
     let location = format!("/api/v1/keys/{}", created.key.id);
@@ -692,6 +760,151 @@ pub async fn shorten_key(
     change(&state, &principal, query, &id, KeyChange::ShortenToPolicy).await
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRateLimitRequest {
+    /// The new limit; `null` removes it.
+    pub rate_limit: Option<RateLimitBody>,
+}
+
+/// Sets or removes a key's own rate limit; every instance applies it within a second.
+/// Needs `keys:write`.
+#[utoipa::path(
+    put, path = "/api/v1/keys/{id}/rate-limit", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), OrgQuery),
+    request_body = SetRateLimitRequest,
+    security(("api_key" = ["keys:write"]), ("bearer" = ["keys:write"]), ("session" = [])),
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 400, description = "A limit out of range, or an unknown period", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The key is revoked or expired", body = ErrorBody),
+    )
+)]
+pub async fn set_rate_limit(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+    ApiJson(request): ApiJson<SetRateLimitRequest>,
+) -> Result<Json<ApiKey>, ApiError> {
+    let limit = request
+        .rate_limit
+        .as_ref()
+        .map(|l| l.parse("rate_limit"))
+        .transpose()?;
+    change(
+        &state,
+        &principal,
+        query,
+        &id,
+        KeyChange::SetRateLimit(limit),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// `24h` (per hour, the default) or `30d` (per day).
+    pub period: Option<String>,
+    /// As for the other key routes.
+    pub org_id: Option<String>,
+}
+
+/// Requests of one hour or day, by outcome.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageBucketBody {
+    /// Start of the hour or day (UTC).
+    pub start: DateTime<Utc>,
+    pub total: u64,
+    pub ok: u64,
+    pub revoked: u64,
+    pub expired: u64,
+    pub paused: u64,
+    pub insufficient_scope: u64,
+    pub rate_limited: u64,
+}
+
+/// A key's requests over a period, oldest bucket first. Counts reach the database with
+/// each instance's usage flush (every few seconds).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    pub key_id: String,
+    /// `24h` or `30d`.
+    pub period: &'static str,
+    pub total: u64,
+    /// Requests that did not succeed.
+    pub errors: u64,
+    pub buckets: Vec<UsageBucketBody>,
+}
+
+impl Usage {
+    fn of(key_id: String, usage: UsageView) -> Self {
+        Self {
+            key_id,
+            period: usage.period.as_str(),
+            total: usage.total(),
+            errors: usage.errors(),
+            buckets: usage
+                .buckets
+                .into_iter()
+                .map(|b| {
+                    let n = |o: Outcome| b.counts[o as usize];
+                    UsageBucketBody {
+                        start: b.start,
+                        total: b.total(),
+                        ok: n(Outcome::Ok),
+                        revoked: n(Outcome::Revoked),
+                        expired: n(Outcome::Expired),
+                        paused: n(Outcome::Paused),
+                        insufficient_scope: n(Outcome::InsufficientScope),
+                        rate_limited: n(Outcome::RateLimited),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A key's requests over the last 24 hours (per hour) or 30 days (per day), by outcome.
+/// Needs `keys:read`.
+#[utoipa::path(
+    get, path = "/api/v1/keys/{id}/usage", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), UsageQuery),
+    security(("api_key" = ["keys:read"]), ("bearer" = ["keys:read"]), ("session" = [])),
+    responses(
+        (status = 200, body = Usage),
+        (status = 400, description = "An unknown period", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn key_usage(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> Result<Json<Usage>, ApiError> {
+    let period = match query.period.as_deref() {
+        None => Period::Day,
+        Some(text) => Period::parse(text).ok_or_else(|| ApiError::Invalid {
+            field: "period".into(),
+            message: "period must be 24h or 30d.".into(),
+        })?,
+    };
+    let manager = manager(&state, &principal, query.org_id.as_deref(), Scope::KeysRead).await?;
+    let key = keys::get_key(&state.db, &manager, &id).await?;
+    let usage =
+        app::keys::usage::store::of_key(&state.db, manager.org_id(), &key.id, period, Utc::now())
+            .await?;
+    Ok(Json(Usage::of(key.id, usage)))
+}
+
 /// The organization's key policy. Needs `keys:read`.
 #[utoipa::path(
     get, path = "/api/v1/policy", tag = "policy", params(OrgQuery),
@@ -784,15 +997,23 @@ pub async fn verify(
             .await?
     };
     match outcome {
-        Ok(key) => Ok(Json(VerifyResponse::of(&key))),
+        Ok(key) => {
+            // The key's own rate limit holds here too: the caller is acting for it.
+            if let Some(decision) = super::auth::admit(&state, &key)
+                && !decision.allowed
+            {
+                key.count(Outcome::RateLimited);
+                return Ok(Json(VerifyResponse {
+                    retry_after: Some(decision.retry_after),
+                    ..VerifyResponse::refused("rate_limited")
+                }));
+            }
+            key.count(Outcome::Ok);
+            Ok(Json(VerifyResponse::of(&key)))
+        }
         Err(Rejection::RateLimited(wait)) => Err(ApiError::RateLimited(wait)),
-        Err(Rejection::Invalid(reason)) => Ok(Json(VerifyResponse {
-            valid: false,
-            error: Some(ApiError::from(reason).code()),
-            org_id: None,
-            key_id: None,
-            scopes: Vec::new(),
-            expires_at: None,
-        })),
+        Err(Rejection::Invalid(reason)) => {
+            Ok(Json(VerifyResponse::refused(ApiError::from(reason).code())))
+        }
     }
 }

@@ -1,0 +1,363 @@
+//! What this instance counts per key between flushes, without a lock on the request path:
+//! verification outcomes per hour, the last use, and the state of the key's own rate
+//! limit. Each key's [`KeyMeter`] is shared by every cached entry of that key (its
+//! current and a rolled-away secret), so counting is a few atomic operations on memory
+//! the request already holds. The registry of meters is sharded; its shard locks are
+//! taken only when a key is first looked up, by the background flush, and by the sweep
+//! that drops meters nobody holds.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use super::RateLimit;
+use super::usage::Outcome;
+
+const SHARDS: usize = 64;
+const HOUR: i64 = 3_600;
+
+/// One key's counters on this instance.
+#[derive(Debug)]
+pub struct KeyMeter {
+    pub org_id: Arc<str>,
+    pub key_id: Arc<str>,
+    /// Outcomes counted in the current and the previous hour: `[hour % 2][outcome]`.
+    counts: [[AtomicU32; Outcome::COUNT]; 2],
+    /// Unix second of the last use of the valid key (0: none since this meter was made).
+    last_used: AtomicI64,
+    /// The last use already written.
+    written_used: AtomicI64,
+    /// The rate limit's theoretical arrival time (GCRA), in nanoseconds since the
+    /// registry's epoch.
+    tat: AtomicU64,
+    /// The limit `tat` was counted under: a changed limit starts afresh.
+    limit_id: AtomicU64,
+}
+
+impl KeyMeter {
+    fn new(org_id: Arc<str>, key_id: Arc<str>) -> Self {
+        Self {
+            org_id,
+            key_id,
+            counts: Default::default(),
+            last_used: AtomicI64::new(0),
+            written_used: AtomicI64::new(0),
+            tat: AtomicU64::new(0),
+            limit_id: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one verification's outcome at `now` (Unix seconds).
+    pub fn count(&self, outcome: Outcome, now: i64) {
+        let slot = (now.div_euclid(HOUR) % 2) as usize;
+        self.counts[slot][outcome as usize].fetch_add(1, Ordering::Relaxed);
+        // A valid key presented is a use, even when its scope or rate limit refused it.
+        if matches!(
+            outcome,
+            Outcome::Ok | Outcome::InsufficientScope | Outcome::RateLimited
+        ) {
+            self.last_used.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the rate limit's next request at `now_ns` (see [`Meters::now_ns`]).
+    ///
+    /// GCRA: each request moves the theoretical arrival time on by `window / requests`;
+    /// a request is admitted while that time is at most one window ahead of now. The
+    /// result is a sliding window: `requests` at once, then one every `window /
+    /// requests`, and never 2x across a boundary as a fixed window allows.
+    pub fn admit(&self, limit: RateLimit, now_ns: u64) -> Decision {
+        let id = (u64::from(limit.requests) << 32) | u64::from(limit.per.seconds());
+        if self.limit_id.load(Ordering::Relaxed) != id
+            && self.limit_id.swap(id, Ordering::Relaxed) != id
+        {
+            self.tat.store(0, Ordering::Relaxed);
+        }
+        let window = u64::from(limit.per.seconds()) * 1_000_000_000;
+        let step = (window / u64::from(limit.requests.max(1))).max(1);
+        let tolerance = window.saturating_sub(step);
+        let mut tat = self.tat.load(Ordering::Relaxed);
+        loop {
+            let base = tat.max(now_ns);
+            if base - now_ns > tolerance {
+                return Decision {
+                    allowed: false,
+                    limit,
+                    remaining: 0,
+                    reset_secs: secs_up(base - now_ns),
+                    retry_after: secs_up(base - now_ns - tolerance).max(1),
+                };
+            }
+            let next = base + step;
+            match self
+                .tat
+                .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    let ahead = next - now_ns;
+                    return Decision {
+                        allowed: true,
+                        limit,
+                        remaining: u32::try_from((window - ahead.min(window)) / step)
+                            .unwrap_or(u32::MAX),
+                        reset_secs: secs_up(ahead),
+                        retry_after: 0,
+                    };
+                }
+                Err(current) => tat = current,
+            }
+        }
+    }
+
+    /// Takes the counts of `slot`.
+    fn take(&self, slot: usize) -> [u32; Outcome::COUNT] {
+        std::array::from_fn(|i| self.counts[slot][i].swap(0, Ordering::Relaxed))
+    }
+
+    fn is_idle(&self) -> bool {
+        self.counts
+            .iter()
+            .flatten()
+            .all(|c| c.load(Ordering::Relaxed) == 0)
+            && self.last_used.load(Ordering::Relaxed) <= self.written_used.load(Ordering::Relaxed)
+    }
+}
+
+fn secs_up(ns: u64) -> u64 {
+    ns.div_ceil(1_000_000_000)
+}
+
+/// A rate limit's answer for one request, with what the `RateLimit` fields report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: RateLimit,
+    /// Requests still allowed now.
+    pub remaining: u32,
+    /// Seconds until the whole quota is available again.
+    pub reset_secs: u64,
+    /// When refused: seconds until one request is allowed.
+    pub retry_after: u64,
+}
+
+/// Counts taken from the meters by a flush: written in one transaction, or put back.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// `(org_id, key_id, hour start, outcome) -> count`.
+    pub counts: HashMap<(Arc<str>, Arc<str>, i64, Outcome), u64>,
+    /// `key_id -> (meter, last use)` for the keys used since the last flush.
+    pub last_used: Vec<(Arc<KeyMeter>, i64)>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty() && self.last_used.is_empty()
+    }
+}
+
+/// One shard of the registry: key id to meter.
+type Shard = RwLock<HashMap<Arc<str>, Arc<KeyMeter>>>;
+
+/// Every key's meter on this instance.
+#[derive(Debug)]
+pub struct Meters {
+    shards: Box<[Shard]>,
+    hasher: RandomState,
+    epoch: Instant,
+}
+
+impl Default for Meters {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            hasher: RandomState::new(),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl Meters {
+    fn shard(&self, key_id: &str) -> &Shard {
+        &self.shards[(self.hasher.hash_one(key_id) as usize) % SHARDS]
+    }
+
+    /// Nanoseconds on this instance's clock, for [`KeyMeter::admit`].
+    pub fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The meter of a key, made on first use. Taken when a key is looked up in the
+    /// database, never on a cache hit.
+    pub fn meter(&self, org_id: &str, key_id: &str) -> Arc<KeyMeter> {
+        let shard = self.shard(key_id);
+        if let Some(meter) = shard.read().unwrap_or_else(|p| p.into_inner()).get(key_id) {
+            return meter.clone();
+        }
+        let mut map = shard.write().unwrap_or_else(|p| p.into_inner());
+        map.entry(Arc::from(key_id))
+            .or_insert_with_key(|id| Arc::new(KeyMeter::new(Arc::from(org_id), id.clone())))
+            .clone()
+    }
+
+    /// Takes every count and last use not yet written, as of `now` (Unix seconds): the
+    /// current hour's counts and the previous hour's stragglers.
+    pub fn drain(&self, now: i64) -> Batch {
+        let hour = now.div_euclid(HOUR);
+        let mut batch = Batch::default();
+        for shard in self.shards.iter() {
+            let map = shard.read().unwrap_or_else(|p| p.into_inner());
+            for meter in map.values() {
+                for (h, slot) in [(hour, hour % 2), (hour - 1, (hour - 1).rem_euclid(2))] {
+                    for (outcome, n) in Outcome::ALL.into_iter().zip(meter.take(slot as usize)) {
+                        if n > 0 {
+                            *batch
+                                .counts
+                                .entry((
+                                    meter.org_id.clone(),
+                                    meter.key_id.clone(),
+                                    h * HOUR,
+                                    outcome,
+                                ))
+                                .or_default() += u64::from(n);
+                        }
+                    }
+                }
+                let used = meter.last_used.load(Ordering::Relaxed);
+                if used > meter.written_used.load(Ordering::Relaxed) {
+                    batch.last_used.push((meter.clone(), used));
+                }
+            }
+        }
+        batch
+    }
+
+    /// After a batch was written: its last uses count as written.
+    pub fn written(&self, batch: &Batch) {
+        for (meter, used) in &batch.last_used {
+            meter.written_used.fetch_max(*used, Ordering::Relaxed);
+        }
+    }
+
+    /// After a batch could not be written: its counts go back, to be written next time.
+    pub fn restore(&self, batch: Batch) {
+        for ((org_id, key_id, hour, outcome), n) in batch.counts {
+            let meter = self.meter(&org_id, &key_id);
+            let slot = (hour.div_euclid(HOUR) % 2) as usize;
+            meter.counts[slot][outcome as usize]
+                .fetch_add(u32::try_from(n).unwrap_or(u32::MAX), Ordering::Relaxed);
+        }
+    }
+
+    /// Drops meters no cached key holds and with nothing left to write. Under the shard's
+    /// write lock nobody can take a new hold on a meter, so none is dropped while in use.
+    pub fn sweep(&self) -> usize {
+        let mut dropped = 0;
+        for shard in self.shards.iter() {
+            let mut map = shard.write().unwrap_or_else(|p| p.into_inner());
+            let before = map.len();
+            map.retain(|_, meter| Arc::strong_count(meter) > 1 || !meter.is_idle());
+            dropped += before - map.len();
+        }
+        dropped
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many keys have a last use waiting to be written.
+    pub fn pending_last_used(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .filter(|m| {
+                        m.last_used.load(Ordering::Relaxed) > m.written_used.load(Ordering::Relaxed)
+                    })
+                    .count()
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::RatePeriod;
+
+    const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn gcra_admits_the_limit_then_one_per_step_and_never_twice_the_limit() {
+        let meters = Meters::default();
+        let meter = meters.meter("org_1", "key_1");
+        let limit = RateLimit::new(10, RatePeriod::Minute).unwrap();
+        let t0 = 1_000 * SEC;
+        let admitted = (0..20).filter(|_| meter.admit(limit, t0).allowed).count();
+        assert_eq!(admitted, 10);
+        let refused = meter.admit(limit, t0);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after, 6, "one request frees up every 6 s");
+        // Across what a fixed window would call a boundary, only the refilled share passes.
+        let later = t0 + 30 * SEC;
+        let admitted = (0..20)
+            .filter(|_| meter.admit(limit, later).allowed)
+            .count();
+        assert_eq!(admitted, 5);
+        // A full window later, the whole quota is back.
+        let much_later = later + 60 * SEC;
+        let first = meter.admit(limit, much_later);
+        assert!(first.allowed);
+        assert_eq!(first.remaining, 9);
+        assert_eq!(first.reset_secs, 6);
+    }
+
+    #[test]
+    fn counts_are_drained_once_and_restored_after_a_failed_write() {
+        let meters = Meters::default();
+        let now = 10 * HOUR + 5;
+        let meter = meters.meter("org_1", "key_1");
+        meter.count(Outcome::Ok, now);
+        meter.count(Outcome::Ok, now);
+        meter.count(Outcome::Paused, now - HOUR);
+        let batch = meters.drain(now);
+        let key = |h: i64, o: Outcome| (Arc::from("org_1"), Arc::from("key_1"), h, o);
+        assert_eq!(batch.counts.get(&key(10 * HOUR, Outcome::Ok)), Some(&2));
+        assert_eq!(batch.counts.get(&key(9 * HOUR, Outcome::Paused)), Some(&1));
+        assert_eq!(batch.last_used.len(), 1);
+        assert!(meters.drain(now).counts.is_empty(), "taken once");
+        meters.restore(batch);
+        let again = meters.drain(now);
+        assert_eq!(again.counts.get(&key(10 * HOUR, Outcome::Ok)), Some(&2));
+        meters.written(&again);
+        assert!(meters.drain(now).is_empty());
+    }
+
+    #[test]
+    fn sweep_keeps_meters_in_use_or_with_counts() {
+        let meters = Meters::default();
+        let held = meters.meter("org_1", "key_held");
+        let counted = meters.meter("org_1", "key_counted");
+        counted.count(Outcome::Ok, 100);
+        drop(counted);
+        drop(meters.meter("org_1", "key_idle"));
+        assert_eq!(meters.sweep(), 1);
+        assert_eq!(meters.len(), 2);
+        let batch = meters.drain(100);
+        meters.written(&batch);
+        drop(batch);
+        assert_eq!(meters.sweep(), 1, "written and unheld: dropped");
+        assert!(Arc::ptr_eq(&held, &meters.meter("org_1", "key_held")));
+    }
+}
