@@ -23,6 +23,7 @@ pub mod ssr;
 
 use auth::ui::{AuthActions, LoginPage, SignUpPage, UserMenu};
 use components::NotFoundPage;
+use keys::page::KeyDetailPage;
 use keys::policy::PolicyPage;
 use keys::ui::ApiKeysPage;
 use orgs::ui::{GeneralPage, MembersPage, OrgSettingsLayout, OrgsPage};
@@ -88,6 +89,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=GeneralPage />
                         <Route path=path!("members") view=MembersPage />
                         <Route path=path!("keys") view=ApiKeysPage />
+                        <Route path=path!("keys/:key_id") view=KeyDetailPage />
                         <Route path=path!("policy") view=PolicyPage />
                         <Route path=path!("webhooks") view=WebhooksPage />
                     </ParentRoute>

@@ -164,15 +164,22 @@ async fn usage_from_two_instances_adds_up_exactly(db: TestDb) {
     );
     assert_eq!(of(&quiet_id).expect("listed")["total"], 1);
     assert!(org_usage["usage"]["buckets"].as_array().unwrap().len() == 24);
-    let (status, detail) = owner
+    let (status, key) = owner
         .call(
-            "key_detail",
+            "get_api_key",
             &[("org_id", org.as_str()), ("key_id", key_id.as_str())],
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{detail}");
-    assert_eq!(detail["key"]["name"], "busy");
-    let actions: Vec<&str> = detail["activity"]
+    assert_eq!(status, StatusCode::OK, "{key}");
+    assert_eq!(key["name"], "busy");
+    let (status, activity) = owner
+        .call(
+            "list_key_activity",
+            &[("org_id", org.as_str()), ("key_id", key_id.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{activity}");
+    let actions: Vec<&str> = activity
         .as_array()
         .unwrap()
         .iter()

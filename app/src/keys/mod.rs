@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
+pub mod chart;
 #[cfg(feature = "ssr")]
 pub mod digest;
 pub mod format;
@@ -15,6 +16,7 @@ pub mod format;
 pub mod leaks;
 #[cfg(feature = "ssr")]
 pub mod meter;
+pub mod page;
 pub mod policy;
 pub mod scopes;
 #[cfg(feature = "ssr")]
@@ -107,6 +109,25 @@ impl RateLimit {
     /// "100 per minute".
     pub fn text(self) -> String {
         format!("{} per {}", self.requests, self.per.as_str())
+    }
+
+    /// A limit from the page's fields: no requests given means no limit. Errors are on
+    /// the field `rate_limit`.
+    pub fn from_form(requests: &str, per: &str) -> Result<Option<Self>, AppError> {
+        let requests = requests.trim();
+        if requests.is_empty() {
+            return Ok(None);
+        }
+        let invalid = |m: String| AppError::invalid("rate_limit", m);
+        let count: u32 = requests.parse().map_err(|_| {
+            invalid(format!(
+                "Enter a whole number of requests, 1 to {}, or leave it empty for no limit.",
+                Self::MAX_REQUESTS
+            ))
+        })?;
+        let per = RatePeriod::parse(per)
+            .ok_or_else(|| invalid("Choose per second, minute or hour.".to_owned()))?;
+        Self::new(count, per).map(Some).map_err(invalid)
     }
 }
 
@@ -497,7 +518,15 @@ pub async fn create_api_key(
     custom_date: Option<String>,
     /// Space- or comma-separated scope names; none given means the default (`gateway`).
     scopes: Option<String>,
+    /// The key's own rate limit: requests (empty: none) per `rate_limit_per`.
+    #[server(default)]
+    rate_limit: Option<String>,
+    #[server(default)] rate_limit_per: Option<String>,
 ) -> Result<CreatedKey, AppError> {
+    let limit = RateLimit::from_form(
+        rate_limit.as_deref().unwrap_or_default(),
+        rate_limit_per.as_deref().unwrap_or("minute"),
+    )?;
     let (state, manager) = service::authorize(&org_id).await?;
     let expires_at = resolve_expiry(
         &expiry,
@@ -510,13 +539,34 @@ pub async fn create_api_key(
             scopes::Scopes::parse_list([list]).map_err(|m| AppError::invalid("scopes", m))?
         }
     };
-    Ok(service::create_key(
+    Ok(service::create_key_with_limit(
         &state.db,
         &state.secret,
         &manager,
         &name,
         expires_at,
         scopes,
+        limit,
+    )
+    .await?)
+}
+
+/// Sets a key's own rate limit; empty `requests` removes it.
+#[server(prefix = "/rpc", endpoint = "set_key_rate_limit")]
+pub async fn set_key_rate_limit(
+    org_id: String,
+    key_id: String,
+    requests: String,
+    per: String,
+) -> Result<ApiKeyView, AppError> {
+    let limit = RateLimit::from_form(&requests, &per)?;
+    let (state, manager) = service::authorize(&org_id).await?;
+    Ok(service::change_key(
+        &state.db,
+        &state.verifier,
+        &manager,
+        &key_id,
+        service::KeyChange::SetRateLimit(limit),
     )
     .await?)
 }
@@ -651,10 +701,21 @@ pub async fn set_key_policy(
     Ok(service::set_policy(&state.db, &member, policy).await?)
 }
 
+/// The most recent key events of the organization, or of one key.
 #[server(prefix = "/rpc", endpoint = "list_key_activity")]
-pub async fn list_key_activity(org_id: String) -> Result<Vec<AuditEventView>, AppError> {
+pub async fn list_key_activity(
+    org_id: String,
+    #[server(default)] key_id: Option<String>,
+) -> Result<Vec<AuditEventView>, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::list_activity(&state.db, &manager, None).await?)
+    Ok(service::list_activity(&state.db, &manager, key_id.as_deref()).await?)
+}
+
+/// One key of the organization, for its page.
+#[server(prefix = "/rpc", endpoint = "get_api_key")]
+pub async fn get_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
+    let (state, manager) = service::authorize(&org_id).await?;
+    Ok(service::get_key(&state.db, &manager, &key_id).await?)
 }
 
 #[cfg(test)]

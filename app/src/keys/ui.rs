@@ -10,17 +10,31 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
+use super::page::{OrgUsagePanel, use_period};
 use super::scopes::{DEFAULT_SCOPES, Scope, Scopes};
+use super::usage::org_usage;
 use super::{
     ApiKeyView, AuditEventView, CreatedKey, DEFAULT_EXPIRY, EXPIRY_CHOICES, KeyPage, KeyPolicy,
-    KeyStatus, OVERLAP_CHOICES, create_api_key, end_key_overlap, format, format_date,
-    list_api_keys, list_key_activity, pause_api_key, relative, resolve_expiry, resume_api_key,
-    revoke_api_key, roll_api_key, shorten_api_key,
+    KeyStatus, OVERLAP_CHOICES, RateLimit, RatePeriod, create_api_key, end_key_overlap, format,
+    format_date, list_api_keys, list_key_activity, pause_api_key, relative, resolve_expiry,
+    resume_api_key, revoke_api_key, roll_api_key, shorten_api_key,
 };
 use crate::components::{AccessDeniedPage, CopyButton, Loading};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
 use crate::validate;
+
+/// What the create dialog sends.
+#[derive(Clone)]
+struct NewKeyForm {
+    org_id: String,
+    name: String,
+    expiry: String,
+    date: String,
+    scopes: Scopes,
+    /// Requests (empty: no limit) and per what.
+    limit: (String, String),
+}
 
 /// State shared by the page and its dialogs.
 #[derive(Clone, Copy)]
@@ -174,7 +188,12 @@ pub fn ApiKeysPage() -> impl IntoView {
     );
     let activity = Resource::new(
         move || (org_id.get(), ctx.refresh.get()),
-        |(id, _)| list_key_activity(id),
+        |(id, _)| list_key_activity(id, None),
+    );
+    let period = use_period("usage");
+    let usage = Resource::new(
+        move || (org_id.get(), period.get()),
+        |(id, period)| org_usage(id, period.as_str().to_owned()),
     );
 
     view! {
@@ -190,6 +209,8 @@ pub fn ApiKeysPage() -> impl IntoView {
                 match keys.await {
                     Ok(list) => {
                         let events = activity.await.unwrap_or_default();
+                        let usage = usage.await.ok();
+                        let base = format!("/orgs/{}/settings/keys", list.org_id);
                         // The transition keeps this list up while the next one loads; the
                         // moment the URL names another organization, it is hidden.
                         let listed_org = list.org_id.clone();
@@ -197,6 +218,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                         view! {
                             <Show when=move || org_id.get() == listed_org>
                                 <KeyList list=list.clone() expiring_only=expiring_only.get_untracked() />
+                                {usage.clone().map(|u| view! { <OrgUsagePanel usage=u base=base.clone() /> })}
                                 <Activity events=events.clone() />
                             </Show>
                         }.into_any()
@@ -330,7 +352,7 @@ fn KeyList(list: KeyPage, expiring_only: bool) -> impl IntoView {
 }
 
 /// `Dec 1, 2026, 14:05 UTC`.
-fn format_time(at: chrono::DateTime<Utc>) -> String {
+pub(crate) fn format_time(at: chrono::DateTime<Utc>) -> String {
     at.format("%b %-d, %Y, %H:%M UTC").to_string()
 }
 
@@ -385,10 +407,16 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
     let revocable = key.status != KeyStatus::Revoked;
     let key_id = key.id.clone();
     let name = key.name.clone();
+    let page = format!(
+        "/orgs/{}/settings/keys/{}",
+        ctx.org_id.get_untracked(),
+        key.id
+    );
+    let title = key.name.clone();
     view! {
         <tr data-testid="key-row" data-key-id=key.id.clone() data-status=key.status.as_str()>
             <td class="key-name" data-label="Name">
-                <span class="key-title">{key.name.clone()}</span>
+                <A href=page attr:class="key-title">{title}</A>
                 <code class="hint" title="The first characters of the key">{format!("{}…", key.hint)}</code>
                 {key.rolling.clone().map(|old| view! {
                     <span class="rolling small" data-testid="key-rolling">
@@ -465,13 +493,18 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
 }
 
 #[component]
-fn Activity(events: Vec<AuditEventView>) -> impl IntoView {
+pub(crate) fn Activity(
+    events: Vec<AuditEventView>,
+    /// What to say when there are no events.
+    #[prop(default = "Nothing has happened to this organization's keys yet.")]
+    empty: &'static str,
+) -> impl IntoView {
     let now = Utc::now();
     view! {
         <section class="card">
             <h2>"Activity"</h2>
             {if events.is_empty() {
-                Either::Left(view! { <p class="muted">"Nothing has happened to this organization's keys yet."</p> })
+                Either::Left(view! { <p class="muted">{empty}</p> })
             } else {
                 Either::Right(view! {
                     <ol class="activity" data-testid="activity">
@@ -496,6 +529,9 @@ fn Activity(events: Vec<AuditEventView>) -> impl IntoView {
                                 }
                                 "key.idle_revoked" => {
                                     format!(" revoked idle key “{}”", e.key_name)
+                                }
+                                "key.rate_limit_changed" => {
+                                    format!(" changed the rate limit of key “{}”", e.key_name)
                                 }
                                 "policy.changed" => " changed the key policy".to_owned(),
                                 other => format!(" {other} key “{}”", e.key_name),
@@ -540,20 +576,25 @@ fn CreateKeyDialog() -> impl IntoView {
     let expiry = RwSignal::new(DEFAULT_EXPIRY.to_owned());
     let custom_date = RwSignal::new(String::new());
     let scopes = RwSignal::new(DEFAULT_SCOPES);
+    let limit_requests = RwSignal::new(String::new());
+    let limit_per = RwSignal::new(RatePeriod::Minute.as_str().to_owned());
     let error = RwSignal::new(None::<AppError>);
     let name_input = NodeRef::<html::Input>::new();
-    let create = Action::new(
-        move |(org_id, name, expiry, date, chosen): &(String, String, String, String, Scopes)| {
-            let args = (
-                org_id.clone(),
-                name.clone(),
-                expiry.clone(),
-                Some(date.clone()),
-                Some(chosen.to_stored()),
-            );
-            async move { create_api_key(args.0, args.1, args.2, args.3, args.4).await }
-        },
-    );
+    let create = Action::new(move |form: &NewKeyForm| {
+        let form = form.clone();
+        async move {
+            create_api_key(
+                form.org_id,
+                form.name,
+                form.expiry,
+                Some(form.date),
+                Some(form.scopes.to_stored()),
+                Some(form.limit.0),
+                Some(form.limit.1),
+            )
+            .await
+        }
+    });
     // Take the result out of the action at once, so the key lives only in `revealed`.
     Effect::new(move |_| {
         let Some(result) = create.value().get() else {
@@ -576,6 +617,8 @@ fn CreateKeyDialog() -> impl IntoView {
         expiry.set(default_expiry(ctx.policy.get_untracked()).to_owned());
         custom_date.set(String::new());
         scopes.set(DEFAULT_SCOPES);
+        limit_requests.set(String::new());
+        limit_per.set(RatePeriod::Minute.as_str().to_owned());
         error.set(None);
     };
     // Opening the dialog focuses the name field (the browser focuses the first control).
@@ -626,14 +669,20 @@ fn CreateKeyDialog() -> impl IntoView {
             )));
             return;
         }
+        let limit = (limit_requests.get_untracked(), limit_per.get_untracked());
+        if let Err(e) = RateLimit::from_form(&limit.0, &limit.1) {
+            error.set(Some(e));
+            return;
+        }
         error.set(None);
-        create.dispatch((
-            ctx.org_id.get_untracked(),
-            raw_name,
-            expiry.get_untracked(),
-            custom_date.get_untracked(),
-            scopes.get_untracked(),
-        ));
+        create.dispatch(NewKeyForm {
+            org_id: ctx.org_id.get_untracked(),
+            name: raw_name,
+            expiry: expiry.get_untracked(),
+            date: custom_date.get_untracked(),
+            scopes: scopes.get_untracked(),
+            limit,
+        });
     };
     let field_error =
         move |field: &'static str| move || error.get().and_then(|e| e.field_message(field));
@@ -641,7 +690,7 @@ fn CreateKeyDialog() -> impl IntoView {
         error
             .get()
             .filter(|e| {
-                ["name", "expiry", "custom_date", "scopes"]
+                ["name", "expiry", "custom_date", "scopes", "rate_limit"]
                     .iter()
                     .all(|f| e.field_message(f).is_none())
             })
@@ -751,6 +800,28 @@ fn CreateKeyDialog() -> impl IntoView {
                                 }
                             }).collect_view()}
                             <p class="field-error" id="key-scopes-error" aria-live="polite">{field_error("scopes")}</p>
+                        </fieldset>
+                        <fieldset class="field rate-limit" class:has-error=move || field_error("rate_limit")().is_some()
+                            aria-describedby="key-rate-limit-error">
+                            <legend>"Rate limit " <span class="muted small">"(optional)"</span></legend>
+                            <div class="inline-fields">
+                                <label class="sr-only" for="key-rate-limit">"Requests"</label>
+                                <input id="key-rate-limit" name="rate_limit" type="number" min="1" inputmode="numeric"
+                                    placeholder="No limit"
+                                    aria-invalid=move || if field_error("rate_limit")().is_some() { "true" } else { "false" }
+                                    prop:value=move || limit_requests.get()
+                                    on:input=move |ev| limit_requests.set(event_target_value(&ev)) />
+                                <span aria-hidden="true">"per"</span>
+                                <label class="sr-only" for="key-rate-limit-per">"Per"</label>
+                                <select id="key-rate-limit-per" name="rate_limit_per"
+                                    prop:value=move || limit_per.get()
+                                    on:change=move |ev| limit_per.set(event_target_value(&ev))>
+                                    {RatePeriod::ALL.into_iter().map(|p| view! {
+                                        <option value=p.as_str() selected=p == RatePeriod::Minute>{p.as_str()}</option>
+                                    }).collect_view()}
+                                </select>
+                            </div>
+                            <p class="field-error" id="key-rate-limit-error" aria-live="polite">{field_error("rate_limit")}</p>
                         </fieldset>
                         {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
                         <div class="dialog-actions">

@@ -7,8 +7,6 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::ApiKeyView;
-use super::AuditEventView;
 use crate::error::AppError;
 
 /// What one verification of a known key came to.
@@ -168,25 +166,8 @@ pub struct OrgUsageView {
     pub busiest: Vec<BusyKey>,
 }
 
-/// A key's own page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyDetail {
-    pub key: ApiKeyView,
-    /// The key's audit events, newest first.
-    pub activity: Vec<AuditEventView>,
-}
-
 /// Verifications counted per hour are kept this long.
 pub const RETENTION_DAYS: i64 = 90;
-
-#[server(prefix = "/rpc", endpoint = "key_detail")]
-pub async fn get_key_detail(org_id: String, key_id: String) -> Result<KeyDetail, AppError> {
-    let (state, manager) = super::service::authorize(&org_id).await?;
-    Ok(KeyDetail {
-        key: super::service::get_key(&state.db, &manager, &key_id).await?,
-        activity: super::service::list_activity(&state.db, &manager, Some(&key_id)).await?,
-    })
-}
 
 #[server(prefix = "/rpc", endpoint = "key_usage")]
 pub async fn key_usage(

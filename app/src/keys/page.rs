@@ -1,0 +1,329 @@
+//! One key's page (`/orgs/:org_id/settings/keys/:key_id`): its details, its requests
+//! over the last 24 hours or 30 days (the period is in the URL, so a view can be shared
+//! and survives a reload), its rate limit, and its activity.
+
+use chrono::Utc;
+use leptos::either::Either;
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::chart::UsageChart;
+use super::ui::{Activity, format_time};
+use super::usage::{Period, key_usage};
+use super::{
+    ApiKeyView, KeyStatus, RateLimit, RatePeriod, format_date, get_api_key, list_key_activity,
+    relative, set_key_rate_limit,
+};
+use crate::components::{AccessDeniedPage, CopyButton, Loading};
+use crate::error::AppError;
+use crate::orgs::ui::{OrgContext, common_error, use_org_id};
+
+/// The period a page shows, from `?<name>=24h|30d` (24 hours by default).
+pub fn use_period(name: &'static str) -> Memo<Period> {
+    let query = use_query_map();
+    Memo::new(move |_| {
+        query
+            .read()
+            .get(name)
+            .and_then(|p| Period::parse(&p))
+            .unwrap_or(Period::Day)
+    })
+}
+
+/// Links between the two periods, the current one marked for assistive technology.
+#[component]
+pub fn PeriodSwitch(current: Period, base: String, name: &'static str) -> impl IntoView {
+    let link = move |period: Period, text: &'static str| {
+        let href = format!("{base}?{name}={}", period.as_str());
+        view! {
+            <A href=href attr:class="period-link"
+                attr:aria-current=(period == current).then_some("true")>{text}</A>
+        }
+    };
+    view! {
+        <nav class="period-switch" aria-label="Period">
+            {link(Period::Day, "24 hours")}
+            {link(Period::Month, "30 days")}
+        </nav>
+    }
+}
+
+#[component]
+pub fn KeyDetailPage() -> impl IntoView {
+    let org_id = use_org_id();
+    let params = use_params_map();
+    let key_id = Memo::new(move |_| params.read().get("key_id").unwrap_or_default());
+    let period = use_period("period");
+    let OrgContext { org, .. } = expect_context::<OrgContext>();
+    // Bumped by a change made on this page: only the activity reloads, so the form keeps
+    // its focus and its "Saved" note.
+    let changed = RwSignal::new(0u32);
+    let key = Resource::new(
+        move || (org_id.get(), key_id.get()),
+        |(org, key)| get_api_key(org, key),
+    );
+    let usage = Resource::new(
+        move || (org_id.get(), key_id.get(), period.get()),
+        |(org, key, period)| key_usage(org, key, period.as_str().to_owned()),
+    );
+    let activity = Resource::new(
+        move || (org_id.get(), key_id.get(), changed.get()),
+        |(org, key, _)| list_key_activity(org, Some(key)),
+    );
+    view! {
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                let me = match org.await {
+                    Ok(me) => me,
+                    Err(e) => return common_error(e),
+                };
+                let key = match key.await {
+                    Ok(key) => key,
+                    Err(AppError::Forbidden) => {
+                        return view! {
+                            <AccessDeniedPage message=format!(
+                                "Your role in {} ({}) cannot see or manage API keys.", me.name, me.role.label()
+                            ) />
+                        }
+                        .into_any();
+                    }
+                    Err(e) => return common_error(e),
+                };
+                let usage = match usage.await {
+                    Ok(usage) => usage,
+                    Err(e) => return common_error(e),
+                };
+                let base = format!("/orgs/{}/settings/keys", org_id.get_untracked());
+                let here = format!("{base}/{}", key.id);
+                let live = key.status.is_live();
+                // The limit as last saved, shared by the facts and the form.
+                let limit = RwSignal::new(key.rate_limit);
+                view! {
+                    <p class="breadcrumb"><A href=base>"← API keys"</A></p>
+                    <KeyFacts api_key=key.clone() limit=limit />
+                    <section class="card" aria-labelledby="usage-title">
+                        <div class="card-header">
+                            <h2 id="usage-title">"Requests"</h2>
+                            <PeriodSwitch current=usage.period base=here name="period" />
+                        </div>
+                        <UsageChart usage=usage chart_id="key-usage" />
+                    </section>
+                    {live.then(|| view! { <RateLimitForm key_id=key.id.clone() limit=limit changed=changed /> })}
+                    <Transition fallback=Loading>
+                        {move || Suspend::new(async move {
+                            match activity.await {
+                                Ok(events) => view! {
+                                    <Activity events=events empty="Nothing has happened to this key yet." />
+                                }.into_any(),
+                                Err(e) => common_error(e),
+                            }
+                        })}
+                    </Transition>
+                }
+                .into_any()
+            })}
+        </Transition>
+    }
+}
+
+/// The key's name, status and details.
+#[component]
+fn KeyFacts(api_key: ApiKeyView, limit: RwSignal<Option<RateLimit>>) -> impl IntoView {
+    let key = api_key;
+    let now = Utc::now();
+    let status_class = match key.status {
+        KeyStatus::Active => "badge badge-ok",
+        KeyStatus::Paused => "badge badge-warn",
+        KeyStatus::Expired => "badge badge-muted",
+        KeyStatus::Revoked => "badge badge-danger",
+    };
+    let expires = match key.expires_at {
+        None => "Never".to_owned(),
+        Some(at) => format!("{} ({})", format_date(at), relative(at, now)),
+    };
+    let last_used = key
+        .last_used_at
+        .map(|at| format!("{} ({})", format_time(at), relative(at, now)))
+        .unwrap_or_else(|| "Never".into());
+    let rate_limit = move || {
+        limit
+            .get()
+            .map(|l| l.text())
+            .unwrap_or_else(|| "None".into())
+    };
+    let revoked = key.revoked_at.map(|at| {
+        view! {
+            <div><dt>"Revoked"</dt>
+                <dd>{format!("{} by {}", format_time(at), key.revoked_by.clone().unwrap_or_default())}</dd></div>
+        }
+    });
+    view! {
+        <section class="card key-facts" data-testid="key-facts" data-key-id=key.id.clone()>
+            <div class="card-header">
+                <div>
+                    <h1>{key.name.clone()}</h1>
+                    <p class="muted">
+                        <code class="hint" title="The first characters of the key">{format!("{}…", key.hint)}</code>
+                        " "<span class=status_class data-testid="key-status">{key.status.label()}</span>
+                    </p>
+                </div>
+            </div>
+            {key.notice.clone().map(|n| view! { <div class="alert alert-warn" role="note">{n}</div> })}
+            <dl class="facts">
+                <div><dt>"Key ID"</dt>
+                    <dd class="copy-row"><code data-testid="key-id">{key.id.clone()}</code>
+                        <CopyButton text=key.id.clone() label="Copy key ID" /></dd></div>
+                <div><dt>"Scopes"</dt>
+                    <dd class="scope-list">{key.scopes.iter().map(|s| view! { <code class="scope">{s.clone()}</code> }).collect_view()}</dd></div>
+                <div><dt>"Created"</dt><dd>{format!("{} by {}", format_time(key.created_at), key.created_by)}</dd></div>
+                <div><dt>"Last used"</dt><dd data-testid="key-last-used">{last_used}</dd></div>
+                <div><dt>"Expires"</dt><dd>{expires}</dd></div>
+                <div><dt>"Rate limit"</dt><dd data-testid="key-rate-limit">{rate_limit}</dd></div>
+                {key.rolling.clone().map(|old| view! {
+                    <div><dt>"Old secret"</dt>
+                        <dd><code class="hint">{format!("{}…", old.hint)}</code>
+                            {format!(" works until {}", format_time(old.until))}</dd></div>
+                })}
+                {(key.status == KeyStatus::Paused).then(|| view! {
+                    <div><dt>"Paused"</dt>
+                        <dd>{key.paused_until.map(|at| format!("until {}", format_time(at)))
+                            .unwrap_or_else(|| "until resumed".into())}</dd></div>
+                })}
+                {revoked}
+            </dl>
+        </section>
+    }
+}
+
+/// Sets or removes the key's own rate limit.
+#[component]
+fn RateLimitForm(
+    key_id: String,
+    limit: RwSignal<Option<RateLimit>>,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
+    let org_id = use_org_id();
+    let current = limit.get_untracked();
+    let requests = RwSignal::new(current.map(|l| l.requests.to_string()).unwrap_or_default());
+    let per = RwSignal::new(
+        current
+            .map(|l| l.per)
+            .unwrap_or(RatePeriod::Minute)
+            .as_str()
+            .to_owned(),
+    );
+    let saved = RwSignal::new(None::<String>);
+    let save = Action::new(move |(requests, per): &(String, String)| {
+        let args = (
+            org_id.get_untracked(),
+            key_id.clone(),
+            requests.clone(),
+            per.clone(),
+        );
+        async move { set_key_rate_limit(args.0, args.1, args.2, args.3).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(key)) = save.value().get() {
+            saved.set(Some(match key.rate_limit {
+                Some(l) => format!("Saved: at most {}.", l.text()),
+                None => "Saved: no rate limit.".to_owned(),
+            }));
+            limit.set(key.rate_limit);
+            changed.update(|n| *n += 1);
+        }
+    });
+    let error = move || match save.value().get() {
+        Some(Err(e)) => Some(e),
+        _ => None,
+    };
+    let field_error = move || error().and_then(|e| e.field_message("rate_limit"));
+    let other_error = move || {
+        error()
+            .filter(|e| e.field_message("rate_limit").is_none())
+            .map(|e| e.to_string())
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        saved.set(None);
+        save.dispatch((requests.get_untracked(), per.get_untracked()));
+    };
+    let remove = move |_| {
+        saved.set(None);
+        requests.set(String::new());
+        save.dispatch((String::new(), per.get_untracked()));
+    };
+    view! {
+        <section class="card" aria-labelledby="rate-limit-title">
+            <h2 id="rate-limit-title">"Rate limit"</h2>
+            <p class="muted">
+                "Over the limit, this key's requests get 429 with Retry-After. The window slides: "
+                "no burst of twice the limit at a minute's turn. Leave empty for no limit."
+            </p>
+            <form class="inline-form" on:submit=submit novalidate data-testid="rate-limit-form">
+                <div class="field" class:has-error=move || field_error().is_some()>
+                    <label for="rate-limit-requests">"Requests"</label>
+                    <input id="rate-limit-requests" name="requests" type="number" min="1"
+                        max=super::RateLimit::MAX_REQUESTS inputmode="numeric" placeholder="No limit"
+                        aria-invalid=move || if field_error().is_some() { "true" } else { "false" }
+                        aria-describedby="rate-limit-error"
+                        prop:value=move || requests.get()
+                        on:input=move |ev| requests.set(event_target_value(&ev)) />
+                </div>
+                <div class="field">
+                    <label for="rate-limit-per">"Per"</label>
+                    <select id="rate-limit-per" name="per" prop:value=move || per.get()
+                        on:change=move |ev| per.set(event_target_value(&ev))>
+                        {RatePeriod::ALL.into_iter().map(|p| view! {
+                            <option value=p.as_str() selected=p.as_str() == per.get_untracked()>{p.as_str()}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div class="inline-actions">
+                    <button type="submit" class="btn btn-primary" disabled=move || save.pending().get()>
+                        {move || if save.pending().get() { "Saving…" } else { "Save limit" }}
+                    </button>
+                    <Show when=move || limit.with(Option::is_some)>
+                        <button type="button" class="btn btn-secondary" on:click=remove
+                            disabled=move || save.pending().get()>"Remove limit"</button>
+                    </Show>
+                </div>
+            </form>
+            <p class="field-error" id="rate-limit-error" aria-live="polite">{field_error}</p>
+            {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
+            <p class="muted small" role="status" aria-live="polite" data-testid="rate-limit-saved">{move || saved.get()}</p>
+        </section>
+    }
+}
+
+/// The keys page's usage panel: the organization's requests and its busiest keys.
+#[component]
+pub fn OrgUsagePanel(usage: super::usage::OrgUsageView, base: String) -> impl IntoView {
+    let period = usage.usage.period;
+    let busiest = usage.busiest;
+    view! {
+        <section class="card" aria-labelledby="org-usage-title" data-testid="org-usage">
+            <div class="card-header">
+                <h2 id="org-usage-title">"Requests"</h2>
+                <PeriodSwitch current=period base=base.clone() name="usage" />
+            </div>
+            <UsageChart usage=usage.usage chart_id="org-usage" />
+            <h3>"Busiest keys"</h3>
+            {if busiest.is_empty() {
+                Either::Left(view! { <p class="muted">{format!("No key was used in the {}.", period.label().to_lowercase())}</p> })
+            } else {
+                Either::Right(view! {
+                    <ol class="busiest" data-testid="busiest">
+                        {busiest.into_iter().map(|k| view! {
+                            <li>
+                                <A href=format!("{base}/{}", k.key_id)>{k.name}</A>
+                                " "<code class="hint">{format!("{}…", k.hint)}</code>
+                                <span class="muted">{format!(" {} requests", k.total)}</span>
+                            </li>
+                        }).collect_view()}
+                    </ol>
+                })
+            }}
+        </section>
+    }
+}
