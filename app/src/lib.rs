@@ -19,6 +19,8 @@ pub mod webhooks;
 #[cfg(feature = "ssr")]
 pub mod entities;
 #[cfg(feature = "ssr")]
+pub mod shared;
+#[cfg(feature = "ssr")]
 pub mod ssr;
 
 use auth::ui::{AuthActions, LoginPage, SignUpPage, UserMenu};

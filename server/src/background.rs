@@ -260,8 +260,13 @@ async fn flush_usage(state: AppState, every: Duration, mut stopped: watch::Recei
             _ = tick.tick() => {}
             _ = stopped.changed() => return,
         }
-        if let Err(e) = state.verifier.flush_usage(&state.db).await {
-            tracing::warn!(error = %e, "could not write last-used times; will retry");
+        let started = std::time::Instant::now();
+        let result = state.verifier.flush_usage(&state.db).await;
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.flushed(result.is_ok(), started.elapsed());
+        }
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not write usage counts and last-used times; will retry");
         }
         if *stopped.borrow() {
             return;

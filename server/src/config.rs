@@ -56,7 +56,18 @@ pub struct Config {
     /// `KEYGATE_WEBHOOK_ALLOW_PRIVATE`: webhooks may go to private and loopback addresses
     /// (off by default, SECURITY.md W2).
     pub webhook_allow_private: bool,
+    /// `KEYGATE_REDIS_URL`: where the limits every instance shares are counted (per-key
+    /// rate limits, failed verifications per address, login throttles). `None`: each
+    /// instance counts alone.
+    pub redis_url: Option<String>,
+    /// `KEYGATE_REDIS_PREFIX`: the prefix of every Redis key Keygate writes.
+    pub redis_prefix: String,
+    /// `KEYGATE_METRICS_ADDR`: where Prometheus metrics are served (`/metrics`); off
+    /// unless set.
+    pub metrics_addr: Option<SocketAddr>,
 }
+
+pub const DEFAULT_REDIS_PREFIX: &str = "keygate:";
 
 pub const DEFAULT_UPSTREAM_TIMEOUT_SECS: f64 = 30.0;
 pub const DEFAULT_USAGE_FLUSH_SECS: f64 = 5.0;
@@ -87,6 +98,15 @@ impl std::fmt::Debug for Config {
             .field("sqlite_max_size_mb", &self.sqlite_max_size_mb)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("webhook_allow_private", &self.webhook_allow_private)
+            .field(
+                "redis",
+                &self
+                    .redis_url
+                    .as_deref()
+                    .map(|url| url.split(':').next().unwrap_or("?")),
+            )
+            .field("redis_prefix", &self.redis_prefix)
+            .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
 }
@@ -189,6 +209,34 @@ impl Config {
         let cookie_secure = flag("KEYGATE_COOKIE_SECURE")?;
         let webhook_allow_private = flag("KEYGATE_WEBHOOK_ALLOW_PRIVATE")?;
 
+        let redis_prefix = var("KEYGATE_REDIS_PREFIX")
+            .map(|p| p.trim().to_owned())
+            .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned());
+        let redis_url = match var("KEYGATE_REDIS_URL") {
+            None => None,
+            Some(url) => {
+                let url = url.trim().to_owned();
+                // Checked now, so a typo stops the start; reachability is not (Keygate
+                // serves on local counters while Redis is down).
+                app::shared::SharedLimits::redis(&url, &redis_prefix).map_err(|_| {
+                    err(
+                        "KEYGATE_REDIS_URL",
+                        "is not a Redis URL such as redis://127.0.0.1:6379",
+                    )
+                })?;
+                Some(url)
+            }
+        };
+        let metrics_addr = match var("KEYGATE_METRICS_ADDR") {
+            None => None,
+            Some(raw) => Some(raw.trim().parse::<SocketAddr>().map_err(|_| {
+                err(
+                    "KEYGATE_METRICS_ADDR",
+                    format!("{raw:?} is not an address such as 127.0.0.1:9464"),
+                )
+            })?),
+        };
+
         let log = var("KEYGATE_LOG").unwrap_or_else(|| "info".to_owned());
         if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
             return Err(err(
@@ -278,6 +326,9 @@ impl Config {
             sqlite_max_size_mb,
             trusted_proxies,
             webhook_allow_private,
+            redis_url,
+            redis_prefix,
+            metrics_addr,
         })
     }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod webhook_http;
 pub mod webhook_worker;
 
@@ -45,13 +46,22 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     let mut state = AppState::with_signup_limit(db, secret, config.signup_limit)
         .await
         .map_err(StartError::Other)?;
+    let shared = std::sync::Arc::new(match &config.redis_url {
+        Some(url) => app::shared::SharedLimits::redis(url, &config.redis_prefix)
+            .map_err(|_| StartError::Other("KEYGATE_REDIS_URL is not a Redis URL".into()))?,
+        None => app::shared::SharedLimits::default(),
+    });
     state.verifier = std::sync::Arc::new(
         app::keys::verifier::Verifier::new(
             app::keys::verifier::CACHE_TTL,
             app::keys::verifier::CACHE_CAPACITY,
             config.auth_failure_limit,
         )
-        .with_previous_secret(config.previous_secret.clone()),
+        .with_previous_secret(config.previous_secret.clone())
+        .with_shared(shared.clone()),
+    );
+    state.login_throttle = std::sync::Arc::new(
+        app::auth::throttle::LoginThrottle::new(config.signup_limit).with_shared(shared),
     );
     state.webhook_allow_private = config.webhook_allow_private;
     Ok(state)
@@ -88,6 +98,11 @@ pub async fn serve(
     // Before the first request: the event follower must know where the log stands
     // before anything is cached (R3).
     let background = Background::start(&state, config.usage_flush_interval).await;
+    if let Some(addr) = config.metrics_addr {
+        metrics::serve(addr, state.clone())
+            .await
+            .map_err(StartError::Other)?;
+    }
     let router = http::router(state.clone(), leptos_options(&config), &config);
     let served = axum::serve(
         listener,

@@ -90,6 +90,12 @@ impl Worker {
             };
             let status =
                 hooks::finish(&self.state.db, &delivery, &outcome, &self.retry, Utc::now()).await?;
+            if let Some(metrics) = crate::metrics::get() {
+                metrics.webhook(
+                    outcome.succeeded(),
+                    status == app::webhooks::DeliveryStatus::Failed,
+                );
+            }
             // The URL stays out of the log: its path or query may hold a token.
             tracing::info!(
                 event = %delivery.event_id,

@@ -35,6 +35,7 @@ pub async fn sign_up(
     state
         .login_throttle
         .begin_sign_up(ssr::client_ip().await)
+        .await
         .map_err(|retry_after| AppError::RateLimited { retry_after })?;
     let user = service::create_user(&state.db, &email, &display_name, &password).await?;
     session::log_in(&session, &user.id).await?;

@@ -207,6 +207,7 @@ pub async fn authenticate(
     state
         .login_throttle
         .begin_attempt(&email, ip)
+        .await
         .map_err(|retry_after| AuthError::Throttled { retry_after })?;
     // Longer than any valid password: refuse before hashing so it cannot be used to burn CPU.
     let too_long = password.chars().count() > validate::PASSWORD_MAX;
@@ -221,7 +222,7 @@ pub async fn authenticate(
     let matches = !too_long && verify_password(password.to_owned(), hash).await?;
     match user {
         Some(user) if matches => {
-            state.login_throttle.record_success(&email, ip);
+            state.login_throttle.record_success(&email, ip).await;
             Ok(view(user))
         }
         _ => Err(AuthError::InvalidCredentials),

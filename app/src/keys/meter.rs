@@ -18,6 +18,70 @@ use super::usage::Outcome;
 const SHARDS: usize = 64;
 const HOUR: i64 = 3_600;
 
+/// A counter many threads add to without sharing a cache line: each thread adds to its
+/// own stripe, and a read sums them.
+#[derive(Debug)]
+pub struct Striped([Stripe; STRIPES]);
+
+const STRIPES: usize = 16;
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Stripe(AtomicU64);
+
+impl Striped {
+    pub const fn new() -> Self {
+        Self([const { Stripe(AtomicU64::new(0)) }; STRIPES])
+    }
+
+    pub fn add(&self, n: u64) {
+        thread_local! {
+            static STRIPE: usize = {
+                static NEXT: AtomicU64 = AtomicU64::new(0);
+                (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % STRIPES
+            };
+        }
+        let stripe = STRIPE.with(|s| *s);
+        self.0[stripe].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+impl Default for Striped {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// This process's totals, for operators' metrics: counted where the per-key counts are,
+/// without a shared lock or cache line.
+#[derive(Debug)]
+pub struct Stats {
+    /// Verifications of known keys by [`Outcome`].
+    pub outcomes: [Striped; Outcome::COUNT],
+    /// Well-formed keys that matched no key.
+    pub unknown: Striped,
+    /// Credentials that cannot be keys (shape, checksum, length).
+    pub malformed: Striped,
+    /// Verifications answered from the cache, and those that went to the database.
+    pub cache_hits: Striped,
+    pub cache_misses: Striped,
+    /// Requests refused because their address failed too often.
+    pub address_limited: Striped,
+}
+
+pub static STATS: Stats = Stats {
+    outcomes: [const { Striped::new() }; Outcome::COUNT],
+    unknown: Striped::new(),
+    malformed: Striped::new(),
+    cache_hits: Striped::new(),
+    cache_misses: Striped::new(),
+    address_limited: Striped::new(),
+};
+
 /// One key's counters on this instance.
 #[derive(Debug)]
 pub struct KeyMeter {
@@ -53,6 +117,7 @@ impl KeyMeter {
     pub fn count(&self, outcome: Outcome, now: i64) {
         let slot = (now.div_euclid(HOUR) % 2) as usize;
         self.counts[slot][outcome as usize].fetch_add(1, Ordering::Relaxed);
+        STATS.outcomes[outcome as usize].add(1);
         // A valid key presented is a use, even when its scope or rate limit refused it.
         if matches!(
             outcome,
@@ -75,37 +140,19 @@ impl KeyMeter {
         {
             self.tat.store(0, Ordering::Relaxed);
         }
-        let window = u64::from(limit.per.seconds()) * 1_000_000_000;
-        let step = (window / u64::from(limit.requests.max(1))).max(1);
-        let tolerance = window.saturating_sub(step);
+        let (step, tolerance) = limit.gcra_nanos();
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let base = tat.max(now_ns);
             if base - now_ns > tolerance {
-                return Decision {
-                    allowed: false,
-                    limit,
-                    remaining: 0,
-                    reset_secs: secs_up(base - now_ns),
-                    retry_after: secs_up(base - now_ns - tolerance).max(1),
-                };
+                return Decision::of_gcra(limit, false, base - now_ns);
             }
             let next = base + step;
             match self
                 .tat
                 .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => {
-                    let ahead = next - now_ns;
-                    return Decision {
-                        allowed: true,
-                        limit,
-                        remaining: u32::try_from((window - ahead.min(window)) / step)
-                            .unwrap_or(u32::MAX),
-                        reset_secs: secs_up(ahead),
-                        retry_after: 0,
-                    };
-                }
+                Ok(_) => return Decision::of_gcra(limit, true, next - now_ns),
                 Err(current) => tat = current,
             }
         }
@@ -125,8 +172,50 @@ impl KeyMeter {
     }
 }
 
+impl Decision {
+    /// The answer of GCRA: admitted or not, and how far (ns) the theoretical arrival time
+    /// is ahead of now (after admitting; before refusing).
+    pub fn of_gcra(limit: RateLimit, allowed: bool, ahead: u64) -> Self {
+        let (step, tolerance) = limit.gcra_nanos();
+        let window = step + tolerance;
+        if allowed {
+            Decision {
+                allowed,
+                limit,
+                remaining: u32::try_from(window.saturating_sub(ahead) / step).unwrap_or(u32::MAX),
+                reset_secs: secs_up(ahead),
+                retry_after: 0,
+            }
+        } else {
+            Decision {
+                allowed,
+                limit,
+                remaining: 0,
+                reset_secs: secs_up(ahead),
+                retry_after: secs_up(ahead.saturating_sub(tolerance)).max(1),
+            }
+        }
+    }
+}
+
 fn secs_up(ns: u64) -> u64 {
     ns.div_ceil(1_000_000_000)
+}
+
+impl RateLimit {
+    /// GCRA's emission interval (`window / requests`) and burst tolerance (`window -
+    /// interval`, so `requests` may come at once), in nanoseconds.
+    pub fn gcra_nanos(self) -> (u64, u64) {
+        let window = u64::from(self.per.seconds()) * 1_000_000_000;
+        let step = (window / u64::from(self.requests.max(1))).max(1);
+        (step, window.saturating_sub(step))
+    }
+
+    /// The same in microseconds, for Redis's clock.
+    pub fn gcra_micros(self) -> (u64, u64) {
+        let (step, tolerance) = self.gcra_nanos();
+        ((step / 1_000).max(1), tolerance / 1_000)
+    }
 }
 
 /// A rate limit's answer for one request, with what the `RateLimit` fields report.

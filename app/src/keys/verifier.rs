@@ -23,9 +23,10 @@ use sea_orm::{
 };
 
 use super::digest::{self, KeyPrincipal, VerifyError};
-use super::meter::{KeyMeter, Meters};
+use super::meter::{Decision, KeyMeter, Meters, STATS};
 use super::usage::Outcome;
 use crate::entities::cache_event;
+use crate::shared::SharedLimits;
 use crate::ssr::{Secret, address_bucket};
 
 /// How long a verified key is trusted without looking at the database again: the
@@ -92,10 +93,15 @@ pub struct Verifier {
     /// Serializes making room when the cache is full (rare), never a lookup.
     evicting: Mutex<()>,
     meters: Meters,
+    /// Unix milliseconds of the last usage flush that wrote (or had nothing to write).
+    last_flush: std::sync::atomic::AtomicI64,
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     failure_limit: u32,
     /// During a secret rotation: the secret keys may still be digested with.
     previous_secret: Option<Secret>,
+    /// Per-key rate limits and the failure limit, shared by every instance through Redis
+    /// when configured.
+    shared: Arc<SharedLimits>,
 }
 
 impl Default for Verifier {
@@ -113,10 +119,29 @@ impl Verifier {
             capacity: capacity.max(1),
             evicting: Mutex::default(),
             meters: Meters::default(),
+            last_flush: std::sync::atomic::AtomicI64::new(Utc::now().timestamp_millis()),
             failures: Mutex::default(),
             failure_limit,
             previous_secret: None,
+            shared: Arc::default(),
         }
+    }
+
+    /// Counts rate limits and failures in `shared` (Redis), falling back to this
+    /// instance's own counters when it cannot be reached.
+    pub fn with_shared(mut self, shared: Arc<SharedLimits>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// The key's rate limit's answer for one more request, if it has a limit: counted in
+    /// Redis when limits are shared, else (or while Redis is down) on the key's meter.
+    pub async fn admit(&self, key: &Verified) -> Option<Decision> {
+        let limit = key.rate_limit?;
+        if let Some(decision) = self.shared.admit_key(&key.key_id, limit).await {
+            return Some(decision);
+        }
+        Some(key.meter.admit(limit, self.meters.now_ns()))
     }
 
     /// Accepts keys whose digest was made with `previous` (the secret being rotated out)
@@ -144,22 +169,27 @@ impl Verifier {
         ip: Option<IpAddr>,
     ) -> Result<Result<Arc<Verified>, Rejection>, DbErr> {
         if super::format::check(presented).is_err() {
-            return Ok(Err(self.fail(ip, VerifyError::Malformed)));
+            return Ok(Err(self.fail(ip, VerifyError::Malformed).await));
         }
         let digest = digest::digest_bytes(secret, presented);
         let now = Utc::now();
         let stale = match self.cached(&digest, now) {
-            Cached::Fresh(answer) => return Ok(answer.map_err(Rejection::Invalid)),
+            Cached::Fresh(answer) => {
+                STATS.cache_hits.add(1);
+                return Ok(answer.map_err(Rejection::Invalid));
+            }
             // A key this instance verified before is re-read even from a throttled
             // address: a flood must not lock out a valid caller when its entry ages out.
             Cached::Stale => true,
             Cached::Miss => {
-                if let Some(wait) = self.limited(ip) {
+                if let Some(wait) = self.limited(ip).await {
+                    STATS.address_limited.add(1);
                     return Ok(Err(Rejection::RateLimited(wait)));
                 }
                 false
             }
         };
+        STATS.cache_misses.add(1);
         let generation = self.generation.load(Ordering::SeqCst);
         let mut outcome = digest::lookup_digest(db, &digest).await?;
         if matches!(outcome, Err((VerifyError::Unknown, _)))
@@ -196,7 +226,7 @@ impl Verifier {
                 if stale {
                     self.cache.pin().remove(&digest);
                 }
-                Ok(Err(self.fail(ip, reason)))
+                Ok(Err(self.fail(ip, reason).await))
             }
         }
     }
@@ -300,23 +330,45 @@ impl Verifier {
 
     /// Counts a leak report from `ip` against the same per-address budget as failed
     /// verifications; `Err(retry_after)` when over it.
-    pub fn count_report(&self, ip: Option<IpAddr>) -> Result<(), u64> {
-        match self.fail(ip, VerifyError::Malformed) {
+    pub async fn count_report(&self, ip: Option<IpAddr>) -> Result<(), u64> {
+        match self.fail(ip, VerifyError::Malformed).await {
             Rejection::RateLimited(retry_after) => Err(retry_after),
             Rejection::Invalid(_) => Ok(()),
         }
     }
 
     /// A credential that cannot be a key at all (too long, not ASCII) still counts.
-    pub fn refuse_malformed(&self, ip: Option<IpAddr>) -> Rejection {
-        self.fail(ip, VerifyError::Malformed)
+    pub async fn refuse_malformed(&self, ip: Option<IpAddr>) -> Rejection {
+        self.fail(ip, VerifyError::Malformed).await
     }
 
-    /// Counts a failure; the one that goes over the limit is answered 429.
-    fn fail(&self, ip: Option<IpAddr>, reason: VerifyError) -> Rejection {
+    /// Counts a failure; the one that goes over the limit is answered 429. In Redis when
+    /// limits are shared, else (or while it is down) in this instance's map.
+    async fn fail(&self, ip: Option<IpAddr>, reason: VerifyError) -> Rejection {
+        match reason {
+            VerifyError::Unknown => STATS.unknown.add(1),
+            VerifyError::Malformed => STATS.malformed.add(1),
+            // Known keys are counted on their meter.
+            _ => {}
+        }
+        let rejection = self.count_failure(ip, reason).await;
+        if matches!(rejection, Rejection::RateLimited(_)) {
+            STATS.address_limited.add(1);
+        }
+        rejection
+    }
+
+    async fn count_failure(&self, ip: Option<IpAddr>, reason: VerifyError) -> Rejection {
         let Some(ip) = ip.map(address_bucket) else {
             return Rejection::Invalid(reason);
         };
+        if let Some((count, left)) = self.shared.hit(&format!("fail:{ip}"), FAILURE_WINDOW).await {
+            return if count > self.failure_limit {
+                Rejection::RateLimited(left.as_secs().max(1))
+            } else {
+                Rejection::Invalid(reason)
+            };
+        }
         let now = Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if failures.len() >= FAILURE_SWEEP_AT {
@@ -336,8 +388,11 @@ impl Verifier {
     }
 
     /// Seconds to wait when `ip` is over its failure limit.
-    fn limited(&self, ip: Option<IpAddr>) -> Option<u64> {
+    async fn limited(&self, ip: Option<IpAddr>) -> Option<u64> {
         let ip = address_bucket(ip?);
+        if let Some((count, left)) = self.shared.peek(&format!("fail:{ip}")).await {
+            return (count >= self.failure_limit && !left.is_zero()).then(|| left.as_secs().max(1));
+        }
         let now = Instant::now();
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let (started, count) = failures.get(&ip)?;
@@ -353,9 +408,12 @@ impl Verifier {
     /// dropped before the write commits (a shutdown, a timeout), the counts go back to
     /// the meters: a batch taken is never lost.
     pub async fn flush_usage(&self, db: &impl TransactionTrait) -> Result<usize, DbErr> {
-        let batch = self.meters.drain(Utc::now().timestamp());
+        let started = Utc::now();
+        let batch = self.meters.drain(started.timestamp());
         if batch.is_empty() {
             self.meters.sweep();
+            self.last_flush
+                .store(started.timestamp_millis(), Ordering::Relaxed);
             return Ok(0);
         }
         let mut pending = Requeue {
@@ -368,7 +426,16 @@ impl Verifier {
         let written = batch.last_used.len();
         drop(batch);
         self.meters.sweep();
+        self.last_flush
+            .store(started.timestamp_millis(), Ordering::Relaxed);
         Ok(written)
+    }
+
+    /// How long ago the counts of the last successful flush were taken: what a usage
+    /// chart may lag behind by (one flush interval when all is well).
+    pub fn flush_lag(&self) -> Duration {
+        let ms = Utc::now().timestamp_millis() - self.last_flush.load(Ordering::Relaxed);
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
     }
 
     /// How many keys have a last-used time waiting to be written.

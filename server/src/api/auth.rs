@@ -221,16 +221,10 @@ pub fn rate_limit_fields(decision: &Decision) -> (String, String) {
     )
 }
 
-/// The key's rate limit's answer for one more request, if it has a limit.
-pub fn admit(app: &AppState, key: &Verified) -> Option<Decision> {
-    let limit = key.rate_limit?;
-    Some(key.meter.admit(limit, app.verifier.meters().now_ns()))
-}
-
 pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, ApiError> {
     let principal = authenticate_inner(parts, app).await?;
     if let Principal::Key(key) = &principal {
-        let decision = admit(app, key);
+        let decision = app.verifier.admit(key).await;
         match parts.extensions.get::<KeySlot>() {
             Some(slot) => {
                 let _ = slot.0.set((key.clone(), decision));
@@ -251,24 +245,39 @@ pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, Ap
     Ok(principal)
 }
 
+/// Records how long a verification took, when metrics are on.
+async fn timed<T>(verification: impl std::future::Future<Output = T>) -> T {
+    match crate::metrics::get() {
+        None => verification.await,
+        Some(metrics) => {
+            let started = std::time::Instant::now();
+            let answer = verification.await;
+            metrics.verification.record(started.elapsed());
+            answer
+        }
+    }
+}
+
 async fn authenticate_inner(parts: &Parts, app: &AppState) -> Result<Principal, ApiError> {
     let ip = client_ip(parts);
     match presented(&parts.headers) {
         Presented::Conflict => Err(ApiError::BadRequest(
             "Send one API key: x-api-key and Authorization carry different values.".into(),
         )),
-        Presented::Garbage => match app.verifier.refuse_malformed(ip) {
+        Presented::Garbage => match app.verifier.refuse_malformed(ip).await {
             Rejection::RateLimited(wait) => Err(ApiError::RateLimited(wait)),
             Rejection::Invalid(_) => Err(ApiError::InvalidToken),
         },
-        Presented::Key(key) => match app.verifier.verify(&app.db, &app.secret, key, ip).await? {
-            Ok(principal) => Ok(Principal::Key(principal)),
-            Err(Rejection::RateLimited(wait)) => Err(ApiError::RateLimited(wait)),
-            Err(Rejection::Invalid(reason)) => {
-                tracing::debug!(%reason, "API key refused");
-                Err(ApiError::from(reason))
+        Presented::Key(key) => {
+            match timed(app.verifier.verify(&app.db, &app.secret, key, ip)).await? {
+                Ok(principal) => Ok(Principal::Key(principal)),
+                Err(Rejection::RateLimited(wait)) => Err(ApiError::RateLimited(wait)),
+                Err(Rejection::Invalid(reason)) => {
+                    tracing::debug!(%reason, "API key refused");
+                    Err(ApiError::from(reason))
+                }
             }
-        },
+        }
         Presented::Nothing => {
             let Some(session) = parts.extensions.get::<Session>() else {
                 return Err(ApiError::Unauthenticated);

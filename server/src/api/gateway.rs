@@ -218,9 +218,16 @@ pub async fn forward(
     *outgoing.uri_mut() = uri;
     *outgoing.headers_mut() = headers;
 
-    let response = match tokio::time::timeout(gateway.timeout, gateway.client.request(outgoing))
-        .await
-    {
+    let timer = crate::metrics::get().map(|m| (m, std::time::Instant::now()));
+    let answer = tokio::time::timeout(gateway.timeout, gateway.client.request(outgoing)).await;
+    if let Some((metrics, started)) = timer {
+        let status = match &answer {
+            Ok(Ok(response)) => Some(response.status().as_u16()),
+            _ => None,
+        };
+        metrics.upstream_answered(status, started.elapsed());
+    }
+    let response = match answer {
         Err(_) => {
             tracing::warn!(key_id = %key.key_id, "upstream timed out");
             return Err(ApiError::GatewayTimeout);

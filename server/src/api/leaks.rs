@@ -55,6 +55,7 @@ pub async fn report_leaked(
     state
         .verifier
         .count_report(ip)
+        .await
         .map_err(ApiError::RateLimited)?;
     if report.keys.is_empty() || report.keys.len() > MAX_REPORTED {
         return Err(ApiError::Invalid {

@@ -989,7 +989,7 @@ pub async fn verify(
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let ip = super::auth::client_ip(&parts);
     let outcome = if request.key.len() > super::auth::MAX_CREDENTIAL_LEN {
-        Err(state.verifier.refuse_malformed(ip))
+        Err(state.verifier.refuse_malformed(ip).await)
     } else {
         state
             .verifier
@@ -999,7 +999,7 @@ pub async fn verify(
     match outcome {
         Ok(key) => {
             // The key's own rate limit holds here too: the caller is acting for it.
-            if let Some(decision) = super::auth::admit(&state, &key)
+            if let Some(decision) = state.verifier.admit(&key).await
                 && !decision.allowed
             {
                 key.count(Outcome::RateLimited);
