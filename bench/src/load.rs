@@ -8,9 +8,14 @@
 //! 5. whoami with 1,000,000 keys in the database;
 //! 6. whoami with one and with two instances on PostgreSQL (when reachable).
 //!
+//! With `--only usage`, the figures of usage counting and rate limits instead: whoami with
+//! keys without a limit and with a (never reached) limit, the same with the limits in
+//! Redis, and the memory 100,000 keys' counters take.
+//!
 //! `cargo run --release -p bench --bin load -- [--seconds 10] [--connections 16]
 //!  [--large 1000000] [--binary target/release/keygate]
-//!  [--postgres postgres://postgres@127.0.0.1:5432/postgres]`
+//!  [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379]
+//!  [--only usage]`
 //!
 //! The load generator runs on the same 2-core machine as the server; it is not a test.
 
@@ -43,6 +48,8 @@ struct Options {
     binary: PathBuf,
     /// Any database on the PostgreSQL server; the benchmark makes its own.
     postgres: String,
+    redis: String,
+    only: Option<String>,
 }
 
 fn options() -> Options {
@@ -52,6 +59,8 @@ fn options() -> Options {
         large: 1_000_000,
         binary: PathBuf::from("target/release/keygate"),
         postgres: "postgres://postgres@127.0.0.1:5432/postgres".into(),
+        redis: "redis://127.0.0.1:6379".into(),
+        only: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -62,6 +71,8 @@ fn options() -> Options {
             "--large" => o.large = value.parse().expect("--large N"),
             "--binary" => o.binary = PathBuf::from(value),
             "--postgres" => o.postgres = value,
+            "--redis" => o.redis = value,
+            "--only" => o.only = Some(value),
             other => panic!("unknown option {other}"),
         }
     }
@@ -70,6 +81,16 @@ fn options() -> Options {
 
 /// A database in `dir` with one org and `count` keys; returns `HOT_KEYS` raw keys.
 async fn seed(dir: &Path, count: usize, database_url: Option<&str>) -> Vec<String> {
+    seed_with(dir, count, database_url, None).await
+}
+
+/// [`seed`], every key with the rate limit `limit` (requests, window seconds).
+async fn seed_with(
+    dir: &Path,
+    count: usize,
+    database_url: Option<&str>,
+    limit: Option<(i32, i32)>,
+) -> Vec<String> {
     let data_dir = dir.to_str().unwrap().to_owned();
     let config = server::config::Config::from_lookup(|name| match name {
         "KEYGATE_DATA_DIR" => Some(data_dir.clone()),
@@ -116,8 +137,8 @@ async fn seed(dir: &Path, count: usize, database_url: Option<&str>) -> Vec<Strin
                     previous_until: None,
                     paused_at: None,
                     paused_until: None,
-                    rate_limit: None,
-                    rate_limit_window: None,
+                    rate_limit: limit.map(|l| l.0),
+                    rate_limit_window: limit.map(|l| l.1),
                 };
                 if hot.len() < HOT_KEYS && n % (count / HOT_KEYS).max(1) == 0 {
                     hot.push(raw);
@@ -187,6 +208,16 @@ async fn start_server(
     upstream: SocketAddr,
     database_url: Option<&str>,
 ) -> Server {
+    start_server_with(binary, dir, upstream, database_url, &[]).await
+}
+
+async fn start_server_with(
+    binary: &Path,
+    dir: &Path,
+    upstream: SocketAddr,
+    database_url: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -195,6 +226,9 @@ async fn start_server(
     let mut command = Command::new(binary);
     if let Some(url) = database_url {
         command.env("KEYGATE_DATABASE_URL", url);
+    }
+    for (k, v) in extra {
+        command.env(k, v);
     }
     let child = command
         .env("KEYGATE_ADDR", format!("127.0.0.1:{port}"))
@@ -361,6 +395,10 @@ async fn main() {
     let o = options();
     let duration = Duration::from_secs(o.seconds);
     let upstream = start_upstream().await;
+    if o.only.as_deref() == Some("usage") {
+        usage_figures(&o, upstream).await;
+        return;
+    }
 
     let small_dir = tempfile::tempdir().unwrap();
     let hot = Arc::new(seed(small_dir.path(), HOT_KEYS, None).await);
@@ -530,4 +568,123 @@ async fn instances_on_postgres(
         .await
         .unwrap();
     Some((one.rps, fa.rps + fb.rps))
+}
+
+/// Issue 10's figures: the cost of counting usage and of a rate limit, in memory and in
+/// Redis, and the memory of 100,000 keys' counters.
+async fn usage_figures(o: &Options, upstream: SocketAddr) {
+    let duration = Duration::from_secs(o.seconds);
+    let warm = duration.min(Duration::from_secs(2));
+    let c = o.connections;
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain_keys = Arc::new(seed(plain_dir.path(), HOT_KEYS, None).await);
+    // A limit no run reaches: every request pays for the check, none is refused.
+    let limited_dir = tempfile::tempdir().unwrap();
+    let limited_keys =
+        Arc::new(seed_with(limited_dir.path(), HOT_KEYS, None, Some((1_000_000, 3_600))).await);
+    let plain = start_server(&o.binary, plain_dir.path(), upstream, None).await;
+    let limited = start_server(&o.binary, limited_dir.path(), upstream, None).await;
+    let prefix = format!("kgbench:{}:", std::process::id());
+    let redis_vars = [
+        ("KEYGATE_REDIS_URL", o.redis.as_str()),
+        ("KEYGATE_REDIS_PREFIX", prefix.as_str()),
+    ];
+    let redis_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        limited_dir.path().join("keygate.db"),
+        redis_dir.path().join("keygate.db"),
+    )
+    .unwrap();
+    let in_redis =
+        start_server_with(&o.binary, redis_dir.path(), upstream, None, &redis_vars).await;
+    let load = |server: &Server, keys: &Arc<Vec<String>>| Load {
+        url: format!("{}/api/v1/whoami", server.base),
+        keys: keys.clone(),
+    };
+    println!(
+        "\n{} connections, {} s per scenario, loopback, load generator on the same machine\n",
+        c, o.seconds
+    );
+    println!("| scenario | req/s | p50 ms | p99 ms | errors | server CPU µs/req |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    // Alternated twice, so drift on a shared machine falls on both.
+    let mut plain_rps = Vec::new();
+    let mut limited_rps = Vec::new();
+    let mut limited_p99 = Vec::new();
+    for round in 1..=2 {
+        run(&plain, load(&plain, &plain_keys), c, warm, 200).await;
+        let f = figures(
+            &format!("whoami, counted, no rate limit (round {round})"),
+            &run(&plain, load(&plain, &plain_keys), c, duration, 200).await,
+        );
+        plain_rps.push(f.rps);
+        run(&limited, load(&limited, &limited_keys), c, warm, 200).await;
+        let f = figures(
+            &format!("whoami, counted, rate limit in memory (round {round})"),
+            &run(&limited, load(&limited, &limited_keys), c, duration, 200).await,
+        );
+        limited_rps.push(f.rps);
+        limited_p99.push(f.p99);
+    }
+    run(&in_redis, load(&in_redis, &limited_keys), c, warm, 200).await;
+    let redis = figures(
+        "whoami, counted, rate limit in Redis",
+        &run(&in_redis, load(&in_redis, &limited_keys), c, duration, 200).await,
+    );
+    drop((plain, limited, in_redis));
+
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (counters_mb, batch_mb) = meter_memory(100_000);
+    println!("\nTargets:");
+    println!(
+        "- whoami with counting and a rate limit / whoami with counting only = {:.3} (target >= 0.95)",
+        mean(&limited_rps) / mean(&plain_rps)
+    );
+    println!(
+        "- whoami p99 with the limit in Redis / in memory = {:.3} / {:.3} ms = {:.2} (target <= 1.5)",
+        redis.p99,
+        mean(&limited_p99),
+        redis.p99 / mean(&limited_p99)
+    );
+    println!(
+        "- 100,000 keys counted for a minute: +{counters_mb:.1} MB RSS for their counters, +{batch_mb:.1} MB more while a flush holds their batch (target <= 32 MB)"
+    );
+}
+
+/// Resident memory of this process, in bytes.
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64
+}
+
+/// The RSS that `keys` keys' meters add when each is counted once a second for a minute
+/// (five outcomes), and what a flush's batch of them adds on top; in MB.
+fn meter_memory(keys: usize) -> (f64, f64) {
+    use app::keys::meter::Meters;
+    use app::keys::usage::Outcome;
+    let ids: Vec<String> = (0..keys).map(|i| format!("key_{i:020}")).collect();
+    let before = rss();
+    let meters = Meters::default();
+    let held: Vec<_> = ids.iter().map(|id| meters.meter("org_bench0000000000000", id)).collect();
+    let start = chrono::Utc::now().timestamp();
+    for second in 0..60 {
+        for (i, meter) in held.iter().enumerate() {
+            let outcome = Outcome::ALL[(i + second) % 5];
+            meter.count(outcome, start + second as i64);
+        }
+    }
+    let counted = rss();
+    let batch = meters.drain(start + 60);
+    let with_batch = rss();
+    assert!(batch.counts.len() >= keys);
+    drop(batch);
+    drop(held);
+    let mb = |b: u64| b as f64 / 1_048_576.0;
+    (mb(counted.saturating_sub(before)), mb(with_batch.saturating_sub(counted)))
 }

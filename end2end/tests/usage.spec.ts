@@ -79,9 +79,10 @@ test("a key's page charts its requests and changes its rate limit", async ({ bro
 
   // Change the limit: a bad value gets a field error; a good one is saved and applies.
   const form = page.getByTestId("rate-limit-form");
-  await form.getByLabel("Requests").fill("abc");
+  await form.getByLabel("Requests").fill("2000000");
   await form.getByRole("button", { name: "Save limit" }).click();
-  await expect(page.locator("#rate-limit-error")).toContainText("whole number");
+  await expect(page.locator("#rate-limit-error")).toContainText("between 1 and 1000000");
+  await expect(form.getByLabel("Requests")).toHaveAttribute("aria-invalid", "true");
   await expect(page.getByTestId("key-rate-limit")).toHaveText("3 per minute");
   await form.getByLabel("Requests").fill("10");
   await form.getByLabel("Per").selectOption("second");
@@ -103,4 +104,27 @@ test("a key's page charts its requests and changes its rate limit", async ({ bro
   await expect(panel.getByTestId("busiest")).toContainText("Reporting");
   await panel.getByTestId("busiest").getByRole("link", { name: "Reporting" }).click();
   await expect(page).toHaveURL(new RegExp(`${keyPath}$`));
+
+  // At 1280, 1024 and 390 px nothing on either page is wider than the window, and the
+  // table view stays a table inside its card.
+  for (const width of [1280, 1024, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    for (const path of [keyPath, keysPath]) {
+      await gotoHydrated(page, path);
+      await page.getByRole("button", { name: "Show as table" }).click();
+      const overflow = await page.evaluate(() => {
+        const table = document.querySelector("[data-testid=usage-table]") as HTMLElement;
+        const card = table.closest(".card")!.getBoundingClientRect();
+        const frame = table.parentElement!.getBoundingClientRect();
+        return {
+          page: document.documentElement.scrollWidth - window.innerWidth,
+          frame: frame.right - card.right,
+          display: getComputedStyle(table.querySelector("tbody tr")!).display,
+        };
+      });
+      expect(overflow.page, `${path} at ${width}px`).toBeLessThanOrEqual(0);
+      expect(overflow.frame, `${path} at ${width}px`).toBeLessThanOrEqual(0.5);
+      expect(overflow.display, `${path} at ${width}px`).toBe("table-row");
+    }
+  }
 });

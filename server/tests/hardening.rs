@@ -461,6 +461,16 @@ async fn the_server_writes_last_used_times_in_flight_at_shutdown(db: TestDb) {
         row.last_used_at.is_some(),
         "the last use, queued before the shutdown, was lost"
     );
+    // Its count too: one successful verification, in the hour it was made.
+    let counted: Vec<(String, i64)> = app::entities::key_usage::Entity::find()
+        .all(&setup.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.key_id == created.key.id)
+        .map(|r| (r.outcome, r.count))
+        .collect();
+    assert_eq!(counted, [("ok".to_owned(), 1)], "the count was lost");
 }
 
 /// Counts the updates of the sessions table with a trigger, on either database.

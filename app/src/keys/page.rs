@@ -36,9 +36,9 @@ pub fn use_period(name: &'static str) -> Memo<Period> {
 pub fn PeriodSwitch(current: Period, base: String, name: &'static str) -> impl IntoView {
     let link = move |period: Period, text: &'static str| {
         let href = format!("{base}?{name}={}", period.as_str());
+        // A plain link (the router still handles it): `A` would set its own aria-current.
         view! {
-            <A href=href attr:class="period-link"
-                attr:aria-current=(period == current).then_some("true")>{text}</A>
+            <a href=href class="period-link" aria-current=(period == current).then_some("true")>{text}</a>
         }
     };
     view! {
@@ -103,7 +103,7 @@ pub fn KeyDetailPage() -> impl IntoView {
                     <p class="breadcrumb"><A href=base>"← API keys"</A></p>
                     <KeyFacts api_key=key.clone() limit=limit />
                     <section class="card" aria-labelledby="usage-title">
-                        <div class="card-header">
+                        <div class="card-header with-switch">
                             <h2 id="usage-title">"Requests"</h2>
                             <PeriodSwitch current=usage.period base=here name="period" />
                         </div>
@@ -171,7 +171,7 @@ fn KeyFacts(api_key: ApiKeyView, limit: RwSignal<Option<RateLimit>>) -> impl Int
             </div>
             {key.notice.clone().map(|n| view! { <div class="alert alert-warn" role="note">{n}</div> })}
             <dl class="facts">
-                <div><dt>"Key ID"</dt>
+                <div class="fact-wide"><dt>"Key ID"</dt>
                     <dd class="copy-row"><code data-testid="key-id">{key.id.clone()}</code>
                         <CopyButton text=key.id.clone() label="Copy key ID" /></dd></div>
                 <div><dt>"Scopes"</dt>
@@ -303,8 +303,8 @@ pub fn OrgUsagePanel(usage: super::usage::OrgUsageView, base: String) -> impl In
     let busiest = usage.busiest;
     view! {
         <section class="card" aria-labelledby="org-usage-title" data-testid="org-usage">
-            <div class="card-header">
-                <h2 id="org-usage-title">"Requests"</h2>
+            <div class="card-header with-switch">
+                <h2 id="org-usage-title">"Requests to this organization's keys"</h2>
                 <PeriodSwitch current=period base=base.clone() name="usage" />
             </div>
             <UsageChart usage=usage.usage chart_id="org-usage" />
