@@ -102,7 +102,11 @@ fn main() {
         let lock = measure(rw, keys, readers, writer, time);
         let pap: Arc<dyn Map> = Arc::new(papaya::HashMap::new());
         let free = measure(pap, keys, readers, writer, time);
-        let w = if writer { "inserting and removing" } else { "none" };
+        let w = if writer {
+            "inserting and removing"
+        } else {
+            "none"
+        };
         println!("| RwLock<HashMap> | {readers} | {w} | {:.1} |", lock / 1e6);
         println!("| papaya::HashMap | {readers} | {w} | {:.1} |", free / 1e6);
     }

@@ -607,11 +607,11 @@ async fn usage_figures(o: &Options, upstream: SocketAddr) {
     );
     println!("| scenario | req/s | p50 ms | p99 ms | errors | server CPU µs/req |");
     println!("|---|---:|---:|---:|---:|---:|");
-    // Alternated twice, so drift on a shared machine falls on both.
+    // Alternated three times, so drift on a shared machine falls on both.
     let mut plain_rps = Vec::new();
     let mut limited_rps = Vec::new();
     let mut limited_p99 = Vec::new();
-    for round in 1..=2 {
+    for round in 1..=3 {
         run(&plain, load(&plain, &plain_keys), c, warm, 200).await;
         let f = figures(
             &format!("whoami, counted, no rate limit (round {round})"),
@@ -671,7 +671,10 @@ fn meter_memory(keys: usize) -> (f64, f64) {
     let ids: Vec<String> = (0..keys).map(|i| format!("key_{i:020}")).collect();
     let before = rss();
     let meters = Meters::default();
-    let held: Vec<_> = ids.iter().map(|id| meters.meter("org_bench0000000000000", id)).collect();
+    let held: Vec<_> = ids
+        .iter()
+        .map(|id| meters.meter("org_bench0000000000000", id))
+        .collect();
     let start = chrono::Utc::now().timestamp();
     for second in 0..60 {
         for (i, meter) in held.iter().enumerate() {
@@ -682,9 +685,12 @@ fn meter_memory(keys: usize) -> (f64, f64) {
     let counted = rss();
     let batch = meters.drain(start + 60);
     let with_batch = rss();
-    assert!(batch.counts.len() >= keys);
+    assert!(batch.rows.len() >= keys);
     drop(batch);
     drop(held);
     let mb = |b: u64| b as f64 / 1_048_576.0;
-    (mb(counted.saturating_sub(before)), mb(with_batch.saturating_sub(counted)))
+    (
+        mb(counted.saturating_sub(before)),
+        mb(with_batch.saturating_sub(counted)),
+    )
 }

@@ -232,17 +232,19 @@ pub struct Decision {
 }
 
 /// Counts taken from the meters by a flush: written in one transaction, or put back.
+/// One row per key and hour with anything counted, so a flush of 100,000 keys holds a few
+/// MB, not a map entry per outcome.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// `(org_id, key_id, hour start, outcome) -> count`.
-    pub counts: HashMap<(Arc<str>, Arc<str>, i64, Outcome), u64>,
-    /// `key_id -> (meter, last use)` for the keys used since the last flush.
+    /// `(meter, start of the hour, counts by outcome)`.
+    pub rows: Vec<(Arc<KeyMeter>, i64, [u32; Outcome::COUNT])>,
+    /// The keys used since the last flush, with their last use.
     pub last_used: Vec<(Arc<KeyMeter>, i64)>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty() && self.last_used.is_empty()
+        self.rows.is_empty() && self.last_used.is_empty()
     }
 }
 
@@ -255,6 +257,8 @@ pub struct Meters {
     shards: Box<[Shard]>,
     hasher: RandomState,
     epoch: Instant,
+    /// One copy of each organization id, shared by its keys' meters.
+    org_ids: std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
 }
 
 impl Default for Meters {
@@ -263,6 +267,7 @@ impl Default for Meters {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             hasher: RandomState::new(),
             epoch: Instant::now(),
+            org_ids: Default::default(),
         }
     }
 }
@@ -284,10 +289,21 @@ impl Meters {
         if let Some(meter) = shard.read().unwrap_or_else(|p| p.into_inner()).get(key_id) {
             return meter.clone();
         }
+        let org_id = self.org_id(org_id);
         let mut map = shard.write().unwrap_or_else(|p| p.into_inner());
         map.entry(Arc::from(key_id))
-            .or_insert_with_key(|id| Arc::new(KeyMeter::new(Arc::from(org_id), id.clone())))
+            .or_insert_with_key(|id| Arc::new(KeyMeter::new(org_id, id.clone())))
             .clone()
+    }
+
+    fn org_id(&self, org_id: &str) -> Arc<str> {
+        let mut ids = self.org_ids.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(id) = ids.get(org_id) {
+            return id.clone();
+        }
+        let id: Arc<str> = Arc::from(org_id);
+        ids.insert(id.clone());
+        id
     }
 
     /// Takes every count and last use not yet written, as of `now` (Unix seconds): the
@@ -298,19 +314,10 @@ impl Meters {
         for shard in self.shards.iter() {
             let map = shard.read().unwrap_or_else(|p| p.into_inner());
             for meter in map.values() {
-                for (h, slot) in [(hour, hour % 2), (hour - 1, (hour - 1).rem_euclid(2))] {
-                    for (outcome, n) in Outcome::ALL.into_iter().zip(meter.take(slot as usize)) {
-                        if n > 0 {
-                            *batch
-                                .counts
-                                .entry((
-                                    meter.org_id.clone(),
-                                    meter.key_id.clone(),
-                                    h * HOUR,
-                                    outcome,
-                                ))
-                                .or_default() += u64::from(n);
-                        }
+                for h in [hour, hour - 1] {
+                    let counts = meter.take(h.rem_euclid(2) as usize);
+                    if counts.iter().any(|n| *n > 0) {
+                        batch.rows.push((meter.clone(), h * HOUR, counts));
                     }
                 }
                 let used = meter.last_used.load(Ordering::Relaxed);
@@ -331,11 +338,11 @@ impl Meters {
 
     /// After a batch could not be written: its counts go back, to be written next time.
     pub fn restore(&self, batch: Batch) {
-        for ((org_id, key_id, hour, outcome), n) in batch.counts {
-            let meter = self.meter(&org_id, &key_id);
-            let slot = (hour.div_euclid(HOUR) % 2) as usize;
-            meter.counts[slot][outcome as usize]
-                .fetch_add(u32::try_from(n).unwrap_or(u32::MAX), Ordering::Relaxed);
+        for (meter, hour, counts) in batch.rows {
+            let slot = hour.div_euclid(HOUR).rem_euclid(2) as usize;
+            for (cell, n) in meter.counts[slot].iter().zip(counts) {
+                cell.fetch_add(n, Ordering::Relaxed);
+            }
         }
     }
 
@@ -421,14 +428,20 @@ mod tests {
         meter.count(Outcome::Ok, now);
         meter.count(Outcome::Paused, now - HOUR);
         let batch = meters.drain(now);
-        let key = |h: i64, o: Outcome| (Arc::from("org_1"), Arc::from("key_1"), h, o);
-        assert_eq!(batch.counts.get(&key(10 * HOUR, Outcome::Ok)), Some(&2));
-        assert_eq!(batch.counts.get(&key(9 * HOUR, Outcome::Paused)), Some(&1));
+        let count = |b: &Batch, h: i64, o: Outcome| {
+            b.rows
+                .iter()
+                .find(|(m, hour, _)| &*m.key_id == "key_1" && *hour == h)
+                .map(|(_, _, counts)| counts[o as usize])
+        };
+        assert_eq!(count(&batch, 10 * HOUR, Outcome::Ok), Some(2));
+        assert_eq!(count(&batch, 9 * HOUR, Outcome::Paused), Some(1));
+        assert_eq!(batch.rows.len(), 2);
         assert_eq!(batch.last_used.len(), 1);
-        assert!(meters.drain(now).counts.is_empty(), "taken once");
+        assert!(meters.drain(now).rows.is_empty(), "taken once");
         meters.restore(batch);
         let again = meters.drain(now);
-        assert_eq!(again.counts.get(&key(10 * HOUR, Outcome::Ok)), Some(&2));
+        assert_eq!(count(&again, 10 * HOUR, Outcome::Ok), Some(2));
         meters.written(&again);
         assert!(meters.drain(now).is_empty());
     }

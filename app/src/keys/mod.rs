@@ -711,6 +711,31 @@ pub async fn list_key_activity(
     Ok(service::list_activity(&state.db, &manager, key_id.as_deref()).await?)
 }
 
+#[server(prefix = "/rpc", endpoint = "key_usage")]
+pub async fn key_usage(
+    org_id: String,
+    key_id: String,
+    period: String,
+) -> Result<usage::UsageView, AppError> {
+    let period = usage::Period::parse(&period)
+        .ok_or_else(|| AppError::invalid("period", "The period must be 24h or 30d.".to_owned()))?;
+    let (state, manager) = service::authorize(&org_id).await?;
+    service::get_key(&state.db, &manager, &key_id).await?;
+    usage::store::of_key(&state.db, &org_id, &key_id, period, Utc::now())
+        .await
+        .map_err(crate::ssr::db_error)
+}
+
+#[server(prefix = "/rpc", endpoint = "org_usage")]
+pub async fn org_usage(org_id: String, period: String) -> Result<usage::OrgUsageView, AppError> {
+    let period = usage::Period::parse(&period)
+        .ok_or_else(|| AppError::invalid("period", "The period must be 24h or 30d.".to_owned()))?;
+    let (state, _) = service::authorize(&org_id).await?;
+    usage::store::of_org(&state.db, &org_id, period, Utc::now())
+        .await
+        .map_err(crate::ssr::db_error)
+}
+
 /// One key of the organization, for its page.
 #[server(prefix = "/rpc", endpoint = "get_api_key")]
 pub async fn get_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {

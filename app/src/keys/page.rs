@@ -10,10 +10,10 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::chart::UsageChart;
 use super::ui::{Activity, format_time};
-use super::usage::{Period, key_usage};
+use super::usage::Period;
 use super::{
-    ApiKeyView, KeyStatus, RateLimit, RatePeriod, format_date, get_api_key, list_key_activity,
-    relative, set_key_rate_limit,
+    ApiKeyView, KeyStatus, RateLimit, RatePeriod, format_date, get_api_key, key_usage,
+    list_key_activity, relative, set_key_rate_limit,
 };
 use crate::components::{AccessDeniedPage, CopyButton, Loading};
 use crate::error::AppError;

@@ -12,12 +12,11 @@ use leptos_router::hooks::use_query_map;
 
 use super::page::{OrgUsagePanel, use_period};
 use super::scopes::{DEFAULT_SCOPES, Scope, Scopes};
-use super::usage::org_usage;
 use super::{
     ApiKeyView, AuditEventView, CreatedKey, DEFAULT_EXPIRY, EXPIRY_CHOICES, KeyPage, KeyPolicy,
     KeyStatus, OVERLAP_CHOICES, RateLimit, RatePeriod, create_api_key, end_key_overlap, format,
-    format_date, list_api_keys, list_key_activity, pause_api_key, relative, resolve_expiry,
-    resume_api_key, revoke_api_key, roll_api_key, shorten_api_key,
+    format_date, list_api_keys, list_key_activity, org_usage, pause_api_key, relative,
+    resolve_expiry, resume_api_key, revoke_api_key, roll_api_key, shorten_api_key,
 };
 use crate::components::{AccessDeniedPage, CopyButton, Loading};
 use crate::error::AppError;

@@ -1,13 +1,10 @@
 //! Usage of keys over time: the outcomes counted per key and hour (see `meter` for how
-//! they are counted without a lock, and `verifier` for the flush that writes them), the
-//! queries behind a key's chart and the organization's totals, and their server
-//! functions.
+//! they are counted without a lock, and `verifier` for the flush that writes them), and
+//! the queries behind a key's chart and the organization's totals. Below the key service
+//! and the verifier: it imports neither.
 
 use chrono::{DateTime, Utc};
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-
-use crate::error::AppError;
 
 /// What one verification of a known key came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -169,31 +166,6 @@ pub struct OrgUsageView {
 /// Verifications counted per hour are kept this long.
 pub const RETENTION_DAYS: i64 = 90;
 
-#[server(prefix = "/rpc", endpoint = "key_usage")]
-pub async fn key_usage(
-    org_id: String,
-    key_id: String,
-    period: String,
-) -> Result<UsageView, AppError> {
-    let period = Period::parse(&period)
-        .ok_or_else(|| AppError::invalid("period", "The period must be 24h or 30d.".to_owned()))?;
-    let (state, manager) = super::service::authorize(&org_id).await?;
-    super::service::get_key(&state.db, &manager, &key_id).await?;
-    store::of_key(&state.db, &org_id, &key_id, period, Utc::now())
-        .await
-        .map_err(crate::ssr::db_error)
-}
-
-#[server(prefix = "/rpc", endpoint = "org_usage")]
-pub async fn org_usage(org_id: String, period: String) -> Result<OrgUsageView, AppError> {
-    let period = Period::parse(&period)
-        .ok_or_else(|| AppError::invalid("period", "The period must be 24h or 30d.".to_owned()))?;
-    let (state, _) = super::service::authorize(&org_id).await?;
-    store::of_org(&state.db, &org_id, period, Utc::now())
-        .await
-        .map_err(crate::ssr::db_error)
-}
-
 #[cfg(feature = "ssr")]
 pub mod store {
     //! The `key_usage` table: the flush's upsert, the charts' queries and the prune.
@@ -236,21 +208,25 @@ pub mod store {
                 .exec(&txn)
                 .await?;
         }
-        let rows: Vec<key_usage::ActiveModel> = batch
-            .counts
-            .iter()
-            .map(
-                |((org_id, key_id, hour, outcome), n)| key_usage::ActiveModel {
-                    key_id: Set(key_id.to_string()),
-                    org_id: Set(org_id.to_string()),
-                    hour: Set(*hour),
-                    outcome: Set(outcome.as_str().to_owned()),
-                    count: Set(i64::try_from(*n).unwrap_or(i64::MAX)),
-                },
-            )
-            .collect();
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
-            key_usage::Entity::insert_many(chunk.to_vec())
+        // Built a chunk at a time: a flush of many keys never holds every row at once.
+        for chunk in batch.rows.chunks(ROWS_PER_INSERT / Outcome::COUNT) {
+            let rows: Vec<key_usage::ActiveModel> = chunk
+                .iter()
+                .flat_map(|(meter, hour, counts)| {
+                    Outcome::ALL
+                        .into_iter()
+                        .zip(counts)
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(outcome, n)| key_usage::ActiveModel {
+                            key_id: Set(meter.key_id.to_string()),
+                            org_id: Set(meter.org_id.to_string()),
+                            hour: Set(*hour),
+                            outcome: Set(outcome.as_str().to_owned()),
+                            count: Set(i64::from(*n)),
+                        })
+                })
+                .collect();
+            key_usage::Entity::insert_many(rows)
                 .on_conflict(
                     OnConflict::columns([
                         key_usage::Column::KeyId,

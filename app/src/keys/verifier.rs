@@ -138,7 +138,9 @@ impl Verifier {
     /// Redis when limits are shared, else (or while Redis is down) on the key's meter.
     pub async fn admit(&self, key: &Verified) -> Option<Decision> {
         let limit = key.rate_limit?;
-        if let Some(decision) = self.shared.admit_key(&key.key_id, limit).await {
+        if self.shared.is_shared()
+            && let Some(decision) = self.shared.admit_key(&key.key_id, limit).await
+        {
             return Some(decision);
         }
         Some(key.meter.admit(limit, self.meters.now_ns()))
@@ -362,7 +364,10 @@ impl Verifier {
         let Some(ip) = ip.map(address_bucket) else {
             return Rejection::Invalid(reason);
         };
-        if let Some((count, left)) = self.shared.hit(&format!("fail:{ip}"), FAILURE_WINDOW).await {
+        if self.shared.is_shared()
+            && let Some((count, left)) =
+                self.shared.hit(&format!("fail:{ip}"), FAILURE_WINDOW).await
+        {
             return if count > self.failure_limit {
                 Rejection::RateLimited(left.as_secs().max(1))
             } else {
@@ -390,7 +395,9 @@ impl Verifier {
     /// Seconds to wait when `ip` is over its failure limit.
     async fn limited(&self, ip: Option<IpAddr>) -> Option<u64> {
         let ip = address_bucket(ip?);
-        if let Some((count, left)) = self.shared.peek(&format!("fail:{ip}")).await {
+        if self.shared.is_shared()
+            && let Some((count, left)) = self.shared.peek(&format!("fail:{ip}")).await
+        {
             return (count >= self.failure_limit && !left.is_zero()).then(|| left.as_secs().max(1));
         }
         let now = Instant::now();
