@@ -6,7 +6,8 @@
 //! keygate migrate
 //! keygate user create --email EMAIL --name NAME        (password: KEYGATE_PASSWORD or stdin)
 //! keygate org create --name NAME --owner EMAIL
-//! keygate key create --org ORG_ID --name NAME [--expires-in 30d|1y|never] [--scopes gateway,keys:read] [--as EMAIL]
+//! keygate key create --org ORG_ID --name NAME [--expires-in 30d|1y|never] [--scopes gateway,keys:read]
+//!                    [--rate-limit 100/minute] [--as EMAIL]
 //! keygate key roll --org ORG_ID --id KEY_ID [--overlap 24h] [--as EMAIL]
 //! keygate key revoke-leaked [--source URL]                 (keys on stdin)
 //! ```
@@ -15,6 +16,7 @@
 //! for `key create`); everything else to stderr. Exit status: 0, 1 when the command
 //! failed, 2 for a usage mistake.
 
+use app::keys::RateLimit;
 use app::keys::scopes::{DEFAULT_SCOPES, Scopes};
 use app::keys::service::{self as keys, KeyManager};
 use app::orgs::Role;
@@ -101,6 +103,9 @@ enum KeyAction {
         /// Comma-separated scopes (default: gateway)
         #[arg(long, value_name = "gateway,keys:read,keys:write", value_parser = parse_scopes)]
         scopes: Option<Scopes>,
+        /// The key's own rate limit (default: none)
+        #[arg(long = "rate-limit", value_name = "N/second|minute|hour", value_parser = parse_rate_limit)]
+        rate_limit: Option<RateLimit>,
         /// Create it as this member (default: the organization's first owner)
         #[arg(long = "as", value_name = "EMAIL")]
         creator: Option<String>,
@@ -175,6 +180,7 @@ pub enum Command {
         name: String,
         expires_in_days: Option<u32>,
         scopes: Scopes,
+        rate_limit: Option<RateLimit>,
         creator: Option<String>,
     },
     RollKey {
@@ -222,6 +228,7 @@ pub fn parse(args: &[String]) -> Result<Command, NotRun> {
                     name,
                     expires_in,
                     scopes,
+                    rate_limit,
                     creator,
                 },
         }) => Command::CreateKey {
@@ -229,6 +236,7 @@ pub fn parse(args: &[String]) -> Result<Command, NotRun> {
             name,
             expires_in_days: expires_in.and_then(|e| e.0),
             scopes: scopes.unwrap_or(DEFAULT_SCOPES),
+            rate_limit,
             creator,
         },
         Some(Top::Key {
@@ -278,6 +286,16 @@ fn parse_scopes(value: &str) -> Result<Scopes, String> {
     Scopes::parse_list([value])
 }
 
+/// `100/minute`, `5/second`, `1000/hour`.
+fn parse_rate_limit(value: &str) -> Result<RateLimit, String> {
+    let (requests, per) = value
+        .split_once('/')
+        .ok_or_else(|| format!("{value:?} is not N/second, N/minute or N/hour"))?;
+    RateLimit::from_form(requests, per.trim())
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{value:?} is not N/second, N/minute or N/hour"))
+}
+
 /// Runs a command other than `serve`. The `Ok` string goes to stdout.
 pub async fn run(command: Command, config: &Config) -> Result<String, String> {
     let state = crate::build_state(config)
@@ -306,13 +324,22 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
             name,
             expires_in_days,
             scopes,
+            rate_limit,
             creator,
         } => {
             let manager = acting_manager(db, &org, creator.as_deref()).await?;
             let expires_at = expires_in_days.map(|d| Utc::now() + Duration::days(i64::from(d)));
-            let created = keys::create_key(db, &state.secret, &manager, &name, expires_at, scopes)
-                .await
-                .map_err(|e| describe(e.into()))?;
+            let created = keys::create_key_with_limit(
+                db,
+                &state.secret,
+                &manager,
+                &name,
+                expires_at,
+                scopes,
+                rate_limit,
+            )
+            .await
+            .map_err(|e| describe(e.into()))?;
             eprintln!(
                 "Created key {} ({}) with scopes {}, {}. It is shown once: store it now.",
                 created.key.id,
@@ -497,6 +524,21 @@ mod tests {
                 name: "ci".into(),
                 expires_in_days: Some(365),
                 scopes: Scopes::parse_list(["gateway keys:read"]).unwrap(),
+                rate_limit: None,
+                creator: None,
+            }
+        );
+        assert_eq!(
+            parse(&args(
+                "key create --org org_1 --name ci --rate-limit 100/minute"
+            ))
+            .unwrap(),
+            Command::CreateKey {
+                org: "org_1".into(),
+                name: "ci".into(),
+                expires_in_days: None,
+                scopes: DEFAULT_SCOPES,
+                rate_limit: Some(RateLimit::new(100, app::keys::RatePeriod::Minute).unwrap()),
                 creator: None,
             }
         );
@@ -511,6 +553,9 @@ mod tests {
             "key create --org o --name x --expires-in 0",
             "key create --org o --name x --expires-in soon",
             "key create --org o --name x --scopes admin",
+            "key create --org o --name x --rate-limit 100",
+            "key create --org o --name x --rate-limit 0/minute",
+            "key create --org o --name x --rate-limit 5/week",
             "org create --name x --owner",
             "org create --name x --owner a --owner b",
             "user create --email a --name b --colour blue",

@@ -781,6 +781,8 @@ pub struct SetRateLimitRequest {
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The key is revoked or expired", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
     )
 )]
 pub async fn set_rate_limit(
