@@ -139,6 +139,7 @@ async fn seed_with(
                     paused_until: None,
                     rate_limit: limit.map(|l| l.0),
                     rate_limit_window: limit.map(|l| l.1),
+                    allowed_ips: None,
                 };
                 if hot.len() < HOT_KEYS && n % (count / HOT_KEYS).max(1) == 0 {
                     hot.push(raw);

@@ -9,6 +9,7 @@ mod m20261126_000004_cache_events;
 mod m20261201_000005_key_lifecycle;
 mod m20261202_000006_webhooks;
 mod m20261203_000007_usage_limits;
+mod m20261204_000008_allowed_ips;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_key_lifecycle::Migration),
             Box::new(m20261202_000006_webhooks::Migration),
             Box::new(m20261203_000007_usage_limits::Migration),
+            Box::new(m20261204_000008_allowed_ips::Migration),
         ]
     }
 }

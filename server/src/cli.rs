@@ -7,7 +7,7 @@
 //! keygate user create --email EMAIL --name NAME        (password: KEYGATE_PASSWORD or stdin)
 //! keygate org create --name NAME --owner EMAIL
 //! keygate key create --org ORG_ID --name NAME [--expires-in 30d|1y|never] [--scopes gateway,keys:read]
-//!                    [--rate-limit 100/minute] [--as EMAIL]
+//!                    [--rate-limit 100/minute] [--allowed-ips 203.0.113.0/24,...] [--as EMAIL]
 //! keygate key roll --org ORG_ID --id KEY_ID [--overlap 24h] [--as EMAIL]
 //! keygate key revoke-leaked [--source URL]                 (keys on stdin)
 //! ```
@@ -17,6 +17,7 @@
 //! failed, 2 for a usage mistake.
 
 use app::keys::RateLimit;
+use app::keys::allowlist::IpRange;
 use app::keys::scopes::{DEFAULT_SCOPES, Scopes};
 use app::keys::service::{self as keys, KeyManager};
 use app::orgs::Role;
@@ -106,6 +107,9 @@ enum KeyAction {
         /// The key's own rate limit (default: none)
         #[arg(long = "rate-limit", value_name = "N/second|minute|hour", value_parser = parse_rate_limit)]
         rate_limit: Option<RateLimit>,
+        /// Comma-separated addresses or CIDR ranges it may be used from (default: anywhere)
+        #[arg(long = "allowed-ips", value_name = "203.0.113.0/24,2001:db8::/32", value_parser = parse_allowed_ips)]
+        allowed_ips: Option<AllowedIps>,
         /// Create it as this member (default: the organization's first owner)
         #[arg(long = "as", value_name = "EMAIL")]
         creator: Option<String>,
@@ -181,6 +185,7 @@ pub enum Command {
         expires_in_days: Option<u32>,
         scopes: Scopes,
         rate_limit: Option<RateLimit>,
+        allowed_ips: Option<Vec<IpRange>>,
         creator: Option<String>,
     },
     RollKey {
@@ -229,6 +234,7 @@ pub fn parse(args: &[String]) -> Result<Command, NotRun> {
                     expires_in,
                     scopes,
                     rate_limit,
+                    allowed_ips,
                     creator,
                 },
         }) => Command::CreateKey {
@@ -237,6 +243,7 @@ pub fn parse(args: &[String]) -> Result<Command, NotRun> {
             expires_in_days: expires_in.and_then(|e| e.0),
             scopes: scopes.unwrap_or(DEFAULT_SCOPES),
             rate_limit,
+            allowed_ips: allowed_ips.and_then(|a| a.0),
             creator,
         },
         Some(Top::Key {
@@ -286,6 +293,14 @@ fn parse_scopes(value: &str) -> Result<Scopes, String> {
     Scopes::parse_list([value])
 }
 
+/// An allowlist as given on the command line (`None` inside: empty, anywhere).
+#[derive(Debug, Clone)]
+struct AllowedIps(Option<Vec<IpRange>>);
+
+fn parse_allowed_ips(value: &str) -> Result<AllowedIps, String> {
+    app::keys::allowlist::parse_list([value]).map(AllowedIps)
+}
+
 /// `100/minute`, `5/second`, `1000/hour`.
 fn parse_rate_limit(value: &str) -> Result<RateLimit, String> {
     let (requests, per) = value
@@ -325,18 +340,22 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
             expires_in_days,
             scopes,
             rate_limit,
+            allowed_ips,
             creator,
         } => {
             let manager = acting_manager(db, &org, creator.as_deref()).await?;
             let expires_at = expires_in_days.map(|d| Utc::now() + Duration::days(i64::from(d)));
-            let created = keys::create_key_with_limit(
+            let created = keys::create_key_with(
                 db,
                 &state.secret,
                 &manager,
                 &name,
                 expires_at,
                 scopes,
-                rate_limit,
+                keys::KeyExtras {
+                    rate_limit,
+                    allowed_ips,
+                },
             )
             .await
             .map_err(|e| describe(e.into()))?;
@@ -525,6 +544,7 @@ mod tests {
                 expires_in_days: Some(365),
                 scopes: Scopes::parse_list(["gateway keys:read"]).unwrap(),
                 rate_limit: None,
+                allowed_ips: None,
                 creator: None,
             }
         );
@@ -539,6 +559,7 @@ mod tests {
                 expires_in_days: None,
                 scopes: DEFAULT_SCOPES,
                 rate_limit: Some(RateLimit::new(100, app::keys::RatePeriod::Minute).unwrap()),
+                allowed_ips: None,
                 creator: None,
             }
         );
@@ -556,6 +577,8 @@ mod tests {
             "key create --org o --name x --rate-limit 100",
             "key create --org o --name x --rate-limit 0/minute",
             "key create --org o --name x --rate-limit 5/week",
+            "key create --org o --name x --allowed-ips 0.0.0.0/0",
+            "key create --org o --name x --allowed-ips 10.0.0.1/33",
             "org create --name x --owner",
             "org create --name x --owner a --owner b",
             "user create --email a --name b --colour blue",

@@ -8,6 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use app::keys::allowlist::{IpRange, canonical};
 use app::ssr::ClientAddr;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -16,32 +17,17 @@ use http::HeaderMap;
 
 /// Addresses and CIDR ranges (`10.0.0.0/8`, `fd00::/8`, `192.0.2.7`) of trusted proxies.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+pub struct TrustedProxies(Vec<IpRange>);
 
 impl TrustedProxies {
     /// Parses a comma-separated list; the error names the entry that is wrong.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let mut ranges = Vec::new();
-        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (addr, prefix) = match entry.split_once('/') {
-                Some((addr, prefix)) => (addr, Some(prefix)),
-                None => (entry, None),
-            };
-            let addr: IpAddr = addr
-                .parse()
-                .map_err(|_| format!("{entry:?} is not an IP address or CIDR range"))?;
-            let max = if addr.is_ipv4() { 32 } else { 128 };
-            let prefix = match prefix {
-                None => max,
-                Some(p) => p
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|p| *p <= max)
-                    .ok_or_else(|| format!("{entry:?} has a prefix length outside 0-{max}"))?,
-            };
-            ranges.push((addr, prefix));
-        }
-        Ok(Self(ranges))
+        raw.split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(IpRange::parse_any)
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -49,10 +35,7 @@ impl TrustedProxies {
     }
 
     fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        self.0
-            .iter()
-            .any(|(net, prefix)| in_range(ip, canonical(*net), *prefix))
+        self.0.iter().any(|range| range.contains(ip))
     }
 
     /// The client of a request that came from `peer` with `headers`.
@@ -81,28 +64,6 @@ impl TrustedProxies {
             }
         }
         client
-    }
-}
-
-/// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) as the IPv4 address they are.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-fn in_range(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(ip), IpAddr::V4(net)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            u32::from(ip) & mask == u32::from(net) & mask
-        }
-        (IpAddr::V6(ip), IpAddr::V6(net)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            u128::from(ip) & mask == u128::from(net) & mask
-        }
-        _ => false,
     }
 }
 

@@ -807,6 +807,7 @@ async fn openapi_document_lists_every_route_with_auth(db: TestDb) {
         ("/api/v1/keys/{id}/resume", "post"),
         ("/api/v1/keys/{id}/shorten-to-policy", "post"),
         ("/api/v1/keys/{id}/rate-limit", "put"),
+        ("/api/v1/keys/{id}/allowed-ips", "put"),
         ("/api/v1/keys/{id}/usage", "get"),
         ("/api/v1/policy", "get"),
         ("/api/v1/policy", "put"),

@@ -32,6 +32,9 @@ pub struct Model {
     /// Requests allowed per `rate_limit_window` seconds; `None`: no limit.
     pub rate_limit: Option<i32>,
     pub rate_limit_window: Option<i32>,
+    /// The addresses and CIDR ranges the key may be used from, normalized and
+    /// comma-separated; `None`: anywhere.
+    pub allowed_ips: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sha2::Sha256;
 
+use super::allowlist::IpRange;
 use super::scopes::Scopes;
 use super::{KeyStatus, RateLimit, format};
 use crate::entities::{api_key, membership as membership_row};
@@ -59,6 +60,19 @@ pub struct KeyPrincipal {
     pub paused: Option<Option<DateTime<Utc>>>,
     /// The key's own rate limit, if it has one.
     pub rate_limit: Option<RateLimit>,
+    /// The addresses the key may be used from; `None`: anywhere.
+    pub allowed_ips: Option<std::sync::Arc<[IpRange]>>,
+}
+
+impl KeyPrincipal {
+    /// Whether a request from `ip` may use this key (an unknown address may not, when the
+    /// key has an allowlist).
+    pub fn allows(&self, ip: Option<std::net::IpAddr>) -> bool {
+        match &self.allowed_ips {
+            None => true,
+            Some(ranges) => ip.is_some_and(|ip| ranges.iter().any(|r| r.contains(ip))),
+        }
+    }
 }
 
 /// The key a refusal is about, when the digest matched one (revoked, expired): its
@@ -227,8 +241,10 @@ pub async fn lookup_digest(db: &impl ConnectionTrait, digest: &[u8; 32]) -> Resu
         .map(Scopes::allowed_for)
         .unwrap_or(Scopes::NONE);
     let rate_limit = RateLimit::from_stored(row.rate_limit, row.rate_limit_window);
+    let allowed_ips = super::allowlist::from_stored(row.allowed_ips.as_deref()).map(Into::into);
     Ok(Ok(KeyPrincipal {
         rate_limit,
+        allowed_ips,
         scopes: Scopes::from_stored(&row.scopes).intersect(allowed),
         org_id: row.org_id,
         key_id: row.id,

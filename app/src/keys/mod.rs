@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
+#[cfg(feature = "ssr")]
+pub mod allowlist;
 pub mod chart;
 #[cfg(feature = "ssr")]
 pub mod digest;
@@ -244,6 +246,8 @@ pub struct ApiKeyView {
     /// The key lives longer than the organization's key policy now allows.
     pub exceeds_policy: bool,
     pub rate_limit: Option<RateLimit>,
+    /// The addresses and CIDR ranges the key may be used from; empty: anywhere.
+    pub allowed_ips: Vec<String>,
 }
 
 impl ApiKeyView {
@@ -539,16 +543,31 @@ pub async fn create_api_key(
             scopes::Scopes::parse_list([list]).map_err(|m| AppError::invalid("scopes", m))?
         }
     };
-    Ok(service::create_key_with_limit(
+    Ok(service::create_key_with(
         &state.db,
         &state.secret,
         &manager,
         &name,
         expires_at,
         scopes,
-        limit,
+        service::KeyExtras {
+            rate_limit: limit,
+            allowed_ips: None,
+        },
     )
     .await?)
+}
+
+/// Applies `change` to one key of the organization, as the caller (the body of every
+/// server function that changes a key without a new secret).
+#[cfg(feature = "ssr")]
+async fn change(
+    org_id: &str,
+    key_id: &str,
+    change: service::KeyChange,
+) -> Result<ApiKeyView, AppError> {
+    let (state, manager) = service::authorize(org_id).await?;
+    Ok(service::change_key(&state.db, &state.verifier, &manager, key_id, change).await?)
 }
 
 /// Sets a key's own rate limit; empty `requests` removes it.
@@ -560,15 +579,7 @@ pub async fn set_key_rate_limit(
     per: String,
 ) -> Result<ApiKeyView, AppError> {
     let limit = RateLimit::from_form(&requests, &per)?;
-    let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::change_key(
-        &state.db,
-        &state.verifier,
-        &manager,
-        &key_id,
-        service::KeyChange::SetRateLimit(limit),
-    )
-    .await?)
+    change(&org_id, &key_id, service::KeyChange::SetRateLimit(limit)).await
 }
 
 #[server(prefix = "/rpc", endpoint = "revoke_api_key")]
@@ -598,15 +609,7 @@ pub async fn roll_api_key(
 
 #[server(prefix = "/rpc", endpoint = "end_key_overlap")]
 pub async fn end_key_overlap(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
-    let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::change_key(
-        &state.db,
-        &state.verifier,
-        &manager,
-        &key_id,
-        service::KeyChange::EndOverlap,
-    )
-    .await?)
+    change(&org_id, &key_id, service::KeyChange::EndOverlap).await
 }
 
 #[server(prefix = "/rpc", endpoint = "pause_api_key")]
@@ -616,7 +619,6 @@ pub async fn pause_api_key(
     // RFC 3339; none: until resumed.
     until: Option<String>,
 ) -> Result<ApiKeyView, AppError> {
-    let (state, manager) = service::authorize(&org_id).await?;
     let until = match until.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
         None => None,
         Some(text) => Some(
@@ -625,40 +627,17 @@ pub async fn pause_api_key(
                 .with_timezone(&Utc),
         ),
     };
-    Ok(service::change_key(
-        &state.db,
-        &state.verifier,
-        &manager,
-        &key_id,
-        service::KeyChange::Pause { until },
-    )
-    .await?)
+    change(&org_id, &key_id, service::KeyChange::Pause { until }).await
 }
 
 #[server(prefix = "/rpc", endpoint = "resume_api_key")]
 pub async fn resume_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
-    let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::change_key(
-        &state.db,
-        &state.verifier,
-        &manager,
-        &key_id,
-        service::KeyChange::Resume,
-    )
-    .await?)
+    change(&org_id, &key_id, service::KeyChange::Resume).await
 }
 
 #[server(prefix = "/rpc", endpoint = "shorten_api_key")]
 pub async fn shorten_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
-    let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::change_key(
-        &state.db,
-        &state.verifier,
-        &manager,
-        &key_id,
-        service::KeyChange::ShortenToPolicy,
-    )
-    .await?)
+    change(&org_id, &key_id, service::KeyChange::ShortenToPolicy).await
 }
 
 /// The organization's key policy, for any member.
@@ -734,6 +713,19 @@ pub async fn org_usage(org_id: String, period: String) -> Result<usage::OrgUsage
     usage::store::of_org(&state.db, &org_id, period, Utc::now())
         .await
         .map_err(crate::ssr::db_error)
+}
+
+/// Sets the addresses a key may be used from: entries separated by commas, spaces or new
+/// lines; empty for anywhere.
+#[server(prefix = "/rpc", endpoint = "set_key_allowed_ips")]
+pub async fn set_key_allowed_ips(
+    org_id: String,
+    key_id: String,
+    allowed_ips: String,
+) -> Result<ApiKeyView, AppError> {
+    let ranges = allowlist::parse_list([allowed_ips.as_str()])
+        .map_err(|m| AppError::invalid("allowed_ips", m))?;
+    change(&org_id, &key_id, service::KeyChange::SetAllowedIps(ranges)).await
 }
 
 /// One key of the organization, for its page.
@@ -837,6 +829,7 @@ mod tests {
             rolling: None,
             exceeds_policy: false,
             rate_limit: None,
+            allowed_ips: Vec::new(),
         };
         let created = CreatedKey {
             key,

@@ -13,7 +13,7 @@ use super::ui::{Activity, format_time};
 use super::usage::Period;
 use super::{
     ApiKeyView, KeyStatus, RateLimit, RatePeriod, format_date, get_api_key, key_usage,
-    list_key_activity, relative, set_key_rate_limit,
+    list_key_activity, relative, set_key_allowed_ips, set_key_rate_limit,
 };
 use crate::components::{AccessDeniedPage, CopyButton, Loading};
 use crate::error::AppError;
@@ -97,11 +97,12 @@ pub fn KeyDetailPage() -> impl IntoView {
                 let base = format!("/orgs/{}/settings/keys", org_id.get_untracked());
                 let here = format!("{base}/{}", key.id);
                 let live = key.status.is_live();
-                // The limit as last saved, shared by the facts and the form.
+                // The limit and the allowlist as last saved, shared by the facts and the forms.
                 let limit = RwSignal::new(key.rate_limit);
+                let allowed = RwSignal::new(key.allowed_ips.clone());
                 view! {
                     <p class="breadcrumb"><A href=base>"← API keys"</A></p>
-                    <KeyFacts api_key=key.clone() limit=limit />
+                    <KeyFacts api_key=key.clone() limit=limit allowed=allowed />
                     <section class="card" aria-labelledby="usage-title">
                         <div class="card-header with-switch">
                             <h2 id="usage-title">"Requests"</h2>
@@ -109,7 +110,10 @@ pub fn KeyDetailPage() -> impl IntoView {
                         </div>
                         <UsageChart usage=usage chart_id="key-usage" />
                     </section>
-                    {live.then(|| view! { <RateLimitForm key_id=key.id.clone() limit=limit changed=changed /> })}
+                    {live.then(|| view! {
+                        <RateLimitForm key_id=key.id.clone() limit=limit changed=changed />
+                        <AllowedIpsForm key_id=key.id.clone() allowed=allowed changed=changed />
+                    })}
                     <Transition fallback=Loading>
                         {move || Suspend::new(async move {
                             match activity.await {
@@ -129,7 +133,11 @@ pub fn KeyDetailPage() -> impl IntoView {
 
 /// The key's name, status and details.
 #[component]
-fn KeyFacts(api_key: ApiKeyView, limit: RwSignal<Option<RateLimit>>) -> impl IntoView {
+fn KeyFacts(
+    api_key: ApiKeyView,
+    limit: RwSignal<Option<RateLimit>>,
+    allowed: RwSignal<Vec<String>>,
+) -> impl IntoView {
     let key = api_key;
     let now = Utc::now();
     let status_class = match key.status {
@@ -180,6 +188,10 @@ fn KeyFacts(api_key: ApiKeyView, limit: RwSignal<Option<RateLimit>>) -> impl Int
                 <div><dt>"Last used"</dt><dd data-testid="key-last-used">{last_used}</dd></div>
                 <div><dt>"Expires"</dt><dd>{expires}</dd></div>
                 <div><dt>"Rate limit"</dt><dd data-testid="key-rate-limit">{rate_limit}</dd></div>
+                <div><dt>"Allowed from"</dt><dd data-testid="key-allowed-ips">{move || {
+                    let list = allowed.get();
+                    if list.is_empty() { "Any address".to_owned() } else { list.join(", ") }
+                }}</dd></div>
                 {key.rolling.clone().map(|old| view! {
                     <div><dt>"Old secret"</dt>
                         <dd><code class="hint">{format!("{}…", old.hint)}</code>
@@ -292,6 +304,79 @@ fn RateLimitForm(
             <p class="field-error" id="rate-limit-error" aria-live="polite">{field_error}</p>
             {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
             <p class="muted small" role="status" aria-live="polite" data-testid="rate-limit-saved">{move || saved.get()}</p>
+        </section>
+    }
+}
+
+/// Sets the addresses the key may be used from.
+#[component]
+fn AllowedIpsForm(
+    key_id: String,
+    allowed: RwSignal<Vec<String>>,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
+    let org_id = use_org_id();
+    let text = RwSignal::new(allowed.get_untracked().join("\n"));
+    let saved = RwSignal::new(None::<String>);
+    let save = Action::new(move |entries: &String| {
+        let args = (org_id.get_untracked(), key_id.clone(), entries.clone());
+        async move { set_key_allowed_ips(args.0, args.1, args.2).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(key)) = save.value().get() {
+            saved.set(Some(if key.allowed_ips.is_empty() {
+                "Saved: the key works from any address.".to_owned()
+            } else {
+                format!(
+                    "Saved: the key works only from {}.",
+                    key.allowed_ips.join(", ")
+                )
+            }));
+            text.set(key.allowed_ips.join("\n"));
+            allowed.set(key.allowed_ips);
+            changed.update(|n| *n += 1);
+        }
+    });
+    let error = move || match save.value().get() {
+        Some(Err(e)) => Some(e),
+        _ => None,
+    };
+    let field_error = move || error().and_then(|e| e.field_message("allowed_ips"));
+    let other_error = move || {
+        error()
+            .filter(|e| e.field_message("allowed_ips").is_none())
+            .map(|e| e.to_string())
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        saved.set(None);
+        save.dispatch(text.get_untracked());
+    };
+    view! {
+        <section class="card" aria-labelledby="allowed-ips-title">
+            <h2 id="allowed-ips-title">"Allowed addresses"</h2>
+            <p class="muted">
+                "Requests with this key from any other address get 403. One IPv4 or IPv6 address "
+                "or CIDR range per line (at most 50), e.g. 203.0.113.0/24 or 2001:db8::/32. "
+                "Leave empty to allow any address."
+            </p>
+            <form on:submit=submit novalidate data-testid="allowed-ips-form">
+                <div class="field" class:has-error=move || field_error().is_some()>
+                    <label for="allowed-ips">"Addresses and ranges"</label>
+                    <textarea id="allowed-ips" name="allowed_ips" rows="4" spellcheck="false"
+                        autocomplete="off" placeholder="Any address"
+                        aria-invalid=move || if field_error().is_some() { "true" } else { "false" }
+                        aria-describedby="allowed-ips-error"
+                        prop:value=move || text.get()
+                        on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+                    <p class="field-error" id="allowed-ips-error" aria-live="polite">{field_error}</p>
+                </div>
+                <button type="submit" class="btn btn-primary" disabled=move || save.pending().get()>
+                    {move || if save.pending().get() { "Saving…" } else { "Save addresses" }}
+                </button>
+            </form>
+            {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
+            <p class="muted small" role="status" aria-live="polite" data-testid="allowed-ips-saved">{move || saved.get()}</p>
         </section>
     }
 }

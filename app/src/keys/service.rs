@@ -217,6 +217,11 @@ fn view(row: api_key::Model, names: &HashMap<String, String>, now: DateTime<Utc>
         rolling,
         exceeds_policy: false,
         rate_limit: super::RateLimit::from_stored(row.rate_limit, row.rate_limit_window),
+        allowed_ips: super::allowlist::from_stored(row.allowed_ips.as_deref())
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     }
 }
 
@@ -458,20 +463,38 @@ pub async fn create_key(
     expires_at: Option<DateTime<Utc>>,
     scopes: Scopes,
 ) -> Result<CreatedKey, KeyError> {
-    create_key_with_limit(db, secret, manager, name, expires_at, scopes, None).await
+    create_key_with(
+        db,
+        secret,
+        manager,
+        name,
+        expires_at,
+        scopes,
+        KeyExtras::default(),
+    )
+    .await
 }
 
-/// [`create_key`] with the key's own rate limit.
-pub async fn create_key_with_limit(
+/// What a new key may carry besides its name, expiry and scopes.
+#[derive(Debug, Clone, Default)]
+pub struct KeyExtras {
+    pub rate_limit: Option<super::RateLimit>,
+    /// `None`: usable from anywhere.
+    pub allowed_ips: Option<Vec<super::allowlist::IpRange>>,
+}
+
+/// [`create_key`] with a rate limit or an IP allowlist.
+pub async fn create_key_with(
     db: &DatabaseConnection,
     secret: &Secret,
     manager: &KeyManager,
     name: &str,
     expires_at: Option<DateTime<Utc>>,
     scopes: Scopes,
-    limit: Option<super::RateLimit>,
+    extras: KeyExtras,
 ) -> Result<CreatedKey, KeyError> {
-    let (rate_limit, rate_limit_window) = super::RateLimit::to_stored(limit);
+    let (rate_limit, rate_limit_window) = super::RateLimit::to_stored(extras.rate_limit);
+    let allowed_ips = extras.allowed_ips;
     let name = validate::name(name, "Name").map_err(|message| KeyError::Invalid {
         field: "name",
         message,
@@ -521,6 +544,7 @@ pub async fn create_key_with_limit(
         paused_until: None,
         rate_limit,
         rate_limit_window,
+        allowed_ips: allowed_ips.map(|ranges| super::allowlist::to_stored(&ranges)),
     };
     let creator = names(db, [row.created_by.clone()]).await?;
     let txn = db.begin().await?;
@@ -737,7 +761,7 @@ fn refuse_unless_live(
 }
 
 /// A change to one key that keeps its secret (a roll, which issues one, is [`roll_key`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyChange {
     Revoke,
     /// Ends a roll's overlap now: the old secret is refused from the next request on.
@@ -753,10 +777,12 @@ pub enum KeyChange {
     ShortenToPolicy,
     /// Sets (or, with `None`, removes) the key's own rate limit.
     SetRateLimit(Option<super::RateLimit>),
+    /// Sets the addresses the key may be used from (`None`: anywhere).
+    SetAllowedIps(Option<Vec<super::allowlist::IpRange>>),
 }
 
 impl KeyChange {
-    fn action(self) -> &'static str {
+    fn action(&self) -> &'static str {
         match self {
             KeyChange::Revoke => "key.revoked",
             KeyChange::EndOverlap => "key.overlap_ended",
@@ -764,6 +790,7 @@ impl KeyChange {
             KeyChange::Resume => "key.resumed",
             KeyChange::ShortenToPolicy => "key.shortened",
             KeyChange::SetRateLimit(_) => "key.rate_limit_changed",
+            KeyChange::SetAllowedIps(_) => "key.allowed_ips_changed",
         }
     }
 
@@ -871,6 +898,23 @@ impl KeyChange {
                     },
                 )
             }
+            KeyChange::SetAllowedIps(ranges) => {
+                refuse_unless_live(&key, now, "limited")?;
+                let stored = ranges.as_deref().map(super::allowlist::to_stored);
+                (stored != key.allowed_ips).then(|| {
+                    let detail = match &stored {
+                        Some(list) => format!("allowed from {}", list.replace(',', ", ")),
+                        None => "allowed from anywhere".to_owned(),
+                    };
+                    // The audit detail holds 200 characters.
+                    let detail: String = detail.chars().take(200).collect();
+                    let changed = api_key::Model {
+                        allowed_ips: stored,
+                        ..key
+                    };
+                    (changed, Some(detail))
+                })
+            }
         })
     }
 }
@@ -889,13 +933,14 @@ pub async fn change_key(
     lock_key(&txn, manager, key_id).await?;
     let key = find_in_org(&txn, manager, key_id).await?;
     let policy = org_policy(&txn, manager.org_id()).await?;
+    let action = change.action();
     let key = match change.apply(&key, manager, policy, now)? {
         Some((changed, detail)) => {
             api_key::ActiveModel::from(changed.clone())
                 .reset_all()
                 .update(&txn)
                 .await?;
-            record(&txn, manager, change.action(), &changed, now, detail).await?;
+            record(&txn, manager, action, &changed, now, detail).await?;
             announce(&txn, &Invalidation::Key(key.id.clone())).await?;
             changed
         }

@@ -532,6 +532,9 @@ pub(crate) fn Activity(
                                 "key.rate_limit_changed" => {
                                     format!(" changed the rate limit of key “{}”", e.key_name)
                                 }
+                                "key.allowed_ips_changed" => {
+                                    format!(" changed the allowed addresses of key “{}”", e.key_name)
+                                }
                                 "policy.changed" => " changed the key policy".to_owned(),
                                 other => format!(" {other} key “{}”", e.key_name),
                             };

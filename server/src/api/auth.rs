@@ -224,6 +224,10 @@ pub fn rate_limit_fields(decision: &Decision) -> (String, String) {
 pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, ApiError> {
     let principal = authenticate_inner(parts, app).await?;
     if let Principal::Key(key) = &principal {
+        // Before any limit counts the request: a key from elsewhere is refused outright.
+        if !key.allows(client_ip(parts)) {
+            return Err(ApiError::IpNotAllowed);
+        }
         let decision = app.verifier.admit(key).await;
         match parts.extensions.get::<KeySlot>() {
             Some(slot) => {

@@ -49,6 +49,8 @@ pub enum ApiError {
     InsufficientScope(Scope),
     /// An authenticated caller whose role does not allow this (403).
     Forbidden(String),
+    /// A valid key used from an address its allowlist does not name (403).
+    IpNotAllowed,
     NotFound,
     /// Two different keys in `x-api-key` and `Authorization`, or another unreadable request.
     BadRequest(String),
@@ -80,7 +82,9 @@ impl ApiError {
             | Self::KeyExpired
             | Self::KeyRevoked
             | Self::KeyPaused => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope(_) | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::InsufficientScope(_) | Self::Forbidden(_) | Self::IpNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound | Self::NoUpstream => StatusCode::NOT_FOUND,
             Self::BadRequest(_) | Self::Invalid { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -104,6 +108,7 @@ impl ApiError {
             Self::KeyPaused => "key_paused",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::Forbidden(_) => "forbidden",
+            Self::IpNotAllowed => "ip_not_allowed",
             Self::NotFound => "not_found",
             Self::BadRequest(_) => "bad_request",
             Self::Invalid { .. } => "invalid_request",
@@ -135,6 +140,9 @@ impl ApiError {
                 format!("This API key lacks the {} scope.", scope.as_str())
             }
             Self::Forbidden(m) | Self::BadRequest(m) | Self::Conflict(m) => m.clone(),
+            Self::IpNotAllowed => {
+                "This API key may not be used from this address: its organization limits it to listed addresses.".into()
+            }
             Self::Invalid { message, .. } => message.clone(),
             Self::NotFound => "Not found.".into(),
             Self::PayloadTooLarge => "The request body is too large.".into(),

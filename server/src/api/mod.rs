@@ -30,7 +30,8 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
             its creator's current role, and cannot grant scopes it does not have.\n\n\
             Errors are `{\"error\": \"<code>\", \"message\": \"...\"}`: 401 `unauthenticated`, \
             `invalid_token` (unknown or malformed key), `key_expired`, `key_revoked` or `key_paused` \
-            (with `WWW-Authenticate`), 403 `insufficient_scope`, 404, 413, 415, \
+            (with `WWW-Authenticate`), 403 `insufficient_scope`, 403 `ip_not_allowed` (a key used \
+            from an address its allowlist does not name), 404, 413, 415, \
             429 `rate_limited` (with `Retry-After`: too many failed verifications from an address, \
             or a key over its own rate limit), 503 `unavailable`.\n\n\
             A key with a rate limit gets `RateLimit-Policy: \"key\";q=<requests>;w=<seconds>` and \
@@ -53,6 +54,7 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         rest::resume_key,
         rest::shorten_key,
         rest::set_rate_limit,
+        rest::set_allowed_ips,
         rest::key_usage,
         rest::get_policy,
         rest::set_policy,
@@ -119,6 +121,7 @@ pub fn rest_routes() -> Router<ServerState> {
         .route("/keys/{id}/resume", post(rest::resume_key))
         .route("/keys/{id}/shorten-to-policy", post(rest::shorten_key))
         .route("/keys/{id}/rate-limit", put(rest::set_rate_limit))
+        .route("/keys/{id}/allowed-ips", put(rest::set_allowed_ips))
         .route("/keys/{id}/usage", get(rest::key_usage))
         .route("/policy", get(rest::get_policy).put(rest::set_policy))
         .route("/verify", post(rest::verify))

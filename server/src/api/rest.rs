@@ -59,6 +59,8 @@ pub struct ApiKey {
     pub exceeds_policy: bool,
     /// The key's own rate limit; `null`: none.
     pub rate_limit: Option<RateLimitBody>,
+    /// The addresses and CIDR ranges the key may be used from; empty: anywhere.
+    pub allowed_ips: Vec<String>,
 }
 
 /// A key's own rate limit: at most `requests` per `per`, as a sliding window. Over it,
@@ -110,6 +112,7 @@ impl From<ApiKeyView> for ApiKey {
             previous_expires_at,
             exceeds_policy: v.exceeds_policy,
             rate_limit: v.rate_limit.map(RateLimitBody::from),
+            allowed_ips: v.allowed_ips,
             id: v.id,
             name: v.name,
             hint: v.hint,
@@ -192,6 +195,11 @@ pub struct CreateKeyRequest {
     pub expires_at: Option<DateTime<Utc>>,
     /// The key's own rate limit; omit for none.
     pub rate_limit: Option<RateLimitBody>,
+    /// Up to 50 IPv4/IPv6 addresses or CIDR ranges the key may be used from; omit (or
+    /// give none) for anywhere. From any other client address the key gets 403
+    /// `ip_not_allowed`.
+    #[schema(example = json!(["203.0.113.0/24", "2001:db8::/32"]))]
+    pub allowed_ips: Option<Vec<String>>,
 }
 
 /// A scope a key can be given (documentation only: requests carry plain strings, and an
@@ -537,14 +545,18 @@ pub async fn create_key(
         .as_ref()
         .map(|l| l.parse("rate_limit"))
         .transpose()?;
-    let created = keys::create_key_with_limit(
+    let allowed_ips = parse_allowed_ips(request.allowed_ips.as_deref())?;
+    let created = keys::create_key_with(
         &state.db,
         &state.secret,
         &manager,
         &request.name,
         expires_at,
         scopes,
-        limit,
+        keys::KeyExtras {
+            rate_limit: limit,
+            allowed_ips,
+        },
     )
     .await?;
     let location = format!("/api/v1/keys/{}", created.key.id);
@@ -803,6 +815,65 @@ pub async fn set_rate_limit(
         query,
         &id,
         KeyChange::SetRateLimit(limit),
+    )
+    .await
+}
+
+/// An allowlist from a request: `None` when absent or empty (anywhere).
+fn parse_allowed_ips(
+    entries: Option<&[String]>,
+) -> Result<Option<Vec<app::keys::allowlist::IpRange>>, ApiError> {
+    let Some(entries) = entries else {
+        return Ok(None);
+    };
+    app::keys::allowlist::parse_list(entries.iter().map(String::as_str)).map_err(|message| {
+        ApiError::Invalid {
+            field: "allowed_ips".into(),
+            message,
+        }
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetAllowedIpsRequest {
+    /// Up to 50 addresses or CIDR ranges; empty or `null`: anywhere.
+    #[schema(example = json!(["203.0.113.0/24", "2001:db8::/32"]))]
+    pub allowed_ips: Option<Vec<String>>,
+}
+
+/// Sets the addresses a key may be used from; every instance applies it within a second.
+/// A range that allows every address (`/0`) is refused. Needs `keys:write`.
+#[utoipa::path(
+    put, path = "/api/v1/keys/{id}/allowed-ips", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), OrgQuery),
+    request_body = SetAllowedIpsRequest,
+    security(("api_key" = ["keys:write"]), ("bearer" = ["keys:write"]), ("session" = [])),
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 400, description = "An entry that is not an address or range (named in the message), a /0, or more than 50", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The key is revoked or expired", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+    )
+)]
+pub async fn set_allowed_ips(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+    ApiJson(request): ApiJson<SetAllowedIpsRequest>,
+) -> Result<Json<ApiKey>, ApiError> {
+    let ranges = parse_allowed_ips(request.allowed_ips.as_deref())?;
+    change(
+        &state,
+        &principal,
+        query,
+        &id,
+        KeyChange::SetAllowedIps(ranges),
     )
     .await
 }
