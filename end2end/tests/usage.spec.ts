@@ -126,5 +126,19 @@ test("a key's page charts its requests and changes its rate limit", async ({ bro
       expect(overflow.frame, `${path} at ${width}px`).toBeLessThanOrEqual(0.5);
       expect(overflow.display, `${path} at ${width}px`).toBe("table-row");
     }
+    // The create dialog's rate-limit fields and their error stay inside the dialog.
+    await gotoHydrated(page, keysPath);
+    await page.getByRole("button", { name: "Create key", exact: true }).click();
+    const create = page.getByRole("dialog");
+    await create.getByLabel("Name").fill("Too fast");
+    await create.getByLabel("Requests").fill("0");
+    await create.getByRole("button", { name: "Create key" }).click();
+    await expect(create.locator("#key-rate-limit-error")).toBeVisible();
+    const box = (await create.boundingBox())!;
+    for (const part of [create.getByLabel("Per", { exact: true }), create.locator("#key-rate-limit-error")]) {
+      const r = (await part.boundingBox())!;
+      expect(r.x + r.width, `create dialog at ${width}px`).toBeLessThanOrEqual(box.x + box.width + 0.5);
+    }
+    await create.getByRole("button", { name: "Cancel" }).click();
   }
 });

@@ -207,7 +207,7 @@ pub async fn key_outcome(mut request: Request, next: Next) -> Response {
 }
 
 /// The `RateLimit-Policy` and `RateLimit` field values for a key's limit.
-pub fn rate_limit_fields(decision: &Decision) -> (String, String) {
+fn rate_limit_fields(decision: &Decision) -> (String, String) {
     (
         format!(
             r#""key";q={};w={}"#,
