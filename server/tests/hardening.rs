@@ -413,27 +413,12 @@ async fn the_server_writes_last_used_times_in_flight_at_shutdown(db: TestDb) {
         .await
         .unwrap()
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server::serve(config, listener, async {
+    let (base, serving) = common::spawn_server(config, async {
         let _ = stopped.await;
-    }));
+    });
+    common::wait_until_ready(&base).await;
     let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..200 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(ready);
     let (lock_conn, lock) = hold_write_lock(&db).await;
     let (status, _, _) = send(
         http.get(format!("{base}/api/v1/whoami"))
@@ -510,7 +495,8 @@ async fn session_writes(conn: &DatabaseConnection) -> i64 {
 /// so browsing does not write the database on every page and server-function call.
 async fn browsing_writes_the_session_at_most_once_a_minute(db: TestDb) {
     use app::entities::session;
-    let server = TestServer::start(db).await;
+    // It renders pages: see `start_in_own_process`.
+    let server = TestServer::start_in_own_process(db).await;
     let (client, _) = server.user("Ada").await;
     let conn = server.db.connect().await;
     count_session_writes(&conn).await;
@@ -629,7 +615,8 @@ async fn sign_ups_are_throttled_per_address() {
 /// response's nonce, and every inline script on the page has it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_allow_only_their_own_nonced_inline_scripts() {
-    let server = TestServer::start(TestDb::sqlite().await).await;
+    // It renders pages: see `start_in_own_process`.
+    let server = TestServer::start_in_own_process(TestDb::sqlite().await).await;
     let (client, _) = server.user("Ada").await;
     let org = client.create_org("Acme").await;
     let mut nonces = std::collections::HashSet::new();

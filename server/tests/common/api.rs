@@ -8,7 +8,11 @@ use serde_json::{Value, json};
 pub async fn send(
     request: reqwest::RequestBuilder,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let response = request.send().await.unwrap();
+    let response = request
+        .timeout(super::REQUEST_TIMEOUT)
+        .send()
+        .await
+        .unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap();

@@ -150,7 +150,11 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::common::TestDb::sqlite().await).await;
+                    $crate::common::within_time_limit(
+                        concat!("sqlite::", stringify!($name)),
+                        async { super::$name($crate::common::TestDb::sqlite().await).await },
+                    )
+                    .await;
                 }
             )*
         }
@@ -159,7 +163,11 @@ macro_rules! on_both_databases {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     if let Some(db) = $crate::common::TestDb::postgres().await {
-                        super::$name(db).await;
+                        $crate::common::within_time_limit(
+                            concat!("postgres::", stringify!($name)),
+                            super::$name(db),
+                        )
+                        .await;
                     }
                 }
             )*
@@ -167,8 +175,23 @@ macro_rules! on_both_databases {
     };
 }
 
+/// The longest any test request may take: far beyond any answer, short of a hung run.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The longest one test on one database may take.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs a test body with [`TEST_TIMEOUT`]: a test stuck on anything fails, naming itself.
+pub async fn within_time_limit(name: &str, test: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(TEST_TIMEOUT, test).await.is_err() {
+        panic!("{name} did not finish within {TEST_TIMEOUT:?}");
+    }
+}
+
 pub struct TestServer {
     pub base: String,
+    /// Set when the server runs as the real binary in a process of its own.
+    process: Option<process::Running>,
     pub db: TestDb,
     /// The extra `KEYGATE_*` variables it was started with; other instances get them too.
     extra: Vec<(String, String)>,
@@ -186,7 +209,30 @@ impl TestServer {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        TestServer { base, db, extra }
+        TestServer {
+            base,
+            process: None,
+            db,
+            extra,
+        }
+    }
+
+    /// The real binary in a process of its own, for tests that render pages. Leptos's
+    /// page rendering, with other Keygate servers starting, serving and stopping in the
+    /// same process (the other tests' servers), now and then never answered one page
+    /// request (seen about once in 40 runs of the hardening tests; never with one server
+    /// per process, as deployed, even under concurrent load). Server functions and the
+    /// REST API were never affected.
+    pub async fn start_in_own_process(db: TestDb) -> TestServer {
+        let running =
+            process::Running::start(db.data_dir(), &[("KEYGATE_DATABASE_URL", db.url.as_str())])
+                .await;
+        TestServer {
+            base: running.base.clone(),
+            process: Some(running),
+            db,
+            extra: Vec::new(),
+        }
     }
 
     /// Another instance on the same database and configuration, as a second machine
@@ -205,6 +251,9 @@ impl TestServer {
         Client {
             http: reqwest::Client::builder()
                 .cookie_store(true)
+                // A request the server never answers fails its test here, with the place
+                // it was made, instead of hanging the whole run.
+                .timeout(REQUEST_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
@@ -236,27 +285,56 @@ impl TestServer {
 }
 
 /// Serves `config` in this process on a free port; the base URL once it is ready.
-async fn serve_in_process(config: Config) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// Starts `server::serve` in this test's runtime with a listener on a free port; its
+/// base URL and its task (which ends when `shutdown` resolves and the server has
+/// stopped).
+pub fn spawn_server(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (
+    String,
+    tokio::task::JoinHandle<Result<(), server::StartError>>,
+) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        if let Err(e) = server::serve(config, listener, std::future::pending()).await {
-            panic!("test server failed: {e}");
-        }
+    let task = tokio::spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        server::serve(config, listener, shutdown).await
     });
+    (base, task)
+}
+
+/// Waits until the server at `base` answers `/readyz`.
+pub async fn wait_until_ready(base: &str) {
     let probe = reqwest::Client::new();
     for _ in 0..200 {
         if probe
             .get(format!("{base}/readyz"))
+            .timeout(Duration::from_secs(2))
             .send()
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            return base;
+            return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("test server did not become ready");
+}
+
+async fn serve_in_process(config: Config) -> String {
+    let (base, task) = spawn_server(config, std::future::pending());
+    // A server that fails to start fails its test here, with its error.
+    tokio::task::yield_now().await;
+    if task.is_finished() {
+        match task.await {
+            Ok(Err(e)) => panic!("test server failed: {e}"),
+            other => panic!("test server stopped: {other:?}"),
+        }
+    }
+    wait_until_ready(&base).await;
+    base
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
