@@ -1,30 +1,10 @@
 // Screenshots of the API keys page in every key state (rolling, paused, expiring soon,
 // over policy, revoked), its dialogs, and the key policy page, at three widths.
 //   BASE=http://127.0.0.1:3000 OUT=/tmp/shots node end2end/shots-keys.mjs
-import { chromium } from "@playwright/test";
+import { ownerWithOrg } from "./shots-setup.mjs";
 const base = process.env.BASE;
 const out = process.env.OUT || "/tmp/shots";
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
-const ctx = await browser.newContext();
-const page = await ctx.newPage();
-const uniq = Date.now();
-await page.goto(base + "/signup");
-await page.waitForSelector("body[data-hydrated=true]");
-await page.getByLabel("Email").fill(`owner${uniq}@example.com`);
-await page.getByLabel("Display name").fill("Olga Owner");
-await page.getByLabel("Password").fill("correct horse battery staple");
-await page.getByRole("button", { name: "Create account" }).click();
-await page.waitForURL(/\/orgs$/);
-await page.getByLabel("Organization name").fill("Acme Rockets");
-await page.getByRole("button", { name: "Create organization" }).click();
-await page.waitForURL(/settings$/);
-const settings = new URL(page.url()).pathname;
-const orgId = settings.split("/")[2];
-async function rpc(name, form) {
-  const r = await page.request.post(`${base}/rpc/${name}`, { headers: { origin: base }, form: { org_id: orgId, ...form } });
-  if (r.status() !== 200) throw new Error(`${name}: ${await r.text()}`);
-  return r.json();
-}
+const { browser, ctx, page, settings, orgId, rpc } = await ownerWithOrg(base);
 const soon = new Date(Date.now() + 3 * 86400000).toISOString().slice(0, 10);
 const ids = {};
 for (const [name, expiry, date] of [

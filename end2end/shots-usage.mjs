@@ -2,30 +2,10 @@
 // rate limit form) and of the keys page's usage panel, at three widths.
 //   BASE=http://127.0.0.1:3000 OUT=/tmp/shots node end2end/shots-usage.mjs
 // Counts reach the page with the server's usage flush (KEYGATE_USAGE_FLUSH_INTERVAL).
-import { chromium } from "@playwright/test";
+import { ownerWithOrg } from "./shots-setup.mjs";
 const base = process.env.BASE;
 const out = process.env.OUT || "/tmp/shots";
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
-const ctx = await browser.newContext();
-const page = await ctx.newPage();
-const uniq = Date.now();
-await page.goto(base + "/signup");
-await page.waitForSelector("body[data-hydrated=true]");
-await page.getByLabel("Email").fill(`usage${uniq}@example.com`);
-await page.getByLabel("Display name").fill("Olga Owner");
-await page.getByLabel("Password").fill("correct horse battery staple");
-await page.getByRole("button", { name: "Create account" }).click();
-await page.waitForURL(/\/orgs$/);
-await page.getByLabel("Organization name").fill("Acme Rockets");
-await page.getByRole("button", { name: "Create organization" }).click();
-await page.waitForURL(/settings$/);
-const settings = new URL(page.url()).pathname;
-const orgId = settings.split("/")[2];
-async function rpc(name, form) {
-  const r = await page.request.post(`${base}/rpc/${name}`, { headers: { origin: base }, form: { org_id: orgId, ...form } });
-  if (r.status() !== 200) throw new Error(`${name}: ${await r.text()}`);
-  return r.json();
-}
+const { browser, ctx, page, settings, orgId, rpc } = await ownerWithOrg(base);
 const busy = await rpc("create_api_key", { name: "Billing service (production, eu-west-1)", expiry: "90", scopes: "gateway", rate_limit: "40", rate_limit_per: "minute" });
 const quiet = await rpc("create_api_key", { name: "Reporting", expiry: "30", scopes: "gateway" });
 const call = (key, path = "/api/v1/whoami") => page.request.get(base + path, { headers: { "x-api-key": key } });

@@ -2,7 +2,7 @@
 // retrying and failed to connect) at three widths. Needs a server started with
 // KEYGATE_WEBHOOK_ALLOW_PRIVATE=true.
 //   BASE=http://127.0.0.1:3000 OUT=/tmp/shots node end2end/shots-webhooks.mjs
-import { chromium } from "@playwright/test";
+import { ownerWithOrg } from "./shots-setup.mjs";
 import * as http from "http";
 const base = process.env.BASE;
 const out = process.env.OUT || "/tmp/shots";
@@ -10,28 +10,7 @@ const ok = http.createServer((req, res) => { req.resume(); res.end('{"received":
 const failing = http.createServer((req, res) => { req.resume(); res.writeHead(503); res.end("upstream maintenance, try later"); });
 await new Promise((r) => ok.listen(0, "127.0.0.1", r));
 await new Promise((r) => failing.listen(0, "127.0.0.1", r));
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
-const ctx = await browser.newContext();
-await ctx.grantPermissions(["clipboard-read", "clipboard-write"]);
-const page = await ctx.newPage();
-const uniq = Date.now();
-await page.goto(base + "/signup");
-await page.waitForSelector("body[data-hydrated=true]");
-await page.getByLabel("Email").fill(`hooks${uniq}@example.com`);
-await page.getByLabel("Display name").fill("Olga Owner");
-await page.getByLabel("Password").fill("correct horse battery staple");
-await page.getByRole("button", { name: "Create account" }).click();
-await page.waitForURL(/\/orgs$/);
-await page.getByLabel("Organization name").fill("Acme Rockets");
-await page.getByRole("button", { name: "Create organization" }).click();
-await page.waitForURL(/settings$/);
-const settings = new URL(page.url()).pathname;
-const orgId = settings.split("/")[2];
-async function rpc(name, form) {
-  const r = await page.request.post(`${base}/rpc/${name}`, { headers: { origin: base }, form: { org_id: orgId, ...form } });
-  if (r.status() !== 200) throw new Error(`${name}: ${await r.text()}`);
-  return r.json();
-}
+const { browser, ctx, page, settings, orgId, rpc } = await ownerWithOrg(base, { clipboard: true });
 const good = await rpc("create_webhook", { url: `http://127.0.0.1:${ok.address().port}/hooks/keygate?team=platform-security`, events: "key.created,key.rolled,key.revoked,key.paused,key.expiring,key.expired,member.removed" });
 const bad = await rpc("create_webhook", { url: `http://127.0.0.1:${failing.address().port}/events`, events: "key.revoked,member.removed" });
 const closed = await rpc("create_webhook", { url: "http://127.0.0.1:9/nothing-listens-here", events: "key.created" });
