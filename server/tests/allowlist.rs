@@ -47,11 +47,7 @@ async fn keys_work_only_from_their_addresses(db: TestDb) {
     // the X-Forwarded-For address it adds.
     let server = TestServer::start_with(db, &[("KEYGATE_TRUSTED_PROXIES", "127.0.0.1")]).await;
     let other = server.another_instance().await;
-    let (owner, _) = server.user("Ada").await;
-    let org = owner.create_org("Acme").await;
-    let (_, admin) = owner
-        .create_key(&org, "admin", "gateway keys:read keys:write")
-        .await;
+    let (owner, org, admin) = server.org_with_admin_key().await;
     let http = reqwest::Client::new();
     let keys_url = format!("{}/api/v1/keys", server.base);
     let create = |body: Value| {

@@ -696,11 +696,7 @@ async fn a_full_sqlite_database_refuses_cleanly() {
         &[("KEYGATE_SQLITE_MAX_SIZE_MB", "1")],
     )
     .await;
-    let (owner, _) = server.user("Ada").await;
-    let org = owner.create_org("Acme").await;
-    let (_, admin) = owner
-        .create_key(&org, "admin", "gateway keys:read keys:write")
-        .await;
+    let (_, _, admin) = server.org_with_admin_key().await;
     let http = http();
     let mut shown = Vec::new();
     let failure = loop {

@@ -60,11 +60,7 @@ async fn whoami(http: &reqwest::Client, base: &str, key: &str) -> StatusCode {
 
 /// Creates a key with `limit` requests per minute through the REST API; its secret.
 async fn limited_key(server: &TestServer, limit: u32) -> String {
-    let (owner, _) = server.user("Ada").await;
-    let org = owner.create_org("Acme").await;
-    let (_, admin) = owner
-        .create_key(&org, "admin", "gateway keys:read keys:write")
-        .await;
+    let (_, _, admin) = server.org_with_admin_key().await;
     let (status, body) = call(
         &reqwest::Client::new(),
         Method::POST,

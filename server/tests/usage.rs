@@ -252,11 +252,7 @@ async fn limited_whoami(
 
 async fn a_key_over_its_rate_limit_gets_429_and_the_ratelimit_fields(db: TestDb) {
     let server = TestServer::start_with(db, &FAST_FLUSH).await;
-    let (owner, _) = server.user("Ada").await;
-    let org = owner.create_org("Acme").await;
-    let (_, admin) = owner
-        .create_key(&org, "admin", "gateway keys:read keys:write")
-        .await;
+    let (owner, org, admin) = server.org_with_admin_key().await;
     let http = reqwest::Client::new();
     let keys_url = format!("{}/api/v1/keys", server.base);
 

@@ -246,6 +246,17 @@ impl TestServer {
         serve_in_process(self.db.config_with(&extra)).await
     }
 
+    /// Ada, owner of a new organization "Acme", with a key that may read and write keys:
+    /// her client, the organization's id and the key.
+    pub async fn org_with_admin_key(&self) -> (Client, String, String) {
+        let (owner, _) = self.user("Ada").await;
+        let org = owner.create_org("Acme").await;
+        let (_, admin) = owner
+            .create_key(&org, "admin", "gateway keys:read keys:write")
+            .await;
+        (owner, org, admin)
+    }
+
     /// A new browser-like client with its own cookie jar.
     pub fn client(&self) -> Client {
         Client {
