@@ -140,6 +140,9 @@ async fn seed_with(
                     rate_limit: limit.map(|l| l.0),
                     rate_limit_window: limit.map(|l| l.1),
                     allowed_ips: None,
+                    tags: None,
+                    owner_id: None,
+                    metadata: None,
                 };
                 if hot.len() < HOT_KEYS && n % (count / HOT_KEYS).max(1) == 0 {
                     hot.push(raw);

@@ -152,11 +152,17 @@ test("a key expiring in 3 days is flagged, counted in a banner and can be filter
   const banner = page.getByTestId("expiry-banner");
   await expect(banner).toContainText("1 key expires this week.");
   await banner.getByRole("link", { name: "Show only these" }).click();
-  await expect(page).toHaveURL(/filter=expiring/);
+  await expect(page).toHaveURL(/status=expiring/);
   await expect(row(page, "Soon")).toBeVisible();
   await expect(row(page, "Later")).toHaveCount(0);
+  // The banner's filter is the list's status filter.
+  await expect(page.getByTestId("key-filters").getByLabel("Status")).toHaveValue("expiring");
   await banner.getByRole("link", { name: "Show all keys" }).click();
   await expect(row(page, "Later")).toBeVisible();
+  // A link saved before the status filter existed still shows the same keys.
+  await gotoHydrated(page, `${keysPath}?filter=expiring`);
+  await expect(row(page, "Soon")).toBeVisible();
+  await expect(row(page, "Later")).toHaveCount(0);
 });
 
 test("the key policy limits the create dialog and flags older keys", async ({ browser }) => {

@@ -10,6 +10,7 @@ mod m20261201_000005_key_lifecycle;
 mod m20261202_000006_webhooks;
 mod m20261203_000007_usage_limits;
 mod m20261204_000008_allowed_ips;
+mod m20261205_000009_key_context;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_webhooks::Migration),
             Box::new(m20261203_000007_usage_limits::Migration),
             Box::new(m20261204_000008_allowed_ips::Migration),
+            Box::new(m20261205_000009_key_context::Migration),
         ]
     }
 }

@@ -7,7 +7,8 @@
 //! keygate user create --email EMAIL --name NAME        (password: KEYGATE_PASSWORD or stdin)
 //! keygate org create --name NAME --owner EMAIL
 //! keygate key create --org ORG_ID --name NAME [--expires-in 30d|1y|never] [--scopes gateway,keys:read]
-//!                    [--rate-limit 100/minute] [--allowed-ips 203.0.113.0/24,...] [--as EMAIL]
+//!                    [--rate-limit 100/minute] [--allowed-ips 203.0.113.0/24,...]
+//!                    [--tags billing,prod] [--owner cus_123] [--metadata '{"plan":"pro"}'] [--as EMAIL]
 //! keygate key roll --org ORG_ID --id KEY_ID [--overlap 24h] [--as EMAIL]
 //! keygate key revoke-leaked [--source URL]                 (keys on stdin)
 //! ```
@@ -18,6 +19,7 @@
 
 use app::keys::RateLimit;
 use app::keys::allowlist::IpRange;
+use app::keys::context::KeyContext;
 use app::keys::scopes::{DEFAULT_SCOPES, Scopes};
 use app::keys::service::{self as keys, KeyManager};
 use app::orgs::Role;
@@ -110,6 +112,15 @@ enum KeyAction {
         /// Comma-separated addresses or CIDR ranges it may be used from (default: anywhere)
         #[arg(long = "allowed-ips", value_name = "203.0.113.0/24,2001:db8::/32", value_parser = parse_allowed_ips)]
         allowed_ips: Option<AllowedIps>,
+        /// Comma-separated tags: lower-case letters, digits, -, : and . (up to 20)
+        #[arg(long, value_name = "billing,prod", value_parser = parse_tags)]
+        tags: Option<Tags>,
+        /// The external owner the key is for (a customer or service id)
+        #[arg(long, value_name = "ID", value_parser = parse_owner)]
+        owner: Option<String>,
+        /// A JSON object of metadata (up to 4096 bytes)
+        #[arg(long, value_name = "JSON", value_parser = parse_metadata)]
+        metadata: Option<String>,
         /// Create it as this member (default: the organization's first owner)
         #[arg(long = "as", value_name = "EMAIL")]
         creator: Option<String>,
@@ -186,6 +197,7 @@ pub enum Command {
         scopes: Scopes,
         rate_limit: Option<RateLimit>,
         allowed_ips: Option<Vec<IpRange>>,
+        context: KeyContext,
         creator: Option<String>,
     },
     RollKey {
@@ -235,6 +247,9 @@ pub fn parse(args: &[String]) -> Result<Command, NotRun> {
                     scopes,
                     rate_limit,
                     allowed_ips,
+                    tags,
+                    owner,
+                    metadata,
                     creator,
                 },
         }) => Command::CreateKey {
@@ -244,6 +259,11 @@ pub fn parse(args: &[String]) -> Result<Command, NotRun> {
             scopes: scopes.unwrap_or(DEFAULT_SCOPES),
             rate_limit,
             allowed_ips: allowed_ips.and_then(|a| a.0),
+            context: KeyContext {
+                tags: tags.map(|t| t.0).unwrap_or_default(),
+                owner,
+                metadata,
+            },
             creator,
         },
         Some(Top::Key {
@@ -301,6 +321,23 @@ fn parse_allowed_ips(value: &str) -> Result<AllowedIps, String> {
     app::keys::allowlist::parse_list([value]).map(AllowedIps)
 }
 
+/// Tags as given on the command line.
+#[derive(Debug, Clone)]
+struct Tags(Vec<String>);
+
+fn parse_tags(value: &str) -> Result<Tags, String> {
+    app::keys::context::parse_tags_text(value).map(Tags)
+}
+
+fn parse_owner(value: &str) -> Result<String, String> {
+    app::keys::context::parse_owner(value)?.ok_or_else(|| "the owner id is empty".to_owned())
+}
+
+fn parse_metadata(value: &str) -> Result<String, String> {
+    app::keys::context::parse_metadata_text(value)?
+        .ok_or_else(|| "the metadata is empty: give a JSON object".to_owned())
+}
+
 /// `100/minute`, `5/second`, `1000/hour`.
 fn parse_rate_limit(value: &str) -> Result<RateLimit, String> {
     let (requests, per) = value
@@ -341,6 +378,7 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
             scopes,
             rate_limit,
             allowed_ips,
+            context,
             creator,
         } => {
             let manager = acting_manager(db, &org, creator.as_deref()).await?;
@@ -355,6 +393,7 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
                 keys::KeyExtras {
                     rate_limit,
                     allowed_ips,
+                    context,
                 },
             )
             .await
@@ -545,6 +584,7 @@ mod tests {
                 scopes: Scopes::parse_list(["gateway keys:read"]).unwrap(),
                 rate_limit: None,
                 allowed_ips: None,
+                context: KeyContext::default(),
                 creator: None,
             }
         );
@@ -560,7 +600,27 @@ mod tests {
                 scopes: DEFAULT_SCOPES,
                 rate_limit: Some(RateLimit::new(100, app::keys::RatePeriod::Minute).unwrap()),
                 allowed_ips: None,
+                context: KeyContext::default(),
                 creator: None,
+            }
+        );
+    }
+
+    #[test]
+    fn keys_are_created_with_their_context() {
+        let parsed = parse(&args(
+            "key create --org o --name x --tags prod,billing --owner cus_1 --metadata {\"plan\":\"pro\"}",
+        ))
+        .unwrap();
+        let Command::CreateKey { context, .. } = parsed else {
+            panic!("not a key creation: {parsed:?}");
+        };
+        assert_eq!(
+            context,
+            KeyContext {
+                tags: vec!["billing".into(), "prod".into()],
+                owner: Some("cus_1".into()),
+                metadata: Some("{\"plan\":\"pro\"}".into()),
             }
         );
     }
@@ -579,6 +639,9 @@ mod tests {
             "key create --org o --name x --rate-limit 5/week",
             "key create --org o --name x --allowed-ips 0.0.0.0/0",
             "key create --org o --name x --allowed-ips 10.0.0.1/33",
+            "key create --org o --name x --tags Prod",
+            "key create --org o --name x --owner",
+            "key create --org o --name x --metadata [1]",
             "org create --name x --owner",
             "org create --name x --owner a --owner b",
             "user create --email a --name b --colour blue",

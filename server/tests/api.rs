@@ -655,7 +655,8 @@ async fn verify_endpoint_tells_services_whose_key_it_is(db: TestDb) {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
             body,
-            json!({"valid": false, "error": "invalid_token", "org_id": null, "key_id": null, "scopes": [], "expires_at": null})
+            json!({"valid": false, "error": "invalid_token", "org_id": null, "key_id": null, "scopes": [],
+                "expires_at": null, "tags": [], "owner_id": null, "metadata": null})
         );
     }
     let (status, _, body) = send(service().post(&url).json(&json!({"key": key, "extra": 1}))).await;
@@ -813,6 +814,7 @@ async fn openapi_document_lists_every_route_with_auth(db: TestDb) {
         ("/api/v1/policy", "put"),
         ("/api/v1/verify", "post"),
         ("/api/v1/keys/leaked", "post"),
+        ("/api/v1/keys/{id}/context", "put"),
         ("/api/v1/webhooks", "get"),
         ("/api/v1/webhooks", "post"),
         ("/api/v1/webhooks/{id}", "delete"),

@@ -477,7 +477,7 @@ async fn verification_checks_shape_status_and_expiry(db: TestDb) {
             .unwrap(),
         Err(VerifyError::Expired)
     );
-    let listed = keys::list_keys(&state.db, &manager, 1, keys::KeyFilter::All)
+    let listed = keys::list_keys(&state.db, &manager, 1, &app::keys::KeyQuery::default())
         .await
         .unwrap();
     assert_eq!(
@@ -517,7 +517,7 @@ async fn the_list_is_paginated_newest_first(db: TestDb) {
         .await
         .unwrap();
     }
-    let first = keys::list_keys(&state.db, &manager, 1, keys::KeyFilter::All)
+    let first = keys::list_keys(&state.db, &manager, 1, &app::keys::KeyQuery::default())
         .await
         .unwrap();
     assert_eq!(
@@ -525,13 +525,13 @@ async fn the_list_is_paginated_newest_first(db: TestDb) {
         (25, 1, 2, 30)
     );
     assert_eq!(first.keys[0].name, "key 29");
-    let second = keys::list_keys(&state.db, &manager, 2, keys::KeyFilter::All)
+    let second = keys::list_keys(&state.db, &manager, 2, &app::keys::KeyQuery::default())
         .await
         .unwrap();
     assert_eq!(second.keys.len(), 5);
     assert_eq!(second.keys[4].name, "key 00");
     assert_eq!(
-        keys::list_keys(&state.db, &manager, 99, keys::KeyFilter::All)
+        keys::list_keys(&state.db, &manager, 99, &app::keys::KeyQuery::default())
             .await
             .unwrap()
             .page,
@@ -539,7 +539,7 @@ async fn the_list_is_paginated_newest_first(db: TestDb) {
         "out-of-range pages clamp"
     );
     assert!(
-        keys::list_keys(&state.db, &manager, 0, keys::KeyFilter::All)
+        keys::list_keys(&state.db, &manager, 0, &app::keys::KeyQuery::default())
             .await
             .unwrap()
             .keys

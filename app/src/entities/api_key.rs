@@ -35,6 +35,12 @@ pub struct Model {
     /// The addresses and CIDR ranges the key may be used from, normalized and
     /// comma-separated; `None`: anywhere.
     pub allowed_ips: Option<String>,
+    /// Tags, normalized and stored as `,a,b,` (so one matches `%,a,%`); `None`: none.
+    pub tags: Option<String>,
+    /// The external owner the key is for (a customer or service id).
+    pub owner_id: Option<String>,
+    /// A JSON object of metadata, at most 4 KB.
+    pub metadata: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sha2::Sha256;
 
 use super::allowlist::IpRange;
+use super::context::KeyContext;
 use super::scopes::Scopes;
 use super::{KeyStatus, RateLimit, format};
 use crate::entities::{api_key, membership as membership_row};
@@ -62,6 +63,8 @@ pub struct KeyPrincipal {
     pub rate_limit: Option<RateLimit>,
     /// The addresses the key may be used from; `None`: anywhere.
     pub allowed_ips: Option<std::sync::Arc<[IpRange]>>,
+    /// Tags, owner id and metadata; `None` when the key has none of them.
+    pub context: Option<std::sync::Arc<KeyContext>>,
 }
 
 impl KeyPrincipal {
@@ -242,7 +245,13 @@ pub async fn lookup_digest(db: &impl ConnectionTrait, digest: &[u8; 32]) -> Resu
         .unwrap_or(Scopes::NONE);
     let rate_limit = RateLimit::from_stored(row.rate_limit, row.rate_limit_window);
     let allowed_ips = super::allowlist::from_stored(row.allowed_ips.as_deref()).map(Into::into);
+    let context = KeyContext {
+        tags: super::context::load_tags(row.tags.as_deref()),
+        owner: row.owner_id,
+        metadata: row.metadata,
+    };
     Ok(Ok(KeyPrincipal {
+        context: (!context.is_empty()).then(|| context.into()),
         rate_limit,
         allowed_ips,
         scopes: Scopes::from_stored(&row.scopes).intersect(allowed),

@@ -11,6 +11,7 @@ use crate::error::AppError;
 #[cfg(feature = "ssr")]
 pub mod allowlist;
 pub mod chart;
+pub mod context;
 #[cfg(feature = "ssr")]
 pub mod digest;
 pub mod format;
@@ -146,6 +147,156 @@ pub enum KeyStatus {
     Revoked,
 }
 
+/// The status filter of the keys list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusFilter {
+    Active,
+    Paused,
+    /// Live keys expiring within [`EXPIRY_WARNING_DAYS`].
+    Expiring,
+    Expired,
+    Revoked,
+}
+
+impl StatusFilter {
+    pub const ALL: [StatusFilter; 5] = [
+        StatusFilter::Active,
+        StatusFilter::Paused,
+        StatusFilter::Expiring,
+        StatusFilter::Expired,
+        StatusFilter::Revoked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::Active => "active",
+            StatusFilter::Paused => "paused",
+            StatusFilter::Expiring => "expiring",
+            StatusFilter::Expired => "expired",
+            StatusFilter::Revoked => "revoked",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            StatusFilter::Active => "Active",
+            StatusFilter::Paused => "Paused",
+            StatusFilter::Expiring => "Expiring this week",
+            StatusFilter::Expired => "Expired",
+            StatusFilter::Revoked => "Revoked",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| {
+                format!(
+                    "Unknown status \"{}\": use active, paused, expiring, expired or revoked.",
+                    text.chars().take(32).collect::<String>()
+                )
+            })
+    }
+}
+
+/// The longest search text, in characters.
+pub const MAX_SEARCH_LEN: usize = 100;
+
+/// What the keys list is filtered by; every filter given must match. Empty: every key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyQuery {
+    /// Part of the name or the hint (any case), or a key id.
+    pub text: Option<String>,
+    pub tag: Option<String>,
+    pub owner: Option<String>,
+    pub status: Option<StatusFilter>,
+}
+
+impl KeyQuery {
+    /// The query from its text parts (a URL's query string, a server function's or the
+    /// REST API's arguments): blanks ignored, each part checked; an error names its field.
+    pub fn parse(
+        text: Option<&str>,
+        tag: Option<&str>,
+        owner: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<KeyQuery, (&'static str, String)> {
+        fn given(part: Option<&str>) -> Option<&str> {
+            part.map(str::trim).filter(|p| !p.is_empty())
+        }
+        let text = given(text).map(str::to_owned);
+        if text
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > MAX_SEARCH_LEN)
+        {
+            return Err((
+                "q",
+                format!("Search for at most {MAX_SEARCH_LEN} characters."),
+            ));
+        }
+        Ok(KeyQuery {
+            text,
+            tag: given(tag)
+                .map(context::parse_tag_filter)
+                .transpose()
+                .map_err(|m| ("tag", m))?,
+            owner: given(owner)
+                .map(context::parse_owner)
+                .transpose()
+                .map_err(|m| ("owner", m))?
+                .flatten(),
+            status: given(status)
+                .map(StatusFilter::parse)
+                .transpose()
+                .map_err(|m| ("status", m))?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self == &KeyQuery::default()
+    }
+
+    /// The query as URL parameters (`&q=…&tag=…`), each with a leading `&`, for links
+    /// that keep the filters (paging).
+    pub fn to_params(&self) -> String {
+        let status = self.status.map(|s| format!("&status={}", s.as_str()));
+        format!("{}{}", self.to_params_given(), status.unwrap_or_default())
+    }
+
+    /// The text parts as URL parameters, blanks left out (a form's raw values, unchecked).
+    pub fn to_params_given(&self) -> String {
+        let mut params = String::new();
+        for (name, value) in [
+            ("q", self.text.as_deref()),
+            ("tag", self.tag.as_deref()),
+            ("owner", self.owner.as_deref()),
+        ] {
+            if let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) {
+                params.push('&');
+                params.push_str(name);
+                params.push('=');
+                params.push_str(&url_encode(value));
+            }
+        }
+        params
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+pub fn url_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// Keys expiring within this many days are flagged on the keys page.
 pub const EXPIRY_WARNING_DAYS: i64 = 7;
 /// Longest overlap a roll may give the old secret: 7 days.
@@ -248,6 +399,12 @@ pub struct ApiKeyView {
     pub rate_limit: Option<RateLimit>,
     /// The addresses and CIDR ranges the key may be used from; empty: anywhere.
     pub allowed_ips: Vec<String>,
+    /// Sorted, unique tags.
+    pub tags: Vec<String>,
+    /// The external owner the key is for (a customer or service id).
+    pub owner: Option<String>,
+    /// A JSON object of metadata, compact.
+    pub metadata: Option<String>,
 }
 
 impl ApiKeyView {
@@ -390,6 +547,8 @@ pub struct KeyPage {
     pub expiring_soon: u64,
     /// The organization's key policy, which limits the create dialog.
     pub policy: KeyPolicy,
+    /// The filters applied, as checked.
+    pub query: KeyQuery,
 }
 
 /// A key together with its secret: the one response that carries the raw key.
@@ -502,60 +661,96 @@ pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
 pub async fn list_api_keys(
     org_id: String,
     page: u64,
-    // Only live keys expiring within a week.
-    #[server(default)] expiring_soon: bool,
+    /// Part of the name or hint, or a key id.
+    #[server(default)]
+    q: Option<String>,
+    #[server(default)] tag: Option<String>,
+    #[server(default)] owner: Option<String>,
+    /// `active`, `paused`, `expiring`, `expired` or `revoked`.
+    #[server(default)]
+    status: Option<String>,
+    /// The same as `status=expiring`, as pages loaded before the status filter send it.
+    #[server(default)]
+    expiring_soon: bool,
 ) -> Result<KeyPage, AppError> {
-    let (state, manager) = service::authorize(&org_id).await?;
-    let filter = if expiring_soon {
-        service::KeyFilter::ExpiringSoon
-    } else {
-        service::KeyFilter::All
+    let status = match status {
+        None if expiring_soon => Some(StatusFilter::Expiring.as_str().to_owned()),
+        status => status,
     };
-    Ok(service::list_keys(&state.db, &manager, page, filter).await?)
+    let query = KeyQuery::parse(
+        q.as_deref(),
+        tag.as_deref(),
+        owner.as_deref(),
+        status.as_deref(),
+    )
+    .map_err(|(field, message)| AppError::invalid(field, message))?;
+    let (state, manager) = service::authorize(&org_id).await?;
+    Ok(service::list_keys(&state.db, &manager, page, &query).await?)
 }
 
-#[server(prefix = "/rpc", endpoint = "create_api_key")]
-pub async fn create_api_key(
-    org_id: String,
-    name: String,
-    expiry: String,
-    custom_date: Option<String>,
-    /// Space- or comma-separated scope names; none given means the default (`gateway`).
-    scopes: Option<String>,
-    /// The key's own rate limit: requests (empty: none) per `rate_limit_per`.
-    #[server(default)]
-    rate_limit: Option<String>,
-    #[server(default)] rate_limit_per: Option<String>,
-) -> Result<CreatedKey, AppError> {
-    let limit = RateLimit::from_form(
-        rate_limit.as_deref().unwrap_or_default(),
-        rate_limit_per.as_deref().unwrap_or("minute"),
-    )?;
-    let (state, manager) = service::authorize(&org_id).await?;
-    let expires_at = resolve_expiry(
-        &expiry,
-        custom_date.as_deref().unwrap_or_default(),
-        Utc::now(),
-    )?;
-    let scopes = match scopes.as_deref() {
-        None => scopes::DEFAULT_SCOPES,
-        Some(list) => {
-            scopes::Scopes::parse_list([list]).map_err(|m| AppError::invalid("scopes", m))?
-        }
-    };
-    Ok(service::create_key_with(
-        &state.db,
-        &state.secret,
-        &manager,
-        &name,
-        expires_at,
-        scopes,
-        service::KeyExtras {
-            rate_limit: limit,
-            allowed_ips: None,
-        },
-    )
-    .await?)
+pub use create::create_api_key;
+
+/// In a module of its own: a server function's arguments are its form's fields, one each,
+/// and the lint's allowance must reach the code the macro generates for the browser too.
+#[allow(clippy::too_many_arguments)]
+mod create {
+    use super::*;
+
+    #[server(prefix = "/rpc", endpoint = "create_api_key")]
+    pub async fn create_api_key(
+        org_id: String,
+        name: String,
+        expiry: String,
+        custom_date: Option<String>,
+        /// Space- or comma-separated scope names; none given means the default (`gateway`).
+        scopes: Option<String>,
+        /// The key's own rate limit: requests (empty: none) per `rate_limit_per`.
+        #[server(default)]
+        rate_limit: Option<String>,
+        #[server(default)] rate_limit_per: Option<String>,
+        /// Tags separated by commas or spaces.
+        #[server(default)]
+        tags: Option<String>,
+        /// The external owner id.
+        #[server(default)]
+        owner: Option<String>,
+    ) -> Result<CreatedKey, AppError> {
+        let limit = RateLimit::from_form(
+            rate_limit.as_deref().unwrap_or_default(),
+            rate_limit_per.as_deref().unwrap_or("minute"),
+        )?;
+        let context = context_from_form(
+            tags.as_deref().unwrap_or_default(),
+            owner.as_deref().unwrap_or_default(),
+            "",
+        )?;
+        let (state, manager) = service::authorize(&org_id).await?;
+        let expires_at = resolve_expiry(
+            &expiry,
+            custom_date.as_deref().unwrap_or_default(),
+            Utc::now(),
+        )?;
+        let scopes = match scopes.as_deref() {
+            None => scopes::DEFAULT_SCOPES,
+            Some(list) => {
+                scopes::Scopes::parse_list([list]).map_err(|m| AppError::invalid("scopes", m))?
+            }
+        };
+        Ok(service::create_key_with(
+            &state.db,
+            &state.secret,
+            &manager,
+            &name,
+            expires_at,
+            scopes,
+            service::KeyExtras {
+                rate_limit: limit,
+                allowed_ips: None,
+                context,
+            },
+        )
+        .await?)
+    }
 }
 
 /// Applies `change` to one key of the organization, as the caller (the body of every
@@ -728,6 +923,34 @@ pub async fn set_key_allowed_ips(
     change(&org_id, &key_id, service::KeyChange::SetAllowedIps(ranges)).await
 }
 
+/// The context a form gives: tags separated by commas or spaces, an owner id and
+/// metadata as JSON text; blanks are none. An error names its field.
+pub fn context_from_form(
+    tags: &str,
+    owner: &str,
+    metadata: &str,
+) -> Result<context::KeyContext, AppError> {
+    Ok(context::KeyContext {
+        tags: context::parse_tags_text(&tags).map_err(|m| AppError::invalid("tags", m))?,
+        owner: context::parse_owner(owner).map_err(|m| AppError::invalid("owner", m))?,
+        metadata: context::parse_metadata_text(metadata)
+            .map_err(|m| AppError::invalid("metadata", m))?,
+    })
+}
+
+/// Replaces a key's tags, owner id and metadata.
+#[server(prefix = "/rpc", endpoint = "set_key_context")]
+pub async fn set_key_context(
+    org_id: String,
+    key_id: String,
+    tags: String,
+    owner: String,
+    metadata: String,
+) -> Result<ApiKeyView, AppError> {
+    let context = context_from_form(&tags, &owner, &metadata)?;
+    change(&org_id, &key_id, service::KeyChange::SetContext(context)).await
+}
+
 /// One key of the organization, for its page.
 #[server(prefix = "/rpc", endpoint = "get_api_key")]
 pub async fn get_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
@@ -811,6 +1034,51 @@ mod tests {
     }
 
     #[test]
+    fn key_queries_are_checked_and_round_trip_through_the_url() {
+        let query = KeyQuery::parse(
+            Some("  Billing 100% "),
+            Some("prod"),
+            Some(" cus_1 "),
+            Some("expiring"),
+        )
+        .unwrap();
+        assert_eq!(query.text.as_deref(), Some("Billing 100%"));
+        assert_eq!(query.owner.as_deref(), Some("cus_1"));
+        assert_eq!(query.status, Some(StatusFilter::Expiring));
+        assert_eq!(
+            query.to_params(),
+            "&q=Billing%20100%25&tag=prod&owner=cus_1&status=expiring"
+        );
+        assert!(
+            KeyQuery::parse(Some(" "), Some(""), None, None)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            KeyQuery::parse(None, Some("Prod"), None, None)
+                .unwrap_err()
+                .0,
+            "tag"
+        );
+        assert_eq!(
+            KeyQuery::parse(None, None, None, Some("old"))
+                .unwrap_err()
+                .0,
+            "status"
+        );
+        let long = "x".repeat(MAX_SEARCH_LEN + 1);
+        assert_eq!(
+            KeyQuery::parse(Some(&long), None, None, None)
+                .unwrap_err()
+                .0,
+            "q"
+        );
+        for status in StatusFilter::ALL {
+            assert_eq!(StatusFilter::parse(status.as_str()), Ok(status));
+        }
+    }
+
+    #[test]
     fn created_key_debug_hides_the_secret() {
         let key = ApiKeyView {
             id: "key_1".into(),
@@ -830,6 +1098,9 @@ mod tests {
             exceeds_policy: false,
             rate_limit: None,
             allowed_ips: Vec::new(),
+            tags: Vec::new(),
+            owner: None,
+            metadata: None,
         };
         let created = CreatedKey {
             key,

@@ -9,11 +9,13 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::chart::UsageChart;
+use super::context::KeyContext;
 use super::ui::{Activity, format_time};
 use super::usage::Period;
 use super::{
     ApiKeyView, KeyStatus, RateLimit, RatePeriod, format_date, get_api_key, key_usage,
-    list_key_activity, relative, set_key_allowed_ips, set_key_rate_limit,
+    list_key_activity, relative, set_key_allowed_ips, set_key_context, set_key_rate_limit,
+    url_encode,
 };
 use crate::components::{AccessDeniedPage, CopyButton, Loading};
 use crate::error::AppError;
@@ -100,9 +102,14 @@ pub fn KeyDetailPage() -> impl IntoView {
                 // The limit and the allowlist as last saved, shared by the facts and the forms.
                 let limit = RwSignal::new(key.rate_limit);
                 let allowed = RwSignal::new(key.allowed_ips.clone());
+                let context = RwSignal::new(KeyContext {
+                    tags: key.tags.clone(),
+                    owner: key.owner.clone(),
+                    metadata: key.metadata.clone(),
+                });
                 view! {
-                    <p class="breadcrumb"><A href=base>"← API keys"</A></p>
-                    <KeyFacts api_key=key.clone() limit=limit allowed=allowed />
+                    <p class="breadcrumb"><A href=base.clone()>"← API keys"</A></p>
+                    <KeyFacts api_key=key.clone() limit=limit allowed=allowed context=context base=base />
                     <section class="card" aria-labelledby="usage-title">
                         <div class="card-header with-switch">
                             <h2 id="usage-title">"Requests"</h2>
@@ -114,6 +121,7 @@ pub fn KeyDetailPage() -> impl IntoView {
                         <RateLimitForm key_id=key.id.clone() limit=limit changed=changed />
                         <AllowedIpsForm key_id=key.id.clone() allowed=allowed changed=changed />
                     })}
+                    <ContextForm key_id=key.id.clone() context=context changed=changed />
                     <Transition fallback=Loading>
                         {move || Suspend::new(async move {
                             match activity.await {
@@ -137,8 +145,41 @@ fn KeyFacts(
     api_key: ApiKeyView,
     limit: RwSignal<Option<RateLimit>>,
     allowed: RwSignal<Vec<String>>,
+    context: RwSignal<KeyContext>,
+    /// The keys page, which tag and owner links filter.
+    base: String,
 ) -> impl IntoView {
     let key = api_key;
+    let tag_base = base.clone();
+    let tags = move || {
+        let tags = context.with(|c| c.tags.clone());
+        if tags.is_empty() {
+            return Either::Left("None");
+        }
+        let base = tag_base.clone();
+        Either::Right(
+            tags.into_iter()
+                .map(|tag| {
+                    let href = format!("{base}?tag={}", url_encode(&tag));
+                    let title = format!("Keys tagged {tag}");
+                    view! { <a class="tag" href=href title=title>{tag}</a> }
+                })
+                .collect_view(),
+        )
+    };
+    let owner = move || match context.with(|c| c.owner.clone()) {
+        None => Either::Left("None"),
+        Some(owner) => {
+            let href = format!("{base}?owner={}", url_encode(&owner));
+            Either::Right(
+                view! { <a href=href title="Every key for this owner"><code>{owner}</code></a> },
+            )
+        }
+    };
+    let metadata = move || match context.with(|c| c.metadata.clone()) {
+        None => Either::Left("None"),
+        Some(json) => Either::Right(view! { <pre class="metadata">{pretty_json(&json)}</pre> }),
+    };
     let now = Utc::now();
     let status_class = match key.status {
         KeyStatus::Active => "badge badge-ok",
@@ -192,6 +233,9 @@ fn KeyFacts(
                     let list = allowed.get();
                     if list.is_empty() { "Any address".to_owned() } else { list.join(", ") }
                 }}</dd></div>
+                <div><dt>"Tags"</dt><dd class="tag-list" data-testid="key-tags">{tags}</dd></div>
+                <div><dt>"Owner"</dt><dd data-testid="key-owner">{owner}</dd></div>
+                <div class="fact-wide"><dt>"Metadata"</dt><dd data-testid="key-metadata">{metadata}</dd></div>
                 {key.rolling.clone().map(|old| view! {
                     <div><dt>"Old secret"</dt>
                         <dd><code class="hint">{format!("{}…", old.hint)}</code>
@@ -377,6 +421,132 @@ fn AllowedIpsForm(
             </form>
             {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
             <p class="muted small" role="status" aria-live="polite" data-testid="allowed-ips-saved">{move || saved.get()}</p>
+        </section>
+    }
+}
+
+/// Compact JSON indented for reading (what was stored is valid JSON; anything else is
+/// shown as it is).
+fn pretty_json(json: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| json.to_owned())
+}
+
+/// Edits the key's tags, owner id and metadata (on any key: labels change nothing it can
+/// do).
+#[component]
+fn ContextForm(
+    key_id: String,
+    context: RwSignal<KeyContext>,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
+    let org_id = use_org_id();
+    let initial = context.get_untracked();
+    let tags = RwSignal::new(initial.tags.join(", "));
+    let owner = RwSignal::new(initial.owner.clone().unwrap_or_default());
+    let metadata = RwSignal::new(
+        initial
+            .metadata
+            .as_deref()
+            .map(pretty_json)
+            .unwrap_or_default(),
+    );
+    let saved = RwSignal::new(None::<&'static str>);
+    let save = Action::new(move |form: &(String, String, String)| {
+        let (t, o, m) = form.clone();
+        let args = (org_id.get_untracked(), key_id.clone());
+        async move { set_key_context(args.0, args.1, t, o, m).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(key)) = save.value().get() {
+            saved.set(Some("Saved."));
+            tags.set(key.tags.join(", "));
+            owner.set(key.owner.clone().unwrap_or_default());
+            metadata.set(key.metadata.as_deref().map(pretty_json).unwrap_or_default());
+            context.set(KeyContext {
+                tags: key.tags,
+                owner: key.owner,
+                metadata: key.metadata,
+            });
+            changed.update(|n| *n += 1);
+        }
+    });
+    let error = move || match save.value().get() {
+        Some(Err(e)) => Some(e),
+        _ => None,
+    };
+    let field = move |name: &'static str| move || error().and_then(|e| e.field_message(name));
+    let other_error = move || {
+        error()
+            .filter(|e| {
+                ["tags", "owner", "metadata"]
+                    .iter()
+                    .all(|f| e.field_message(f).is_none())
+            })
+            .map(|e| e.to_string())
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        saved.set(None);
+        save.dispatch((
+            tags.get_untracked(),
+            owner.get_untracked(),
+            metadata.get_untracked(),
+        ));
+    };
+    let invalid = move |name: &'static str| {
+        move || {
+            if field(name)().is_some() {
+                "true"
+            } else {
+                "false"
+            }
+        }
+    };
+    view! {
+        <section class="card" aria-labelledby="context-title">
+            <h2 id="context-title">"Tags, owner and metadata"</h2>
+            <p class="muted">
+                "What the key is for. Tags and the owner filter the keys list; "
+                "/verify and whoami return all three, and the gateway forwards the owner as X-Keygate-Key-Owner."
+            </p>
+            <form on:submit=submit novalidate data-testid="context-form">
+                <div class="field" class:has-error=move || field("tags")().is_some()>
+                    <label for="key-tags">"Tags"</label>
+                    <input id="key-tags" name="tags" type="text" autocomplete="off" spellcheck="false"
+                        placeholder="billing, prod" aria-describedby="key-tags-help key-tags-error"
+                        aria-invalid=invalid("tags")
+                        prop:value=move || tags.get() on:input=move |ev| tags.set(event_target_value(&ev)) />
+                    <p class="muted small" id="key-tags-help">"Up to 20, separated by commas: lower-case letters, digits, -, : and ."</p>
+                    <p class="field-error" id="key-tags-error" aria-live="polite">{field("tags")}</p>
+                </div>
+                <div class="field" class:has-error=move || field("owner")().is_some()>
+                    <label for="key-owner">"Owner id"</label>
+                    <input id="key-owner" name="owner" type="text" autocomplete="off" spellcheck="false"
+                        maxlength="128" placeholder="cus_4QFJ" aria-describedby="key-owner-help key-owner-error"
+                        aria-invalid=invalid("owner")
+                        prop:value=move || owner.get() on:input=move |ev| owner.set(event_target_value(&ev)) />
+                    <p class="muted small" id="key-owner-help">"The customer or service the key is for, in your own terms."</p>
+                    <p class="field-error" id="key-owner-error" aria-live="polite">{field("owner")}</p>
+                </div>
+                <div class="field" class:has-error=move || field("metadata")().is_some()>
+                    <label for="key-metadata">"Metadata (JSON object)"</label>
+                    <textarea id="key-metadata" name="metadata" spellcheck="false" autocomplete="off"
+                        rows=move || metadata.with(|m| m.lines().count().clamp(4, 14))
+                        placeholder="{\"plan\": \"pro\"}" aria-describedby="key-metadata-error"
+                        aria-invalid=invalid("metadata")
+                        prop:value=move || metadata.get()
+                        on:input=move |ev| metadata.set(event_target_value(&ev))></textarea>
+                    <p class="field-error" id="key-metadata-error" aria-live="polite">{field("metadata")}</p>
+                </div>
+                <button type="submit" class="btn btn-primary" disabled=move || save.pending().get()>
+                    {move || if save.pending().get() { "Saving…" } else { "Save tags, owner and metadata" }}
+                </button>
+            </form>
+            {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
+            <p class="muted small" role="status" aria-live="polite" data-testid="context-saved">{move || saved.get()}</p>
         </section>
     }
 }

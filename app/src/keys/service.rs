@@ -12,13 +12,14 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
+use super::context::KeyContext;
 use super::digest::digest;
 use super::format;
 use super::scopes::Scopes;
 use super::verifier::{Invalidation, Verifier, announce};
 use super::{
-    ApiKeyView, AuditEventView, CreatedKey, KeyPage, KeyPolicy, KeyStatus, MAX_OVERLAP_SECONDS,
-    Overlap, PAGE_SIZE,
+    ApiKeyView, AuditEventView, CreatedKey, KeyPage, KeyPolicy, KeyQuery, KeyStatus,
+    MAX_OVERLAP_SECONDS, Overlap, PAGE_SIZE, StatusFilter,
 };
 use crate::entities::{
     api_key, audit_event, lease, membership as membership_row, organization, user,
@@ -222,6 +223,9 @@ fn view(row: api_key::Model, names: &HashMap<String, String>, now: DateTime<Utc>
             .iter()
             .map(ToString::to_string)
             .collect(),
+        tags: super::context::load_tags(row.tags.as_deref()),
+        owner: row.owner_id,
+        metadata: row.metadata,
     }
 }
 
@@ -481,9 +485,11 @@ pub struct KeyExtras {
     pub rate_limit: Option<super::RateLimit>,
     /// `None`: usable from anywhere.
     pub allowed_ips: Option<Vec<super::allowlist::IpRange>>,
+    /// Tags, owner and metadata, already checked.
+    pub context: KeyContext,
 }
 
-/// [`create_key`] with a rate limit or an IP allowlist.
+/// [`create_key`] with a rate limit, an IP allowlist, tags, an owner or metadata.
 pub async fn create_key_with(
     db: &DatabaseConnection,
     secret: &Secret,
@@ -545,6 +551,9 @@ pub async fn create_key_with(
         rate_limit,
         rate_limit_window,
         allowed_ips: allowed_ips.map(|ranges| super::allowlist::to_stored(&ranges)),
+        tags: super::context::store_tags(&extras.context.tags),
+        owner_id: extras.context.owner,
+        metadata: extras.context.metadata,
     };
     let creator = names(db, [row.created_by.clone()]).await?;
     let txn = db.begin().await?;
@@ -560,15 +569,6 @@ pub async fn create_key_with(
     })
 }
 
-/// Which keys a list shows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum KeyFilter {
-    #[default]
-    All,
-    /// Live keys expiring within [`super::EXPIRY_WARNING_DAYS`].
-    ExpiringSoon,
-}
-
 fn expiring_soon(now: DateTime<Utc>) -> sea_orm::Condition {
     sea_orm::Condition::all()
         .add(api_key::Column::RevokedAt.is_null())
@@ -579,19 +579,99 @@ fn expiring_soon(now: DateTime<Utc>) -> sea_orm::Condition {
         )
 }
 
+/// Neither revoked nor expired at `now`.
+fn live(now: DateTime<Utc>) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(api_key::Column::RevokedAt.is_null())
+        .add(
+            sea_orm::Condition::any()
+                .add(api_key::Column::ExpiresAt.is_null())
+                .add(api_key::Column::ExpiresAt.gt(now)),
+        )
+}
+
+/// Paused at `now`, as [`super::is_paused`] decides it.
+fn paused(now: DateTime<Utc>) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(api_key::Column::PausedAt.is_not_null())
+        .add(
+            sea_orm::Condition::any()
+                .add(api_key::Column::PausedUntil.is_null())
+                .add(api_key::Column::PausedUntil.gt(now)),
+        )
+}
+
+fn status_is(status: StatusFilter, now: DateTime<Utc>) -> sea_orm::Condition {
+    match status {
+        StatusFilter::Active => live(now).add(paused(now).not()),
+        StatusFilter::Paused => live(now).add(paused(now)),
+        StatusFilter::Expiring => expiring_soon(now),
+        StatusFilter::Expired => sea_orm::Condition::all()
+            .add(api_key::Column::RevokedAt.is_null())
+            .add(api_key::Column::ExpiresAt.lte(now)),
+        StatusFilter::Revoked => {
+            sea_orm::Condition::all().add(api_key::Column::RevokedAt.is_not_null())
+        }
+    }
+}
+
+/// `%text%` for LIKE, with LIKE's own characters in `text` escaped by `\`.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The rows a checked [`KeyQuery`] selects: every filter given must match. The name and
+/// hint match in any case; the tag and owner exactly.
+fn matching(query: &KeyQuery, now: DateTime<Utc>) -> sea_orm::Condition {
+    use sea_orm::sea_query::{Func, LikeExpr};
+    let mut condition = sea_orm::Condition::all();
+    if let Some(text) = &query.text {
+        let pattern = contains_pattern(&text.to_lowercase());
+        let like = |column: api_key::Column| {
+            Expr::expr(Func::lower(Expr::col(column)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        condition = condition.add(
+            sea_orm::Condition::any()
+                .add(like(api_key::Column::Name))
+                .add(like(api_key::Column::Start))
+                .add(api_key::Column::Id.eq(text.as_str())),
+        );
+    }
+    if let Some(tag) = &query.tag {
+        condition = condition.add(api_key::Column::Tags.like(super::context::tag_pattern(tag)));
+    }
+    if let Some(owner) = &query.owner {
+        condition = condition.add(api_key::Column::OwnerId.eq(owner.as_str()));
+    }
+    if let Some(status) = query.status {
+        condition = condition.add(status_is(status, now));
+    }
+    condition
+}
+
+/// A page of the organization's keys that match `query` (checked with
+/// [`KeyQuery::checked`]), newest first.
 pub async fn list_keys(
     db: &impl ConnectionTrait,
     manager: &KeyManager,
     page: u64,
-    filter: KeyFilter,
+    query: &KeyQuery,
 ) -> Result<KeyPage, KeyError> {
     let now = Utc::now();
     let all = api_key::Entity::find().filter(api_key::Column::OrgId.eq(manager.org_id()));
     let expiring = all.clone().filter(expiring_soon(now)).count(db).await?;
-    let query = match filter {
-        KeyFilter::All => all,
-        KeyFilter::ExpiringSoon => all.filter(expiring_soon(now)),
-    };
+    let applied = query.clone();
+    let query = all.filter(matching(query, now));
     let total = query.clone().count(db).await?;
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let page = page.clamp(1, pages);
@@ -619,6 +699,7 @@ pub async fn list_keys(
         total,
         expiring_soon: expiring,
         policy,
+        query: applied,
     })
 }
 
@@ -779,6 +860,9 @@ pub enum KeyChange {
     SetRateLimit(Option<super::RateLimit>),
     /// Sets the addresses the key may be used from (`None`: anywhere).
     SetAllowedIps(Option<Vec<super::allowlist::IpRange>>),
+    /// Replaces the key's tags, owner and metadata (any key, even a revoked one: labels
+    /// change nothing it can do).
+    SetContext(KeyContext),
 }
 
 impl KeyChange {
@@ -791,6 +875,7 @@ impl KeyChange {
             KeyChange::ShortenToPolicy => "key.shortened",
             KeyChange::SetRateLimit(_) => "key.rate_limit_changed",
             KeyChange::SetAllowedIps(_) => "key.allowed_ips_changed",
+            KeyChange::SetContext(_) => "key.context_changed",
         }
     }
 
@@ -910,6 +995,37 @@ impl KeyChange {
                     let detail: String = detail.chars().take(200).collect();
                     let changed = api_key::Model {
                         allowed_ips: stored,
+                        ..key
+                    };
+                    (changed, Some(detail))
+                })
+            }
+            KeyChange::SetContext(context) => {
+                let tags = super::context::store_tags(&context.tags);
+                let mut changes = Vec::new();
+                if tags != key.tags {
+                    changes.push(if context.tags.is_empty() {
+                        "tags removed".to_owned()
+                    } else {
+                        format!("tags {}", context.tags.join(", "))
+                    });
+                }
+                if context.owner != key.owner_id {
+                    changes.push(match &context.owner {
+                        Some(owner) => format!("owner {owner}"),
+                        None => "owner removed".to_owned(),
+                    });
+                }
+                if context.metadata != key.metadata {
+                    changes.push("metadata changed".to_owned());
+                }
+                (!changes.is_empty()).then(|| {
+                    // The audit detail holds 200 characters.
+                    let detail: String = changes.join("; ").chars().take(200).collect();
+                    let changed = api_key::Model {
+                        tags,
+                        owner_id: context.owner,
+                        metadata: context.metadata,
                         ..key
                     };
                     (changed, Some(detail))

@@ -1,4 +1,5 @@
-//! The organization's API keys page: list with pagination and an expiring-soon filter,
+//! The organization's API keys page: list with search, filters (tag, owner, status,
+//! expiring soon; all in the URL) and pagination,
 //! create dialog with expiry (limited by the org's key policy), one-time reveal with copy
 //! (closing an uncopied key asks first), roll with an overlap, pause and resume, revoke,
 //! shorten to policy, and the activity list.
@@ -14,9 +15,10 @@ use super::page::{OrgUsagePanel, use_period};
 use super::scopes::{DEFAULT_SCOPES, Scope, Scopes};
 use super::{
     ApiKeyView, AuditEventView, CreatedKey, DEFAULT_EXPIRY, EXPIRY_CHOICES, KeyPage, KeyPolicy,
-    KeyStatus, OVERLAP_CHOICES, RateLimit, RatePeriod, create_api_key, end_key_overlap, format,
-    format_date, list_api_keys, list_key_activity, org_usage, pause_api_key, relative,
-    resolve_expiry, resume_api_key, revoke_api_key, roll_api_key, shorten_api_key,
+    KeyQuery, KeyStatus, OVERLAP_CHOICES, RateLimit, RatePeriod, StatusFilter, create_api_key,
+    end_key_overlap, format, format_date, list_api_keys, list_key_activity, org_usage,
+    pause_api_key, relative, resolve_expiry, resume_api_key, revoke_api_key, roll_api_key,
+    shorten_api_key, url_encode,
 };
 use crate::components::{AccessDeniedPage, CopyButton, Loading};
 use crate::error::AppError;
@@ -33,6 +35,9 @@ struct NewKeyForm {
     scopes: Scopes,
     /// Requests (empty: no limit) and per what.
     limit: (String, String),
+    /// Tags as typed, and the owner id.
+    tags: String,
+    owner: String,
 }
 
 /// State shared by the page and its dialogs.
@@ -160,8 +165,16 @@ pub fn ApiKeysPage() -> impl IntoView {
             .and_then(|p| p.parse::<u64>().ok())
             .unwrap_or(1)
     });
-    let expiring_only =
-        Memo::new(move |_| query.read().get("filter").as_deref() == Some("expiring"));
+    // The filters as the URL gives them (`?q=&tag=&owner=&status=`; the older
+    // `?filter=expiring` is `status=expiring`), sent as given: the server checks them.
+    let filters = Memo::new(move |_| {
+        let query = query.read();
+        let part = |name: &str| query.get(name).filter(|v| !v.trim().is_empty());
+        let status = part("status").or_else(|| {
+            (query.get("filter").as_deref() == Some("expiring")).then(|| "expiring".to_owned())
+        });
+        [part("q"), part("tag"), part("owner"), status]
+    });
     let ctx = KeysCtx {
         org_id,
         refresh: RwSignal::new(0),
@@ -175,15 +188,8 @@ pub fn ApiKeysPage() -> impl IntoView {
     };
     provide_context(ctx);
     let keys = Resource::new(
-        move || {
-            (
-                org_id.get(),
-                page.get(),
-                expiring_only.get(),
-                ctx.refresh.get(),
-            )
-        },
-        |(id, p, expiring, _)| list_api_keys(id, p, expiring),
+        move || (org_id.get(), page.get(), filters.get(), ctx.refresh.get()),
+        |(id, p, [q, tag, owner, status], _)| list_api_keys(id, p, q, tag, owner, status, false),
     );
     let activity = Resource::new(
         move || (org_id.get(), ctx.refresh.get()),
@@ -216,7 +222,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                         share_policy(ctx, list.policy);
                         view! {
                             <Show when=move || org_id.get() == listed_org>
-                                <KeyList list=list.clone() expiring_only=expiring_only.get_untracked() />
+                                <KeyList list=list.clone() />
                                 {usage.clone().map(|u| view! { <OrgUsagePanel usage=u base=base.clone() /> })}
                                 <Activity events=events.clone() />
                             </Show>
@@ -227,6 +233,19 @@ pub fn ApiKeysPage() -> impl IntoView {
                             "Your role in {} ({}) cannot see or manage API keys.", me.name, me.role.label()
                         ) />
                     }.into_any(),
+                    // A filter the server refused (a hand-edited URL): the form, with the
+                    // field's error, so it can be corrected.
+                    Err(AppError::Invalid { field, message }) => {
+                        let [q, tag, owner, status] = filters.get_untracked();
+                        let base = format!("/orgs/{}/settings/keys", org_id.get_untracked());
+                        let given = FilterValues { q, tag, owner, status };
+                        view! {
+                            <section class="card">
+                                <h1>"API keys"</h1>
+                                <FilterBar base=base given=given error=(field, message) />
+                            </section>
+                        }.into_any()
+                    }
                     Err(e) => common_error(e),
                 }
             })}
@@ -252,8 +271,145 @@ fn share_policy(ctx: KeysCtx, policy: KeyPolicy) {
     let _ = (ctx, policy);
 }
 
+/// The filters as given in the URL, to fill the filter form.
+#[derive(Debug, Clone, Default)]
+struct FilterValues {
+    q: Option<String>,
+    tag: Option<String>,
+    owner: Option<String>,
+    status: Option<String>,
+}
+
+impl From<&KeyQuery> for FilterValues {
+    fn from(query: &KeyQuery) -> Self {
+        Self {
+            q: query.text.clone(),
+            tag: query.tag.clone(),
+            owner: query.owner.clone(),
+            status: query.status.map(|s| s.as_str().to_owned()),
+        }
+    }
+}
+
+/// Search and filters, submitted as the page's URL (`?q=&tag=&owner=&status=`), so a
+/// filtered view can be shared and survives a reload.
 #[component]
-fn KeyList(list: KeyPage, expiring_only: bool) -> impl IntoView {
+fn FilterBar(
+    base: String,
+    given: FilterValues,
+    /// A filter the server refused: its field and why.
+    #[prop(optional)]
+    error: Option<(String, String)>,
+) -> impl IntoView {
+    let error_for = move |field: &str| {
+        error
+            .as_ref()
+            .filter(|(f, _)| f == field)
+            .map(|(_, message)| message.clone())
+    };
+    let text_field = |id: &'static str,
+                      name: &'static str,
+                      label: &'static str,
+                      value: Option<String>,
+                      placeholder: &'static str,
+                      input: NodeRef<html::Input>| {
+        let message = error_for(name);
+        let invalid = message.is_some();
+        let error_id = format!("{id}-error");
+        view! {
+            <div class="field" class:has-error=invalid>
+                <label for=id>{label}</label>
+                <input id=id name=name type="search" autocomplete="off" spellcheck="false" node_ref=input
+                    value=value.unwrap_or_default() placeholder=placeholder
+                    aria-invalid=if invalid { "true" } else { "false" }
+                    aria-describedby=error_id.clone() />
+                <p class="field-error" id=error_id>{message}</p>
+            </div>
+        }
+    };
+    let (q_input, tag_input, owner_input) = (NodeRef::new(), NodeRef::new(), NodeRef::new());
+    let status_input = NodeRef::<html::Select>::new();
+    let status = given.status.clone().unwrap_or_default();
+    let search = text_field(
+        "key-search",
+        "q",
+        "Search",
+        given.q.clone(),
+        "Name, hint or key ID",
+        q_input,
+    );
+    let tag = text_field(
+        "key-tag",
+        "tag",
+        "Tag",
+        given.tag.clone(),
+        "e.g. prod",
+        tag_input,
+    );
+    let owner = text_field(
+        "key-owner-filter",
+        "owner",
+        "Owner id",
+        given.owner.clone(),
+        "cus_4QFJ",
+        owner_input,
+    );
+    let status_error = error_for("status");
+    let status_invalid = status_error.is_some();
+    let any =
+        given.q.is_some() || given.tag.is_some() || given.owner.is_some() || given.status.is_some();
+    // Without wasm the form is a plain GET of the same URL; with it, the router navigates
+    // there, leaving out blank filters.
+    let navigate = leptos_router::hooks::use_navigate();
+    let action = base.clone();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let input = |node: NodeRef<html::Input>| node.get_untracked().map(|i| i.value());
+        let query = KeyQuery {
+            text: input(q_input),
+            tag: input(tag_input),
+            owner: input(owner_input),
+            status: None,
+        };
+        let status = status_input
+            .get_untracked()
+            .map(|s| s.value())
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("&status={}", url_encode(&s)))
+            .unwrap_or_default();
+        let params = format!("{}{status}", query.to_params_given());
+        let url = match params.strip_prefix('&') {
+            Some(params) => format!("{action}?{params}"),
+            None => action.clone(),
+        };
+        navigate(&url, Default::default());
+    };
+    view! {
+        <form method="get" action=base.clone() class="filter-bar" role="search" aria-label="Find keys"
+            data-testid="key-filters" on:submit=submit>
+            {search}
+            {tag}
+            {owner}
+            <div class="field" class:has-error=status_invalid>
+                <label for="key-status-filter">"Status"</label>
+                <select id="key-status-filter" name="status" aria-describedby="key-status-filter-error" node_ref=status_input>
+                    <option value="" selected=status.is_empty()>"Any status"</option>
+                    {StatusFilter::ALL.into_iter().map(|s| view! {
+                        <option value=s.as_str() selected=status == s.as_str()>{s.label()}</option>
+                    }).collect_view()}
+                </select>
+                <p class="field-error" id="key-status-filter-error">{status_error}</p>
+            </div>
+            <div class="filter-actions">
+                <button type="submit" class="btn btn-secondary">"Filter"</button>
+                {any.then(|| view! { <A href=base.clone() attr:class="btn btn-link">"Clear"</A> })}
+            </div>
+        </form>
+    }
+}
+
+#[component]
+fn KeyList(list: KeyPage) -> impl IntoView {
     let ctx = expect_context::<KeysCtx>();
     let now = Utc::now();
     let KeyPage {
@@ -262,19 +418,19 @@ fn KeyList(list: KeyPage, expiring_only: bool) -> impl IntoView {
         pages,
         total,
         expiring_soon,
+        query,
         ..
     } = list;
+    let expiring_only = query.status == Some(StatusFilter::Expiring);
+    let filtered = !query.is_empty();
     let org_id = ctx.org_id.get_untracked();
     let open_create = move |_| {
         ctx.revealed.set(None);
         open(ctx.create_dialog);
     };
     let base = format!("/orgs/{org_id}/settings/keys");
-    let filter = if expiring_only {
-        "&filter=expiring"
-    } else {
-        ""
-    };
+    let params = query.to_params();
+    let given = FilterValues::from(&query);
     let banner = (expiring_soon > 0 || expiring_only).then(|| {
         let count = if expiring_soon == 1 {
             "1 key expires this week.".to_owned()
@@ -287,7 +443,7 @@ fn KeyList(list: KeyPage, expiring_only: bool) -> impl IntoView {
                 {if expiring_only {
                     Either::Left(view! { <A href=base.clone()>"Show all keys"</A> })
                 } else {
-                    Either::Right(view! { <A href=format!("{base}?filter=expiring")>"Show only these"</A> })
+                    Either::Right(view! { <A href=format!("{base}?status=expiring")>"Show only these"</A> })
                 }}
             </div>
         }
@@ -302,10 +458,17 @@ fn KeyList(list: KeyPage, expiring_only: bool) -> impl IntoView {
                 <button type="button" id="create-key" class="btn btn-primary" on:click=open_create>"Create key"</button>
             </div>
             {banner}
-            {if keys.is_empty() && expiring_only {
+            {(filtered || total > 0).then(|| view! { <FilterBar base=base.clone() given=given /> })}
+            {if keys.is_empty() && filtered {
                 Either::Left(Either::Left(view! {
                     <div class="empty-state" data-testid="keys-empty">
-                        <h2>"No keys expire this week"</h2>
+                        <h2>{if query.status == Some(StatusFilter::Expiring) && query.text.is_none()
+                            && query.tag.is_none() && query.owner.is_none() {
+                            "No keys expire this week"
+                        } else {
+                            "No keys match these filters"
+                        }}</h2>
+                        <A href=base.clone()>"Show all keys"</A>
                     </div>
                 }))
             } else if keys.is_empty() {
@@ -336,12 +499,16 @@ fn KeyList(list: KeyPage, expiring_only: bool) -> impl IntoView {
                         </table>
                     </div>
                     <nav class="pagination" aria-label="Key pages">
-                        <span class="muted">{format!("Page {page} of {pages} · {total} keys")}</span>
+                        <span class="muted" data-testid="key-count">{format!(
+                            "Page {page} of {pages} · {total} {}{}",
+                            if total == 1 { "key" } else { "keys" },
+                            if filtered { " match" } else { "" },
+                        )}</span>
                         {(page > 1).then(|| view! {
-                            <A href=format!("{base}?page={}{filter}", page - 1)>"Previous"</A>
+                            <A href=format!("{base}?page={}{params}", page - 1)>"Previous"</A>
                         })}
                         {(page < pages).then(|| view! {
-                            <A href=format!("{base}?page={}{filter}", page + 1)>"Next"</A>
+                            <A href=format!("{base}?page={}{params}", page + 1)>"Next"</A>
                         })}
                     </nav>
                 })
@@ -427,6 +594,22 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
                 <span class="scope-list" data-testid="key-scopes">
                     {key.scopes.iter().map(|s| view! { <code class="scope">{s.clone()}</code> }).collect_view()}
                 </span>
+                {(!key.tags.is_empty() || key.owner.is_some()).then(|| {
+                    let keys_page = format!("/orgs/{}/settings/keys", ctx.org_id.get_untracked());
+                    let tag_page = keys_page.clone();
+                    view! {
+                        <span class="tag-list small" data-testid="key-tags">
+                            {key.owner.clone().map(|owner| view! {
+                                <a class="owner" href=format!("{keys_page}?owner={}", url_encode(&owner))
+                                    title="Every key for this owner">{format!("for {owner}")}</a>
+                            })}
+                            {key.tags.iter().map(|tag| view! {
+                                <a class="tag" href=format!("{tag_page}?tag={}", url_encode(tag))
+                                    title=format!("Keys tagged {tag}")>{tag.clone()}</a>
+                            }).collect_view()}
+                        </span>
+                    }
+                })}
             </td>
             <td class="when" data-label="Created">
                 <span>{format_date(key.created_at)}</span>
@@ -535,6 +718,9 @@ pub(crate) fn Activity(
                                 "key.allowed_ips_changed" => {
                                     format!(" changed the allowed addresses of key “{}”", e.key_name)
                                 }
+                                "key.context_changed" => {
+                                    format!(" relabelled key “{}”", e.key_name)
+                                }
                                 "policy.changed" => " changed the key policy".to_owned(),
                                 other => format!(" {other} key “{}”", e.key_name),
                             };
@@ -580,6 +766,8 @@ fn CreateKeyDialog() -> impl IntoView {
     let scopes = RwSignal::new(DEFAULT_SCOPES);
     let limit_requests = RwSignal::new(String::new());
     let limit_per = RwSignal::new(RatePeriod::Minute.as_str().to_owned());
+    let tags = RwSignal::new(String::new());
+    let owner = RwSignal::new(String::new());
     let error = RwSignal::new(None::<AppError>);
     let name_input = NodeRef::<html::Input>::new();
     let create = Action::new(move |form: &NewKeyForm| {
@@ -593,6 +781,8 @@ fn CreateKeyDialog() -> impl IntoView {
                 Some(form.scopes.to_stored()),
                 Some(form.limit.0),
                 Some(form.limit.1),
+                Some(form.tags),
+                Some(form.owner),
             )
             .await
         }
@@ -621,6 +811,8 @@ fn CreateKeyDialog() -> impl IntoView {
         scopes.set(DEFAULT_SCOPES);
         limit_requests.set(String::new());
         limit_per.set(RatePeriod::Minute.as_str().to_owned());
+        tags.set(String::new());
+        owner.set(String::new());
         error.set(None);
     };
     // Opening the dialog focuses the name field (the browser focuses the first control).
@@ -676,6 +868,11 @@ fn CreateKeyDialog() -> impl IntoView {
             error.set(Some(e));
             return;
         }
+        if let Err(e) = super::context_from_form(&tags.get_untracked(), &owner.get_untracked(), "")
+        {
+            error.set(Some(e));
+            return;
+        }
         error.set(None);
         create.dispatch(NewKeyForm {
             org_id: ctx.org_id.get_untracked(),
@@ -684,6 +881,8 @@ fn CreateKeyDialog() -> impl IntoView {
             date: custom_date.get_untracked(),
             scopes: scopes.get_untracked(),
             limit,
+            tags: tags.get_untracked(),
+            owner: owner.get_untracked(),
         });
     };
     let field_error =
@@ -692,9 +891,17 @@ fn CreateKeyDialog() -> impl IntoView {
         error
             .get()
             .filter(|e| {
-                ["name", "expiry", "custom_date", "scopes", "rate_limit"]
-                    .iter()
-                    .all(|f| e.field_message(f).is_none())
+                [
+                    "name",
+                    "expiry",
+                    "custom_date",
+                    "scopes",
+                    "rate_limit",
+                    "tags",
+                    "owner",
+                ]
+                .iter()
+                .all(|f| e.field_message(f).is_none())
             })
             .map(|e| e.to_string())
     };
@@ -825,6 +1032,28 @@ fn CreateKeyDialog() -> impl IntoView {
                             </div>
                             <p class="field-error" id="key-rate-limit-error" aria-live="polite">{field_error("rate_limit")}</p>
                         </fieldset>
+                        <div class="field-pair">
+                            <div class="field" class:has-error=move || field_error("tags")().is_some()>
+                                <label for="new-key-tags">"Tags " <span class="muted small">"(optional)"</span></label>
+                                <input id="new-key-tags" name="tags" autocomplete="off" spellcheck="false"
+                                    placeholder="billing, prod"
+                                    aria-invalid=move || if field_error("tags")().is_some() { "true" } else { "false" }
+                                    aria-describedby="new-key-tags-error"
+                                    prop:value=move || tags.get()
+                                    on:input=move |ev| tags.set(event_target_value(&ev)) />
+                                <p class="field-error" id="new-key-tags-error" aria-live="polite">{field_error("tags")}</p>
+                            </div>
+                            <div class="field" class:has-error=move || field_error("owner")().is_some()>
+                                <label for="new-key-owner">"Owner id " <span class="muted small">"(optional)"</span></label>
+                                <input id="new-key-owner" name="owner" autocomplete="off" spellcheck="false" maxlength="128"
+                                    placeholder="cus_4QFJ"
+                                    aria-invalid=move || if field_error("owner")().is_some() { "true" } else { "false" }
+                                    aria-describedby="new-key-owner-error"
+                                    prop:value=move || owner.get()
+                                    on:input=move |ev| owner.set(event_target_value(&ev)) />
+                                <p class="field-error" id="new-key-owner-error" aria-live="polite">{field_error("owner")}</p>
+                            </div>
+                        </div>
                         {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
                         <div class="dialog-actions">
                             <button type="button" class="btn btn-link" on:click=move |_| close(ctx.create_dialog)>"Cancel"</button>

@@ -161,6 +161,14 @@ pub fn key_data(key: &api_key::Model) -> Value {
         "created_at": key.created_at,
         "expires_at": key.expires_at,
     });
+    // Which customer or service the key is for, so a receiver can act on it.
+    let tags = crate::keys::context::load_tags(key.tags.as_deref());
+    if !tags.is_empty() {
+        data["tags"] = json!(tags);
+    }
+    if let Some(owner) = &key.owner_id {
+        data["owner_id"] = json!(owner);
+    }
     if crate::keys::is_paused(key.paused_at, key.paused_until, now) {
         data["paused_until"] = json!(key.paused_until);
     }

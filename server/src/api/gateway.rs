@@ -2,7 +2,8 @@
 //! `KEYGATE_UPSTREAM_URL`. Method, path, query, headers and body go through (bodies are
 //! streamed both ways, never buffered); the credential, Keygate's cookie and hop-by-hop
 //! headers do not. The upstream learns the caller from `X-Keygate-Org-Id`,
-//! `X-Keygate-Key-Id` and `X-Keygate-Scopes`, which a client can never set itself.
+//! `X-Keygate-Key-Id`, `X-Keygate-Scopes` and `X-Keygate-Key-Owner` (for a key with an
+//! owner id), which a client can never set itself.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use super::error::ApiError;
 pub const ORG_HEADER: &str = "x-keygate-org-id";
 pub const KEY_HEADER: &str = "x-keygate-key-id";
 pub const SCOPES_HEADER: &str = "x-keygate-scopes";
+pub const OWNER_HEADER: &str = "x-keygate-key-owner";
 
 /// The upstream and a pooled HTTP/1.1 client to it.
 #[derive(Clone, Debug)]
@@ -208,8 +210,14 @@ pub async fn forward(
         (KEY_HEADER, key.key_id.clone()),
         (SCOPES_HEADER, key.scopes.to_stored()),
     ];
-    for (name, value) in identity {
-        if let Ok(value) = HeaderValue::from_str(&value) {
+    let owner = key.context.as_ref().and_then(|c| c.owner.as_deref());
+    for (name, value) in identity
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .chain(owner.map(|owner| (OWNER_HEADER, owner)))
+    {
+        // Owner ids are printable ASCII, so every value here is a valid header value.
+        if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(name, value);
         }
     }

@@ -38,7 +38,8 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
             `RateLimit: \"key\";r=<remaining>;t=<seconds to full quota>` on every response \
             (draft-ietf-httpapi-ratelimit-headers).\n\n\
             The gateway: any method on `/gw/<path>` is forwarded to the configured upstream with \
-            `X-Keygate-Org-Id`, `X-Keygate-Key-Id` and `X-Keygate-Scopes` (needs the `gateway` scope).\n\n\
+            `X-Keygate-Org-Id`, `X-Keygate-Key-Id`, `X-Keygate-Scopes` and, for a key with an \
+            owner id, `X-Keygate-Key-Owner` (needs the `gateway` scope).\n\n\
             Every response to a request made with a key that expires carries \
             `Keygate-Key-Expires: <RFC 3339 time>`."
     ),
@@ -55,6 +56,7 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         rest::shorten_key,
         rest::set_rate_limit,
         rest::set_allowed_ips,
+        rest::set_context,
         rest::key_usage,
         rest::get_policy,
         rest::set_policy,
@@ -122,6 +124,7 @@ pub fn rest_routes() -> Router<ServerState> {
         .route("/keys/{id}/shorten-to-policy", post(rest::shorten_key))
         .route("/keys/{id}/rate-limit", put(rest::set_rate_limit))
         .route("/keys/{id}/allowed-ips", put(rest::set_allowed_ips))
+        .route("/keys/{id}/context", put(rest::set_context))
         .route("/keys/{id}/usage", get(rest::key_usage))
         .route("/policy", get(rest::get_policy).put(rest::set_policy))
         .route("/verify", post(rest::verify))

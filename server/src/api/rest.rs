@@ -2,13 +2,14 @@
 //! the [`Principal`] and checks scope and role itself (Z3); the org comes from the key,
 //! or for a browser session from `org_id` plus the caller's membership (Z1).
 
+use app::keys::context::{self, KeyContext};
 use app::keys::digest::KeyPrincipal;
 use app::keys::scopes::{DEFAULT_SCOPES, Scope, Scopes};
 use app::keys::service::{self as keys, KeyChange, KeyManager};
 use app::keys::usage::{Outcome, Period, UsageView};
 use app::keys::verifier::Rejection;
 use app::keys::{
-    ApiKeyView, CreatedKey, KeyPage, KeyPolicy, MAX_CUSTOM_YEARS, RateLimit, RatePeriod,
+    ApiKeyView, CreatedKey, KeyPage, KeyPolicy, KeyQuery, MAX_CUSTOM_YEARS, RateLimit, RatePeriod,
 };
 use app::orgs::service as orgs;
 use app::ssr::AppState;
@@ -61,6 +62,21 @@ pub struct ApiKey {
     pub rate_limit: Option<RateLimitBody>,
     /// The addresses and CIDR ranges the key may be used from; empty: anywhere.
     pub allowed_ips: Vec<String>,
+    /// Sorted tags; empty: none.
+    #[schema(example = json!(["billing", "prod"]))]
+    pub tags: Vec<String>,
+    /// The external owner the key is for (a customer or service id); forwarded by the
+    /// gateway as `X-Keygate-Key-Owner`.
+    #[schema(example = "cus_4QFJ")]
+    pub owner_id: Option<String>,
+    /// The key's metadata object; `null`: none.
+    #[schema(value_type = Option<Object>, example = json!({"plan": "pro"}))]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Metadata as stored (compact JSON of an object) as a JSON value.
+fn metadata_value(text: Option<&str>) -> Option<serde_json::Value> {
+    text.and_then(|t| serde_json::from_str(t).ok())
 }
 
 /// A key's own rate limit: at most `requests` per `per`, as a sliding window. Over it,
@@ -113,6 +129,9 @@ impl From<ApiKeyView> for ApiKey {
             exceeds_policy: v.exceeds_policy,
             rate_limit: v.rate_limit.map(RateLimitBody::from),
             allowed_ips: v.allowed_ips,
+            tags: v.tags,
+            metadata: metadata_value(v.metadata.as_deref()),
+            owner_id: v.owner,
             id: v.id,
             name: v.name,
             hint: v.hint,
@@ -135,8 +154,9 @@ pub struct KeyList {
     /// 1-based page number.
     pub page: u64,
     pub pages: u64,
+    /// Keys that match the filters, on all pages.
     pub total: u64,
-    /// Live keys of the organization expiring within 7 days (all pages).
+    /// Live keys of the organization expiring within 7 days (all pages, any filter).
     pub expiring_soon: u64,
 }
 
@@ -200,6 +220,17 @@ pub struct CreateKeyRequest {
     /// `ip_not_allowed`.
     #[schema(example = json!(["203.0.113.0/24", "2001:db8::/32"]))]
     pub allowed_ips: Option<Vec<String>>,
+    /// Up to 20 tags of lower-case letters, digits, `-`, `:` and `.` (at most 64
+    /// characters each).
+    #[schema(example = json!(["billing", "prod"]))]
+    pub tags: Option<Vec<String>>,
+    /// The external owner the key is for (a customer or service id), up to 128
+    /// characters.
+    #[schema(example = "cus_4QFJ", max_length = 128)]
+    pub owner_id: Option<String>,
+    /// A JSON object of up to 4096 bytes (as compact JSON).
+    #[schema(value_type = Option<Object>, example = json!({"plan": "pro"}))]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// A scope a key can be given (documentation only: requests carry plain strings, and an
@@ -233,8 +264,17 @@ pub struct ListQuery {
     pub page: Option<u64>,
     /// As for the other key routes.
     pub org_id: Option<String>,
-    /// Only live keys expiring within 7 days.
+    /// Only live keys expiring within 7 days (the same as `status=expiring`).
     pub expiring_soon: Option<bool>,
+    /// Part of the name or the hint, in any case, or a key id (at most 100 characters).
+    pub q: Option<String>,
+    /// Only keys with this tag.
+    pub tag: Option<String>,
+    /// Only keys for this owner id.
+    pub owner: Option<String>,
+    /// `active`, `paused`, `expiring` (live, expiring within 7 days), `expired` or
+    /// `revoked`.
+    pub status: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -289,6 +329,13 @@ pub struct WhoAmI {
     /// The key's effective scopes (its own, capped by its creator's current role).
     pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The key's tags (empty for a user).
+    pub tags: Vec<String>,
+    /// The key's external owner id.
+    pub owner_id: Option<String>,
+    /// The key's metadata object.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
     pub user_id: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
@@ -312,9 +359,31 @@ pub struct VerifyResponse {
     pub key_id: Option<String>,
     pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The key's tags (empty for a user).
+    pub tags: Vec<String>,
+    /// The key's external owner id.
+    pub owner_id: Option<String>,
+    /// The key's metadata object.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
     /// With `rate_limited`: seconds until the key may make a request again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+}
+
+fn key_tags(key: &KeyPrincipal) -> Vec<String> {
+    key.context
+        .as_ref()
+        .map(|c| c.tags.clone())
+        .unwrap_or_default()
+}
+
+fn key_owner(key: &KeyPrincipal) -> Option<String> {
+    key.context.as_ref().and_then(|c| c.owner.clone())
+}
+
+fn key_metadata(key: &KeyPrincipal) -> Option<serde_json::Value> {
+    metadata_value(key.context.as_ref()?.metadata.as_deref())
 }
 
 impl VerifyResponse {
@@ -326,6 +395,9 @@ impl VerifyResponse {
             key_id: Some(key.key_id.clone()),
             scopes: key.scopes.names(),
             expires_at: key.expires_at,
+            tags: key_tags(key),
+            owner_id: key_owner(key),
+            metadata: key_metadata(key),
             retry_after: None,
         }
     }
@@ -338,6 +410,9 @@ impl VerifyResponse {
             key_id: None,
             scopes: Vec::new(),
             expires_at: None,
+            tags: Vec::new(),
+            owner_id: None,
+            metadata: None,
             retry_after: None,
         }
     }
@@ -364,6 +439,9 @@ pub async fn whoami(
             key_id: Some(key.key_id.clone()),
             scopes: key.scopes.names(),
             expires_at: key.expires_at,
+            tags: key_tags(&key),
+            owner_id: key_owner(&key),
+            metadata: key_metadata(&key),
             user_id: None,
             email: None,
             name: None,
@@ -378,6 +456,9 @@ pub async fn whoami(
                 key_id: None,
                 scopes: Vec::new(),
                 expires_at: None,
+                tags: Vec::new(),
+                owner_id: None,
+                metadata: None,
                 user_id: Some(user.id),
                 email: Some(user.email),
                 name: Some(user.display_name),
@@ -446,14 +527,29 @@ pub async fn list_keys(
             message: "Pages start at 1.".into(),
         });
     }
-    let manager = manager(&state, &principal, query.org_id.as_deref(), Scope::KeysRead).await?;
-    let filter = if query.expiring_soon == Some(true) {
-        keys::KeyFilter::ExpiringSoon
-    } else {
-        keys::KeyFilter::All
+    let status = match (query.status.as_deref(), query.expiring_soon) {
+        (Some(status), Some(true)) if status != "expiring" => {
+            return Err(ApiError::Invalid {
+                field: "status".into(),
+                message: "expiring_soon=true is status=expiring: give one of them.".into(),
+            });
+        }
+        (None, Some(true)) => Some("expiring"),
+        (status, _) => status,
     };
+    let filters = KeyQuery::parse(
+        query.q.as_deref(),
+        query.tag.as_deref(),
+        query.owner.as_deref(),
+        status,
+    )
+    .map_err(|(field, message)| ApiError::Invalid {
+        field: field.into(),
+        message,
+    })?;
+    let manager = manager(&state, &principal, query.org_id.as_deref(), Scope::KeysRead).await?;
     Ok(Json(
-        keys::list_keys(&state.db, &manager, page, filter)
+        keys::list_keys(&state.db, &manager, page, &filters)
             .await?
             .into(),
     ))
@@ -546,6 +642,11 @@ pub async fn create_key(
         .map(|l| l.parse("rate_limit"))
         .transpose()?;
     let allowed_ips = parse_allowed_ips(request.allowed_ips.as_deref())?;
+    let context = parse_context(
+        request.tags.as_deref(),
+        request.owner_id.as_deref(),
+        request.metadata.as_ref(),
+    )?;
     let created = keys::create_key_with(
         &state.db,
         &state.secret,
@@ -556,6 +657,7 @@ pub async fn create_key(
         keys::KeyExtras {
             rate_limit: limit,
             allowed_ips,
+            context,
         },
     )
     .await?;
@@ -1089,4 +1191,80 @@ pub async fn verify(
             Ok(Json(VerifyResponse::refused(ApiError::from(reason).code())))
         }
     }
+}
+
+/// Tags, owner and metadata from a request, each checked; an error names its field.
+fn parse_context(
+    tags: Option<&[String]>,
+    owner_id: Option<&str>,
+    metadata: Option<&serde_json::Value>,
+) -> Result<KeyContext, ApiError> {
+    let invalid = |field: &str| {
+        let field = field.to_owned();
+        move |message| ApiError::Invalid { field, message }
+    };
+    Ok(KeyContext {
+        tags: context::parse_tags(tags.unwrap_or_default().iter().map(String::as_str))
+            .map_err(invalid("tags"))?,
+        owner: context::parse_owner(owner_id.unwrap_or_default()).map_err(invalid("owner_id"))?,
+        metadata: metadata
+            .map(context::check_metadata)
+            .transpose()
+            .map_err(invalid("metadata"))?
+            .flatten(),
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetContextRequest {
+    /// The key's tags (replacing the old ones); empty or `null`: none.
+    #[schema(example = json!(["billing", "prod"]))]
+    pub tags: Option<Vec<String>>,
+    /// The external owner id; `null`: none.
+    #[schema(example = "cus_4QFJ", max_length = 128)]
+    pub owner_id: Option<String>,
+    /// The metadata object (replacing the old one); `null`: none.
+    #[schema(value_type = Option<Object>, example = json!({"plan": "pro"}))]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Replaces a key's tags, owner id and metadata (what is left out is cleared); every
+/// instance's `/verify`, whoami and gateway see it within a second. Works on any key,
+/// even a revoked one. Needs `keys:write`.
+#[utoipa::path(
+    put, path = "/api/v1/keys/{id}/context", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), OrgQuery),
+    request_body = SetContextRequest,
+    security(("api_key" = ["keys:write"]), ("bearer" = ["keys:write"]), ("session" = [])),
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 400, description = "A bad tag (named in the message), more than 20 tags, an owner id over 128 characters, or metadata that is not an object or over 4096 bytes", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+    )
+)]
+pub async fn set_context(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+    ApiJson(request): ApiJson<SetContextRequest>,
+) -> Result<Json<ApiKey>, ApiError> {
+    let context = parse_context(
+        request.tags.as_deref(),
+        request.owner_id.as_deref(),
+        request.metadata.as_ref(),
+    )?;
+    change(
+        &state,
+        &principal,
+        query,
+        &id,
+        KeyChange::SetContext(context),
+    )
+    .await
 }
