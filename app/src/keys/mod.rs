@@ -931,7 +931,7 @@ pub fn context_from_form(
     metadata: &str,
 ) -> Result<context::KeyContext, AppError> {
     Ok(context::KeyContext {
-        tags: context::parse_tags_text(&tags).map_err(|m| AppError::invalid("tags", m))?,
+        tags: context::parse_tags_text(tags).map_err(|m| AppError::invalid("tags", m))?,
         owner: context::parse_owner(owner).map_err(|m| AppError::invalid("owner", m))?,
         metadata: context::parse_metadata_text(metadata)
             .map_err(|m| AppError::invalid("metadata", m))?,
