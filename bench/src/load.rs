@@ -143,6 +143,8 @@ async fn seed_with(
                     tags: None,
                     owner_id: None,
                     metadata: None,
+                    import_digest: None,
+                    imported_at: None,
                 };
                 if hot.len() < HOT_KEYS && n % (count / HOT_KEYS).max(1) == 0 {
                     hot.push(raw);

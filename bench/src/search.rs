@@ -79,6 +79,8 @@ async fn seed(db: &DatabaseConnection, count: usize) -> KeyManager {
                         tags: app::keys::context::store_tags(&tags),
                         owner_id: Some(format!("cus_{:04}", n % 500)),
                         metadata: Some(format!("{{\"n\":{n}}}")),
+                        import_digest: None,
+                        imported_at: None,
                     })
                 })
                 .collect();

@@ -11,6 +11,7 @@ mod m20261202_000006_webhooks;
 mod m20261203_000007_usage_limits;
 mod m20261204_000008_allowed_ips;
 mod m20261205_000009_key_context;
+mod m20261206_000010_imported_keys;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_usage_limits::Migration),
             Box::new(m20261204_000008_allowed_ips::Migration),
             Box::new(m20261205_000009_key_context::Migration),
+            Box::new(m20261206_000010_imported_keys::Migration),
         ]
     }
 }

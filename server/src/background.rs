@@ -2,7 +2,8 @@
 //! other instances record (pushed by PostgreSQL's LISTEN/NOTIFY, with the event-log poll
 //! as the backstop), writing the coalesced usage counts and last-used times, revoking keys idle past
 //! their organization's policy (one instance at a time, under a lease), sending webhooks
-//! (likewise), and pruning the event log, expired sessions and usage counts past 90 days. Each runs as its own task
+//! (likewise), re-reading which imported keys exist when an import is announced, and
+//! pruning the event log, expired sessions and usage counts past 90 days. Each runs as its own task
 //! with a timeout on its database work, so one slow query cannot hold up another, and all
 //! stop cleanly on shutdown.
 
@@ -53,10 +54,25 @@ impl Background {
             }
         };
         state.verifier.clear();
+        // Before serving: which imported keys exist, so imported keys work from the first
+        // request. Until it is read, foreign strings are refused as before.
+        let imports = state.verifier.imports();
+        match timeout(PRUNE_TIMEOUT, imports.reload(&state.db)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read the imported keys yet");
+                imports.mark_stale();
+            }
+            Err(_) => {
+                tracing::warn!("reading the imported keys timed out");
+                imports.mark_stale();
+            }
+        }
         let postgres = state.db.get_database_backend() == DbBackend::Postgres;
         let mut others = vec![
             tokio::spawn(follow_events(state.clone(), follower, postgres)),
             tokio::spawn(prune(state.db.clone())),
+            tokio::spawn(reload_imports(state.clone())),
         ];
         if postgres {
             others.push(tokio::spawn(listen(state.clone())));
@@ -244,6 +260,44 @@ async fn listen(state: AppState) {
                     tracing::warn!(error = %e, "cache event listener lost; polling until it is back");
                 }
                 healthy = false;
+                sleep(LISTENER_RETRY).await;
+            }
+        }
+    }
+}
+
+/// Re-reads the imported keys when an import is announced (checked every
+/// [`EVENT_POLL_INTERVAL`], at no cost when nothing was), and every
+/// [`RELOAD_INTERVAL`] in case an announcement was missed; a failed read is retried.
+async fn reload_imports(state: AppState) {
+    use app::keys::imports::RELOAD_INTERVAL;
+    let mut tick = interval(EVENT_POLL_INTERVAL);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last = std::time::Instant::now();
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let imports = state.verifier.imports();
+        if !(imports.take_stale() || failing || last.elapsed() >= RELOAD_INTERVAL) {
+            continue;
+        }
+        let problem = match timeout(PRUNE_TIMEOUT, imports.reload(&state.db)).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("timed out".to_owned()),
+        };
+        last = std::time::Instant::now();
+        match problem {
+            None if failing => {
+                failing = false;
+                tracing::info!("imported keys readable again");
+            }
+            None => {}
+            Some(error) => {
+                if !failing {
+                    tracing::warn!(%error, "cannot read the imported keys; retrying");
+                }
+                failing = true;
                 sleep(LISTENER_RETRY).await;
             }
         }

@@ -41,6 +41,12 @@ pub struct Model {
     pub owner_id: Option<String>,
     /// A JSON object of metadata, at most 4 KB.
     pub metadata: Option<String>,
+    /// Hex SHA-256 of a key imported from another product, until its first use moves it
+    /// to `lookup_digest` (which holds an unmatchable placeholder till then).
+    #[sea_orm(unique)]
+    pub import_digest: Option<String>,
+    /// When the key was imported from another product; `None`: made here.
+    pub imported_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

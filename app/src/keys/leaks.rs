@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::digest::digest;
 use super::format;
+use super::imports;
 use super::verifier::{Invalidation, Verifier, announce};
 use crate::entities::{api_key, audit_event};
 use crate::ssr::Secret;
@@ -55,7 +56,8 @@ pub struct LeakOutcome {
 }
 
 /// Revokes every live key among `reported` (raw keys; anything not in our format is
-/// skipped without a database query). Each key is one transaction with its audit event,
+/// skipped without a database query, unless keys imported from another product exist:
+/// then it may be one of those). Each key is one transaction with its audit event,
 /// webhook events and the invalidation every instance follows.
 pub async fn revoke_leaked(
     db: &DatabaseConnection,
@@ -68,29 +70,32 @@ pub async fn revoke_leaked(
     let mut seen = std::collections::HashSet::new();
     for raw in reported.iter().take(MAX_REPORTED) {
         let raw = raw.trim();
-        if format::check(raw).is_err() || !seen.insert(raw.to_owned()) {
+        let ours = format::check(raw).is_ok();
+        let imported = !ours && imports::foreign_shape(raw) && verifier.imports().any();
+        if !(ours || imported) || !seen.insert(raw.to_owned()) {
             continue;
         }
         let mut digests = vec![digest(secret, raw)];
         if let Some(previous) = verifier.previous_secret() {
             digests.push(digest(previous, raw));
         }
+        // An imported key not used yet is known by the other product's SHA-256 only.
+        let sha = imported.then(|| imports::sha256_hex(raw));
+        let mut matches = Condition::any()
+            .add(api_key::Column::LookupDigest.is_in(digests.clone()))
+            .add(api_key::Column::PreviousDigest.is_in(digests.clone()));
+        if let Some(sha) = &sha {
+            matches = matches.add(api_key::Column::ImportDigest.eq(sha.as_str()));
+        }
         let now = Utc::now().trunc_subsecs(6);
         let txn = db.begin().await?;
-        let Some(key) = api_key::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(api_key::Column::LookupDigest.is_in(digests.clone()))
-                    .add(api_key::Column::PreviousDigest.is_in(digests.clone())),
-            )
-            .one(&txn)
-            .await?
-        else {
+        let Some(key) = api_key::Entity::find().filter(matches).one(&txn).await? else {
             txn.rollback().await?;
             continue;
         };
         let live = key.revoked_at.is_none() && key.expires_at.is_none_or(|at| at > now);
-        let current = digests.contains(&key.lookup_digest);
+        let current =
+            digests.contains(&key.lookup_digest) || (sha.is_some() && key.import_digest == sha);
         let in_overlap = key.previous_until.is_some_and(|until| until > now);
         let ended = if !live {
             None
@@ -110,6 +115,7 @@ pub async fn revoke_leaked(
             Ended::Key => {
                 row.revoked_at = Set(Some(now));
                 row.revoked_by = Set(Some(LEAK_ACTOR.to_owned()));
+                row.import_digest = Set(None);
             }
             Ended::OldSecret => row.previous_until = Set(Some(now)),
         }

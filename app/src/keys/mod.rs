@@ -16,6 +16,8 @@ pub mod context;
 pub mod digest;
 pub mod format;
 #[cfg(feature = "ssr")]
+pub mod imports;
+#[cfg(feature = "ssr")]
 pub mod leaks;
 #[cfg(feature = "ssr")]
 pub mod meter;
@@ -405,6 +407,8 @@ pub struct ApiKeyView {
     pub owner: Option<String>,
     /// A JSON object of metadata, compact.
     pub metadata: Option<String>,
+    /// When the key was imported from another product; `None`: made here.
+    pub imported_at: Option<DateTime<Utc>>,
 }
 
 impl ApiKeyView {
@@ -1101,6 +1105,7 @@ mod tests {
             tags: Vec::new(),
             owner: None,
             metadata: None,
+            imported_at: None,
         };
         let created = CreatedKey {
             key,

@@ -108,7 +108,7 @@ impl KeyManager {
     }
 
     /// Whether a key expiring at `expires_at` (`None`: never) may be rolled by this manager.
-    fn may_issue_until(&self, expires_at: Option<DateTime<Utc>>) -> bool {
+    pub(crate) fn may_issue_until(&self, expires_at: Option<DateTime<Utc>>) -> bool {
         match (self.caller_expiry, expires_at) {
             (None | Some(None), _) => true,
             (Some(Some(_)), None) => false,
@@ -123,6 +123,11 @@ impl KeyManager {
             Some(Some(limit)) => Some(requested.map_or(limit, |at| at.min(limit))),
             _ => requested,
         }
+    }
+
+    /// The broadest scopes this manager may give a key.
+    pub(crate) fn scope_limit(&self) -> Scopes {
+        self.limit
     }
 
     pub fn org_id(&self) -> &str {
@@ -226,6 +231,7 @@ fn view(row: api_key::Model, names: &HashMap<String, String>, now: DateTime<Utc>
         tags: super::context::load_tags(row.tags.as_deref()),
         owner: row.owner_id,
         metadata: row.metadata,
+        imported_at: row.imported_at,
     }
 }
 
@@ -554,6 +560,8 @@ pub async fn create_key_with(
         tags: super::context::store_tags(&extras.context.tags),
         owner_id: extras.context.owner,
         metadata: extras.context.metadata,
+        import_digest: None,
+        imported_at: None,
     };
     let creator = names(db, [row.created_by.clone()]).await?;
     let txn = db.begin().await?;
@@ -784,6 +792,14 @@ pub async fn roll_key(
         return Err(KeyError::OutlivesCaller);
     }
     refuse_unless_live(&key, now, "rolled")?;
+    if key.import_digest.is_some() && overlap_seconds > 0 {
+        return Err(KeyError::Invalid {
+            field: "overlap_seconds",
+            message: "This imported key has not been used since it was imported, so its old \
+                      secret cannot keep working: roll it with no overlap."
+                .into(),
+        });
+    }
     let ended_early = key.previous_until.is_some_and(|until| until > now);
     let raw = generate_key();
     let rolled = api_key::Model {
@@ -795,6 +811,8 @@ pub async fn roll_key(
         previous_digest: Some(key.lookup_digest.clone()),
         previous_start: Some(key.start.clone()),
         previous_until: Some(now + chrono::Duration::seconds(i64::from(overlap_seconds))),
+        // An imported key's other-product digest goes with its old secret.
+        import_digest: None,
         ..key.clone()
     };
     api_key::ActiveModel::from(rolled.clone())
@@ -894,6 +912,8 @@ impl KeyChange {
                 let changed = api_key::Model {
                     revoked_at: Some(now),
                     revoked_by: Some(manager.user_id().to_owned()),
+                    // Nothing unsalted is kept for a key that can no longer be used.
+                    import_digest: None,
                     ..key
                 };
                 (changed, None)

@@ -8,6 +8,9 @@
 //! verifications are counted per client address; over the limit an address gets 429
 //! for anything the cache cannot answer, so a flood of bad keys never reaches the
 //! database while valid (cached) callers carry on (K7).
+//!
+//! The one write a verification can make is an imported key's first use, which moves it
+//! from the other product's SHA-256 to our digest, once ([`super::imports`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,6 +26,7 @@ use sea_orm::{
 };
 
 use super::digest::{self, KeyPrincipal, VerifyError};
+use super::imports::{self, Imports};
 use super::meter::{Decision, KeyMeter, Meters, STATS};
 use super::usage::Outcome;
 use crate::entities::cache_event;
@@ -102,6 +106,8 @@ pub struct Verifier {
     /// Per-key rate limits and the failure limit, shared by every instance through Redis
     /// when configured.
     shared: Arc<SharedLimits>,
+    /// Keys imported from another product: whether a foreign string is worth a lookup.
+    imports: Imports,
 }
 
 impl Default for Verifier {
@@ -124,6 +130,7 @@ impl Verifier {
             failure_limit,
             previous_secret: None,
             shared: Arc::default(),
+            imports: Imports::default(),
         }
     }
 
@@ -158,6 +165,11 @@ impl Verifier {
         &self.meters
     }
 
+    /// What this instance knows of imported keys.
+    pub fn imports(&self) -> &Imports {
+        &self.imports
+    }
+
     /// Verifies `presented` for a caller at `ip`. `Err` only for a database failure.
     ///
     /// A key that exists but is refused (revoked, expired, paused) is counted on its
@@ -170,9 +182,13 @@ impl Verifier {
         presented: &str,
         ip: Option<IpAddr>,
     ) -> Result<Result<Arc<Verified>, Rejection>, DbErr> {
-        if super::format::check(presented).is_err() {
-            return Ok(Err(self.fail(ip, VerifyError::Malformed).await));
-        }
+        // A string in another format can only be a key imported from another product,
+        // and only while some exist (see `imports`); else it is refused unhashed (K3).
+        let foreign = match super::format::check(presented) {
+            Ok(()) => false,
+            Err(_) if imports::foreign_shape(presented) && self.imports.any() => true,
+            Err(_) => return Ok(Err(self.fail(ip, VerifyError::Malformed).await)),
+        };
         let digest = digest::digest_bytes(secret, presented);
         let now = Utc::now();
         let stale = match self.cached(&digest, now) {
@@ -184,6 +200,9 @@ impl Verifier {
             // address: a flood must not lock out a valid caller when its entry ages out.
             Cached::Stale => true,
             Cached::Miss => {
+                if foreign && !self.imports.worth_lookup(&digest) {
+                    return Ok(Err(self.fail(ip, VerifyError::Malformed).await));
+                }
                 if let Some(wait) = self.limited(ip).await {
                     STATS.address_limited.add(1);
                     return Ok(Err(Rejection::RateLimited(wait)));
@@ -201,6 +220,20 @@ impl Verifier {
             if digest::move_digest(db, &old, &digest).await? {
                 tracing::info!("a key made under the previous secret was moved to the current one");
                 outcome = digest::lookup_digest(db, &digest).await?;
+            }
+        }
+        if foreign {
+            let unknown = matches!(outcome, Err((VerifyError::Unknown, _)));
+            if unknown && self.imports.waiting() && imports::claim(db, presented, &digest).await? {
+                tracing::info!(
+                    "an imported key was used for the first time and moved to Keygate's digest"
+                );
+                self.imports.claimed(digest);
+                outcome = digest::lookup_digest(db, &digest).await?;
+            } else if unknown {
+                self.imports.missed(digest);
+            } else {
+                self.imports.seen_moved(digest);
             }
         }
         match outcome {
@@ -510,6 +543,8 @@ pub enum Invalidation {
     Key(String),
     /// A member's role changed or they left: their keys' rights change (K9).
     Member { org_id: String, user_id: String },
+    /// Keys were imported: re-read which imported keys exist.
+    Imports,
 }
 
 impl Invalidation {
@@ -517,6 +552,7 @@ impl Invalidation {
         match self {
             Invalidation::Key(id) => format!("key {id}"),
             Invalidation::Member { org_id, user_id } => format!("member {org_id} {user_id}"),
+            Invalidation::Imports => "imports".to_owned(),
         }
     }
 
@@ -524,6 +560,7 @@ impl Invalidation {
         let mut words = payload.split(' ');
         match (words.next(), words.next(), words.next(), words.next()) {
             (Some("key"), Some(id), None, None) => Some(Invalidation::Key(id.to_owned())),
+            (Some("imports"), None, None, None) => Some(Invalidation::Imports),
             (Some("member"), Some(org), Some(user), None) => Some(Invalidation::Member {
                 org_id: org.to_owned(),
                 user_id: user.to_owned(),
@@ -578,6 +615,7 @@ impl Verifier {
         match what {
             Invalidation::Key(id) => self.forget_key(id),
             Invalidation::Member { org_id, user_id } => self.forget_creator(org_id, user_id),
+            Invalidation::Imports => self.imports.mark_stale(),
         }
     }
 }
@@ -647,10 +685,18 @@ mod tests {
                 org_id: "org_1".into(),
                 user_id: "usr_2".into(),
             },
+            Invalidation::Imports,
         ] {
             assert_eq!(Invalidation::parse(&what.payload()), Some(what));
         }
-        for bad in ["", "key", "key a b", "member org", "drop everything"] {
+        for bad in [
+            "",
+            "key",
+            "key a b",
+            "member org",
+            "imports all",
+            "drop everything",
+        ] {
             assert_eq!(Invalidation::parse(bad), None, "{bad}");
         }
     }
