@@ -11,6 +11,7 @@
 //!                    [--tags billing,prod] [--owner cus_123] [--metadata '{"plan":"pro"}'] [--as EMAIL]
 //! keygate key roll --org ORG_ID --id KEY_ID [--overlap 24h] [--as EMAIL]
 //! keygate key revoke-leaked [--source URL]                 (keys on stdin)
+//! keygate key import --org ORG_ID --file keys.jsonl [--as EMAIL]   (- for stdin)
 //! ```
 //!
 //! Parsed by clap: `--help` works on every subcommand. Results go to stdout (only the key,
@@ -150,6 +151,22 @@ enum KeyAction {
         #[arg(long, value_name = "URL")]
         source: Option<String>,
     },
+    /// Import keys exported from Better Auth or Unkey (unsalted SHA-256 digests), one
+    /// JSON object per line: {"name", "sha256", "encoding": "base64url"|"base64"|"hex",
+    /// "start", "created_at", "expires_at", "scopes"}. They keep working as issued. Every
+    /// line is checked first; one bad line imports nothing. See docs/migrating.md.
+    Import {
+        /// The organization's id (org_...)
+        #[arg(long)]
+        org: String,
+        /// The JSON-lines file, or - for stdin
+        #[arg(long, value_name = "keys.jsonl")]
+        file: std::path::PathBuf,
+        /// Import them as this member, who becomes their creator (default: the
+        /// organization's first owner)
+        #[arg(long = "as", value_name = "EMAIL")]
+        creator: Option<String>,
+    },
 }
 
 /// `--overlap`: `0`/`now`, or a number with `s`, `m`, `h` or `d`, up to 7 days.
@@ -208,6 +225,11 @@ pub enum Command {
     },
     RevokeLeaked {
         source: Option<String>,
+    },
+    ImportKeys {
+        org: String,
+        file: std::path::PathBuf,
+        creator: Option<String>,
     },
 }
 
@@ -283,6 +305,9 @@ pub fn parse(args: &[String]) -> Result<Command, NotRun> {
         Some(Top::Key {
             action: KeyAction::RevokeLeaked { source },
         }) => Command::RevokeLeaked { source },
+        Some(Top::Key {
+            action: KeyAction::Import { org, file, creator },
+        }) => Command::ImportKeys { org, file, creator },
     })
 }
 
@@ -447,6 +472,13 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
         }
         Command::RevokeLeaked { source } => {
             let source = app::keys::leaks::check_source(source.as_deref())?;
+            // Imported keys are reported as they are: know which exist.
+            state
+                .verifier
+                .imports()
+                .reload(db)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
             let mut text = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
                 .map_err(|e| format!("cannot read the keys from stdin: {e}"))?;
@@ -479,6 +511,36 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
                 reported.len(),
                 revoked.len(),
                 stopped.len()
+            ))
+        }
+        Command::ImportKeys { org, file, creator } => {
+            use app::keys::imports;
+            let manager = acting_manager(db, &org, creator.as_deref()).await?;
+            let text = if file.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .map_err(|e| format!("cannot read the keys from stdin: {e}"))?;
+                text
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?
+            };
+            let plan = imports::parse(&text, &manager, Utc::now()).map_err(|e| e.to_string())?;
+            for (line, name) in &plan.expired {
+                eprintln!("skipped line {line} ({name}): it has already expired");
+            }
+            let ids = imports::import(db, &manager, &plan)
+                .await
+                .map_err(|e| e.to_string())?;
+            for (key, id) in plan.keys.iter().zip(&ids) {
+                eprintln!("imported line {} as {id} ({})", key.line, key.name);
+            }
+            let keys = |n: usize| if n == 1 { "key" } else { "keys" };
+            Ok(format!(
+                "imported {} {} into {org}, skipped {} already expired",
+                ids.len(),
+                keys(ids.len()),
+                plan.expired.len()
             ))
         }
     }
@@ -607,6 +669,21 @@ mod tests {
     }
 
     #[test]
+    fn imports_read_a_file_or_stdin() {
+        assert_eq!(
+            parse(&args(
+                "key import --org org_1 --file - --as ops@example.com"
+            ))
+            .unwrap(),
+            Command::ImportKeys {
+                org: "org_1".into(),
+                file: "-".into(),
+                creator: Some("ops@example.com".into()),
+            }
+        );
+    }
+
+    #[test]
     fn keys_are_created_with_their_context() {
         let parsed = parse(&args(
             "key create --org o --name x --tags prod,billing --owner cus_1 --metadata {\"plan\":\"pro\"}",
@@ -642,6 +719,8 @@ mod tests {
             "key create --org o --name x --tags Prod",
             "key create --org o --name x --owner",
             "key create --org o --name x --metadata [1]",
+            "key import --org o",
+            "key import --file keys.jsonl",
             "org create --name x --owner",
             "org create --name x --owner a --owner b",
             "user create --email a --name b --colour blue",
@@ -663,6 +742,7 @@ mod tests {
             "org create --help",
             "key create --help",
             "key revoke-leaked --help",
+            "key import --help",
         ] {
             match parse(&args(line)) {
                 Err(NotRun::Help(text)) => assert!(text.contains("Usage:"), "{line}: {text}"),

@@ -226,6 +226,11 @@ fn KeyFacts(
                 <div><dt>"Scopes"</dt>
                     <dd class="scope-list">{key.scopes.iter().map(|s| view! { <code class="scope">{s.clone()}</code> }).collect_view()}</dd></div>
                 <div><dt>"Created"</dt><dd>{format!("{} by {}", format_time(key.created_at), key.created_by)}</dd></div>
+                {key.imported_at.map(|at| view! {
+                    <div><dt>"Imported"</dt><dd data-testid="key-imported-at">{format!(
+                        "{} from another product; it works as it was issued", format_time(at)
+                    )}</dd></div>
+                })}
                 <div><dt>"Last used"</dt><dd data-testid="key-last-used">{last_used}</dd></div>
                 <div><dt>"Expires"</dt><dd>{expires}</dd></div>
                 <div><dt>"Rate limit"</dt><dd data-testid="key-rate-limit">{rate_limit}</dd></div>

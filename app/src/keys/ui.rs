@@ -584,6 +584,10 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
             <td class="key-name" data-label="Name">
                 <A href=page attr:class="key-title">{title}</A>
                 <code class="hint" title="The first characters of the key">{format!("{}…", key.hint)}</code>
+                {key.imported_at.map(|_| view! {
+                    " "<span class="badge badge-muted" data-testid="key-imported"
+                        title="Imported from another product; it works as it was issued">"imported"</span>
+                })}
                 {key.rolling.clone().map(|old| view! {
                     <span class="rolling small" data-testid="key-rolling">
                         <span class="badge badge-info">"Rolling"</span>
@@ -721,6 +725,7 @@ pub(crate) fn Activity(
                                 "key.context_changed" => {
                                     format!(" relabelled key “{}”", e.key_name)
                                 }
+                                "key.imported" => format!(" imported key “{}”", e.key_name),
                                 "policy.changed" => " changed the key policy".to_owned(),
                                 other => format!(" {other} key “{}”", e.key_name),
                             };

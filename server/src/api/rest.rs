@@ -72,6 +72,9 @@ pub struct ApiKey {
     /// The key's metadata object; `null`: none.
     #[schema(value_type = Option<Object>, example = json!({"plan": "pro"}))]
     pub metadata: Option<serde_json::Value>,
+    /// When the key was imported from another product (`keygate key import`); `null`:
+    /// made in Keygate. An imported key keeps its old hint and works as it is.
+    pub imported_at: Option<DateTime<Utc>>,
 }
 
 /// Metadata as stored (compact JSON of an object) as a JSON value.
@@ -132,6 +135,7 @@ impl From<ApiKeyView> for ApiKey {
             tags: v.tags,
             metadata: metadata_value(v.metadata.as_deref()),
             owner_id: v.owner,
+            imported_at: v.imported_at,
             id: v.id,
             name: v.name,
             hint: v.hint,
