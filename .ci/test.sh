@@ -57,7 +57,9 @@ for _ in $(seq 1 100); do
   kill -0 "$server_pid" 2>/dev/null || { cat "$log_file"; die "the release server exited during start-up"; }
   sleep 0.1
 done
-(cd end2end && KEYGATE_E2E_URL="http://127.0.0.1:$port" npx playwright test) || {
+# The data dir and binary let a test import keys with the CLI, as an operator would.
+(cd end2end && KEYGATE_E2E_URL="http://127.0.0.1:$port" KEYGATE_E2E_DATA_DIR="$data_dir" \
+  KEYGATE_E2E_BIN="$ROOT/target/release/keygate" npx playwright test) || {
   echo "--- server log ---"; tail -n 50 "$log_file"; die "end-to-end tests failed"
 }
 rss_kb="$(awk '/^VmRSS/ { print $2 }' "/proc/$server_pid/status")"

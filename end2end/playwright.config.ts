@@ -10,6 +10,11 @@ const external = process.env.KEYGATE_E2E_URL;
 const port = 3100;
 const baseURL = external ?? `http://127.0.0.1:${port}`;
 const dataDir = external ? "" : fs.mkdtempSync(path.join(os.tmpdir(), "keygate-e2e-"));
+// The import test runs the CLI on the server's data directory, as an operator would.
+if (!external) {
+  process.env.KEYGATE_E2E_DATA_DIR = dataDir;
+  process.env.KEYGATE_E2E_BIN = path.resolve(__dirname, "../target/release/keygate");
+}
 
 export default defineConfig({
   testDir: "./tests",

@@ -1,0 +1,500 @@
+//! Importing keys from Better Auth and Unkey (issue 13 §4), on a fresh SQLite file and a
+//! fresh PostgreSQL database: keys hashed exactly as those products hash them are
+//! imported by the CLI, verify through the gateway as issued, and lose their SHA-256 on
+//! first use; bad files import nothing; and strings in another format cost no database
+//! query while no imported key waits for its first use.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use app::keys::digest::{VerifyError, digest};
+use app::keys::imports;
+use app::keys::verifier::{Rejection, Verifier};
+use app::ssr::Secret;
+use base64::Engine;
+use common::api::{call, send};
+use common::{TestDb, TestServer};
+use reqwest::{Method, StatusCode};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+on_both_databases!(
+    imported_keys_work_as_issued_and_lose_their_sha256_on_first_use,
+    bad_files_import_nothing,
+    foreign_strings_cost_no_query_while_no_imported_key_waits,
+);
+
+/// A random string of `len` characters from `alphabet`.
+fn random(alphabet: &[u8], len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A Better Auth key and its stored digest: SHA-256, base64url without padding (its
+/// default key hasher).
+fn better_auth_key() -> (String, String) {
+    let key = format!("ba_{}", random(ALNUM, 64));
+    let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(&key));
+    (key, hash)
+}
+
+/// An Unkey key and its stored digest: SHA-256, standard base64 with padding.
+fn unkey_key() -> (String, String) {
+    let key = format!(
+        "uk_{}",
+        random(
+            b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz",
+            24
+        )
+    );
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&key));
+    (key, hash)
+}
+
+/// Runs `keygate key import` against the test database; (success, stdout, stderr).
+fn import_cli(db: &TestDb, org: &str, file: &str) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .env_clear()
+        .env("KEYGATE_DATA_DIR", db.data_dir())
+        .env("KEYGATE_DATABASE_URL", &db.url)
+        .args(["key", "import", "--org", org, "--file", file])
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// An upstream that answers with the identity headers the gateway sent it.
+async fn start_upstream() -> String {
+    async fn echo(request: axum::extract::Request) -> axum::Json<Value> {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        axum::Json(json!({
+            "key_id": header("x-keygate-key-id"),
+            "org_id": header("x-keygate-org-id"),
+            "credential": header("x-api-key").or(header("authorization")),
+        }))
+    }
+    let app = axum::Router::new().fallback(echo);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+async fn row(db: &DatabaseConnection, id: &str) -> app::entities::api_key::Model {
+    app::entities::api_key::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The gateway's answer for `key`, retried while the server may not have re-read the
+/// imported keys yet (it is told within a poll interval).
+async fn through_gateway(base: &str, header: (&str, String)) -> (StatusCode, Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, _, body) = send(
+            reqwest::Client::new()
+                .get(format!("{base}/gw/anything"))
+                .header(header.0, header.1.clone()),
+        )
+        .await;
+        if status == StatusCode::OK || std::time::Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn imported_keys_work_as_issued_and_lose_their_sha256_on_first_use(db: TestDb) {
+    let upstream = start_upstream().await;
+    let server = TestServer::start_with(db, &[("KEYGATE_UPSTREAM_URL", upstream.as_str())]).await;
+    let (_, org, admin) = server.org_with_admin_key().await;
+    let (ba_key, ba_hash) = better_auth_key();
+    let (uk_key, uk_hash) = unkey_key();
+    let hex_key = format!("legacy-{}", random(ALNUM, 40));
+    let hex_hash = format!("{:X}", Sha256::digest(&hex_key));
+    let (expired_key, expired_hash) = better_auth_key();
+    let lines = [
+        json!({"name": "Better Auth key", "sha256": ba_hash, "encoding": "base64url",
+               "start": &ba_key[..6], "created_at": "2025-03-01T10:00:00Z", "scopes": ["gateway"]}),
+        json!({"name": "Unkey key", "sha256": uk_hash, "encoding": "base64",
+               "start": &uk_key[..7], "expires_at": "2099-01-01T00:00:00Z"}),
+        json!({"name": "Hex key", "sha256": hex_hash, "encoding": "hex"}),
+        json!({"name": "Gone", "sha256": expired_hash, "encoding": "base64url",
+               "expires_at": "2020-01-01T00:00:00Z"}),
+    ];
+    let file = server.db.data_dir().join("keys.jsonl");
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(&file, text.join("\n\n") + "\n").unwrap();
+    let (ok, stdout, stderr) = import_cli(&server.db, &org, file.to_str().unwrap());
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout,
+        format!("imported 3 keys into {org}, skipped 1 already expired")
+    );
+    assert!(stderr.contains("skipped line 7 (Gone)"), "{stderr}");
+
+    // Listed as imported, with their old hints and dates.
+    let http = reqwest::Client::new();
+    let (status, list) = call(
+        &http,
+        Method::GET,
+        &format!("{}/api/v1/keys?q=key", server.base),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let listed = |name: &str| {
+        list["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {list}"))
+            .clone()
+    };
+    let ba = listed("Better Auth key");
+    assert_eq!(ba["hint"], &ba_key[..6]);
+    assert_eq!(ba["created_at"], "2025-03-01T10:00:00Z");
+    assert!(ba["imported_at"].is_string(), "{ba}");
+    assert_eq!(ba["scopes"], json!(["gateway"]));
+    assert_eq!(listed("Unkey key")["expires_at"], "2099-01-01T00:00:00Z");
+    assert_eq!(listed("Hex key")["hint"], imports::NO_HINT);
+    let ids: Vec<String> = ["Better Auth key", "Unkey key", "Hex key"]
+        .iter()
+        .map(|n| listed(n)["id"].as_str().unwrap().to_owned())
+        .collect();
+
+    // Before its first use, only the other product's digest is stored.
+    let conn = server.db.connect().await;
+    let before = row(&conn, &ids[0]).await;
+    let sha = |key: &str| format!("{:x}", Sha256::digest(key));
+    assert_eq!(before.import_digest.as_deref(), Some(sha(&ba_key).as_str()));
+    assert!(before.lookup_digest.starts_with("imported:"));
+
+    // Each verifies through the gateway as issued, with either header.
+    let secret: Secret = server.db.config().load_or_create_secret().unwrap();
+    for ((key, id), header) in [&ba_key, &uk_key, &hex_key].into_iter().zip(&ids).zip([
+        "x-api-key",
+        "authorization",
+        "x-api-key",
+    ]) {
+        let value = if header == "authorization" {
+            format!("Bearer {key}")
+        } else {
+            key.clone()
+        };
+        let (status, body) = through_gateway(&server.base, (header, value)).await;
+        assert_eq!(status, StatusCode::OK, "{id}: {body}");
+        assert_eq!(body["key_id"], id.as_str());
+        assert_eq!(body["org_id"], org.as_str());
+        assert_eq!(
+            body["credential"],
+            Value::Null,
+            "the key reached the upstream"
+        );
+        // After the first use: our HMAC digest, and no SHA-256 left.
+        let after = row(&conn, id).await;
+        assert_eq!(after.import_digest, None, "{id}");
+        assert_eq!(after.lookup_digest, digest(&secret, key), "{id}");
+    }
+
+    // Moved, they keep working: on this instance (cached) and on one that never saw them.
+    let other = server.another_instance().await;
+    for base in [&server.base, &other] {
+        let (status, body) = through_gateway(base, ("x-api-key", ba_key.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{base}: {body}");
+    }
+    // A leak report stops an imported key like any other.
+    let (status, _, body) = send(
+        http.post(format!("{}/api/v1/keys/leaked", server.base))
+            .json(&json!({ "keys": [hex_key] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, _, body) = send(
+        http.get(format!("{}/api/v1/whoami", server.base))
+            .header("x-api-key", hex_key.as_str()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "key_revoked");
+    // The expired line was not imported; look-alikes and our own malformed keys fail.
+    for bad in [
+        expired_key,
+        format!("{ba_key}x"),
+        ba_key[..ba_key.len() - 1].to_owned(),
+        format!("kg_{}", &ba_key[3..]),
+    ] {
+        let (status, _, body) = send(
+            http.get(format!("{}/api/v1/whoami", server.base))
+                .header("x-api-key", bad),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["error"], "invalid_token");
+    }
+    // An imported key revoked before its first use keeps nothing and stops working.
+    let (lone_key, lone_hash) = unkey_key();
+    std::fs::write(
+        &file,
+        json!({"name": "Lone", "sha256": lone_hash, "encoding": "base64"}).to_string(),
+    )
+    .unwrap();
+    assert!(import_cli(&server.db, &org, file.to_str().unwrap()).0);
+    let (_, list) = call(
+        &http,
+        Method::GET,
+        &format!("{}/api/v1/keys?q=Lone", server.base),
+        &admin,
+        None,
+    )
+    .await;
+    let lone_id = list["keys"][0]["id"].as_str().unwrap().to_owned();
+    assert!(row(&conn, &lone_id).await.import_digest.is_some());
+    let (status, body) = call(
+        &http,
+        Method::DELETE,
+        &format!("{}/api/v1/keys/{lone_id}", server.base),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(row(&conn, &lone_id).await.import_digest, None);
+    let (status, _, body) = send(
+        http.get(format!("{}/gw/anything", server.base))
+            .header("x-api-key", lone_key),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+}
+
+async fn bad_files_import_nothing(db: TestDb) {
+    let server = TestServer::start(db).await;
+    let (_, org, _) = server.org_with_admin_key().await;
+    let (_, good) = better_auth_key();
+    let file = server.db.data_dir().join("keys.jsonl");
+    let good_line = json!({"name": "ok", "sha256": good, "encoding": "base64url"}).to_string();
+    for (bad_line, expected) in [
+        (
+            // '-' is base64url's alone.
+            json!({"name": "x", "sha256": format!("-{}", &good[1..]), "encoding": "base64"}).to_string(),
+            "line 2: sha256 is not base64",
+        ),
+        (
+            json!({"name": "x", "sha256": "abcd", "encoding": "hex"}).to_string(),
+            "line 2: sha256 is not 64 hexadecimal digits",
+        ),
+        (
+            json!({"name": "x", "sha256": good, "encoding": "sha1"}).to_string(),
+            "line 2: unknown variant `sha1`",
+        ),
+        (
+            json!({"name": "x", "sha256": good, "encoding": "base64url", "expire_at": "2030-01-01T00:00:00Z"}).to_string(),
+            "line 2: unknown field `expire_at`",
+        ),
+        (
+            json!({"name": "", "sha256": good, "encoding": "base64url"}).to_string(),
+            "line 2: name is required.",
+        ),
+        (
+            json!({"name": "x", "sha256": good, "encoding": "base64url", "scopes": ["root"]}).to_string(),
+            "line 2: ",
+        ),
+        (
+            json!({"name": "x", "sha256": good, "encoding": "base64url",
+                   "created_at": "2021-01-01T00:00:00Z", "expires_at": "2020-01-01T00:00:00Z"}).to_string(),
+            "line 2: expires_at is not after created_at",
+        ),
+        (
+            json!({"name": "x", "sha256": good, "encoding": "base64url",
+                   "created_at": "2999-01-01T00:00:00Z"}).to_string(),
+            "line 2: created_at is in the future",
+        ),
+        (good_line.clone(), "line 2: the same key as line 1"),
+        ("{not json".to_owned(), "line 2: "),
+    ] {
+        std::fs::write(&file, format!("{good_line}\n{bad_line}\n")).unwrap();
+        let (ok, _, stderr) = import_cli(&server.db, &org, file.to_str().unwrap());
+        assert!(!ok, "{bad_line} was accepted");
+        assert!(stderr.contains(expected), "{bad_line}: {stderr}");
+        assert!(stderr.contains("Nothing was imported."), "{stderr}");
+    }
+    let conn = server.db.connect().await;
+    let imported = app::entities::api_key::Entity::find()
+        .filter(app::entities::api_key::Column::ImportedAt.is_not_null())
+        .all(&conn)
+        .await
+        .unwrap();
+    assert!(imported.is_empty(), "a bad file imported {imported:?}");
+    // The same key twice, across two imports: the second is refused whole.
+    std::fs::write(&file, format!("{good_line}\n")).unwrap();
+    assert!(import_cli(&server.db, &org, file.to_str().unwrap()).0);
+    let (_, other) = unkey_key();
+    let other_line = json!({"name": "new", "sha256": other, "encoding": "base64"}).to_string();
+    std::fs::write(&file, format!("{other_line}\n{good_line}\n")).unwrap();
+    let (ok, _, stderr) = import_cli(&server.db, &org, file.to_str().unwrap());
+    assert!(!ok);
+    assert!(
+        stderr.contains("line 2: this key was already imported, as key_"),
+        "{stderr}"
+    );
+    // An empty file and a missing one say so.
+    std::fs::write(&file, "\n\n").unwrap();
+    let (ok, _, stderr) = import_cli(&server.db, &org, file.to_str().unwrap());
+    assert!(!ok && stderr.contains("the file holds no keys"), "{stderr}");
+    let (ok, _, stderr) = import_cli(&server.db, &org, "/nonexistent/keys.jsonl");
+    assert!(
+        !ok && stderr.contains("cannot read /nonexistent/keys.jsonl"),
+        "{stderr}"
+    );
+    let imported = app::entities::api_key::Entity::find()
+        .filter(app::entities::api_key::Column::ImportedAt.is_not_null())
+        .all(&conn)
+        .await
+        .unwrap();
+    assert_eq!(imported.len(), 1);
+}
+
+/// Strings of every length up to 256 bytes that are not one of our keys: printable, with
+/// and without our prefix.
+fn garbage() -> Vec<String> {
+    let printable: Vec<u8> = (b'!'..=b'~').collect();
+    (1..=256)
+        .flat_map(|len| {
+            let foreign = random(&printable, len);
+            let foreign = if foreign.starts_with("kg_") {
+                format!("x{}", &foreign[1..])
+            } else {
+                foreign
+            };
+            let ours = format!("kg_{}", random(ALNUM, len.saturating_sub(3)));
+            [foreign, ours]
+        })
+        .filter(|s| s.len() <= 256)
+        .collect()
+}
+
+/// How many queries verifying each of `strings` took; each must be refused as not a key.
+async fn costs(
+    verifier: &Verifier,
+    conn: &DatabaseConnection,
+    secret: &Secret,
+    queries: &AtomicUsize,
+    strings: &[String],
+) -> usize {
+    let before = queries.load(Ordering::SeqCst);
+    for s in strings {
+        let answer = verifier.verify(conn, secret, s, None).await.unwrap();
+        assert!(
+            matches!(
+                answer,
+                Err(Rejection::Invalid(
+                    VerifyError::Malformed | VerifyError::Unknown
+                ))
+            ),
+            "{s:?}: {answer:?}"
+        );
+    }
+    queries.load(Ordering::SeqCst) - before
+}
+
+async fn foreign_strings_cost_no_query_while_no_imported_key_waits(db: TestDb) {
+    let mut conn = db.connect().await;
+    let queries = Arc::new(AtomicUsize::new(0));
+    let counter = queries.clone();
+    conn.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let secret = Secret::new("imports-test-secret");
+    let user =
+        app::auth::service::create_user(&conn, "ada@example.com", "Ada", "correct horse battery")
+            .await
+            .unwrap();
+    let org = app::orgs::service::create_org(&conn, &user.id, "Acme")
+        .await
+        .unwrap();
+    let member = app::orgs::service::membership(&conn, &user.id, &org.id)
+        .await
+        .unwrap();
+    let manager = app::keys::service::KeyManager::new(member).unwrap();
+    let verifier = Verifier::default();
+    let garbage = garbage();
+    // No imported key at all: nothing reaches the database.
+    verifier.imports().reload(&conn).await.unwrap();
+    assert_eq!(
+        costs(&verifier, &conn, &secret, &queries, &garbage).await,
+        0
+    );
+
+    // One waits for its first use: a foreign string is looked up (our malformed keys are
+    // still not), and the same string again within the negative cache's life is not.
+    let (key, hash) = better_auth_key();
+    let file = json!({"name": "waiting", "sha256": hash, "encoding": "base64url"}).to_string();
+    let plan = imports::parse(&file, &manager, chrono::Utc::now()).unwrap();
+    imports::import(&conn, &manager, &plan).await.unwrap();
+    verifier.imports().reload(&conn).await.unwrap();
+    let foreign: Vec<String> = garbage
+        .iter()
+        .filter(|s| !s.starts_with("kg_"))
+        .cloned()
+        .collect();
+    let ours: Vec<String> = garbage
+        .iter()
+        .filter(|s| s.starts_with("kg_"))
+        .cloned()
+        .collect();
+    assert!(costs(&verifier, &conn, &secret, &queries, &foreign[..20]).await >= 20);
+    assert_eq!(
+        costs(&verifier, &conn, &secret, &queries, &foreign[..20]).await,
+        0,
+        "misses are remembered"
+    );
+    assert_eq!(costs(&verifier, &conn, &secret, &queries, &ours).await, 0);
+
+    // Its first use moves it; with none waiting, garbage costs nothing again, while the
+    // moved key still verifies after the cache forgets it.
+    assert!(
+        verifier
+            .verify(&conn, &secret, &key, None)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    let fresh = Verifier::default();
+    fresh.imports().reload(&conn).await.unwrap();
+    assert_eq!(costs(&fresh, &conn, &secret, &queries, &garbage).await, 0);
+    let before = queries.load(Ordering::SeqCst);
+    assert!(
+        fresh
+            .verify(&conn, &secret, &key, None)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    assert!(
+        queries.load(Ordering::SeqCst) > before,
+        "looked up, not guessed"
+    );
+}
