@@ -179,7 +179,7 @@ async fn imported_keys_work_as_issued_and_lose_their_sha256_on_first_use(db: Tes
     assert!(ba["imported_at"].is_string(), "{ba}");
     assert_eq!(ba["scopes"], json!(["gateway"]));
     assert_eq!(listed("Unkey key")["expires_at"], "2099-01-01T00:00:00Z");
-    assert_eq!(listed("Hex key")["hint"], imports::NO_HINT);
+    assert_eq!(listed("Hex key")["hint"], "");
     let ids: Vec<String> = ["Better Auth key", "Unkey key", "Hex key"]
         .iter()
         .map(|n| listed(n)["id"].as_str().unwrap().to_owned())

@@ -39,8 +39,8 @@ use crate::validate;
 pub const MAX_KEYS: usize = 100_000;
 /// The longest display hint kept (the `start` column's width).
 pub const MAX_HINT_LEN: usize = 16;
-/// The hint shown for an imported key that came without one.
-pub const NO_HINT: &str = "imported";
+/// The hint of an imported key that came without one: none (the list shows its badge).
+pub const NO_HINT: &str = "";
 /// How long a foreign string that matched nothing is refused without a query.
 pub const MISS_TTL: Duration = Duration::from_secs(10);
 const MISS_CAPACITY: usize = 10_000;
@@ -518,7 +518,7 @@ pub async fn import(
             key_id: Set(row.id.clone()),
             key_name: Set(row.name.clone()),
             created_at: Set(now),
-            detail: Set(Some(format!("hint {}", row.start))),
+            detail: Set((!row.start.is_empty()).then(|| format!("hint {}", row.start))),
             ..Default::default()
         }))
         .exec_without_returning(&txn)

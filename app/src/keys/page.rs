@@ -10,7 +10,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::chart::UsageChart;
 use super::context::KeyContext;
-use super::ui::{Activity, format_time};
+use super::ui::{Activity, Hint, format_time};
 use super::usage::Period;
 use super::{
     ApiKeyView, KeyStatus, RateLimit, RatePeriod, format_date, get_api_key, key_usage,
@@ -213,7 +213,7 @@ fn KeyFacts(
                 <div>
                     <h1>{key.name.clone()}</h1>
                     <p class="muted">
-                        <code class="hint" title="The first characters of the key">{format!("{}…", key.hint)}</code>
+                        <Hint hint=key.hint.clone()/>
                         " "<span class=status_class data-testid="key-status">{key.status.label()}</span>
                     </p>
                 </div>
@@ -243,7 +243,7 @@ fn KeyFacts(
                 <div class="fact-wide"><dt>"Metadata"</dt><dd data-testid="key-metadata">{metadata}</dd></div>
                 {key.rolling.clone().map(|old| view! {
                     <div><dt>"Old secret"</dt>
-                        <dd><code class="hint">{format!("{}…", old.hint)}</code>
+                        <dd><Hint hint=old.hint/>
                             {format!(" works until {}", format_time(old.until))}</dd></div>
                 })}
                 {(key.status == KeyStatus::Paused).then(|| view! {
@@ -577,7 +577,7 @@ pub fn OrgUsagePanel(usage: super::usage::OrgUsageView, base: String) -> impl In
                         {busiest.into_iter().map(|k| view! {
                             <li>
                                 <A href=format!("{base}/{}", k.key_id)>{k.name}</A>
-                                " "<code class="hint">{format!("{}…", k.hint)}</code>
+                                " "<Hint hint=k.hint/>
                                 <span class="muted">{format!(" {} requests", k.total)}</span>
                             </li>
                         }).collect_view()}

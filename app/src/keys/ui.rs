@@ -69,6 +69,23 @@ enum Confirm {
     Shorten,
 }
 
+/// A key's hint, its first characters: nothing for an imported key that came without one.
+#[component]
+pub(crate) fn Hint(hint: String) -> impl IntoView {
+    (!hint.is_empty()).then(|| {
+        view! { <code class="hint" title="The first characters of the key">{format!("{hint}…")}</code> }
+    })
+}
+
+/// A hint inside a sentence, with the space before it: " kg_Azw6…", or nothing.
+pub(crate) fn hint_after(hint: &str) -> String {
+    if hint.is_empty() {
+        String::new()
+    } else {
+        format!(" {hint}…")
+    }
+}
+
 fn open(dialog: NodeRef<html::Dialog>) {
     if let Some(d) = dialog.get_untracked() {
         let _ = d.show_modal();
@@ -583,7 +600,7 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
         <tr data-testid="key-row" data-key-id=key.id.clone() data-status=key.status.as_str()>
             <td class="key-name" data-label="Name">
                 <A href=page attr:class="key-title">{title}</A>
-                <code class="hint" title="The first characters of the key">{format!("{}…", key.hint)}</code>
+                <Hint hint=key.hint.clone()/>
                 {key.imported_at.map(|_| view! {
                     " "<span class="badge badge-muted" data-testid="key-imported"
                         title="Imported from another product; it works as it was issued">"imported"</span>
@@ -591,7 +608,7 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
                 {key.rolling.clone().map(|old| view! {
                     <span class="rolling small" data-testid="key-rolling">
                         <span class="badge badge-info">"Rolling"</span>
-                        " old secret "<code class="hint">{format!("{}…", old.hint)}</code>
+                        " old secret "<Hint hint=old.hint/>
                         {format!(" works until {} ({})", format_time(old.until), relative(old.until, now))}
                     </span>
                 })}
@@ -1243,9 +1260,9 @@ fn ConfirmDialog() -> impl IntoView {
             "Requests using this key are refused with “key_paused” until it resumes. Nothing else about the key changes.".to_owned()
         }
         Some((key, Confirm::EndOverlap)) => format!(
-            "The old secret {}… stops working right away; the new secret {}… keeps working.",
-            key.rolling.map(|r| r.hint).unwrap_or_default(),
-            key.hint
+            "The old secret{} stops working right away; the new secret{} keeps working.",
+            hint_after(&key.rolling.map(|r| r.hint).unwrap_or_default()),
+            hint_after(&key.hint)
         ),
         Some((key, Confirm::Shorten)) => {
             let policy = ctx.policy.get();
@@ -1309,7 +1326,7 @@ fn ConfirmDialog() -> impl IntoView {
                 </fieldset>
                 {move || already_rolling().map(|old| view! {
                     <div class="alert alert-warn" role="note" data-testid="ends-older-overlap">
-                        {format!("This key is already rolling: its older secret {}… stops now, when you roll it again.", old.hint)}
+                        {format!("This key is already rolling: its older secret{} stops now, when you roll it again.", hint_after(&old.hint))}
                     </div>
                 })}
             </Show>
