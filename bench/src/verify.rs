@@ -1,6 +1,7 @@
 //! Cost of verifying an API key against a real SQLite file (release build): the guard
 //! alone, guard + HMAC, the uncached path (`verify_key`) for valid, unknown and malformed
-//! keys, and the server's path through the verifier's cache, with 100 and N keys.
+//! keys, and the server's path through the verifier's cache, with 100 and N keys, from
+//! one thread and from two at once.
 //!
 //! `cargo run --release -p bench --bin verify -- [N=100000] [ITERATIONS=20000]`
 
@@ -40,6 +41,89 @@ where
         samples.push(start.elapsed());
     }
     samples
+}
+
+/// Cached verifications per second from 1 thread and from 2 at once, on one shared
+/// verifier (as the server's worker threads share it), each counted on the key's meter.
+/// With no lock on a cache hit, 2 threads should do close to twice the work of one.
+fn scaling(
+    db: &sea_orm::DatabaseConnection,
+    secret: &Secret,
+    verifier: &app::keys::verifier::Verifier,
+    secrets: &[String],
+    count: usize,
+) {
+    const RUN: Duration = Duration::from_secs(3);
+    let run = |threads: usize| -> f64 {
+        let started = Instant::now();
+        let done: usize = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    scope.spawn(move || {
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .build()
+                            .unwrap();
+                        runtime.block_on(async {
+                            let mut done = 0;
+                            let mut i = t * 7919;
+                            let until = Instant::now() + RUN;
+                            while Instant::now() < until {
+                                for _ in 0..256 {
+                                    let key = &secrets[i % secrets.len()];
+                                    i = i.wrapping_add(104_729);
+                                    let verified = verifier.verify(db, secret, key, None).await;
+                                    verified
+                                        .unwrap()
+                                        .unwrap()
+                                        .count(app::keys::usage::Outcome::Ok);
+                                    done += 1;
+                                }
+                            }
+                            done
+                        })
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        done as f64 / started.elapsed().as_secs_f64()
+    };
+    let one = run(1);
+    let two = run(2);
+    // What this machine's cores give when nothing at all is shared: the guard and HMAC
+    // of each thread's own key.
+    let alone = |threads: usize| -> f64 {
+        let started = Instant::now();
+        let done: usize = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let key = format::key_from_bytes(&[t as u8; 32]);
+                    scope.spawn(move || {
+                        let mut done = 0;
+                        let until = Instant::now() + RUN;
+                        while Instant::now() < until {
+                            for _ in 0..256 {
+                                format::check(std::hint::black_box(&key)).unwrap();
+                                std::hint::black_box(digest::digest(secret, &key));
+                                done += 1;
+                            }
+                        }
+                        done
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        done as f64 / started.elapsed().as_secs_f64()
+    };
+    let ceiling = alone(2) / alone(1);
+    eprintln!(
+        "{count} keys cached: 1 thread {:.2} M verifications/s, 2 threads {:.2} M/s: {:.2}x \
+         (guard + HMAC with nothing shared: {ceiling:.2}x on this machine)",
+        one / 1e6,
+        two / 1e6,
+        two / one
+    );
 }
 
 #[tokio::main]
@@ -149,6 +233,7 @@ async fn main() {
         })
         .await;
         report(&format!("valid key via the cache, {count} keys"), cached);
+        scaling(&db, &secret, &verifier, &secrets, count);
         let unknown = timed(iterations, |i| {
             let mut bytes = [0u8; 32];
             bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());

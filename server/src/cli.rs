@@ -526,14 +526,14 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
                     .map_err(|e| format!("cannot read {}: {e}", file.display()))?
             };
             let plan = imports::parse(&text, &manager, Utc::now()).map_err(|e| e.to_string())?;
-            for (line, name) in &plan.expired {
-                eprintln!("skipped line {line} ({name}): it has already expired");
+            for (at, name) in &plan.expired {
+                eprintln!("skipped {at} ({name}): it has already expired");
             }
             let ids = imports::import(db, &manager, &plan)
                 .await
                 .map_err(|e| e.to_string())?;
             for (key, id) in plan.keys.iter().zip(&ids) {
-                eprintln!("imported line {} as {id} ({})", key.line, key.name);
+                eprintln!("imported {} as {id} ({})", key.at, key.name);
             }
             let keys = |n: usize| if n == 1 { "key" } else { "keys" };
             Ok(format!(

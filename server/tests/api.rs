@@ -814,6 +814,7 @@ async fn openapi_document_lists_every_route_with_auth(db: TestDb) {
         ("/api/v1/policy", "put"),
         ("/api/v1/verify", "post"),
         ("/api/v1/keys/leaked", "post"),
+        ("/api/v1/keys/import", "post"),
         ("/api/v1/keys/{id}/context", "put"),
         ("/api/v1/webhooks", "get"),
         ("/api/v1/webhooks", "post"),

@@ -17,7 +17,7 @@ use base64::Engine;
 use common::api::{call, send};
 use common::{TestDb, TestServer};
 use reqwest::{Method, StatusCode};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -25,6 +25,7 @@ on_both_databases!(
     imported_keys_work_as_issued_and_lose_their_sha256_on_first_use,
     bad_files_import_nothing,
     foreign_strings_cost_no_query_while_no_imported_key_waits,
+    the_rest_api_imports_what_the_cli_imports,
 );
 
 /// A random string of `len` characters from `alphabet`.
@@ -497,4 +498,159 @@ async fn foreign_strings_cost_no_query_while_no_imported_key_waits(db: TestDb) {
         queries.load(Ordering::SeqCst) > before,
         "looked up, not guessed"
     );
+}
+
+/// `POST /api/v1/keys/import`: the CLI's entries and checks, named by position; the keys
+/// work at once on the instance that imported them and soon on the others.
+async fn the_rest_api_imports_what_the_cli_imports(db: TestDb) {
+    let server = TestServer::start(db).await;
+    let (owner, org, admin) = server.org_with_admin_key().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/keys/import", server.base);
+    let (ba_key, ba_hash) = better_auth_key();
+    let (uk_key, uk_hash) = unkey_key();
+    // The calling key expires in 30 days: what it imports may not outlive it.
+    let soon = (chrono::Utc::now() + chrono::Duration::days(20)).to_rfc3339();
+    let good = [
+        json!({"name": "From Better Auth", "sha256": ba_hash, "encoding": "base64url",
+               "start": &ba_key[..6], "expires_at": soon}),
+        json!({"name": "From Unkey", "sha256": uk_hash, "encoding": "base64",
+               "expires_at": soon, "scopes": ["gateway", "keys:read"]}),
+        json!({"name": "Expired", "sha256": "00".repeat(32), "encoding": "hex",
+               "expires_at": "2020-01-01T00:00:00Z"}),
+    ];
+
+    // Every problem, by position; nothing imported.
+    let body = json!({"keys": [
+        good[0],
+        {"name": "No expiry", "sha256": "11".repeat(32), "encoding": "hex"},
+        {"name": "x", "sha256": "abc", "encoding": "hex", "expires_at": soon},
+        good[0],
+    ]});
+    let (status, answer) = call(&http, Method::POST, &url, &admin, Some(&body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["field"], "keys");
+    let message = answer["message"].as_str().unwrap();
+    for expected in [
+        "keys[1]: it would outlive the key that imports it",
+        "keys[2]: sha256 is not 64 hexadecimal digits",
+        "keys[3]: the same key as keys[0]",
+        "Nothing was imported.",
+    ] {
+        assert!(message.contains(expected), "{expected}: {message}");
+    }
+    assert!(!message.contains(&ba_hash), "{message}");
+    for (body, expected) in [
+        (json!({"keys": []}), "keys is empty"),
+        (json!({"keys": [1]}), "keys[0]: invalid type"),
+        (json!({"keys": [], "org": "x"}), "unknown field"),
+    ] {
+        let (status, answer) = call(&http, Method::POST, &url, &admin, Some(&body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert!(answer.to_string().contains(expected), "{body}: {answer}");
+    }
+    let (_, gateway_only) = owner.create_key(&org, "gateway only", "gateway").await;
+    let (status, answer) = call(
+        &http,
+        Method::POST,
+        &url,
+        &gateway_only,
+        Some(&json!({"keys": good})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, _) = call(&http, Method::POST, &url, "", Some(&json!({"keys": good}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let conn = server.db.connect().await;
+    let imported = app::entities::api_key::Entity::find()
+        .filter(app::entities::api_key::Column::ImportedAt.is_not_null())
+        .count(&conn)
+        .await
+        .unwrap();
+    assert_eq!(imported, 0);
+
+    // The good ones, and they work at once here.
+    let (status, answer) = call(
+        &http,
+        Method::POST,
+        &url,
+        &admin,
+        Some(&json!({"keys": good})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["skipped_expired"], json!(["keys[2]"]));
+    let imported = answer["imported"].as_array().unwrap();
+    assert_eq!(imported.len(), 2);
+    assert_eq!(imported[0]["at"], "keys[0]");
+    assert_eq!(imported[1]["name"], "From Unkey");
+    for (key, id) in [(&ba_key, &imported[0]["id"]), (&uk_key, &imported[1]["id"])] {
+        let (status, _, whoami) = send(
+            http.get(format!("{}/api/v1/whoami", server.base))
+                .header("x-api-key", key.as_str()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{whoami}");
+        assert_eq!(&whoami["key_id"], id);
+    }
+    let (_, listed) = call(
+        &http,
+        Method::GET,
+        &format!("{}/api/v1/keys?q=From", server.base),
+        &admin,
+        None,
+    )
+    .await;
+    let listed = listed["keys"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed.iter().all(|k| k["imported_at"].is_string()),
+        "{listed:?}"
+    );
+
+    // A key imported twice before its first use: the second import is refused whole.
+    let (other_key, other_hash) = better_auth_key();
+    let entry = json!({"name": "Later", "sha256": other_hash, "encoding": "base64url",
+                       "expires_at": soon});
+    let (status, answer) = call(
+        &http,
+        Method::POST,
+        &url,
+        &admin,
+        Some(&json!({"keys": [entry]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let id = answer["imported"][0]["id"].as_str().unwrap().to_owned();
+    let (status, answer) = call(
+        &http,
+        Method::POST,
+        &url,
+        &admin,
+        Some(&json!({"keys": [entry]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("keys[0]: this key was already imported, as {id}")),
+        "{answer}"
+    );
+    // Another instance learns of it by the announcement.
+    let other = server.another_instance().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, _, _) = send(
+            http.get(format!("{other}/api/v1/whoami"))
+                .header("authorization", format!("Bearer {other_key}")),
+        )
+        .await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

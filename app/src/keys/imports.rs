@@ -291,8 +291,8 @@ struct Line {
 /// A checked line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportedKey {
-    /// 1-based line number in the file.
-    pub line: usize,
+    /// Where it was: "line 3" in a file, "keys[2]" in a REST body.
+    pub at: String,
     pub name: String,
     pub sha256: [u8; 32],
     pub hint: String,
@@ -305,8 +305,8 @@ pub struct ImportedKey {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportPlan {
     pub keys: Vec<ImportedKey>,
-    /// (line, name) of keys past their expiry: importing them would do nothing.
-    pub expired: Vec<(usize, String)>,
+    /// (where, name) of keys past their expiry: importing them would do nothing.
+    pub expired: Vec<(String, String)>,
 }
 
 /// Why nothing was imported: every problem found, by line.
@@ -342,23 +342,42 @@ pub fn parse(
     manager: &KeyManager,
     now: DateTime<Utc>,
 ) -> Result<ImportPlan, ImportError> {
+    let lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, raw)| !raw.trim().is_empty())
+        .map(|(index, raw)| (format!("line {}", index + 1), raw));
+    parse_entries(
+        lines,
+        "the file holds no keys (one JSON object per line)",
+        manager,
+        now,
+    )
+}
+
+/// As [`parse`], for entries each named by where they are ("keys[2]" in a REST body);
+/// `empty` is the problem reported when there are none.
+pub fn parse_entries<'a>(
+    entries: impl IntoIterator<Item = (String, &'a str)>,
+    empty: &str,
+    manager: &KeyManager,
+    now: DateTime<Utc>,
+) -> Result<ImportPlan, ImportError> {
     let mut plan = ImportPlan::default();
     let mut problems = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
+    for (at, raw) in entries {
         match check_line(raw, manager, now) {
-            Err(problem) => problems.push(format!("line {line}: {problem}")),
+            Err(problem) => problems.push(format!("{at}: {problem}")),
             Ok(key) => {
-                if let Some(first) = seen.insert(key.sha256, line) {
-                    problems.push(format!("line {line}: the same key as line {first}"));
-                } else if key.expires_at.is_some_and(|at| at <= now) {
-                    plan.expired.push((line, key.name));
+                if let Some(first) = seen.get(&key.sha256) {
+                    problems.push(format!("{at}: the same key as {first}"));
+                } else if key.expires_at.is_some_and(|end| end <= now) {
+                    seen.insert(key.sha256, at.clone());
+                    plan.expired.push((at, key.name));
                 } else {
-                    plan.keys.push(ImportedKey { line, ..key });
+                    seen.insert(key.sha256, at.clone());
+                    plan.keys.push(ImportedKey { at, ..key });
                 }
             }
         }
@@ -370,7 +389,7 @@ pub fn parse(
         }
     }
     if plan.keys.is_empty() && plan.expired.is_empty() && problems.is_empty() {
-        problems.push("the file holds no keys (one JSON object per line)".into());
+        problems.push(empty.to_owned());
     }
     if problems.is_empty() {
         Ok(plan)
@@ -422,7 +441,7 @@ fn check_line(raw: &str, manager: &KeyManager, now: DateTime<Utc>) -> Result<Imp
         return Err("it would outlive the key that imports it".into());
     }
     Ok(ImportedKey {
-        line: 0,
+        at: String::new(),
         name,
         sha256,
         hint,
@@ -441,9 +460,9 @@ pub async fn import(
     plan: &ImportPlan,
 ) -> Result<Vec<String>, ImportError> {
     let digests: Vec<String> = plan.keys.iter().map(|k| hex(&k.sha256)).collect();
-    let mut problems = Vec::new();
+    let mut taken = std::collections::HashMap::new();
     for chunk in digests.chunks(INSERT_CHUNK) {
-        let taken: Vec<(String, String)> = api_key::Entity::find()
+        let rows: Vec<(String, String)> = api_key::Entity::find()
             .select_only()
             .column(api_key::Column::ImportDigest)
             .column(api_key::Column::Id)
@@ -451,22 +470,22 @@ pub async fn import(
             .into_tuple()
             .all(db)
             .await?;
-        for (digest, id) in taken {
-            if let Some(key) = plan.keys.iter().find(|k| hex(&k.sha256) == digest) {
-                problems.push(format!(
-                    "line {}: this key was already imported, as {id}",
-                    key.line
-                ));
-            }
-        }
+        taken.extend(rows);
     }
-    if !problems.is_empty() {
-        problems.sort_by_key(|p| {
-            p.trim_start_matches("line ")
-                .split(':')
-                .next()
-                .and_then(|n| n.parse::<usize>().ok())
-        });
+    if !taken.is_empty() {
+        // In the order of the file.
+        let problems = plan
+            .keys
+            .iter()
+            .zip(&digests)
+            .filter_map(|(key, digest)| {
+                let id = taken.get(digest)?;
+                Some(format!(
+                    "{}: this key was already imported, as {id}",
+                    key.at
+                ))
+            })
+            .collect();
         return Err(ImportError::Invalid(problems));
     }
     let now = Utc::now().trunc_subsecs(6);

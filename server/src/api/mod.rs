@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod gateway;
+pub mod imports;
 pub mod leaks;
 pub mod rest;
 pub mod webhooks;
@@ -62,6 +63,7 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         rest::set_policy,
         rest::verify,
         leaks::report_leaked,
+        imports::import_keys,
         webhooks::list_endpoints,
         webhooks::create_endpoint,
         webhooks::delete_endpoint,
@@ -116,6 +118,7 @@ pub fn rest_routes() -> Router<ServerState> {
         .route("/whoami", get(rest::whoami))
         .route("/keys", get(rest::list_keys).post(rest::create_key))
         .route("/keys/leaked", post(leaks::report_leaked))
+        .route("/keys/import", post(imports::import_keys))
         .route("/keys/{id}", get(rest::get_key).delete(rest::revoke_key))
         .route("/keys/{id}/roll", post(rest::roll_key))
         .route("/keys/{id}/end-overlap", post(rest::end_overlap))

@@ -473,7 +473,7 @@ pub async fn whoami(
 
 /// The key manager for this request: scope, org and the acting person's current role,
 /// read from the database now (writes never trust the cache).
-async fn manager(
+pub(super) async fn manager(
     state: &AppState,
     principal: &Principal,
     org_id: Option<&str>,
