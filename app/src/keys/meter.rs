@@ -123,7 +123,11 @@ impl KeyMeter {
             outcome,
             Outcome::Ok | Outcome::InsufficientScope | Outcome::RateLimited
         ) {
-            self.last_used.fetch_max(now, Ordering::Relaxed);
+            // Read first: within the same second this writes nothing, so cores serving
+            // one key do not take its cache line from each other for it.
+            if self.last_used.load(Ordering::Relaxed) < now {
+                self.last_used.fetch_max(now, Ordering::Relaxed);
+            }
         }
     }
 
