@@ -7,12 +7,20 @@ export function uniqueEmail(name: string): string {
   return `${name}-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
 }
 
-/** Loads a page and waits until the wasm app has hydrated it. */
+/** Loads a page and waits until the wasm app has hydrated it. A page that never
+ * hydrates fails with the console errors that say why (a blocked script, a panic). */
 export async function gotoHydrated(page: Page, path: string) {
   const response = await page.goto(path);
-  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  try {
+    await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  } catch (error) {
+    const errors = consoleErrors.get(page) ?? ["(console not watched: use newContext)"];
+    throw new Error(`${path} never hydrated; console errors: ${errors.join(" | ") || "none"}\n${error}`);
+  }
   return response;
 }
+
+const consoleErrors = new WeakMap<Page, string[]>();
 
 /** A browser context that may read and write the clipboard, failing on any page error. */
 export async function newContext(browser: Browser): Promise<BrowserContext> {
@@ -22,6 +30,11 @@ export async function newContext(browser: Browser): Promise<BrowserContext> {
 }
 
 export function watchErrors(page: Page) {
+  const errors: string[] = [];
+  consoleErrors.set(page, errors);
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(message.text());
+  });
   page.on("pageerror", (error) => {
     throw new Error(`page error on ${page.url()}: ${error.message}`);
   });

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::{HeaderValue, Method, StatusCode, header};
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 use tower_sessions::cookie::SameSite;
@@ -155,6 +155,8 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         gateway = gateway.layer(cors);
     }
 
+    let site_root = std::path::PathBuf::from(&*leptos_options.site_root);
+    let not_found = not_found_page(context.clone(), leptos_options.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -164,9 +166,18 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(leptos_options.clone())
         })
-        .fallback(file_and_error_handler_with_context::<ServerState, _>(
-            context, shell,
-        ))
+        // Files of `public/` (copied to the site root by the build), else the 404 page.
+        // Not leptos_axum's `file_and_error_handler`: for a file it calls `use_context`
+        // for `ResponseOptions` under whatever reactive owner the worker thread last
+        // held, finds a page rendering on that thread and takes that page's headers (its
+        // CSP nonce), so the page never hydrated.
+        .fallback_service(
+            ServeDir::new(site_root)
+                .precompressed_br()
+                .precompressed_gzip()
+                .call_fallback_on_method_not_allowed(true)
+                .fallback(not_found),
+        )
         .layer(sessions)
         // The gateway takes keys only: no session is read or written for it.
         .merge(gateway)
@@ -196,6 +207,32 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// The 404 page, rendered like every other page (its own request context and CSP).
+fn not_found_page(
+    context: impl Fn() + Clone + Send + Sync + 'static,
+    options: LeptosOptions,
+) -> impl tower::Service<
+    Request<Body>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    let render =
+        leptos_axum::render_app_async_with_context(context, move || shell(options.clone()));
+    tower::service_fn(move |request: Request<Body>| {
+        let page = render(request);
+        async move {
+            let mut response = page.await;
+            if response.status() == StatusCode::OK {
+                *response.status_mut() = StatusCode::NOT_FOUND;
+            }
+            Ok(response)
+        }
+    })
 }
 
 async fn server_fn_handler(

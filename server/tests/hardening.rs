@@ -678,6 +678,117 @@ async fn pages_allow_only_their_own_nonced_inline_scripts() {
     assert!(!script_src.contains("'unsafe-inline'"), "{script_src}");
 }
 
+/// Regression: leptos_axum's file handler, serving `favicon.svg` on a worker thread that
+/// had just rendered a page, took that page's headers, CSP nonce included, so the page's
+/// hydration script was blocked and it never became interactive (a browser test failed
+/// now and then). Pages and files, fetched side by side, each keep their own headers;
+/// an unknown path is the 404 page with its own nonce, whatever the method.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_keep_their_nonce_while_files_are_served_beside_them() {
+    let db = TestDb::sqlite().await;
+    let site = db.data_dir().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    let icon = br#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"/>"#;
+    std::fs::write(site.join("favicon.svg"), icon).unwrap();
+    // It renders pages: see `start_in_own_process`.
+    let server = TestServer::start_in_own_process(db).await;
+    let (client, _) = server.user("Ada").await;
+    let org = client.create_org("Acme").await;
+
+    let icon_response = client.get("/favicon.svg").await;
+    assert_eq!(icon_response.status(), StatusCode::OK);
+    assert_eq!(icon_response.headers()["content-type"], "image/svg+xml");
+    assert_eq!(&icon_response.bytes().await.unwrap()[..], &icon[..]);
+
+    let pages = |path: String| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut lost = Vec::new();
+            for _ in 0..150 {
+                let response = client.get(&path).await;
+                assert_eq!(response.status(), StatusCode::OK, "{path}");
+                let csp = response.headers()["content-security-policy"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                let html = response.text().await.unwrap();
+                let nonce = html
+                    .split("nonce=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or_else(|| panic!("{path}: no nonced script"));
+                if !csp.contains(&format!("'nonce-{nonce}'")) {
+                    lost.push(csp);
+                }
+            }
+            lost
+        })
+    };
+    let files = || {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut carried = Vec::new();
+            for _ in 0..300 {
+                let response = client.get("/favicon.svg").await;
+                assert_eq!(response.status(), StatusCode::OK);
+                let csp = response.headers()["content-security-policy"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                if csp.contains("'nonce-") {
+                    carried.push(csp);
+                }
+            }
+            carried
+        })
+    };
+    let page_tasks = [
+        pages("/login".to_owned()),
+        pages(format!("/orgs/{org}/settings/keys")),
+    ];
+    let file_tasks = [files(), files()];
+    for task in page_tasks {
+        let lost = task.await.unwrap();
+        assert!(
+            lost.is_empty(),
+            "{} of 150 pages lost their nonce: {:?}",
+            lost.len(),
+            lost[0]
+        );
+    }
+    for task in file_tasks {
+        let carried = task.await.unwrap();
+        assert!(
+            carried.is_empty(),
+            "a file carried a page's CSP: {:?}",
+            carried[0]
+        );
+    }
+
+    for method in [Method::GET, Method::POST] {
+        let response = client
+            .http
+            .request(method.clone(), format!("{}/no/such/page", server.base))
+            .header("origin", &server.base)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method}");
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Page not found"), "{method}: {html}");
+        let nonce = html
+            .split("nonce=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap();
+        assert!(csp.contains(&format!("'nonce-{nonce}'")), "{method}: {csp}");
+    }
+}
+
 /// Long-standing item: with `KEYGATE_PUBLIC_URL`, the cross-site check (S6) compares
 /// `Origin` with the public origin, so a proxy that rewrites `Host` breaks no form.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -356,6 +356,8 @@ pub struct User {
     pub email: String,
 }
 
+/// Clones share the cookie jar, as a browser's tabs do.
+#[derive(Clone)]
 pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
