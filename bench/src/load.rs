@@ -121,30 +121,13 @@ async fn seed_with(
                 let raw = format::key_from_bytes(&bytes);
                 let row = api_key::Model {
                     id: format!("key_load{n:08}"),
-                    org_id: org.id.clone(),
-                    created_by: user.id.clone(),
                     name: format!("load {n}"),
                     start: format::hint(&raw),
                     lookup_digest: digest::digest(&secret, &raw),
                     scopes: "gateway keys:read".into(),
-                    created_at: now,
-                    expires_at: None,
-                    last_used_at: None,
-                    revoked_at: None,
-                    revoked_by: None,
-                    previous_digest: None,
-                    previous_start: None,
-                    previous_until: None,
-                    paused_at: None,
-                    paused_until: None,
                     rate_limit: limit.map(|l| l.0),
                     rate_limit_window: limit.map(|l| l.1),
-                    allowed_ips: None,
-                    tags: None,
-                    owner_id: None,
-                    metadata: None,
-                    import_digest: None,
-                    imported_at: None,
+                    ..api_key::Model::new_in(&org.id, &user.id, now)
                 };
                 if hot.len() < HOT_KEYS && n % (count / HOT_KEYS).max(1) == 0 {
                     hot.push(raw);

@@ -53,3 +53,39 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// A key of `org_id` made by `created_by` at `created_at`: active, unrestricted, never
+    /// used, and with no name, hint, digest or scopes yet. Callers set those (and whatever
+    /// else they know) with struct update syntax, so a new column gets its default here
+    /// once rather than in every place that makes a key.
+    pub fn new_in(org_id: &str, created_by: &str, created_at: DateTimeUtc) -> Self {
+        Model {
+            id: crate::ssr::random_id("key"),
+            org_id: org_id.to_owned(),
+            created_by: created_by.to_owned(),
+            name: String::new(),
+            start: String::new(),
+            lookup_digest: String::new(),
+            scopes: String::new(),
+            created_at,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            revoked_by: None,
+            previous_digest: None,
+            previous_start: None,
+            previous_until: None,
+            paused_at: None,
+            paused_until: None,
+            rate_limit: None,
+            rate_limit_window: None,
+            allowed_ips: None,
+            tags: None,
+            owner_id: None,
+            metadata: None,
+            import_digest: None,
+            imported_at: None,
+        }
+    }
+}

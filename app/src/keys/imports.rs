@@ -493,35 +493,18 @@ pub async fn import(
         .keys
         .iter()
         .map(|key| {
-            let id = crate::ssr::random_id("key");
+            let fresh = api_key::Model::new_in(manager.org_id(), manager.user_id(), key.created_at);
             api_key::Model {
                 // Never a hex digest, so no presented key can match it before the first
                 // use stores the real one.
-                lookup_digest: format!("imported:{id}"),
-                id,
-                org_id: manager.org_id().to_owned(),
-                created_by: manager.user_id().to_owned(),
+                lookup_digest: format!("imported:{}", fresh.id),
                 name: key.name.clone(),
                 start: key.hint.clone(),
                 scopes: key.scopes.to_stored(),
-                created_at: key.created_at,
                 expires_at: key.expires_at,
-                last_used_at: None,
-                revoked_at: None,
-                revoked_by: None,
-                previous_digest: None,
-                previous_start: None,
-                previous_until: None,
-                paused_at: None,
-                paused_until: None,
-                rate_limit: None,
-                rate_limit_window: None,
-                allowed_ips: None,
-                tags: None,
-                owner_id: None,
-                metadata: None,
                 import_digest: Some(hex(&key.sha256)),
                 imported_at: Some(now),
+                ..fresh
             }
         })
         .collect();

@@ -537,31 +537,18 @@ pub async fn create_key_with(
         })?;
     let raw = generate_key();
     let row = api_key::Model {
-        id: crate::ssr::random_id("key"),
-        org_id: manager.org_id().to_owned(),
-        created_by: manager.user_id().to_owned(),
         name,
         start: format::hint(&raw),
         lookup_digest: digest(secret, &raw),
         scopes: scopes.to_stored(),
-        created_at: now,
         expires_at,
-        last_used_at: None,
-        revoked_at: None,
-        revoked_by: None,
-        previous_digest: None,
-        previous_start: None,
-        previous_until: None,
-        paused_at: None,
-        paused_until: None,
         rate_limit,
         rate_limit_window,
         allowed_ips: allowed_ips.map(|ranges| super::allowlist::to_stored(&ranges)),
         tags: super::context::store_tags(&extras.context.tags),
         owner_id: extras.context.owner,
         metadata: extras.context.metadata,
-        import_digest: None,
-        imported_at: None,
+        ..api_key::Model::new_in(manager.org_id(), manager.user_id(), now)
     };
     let creator = names(db, [row.created_by.clone()]).await?;
     let txn = db.begin().await?;
