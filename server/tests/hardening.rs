@@ -631,10 +631,7 @@ async fn pages_allow_only_their_own_nonced_inline_scripts() {
         "/no/such/page".to_owned(),
     ] {
         let response = client.get(&path).await;
-        let csp = response.headers()["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let csp = csp_of(&response);
         let html = response.text().await.unwrap();
         let script_src = csp
             .split(';')
@@ -707,16 +704,10 @@ async fn pages_keep_their_nonce_while_files_are_served_beside_them() {
             for _ in 0..150 {
                 let response = client.get(&path).await;
                 assert_eq!(response.status(), StatusCode::OK, "{path}");
-                let csp = response.headers()["content-security-policy"]
-                    .to_str()
-                    .unwrap()
-                    .to_owned();
+                let csp = csp_of(&response);
                 let html = response.text().await.unwrap();
-                let nonce = html
-                    .split("nonce=\"")
-                    .nth(1)
-                    .and_then(|rest| rest.split('"').next())
-                    .unwrap_or_else(|| panic!("{path}: no nonced script"));
+                let nonce =
+                    first_script_nonce(&html).unwrap_or_else(|| panic!("{path}: no nonced script"));
                 if !csp.contains(&format!("'nonce-{nonce}'")) {
                     lost.push(csp);
                 }
@@ -731,10 +722,7 @@ async fn pages_keep_their_nonce_while_files_are_served_beside_them() {
             for _ in 0..300 {
                 let response = client.get("/favicon.svg").await;
                 assert_eq!(response.status(), StatusCode::OK);
-                let csp = response.headers()["content-security-policy"]
-                    .to_str()
-                    .unwrap()
-                    .to_owned();
+                let csp = csp_of(&response);
                 if csp.contains("'nonce-") {
                     carried.push(csp);
                 }
@@ -774,19 +762,25 @@ async fn pages_keep_their_nonce_while_files_are_served_beside_them() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method}");
-        let csp = response.headers()["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let csp = csp_of(&response);
         let html = response.text().await.unwrap();
         assert!(html.contains("Page not found"), "{method}: {html}");
-        let nonce = html
-            .split("nonce=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap();
+        let nonce = first_script_nonce(&html).unwrap();
         assert!(csp.contains(&format!("'nonce-{nonce}'")), "{method}: {csp}");
     }
+}
+
+/// The response's Content-Security-Policy header.
+fn csp_of(response: &reqwest::Response) -> String {
+    response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The nonce of the first script in `html` that has one.
+fn first_script_nonce(html: &str) -> Option<&str> {
+    html.split("nonce=\"").nth(1)?.split('"').next()
 }
 
 /// Long-standing item: with `KEYGATE_PUBLIC_URL`, the cross-site check (S6) compares
