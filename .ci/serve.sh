@@ -5,6 +5,6 @@ set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 cd "$ROOT"
 step "building Keygate (release)"
-cargo leptos build --release --precompress
+build_release
 step "starting Keygate on http://${KEYGATE_ADDR:-127.0.0.1:3000} (Ctrl-C to stop)"
 exec target/release/keygate

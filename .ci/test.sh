@@ -34,8 +34,8 @@ cargo clippy -p app -p server -p migration -p bench --all-targets --features app
 step "clippy, browser build (wasm32, hydrate)"
 cargo clippy -p app -p frontend --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
 
-step "release build (cargo leptos build --release --precompress)"
-cargo leptos build --release --precompress
+step "release build (cargo leptos: the bundle, precompressed, and the server at once)"
+build_release
 
 step "unit and integration tests (release, SQLite and PostgreSQL)"
 # LEPTOS_OUTPUT_NAME and RUSTFLAGS as cargo-leptos sets them (always-erase-components),
