@@ -12,10 +12,14 @@
 //! keys without a limit and with a (never reached) limit, the same with the limits in
 //! Redis, and the memory 100,000 keys' counters take.
 //!
+//! With `--only cost`, only the server CPU per request of `/healthz`, whoami and the
+//! gateway, each scenario run `--rounds` times in turn (the median is reported), and
+//! the ratios issue 12 sets goals for.
+//!
 //! `cargo run --release -p bench --bin load -- [--seconds 10] [--connections 16]
 //!  [--large 1000000] [--binary target/release/keygate]
 //!  [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379]
-//!  [--only usage]`
+//!  [--only usage|cost] [--rounds 3]`
 //!
 //! The load generator runs on the same 2-core machine as the server; it is not a test.
 
@@ -50,6 +54,7 @@ struct Options {
     postgres: String,
     redis: String,
     only: Option<String>,
+    rounds: usize,
 }
 
 fn options() -> Options {
@@ -61,6 +66,7 @@ fn options() -> Options {
         postgres: "postgres://postgres@127.0.0.1:5432/postgres".into(),
         redis: "redis://127.0.0.1:6379".into(),
         only: None,
+        rounds: 3,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -73,6 +79,7 @@ fn options() -> Options {
             "--postgres" => o.postgres = value,
             "--redis" => o.redis = value,
             "--only" => o.only = Some(value),
+            "--rounds" => o.rounds = value.parse().expect("--rounds N"),
             other => panic!("unknown option {other}"),
         }
     }
@@ -352,6 +359,8 @@ struct Figures {
     rps: f64,
     p50: f64,
     p99: f64,
+    /// Server CPU time per request, in µs.
+    cpu: f64,
 }
 
 fn figures(label: &str, o: &Outcome) -> Figures {
@@ -362,19 +371,16 @@ fn figures(label: &str, o: &Outcome) -> Figures {
             .unwrap_or(0) as f64
             / 1000.0
     };
+    let requests = (o.latencies.len() as u64 + o.errors).max(1);
     let f = Figures {
         rps: o.latencies.len() as f64 / o.elapsed.as_secs_f64(),
         p50: pct(0.50),
         p99: pct(0.99),
+        cpu: o.server_cpu.as_secs_f64() * 1e6 / requests as f64,
     };
-    let requests = (o.latencies.len() as u64 + o.errors).max(1);
     println!(
         "| {label:<52} | {:>9.0} | {:>7.3} | {:>7.3} | {:>6} | {:>7.1} |",
-        f.rps,
-        f.p50,
-        f.p99,
-        o.errors,
-        o.server_cpu.as_secs_f64() * 1e6 / requests as f64
+        f.rps, f.p50, f.p99, o.errors, f.cpu
     );
     f
 }
@@ -384,9 +390,11 @@ async fn main() {
     let o = options();
     let duration = Duration::from_secs(o.seconds);
     let upstream = start_upstream().await;
-    if o.only.as_deref() == Some("usage") {
-        usage_figures(&o, upstream).await;
-        return;
+    match o.only.as_deref() {
+        Some("usage") => return usage_figures(&o, upstream).await,
+        Some("cost") => return cost_figures(&o, upstream).await,
+        Some(other) => panic!("--only takes usage or cost, not {other}"),
+        None => {}
     }
 
     let small_dir = tempfile::tempdir().unwrap();
@@ -499,6 +507,65 @@ async fn main() {
             quiet.rps
         );
     }
+}
+
+/// Server CPU per request of `/healthz`, whoami and the gateway on one server, the three
+/// scenarios taken in turn `rounds` times so that a noisy moment does not land on one of
+/// them only; the medians give the ratios.
+async fn cost_figures(o: &Options, upstream: SocketAddr) {
+    let dir = tempfile::tempdir().unwrap();
+    let hot = Arc::new(seed(dir.path(), HOT_KEYS, None).await);
+    let server = start_server(&o.binary, dir.path(), upstream, None).await;
+    let c = o.connections;
+    let duration = Duration::from_secs(o.seconds);
+    let scenarios = [
+        ("GET /healthz (no auth)", "/healthz", Arc::new(Vec::new())),
+        (
+            "GET /api/v1/whoami, valid key (100 keys)",
+            "/api/v1/whoami",
+            hot.clone(),
+        ),
+        ("GET /gw/ -> upstream, valid key", "/gw/", hot),
+    ];
+    println!(
+        "\n{c} connections, {} s per scenario, {} rounds, loopback, load generator on the same machine\n",
+        o.seconds, o.rounds
+    );
+    println!("| scenario | req/s | p50 ms | p99 ms | errors | server CPU µs/req |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut cpu: [Vec<f64>; 3] = Default::default();
+    for _ in 0..o.rounds.max(1) {
+        for (i, (label, path, keys)) in scenarios.iter().enumerate() {
+            let load = Load {
+                url: format!("{}{path}", server.base),
+                keys: keys.clone(),
+            };
+            run(
+                &server,
+                load.clone(),
+                c,
+                duration.min(Duration::from_secs(1)),
+                200,
+            )
+            .await;
+            cpu[i].push(figures(label, &run(&server, load, c, duration, 200).await).cpu);
+        }
+    }
+    let [healthz, whoami, gateway] = cpu.map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    });
+    println!(
+        "\nMedian server CPU per request: healthz {healthz:.1} µs, whoami {whoami:.1} µs, gateway {gateway:.1} µs"
+    );
+    println!(
+        "- whoami / healthz = {:.2}x (goal <= 1.1x)",
+        whoami / healthz
+    );
+    println!(
+        "- gateway / whoami = {:.2}x (goal <= 1.6x)",
+        gateway / whoami
+    );
 }
 
 /// whoami with one and with two instances on a fresh PostgreSQL database; returns the
