@@ -6,13 +6,10 @@
 //! use this address, so they count clients rather than the proxy.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use app::keys::allowlist::{IpRange, canonical};
 use app::ssr::ClientAddr;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::{ConnectInfo, Request};
 use http::HeaderMap;
 
 /// Addresses and CIDR ranges (`10.0.0.0/8`, `fd00::/8`, `192.0.2.7`) of trusted proxies.
@@ -68,11 +65,7 @@ impl TrustedProxies {
 }
 
 /// Records the request's [`ClientAddr`] as an extension for every handler.
-pub async fn record(
-    State(trusted): State<Arc<TrustedProxies>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub fn record(trusted: &TrustedProxies, request: &mut Request) {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -81,7 +74,6 @@ pub async fn record(
         let client = trusted.client(peer, request.headers());
         request.extensions_mut().insert(ClientAddr(client));
     }
-    next.run(request).await
 }
 
 #[cfg(test)]

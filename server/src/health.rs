@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sea_orm::DatabaseConnection;
 
@@ -104,18 +102,17 @@ impl Health {
     }
 }
 
-/// 503 for everything but the liveness check and the static bundle while the database is
-/// unavailable.
-pub async fn gate(State(health): State<Arc<Health>>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
+/// The 503 a request for `path` gets while the database is unavailable; `None` when it is
+/// up, and always for the liveness and readiness checks and the static bundle.
+pub fn refusal(health: &Health, path: &str) -> Option<Response> {
     let exempt = path == "/healthz" || path == "/readyz" || path.starts_with("/pkg/");
-    if !exempt && !health.is_up() {
-        let mut response = ApiError::Unavailable.into_response();
-        response.headers_mut().insert(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from_static("1"),
-        );
-        return response;
+    if exempt || health.is_up() {
+        return None;
     }
-    next.run(request).await
+    let mut response = ApiError::Unavailable.into_response();
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    Some(response)
 }

@@ -191,21 +191,21 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
                 .precompressed_br()
                 .precompressed_gzip(),
         )
-        .layer(middleware::from_fn_with_state(
-            Arc::new(config.public_origin.clone()),
-            refuse_cross_site,
-        ))
-        .layer(middleware::from_fn_with_state(
-            cookie_secure,
-            security_headers,
-        ))
-        .layer(middleware::from_fn_with_state(health, health::gate))
-        .layer(middleware::from_fn_with_state(
-            std::sync::Arc::new(config.trusted_proxies.clone()),
-            crate::client_addr::record,
-        ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(log_request))
+        // Everything every request goes through, in one middleware, and the body limit
+        // its extractors see (see `edge`).
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    Arc::new(Edge {
+                        trusted_proxies: config.trusted_proxies.clone(),
+                        health,
+                        public_origin: config.public_origin.clone(),
+                        https: cookie_secure,
+                    }),
+                    edge,
+                ))
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
         .with_state(state)
 }
 
@@ -268,16 +268,12 @@ async fn readyz(
     }
 }
 
-/// Refuses state-changing requests sent by another site (S6): `Sec-Fetch-Site:
+/// The 403 for a state-changing request sent by another site (S6): `Sec-Fetch-Site:
 /// cross-site`, or an `Origin` that is not this server's own. SameSite=Lax cookies already
 /// stop most of these; this also covers same-site subdomains and old browsers.
 /// With `KEYGATE_PUBLIC_URL` set, `Origin` must be that origin (scheme, host and port);
 /// otherwise it must name the `Host` the request was sent to.
-async fn refuse_cross_site(
-    State(public_origin): State<Arc<Option<String>>>,
-    request: Request,
-    next: Next,
-) -> Response {
+fn cross_site_refusal(request: &Request, public_origin: Option<&str>) -> Option<Response> {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -291,11 +287,12 @@ async fn refuse_cross_site(
             api::auth::presented(request.headers()),
             api::auth::Presented::Nothing
         );
-    if !safe && !keyed && is_cross_site(request.headers(), public_origin.as_deref()) {
-        let body = serde_json::json!({ "error": "forbidden", "message": "Cross-site requests are refused." });
-        return (StatusCode::FORBIDDEN, Json(body)).into_response();
+    if safe || keyed || !is_cross_site(request.headers(), public_origin) {
+        return None;
     }
-    next.run(request).await
+    let body =
+        serde_json::json!({ "error": "forbidden", "message": "Cross-site requests are refused." });
+    Some((StatusCode::FORBIDDEN, Json(body)).into_response())
 }
 
 fn is_cross_site(headers: &http::HeaderMap, public_origin: Option<&str>) -> bool {
@@ -322,18 +319,60 @@ fn is_cross_site(headers: &http::HeaderMap, public_origin: Option<&str>) -> bool
     }
 }
 
-/// T1: a restrictive CSP, no sniffing, no framing, a strict referrer policy; HSTS when the
+/// What every request goes through, in this order: its client address is recorded
+/// (`crate::client_addr`); while the database is down it gets a 503 (`health`, R4); a
+/// state-changing request from another site gets a 403 (S6); the answer gets the security
+/// headers (T1); and one line is logged.
+///
+/// One middleware rather than one per concern: axum clones everything below a layer,
+/// boxes a future and boxes a `Next` for every request at every layer, and with five
+/// layers that was a tenth of the server's CPU for `/healthz` (see docs/performance.md).
+async fn edge(State(edge): State<Arc<Edge>>, mut request: Request, next: Next) -> Response {
+    // The request line is captured only when it is going to be logged.
+    let logged = tracing::enabled!(target: "keygate::http", tracing::Level::INFO).then(|| {
+        (
+            Instant::now(),
+            request.method().clone(),
+            request.uri().path().to_owned(),
+        )
+    });
+    crate::client_addr::record(&edge.trusted_proxies, &mut request);
+    let response = match health::refusal(&edge.health, request.uri().path()) {
+        Some(unavailable) => unavailable,
+        None => secured(&edge, request, next).await,
+    };
+    if let Some((started, method, path)) = logged {
+        log_request(&method, &path, &response, started);
+    }
+    response
+}
+
+/// See [`edge`].
+struct Edge {
+    trusted_proxies: crate::client_addr::TrustedProxies,
+    health: Arc<Health>,
+    public_origin: Option<String>,
+    /// Served over HTTPS (`KEYGATE_COOKIE_SECURE`): HSTS too.
+    https: bool,
+}
+
+/// The cross-site refusal (S6) and, on whatever is answered, the security headers (T1):
+/// a restrictive CSP, no sniffing, no framing, a strict referrer policy; HSTS when the
 /// deployment says it is served over HTTPS. Pages and RPC answers are never cached.
-async fn security_headers(State(https): State<bool>, request: Request, next: Next) -> Response {
+async fn secured(edge: &Edge, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let is_asset = path.starts_with("/pkg/");
     let hashed_asset = is_asset && is_hashed_asset(path);
     // The gateway passes the upstream's answer through as it is.
     let is_gateway = path == "/gw" || path.starts_with("/gw/");
-    let mut response = next.run(request).await;
+    let mut response = match cross_site_refusal(&request, edge.public_origin.as_deref()) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    };
     if is_gateway {
         return response;
     }
+    let https = edge.https;
     let success = response.status().is_success();
     let headers = response.headers_mut();
     let set = |headers: &mut http::HeaderMap, name: header::HeaderName, value: &'static str| {
@@ -401,11 +440,7 @@ fn is_hashed_asset(path: &str) -> bool {
 
 /// One line per request: method, path (never the query string, which could carry a
 /// credential someone pasted there), status, the API error code if any, and duration.
-async fn log_request(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
+fn log_request(method: &Method, path: &str, response: &Response, started: Instant) {
     let status = response.status().as_u16();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     // An API error says why, e.g. `key_paused` or `key_expired` (never which key).
@@ -417,7 +452,6 @@ async fn log_request(request: Request, next: Next) -> Response {
             tracing::info!(target: "keygate::http", %method, path = %path, status, ms, "request")
         }
     }
-    response
 }
 
 #[cfg(test)]

@@ -433,7 +433,8 @@ impl VerifyResponse {
     )
 )]
 pub async fn whoami(
-    State(state): State<AppState>,
+    // The shared state, not `AppState`: extracting that clones its five `Arc`s.
+    State(state): State<crate::http::ServerState>,
     principal: Principal,
 ) -> Result<Json<WhoAmI>, ApiError> {
     Ok(Json(match principal {
@@ -451,7 +452,7 @@ pub async fn whoami(
             name: None,
         },
         Principal::User { user_id } => {
-            let user = app::auth::service::find_user(&state.db, &user_id)
+            let user = app::auth::service::find_user(&state.app.db, &user_id)
                 .await?
                 .ok_or(ApiError::Unauthenticated)?;
             WhoAmI {
