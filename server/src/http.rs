@@ -147,9 +147,8 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         health: health.clone(),
     }));
     let cors = cors_layer(&config.cors_origins);
-    let key_outcome = middleware::from_fn(api::auth::key_outcome);
-    let mut rest = api::rest_routes().layer(key_outcome.clone());
-    let mut gateway = api::gateway_routes().layer(key_outcome);
+    let mut rest = api::rest_routes().layer(api::auth::KeyOutcomeLayer);
+    let mut gateway = api::gateway_routes().layer(api::auth::KeyOutcomeLayer);
     if let Some(cors) = cors {
         rest = rest.layer(cors.clone());
         gateway = gateway.layer(cors);

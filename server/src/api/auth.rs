@@ -4,8 +4,11 @@
 //! case-insensitive), never in the query string. An empty header is no credential; two
 //! different keys are a 400. Without a key header, the browser's session cookie is used.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use app::keys::meter::Decision;
 use app::keys::scopes::Scope;
@@ -13,7 +16,6 @@ use app::keys::usage::Outcome;
 use app::keys::verifier::{Rejection, Verified};
 use app::ssr::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue};
@@ -167,16 +169,58 @@ pub const KEY_EXPIRES_HEADER: &str = "keygate-key-expires";
 ///   does (GitHub sends `GitHub-Authentication-Token-Expiration`);
 /// - `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers) when the
 ///   key has a rate limit.
-pub async fn key_outcome(mut request: Request, next: Next) -> Response {
-    // Only requests that could carry a key get the slot; the headers are parsed once, by
-    // the extractor.
-    let headers = request.headers();
-    if !headers.contains_key("x-api-key") && !headers.contains_key(http::header::AUTHORIZATION) {
-        return next.run(request).await;
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyOutcomeLayer;
+
+impl<S> tower::Layer<S> for KeyOutcomeLayer {
+    type Service = KeyOutcome<S>;
+
+    fn layer(&self, inner: S) -> KeyOutcome<S> {
+        KeyOutcome(inner)
     }
-    let slot = KeySlot::default();
-    request.extensions_mut().insert(slot.clone());
-    let mut response = next.run(request).await;
+}
+
+/// See [`KeyOutcomeLayer`]. A hand-written service rather than `middleware::from_fn`, which
+/// per request clones the routes below it and boxes a `Next` besides the future.
+#[derive(Clone, Debug)]
+pub struct KeyOutcome<S>(S);
+
+impl<S> tower::Service<Request> for KeyOutcome<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        // Only requests that could carry a key get the slot; the headers are parsed once,
+        // by the extractor.
+        let headers = request.headers();
+        let slot = (headers.contains_key("x-api-key")
+            || headers.contains_key(http::header::AUTHORIZATION))
+        .then(|| {
+            let slot = KeySlot::default();
+            request.extensions_mut().insert(slot.clone());
+            slot
+        });
+        let answer = self.0.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(match slot {
+                Some(slot) => key_outcome(&slot, response),
+                None => response,
+            })
+        })
+    }
+}
+
+fn key_outcome(slot: &KeySlot, mut response: Response) -> Response {
     let Some((key, decision)) = slot.0.get() else {
         return response;
     };
@@ -233,7 +277,7 @@ pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, Ap
             Some(slot) => {
                 let _ = slot.0.set((key.clone(), decision));
             }
-            // Not behind [`key_outcome`]: counted here, as a use.
+            // Not behind [`KeyOutcomeLayer`]: counted here, as a use.
             None => key.count(if decision.is_some_and(|d| !d.allowed) {
                 Outcome::RateLimited
             } else {
