@@ -65,15 +65,17 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
+    if headers.contains_key(header::CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
@@ -82,48 +84,59 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// The request headers the upstream gets: the caller's own, minus the key, Keygate's
 /// session cookie, hop-by-hop headers and any `X-Keygate-*` the caller tried to set.
+/// (Each filter first checks that its header is there at all: most requests have none of
+/// them, and building the kept values costs allocations.)
 fn upstream_headers(mut headers: HeaderMap, peer: Option<SocketAddr>) -> HeaderMap {
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     headers.remove("x-api-key");
     // Every Authorization value that carries a Bearer token goes, readable or not; other
     // schemes (Basic, ...) are the upstream's own and pass through.
-    let kept: Vec<HeaderValue> = headers
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .filter(|v| super::auth::bearer_token(v.as_bytes()).is_none())
-        .cloned()
-        .collect();
-    headers.remove(header::AUTHORIZATION);
-    for value in kept {
-        headers.append(header::AUTHORIZATION, value);
+    if headers.contains_key(header::AUTHORIZATION) {
+        let kept: Vec<HeaderValue> = headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .filter(|v| super::auth::bearer_token(v.as_bytes()).is_none())
+            .cloned()
+            .collect();
+        headers.remove(header::AUTHORIZATION);
+        for value in kept {
+            headers.append(header::AUTHORIZATION, value);
+        }
     }
-    let cookies: Vec<String> = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .filter(|c| {
-            let name = c.split('=').next().unwrap_or_default();
-            name != crate::http::SESSION_COOKIE && name != crate::http::SECURE_SESSION_COOKIE
-        })
-        .map(str::to_owned)
-        .collect();
-    headers.remove(header::COOKIE);
-    if !cookies.is_empty()
-        && let Ok(value) = HeaderValue::from_str(&cookies.join("; "))
-    {
-        headers.insert(header::COOKIE, value);
+    if headers.contains_key(header::COOKIE) {
+        let cookies: Vec<String> = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .filter(|c| {
+                let name = c.split('=').next().unwrap_or_default();
+                name != crate::http::SESSION_COOKIE && name != crate::http::SECURE_SESSION_COOKIE
+            })
+            .map(str::to_owned)
+            .collect();
+        headers.remove(header::COOKIE);
+        if !cookies.is_empty()
+            && let Ok(value) = HeaderValue::from_str(&cookies.join("; "))
+        {
+            headers.insert(header::COOKIE, value);
+        }
     }
-    let spoofed: Vec<HeaderName> = headers
+    if headers
         .keys()
-        .filter(|name| name.as_str().starts_with("x-keygate-"))
-        .cloned()
-        .collect();
-    for name in spoofed {
-        headers.remove(name);
+        .any(|name| name.as_str().starts_with("x-keygate-"))
+    {
+        let spoofed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("x-keygate-"))
+            .cloned()
+            .collect();
+        for name in spoofed {
+            headers.remove(name);
+        }
     }
     if let Some(peer) = peer {
         let forwarded = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
