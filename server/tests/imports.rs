@@ -26,6 +26,7 @@ on_both_databases!(
     bad_files_import_nothing,
     foreign_strings_cost_no_query_while_no_imported_key_waits,
     the_rest_api_imports_what_the_cli_imports,
+    two_instances_racing_on_a_first_use_both_answer_and_move_the_key_once,
 );
 
 /// A random string of `len` characters from `alphabet`.
@@ -380,6 +381,84 @@ async fn bad_files_import_nothing(db: TestDb) {
 
 /// Strings of every length up to 256 bytes that are not one of our keys: printable, with
 /// and without our prefix.
+/// The first use of an imported key, sent to two instances at once many times over: every
+/// request is answered as the key's own, and the key ends up moved exactly once (our
+/// digest stored, its SHA-256 gone), whichever instance's conditional update won.
+async fn two_instances_racing_on_a_first_use_both_answer_and_move_the_key_once(db: TestDb) {
+    let server = TestServer::start(db).await;
+    let (_, org, _) = server.org_with_admin_key().await;
+    let (probe_key, probe_hash) = better_auth_key();
+    let (raced_key, raced_hash) = unkey_key();
+    let file = server.db.data_dir().join("race.jsonl");
+    std::fs::write(
+        &file,
+        [
+            json!({"name": "Probe", "sha256": probe_hash, "encoding": "base64url"}),
+            json!({"name": "Raced", "sha256": raced_hash, "encoding": "base64"}),
+        ]
+        .map(|line| line.to_string())
+        .join("\n"),
+    )
+    .unwrap();
+    let (ok, _, stderr) = import_cli(&server.db, &org, file.to_str().unwrap());
+    assert!(ok, "{stderr}");
+    // The second instance reads the waiting keys when it starts; the first learns of them
+    // from the announcement, which the probe key (imported in the same file) waits for.
+    let other = server.another_instance().await;
+    let whoami = |base: &str, key: &str| {
+        send(
+            reqwest::Client::new()
+                .get(format!("{base}/api/v1/whoami"))
+                .header("x-api-key", key),
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, _, body) = whoami(&server.base, &probe_key).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first instance never learned of the import: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let conn = server.db.connect().await;
+    let raced = app::entities::api_key::Entity::find()
+        .filter(app::entities::api_key::Column::Name.eq("Raced"))
+        .one(&conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(raced.import_digest.is_some(), "used before the race");
+    let calls = (0..16).map(|i| {
+        let base = if i % 2 == 0 { &server.base } else { &other };
+        whoami(base, &raced_key)
+    });
+    for (i, (status, _, body)) in futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(status, StatusCode::OK, "call {i}: {body}");
+        assert_eq!(body["key_id"], raced.id.as_str(), "call {i}: {body}");
+    }
+    let secret: Secret = server.db.config().load_or_create_secret().unwrap();
+    let after = row(&conn, &raced.id).await;
+    assert_eq!(after.import_digest, None);
+    assert_eq!(after.lookup_digest, digest(&secret, &raced_key));
+    assert_eq!(
+        app::entities::api_key::Entity::find()
+            .filter(app::entities::api_key::Column::Name.eq("Raced"))
+            .count(&conn)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
 fn garbage() -> Vec<String> {
     let printable: Vec<u8> = (b'!'..=b'~').collect();
     (1..=256)

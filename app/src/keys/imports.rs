@@ -21,8 +21,8 @@ use base64::Engine;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    Set, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, Set, TransactionTrait,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -196,29 +196,51 @@ fn unhex(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// What [`claim`] found for a foreign string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// An imported key waiting for its first use: this call moved it to our digest.
+    Moved,
+    /// An imported key that another request or instance has just moved (between this
+    /// request's lookup by our digest and its claim): it carries our digest now.
+    MovedElsewhere,
+    /// Nothing imported matches.
+    Nothing,
+}
+
 /// On a foreign string's first use: if it is an imported key waiting for it, stores
-/// `digest` (our HMAC of it) in place of the SHA-256, which is cleared. `true` when the
-/// key now carries `digest`: moved by this call, or by another instance racing it (the
-/// conditional update moves it once; the loser's caller finds it by `digest` all the
-/// same). One select, so nothing is written for a string that matches nothing.
+/// `digest` (our HMAC of it) in place of the SHA-256, which is cleared. One select, by
+/// the SHA-256 or by our digest, so a key moved a moment ago by a concurrent request is
+/// found too, and nothing is written for a string that matches nothing; then a
+/// conditional update, which moves the key once however many requests race for it (the
+/// losers find it moved).
 pub async fn claim(
     db: &impl ConnectionTrait,
     presented: &str,
     digest: &[u8; 32],
-) -> Result<bool, DbErr> {
+) -> Result<Claim, DbErr> {
     let sha = sha256_hex(presented);
-    let Some(id) = api_key::Entity::find()
+    let ours = hex(digest);
+    let Some((id, waiting_for)) = api_key::Entity::find()
         .select_only()
         .column(api_key::Column::Id)
-        .filter(api_key::Column::ImportDigest.eq(&sha))
-        .into_tuple::<String>()
+        .column(api_key::Column::ImportDigest)
+        .filter(
+            Condition::any()
+                .add(api_key::Column::ImportDigest.eq(&sha))
+                .add(api_key::Column::LookupDigest.eq(&ours)),
+        )
+        .into_tuple::<(String, Option<String>)>()
         .one(db)
         .await?
     else {
-        return Ok(false);
+        return Ok(Claim::Nothing);
     };
+    if waiting_for.as_deref() != Some(sha.as_str()) {
+        return Ok(Claim::MovedElsewhere);
+    }
     let res = api_key::Entity::update_many()
-        .col_expr(api_key::Column::LookupDigest, Expr::value(hex(digest)))
+        .col_expr(api_key::Column::LookupDigest, Expr::value(ours.clone()))
         .col_expr(
             api_key::Column::ImportDigest,
             Expr::value(Option::<String>::None),
@@ -228,17 +250,21 @@ pub async fn claim(
         .exec(db)
         .await?;
     if res.rows_affected == 1 {
-        return Ok(true);
+        return Ok(Claim::Moved);
     }
     // Someone else moved (or revoked) it between the two statements.
-    api_key::Entity::find_by_id(id)
-        .filter(api_key::Column::LookupDigest.eq(hex(digest)))
+    let moved = api_key::Entity::find_by_id(id)
+        .filter(api_key::Column::LookupDigest.eq(ours))
         .select_only()
         .column(api_key::Column::Id)
         .into_tuple::<String>()
         .one(db)
-        .await
-        .map(|row| row.is_some())
+        .await?;
+    Ok(if moved.is_some() {
+        Claim::MovedElsewhere
+    } else {
+        Claim::Nothing
+    })
 }
 
 /// How a line's `sha256` is written.

@@ -224,16 +224,29 @@ impl Verifier {
         }
         if foreign {
             let unknown = matches!(outcome, Err((VerifyError::Unknown, _)));
-            if unknown && self.imports.waiting() && imports::claim(db, presented, &digest).await? {
-                tracing::info!(
-                    "an imported key was used for the first time and moved to Keygate's digest"
-                );
-                self.imports.claimed(digest);
-                outcome = digest::lookup_digest(db, &digest).await?;
-            } else if unknown {
-                self.imports.missed(digest);
+            // Not `self.imports.waiting()` again: a request racing this one may have moved
+            // the last waiting key since this one was let through, and this one must then
+            // find it moved rather than be refused.
+            let claim = if unknown {
+                imports::claim(db, presented, &digest).await?
             } else {
-                self.imports.seen_moved(digest);
+                imports::Claim::Nothing
+            };
+            match claim {
+                imports::Claim::Moved => {
+                    tracing::info!(
+                        "an imported key was used for the first time and moved to Keygate's digest"
+                    );
+                    self.imports.claimed(digest);
+                    outcome = digest::lookup_digest(db, &digest).await?;
+                }
+                // Moved by a request that raced this one: found as a key of ours now.
+                imports::Claim::MovedElsewhere => {
+                    self.imports.seen_moved(digest);
+                    outcome = digest::lookup_digest(db, &digest).await?;
+                }
+                imports::Claim::Nothing if unknown => self.imports.missed(digest),
+                imports::Claim::Nothing => self.imports.seen_moved(digest),
             }
         }
         match outcome {
