@@ -29,11 +29,8 @@ export PATH="$ROOT/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 # - OpenSSL from the system when its headers are there (cargo-leptos asks for a vendored
 #   OpenSSL, a long C build; openssl-sys honours OPENSSL_NO_VENDOR);
 # - both installs at once: each has long single-crate stretches that leave a core idle.
-cheap_install() {
-  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=true \
-    cargo install "$@"
-}
+cheap=(CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+  CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=true)
 hot_packages() {
   local p
   for p in brotli brotli-decompressor alloc-no-stdlib alloc-stdlib libflate libflate_lz77 \
@@ -48,13 +45,16 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 fi
 
 bindgen_pid=""
-bindgen_log="${TMPDIR:-/tmp}/keygate-wasm-bindgen-install.$$.log"
 if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WASM_BINDGEN_VERSION"; then
   step "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION in the background (once; a few minutes)"
+  bindgen_log="$(mktemp)"
   # Not --locked: its lockfile names a crate version the registry does not have.
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cheap_install --force --quiet \
+  # A simple command, so that $! is cargo itself and the trap below can stop it.
+  env "${cheap[@]}" CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install --force --quiet \
     "wasm-bindgen-cli@$WASM_BINDGEN_VERSION" >"$bindgen_log" 2>&1 &
   bindgen_pid=$!
+  # If anything below fails (or is interrupted), the background install goes too.
+  trap 'kill "$bindgen_pid" 2>/dev/null || true; rm -f "$bindgen_log"' EXIT
 fi
 
 if ! cargo leptos --version 2>/dev/null | grep -qx "cargo-leptos $CARGO_LEPTOS_VERSION"; then
@@ -62,8 +62,8 @@ if ! cargo leptos --version 2>/dev/null | grep -qx "cargo-leptos $CARGO_LEPTOS_V
   no_vendor=0
   if command -v pkg-config >/dev/null && pkg-config --exists openssl; then no_vendor=1; fi
   # shellcheck disable=SC2046 # hot_packages prints separate --config arguments
-  OPENSSL_NO_VENDOR="$no_vendor" CARGO_PROFILE_RELEASE_OPT_LEVEL=0 \
-    cheap_install $(hot_packages) --locked "cargo-leptos@$CARGO_LEPTOS_VERSION"
+  env "${cheap[@]}" OPENSSL_NO_VENDOR="$no_vendor" CARGO_PROFILE_RELEASE_OPT_LEVEL=0 \
+    cargo install $(hot_packages) --locked "cargo-leptos@$CARGO_LEPTOS_VERSION"
 fi
 
 if [ -n "$bindgen_pid" ]; then
@@ -71,6 +71,7 @@ if [ -n "$bindgen_pid" ]; then
     cat "$bindgen_log" >&2
     die "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION failed (its output is above)"
   fi
+  trap - EXIT
   rm -f "$bindgen_log"
   step "wasm-bindgen-cli $WASM_BINDGEN_VERSION installed"
 fi

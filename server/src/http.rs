@@ -183,7 +183,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         // The compiled bundle (wasm, js, css) needs no session: served outside the session
         // layer, a logged-in browser's asset requests neither read nor rewrite its session.
         // Precompressed by the build (`.br`, `.gz` beside each file), chosen by
-        // Accept-Encoding (`security_headers` adds `Vary: Accept-Encoding`).
+        // Accept-Encoding (`edge` adds `Vary: Accept-Encoding`).
         .nest_service(
             "/pkg",
             ServeDir::new(pkg_dir)

@@ -379,8 +379,6 @@ async fn bad_files_import_nothing(db: TestDb) {
     assert_eq!(imported.len(), 1);
 }
 
-/// Strings of every length up to 256 bytes that are not one of our keys: printable, with
-/// and without our prefix.
 /// The first use of an imported key, sent to two instances at once many times over: every
 /// request is answered as the key's own, and the key ends up moved exactly once (our
 /// digest stored, its SHA-256 gone), whichever instance's conditional update won.
@@ -459,6 +457,8 @@ async fn two_instances_racing_on_a_first_use_both_answer_and_move_the_key_once(d
     );
 }
 
+/// Strings of every length up to 256 bytes that are not one of our keys: printable, with
+/// and without our prefix.
 fn garbage() -> Vec<String> {
     let printable: Vec<u8> = (b'!'..=b'~').collect();
     (1..=256)

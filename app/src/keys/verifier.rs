@@ -237,8 +237,17 @@ impl Verifier {
                     tracing::info!(
                         "an imported key was used for the first time and moved to Keygate's digest"
                     );
-                    self.imports.claimed(digest);
                     outcome = digest::lookup_digest(db, &digest).await?;
+                    // Only a key that can still be used was counted as waiting (an expired
+                    // one is moved all the same, and refused as expired).
+                    if matches!(
+                        outcome,
+                        Err((VerifyError::Expired | VerifyError::Revoked, _))
+                    ) {
+                        self.imports.seen_moved(digest);
+                    } else {
+                        self.imports.claimed(digest);
+                    }
                 }
                 // Moved by a request that raced this one: found as a key of ours now.
                 imports::Claim::MovedElsewhere => {

@@ -154,7 +154,7 @@ pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
         })
 }
 
-/// What the key extractor leaves for [`key_outcome`]: the verified key and its rate
+/// What the key extractor leaves for [`KeyOutcomeLayer`]: the verified key and its rate
 /// limit's answer.
 #[derive(Clone, Default)]
 struct KeySlot(Arc<OnceLock<(Arc<Verified>, Option<Decision>)>>);
