@@ -27,6 +27,7 @@ on_both_databases!(
     foreign_strings_cost_no_query_while_no_imported_key_waits,
     the_rest_api_imports_what_the_cli_imports,
     two_instances_racing_on_a_first_use_both_answer_and_move_the_key_once,
+    an_imported_key_that_expired_before_its_first_use_leaves_the_others_working,
 );
 
 /// A random string of `len` characters from `alphabet`.
@@ -455,6 +456,46 @@ async fn two_instances_racing_on_a_first_use_both_answer_and_move_the_key_once(d
             .unwrap(),
         1
     );
+}
+
+/// An imported key that expires before its first use is refused as expired when it comes,
+/// and does not count down the keys still waiting: an instance started after the expiry
+/// counts one waiting key (the other), and must still let that one in.
+async fn an_imported_key_that_expired_before_its_first_use_leaves_the_others_working(db: TestDb) {
+    let server = TestServer::start(db).await;
+    let (_, org, _) = server.org_with_admin_key().await;
+    let (late_key, late_hash) = better_auth_key();
+    let (kept_key, kept_hash) = unkey_key();
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let file = server.db.data_dir().join("expiring.jsonl");
+    std::fs::write(
+        &file,
+        [
+            json!({"name": "Late", "sha256": late_hash, "encoding": "base64url",
+                   "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
+            json!({"name": "Kept", "sha256": kept_hash, "encoding": "base64"}),
+        ]
+        .map(|line| line.to_string())
+        .join("\n"),
+    )
+    .unwrap();
+    let (ok, _, stderr) = import_cli(&server.db, &org, file.to_str().unwrap());
+    assert!(ok, "{stderr}");
+    let left = (expires - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + std::time::Duration::from_millis(500)).await;
+    let other = server.another_instance().await;
+    let whoami = |key: &str| {
+        send(
+            reqwest::Client::new()
+                .get(format!("{other}/api/v1/whoami"))
+                .header("x-api-key", key),
+        )
+    };
+    let (status, _, body) = whoami(&late_key).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "key_expired", "{body}");
+    let (status, _, body) = whoami(&kept_key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// Strings of every length up to 256 bytes that are not one of our keys: printable, with
