@@ -862,7 +862,8 @@ async fn page(client: &Client, path: &str) -> (StatusCode, String, reqwest::head
 }
 
 async fn pages_answer_with_the_right_status(db: TestDb) {
-    let server = TestServer::start(db).await;
+    // It renders pages: see `start_in_own_process`.
+    let server = TestServer::start_in_own_process(db).await;
     let (owner, _) = server.user("Owner").await;
     let org = owner.create_org("Acme Widgets").await;
     let (member, member_user) = server.user("Member").await;
@@ -914,7 +915,8 @@ async fn pages_answer_with_the_right_status(db: TestDb) {
 }
 
 async fn health_endpoints_and_security_headers(db: TestDb) {
-    let server = TestServer::start(db).await;
+    // It renders pages: see `start_in_own_process`.
+    let server = TestServer::start_in_own_process(db).await;
     let client = server.client();
     assert_eq!(client.get("/healthz").await.status(), StatusCode::OK);
     let ready = client.get("/readyz").await;

@@ -704,7 +704,8 @@ async fn check_key_cell(caller: &Client, owner: &Client, org: &str, expected: u1
 
 /// With 1,000 keys the page is rendered on the server 25 keys at a time.
 async fn a_thousand_keys_are_paged_on_the_server(db: TestDb) {
-    let server = TestServer::start(db).await;
+    // It renders pages: see `start_in_own_process`.
+    let server = TestServer::start_in_own_process(db).await;
     let (owner, owner_user) = server.user("Owner").await;
     let org = owner.create_org("Big Co").await;
     let conn = server.db.connect().await;
