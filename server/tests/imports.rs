@@ -78,6 +78,15 @@ fn import_cli(db: &TestDb, org: &str, file: &str) -> (bool, String, String) {
     )
 }
 
+/// Writes `lines` to a file and imports it with the CLI, which must succeed.
+fn import_lines(db: &TestDb, org: &str, lines: &[Value]) {
+    let file = db.data_dir().join("import.jsonl");
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(&file, text.join("\n")).unwrap();
+    let (ok, _, stderr) = import_cli(db, org, file.to_str().unwrap());
+    assert!(ok, "{stderr}");
+}
+
 /// An upstream that answers with the identity headers the gateway sent it.
 async fn start_upstream() -> String {
     async fn echo(request: axum::extract::Request) -> axum::Json<Value> {
@@ -388,19 +397,14 @@ async fn two_instances_racing_on_a_first_use_both_answer_and_move_the_key_once(d
     let (_, org, _) = server.org_with_admin_key().await;
     let (probe_key, probe_hash) = better_auth_key();
     let (raced_key, raced_hash) = unkey_key();
-    let file = server.db.data_dir().join("race.jsonl");
-    std::fs::write(
-        &file,
-        [
+    import_lines(
+        &server.db,
+        &org,
+        &[
             json!({"name": "Probe", "sha256": probe_hash, "encoding": "base64url"}),
             json!({"name": "Raced", "sha256": raced_hash, "encoding": "base64"}),
-        ]
-        .map(|line| line.to_string())
-        .join("\n"),
-    )
-    .unwrap();
-    let (ok, _, stderr) = import_cli(&server.db, &org, file.to_str().unwrap());
-    assert!(ok, "{stderr}");
+        ],
+    );
     // The second instance reads the waiting keys when it starts; the first learns of them
     // from the announcement, which the probe key (imported in the same file) waits for.
     let other = server.another_instance().await;
@@ -467,20 +471,15 @@ async fn an_imported_key_that_expired_before_its_first_use_leaves_the_others_wor
     let (late_key, late_hash) = better_auth_key();
     let (kept_key, kept_hash) = unkey_key();
     let expires = chrono::Utc::now() + chrono::Duration::seconds(2);
-    let file = server.db.data_dir().join("expiring.jsonl");
-    std::fs::write(
-        &file,
-        [
+    import_lines(
+        &server.db,
+        &org,
+        &[
             json!({"name": "Late", "sha256": late_hash, "encoding": "base64url",
-                   "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
+               "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
             json!({"name": "Kept", "sha256": kept_hash, "encoding": "base64"}),
-        ]
-        .map(|line| line.to_string())
-        .join("\n"),
-    )
-    .unwrap();
-    let (ok, _, stderr) = import_cli(&server.db, &org, file.to_str().unwrap());
-    assert!(ok, "{stderr}");
+        ],
+    );
     let left = (expires - chrono::Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(left + std::time::Duration::from_millis(500)).await;
     let other = server.another_instance().await;
