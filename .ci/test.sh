@@ -37,6 +37,14 @@ cargo clippy -p app -p frontend --target wasm32-unknown-unknown --features app/h
 step "release build (cargo leptos: the bundle, precompressed, and the server at once)"
 build_release
 
+# The browser bundle's budget (issue 12): pages are rendered on the server and only their
+# islands are hydrated, so the wasm stays small; past 300 KB gzip, something heavy came in.
+wasm="$(ls target/site/pkg/keygate.*.wasm)"
+wasm_gzip="$(gzip -9 -c "$wasm" | wc -c)"
+if [ "$wasm_gzip" -gt 300000 ]; then
+  die "the release wasm is $wasm_gzip bytes gzip -9, over the 300,000-byte budget: find what grew with twiggy (docs/performance.md)"
+fi
+
 step "unit and integration tests (release, SQLite and PostgreSQL)"
 # LEPTOS_OUTPUT_NAME and RUSTFLAGS as cargo-leptos sets them (always-erase-components),
 # so the release artifacts are reused rather than rebuilt.

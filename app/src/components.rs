@@ -90,6 +90,7 @@ pub fn CopyButton(
     on_copied: Option<Callback<()>>,
 ) -> impl IntoView {
     let (state, set_state) = signal(CopyState::Idle);
+    let live = use_hydrated();
     let copy = move |_| {
         let text = text.clone();
         leptos::task::spawn_local(async move {
@@ -109,7 +110,8 @@ pub fn CopyButton(
         });
     };
     view! {
-        <button type="button" id=id class="btn btn-secondary btn-copy" on:click=copy aria-label=label>
+        <button type="button" id=id class="btn btn-secondary btn-copy" on:click=copy aria-label=label
+            disabled=move || !live.get()>
             {move || match state.get() {
                 CopyState::Copied => "Copied",
                 CopyState::Idle | CopyState::Failed => "Copy",
@@ -144,6 +146,137 @@ async fn write_clipboard(text: &str) -> bool {
 #[cfg(not(feature = "hydrate"))]
 async fn write_clipboard(_text: &str) -> bool {
     false
+}
+
+/// False on the server and until the island around it is hydrated, then true: its
+/// controls are disabled until they work (a click on a page still loading is not lost
+/// without a word, and a keyboard user sees they are not ready).
+pub fn use_hydrated() -> Signal<bool> {
+    let live = RwSignal::new(false);
+    Effect::new(move |_| live.set(true));
+    live.into()
+}
+
+/// A [`CopyButton`] on a page rendered on the server: an island of its own.
+#[island]
+pub fn CopyIsland(
+    text: String,
+    label: String,
+    #[prop(optional)] id: Option<String>,
+) -> impl IntoView {
+    match id {
+        Some(id) => view! { <CopyButton text=text label=label id=id /> }.into_any(),
+        None => view! { <CopyButton text=text label=label /> }.into_any(),
+    }
+}
+
+/// Marks the body `data-hydrated="true"` once every island before it is hydrated (the
+/// island script hydrates islands in document order, one after the other), so tests and
+/// people can tell a live page from its HTML. The last thing in the body.
+///
+/// It also moves focus where [`reload_focusing`] asked, once the new page is live.
+#[island]
+pub fn HydratedMarker() -> impl IntoView {
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Ok(Some(storage)) = window().session_storage()
+            && let Ok(Some(id)) = storage.get_item(FOCUS_AFTER_RELOAD)
+        {
+            let _ = storage.remove_item(FOCUS_AFTER_RELOAD);
+            // On the next frame: the islands' controls are enabled by then.
+            request_animation_frame(move || focus_by_id(&id));
+        }
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+}
+
+/// Where [`reload_focusing`] keeps the id to focus, for the page it loads.
+#[cfg(feature = "hydrate")]
+const FOCUS_AFTER_RELOAD: &str = "keygate-focus";
+
+/// Focuses the element with this id, if there is one.
+pub fn focus_by_id(id: &str) {
+    use leptos::wasm_bindgen::JsCast;
+    if let Some(element) = document()
+        .get_element_by_id(id)
+        .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+    {
+        let _ = element.focus();
+    }
+}
+
+/// [`reload`], then focus on the element with this id (a keyboard user's place, when the
+/// control they used is gone or redrawn).
+pub fn reload_focusing(id: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Ok(Some(storage)) = window().session_storage() {
+        let _ = storage.set_item(FOCUS_AFTER_RELOAD, id);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = id;
+    reload();
+}
+
+/// Loads the page again, to show what a change made: pages are rendered on the server
+/// and only their islands run in the browser. The URL (filters, page, period) is kept.
+/// The page is [`leaving`] first.
+pub fn reload() {
+    leaving();
+    #[cfg(feature = "hydrate")]
+    let _ = window().location().reload();
+}
+
+/// Marks a page that is about to be replaced (by [`reload`] or [`go_to`]): it is inert
+/// (a click meant for the next page cannot land on this one) and no longer
+/// `data-hydrated`, so whoever waits for a live page waits for the next one.
+pub fn leaving() {
+    if let Some(body) = document().body() {
+        let _ = body.remove_attribute("data-hydrated");
+        let _ = body.set_attribute("inert", "");
+        let _ = body.set_attribute("aria-disabled", "true");
+    }
+}
+
+/// Keeps a note (a form's "Saved: …") for the page [`reload`] is about to load; that
+/// page's form shows it with [`take_flash`].
+pub fn flash(key: &str, note: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Ok(Some(storage)) = window().session_storage() {
+        let _ = storage.set_item(&format!("keygate-flash:{key}"), note);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (key, note);
+}
+
+/// The note [`flash`] kept under `key`, once: it is gone after this. Call it from an
+/// effect, which runs after hydration (the server never has a note).
+pub fn take_flash(key: &str) -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        let storage = window().session_storage().ok().flatten()?;
+        let key = format!("keygate-flash:{key}");
+        let note = storage.get_item(&key).ok().flatten();
+        let _ = storage.remove_item(&key);
+        note
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = key;
+        None
+    }
+}
+
+/// Goes to `href` (a full page load).
+pub fn go_to(href: &str) {
+    leaving();
+    #[cfg(feature = "hydrate")]
+    {
+        let _ = window().location().set_href(href);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = href;
 }
 
 #[component]

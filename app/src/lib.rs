@@ -23,8 +23,8 @@ pub mod shared;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
-use auth::ui::{AuthActions, LoginPage, SignUpPage, UserMenu};
-use components::NotFoundPage;
+use auth::ui::{LoginPage, SignUpPage, UserMenu};
+use components::{HydratedMarker, NotFoundPage};
 use keys::page::KeyDetailPage;
 use keys::policy::PolicyPage;
 use keys::ui::ApiKeysPage;
@@ -45,7 +45,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <AutoReload options=options.clone() />
                 <HashedStylesheet options=options.clone() id="leptos" />
-                <HydrationScripts options />
+                <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
             <body>
@@ -58,17 +58,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let auth = AuthActions::new();
-    provide_context(auth);
-    let user = Resource::new(move || auth.version(), |_| auth::current_user());
-
-    // Tests (and people) can tell a hydrated page from server-rendered HTML: effects never
-    // run during SSR.
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
+    let user = Resource::new(|| (), |_| auth::current_user());
 
     view! {
         <Title text="Keygate" />
@@ -98,6 +88,7 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
+        <HydratedMarker />
     }
 }
 

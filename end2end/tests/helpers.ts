@@ -7,17 +7,23 @@ export function uniqueEmail(name: string): string {
   return `${name}-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
 }
 
-/** Loads a page and waits until the wasm app has hydrated it. A page that never
+/** Loads a page and waits until its islands (the wasm) are hydrated. A page that never
  * hydrates fails with the console errors that say why (a blocked script, a panic). */
 export async function gotoHydrated(page: Page, path: string) {
   const response = await page.goto(path);
+  await waitHydrated(page, path);
+  return response;
+}
+
+/** Waits until the page's islands are hydrated: after a change that loads the page again
+ * (the page drops `data-hydrated` first), until the new page is live. */
+export async function waitHydrated(page: Page, what = page.url()) {
   try {
     await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
   } catch (error) {
     const errors = consoleErrors.get(page) ?? ["(console not watched: use newContext)"];
-    throw new Error(`${path} never hydrated; console errors: ${errors.join(" | ") || "none"}\n${error}`);
+    throw new Error(`${what} never hydrated; console errors: ${errors.join(" | ") || "none"}\n${error}`);
   }
-  return response;
 }
 
 const consoleErrors = new WeakMap<Page, string[]>();
@@ -94,6 +100,8 @@ export async function orgWith(browser: Browser, roles: string[]) {
     await owner.getByLabel("Email").fill(emails[role]);
     await owner.getByLabel("Role", { exact: true }).selectOption(role);
     await owner.getByRole("button", { name: "Add member" }).click();
+    // Added, the page loads again with them in the table.
+    await waitHydrated(owner);
     await expect(owner.locator(`tr[data-email="${emails[role]}"]`)).toBeVisible();
     await expect(owner.getByLabel("Email")).toHaveValue("");
   }
@@ -125,7 +133,8 @@ export async function createKey(page: Page, name: string, expiry: string, custom
   if (close === "done") await dialog.getByRole("button", { name: "Done" }).click();
   else await page.keyboard.press("Escape");
   await expect(dialog).toBeHidden();
-  // Closing drops the key from the page.
+  // Closing drops the key from the page, which then loads again to list it.
   expect(await page.content()).not.toContain(secret);
+  await waitHydrated(page);
   return secret;
 }

@@ -7,47 +7,23 @@ use super::{LogIn, LogOut, SignUp, UserView};
 use crate::components::{Field, FormError, last_error};
 use crate::error::AppError;
 
-/// The auth actions, shared through context so the header can refetch the current user
-/// whenever one of them completes.
-#[derive(Clone, Copy)]
-pub struct AuthActions {
-    pub sign_up: ServerAction<SignUp>,
-    pub log_in: ServerAction<LogIn>,
-    pub log_out: ServerAction<LogOut>,
-}
-
-impl AuthActions {
-    pub fn new() -> Self {
-        Self {
-            sign_up: ServerAction::new(),
-            log_in: ServerAction::new(),
-            log_out: ServerAction::new(),
-        }
-    }
-
-    /// Changes whenever any of the actions completes.
-    pub fn version(&self) -> (usize, usize, usize) {
-        (
-            self.sign_up.version().get(),
-            self.log_in.version().get(),
-            self.log_out.version().get(),
-        )
-    }
-}
-
-impl Default for AuthActions {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[component]
 pub fn SignUpPage() -> impl IntoView {
-    let action = expect_context::<AuthActions>().sign_up;
-    let error = last_error(action.value());
     view! {
         <section class="card narrow">
             <h1>"Create your Keygate account"</h1>
+            <SignUpForm />
+            <p class="muted">"Already have an account? " <A href="/login">"Log in"</A></p>
+        </section>
+    }
+}
+
+/// On success the server redirects to the organizations page (a full page load).
+#[island]
+fn SignUpForm() -> impl IntoView {
+    let action = ServerAction::<SignUp>::new();
+    let error = last_error(action.value());
+    view! {
             <ActionForm action=action>
                 <Field label="Email" name="email" inputmode="email" autocomplete="email" error=error />
                 <Field label="Display name" name="display_name" autocomplete="name" error=error />
@@ -64,18 +40,26 @@ pub fn SignUpPage() -> impl IntoView {
                     {move || if action.pending().get() { "Creating account…" } else { "Create account" }}
                 </button>
             </ActionForm>
-            <p class="muted">"Already have an account? " <A href="/login">"Log in"</A></p>
-        </section>
     }
 }
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let action = expect_context::<AuthActions>().log_in;
-    let error = last_error(action.value());
     view! {
         <section class="card narrow">
             <h1>"Log in to Keygate"</h1>
+            <LogInForm />
+            <p class="muted">"New to Keygate? " <A href="/signup">"Create an account"</A></p>
+        </section>
+    }
+}
+
+/// On success the server redirects to the organizations page (a full page load).
+#[island]
+fn LogInForm() -> impl IntoView {
+    let action = ServerAction::<LogIn>::new();
+    let error = last_error(action.value());
+    view! {
             <ActionForm action=action>
                 <Field label="Email" name="email" inputmode="email" autocomplete="username" error=error />
                 <Field label="Password" name="password" kind="password" autocomplete="current-password" error=error />
@@ -84,15 +68,12 @@ pub fn LoginPage() -> impl IntoView {
                     {move || if action.pending().get() { "Logging in…" } else { "Log in" }}
                 </button>
             </ActionForm>
-            <p class="muted">"New to Keygate? " <A href="/signup">"Create an account"</A></p>
-        </section>
     }
 }
 
 /// The right-hand side of the header: who is logged in and a log-out button, or links.
 #[component]
 pub fn UserMenu(user: Resource<Result<Option<UserView>, AppError>>) -> impl IntoView {
-    let log_out = expect_context::<AuthActions>().log_out;
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -101,9 +82,7 @@ pub fn UserMenu(user: Resource<Result<Option<UserView>, AppError>>) -> impl Into
                         <nav class="user-menu" aria-label="Account">
                             <A href="/orgs">"Organizations"</A>
                             <span class="user-name" data-testid="user-name">{user.display_name}</span>
-                            <ActionForm action=log_out>
-                                <button type="submit" class="btn btn-link">"Log out"</button>
-                            </ActionForm>
+                            <LogOutButton />
                         </nav>
                     }.into_any(),
                     _ => view! {
@@ -115,5 +94,16 @@ pub fn UserMenu(user: Resource<Result<Option<UserView>, AppError>>) -> impl Into
                 }
             })}
         </Suspense>
+    }
+}
+
+/// On success the server redirects to the log-in page (a full page load).
+#[island]
+fn LogOutButton() -> impl IntoView {
+    let log_out = ServerAction::<LogOut>::new();
+    view! {
+        <ActionForm action=log_out>
+            <button type="submit" class="btn btn-link">"Log out"</button>
+        </ActionForm>
     }
 }

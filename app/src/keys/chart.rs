@@ -129,7 +129,6 @@ fn swatch(chart_id: &str, outcome: Outcome) -> String {
 /// a "Show as table" toggle. `chart_id` must be unique on the page.
 #[component]
 pub fn UsageChart(usage: UsageView, #[prop(into)] chart_id: String) -> impl IntoView {
-    let as_table = RwSignal::new(false);
     let total = usage.total();
     let unit = match usage.period {
         Period::Day => "hour",
@@ -207,12 +206,8 @@ pub fn UsageChart(usage: UsageView, #[prop(into)] chart_id: String) -> impl Into
                 <div class="chart-range muted small"><span>{first}</span><span>{last}</span></div>
             </div>
             <ul class="chart-legend" aria-label="Legend">{legend}</ul>
-            <button type="button" class="btn btn-link btn-small" aria-controls=table_id.clone()
-                aria-expanded=move || if as_table.get() { "true" } else { "false" }
-                on:click=move |_| as_table.update(|t| *t = !*t)>
-                {move || if as_table.get() { "Hide table" } else { "Show as table" }}
-            </button>
-            <div class="table-scroll" id=table_id hidden=move || !as_table.get()>
+            <TableToggle table_id=table_id.clone() />
+            <div class="table-scroll" id=table_id hidden=true>
                 <table class="table usage-table" data-testid="usage-table">
                     <caption class="sr-only">{label.clone()}</caption>
                     <thead>
@@ -226,5 +221,32 @@ pub fn UsageChart(usage: UsageView, #[prop(into)] chart_id: String) -> impl Into
                 </table>
             </div>
         </div>
+    }
+}
+
+/// "Show as table" / "Hide table": shows or hides the chart's table (rendered on the
+/// server, hidden), found by its id.
+#[island]
+fn TableToggle(table_id: String) -> impl IntoView {
+    let as_table = RwSignal::new(false);
+    let toggle = {
+        let table_id = table_id.clone();
+        move |_| {
+            as_table.update(|t| *t = !*t);
+            if let Some(table) = document().get_element_by_id(&table_id) {
+                let _ = if as_table.get_untracked() {
+                    table.remove_attribute("hidden")
+                } else {
+                    table.set_attribute("hidden", "")
+                };
+            }
+        }
+    };
+    view! {
+        <button type="button" class="btn btn-link btn-small" aria-controls=table_id
+            aria-expanded=move || if as_table.get() { "true" } else { "false" }
+            on:click=toggle>
+            {move || if as_table.get() { "Hide table" } else { "Show as table" }}
+        </button>
     }
 }

@@ -17,7 +17,9 @@ use super::{
     list_key_activity, relative, set_key_allowed_ips, set_key_context, set_key_rate_limit,
     url_encode,
 };
-use crate::components::{AccessDeniedPage, CopyButton, Loading};
+use crate::components::{
+    AccessDeniedPage, CopyIsland, Loading, flash, reload_focusing, take_flash, use_hydrated,
+};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
 
@@ -58,9 +60,6 @@ pub fn KeyDetailPage() -> impl IntoView {
     let key_id = Memo::new(move |_| params.read().get("key_id").unwrap_or_default());
     let period = use_period("period");
     let OrgContext { org, .. } = expect_context::<OrgContext>();
-    // Bumped by a change made on this page: only the activity reloads, so the form keeps
-    // its focus and its "Saved" note.
-    let changed = RwSignal::new(0u32);
     let key = Resource::new(
         move || (org_id.get(), key_id.get()),
         |(org, key)| get_api_key(org, key),
@@ -70,11 +69,11 @@ pub fn KeyDetailPage() -> impl IntoView {
         |(org, key, period)| key_usage(org, key, period.as_str().to_owned()),
     );
     let activity = Resource::new(
-        move || (org_id.get(), key_id.get(), changed.get()),
-        |(org, key, _)| list_key_activity(org, Some(key)),
+        move || (org_id.get(), key_id.get()),
+        |(org, key)| list_key_activity(org, Some(key)),
     );
     view! {
-        <Transition fallback=Loading>
+        <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 let me = match org.await {
                     Ok(me) => me,
@@ -118,11 +117,11 @@ pub fn KeyDetailPage() -> impl IntoView {
                         <UsageChart usage=usage chart_id="key-usage" />
                     </section>
                     {live.then(|| view! {
-                        <RateLimitForm key_id=key.id.clone() limit=limit changed=changed />
-                        <AllowedIpsForm key_id=key.id.clone() allowed=allowed changed=changed />
+                        <RateLimitForm org_id=org_id.get_untracked() key_id=key.id.clone() limit=key.rate_limit />
+                        <AllowedIpsForm org_id=org_id.get_untracked() key_id=key.id.clone() allowed=key.allowed_ips.clone() />
                     })}
-                    <ContextForm key_id=key.id.clone() context=context changed=changed />
-                    <Transition fallback=Loading>
+                    <ContextForm org_id=org_id.get_untracked() key_id=key.id.clone() context=context.get_untracked() />
+                    <Suspense fallback=Loading>
                         {move || Suspend::new(async move {
                             match activity.await {
                                 Ok(events) => view! {
@@ -131,11 +130,11 @@ pub fn KeyDetailPage() -> impl IntoView {
                                 Err(e) => common_error(e),
                             }
                         })}
-                    </Transition>
+                    </Suspense>
                 }
                 .into_any()
             })}
-        </Transition>
+        </Suspense>
     }
 }
 
@@ -222,7 +221,7 @@ fn KeyFacts(
             <dl class="facts">
                 <div class="fact-wide"><dt>"Key ID"</dt>
                     <dd class="copy-row"><code data-testid="key-id">{key.id.clone()}</code>
-                        <CopyButton text=key.id.clone() label="Copy key ID" /></dd></div>
+                        <CopyIsland text=key.id.clone() label="Copy key ID".to_owned() /></dd></div>
                 <div><dt>"Scopes"</dt>
                     <dd class="scope-list">{key.scopes.iter().map(|s| view! { <code class="scope">{s.clone()}</code> }).collect_view()}</dd></div>
                 <div><dt>"Created"</dt><dd>{format!("{} by {}", format_time(key.created_at), key.created_by)}</dd></div>
@@ -257,15 +256,14 @@ fn KeyFacts(
     }
 }
 
-/// Sets or removes the key's own rate limit.
-#[component]
-fn RateLimitForm(
-    key_id: String,
-    limit: RwSignal<Option<RateLimit>>,
-    changed: RwSignal<u32>,
-) -> impl IntoView {
-    let org_id = use_org_id();
-    let current = limit.get_untracked();
+/// Sets or removes the key's own rate limit. Saved, the page loads again (the facts and
+/// the activity show the change) with the "Saved" note.
+#[island]
+fn RateLimitForm(org_id: String, key_id: String, limit: Option<RateLimit>) -> impl IntoView {
+    // Disabled until hydrated: hydration would put back what was typed before.
+    let live = use_hydrated();
+    let current = limit;
+    let limit = RwSignal::new(limit);
     let requests = RwSignal::new(current.map(|l| l.requests.to_string()).unwrap_or_default());
     let per = RwSignal::new(
         current
@@ -275,9 +273,14 @@ fn RateLimitForm(
             .to_owned(),
     );
     let saved = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(note) = take_flash("rate-limit") {
+            saved.set(Some(note));
+        }
+    });
     let save = Action::new(move |(requests, per): &(String, String)| {
         let args = (
-            org_id.get_untracked(),
+            org_id.clone(),
             key_id.clone(),
             requests.clone(),
             per.clone(),
@@ -286,12 +289,13 @@ fn RateLimitForm(
     });
     Effect::new(move |_| {
         if let Some(Ok(key)) = save.value().get() {
-            saved.set(Some(match key.rate_limit {
+            let note = match key.rate_limit {
                 Some(l) => format!("Saved: at most {}.", l.text()),
                 None => "Saved: no rate limit.".to_owned(),
-            }));
+            };
             limit.set(key.rate_limit);
-            changed.update(|n| *n += 1);
+            flash("rate-limit", &note);
+            reload_focusing("rate-limit-requests");
         }
     });
     let error = move || match save.value().get() {
@@ -322,6 +326,7 @@ fn RateLimitForm(
                 "no burst of twice the limit at a minute's turn. Leave empty for no limit."
             </p>
             <form class="inline-form" on:submit=submit novalidate data-testid="rate-limit-form">
+                <fieldset class="form-body" disabled=move || !live.get()>
                 <div class="field" class:has-error=move || field_error().is_some()>
                     <label for="rate-limit-requests">"Requests"</label>
                     <input id="rate-limit-requests" name="requests" type="number" min="1"
@@ -349,6 +354,7 @@ fn RateLimitForm(
                             disabled=move || save.pending().get()>"Remove limit"</button>
                     </Show>
                 </div>
+                </fieldset>
             </form>
             <p class="field-error" id="rate-limit-error" aria-live="polite">{field_error}</p>
             {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
@@ -357,33 +363,35 @@ fn RateLimitForm(
     }
 }
 
-/// Sets the addresses the key may be used from.
-#[component]
-fn AllowedIpsForm(
-    key_id: String,
-    allowed: RwSignal<Vec<String>>,
-    changed: RwSignal<u32>,
-) -> impl IntoView {
-    let org_id = use_org_id();
-    let text = RwSignal::new(allowed.get_untracked().join("\n"));
+/// Sets the addresses the key may be used from. Saved, the page loads again with the
+/// "Saved" note.
+#[island]
+fn AllowedIpsForm(org_id: String, key_id: String, allowed: Vec<String>) -> impl IntoView {
+    // Disabled until hydrated: hydration would put back what was typed before.
+    let live = use_hydrated();
+    let text = RwSignal::new(allowed.join("\n"));
     let saved = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(note) = take_flash("allowed-ips") {
+            saved.set(Some(note));
+        }
+    });
     let save = Action::new(move |entries: &String| {
-        let args = (org_id.get_untracked(), key_id.clone(), entries.clone());
+        let args = (org_id.clone(), key_id.clone(), entries.clone());
         async move { set_key_allowed_ips(args.0, args.1, args.2).await }
     });
     Effect::new(move |_| {
         if let Some(Ok(key)) = save.value().get() {
-            saved.set(Some(if key.allowed_ips.is_empty() {
+            let note = if key.allowed_ips.is_empty() {
                 "Saved: the key works from any address.".to_owned()
             } else {
                 format!(
                     "Saved: the key works only from {}.",
                     key.allowed_ips.join(", ")
                 )
-            }));
-            text.set(key.allowed_ips.join("\n"));
-            allowed.set(key.allowed_ips);
-            changed.update(|n| *n += 1);
+            };
+            flash("allowed-ips", &note);
+            reload_focusing("allowed-ips");
         }
     });
     let error = move || match save.value().get() {
@@ -410,6 +418,7 @@ fn AllowedIpsForm(
                 "Leave empty to allow any address."
             </p>
             <form on:submit=submit novalidate data-testid="allowed-ips-form">
+                <fieldset class="form-body" disabled=move || !live.get()>
                 <div class="field" class:has-error=move || field_error().is_some()>
                     <label for="allowed-ips">"Addresses and ranges"</label>
                     <textarea id="allowed-ips" name="allowed_ips" rows="4" spellcheck="false"
@@ -423,6 +432,7 @@ fn AllowedIpsForm(
                 <button type="submit" class="btn btn-primary" disabled=move || save.pending().get()>
                     {move || if save.pending().get() { "Saving…" } else { "Save addresses" }}
                 </button>
+                </fieldset>
             </form>
             {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
             <p class="muted small" role="status" aria-live="polite" data-testid="allowed-ips-saved">{move || saved.get()}</p>
@@ -440,15 +450,12 @@ fn pretty_json(json: &str) -> String {
 }
 
 /// Edits the key's tags, owner id and metadata (on any key: labels change nothing it can
-/// do).
-#[component]
-fn ContextForm(
-    key_id: String,
-    context: RwSignal<KeyContext>,
-    changed: RwSignal<u32>,
-) -> impl IntoView {
-    let org_id = use_org_id();
-    let initial = context.get_untracked();
+/// do). Saved, the page loads again with the "Saved" note.
+#[island]
+fn ContextForm(org_id: String, key_id: String, context: KeyContext) -> impl IntoView {
+    // Disabled until hydrated: hydration would put back what was typed before.
+    let live = use_hydrated();
+    let initial = context;
     let tags = RwSignal::new(initial.tags.join(", "));
     let owner = RwSignal::new(initial.owner.clone().unwrap_or_default());
     let metadata = RwSignal::new(
@@ -458,24 +465,21 @@ fn ContextForm(
             .map(pretty_json)
             .unwrap_or_default(),
     );
-    let saved = RwSignal::new(None::<&'static str>);
+    let saved = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(note) = take_flash("context") {
+            saved.set(Some(note));
+        }
+    });
     let save = Action::new(move |form: &(String, String, String)| {
         let (t, o, m) = form.clone();
-        let args = (org_id.get_untracked(), key_id.clone());
+        let args = (org_id.clone(), key_id.clone());
         async move { set_key_context(args.0, args.1, t, o, m).await }
     });
     Effect::new(move |_| {
-        if let Some(Ok(key)) = save.value().get() {
-            saved.set(Some("Saved."));
-            tags.set(key.tags.join(", "));
-            owner.set(key.owner.clone().unwrap_or_default());
-            metadata.set(key.metadata.as_deref().map(pretty_json).unwrap_or_default());
-            context.set(KeyContext {
-                tags: key.tags,
-                owner: key.owner,
-                metadata: key.metadata,
-            });
-            changed.update(|n| *n += 1);
+        if let Some(Ok(_)) = save.value().get() {
+            flash("context", "Saved.");
+            reload_focusing("key-tags");
         }
     });
     let error = move || match save.value().get() {
@@ -518,6 +522,7 @@ fn ContextForm(
                 "/verify and whoami return all three, and the gateway forwards the owner as X-Keygate-Key-Owner."
             </p>
             <form on:submit=submit novalidate data-testid="context-form">
+                <fieldset class="form-body" disabled=move || !live.get()>
                 <div class="field" class:has-error=move || field("tags")().is_some()>
                     <label for="key-tags">"Tags"</label>
                     <input id="key-tags" name="tags" type="text" autocomplete="off" spellcheck="false"
@@ -549,6 +554,7 @@ fn ContextForm(
                 <button type="submit" class="btn btn-primary" disabled=move || save.pending().get()>
                     {move || if save.pending().get() { "Saving…" } else { "Save tags, owner and metadata" }}
                 </button>
+                </fieldset>
             </form>
             {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
             <p class="muted small" role="status" aria-live="polite" data-testid="context-saved">{move || saved.get()}</p>

@@ -3,23 +3,18 @@
 
 use leptos::prelude::*;
 
-use super::{IDLE_DAYS_RANGE, POLICY_MAX_DAYS, SetKeyPolicy, get_key_policy};
-use crate::components::{Field, FormError, Loading, last_error};
+use super::{IDLE_DAYS_RANGE, KeyPolicy, POLICY_MAX_DAYS, SetKeyPolicy, get_key_policy};
+use crate::components::{
+    Field, FormError, Loading, flash, last_error, reload, take_flash, use_hydrated,
+};
 use crate::orgs::ui::{common_error, use_org_id};
 
 #[component]
 pub fn PolicyPage() -> impl IntoView {
     let org_id = use_org_id();
-    let save = ServerAction::<SetKeyPolicy>::new();
-    let error = last_error(save.value());
-    let policy = Resource::new(
-        move || (org_id.get(), save.version().get()),
-        |(id, _)| get_key_policy(id),
-    );
-    let saved = move || matches!(save.value().get(), Some(Ok(_)));
-    let number = |days: Option<u32>| days.map(|d| d.to_string()).unwrap_or_default();
+    let policy = Resource::new(move || org_id.get(), get_key_policy);
     view! {
-        <Transition fallback=Loading>
+        <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 let view = match policy.await {
                     Ok(view) => view,
@@ -44,30 +39,7 @@ pub fn PolicyPage() -> impl IntoView {
                         view! {
                             <section class="card">
                                 <h2>"Change the policy"</h2>
-                                <ActionForm action=save>
-                                    <input type="hidden" name="org_id" value=org_id.get_untracked() />
-                                    <Field label="Maximum lifetime of a new key, in days" name="max_days" kind="number"
-                                        inputmode="numeric" value=number(p.max_days)
-                                        hint=format!("1 to {POLICY_MAX_DAYS}. Leave empty for no limit.") error=error />
-                                    <label class="checkbox" for="require-expiry">
-                                        <input type="checkbox" id="require-expiry" name="require_expiry" value="true"
-                                            checked=p.require_expiry />
-                                        "Every key must expire (no “No expiry” option)"
-                                    </label>
-                                    <Field label="Revoke keys unused for this many days" name="idle_days" kind="number"
-                                        inputmode="numeric" value=number(p.idle_days)
-                                        hint=format!("{} to {}. Leave empty to never revoke idle keys.", IDLE_DAYS_RANGE.start(), IDLE_DAYS_RANGE.end())
-                                        error=error />
-                                    <FormError error=error fields=&["max_days", "idle_days"] />
-                                    <div class="form-actions">
-                                        <button type="submit" class="btn btn-primary" disabled=move || save.pending().get()>
-                                            {move || if save.pending().get() { "Saving…" } else { "Save policy" }}
-                                        </button>
-                                        <span class="muted small" role="status" data-testid="policy-saved">
-                                            {move || saved().then_some("Saved.")}
-                                        </span>
-                                    </div>
-                                </ActionForm>
+                                <PolicyForm org_id=org_id.get_untracked() policy=p />
                             </section>
                         }.into_any()
                     } else {
@@ -75,6 +47,52 @@ pub fn PolicyPage() -> impl IntoView {
                     }}
                 }.into_any()
             })}
-        </Transition>
+        </Suspense>
+    }
+}
+
+/// Saved, the page loads again (its summary shows the new rules) with the "Saved" note.
+#[island]
+fn PolicyForm(org_id: String, policy: KeyPolicy) -> impl IntoView {
+    let p = policy;
+    let save = ServerAction::<SetKeyPolicy>::new();
+    let error = last_error(save.value());
+    let live = use_hydrated();
+    let saved = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(note) = take_flash("policy") {
+            saved.set(Some(note));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = save.value().get() {
+            flash("policy", "Saved.");
+            reload();
+        }
+    });
+    let number = |days: Option<u32>| days.map(|d| d.to_string()).unwrap_or_default();
+    view! {
+        <ActionForm action=save>
+            <input type="hidden" name="org_id" value=org_id />
+            <Field label="Maximum lifetime of a new key, in days" name="max_days" kind="number"
+                inputmode="numeric" value=number(p.max_days)
+                hint=format!("1 to {POLICY_MAX_DAYS}. Leave empty for no limit.") error=error />
+            <label class="checkbox" for="require-expiry">
+                <input type="checkbox" id="require-expiry" name="require_expiry" value="true"
+                    checked=p.require_expiry />
+                "Every key must expire (no “No expiry” option)"
+            </label>
+            <Field label="Revoke keys unused for this many days" name="idle_days" kind="number"
+                inputmode="numeric" value=number(p.idle_days)
+                hint=format!("{} to {}. Leave empty to never revoke idle keys.", IDLE_DAYS_RANGE.start(), IDLE_DAYS_RANGE.end())
+                error=error />
+            <FormError error=error fields=&["max_days", "idle_days"] />
+            <div class="form-actions">
+                <button type="submit" class="btn btn-primary" disabled=move || !live.get() || save.pending().get()>
+                    {move || if save.pending().get() { "Saving…" } else { "Save policy" }}
+                </button>
+                <span class="muted small" role="status" data-testid="policy-saved">{move || saved.get()}</span>
+            </div>
+        </ActionForm>
     }
 }

@@ -20,7 +20,9 @@ use super::{
     pause_api_key, relative, resolve_expiry, resume_api_key, revoke_api_key, roll_api_key,
     shorten_api_key, url_encode,
 };
-use crate::components::{AccessDeniedPage, CopyButton, Loading};
+use crate::components::{
+    AccessDeniedPage, CopyButton, Loading, go_to, leaving, reload_focusing, use_hydrated,
+};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
 use crate::validate;
@@ -40,19 +42,23 @@ struct NewKeyForm {
     owner: String,
 }
 
-/// State shared by the page and its dialogs.
+/// State an island shares with its dialogs (the create button's, or one key's actions').
 #[derive(Clone, Copy)]
 struct KeysCtx {
     org_id: Memo<String>,
-    /// Bumped when keys changed; the list and the activity refetch.
+    /// Bumped when keys changed: once the dialogs close, the page loads again to show it.
     refresh: RwSignal<u32>,
+    /// Whether each dialog is in the page: only while open, so that the islands of a
+    /// page (one per key) do not repeat the dialogs' ids.
+    create_open: RwSignal<bool>,
+    confirm_open: RwSignal<bool>,
     /// The key being shown once. Cleared as soon as the reveal dialog closes.
     revealed: RwSignal<Option<CreatedKey>>,
     create_dialog: NodeRef<html::Dialog>,
     /// The key the confirm dialog is about, and what is to be done to it.
     confirm: RwSignal<Option<(ApiKeyView, Confirm)>>,
     confirm_dialog: NodeRef<html::Dialog>,
-    /// The organization's key policy, from the last list: limits the create dialog.
+    /// The organization's key policy: limits the create dialog.
     policy: RwSignal<KeyPolicy>,
     /// Whether the revealed key was copied; until then closing the reveal asks first.
     copied: RwSignal<bool>,
@@ -86,33 +92,44 @@ pub(crate) fn hint_after(hint: &str) -> String {
     }
 }
 
-fn open(dialog: NodeRef<html::Dialog>) {
-    if let Some(d) = dialog.get_untracked() {
-        let _ = d.show_modal();
-    }
-}
-
-/// After a dialog closes the browser returns focus to the button that opened it, but a
-/// refreshed list replaces that button: then focus goes to "Create key" instead of
-/// being lost on the page body.
-fn restore_focus(dialog: NodeRef<html::Dialog>) {
-    use leptos::wasm_bindgen::JsCast;
-    let active = document().active_element();
-    // Still inside the closed dialog, or on the body: the opener is gone.
-    let lost = match (&active, dialog.get_untracked()) {
-        (None, _) => true,
-        (Some(element), Some(dialog)) => {
-            element.tag_name().eq_ignore_ascii_case("body")
-                || dialog.contains(Some(element.unchecked_ref()))
+impl KeysCtx {
+    /// A new island's state, with its dialogs shown as modals once they are in the page.
+    fn new(org_id: String, policy: KeyPolicy) -> Self {
+        let ctx = Self {
+            org_id: Memo::new(move |_| org_id.clone()),
+            refresh: RwSignal::new(0),
+            create_open: RwSignal::new(false),
+            confirm_open: RwSignal::new(false),
+            revealed: RwSignal::new(None),
+            create_dialog: NodeRef::new(),
+            confirm: RwSignal::new(None),
+            confirm_dialog: NodeRef::new(),
+            policy: RwSignal::new(policy),
+            copied: RwSignal::new(false),
+            asking_to_close: RwSignal::new(false),
+        };
+        for dialog in [ctx.create_dialog, ctx.confirm_dialog] {
+            Effect::new(move |_| {
+                if let Some(d) = dialog.get()
+                    && !d.open()
+                {
+                    let _ = d.show_modal();
+                }
+            });
         }
-        (Some(element), None) => element.tag_name().eq_ignore_ascii_case("body"),
-    };
-    if lost
-        && let Some(button) = document()
-            .get_element_by_id("create-key")
-            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
-    {
-        let _ = button.focus();
+        provide_context(ctx);
+        ctx
+    }
+
+    /// Once the last dialog has closed: the page loads again if a key changed, with focus
+    /// on "Create key" (the control that was used may be gone).
+    fn closed(self) {
+        if self.refresh.get_untracked() > 0
+            && !self.create_open.get_untracked()
+            && !self.confirm_open.get_untracked()
+        {
+            reload_focusing("create-key");
+        }
     }
 }
 
@@ -153,6 +170,10 @@ fn close(dialog: NodeRef<html::Dialog>) {
 /// `close` event comes later, as a separate task, so clearing the key there alone would
 /// leave it in the DOM for a moment after the dialog is hidden.
 fn dismiss_reveal(ctx: KeysCtx) {
+    if ctx.refresh.get_untracked() > 0 {
+        // The page loads again once the dialog has closed (see `KeysCtx::closed`).
+        leaving();
+    }
     ctx.revealed.set(None);
     ctx.asking_to_close.set(false);
     close(ctx.create_dialog);
@@ -192,26 +213,11 @@ pub fn ApiKeysPage() -> impl IntoView {
         });
         [part("q"), part("tag"), part("owner"), status]
     });
-    let ctx = KeysCtx {
-        org_id,
-        refresh: RwSignal::new(0),
-        revealed: RwSignal::new(None),
-        create_dialog: NodeRef::new(),
-        confirm: RwSignal::new(None),
-        confirm_dialog: NodeRef::new(),
-        policy: RwSignal::new(KeyPolicy::default()),
-        copied: RwSignal::new(false),
-        asking_to_close: RwSignal::new(false),
-    };
-    provide_context(ctx);
     let keys = Resource::new(
-        move || (org_id.get(), page.get(), filters.get(), ctx.refresh.get()),
-        |(id, p, [q, tag, owner, status], _)| list_api_keys(id, p, q, tag, owner, status, false),
+        move || (org_id.get(), page.get(), filters.get()),
+        |(id, p, [q, tag, owner, status])| list_api_keys(id, p, q, tag, owner, status, false),
     );
-    let activity = Resource::new(
-        move || (org_id.get(), ctx.refresh.get()),
-        |(id, _)| list_key_activity(id, None),
-    );
+    let activity = Resource::new(move || org_id.get(), |id| list_key_activity(id, None));
     let period = use_period("usage");
     let usage = Resource::new(
         move || (org_id.get(), period.get()),
@@ -219,10 +225,7 @@ pub fn ApiKeysPage() -> impl IntoView {
     );
 
     view! {
-        // A transition keeps the current list on screen while it refreshes after a change,
-        // so focus and dialogs are not torn down; switching organization remounts the whole
-        // settings layout, so another org's keys are never shown.
-        <Transition fallback=Loading>
+        <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 let me = match org.await {
                     Ok(me) => me,
@@ -233,16 +236,10 @@ pub fn ApiKeysPage() -> impl IntoView {
                         let events = activity.await.unwrap_or_default();
                         let usage = usage.await.ok();
                         let base = format!("/orgs/{}/settings/keys", list.org_id);
-                        // The transition keeps this list up while the next one loads; the
-                        // moment the URL names another organization, it is hidden.
-                        let listed_org = list.org_id.clone();
-                        share_policy(ctx, list.policy);
                         view! {
-                            <Show when=move || org_id.get() == listed_org>
-                                <KeyList list=list.clone() />
-                                {usage.clone().map(|u| view! { <OrgUsagePanel usage=u base=base.clone() /> })}
-                                <Activity events=events.clone() />
-                            </Show>
+                            <KeyList list=list />
+                            {usage.map(|u| view! { <OrgUsagePanel usage=u base=base /> })}
+                            <Activity events=events />
                         }.into_any()
                     }
                     Err(AppError::Forbidden) => view! {
@@ -259,37 +256,110 @@ pub fn ApiKeysPage() -> impl IntoView {
                         view! {
                             <section class="card">
                                 <h1>"API keys"</h1>
-                                <FilterBar base=base given=given error=(field, message) />
+                                <FilterBar base=base given=given error=Some((field, message)) />
                             </section>
                         }.into_any()
                     }
                     Err(e) => common_error(e),
                 }
             })}
-        </Transition>
-        <CreateKeyDialog />
-        <ConfirmDialog />
+        </Suspense>
     }
 }
 
-/// Hands the org's key policy to the create dialog, which lives outside the transition.
-/// Never while the list hydrates: the dialog re-rendering mid-hydration would meet markup
-/// the browser has not got. (Nor through an effect reading the list's resource: that read
-/// would suspend the whole settings layout on every refresh.) So: on the next frame, in
-/// the browser only, and only when it changed.
-fn share_policy(ctx: KeysCtx, policy: KeyPolicy) {
-    #[cfg(feature = "hydrate")]
-    request_animation_frame(move || {
-        if ctx.policy.get_untracked() != policy {
-            ctx.policy.set(policy);
+/// The button that opens the create dialog (the page's "Create key", or the empty list's
+/// "Create your first key"), with the dialog.
+#[island]
+fn CreateKey(
+    org_id: String,
+    policy: KeyPolicy,
+    label: String,
+    class: String,
+    #[prop(optional)] id: Option<String>,
+) -> impl IntoView {
+    let ctx = KeysCtx::new(org_id, policy);
+    let live = use_hydrated();
+    let open_create = move |_| {
+        ctx.revealed.set(None);
+        ctx.create_open.set(true);
+    };
+    view! {
+        <button type="button" id=id class=class on:click=open_create disabled=move || !live.get()>{label}</button>
+        <CreateKeyDialog />
+    }
+}
+
+/// One key's actions (roll, end overlap, pause, resume, shorten, revoke), with the
+/// confirm dialog and, after a roll, the new secret's reveal.
+#[island]
+fn KeyActions(org_id: String, api_key: ApiKeyView, policy: KeyPolicy) -> impl IntoView {
+    let ctx = KeysCtx::new(org_id, policy);
+    let ready = use_hydrated();
+    let key = api_key;
+    let ask = |kind: Confirm| {
+        let key = key.clone();
+        move |_| {
+            ctx.confirm.set(Some((key.clone(), kind)));
+            ctx.confirm_open.set(true);
+        }
+    };
+    let resume = Action::new(move |(org_id, key_id): &(String, String)| {
+        let (org_id, key_id) = (org_id.clone(), key_id.clone());
+        async move { resume_api_key(org_id, key_id).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = resume.value().get() {
+            ctx.refresh.update(|n| *n += 1);
+            ctx.closed();
         }
     });
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (ctx, policy);
+    let resume_error = move || match resume.value().get() {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
+    let live = key.status.is_live();
+    let paused = key.status == KeyStatus::Paused;
+    let revocable = key.status != KeyStatus::Revoked;
+    let key_id = key.id.clone();
+    let name = key.name.clone();
+    view! {
+        {live.then(|| view! {
+            <button type="button" class="btn btn-secondary btn-small" disabled=move || !ready.get() on:click=ask(Confirm::Roll)
+                aria-label=format!("Roll key {}", key.name)>"Roll"</button>
+        })}
+        {key.rolling.is_some().then(|| view! {
+            <button type="button" class="btn btn-secondary btn-small" disabled=move || !ready.get() on:click=ask(Confirm::EndOverlap)
+                aria-label=format!("End overlap now for key {}", key.name)>"End overlap now"</button>
+        })}
+        {(live && !paused).then(|| view! {
+            <button type="button" class="btn btn-secondary btn-small" disabled=move || !ready.get() on:click=ask(Confirm::Pause)
+                aria-label=format!("Pause key {}", key.name)>"Pause"</button>
+        })}
+        {paused.then(|| {
+            let (key_id, name) = (key_id.clone(), name.clone());
+            view! {
+                <button type="button" class="btn btn-secondary btn-small"
+                    disabled=move || !ready.get() || resume.pending().get()
+                    on:click=move |_| { resume.dispatch((ctx.org_id.get_untracked(), key_id.clone())); }
+                    aria-label=format!("Resume key {name}")>"Resume"</button>
+            }
+        })}
+        {(live && key.exceeds_policy).then(|| view! {
+            <button type="button" class="btn btn-secondary btn-small" disabled=move || !ready.get() on:click=ask(Confirm::Shorten)
+                aria-label=format!("Shorten key {} to policy", key.name)>"Shorten to policy"</button>
+        })}
+        {revocable.then(|| view! {
+            <button type="button" class="btn btn-danger-outline btn-small" disabled=move || !ready.get() on:click=ask(Confirm::Revoke)
+                aria-label=format!("Revoke key {}", key.name)>"Revoke"</button>
+        })}
+        {move || resume_error().map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
+        <ConfirmDialog />
+        <CreateKeyDialog />
+    }
 }
 
 /// The filters as given in the URL, to fill the filter form.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct FilterValues {
     q: Option<String>,
     tag: Option<String>,
@@ -310,12 +380,11 @@ impl From<&KeyQuery> for FilterValues {
 
 /// Search and filters, submitted as the page's URL (`?q=&tag=&owner=&status=`), so a
 /// filtered view can be shared and survives a reload.
-#[component]
+#[island]
 fn FilterBar(
     base: String,
     given: FilterValues,
     /// A filter the server refused: its field and why.
-    #[prop(optional)]
     error: Option<(String, String)>,
 ) -> impl IntoView {
     let error_for = move |field: &str| {
@@ -375,9 +444,8 @@ fn FilterBar(
     let status_invalid = status_error.is_some();
     let any =
         given.q.is_some() || given.tag.is_some() || given.owner.is_some() || given.status.is_some();
-    // Without wasm the form is a plain GET of the same URL; with it, the router navigates
-    // there, leaving out blank filters.
-    let navigate = leptos_router::hooks::use_navigate();
+    // Without wasm the form is a plain GET of the same URL; with it, the page goes there
+    // leaving out blank filters.
     let action = base.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -399,7 +467,7 @@ fn FilterBar(
             Some(params) => format!("{action}?{params}"),
             None => action.clone(),
         };
-        navigate(&url, Default::default());
+        go_to(&url);
     };
     view! {
         <form method="get" action=base.clone() class="filter-bar" role="search" aria-label="Find keys"
@@ -419,7 +487,7 @@ fn FilterBar(
             </div>
             <div class="filter-actions">
                 <button type="submit" class="btn btn-secondary">"Filter"</button>
-                {any.then(|| view! { <A href=base.clone() attr:class="btn btn-link">"Clear"</A> })}
+                {any.then(|| view! { <a href=base.clone() class="btn btn-link">"Clear"</a> })}
             </div>
         </form>
     }
@@ -427,24 +495,20 @@ fn FilterBar(
 
 #[component]
 fn KeyList(list: KeyPage) -> impl IntoView {
-    let ctx = expect_context::<KeysCtx>();
     let now = Utc::now();
     let KeyPage {
+        org_id,
         keys,
         page,
         pages,
         total,
         expiring_soon,
         query,
+        policy,
         ..
     } = list;
     let expiring_only = query.status == Some(StatusFilter::Expiring);
     let filtered = !query.is_empty();
-    let org_id = ctx.org_id.get_untracked();
-    let open_create = move |_| {
-        ctx.revealed.set(None);
-        open(ctx.create_dialog);
-    };
     let base = format!("/orgs/{org_id}/settings/keys");
     let params = query.to_params();
     let given = FilterValues::from(&query);
@@ -472,10 +536,11 @@ fn KeyList(list: KeyPage) -> impl IntoView {
                     <h1>"API keys"</h1>
                     <p class="muted">"Services use these keys to call the API. A key is shown once, when it is created."</p>
                 </div>
-                <button type="button" id="create-key" class="btn btn-primary" on:click=open_create>"Create key"</button>
+                <CreateKey org_id=org_id.clone() policy=policy label="Create key".to_owned()
+                    class="btn btn-primary".to_owned() id="create-key".to_owned() />
             </div>
             {banner}
-            {(filtered || total > 0).then(|| view! { <FilterBar base=base.clone() given=given /> })}
+            {(filtered || total > 0).then(|| view! { <FilterBar base=base.clone() given=given error=None /> })}
             {if keys.is_empty() && filtered {
                 Either::Left(Either::Left(view! {
                     <div class="empty-state" data-testid="keys-empty">
@@ -493,7 +558,8 @@ fn KeyList(list: KeyPage) -> impl IntoView {
                     <div class="empty-state" data-testid="keys-empty">
                         <h2>"No API keys yet"</h2>
                         <p class="muted">"Create the first key for a service that calls your API."</p>
-                        <button type="button" class="btn btn-secondary" on:click=open_create>"Create your first key"</button>
+                        <CreateKey org_id=org_id.clone() policy=policy label="Create your first key".to_owned()
+                            class="btn btn-secondary".to_owned() />
                     </div>
                 }))
             } else {
@@ -511,7 +577,9 @@ fn KeyList(list: KeyPage) -> impl IntoView {
                                 </tr>
                             </thead>
                             <tbody>
-                                {keys.into_iter().map(|key| view! { <KeyRow api_key=key now=now /> }).collect_view()}
+                                {keys.into_iter().map(|key| view! {
+                                    <KeyRow api_key=key now=now org_id=org_id.clone() policy=policy />
+                                }).collect_view()}
                             </tbody>
                         </table>
                     </div>
@@ -540,9 +608,13 @@ pub(crate) fn format_time(at: chrono::DateTime<Utc>) -> String {
 }
 
 #[component]
-fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
+fn KeyRow(
+    api_key: ApiKeyView,
+    now: chrono::DateTime<Utc>,
+    org_id: String,
+    policy: KeyPolicy,
+) -> impl IntoView {
     let key = api_key;
-    let ctx = expect_context::<KeysCtx>();
     let status_class = match key.status {
         KeyStatus::Active => "badge badge-ok",
         KeyStatus::Paused => "badge badge-warn",
@@ -565,36 +637,8 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
         }
         .into_any(),
     };
-    let ask = |kind: Confirm| {
-        let key = key.clone();
-        move |_| {
-            ctx.confirm.set(Some((key.clone(), kind)));
-            open(ctx.confirm_dialog);
-        }
-    };
-    let resume = Action::new(move |(org_id, key_id): &(String, String)| {
-        let (org_id, key_id) = (org_id.clone(), key_id.clone());
-        async move { resume_api_key(org_id, key_id).await }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = resume.value().get() {
-            ctx.refresh.update(|n| *n += 1);
-        }
-    });
-    let resume_error = move || match resume.value().get() {
-        Some(Err(e)) => Some(e.to_string()),
-        _ => None,
-    };
-    let live = key.status.is_live();
     let paused = key.status == KeyStatus::Paused;
-    let revocable = key.status != KeyStatus::Revoked;
-    let key_id = key.id.clone();
-    let name = key.name.clone();
-    let page = format!(
-        "/orgs/{}/settings/keys/{}",
-        ctx.org_id.get_untracked(),
-        key.id
-    );
+    let page = format!("/orgs/{org_id}/settings/keys/{}", key.id);
     let title = key.name.clone();
     view! {
         <tr data-testid="key-row" data-key-id=key.id.clone() data-status=key.status.as_str()>
@@ -616,7 +660,7 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
                     {key.scopes.iter().map(|s| view! { <code class="scope">{s.clone()}</code> }).collect_view()}
                 </span>
                 {(!key.tags.is_empty() || key.owner.is_some()).then(|| {
-                    let keys_page = format!("/orgs/{}/settings/keys", ctx.org_id.get_untracked());
+                    let keys_page = format!("/orgs/{org_id}/settings/keys");
                     let tag_page = keys_page.clone();
                     view! {
                         <span class="tag-list small" data-testid="key-tags">
@@ -658,38 +702,9 @@ fn KeyRow(api_key: ApiKeyView, now: chrono::DateTime<Utc>) -> impl IntoView {
                         {format!("by {} on {}", key.revoked_by.clone().unwrap_or_default(), format_date(at))}
                     </span>
                 })}
-                {move || resume_error().map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
             </td>
             <td class="actions">
-                {live.then(|| view! {
-                    <button type="button" class="btn btn-secondary btn-small" on:click=ask(Confirm::Roll)
-                        aria-label=format!("Roll key {}", key.name)>"Roll"</button>
-                })}
-                {key.rolling.is_some().then(|| view! {
-                    <button type="button" class="btn btn-secondary btn-small" on:click=ask(Confirm::EndOverlap)
-                        aria-label=format!("End overlap now for key {}", key.name)>"End overlap now"</button>
-                })}
-                {(live && !paused).then(|| view! {
-                    <button type="button" class="btn btn-secondary btn-small" on:click=ask(Confirm::Pause)
-                        aria-label=format!("Pause key {}", key.name)>"Pause"</button>
-                })}
-                {paused.then(|| {
-                    let (key_id, name) = (key_id.clone(), name.clone());
-                    view! {
-                        <button type="button" class="btn btn-secondary btn-small"
-                            disabled=move || resume.pending().get()
-                            on:click=move |_| { resume.dispatch((ctx.org_id.get_untracked(), key_id.clone())); }
-                            aria-label=format!("Resume key {name}")>"Resume"</button>
-                    }
-                })}
-                {(live && key.exceeds_policy).then(|| view! {
-                    <button type="button" class="btn btn-secondary btn-small" on:click=ask(Confirm::Shorten)
-                        aria-label=format!("Shorten key {} to policy", key.name)>"Shorten to policy"</button>
-                })}
-                {revocable.then(|| view! {
-                    <button type="button" class="btn btn-danger-outline btn-small" on:click=ask(Confirm::Revoke)
-                        aria-label=format!("Revoke key {}", key.name)>"Revoke"</button>
-                })}
+                <KeyActions org_id=org_id.clone() api_key=key.clone() policy=policy />
             </td>
         </tr>
     }
@@ -842,7 +857,8 @@ fn CreateKeyDialog() -> impl IntoView {
         // Drop the revealed key from the page as soon as the dialog closes.
         ctx.revealed.set(None);
         reset();
-        restore_focus(ctx.create_dialog);
+        ctx.create_open.set(false);
+        ctx.closed();
     };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -969,6 +985,7 @@ fn CreateKeyDialog() -> impl IntoView {
             .collect_view()
     };
     view! {
+        {move || ctx.create_open.get().then(|| view! {
         <dialog node_ref=ctx.create_dialog class="dialog" aria-labelledby="create-key-title"
             on:cancel=on_cancel on:click=on_click on:close=on_close>
             <Show
@@ -1089,6 +1106,7 @@ fn CreateKeyDialog() -> impl IntoView {
                 <RevealedKey />
             </Show>
         </dialog>
+        })}
     }
 }
 
@@ -1204,10 +1222,14 @@ fn ConfirmDialog() -> impl IntoView {
         match result {
             Ok(rolled) => {
                 ctx.refresh.update(|n| *n += 1);
+                let rolled = rolled.filter(|c| format::check(&c.secret).is_ok());
+                if rolled.is_none() {
+                    leaving();
+                }
                 close(ctx.confirm_dialog);
-                if let Some(created) = rolled.filter(|c| format::check(&c.secret).is_ok()) {
+                if let Some(created) = rolled {
                     ctx.revealed.set(Some(created));
-                    open(ctx.create_dialog);
+                    ctx.create_open.set(true);
                 }
             }
             Err(e) => error.set(Some(e)),
@@ -1300,9 +1322,11 @@ fn ConfirmDialog() -> impl IntoView {
         overlap.set(0);
         pause_for.set("resume".into());
         pause_until.set(String::new());
-        restore_focus(ctx.confirm_dialog);
+        ctx.confirm_open.set(false);
+        ctx.closed();
     };
     view! {
+        {move || ctx.confirm_open.get().then(|| view! {
         <dialog node_ref=ctx.confirm_dialog class="dialog" aria-labelledby="confirm-title" on:close=on_close>
             <h2 id="confirm-title">{title}</h2>
             <p>{body}</p>
@@ -1376,6 +1400,7 @@ fn ConfirmDialog() -> impl IntoView {
                 </button>
             </div>
         </dialog>
+        })}
     }
 }
 

@@ -3,14 +3,15 @@
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet, Redirect};
-use leptos_router::hooks::{use_location, use_navigate, use_params_map};
+use leptos_router::hooks::{use_location, use_params_map};
 
 use super::{
     AddMember, CreateOrg, MemberView, OrgSummary, RemoveMember, RenameOrg, Role,
     change_member_role, get_org, list_member_keys, list_members, list_my_orgs,
 };
 use crate::components::{
-    AccessDeniedPage, CopyButton, ErrorPanel, Field, FormError, Loading, NotFoundPage, last_error,
+    AccessDeniedPage, CopyIsland, ErrorPanel, Field, FormError, Loading, NotFoundPage, focus_by_id,
+    go_to, last_error, reload, use_hydrated,
 };
 use crate::error::AppError;
 
@@ -25,9 +26,7 @@ pub fn common_error(error: AppError) -> AnyView {
 
 #[component]
 pub fn OrgsPage() -> impl IntoView {
-    let create = ServerAction::<CreateOrg>::new();
-    let orgs = Resource::new(move || create.version().get(), |_| list_my_orgs());
-    let error = last_error(create.value());
+    let orgs = Resource::new(|| (), |_| list_my_orgs());
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -56,19 +55,29 @@ pub fn OrgsPage() -> impl IntoView {
                         </section>
                         <section class="card">
                             <h2>"Create an organization"</h2>
-                            <ActionForm action=create>
-                                <Field label="Organization name" name="name" error=error />
-                                <FormError error=error fields=&["name"] />
-                                <button type="submit" class="btn btn-primary" disabled=move || create.pending().get()>
-                                    "Create organization"
-                                </button>
-                            </ActionForm>
+                            <CreateOrgForm />
                         </section>
                     }),
                     Err(e) => Either::Right(common_error(e)),
                 }
             })}
         </Suspense>
+    }
+}
+
+/// On success the server redirects to the new organization's settings.
+#[island]
+fn CreateOrgForm() -> impl IntoView {
+    let create = ServerAction::<CreateOrg>::new();
+    let error = last_error(create.value());
+    view! {
+        <ActionForm action=create>
+            <Field label="Organization name" name="name" error=error />
+            <FormError error=error fields=&["name"] />
+            <button type="submit" class="btn btn-primary" disabled=move || create.pending().get()>
+                "Create organization"
+            </button>
+        </ActionForm>
     }
 }
 
@@ -82,20 +91,24 @@ pub fn use_org_id() -> Memo<String> {
 #[derive(Clone, Copy)]
 pub struct OrgContext {
     pub org: Resource<Result<OrgSummary, AppError>>,
-    pub rename: ServerAction<RenameOrg>,
 }
 
 /// Settings shell: the org switcher and the section navigation around the current page.
 #[component]
 pub fn OrgSettingsLayout() -> impl IntoView {
     let org_id = use_org_id();
-    let rename = ServerAction::<RenameOrg>::new();
-    let org = Resource::new(
-        move || (org_id.get(), rename.version().get()),
-        |(id, _)| get_org(id),
-    );
-    let my_orgs = Resource::new(move || rename.version().get(), |_| list_my_orgs());
-    provide_context(OrgContext { org, rename });
+    let org = Resource::new(move || org_id.get(), get_org);
+    let my_orgs = Resource::new(|| (), |_| list_my_orgs());
+    provide_context(OrgContext { org });
+    // The settings page being shown (`/members`, `/keys/…` or nothing), for the switcher.
+    let location = use_location();
+    let section = move || {
+        let path = location.pathname.get_untracked();
+        path.split("/settings")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -103,7 +116,11 @@ pub fn OrgSettingsLayout() -> impl IntoView {
                     (Ok(current), Ok(all)) => Either::Left(view! {
                         <div class="settings">
                             <aside class="settings-nav">
-                                <OrgSwitcher current=current.id.clone() orgs=all />
+                                <OrgSwitcher
+                                    current=current.id.clone()
+                                    orgs=all.into_iter().map(|o| (o.id, o.name)).collect()
+                                    section=section()
+                                />
                                 <nav aria-label="Organization settings">
                                     <A href=format!("/orgs/{}/settings", current.id) exact=true>"General"</A>
                                     {current.role.can_manage_keys().then(|| view! {
@@ -132,31 +149,27 @@ pub fn OrgSettingsLayout() -> impl IntoView {
     }
 }
 
-/// Moves to the same settings page of another organization.
-#[component]
-fn OrgSwitcher(current: String, orgs: Vec<OrgSummary>) -> impl IntoView {
-    let navigate = use_navigate();
-    let location = use_location();
+/// Moves to the same settings page (`section`) of another organization: `orgs` are ids
+/// and names.
+#[island]
+fn OrgSwitcher(current: String, orgs: Vec<(String, String)>, section: String) -> impl IntoView {
     let switch = move |ev: leptos::ev::Event| {
         let target = event_target_value(&ev);
-        let path = location.pathname.get_untracked();
-        let section = path
-            .split("/settings")
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
-        navigate(
-            &format!("/orgs/{target}/settings{section}"),
-            Default::default(),
-        );
+        // A key's page belongs to one organization: another one shows its keys list.
+        let section = if section.starts_with("/keys/") {
+            "/keys"
+        } else {
+            section.as_str()
+        };
+        go_to(&format!("/orgs/{target}/settings{section}"));
     };
     view! {
         <label class="switcher">
             <span>"Organization"</span>
             <select on:change=switch data-testid="org-switcher">
-                {orgs.into_iter().map(|o| {
-                    let selected = o.id == current;
-                    view! { <option value=o.id selected=selected>{o.name}</option> }
+                {orgs.into_iter().map(|(id, name)| {
+                    let selected = id == current;
+                    view! { <option value=id selected=selected>{name}</option> }
                 }).collect_view()}
             </select>
         </label>
@@ -165,8 +178,7 @@ fn OrgSwitcher(current: String, orgs: Vec<OrgSummary>) -> impl IntoView {
 
 #[component]
 pub fn GeneralPage() -> impl IntoView {
-    let OrgContext { org, rename } = expect_context::<OrgContext>();
-    let error = last_error(rename.value());
+    let OrgContext { org } = expect_context::<OrgContext>();
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -178,18 +190,13 @@ pub fn GeneralPage() -> impl IntoView {
                         <p class="muted">"Use this ID when you call the Keygate API or contact support."</p>
                         <div class="copy-row">
                             <code class="org-id" data-testid="org-id">{org.id.clone()}</code>
-                            <CopyButton text=org.id.clone() label="Copy organization ID" />
+                            <CopyIsland text=org.id.clone() label="Copy organization ID".to_owned() />
                         </div>
                     </section>
                     {org.role.can_manage_members().then(|| view! {
                         <section class="card">
                             <h2>"Rename"</h2>
-                            <ActionForm action=rename>
-                                <input type="hidden" name="org_id" value=org.id.clone() />
-                                <Field label="Organization name" name="name" value=org.name.clone() error=error />
-                                <FormError error=error fields=&["name"] />
-                                <button type="submit" class="btn btn-primary" disabled=move || rename.pending().get()>"Save"</button>
-                            </ActionForm>
+                            <RenameForm org_id=org.id.clone() name=org.name.clone() />
                         </section>
                     })}
                 })
@@ -198,58 +205,34 @@ pub fn GeneralPage() -> impl IntoView {
     }
 }
 
-/// State the members page shares with its table and its removal dialog.
-#[derive(Clone, Copy)]
-struct MembersCtx {
-    org_id: Memo<String>,
-    /// Bumped after a change the table cannot show by itself (a removal, a change to the
-    /// caller's own role): the list refetches, the old one staying on screen meanwhile.
-    refresh: RwSignal<u32>,
-    /// The banner above the table: the last row action's error.
-    row_error: RwSignal<Option<AppError>>,
-    /// The member the removal dialog is about.
-    removing: RwSignal<Option<MemberView>>,
-    /// Members removed since the list was loaded: their rows go, nothing else is redrawn.
-    removed: RwSignal<Vec<String>>,
-    remove_dialog: NodeRef<leptos::html::Dialog>,
+/// Renaming: the page loads again with the new name in its heading and switcher.
+#[island]
+fn RenameForm(org_id: String, name: String) -> impl IntoView {
+    let rename = ServerAction::<RenameOrg>::new();
+    let error = last_error(rename.value());
+    let live = use_hydrated();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = rename.value().get() {
+            reload();
+        }
+    });
+    view! {
+        <ActionForm action=rename>
+            <input type="hidden" name="org_id" value=org_id />
+            <Field label="Organization name" name="name" value=name error=error />
+            <FormError error=error fields=&["name"] />
+            <button type="submit" class="btn btn-primary" disabled=move || !live.get() || rename.pending().get()>"Save"</button>
+        </ActionForm>
+    }
 }
 
 #[component]
 pub fn MembersPage() -> impl IntoView {
     let org_id = use_org_id();
     let OrgContext { org, .. } = expect_context::<OrgContext>();
-    let add = ServerAction::<AddMember>::new();
-    let ctx = MembersCtx {
-        org_id,
-        refresh: RwSignal::new(0),
-        row_error: RwSignal::new(None),
-        removing: RwSignal::new(None),
-        removed: RwSignal::new(Vec::new()),
-        remove_dialog: NodeRef::new(),
-    };
-    provide_context(ctx);
-    let members = Resource::new(
-        move || (org_id.get(), add.version().get(), ctx.refresh.get()),
-        |(id, ..)| list_members(id),
-    );
-    let add_error = last_error(add.value());
-    // Added: the email field is emptied for the next one (the form itself is kept on
-    // screen by the transition, with what was typed).
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = add.value().get() {
-            use leptos::wasm_bindgen::JsCast;
-            if let Some(input) = document()
-                .get_element_by_id("field-email")
-                .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlInputElement>().ok())
-            {
-                input.set_value("");
-            }
-        }
-    });
+    let members = Resource::new(move || org_id.get(), list_members);
     view! {
-        // A transition, not a suspense: while the list refetches after a change, the
-        // current table stays on screen (no "Loading..." flash, focus kept).
-        <Transition fallback=Loading>
+        <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 let me = match org.await {
                     Ok(org) => org,
@@ -259,19 +242,12 @@ pub fn MembersPage() -> impl IntoView {
                     Ok(list) => view! {
                         <section class="card">
                             <h1 id="members-title" tabindex="-1">"Members"</h1>
-                            <FormError error=ctx.row_error fields=&[] />
                             <MemberTable members=list me=me.clone() />
                         </section>
                         <section class="card">
                             <h2>"Add a member"</h2>
                             <p class="muted">"They need a Keygate account first."</p>
-                            <ActionForm action=add attr:class="inline-form">
-                                <input type="hidden" name="org_id" value=me.id.clone() />
-                                <Field label="Email" name="email" inputmode="email" autocomplete="off" error=add_error />
-                                <RoleSelect name="role" id="add-role" granter=me.role selected=Role::Member />
-                                <button type="submit" class="btn btn-primary" disabled=move || add.pending().get()>"Add member"</button>
-                            </ActionForm>
-                            <FormError error=add_error fields=&["email"] />
+                            <AddMemberForm org_id=me.id.clone() granter=me.role />
                         </section>
                     }.into_any(),
                     Err(AppError::Forbidden) => view! {
@@ -282,8 +258,29 @@ pub fn MembersPage() -> impl IntoView {
                     Err(e) => common_error(e),
                 }
             })}
-        </Transition>
-        <RemoveMemberDialog />
+        </Suspense>
+    }
+}
+
+/// Adding a member: the page loads again with them in the table and the form emptied.
+#[island]
+fn AddMemberForm(org_id: String, granter: Role) -> impl IntoView {
+    let add = ServerAction::<AddMember>::new();
+    let add_error = last_error(add.value());
+    let live = use_hydrated();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = add.value().get() {
+            reload();
+        }
+    });
+    view! {
+        <ActionForm action=add attr:class="inline-form">
+            <input type="hidden" name="org_id" value=org_id />
+            <Field label="Email" name="email" inputmode="email" autocomplete="off" error=add_error />
+            <RoleSelect name="role" id="add-role" granter=granter selected=Role::Member />
+            <button type="submit" class="btn btn-primary" disabled=move || !live.get() || add.pending().get()>"Add member"</button>
+        </ActionForm>
+        <FormError error=add_error fields=&["email"] />
     }
 }
 
@@ -308,19 +305,13 @@ fn RoleSelect(
 
 #[component]
 fn MemberTable(members: Vec<MemberView>, me: OrgSummary) -> impl IntoView {
-    let ctx = expect_context::<MembersCtx>();
     view! {
         <table class="table members-table" data-testid="members">
             <thead>
                 <tr><th scope="col">"Member"</th><th scope="col">"Role"</th><th scope="col">"Joined"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr>
             </thead>
             <tbody>
-                {members.into_iter().map(|m| {
-                    let user_id = m.user_id.clone();
-                    let gone = Memo::new(move |_| ctx.removed.with(|r| r.contains(&user_id)));
-                    let (m, me) = (m.clone(), me.clone());
-                    move || (!gone.get()).then(|| view! { <MemberRow m=m.clone() me=me.clone() /> })
-                }).collect_view()}
+                {members.into_iter().map(|m| view! { <MemberRow m=m me=me.clone() /> }).collect_view()}
             </tbody>
         </table>
     }
@@ -328,45 +319,7 @@ fn MemberTable(members: Vec<MemberView>, me: OrgSummary) -> impl IntoView {
 
 #[component]
 fn MemberRow(m: MemberView, me: OrgSummary) -> impl IntoView {
-    let ctx = expect_context::<MembersCtx>();
     let editable = me.role.can_administer(m.role);
-    let select_id = format!("role-{}", m.user_id);
-    let on_change = {
-        let (org_id, user_id, is_me) = (me.id.clone(), m.user_id.clone(), m.is_you);
-        // The role the select last showed with the server's agreement.
-        let shown = StoredValue::new(m.role);
-        move |ev: leptos::ev::Event| {
-            let select = event_target::<leptos::web_sys::HtmlSelectElement>(&ev);
-            let (org_id, user_id, role) = (org_id.clone(), user_id.clone(), select.value());
-            // The select stays enabled (disabling it would drop keyboard focus); the
-            // server serialises concurrent changes under the organization's lock.
-            leptos::task::spawn_local(async move {
-                let result = change_member_role(org_id, user_id, role).await;
-                match &result {
-                    // The select already shows the new role: nothing to
-                    // re-render, so the table and focus stay as they are.
-                    Ok(member) => shown.set_value(member.role),
-                    // Refused: take the choice back by hand.
-                    Err(_) => select.set_value(shown.get_value().as_str()),
-                }
-                // A change to one's own role changes what the page offers.
-                if is_me && result.is_ok() {
-                    ctx.refresh.update(|n| *n += 1);
-                }
-                ctx.row_error.set(result.err());
-            });
-        }
-    };
-    let ask = {
-        let member = m.clone();
-        move |_| {
-            ctx.row_error.set(None);
-            ctx.removing.set(Some(member.clone()));
-            if let Some(dialog) = ctx.remove_dialog.get_untracked() {
-                let _ = dialog.show_modal();
-            }
-        }
-    };
     view! {
         <tr data-testid="member-row" data-email=m.email.clone()>
             <td data-label="Member">
@@ -376,12 +329,8 @@ fn MemberRow(m: MemberView, me: OrgSummary) -> impl IntoView {
             <td data-label="Role">
                 {if editable {
                     Either::Left(view! {
-                        <label class="sr-only" for=select_id.clone()>{format!("Role of {}", m.display_name)}</label>
-                        <select id=select_id on:change=on_change>
-                            {Role::ALL.into_iter().filter(|r| me.role.can_administer(*r)).map(|r| view! {
-                                <option value=r.as_str() selected=r == m.role>{r.label()}</option>
-                            }).collect_view()}
-                        </select>
+                        <MemberRoleSelect org_id=me.id.clone() user_id=m.user_id.clone()
+                            display_name=m.display_name.clone() role=m.role granter=me.role is_me=m.is_you />
                     })
                 } else {
                     Either::Right(view! { <span class="badge">{m.role.label()}</span> })
@@ -390,43 +339,91 @@ fn MemberRow(m: MemberView, me: OrgSummary) -> impl IntoView {
             <td data-label="Joined">{m.joined_at.format("%Y-%m-%d").to_string()}</td>
             <td class="actions">
                 {editable.then(|| view! {
-                    <button type="button" class="btn btn-danger-outline btn-small"
-                        aria-label=format!("Remove {}", m.display_name) on:click=ask>"Remove"</button>
+                    <RemoveMember org_id=me.id.clone() user_id=m.user_id.clone() display_name=m.display_name.clone() />
                 })}
             </td>
         </tr>
     }
 }
 
-fn focus_by_id(id: &str) {
-    use leptos::wasm_bindgen::JsCast;
-    if let Some(element) = document()
-        .get_element_by_id(id)
-        .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
-    {
-        let _ = element.focus();
+/// A member's role, saved as soon as it is changed. The select stays enabled (disabling it
+/// would drop keyboard focus); the server serialises concurrent changes under the
+/// organization's lock.
+#[island]
+fn MemberRoleSelect(
+    org_id: String,
+    user_id: String,
+    display_name: String,
+    role: Role,
+    granter: Role,
+    is_me: bool,
+) -> impl IntoView {
+    let error = RwSignal::new(None::<AppError>);
+    // The role the select last showed with the server's agreement.
+    let shown = StoredValue::new(role);
+    let select_id = format!("role-{user_id}");
+    let on_change = move |ev: leptos::ev::Event| {
+        let select = event_target::<leptos::web_sys::HtmlSelectElement>(&ev);
+        let (org_id, user_id, role) = (org_id.clone(), user_id.clone(), select.value());
+        leptos::task::spawn_local(async move {
+            let result = change_member_role(org_id, user_id, role).await;
+            match &result {
+                // The select already shows the new role: nothing to re-render, so the
+                // table and focus stay as they are.
+                Ok(member) => shown.set_value(member.role),
+                // Refused: take the choice back by hand.
+                Err(_) => select.set_value(shown.get_value().as_str()),
+            }
+            // A change to one's own role changes what the page offers.
+            if is_me && result.is_ok() {
+                reload();
+            }
+            error.set(result.err());
+        });
+    };
+    view! {
+        <label class="sr-only" for=select_id.clone()>{format!("Role of {display_name}")}</label>
+        <select id=select_id on:change=on_change>
+            {Role::ALL.into_iter().filter(|r| granter.can_administer(*r)).map(|r| view! {
+                <option value=r.as_str() selected=r == role>{r.label()}</option>
+            }).collect_view()}
+        </select>
+        {move || error.get().map(|e| view! { <p class="field-error" role="alert">{e.to_string()}</p> })}
     }
 }
 
 /// Removing a member: shows the keys they created and asks whether to revoke them or
 /// transfer them to the caller; the choice is applied in one transaction with the removal.
-#[component]
-fn RemoveMemberDialog() -> impl IntoView {
-    let ctx = expect_context::<MembersCtx>();
+/// Once removed, their row goes (nothing else is redrawn) and focus moves to the heading.
+#[island]
+fn RemoveMember(org_id: String, user_id: String, display_name: String) -> impl IntoView {
+    let dialog = NodeRef::<leptos::html::Dialog>::new();
+    // The dialog is in the page only while open: one per row would repeat its ids.
+    let open = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(d) = dialog.get()
+            && !d.open()
+        {
+            let _ = d.show_modal();
+        }
+    });
+    let button = NodeRef::<leptos::html::Button>::new();
+    let live = use_hydrated();
     let handover = RwSignal::new("revoke".to_owned());
     let error = RwSignal::new(None::<AppError>);
     let keys = Action::new(move |(org_id, user_id): &(String, String)| {
         list_member_keys(org_id.clone(), user_id.clone())
     });
     let remove = ServerAction::<RemoveMember>::new();
-    // Load the member's keys whenever the dialog is opened for someone.
-    Effect::new(move |_| {
-        if let Some(member) = ctx.removing.get() {
+    let ask = {
+        let (org_id, user_id) = (org_id.clone(), user_id.clone());
+        move |_| {
             handover.set("revoke".to_owned());
             error.set(None);
-            keys.dispatch((ctx.org_id.get_untracked(), member.user_id));
+            keys.dispatch((org_id.clone(), user_id.clone()));
+            open.set(true);
         }
-    });
+    };
     Effect::new(move |_| {
         let Some(result) = remove.value().get() else {
             return;
@@ -434,11 +431,14 @@ fn RemoveMemberDialog() -> impl IntoView {
         remove.value().set(None);
         match result {
             Ok(()) => {
-                if let Some(member) = ctx.removing.get_untracked() {
-                    ctx.removed.update(|r| r.push(member.user_id));
-                }
-                if let Some(dialog) = ctx.remove_dialog.get_untracked() {
+                if let Some(dialog) = dialog.get_untracked() {
                     dialog.close();
+                }
+                if let Some(row) = button
+                    .get_untracked()
+                    .and_then(|b| b.closest("tr").ok().flatten())
+                {
+                    row.remove();
                 }
                 // The row and its button are gone: focus goes to the table's heading.
                 focus_by_id("members-title");
@@ -447,24 +447,12 @@ fn RemoveMemberDialog() -> impl IntoView {
         }
     });
     let confirm = move |_| {
-        if let Some(member) = ctx.removing.get_untracked() {
-            error.set(None);
-            remove.dispatch(RemoveMember {
-                org_id: ctx.org_id.get_untracked(),
-                user_id: member.user_id,
-                keys: Some(handover.get_untracked()),
-            });
-        }
-    };
-    let name = move || {
-        ctx.removing
-            .get()
-            .map(|m| m.display_name)
-            .unwrap_or_default()
-    };
-    let on_close = move |_| {
-        ctx.removing.set(None);
         error.set(None);
+        remove.dispatch(RemoveMember {
+            org_id: org_id.clone(),
+            user_id: user_id.clone(),
+            keys: Some(handover.get_untracked()),
+        });
     };
     let key_list = move || {
         match keys.value().get() {
@@ -507,16 +495,22 @@ fn RemoveMemberDialog() -> impl IntoView {
         }
     }
     };
+    let title = format!("Remove {display_name}?");
     view! {
-        <dialog node_ref=ctx.remove_dialog class="dialog" aria-labelledby="remove-title"
-            data-testid="remove-member-dialog" on:close=on_close>
-            <h2 id="remove-title">{move || format!("Remove {}?", name())}</h2>
+        <button type="button" class="btn btn-danger-outline btn-small" node_ref=button
+            aria-label=format!("Remove {display_name}") on:click=ask disabled=move || !live.get()>"Remove"</button>
+        {move || open.get().then(|| {
+        let (title, confirm) = (title.clone(), confirm.clone());
+        view! {
+        <dialog node_ref=dialog class="dialog" aria-labelledby="remove-title"
+            data-testid="remove-member-dialog" on:close=move |_| { error.set(None); open.set(false); }>
+            <h2 id="remove-title">{title}</h2>
             <p>"They lose access to this organization at once."</p>
             {key_list}
             {move || error.get().map(|e| view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> })}
             <div class="dialog-actions">
                 <button type="button" class="btn btn-link" autofocus on:click=move |_| {
-                    if let Some(dialog) = ctx.remove_dialog.get_untracked() { dialog.close(); }
+                    if let Some(dialog) = dialog.get_untracked() { dialog.close(); }
                 }>"Cancel"</button>
                 <button type="button" class="btn btn-danger" on:click=confirm
                     disabled=move || remove.pending().get() || keys.pending().get()>
@@ -524,5 +518,6 @@ fn RemoveMemberDialog() -> impl IntoView {
                 </button>
             </div>
         </dialog>
+        }})}
     }
 }

@@ -14,10 +14,13 @@ use crate::error::AppError;
 use crate::keys::relative;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
 
-/// State shared by the page's parts.
+/// State shared by the panel's parts.
 #[derive(Clone, Copy)]
 struct HooksCtx {
     org_id: Memo<String>,
+    /// The endpoints and the latest deliveries as last read.
+    endpoints: RwSignal<Vec<EndpointView>>,
+    deliveries: RwSignal<Vec<DeliveryView>>,
     /// Bumped to re-read the endpoints, and the deliveries.
     endpoints_version: RwSignal<u32>,
     deliveries_version: RwSignal<u32>,
@@ -33,39 +36,22 @@ struct HooksCtx {
 pub fn WebhooksPage() -> impl IntoView {
     let org_id = use_org_id();
     let OrgContext { org, .. } = expect_context::<OrgContext>();
-    let ctx = HooksCtx {
-        org_id,
-        endpoints_version: RwSignal::new(0),
-        deliveries_version: RwSignal::new(0),
-        revealed: RwSignal::new(None),
-        row_error: RwSignal::new(None),
-        row_notice: RwSignal::new(None),
-    };
-    provide_context(ctx);
-    let endpoints = Resource::new(
-        move || (org_id.get(), ctx.endpoints_version.get()),
-        |(id, _)| list_webhooks(id),
-    );
-    let deliveries = Resource::new(
-        move || (org_id.get(), ctx.deliveries_version.get()),
-        |(id, _)| list_webhook_deliveries(id),
-    );
+    let endpoints = Resource::new(move || org_id.get(), list_webhooks);
+    let deliveries = Resource::new(move || org_id.get(), list_webhook_deliveries);
     view! {
-        // Transitions keep what is on screen while a list refreshes: no "Loading" flash,
-        // and the form keeps what was typed.
-        <Transition fallback=Loading>
+        <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 let me = match org.await {
                     Ok(me) => me,
                     Err(e) => return common_error(e),
                 };
                 match endpoints.await {
-                    Ok(list) => view! {
-                        <Endpoints endpoints=list />
-                        // Where the form was submitted, so it is in view (and focused).
-                        <SecretReveal />
-                        <AddEndpoint />
-                    }.into_any(),
+                    Ok(list) => {
+                        let deliveries = deliveries.await.unwrap_or_default();
+                        view! {
+                            <WebhooksPanel org_id=me.id.clone() endpoints=list deliveries=deliveries />
+                        }.into_any()
+                    }
                     Err(AppError::Forbidden) => view! {
                         <AccessDeniedPage message=format!(
                             "Your role in {} ({}) cannot manage webhooks: owners and admins can.",
@@ -75,15 +61,57 @@ pub fn WebhooksPage() -> impl IntoView {
                     Err(e) => common_error(e),
                 }
             })}
-        </Transition>
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                match deliveries.await {
-                    Ok(list) => Either::Left(view! { <Deliveries deliveries=list /> }),
-                    Err(_) => Either::Right(()),
+        </Suspense>
+    }
+}
+
+/// The endpoints, the form that adds one (with its secret's reveal) and the deliveries:
+/// one island, since a test event or a deletion changes the deliveries shown.
+#[island]
+fn WebhooksPanel(
+    org_id: String,
+    endpoints: Vec<EndpointView>,
+    deliveries: Vec<DeliveryView>,
+) -> impl IntoView {
+    let ctx = HooksCtx {
+        org_id: Memo::new(move |_| org_id.clone()),
+        endpoints: RwSignal::new(endpoints),
+        deliveries: RwSignal::new(deliveries),
+        endpoints_version: RwSignal::new(0),
+        deliveries_version: RwSignal::new(0),
+        revealed: RwSignal::new(None),
+        row_error: RwSignal::new(None),
+        row_notice: RwSignal::new(None),
+    };
+    provide_context(ctx);
+    // Re-read a list whenever its version is bumped (not at first: the server sent it).
+    Effect::new(move |first: Option<()>| {
+        ctx.endpoints_version.track();
+        if first.is_some() {
+            leptos::task::spawn_local(async move {
+                match list_webhooks(ctx.org_id.get_untracked()).await {
+                    Ok(list) => ctx.endpoints.set(list),
+                    Err(e) => ctx.row_error.set(Some(e)),
                 }
-            })}
-        </Transition>
+            });
+        }
+    });
+    Effect::new(move |first: Option<()>| {
+        ctx.deliveries_version.track();
+        if first.is_some() {
+            leptos::task::spawn_local(async move {
+                if let Ok(list) = list_webhook_deliveries(ctx.org_id.get_untracked()).await {
+                    ctx.deliveries.set(list);
+                }
+            });
+        }
+    });
+    view! {
+        {move || view! { <Endpoints endpoints=ctx.endpoints.get() /> }}
+        // Where the form was submitted, so it is in view (and focused).
+        <SecretReveal />
+        <AddEndpoint />
+        {move || view! { <Deliveries deliveries=ctx.deliveries.get() /> }}
     }
 }
 
