@@ -133,8 +133,10 @@ export async function createKey(page: Page, name: string, expiry: string, custom
   if (close === "done") await dialog.getByRole("button", { name: "Done" }).click();
   else await page.keyboard.press("Escape");
   await expect(dialog).toBeHidden();
-  // Closing drops the key from the page, which then loads again to list it.
-  expect(await page.content()).not.toContain(secret);
+  // Closing drops the key from the page at once; the page then loads again to list it,
+  // and the new one does not have it either.
+  await expect(page.getByTestId("secret")).toHaveCount(0);
   await waitHydrated(page);
+  expect(await page.content()).not.toContain(secret);
   return secret;
 }

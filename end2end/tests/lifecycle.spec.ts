@@ -1,5 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-import { KEY_PATTERN, createKey, gotoHydrated, orgWith } from "./helpers";
+import { KEY_PATTERN, createKey, gotoHydrated, orgWith, waitHydrated } from "./helpers";
 
 // A key's life in the browser (issue 9): the reveal that cannot be lost by a stray key
 // press, a roll with an overlap, pause and resume, expiry warnings, and the key policy.
@@ -43,6 +43,8 @@ test("closing an uncopied key asks first; after Copy it closes at once", async (
   await expect(dialog.getByRole("button", { name: "Copy API key" })).toHaveText("Copied");
   await page.keyboard.press("Escape");
   await expect(dialog).toBeHidden();
+  await expect(page.getByTestId("secret")).toHaveCount(0);
+  await waitHydrated(page);
   expect(await page.content()).not.toContain(secret);
 
   // "Close anyway" closes an uncopied key and drops it too.
@@ -53,6 +55,8 @@ test("closing an uncopied key asks first; after Copy it closes at once", async (
   await dialog.getByRole("button", { name: "Done" }).click();
   await dialog.getByRole("button", { name: "Close anyway" }).click();
   await expect(dialog).toBeHidden();
+  await expect(page.getByTestId("secret")).toHaveCount(0);
+  await waitHydrated(page);
   expect(await page.content()).not.toContain(dropped);
 });
 

@@ -926,6 +926,49 @@ async fn health_endpoints_and_security_headers(db: TestDb) {
     let (status, html, headers) = page(&client, "/login").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Log in to Keygate"));
+    assert!(
+        !headers.contains_key("content-encoding"),
+        "no Accept-Encoding, no compression"
+    );
+
+    // Pages are compressed for a browser that accepts it; JSON answers are not.
+    for encoding in ["gzip", "br"] {
+        let response = client
+            .http
+            .get(format!("{}/login", client.base))
+            .header("accept", "text/html")
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-encoding"], encoding);
+        let vary = response.headers()["vary"].to_str().unwrap().to_lowercase();
+        assert!(vary.contains("accept-encoding"), "vary: {vary}");
+        let body = response.bytes().await.unwrap();
+        assert!(
+            body.len() < html.len() / 2,
+            "{encoding}: {} of {} bytes",
+            body.len(),
+            html.len()
+        );
+        if encoding == "gzip" {
+            use std::io::Read;
+            let mut unzipped = String::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_string(&mut unzipped)
+                .unwrap();
+            assert!(unzipped.contains("Log in to Keygate"));
+        }
+    }
+    let ready = client
+        .http
+        .get(format!("{}/readyz", client.base))
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert!(!ready.headers().contains_key("content-encoding"));
     let csp = headers["content-security-policy"].to_str().unwrap();
     for directive in [
         "object-src 'none'",

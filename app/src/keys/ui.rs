@@ -704,9 +704,30 @@ fn KeyRow(
                 })}
             </td>
             <td class="actions">
-                <KeyActions org_id=org_id.clone() api_key=key.clone() policy=policy />
+                <KeyActions org_id=org_id.clone() api_key=for_actions(&key) policy=policy />
             </td>
         </tr>
+    }
+}
+
+/// What a key's actions and their dialogs read of it: the island's props are in the
+/// page's HTML once per key, so the rest (scopes, labels, metadata, who did what) stays out.
+fn for_actions(key: &ApiKeyView) -> ApiKeyView {
+    ApiKeyView {
+        scopes: Vec::new(),
+        created_by: String::new(),
+        last_used_at: None,
+        revoked_at: None,
+        revoked_by: None,
+        notice: None,
+        paused_until: None,
+        rate_limit: None,
+        allowed_ips: Vec::new(),
+        tags: Vec::new(),
+        owner: None,
+        metadata: None,
+        imported_at: None,
+        ..key.clone()
     }
 }
 
