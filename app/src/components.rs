@@ -178,11 +178,7 @@ pub fn CopyIsland(
 #[island]
 pub fn HydratedMarker() -> impl IntoView {
     Effect::new(move |_| {
-        #[cfg(feature = "hydrate")]
-        if let Ok(Some(storage)) = window().session_storage()
-            && let Ok(Some(id)) = storage.get_item(FOCUS_AFTER_RELOAD)
-        {
-            let _ = storage.remove_item(FOCUS_AFTER_RELOAD);
+        if let Some(id) = take_stashed(FOCUS_AFTER_RELOAD) {
             // On the next frame: the islands' controls are enabled by then.
             request_animation_frame(move || focus_by_id(&id));
         }
@@ -193,8 +189,46 @@ pub fn HydratedMarker() -> impl IntoView {
 }
 
 /// Where [`reload_focusing`] keeps the id to focus, for the page it loads.
-#[cfg(feature = "hydrate")]
-const FOCUS_AFTER_RELOAD: &str = "keygate-focus";
+const FOCUS_AFTER_RELOAD: &str = "focus";
+
+/// Keeps `value` for the next page of this tab (`sessionStorage`), under `key`.
+fn stash(key: &str, value: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Ok(Some(storage)) = window().session_storage() {
+        let _ = storage.set_item(&format!("keygate-{key}"), value);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (key, value);
+}
+
+/// What [`stash`] kept under `key`, once: it is gone after this. Nothing on the server.
+fn take_stashed(key: &str) -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        let storage = window().session_storage().ok().flatten()?;
+        let key = format!("keygate-{key}");
+        let value = storage.get_item(&key).ok().flatten();
+        let _ = storage.remove_item(&key);
+        value
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = key;
+        None
+    }
+}
+
+/// Shows `dialog` as a modal as soon as it is in the page. For dialogs rendered only
+/// while open (one per row would repeat their ids).
+pub fn show_when_mounted(dialog: NodeRef<leptos::html::Dialog>) {
+    Effect::new(move |_| {
+        if let Some(d) = dialog.get()
+            && !d.open()
+        {
+            let _ = d.show_modal();
+        }
+    });
+}
 
 /// Focuses the element with this id, if there is one.
 pub fn focus_by_id(id: &str) {
@@ -210,12 +244,7 @@ pub fn focus_by_id(id: &str) {
 /// [`reload`], then focus on the element with this id (a keyboard user's place, when the
 /// control they used is gone or redrawn).
 pub fn reload_focusing(id: &str) {
-    #[cfg(feature = "hydrate")]
-    if let Ok(Some(storage)) = window().session_storage() {
-        let _ = storage.set_item(FOCUS_AFTER_RELOAD, id);
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = id;
+    stash(FOCUS_AFTER_RELOAD, id);
     reload();
 }
 
@@ -242,39 +271,20 @@ pub fn leaving() {
 /// Keeps a note (a form's "Saved: …") for the page [`reload`] is about to load; that
 /// page's form shows it with [`take_flash`].
 pub fn flash(key: &str, note: &str) {
-    #[cfg(feature = "hydrate")]
-    if let Ok(Some(storage)) = window().session_storage() {
-        let _ = storage.set_item(&format!("keygate-flash:{key}"), note);
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (key, note);
+    stash(&format!("flash:{key}"), note);
 }
 
 /// The note [`flash`] kept under `key`, once: it is gone after this. Call it from an
 /// effect, which runs after hydration (the server never has a note).
 pub fn take_flash(key: &str) -> Option<String> {
-    #[cfg(feature = "hydrate")]
-    {
-        let storage = window().session_storage().ok().flatten()?;
-        let key = format!("keygate-flash:{key}");
-        let note = storage.get_item(&key).ok().flatten();
-        let _ = storage.remove_item(&key);
-        note
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        let _ = key;
-        None
-    }
+    take_stashed(&format!("flash:{key}"))
 }
 
 /// Goes to `href` (a full page load).
 pub fn go_to(href: &str) {
     leaving();
     #[cfg(feature = "hydrate")]
-    {
-        let _ = window().location().set_href(href);
-    }
+    let _ = window().location().set_href(href);
     #[cfg(not(feature = "hydrate"))]
     let _ = href;
 }

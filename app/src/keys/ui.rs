@@ -21,7 +21,8 @@ use super::{
     shorten_api_key, url_encode,
 };
 use crate::components::{
-    AccessDeniedPage, CopyButton, Loading, go_to, leaving, reload_focusing, use_hydrated,
+    AccessDeniedPage, CopyButton, Loading, focus_by_id, go_to, leaving, reload_focusing,
+    show_when_mounted, use_hydrated,
 };
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
@@ -108,15 +109,8 @@ impl KeysCtx {
             copied: RwSignal::new(false),
             asking_to_close: RwSignal::new(false),
         };
-        for dialog in [ctx.create_dialog, ctx.confirm_dialog] {
-            Effect::new(move |_| {
-                if let Some(d) = dialog.get()
-                    && !d.open()
-                {
-                    let _ = d.show_modal();
-                }
-            });
-        }
+        show_when_mounted(ctx.create_dialog);
+        show_when_mounted(ctx.confirm_dialog);
         provide_context(ctx);
         ctx
     }
@@ -1137,15 +1131,7 @@ fn RevealedKey() -> impl IntoView {
     let created = ctx.revealed.get_untracked();
     let (name, secret) = created.map(|c| (c.key.name, c.secret)).unwrap_or_default();
     // The form that had focus is gone: put focus on the copy button, the next thing to do.
-    Effect::new(move |_| {
-        use leptos::wasm_bindgen::JsCast;
-        if let Some(button) = document()
-            .get_element_by_id("copy-secret")
-            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
-        {
-            let _ = button.focus();
-        }
-    });
+    Effect::new(move |_| focus_by_id("copy-secret"));
     view! {
         <div class="reveal" data-testid="reveal">
             <h2 id="create-key-title">{format!("Your key “{name}”")}</h2>
@@ -1177,15 +1163,7 @@ fn RevealedKey() -> impl IntoView {
 #[component]
 fn CloseAnyway() -> impl IntoView {
     let ctx = expect_context::<KeysCtx>();
-    Effect::new(move |_| {
-        use leptos::wasm_bindgen::JsCast;
-        if let Some(button) = document()
-            .get_element_by_id("keep-key-open")
-            .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlElement>().ok())
-        {
-            let _ = button.focus();
-        }
-    });
+    Effect::new(move |_| focus_by_id("keep-key-open"));
     view! {
         <div class="alert alert-warn close-anyway" role="alertdialog" aria-labelledby="close-anyway-text"
             data-testid="close-anyway">

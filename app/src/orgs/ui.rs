@@ -11,7 +11,7 @@ use super::{
 };
 use crate::components::{
     AccessDeniedPage, CopyIsland, ErrorPanel, Field, FormError, Loading, NotFoundPage, focus_by_id,
-    go_to, last_error, reload, use_hydrated,
+    go_to, last_error, reload, show_when_mounted, use_hydrated,
 };
 use crate::error::AppError;
 
@@ -400,13 +400,7 @@ fn RemoveMember(org_id: String, user_id: String, display_name: String) -> impl I
     let dialog = NodeRef::<leptos::html::Dialog>::new();
     // The dialog is in the page only while open: one per row would repeat its ids.
     let open = RwSignal::new(false);
-    Effect::new(move |_| {
-        if let Some(d) = dialog.get()
-            && !d.open()
-        {
-            let _ = d.show_modal();
-        }
-    });
+    show_when_mounted(dialog);
     let button = NodeRef::<leptos::html::Button>::new();
     let live = use_hydrated();
     let handover = RwSignal::new("revoke".to_owned());
