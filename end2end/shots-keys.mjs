@@ -42,6 +42,8 @@ for (const width of [1280, 1024, 390]) {
   await page.getByTestId("close-anyway").waitFor();
   await page.screenshot({ path: `${out}/close-anyway-${width}.png` });
   await page.getByRole("button", { name: "Close anyway" }).click();
+  // Closing reloads the page: let that finish before going elsewhere.
+  await page.waitForSelector("body:not([inert])[data-hydrated=true]");
   await page.goto(base + settings + "/policy");
   await page.waitForSelector("body[data-hydrated=true]");
   await page.screenshot({ path: `${out}/policy-${width}.png`, fullPage: true });

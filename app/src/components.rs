@@ -135,7 +135,7 @@ enum CopyState {
 }
 
 #[cfg(feature = "hydrate")]
-async fn write_clipboard(text: &str) -> bool {
+pub(crate) async fn write_clipboard(text: &str) -> bool {
     let Some(window) = web_sys::window() else {
         return false;
     };
@@ -144,7 +144,7 @@ async fn write_clipboard(text: &str) -> bool {
 }
 
 #[cfg(not(feature = "hydrate"))]
-async fn write_clipboard(_text: &str) -> bool {
+pub(crate) async fn write_clipboard(_text: &str) -> bool {
     false
 }
 

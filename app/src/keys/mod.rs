@@ -12,6 +12,7 @@ use crate::error::AppError;
 pub mod allowlist;
 pub mod chart;
 pub mod context;
+mod dialogs;
 #[cfg(feature = "ssr")]
 pub mod digest;
 pub mod format;

@@ -1,0 +1,1062 @@
+//! The keys page's dialogs: create (with the one-time reveal of a created or rolled key)
+//! and confirm (roll, end overlap, pause, shorten, revoke), and the row buttons that open
+//! them. Their markup is rendered on the server, once per page; one small island,
+//! [`KeyDialogs`], opens, checks and sends them in the browser by working on that markup
+//! (module `dom`). The bundle so carries no view code for them (issue 12 §2): the two
+//! dialogs as Leptos views were an eighth of the wasm.
+//!
+//! Without wasm the buttons stay disabled, as every island's controls do until live.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+
+use super::scopes::{DEFAULT_SCOPES, Scope};
+use super::{
+    ApiKeyView, DEFAULT_EXPIRY, EXPIRY_CHOICES, KeyPolicy, KeyStatus, OVERLAP_CHOICES, RatePeriod,
+    format_date, relative, resolve_expiry,
+};
+
+/// The create dialog's preselected expiry: 30 days, or the longest choice the policy
+/// allows.
+fn default_expiry(policy: KeyPolicy) -> &'static str {
+    if policy.offers(DEFAULT_EXPIRY) {
+        return DEFAULT_EXPIRY;
+    }
+    EXPIRY_CHOICES
+        .iter()
+        .rev()
+        .map(|(value, _)| *value)
+        .filter(|value| value.parse::<u32>().is_ok())
+        .find(|value| policy.offers(value))
+        .unwrap_or("custom")
+}
+
+/// The line under the expiry: when a key made now with this choice would expire.
+fn expiry_preview(expiry: &str, custom_date: &str, now: DateTime<Utc>) -> String {
+    match resolve_expiry(expiry, custom_date, now) {
+        Ok(Some(at)) => format!(
+            "The key will expire on {} ({}).",
+            format_date(at),
+            relative(at, now)
+        ),
+        Ok(None) => {
+            "The key will never expire. Prefer an expiry, and roll keys you keep.".to_owned()
+        }
+        Err(_) => "Pick a future date to see when the key expires.".to_owned(),
+    }
+}
+
+/// A row's actions. The cell carries what the confirm dialog says about its key.
+pub(crate) fn key_actions(
+    key: &ApiKeyView,
+    policy: KeyPolicy,
+    now: DateTime<Utc>,
+) -> impl IntoView + use<> {
+    let live = key.status.is_live();
+    let paused = key.status == KeyStatus::Paused;
+    let name = key.name.clone();
+    // The shortening, worded here: the policy and the clock are the server's.
+    let shorten = (live && key.exceeds_policy)
+        .then(|| policy.shortened(key.expires_at, now))
+        .flatten()
+        .map(|at| {
+            format!(
+                "The key will expire on {} ({}) instead of {}.",
+                format_date(at),
+                relative(at, now),
+                key.expires_at
+                    .map(format_date)
+                    .unwrap_or_else(|| "never".into())
+            )
+        });
+    let button = move |action: &'static str, label: &'static str, aria: String, danger: bool| {
+        let class = if danger {
+            "btn btn-danger-outline btn-small"
+        } else {
+            "btn btn-secondary btn-small"
+        };
+        view! {
+            <button type="button" class=class data-action=action aria-label=aria disabled=true>{label}</button>
+        }
+    };
+    view! {
+        <td class="actions" data-key=key.id.clone() data-name=name.clone() data-hint=key.hint.clone()
+            data-rolling-hint=key.rolling.as_ref().map(|r| r.hint.clone())
+            data-shorten=shorten.clone()>
+            {live.then(|| button("roll", "Roll", format!("Roll key {name}"), false))}
+            {key.rolling.is_some().then(|| button("end-overlap", "End overlap now", format!("End overlap now for key {name}"), false))}
+            {(live && !paused).then(|| button("pause", "Pause", format!("Pause key {name}"), false))}
+            {paused.then(|| button("resume", "Resume", format!("Resume key {name}"), false))}
+            {shorten.is_some().then(|| button("shorten", "Shorten to policy", format!("Shorten key {name} to policy"), false))}
+            {(key.status != KeyStatus::Revoked).then(|| button("revoke", "Revoke", format!("Revoke key {name}"), true))}
+        </td>
+    }
+}
+
+/// A button that opens the create dialog ("Create key", "Create your first key").
+pub(crate) fn create_button(
+    label: &'static str,
+    class: &'static str,
+    id: Option<&'static str>,
+) -> impl IntoView {
+    view! { <button type="button" id=id class=class data-open-create="" disabled=true>{label}</button> }
+}
+
+/// Both dialogs, closed, and the island that runs them. Once per keys page.
+#[component]
+pub(crate) fn KeyDialogs(org_id: String, policy: KeyPolicy) -> impl IntoView {
+    let now = Utc::now();
+    let expiry = default_expiry(policy);
+    let choices = EXPIRY_CHOICES
+        .iter()
+        .filter(|(value, _)| policy.offers(value))
+        .map(|(value, label)| view! { <option value=*value selected=*value == expiry>{*label}</option> })
+        .collect_view();
+    let text_field = |id: &'static str,
+                      name: &'static str,
+                      label: &'static str,
+                      placeholder: &'static str| {
+        let error = format!("{id}-error");
+        view! {
+            <div class="field">
+                <label for=id>{label}" "<span class="muted small">"(optional)"</span></label>
+                <input id=id name=name autocomplete="off" spellcheck="false" maxlength="128"
+                    placeholder=placeholder aria-invalid="false" aria-describedby=error.clone() />
+                <p class="field-error" id=error aria-live="polite"></p>
+            </div>
+        }
+    };
+    view! {
+        <dialog id="create-key-dialog" class="dialog" aria-labelledby="create-key-title">
+            <form id="create-key-form" method="dialog" novalidate>
+                <h2 id="create-key-title">"Create an API key"</h2>
+                <div class="field">
+                    <label for="key-name">"Name"</label>
+                    <input id="key-name" name="name" autocomplete="off" autofocus
+                        placeholder="e.g. Billing service (production)"
+                        aria-invalid="false" aria-describedby="key-name-error" />
+                    <p class="field-error" id="key-name-error" aria-live="polite"></p>
+                </div>
+                <div class="field">
+                    <label for="key-expiry">"Expiration"</label>
+                    <select id="key-expiry" name="expiry" aria-describedby="key-expiry-preview key-policy-note">
+                        {choices}
+                    </select>
+                    <p class="muted small" id="key-policy-note" data-testid="policy-note">
+                        {policy.summary().map(|s| format!("{s} Longer expiries are not offered."))}
+                    </p>
+                    <p class="field-error" id="key-expiry-error" aria-live="polite"></p>
+                </div>
+                <div class="field" id="key-date-field" hidden=expiry != "custom">
+                    <label for="key-date">"Expiry date"</label>
+                    <input id="key-date" name="custom_date" type="date" aria-describedby="key-date-error" />
+                    <p class="field-error" id="key-date-error" aria-live="polite"></p>
+                </div>
+                <p class="expiry-preview" id="key-expiry-preview" data-testid="expiry-preview">
+                    {expiry_preview(expiry, "", now)}
+                </p>
+                <fieldset class="field scopes" aria-describedby="key-scopes-error">
+                    <legend>"Scopes"</legend>
+                    {Scope::ALL.into_iter().map(|scope| {
+                        let id = format!("scope-{}", scope.as_str().replace(':', "-"));
+                        let label_for = id.clone();
+                        view! {
+                            <label class="checkbox" for=label_for>
+                                <input type="checkbox" id=id name="scopes" value=scope.as_str()
+                                    checked=DEFAULT_SCOPES.contains(scope) />
+                                <code>{scope.as_str()}</code>
+                                <span class="muted small">{scope.description()}</span>
+                            </label>
+                        }
+                    }).collect_view()}
+                    <p class="field-error" id="key-scopes-error" aria-live="polite"></p>
+                </fieldset>
+                <fieldset class="field rate-limit" aria-describedby="key-rate-limit-error">
+                    <legend>"Rate limit " <span class="muted small">"(optional)"</span></legend>
+                    <div class="inline-fields">
+                        <label class="sr-only" for="key-rate-limit">"Requests"</label>
+                        <input id="key-rate-limit" name="rate_limit" type="number" min="1" inputmode="numeric"
+                            placeholder="No limit" aria-invalid="false" />
+                        <span aria-hidden="true">"per"</span>
+                        <label class="sr-only" for="key-rate-limit-per">"Per"</label>
+                        <select id="key-rate-limit-per" name="rate_limit_per">
+                            {RatePeriod::ALL.into_iter().map(|p| view! {
+                                <option value=p.as_str() selected=p == RatePeriod::Minute>{p.as_str()}</option>
+                            }).collect_view()}
+                        </select>
+                    </div>
+                    <p class="field-error" id="key-rate-limit-error" aria-live="polite"></p>
+                </fieldset>
+                <div class="field-pair">
+                    {text_field("new-key-tags", "tags", "Tags", "billing, prod")}
+                    {text_field("new-key-owner", "owner", "Owner id", "cus_4QFJ")}
+                </div>
+                <div class="alert alert-error" id="create-key-alert" role="alert" hidden></div>
+                <div class="dialog-actions">
+                    <button type="button" class="btn btn-link" id="create-key-cancel">"Cancel"</button>
+                    <button type="submit" class="btn btn-primary" id="create-key-submit">"Create key"</button>
+                </div>
+            </form>
+        </dialog>
+        // The one-time reveal, put into the create dialog only while a key is shown.
+        <template id="key-reveal-template">
+            <div class="reveal" data-testid="reveal" id="key-reveal">
+                <h2 id="reveal-title"></h2>
+                <div class="alert alert-warn" role="note">
+                    "Copy this key now and store it somewhere safe. You will not be able to see it again."
+                </div>
+                <div class="copy-row">
+                    <code class="secret" data-testid="secret" id="revealed-secret"></code>
+                    <button type="button" id="copy-secret" class="btn btn-secondary btn-copy" aria-label="Copy API key">"Copy"</button>
+                    <span class="copy-status" id="copy-secret-status" role="status" aria-live="polite"></span>
+                </div>
+                <div class="dialog-actions" id="reveal-done">
+                    <button type="button" class="btn btn-primary" id="reveal-done-button">"Done"</button>
+                </div>
+                <div class="alert alert-warn close-anyway" role="alertdialog" aria-labelledby="close-anyway-text"
+                    data-testid="close-anyway" id="close-anyway" hidden>
+                    <p id="close-anyway-text"><strong>"You have not copied this key. Close anyway?"</strong>
+                        " It cannot be shown again."</p>
+                    <div class="dialog-actions">
+                        <button type="button" id="keep-key-open" class="btn btn-secondary">"Keep it open"</button>
+                        <button type="button" id="close-anyway-button" class="btn btn-danger">"Close anyway"</button>
+                    </div>
+                </div>
+            </div>
+        </template>
+        <dialog id="confirm-dialog" class="dialog" aria-labelledby="confirm-title" aria-describedby="confirm-body">
+            <h2 id="confirm-title"></h2>
+            <p id="confirm-body"></p>
+            <fieldset class="field choices" id="overlap-choices" data-testid="overlap-choices" hidden>
+                <legend>"When should the old secret stop working?"</legend>
+                {OVERLAP_CHOICES.iter().map(|(seconds, label)| {
+                    let id = format!("overlap-{seconds}");
+                    let label_for = id.clone();
+                    view! {
+                        <label class="radio" for=label_for>
+                            <input type="radio" id=id name="overlap" value=seconds.to_string() checked=*seconds == 0 />
+                            {*label}
+                        </label>
+                    }
+                }).collect_view()}
+                <p class="muted small">"During an overlap both secrets work, so you can update your services before the old one stops."</p>
+            </fieldset>
+            <div class="alert alert-warn" role="note" id="ends-older-overlap" data-testid="ends-older-overlap" hidden></div>
+            <div id="pause-fields" hidden>
+                <div class="field">
+                    <label for="pause-for">"Pause"</label>
+                    <select id="pause-for">
+                        <option value="resume" selected=true>"Until I resume it"</option>
+                        <option value="3600">"For 1 hour"</option>
+                        <option value="86400">"For 24 hours"</option>
+                        <option value="604800">"For 7 days"</option>
+                        <option value="until">"Until a date and time…"</option>
+                    </select>
+                </div>
+                <div class="field" id="pause-until-field" hidden>
+                    <label for="pause-until">"Resume at (your local time)"</label>
+                    <input id="pause-until" type="datetime-local" aria-describedby="pause-error" />
+                </div>
+                <p class="field-error" id="pause-error" aria-live="polite"></p>
+            </div>
+            <div class="alert alert-error" id="confirm-alert" role="alert" hidden></div>
+            <div class="dialog-actions">
+                <button type="button" class="btn btn-link" id="confirm-cancel" autofocus>"Cancel"</button>
+                <button type="button" class="btn btn-primary" id="confirm-go"></button>
+            </div>
+        </dialog>
+        <KeyDialogsIsland org_id=org_id policy=policy />
+    }
+}
+
+/// Runs the dialogs above and the buttons that open them. Renders nothing.
+#[island]
+fn KeyDialogsIsland(org_id: String, policy: KeyPolicy) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    dom::attach(org_id, policy);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (org_id, policy);
+}
+
+#[cfg(feature = "hydrate")]
+mod dom {
+    //! The dialogs' behaviour, on the server's markup: plain DOM calls, no views.
+
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    use chrono::Utc;
+    use leptos::prelude::{document, set_timeout};
+    use leptos::task::spawn_local;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    use web_sys::{
+        Element, Event, HtmlDialogElement, HtmlElement, HtmlFormElement, HtmlInputElement,
+        HtmlSelectElement, HtmlTemplateElement, MouseEvent,
+    };
+
+    use super::expiry_preview;
+    use crate::components::{leaving, reload_focusing};
+    use crate::error::AppError;
+    use crate::keys::scopes::{Scope, Scopes};
+    use crate::keys::{
+        CreatedKey, KeyPolicy, OVERLAP_CHOICES, RateLimit, context_from_form, create_api_key,
+        end_key_overlap, format, pause_api_key, resolve_expiry, resume_api_key, revoke_api_key,
+        roll_api_key, shorten_api_key,
+    };
+    use crate::validate;
+
+    /// A hint inside a sentence, with the space before it: " kg_Azw6…", or nothing.
+    fn hint_after(hint: &str) -> String {
+        if hint.is_empty() {
+            String::new()
+        } else {
+            format!(" {hint}…")
+        }
+    }
+
+    /// What the confirm dialog does to its key.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Confirm {
+        Revoke,
+        Roll,
+        Pause,
+        EndOverlap,
+        Shorten,
+    }
+
+    impl Confirm {
+        fn from_action(action: &str) -> Option<Self> {
+            Some(match action {
+                "revoke" => Self::Revoke,
+                "roll" => Self::Roll,
+                "pause" => Self::Pause,
+                "end-overlap" => Self::EndOverlap,
+                "shorten" => Self::Shorten,
+                _ => return None,
+            })
+        }
+
+        /// The confirm button's label, idle and while sending.
+        fn labels(self) -> (&'static str, &'static str) {
+            match self {
+                Self::Revoke => ("Revoke key", "Revoking…"),
+                Self::Roll => ("Roll key", "Rolling…"),
+                Self::Pause => ("Pause key", "Pausing…"),
+                Self::EndOverlap => ("End overlap now", "Ending…"),
+                Self::Shorten => ("Shorten to policy", "Shortening…"),
+            }
+        }
+    }
+
+    /// The key a row's button is about, as its cell carries it.
+    #[derive(Clone, Default)]
+    struct Target {
+        id: String,
+        name: String,
+        hint: String,
+        /// The old secret's hint while the key is rolling.
+        rolling_hint: Option<String>,
+        shorten: Option<String>,
+    }
+
+    impl Target {
+        fn title(&self, kind: Confirm) -> String {
+            let name = &self.name;
+            match kind {
+                Confirm::Revoke => format!("Revoke “{name}”?"),
+                Confirm::Roll => format!("Roll “{name}”?"),
+                Confirm::Pause => format!("Pause “{name}”?"),
+                Confirm::EndOverlap => format!("End the overlap of “{name}” now?"),
+                Confirm::Shorten => format!("Shorten “{name}” to the key policy?"),
+            }
+        }
+
+        fn body(&self, kind: Confirm) -> String {
+            match kind {
+                Confirm::Revoke if self.rolling_hint.is_some() => {
+                    "Requests using this key, with its new or its old secret, will fail right away. This cannot be undone.".to_owned()
+                }
+                Confirm::Revoke => {
+                    "Requests using this key will fail right away. This cannot be undone.".to_owned()
+                }
+                Confirm::Roll => "A new secret is issued for this key: same name, scopes, expiry and usage history. The new secret is yours: its rights follow your role.".to_owned(),
+                Confirm::Pause => "Requests using this key are refused with “key_paused” until it resumes. Nothing else about the key changes.".to_owned(),
+                Confirm::EndOverlap => format!(
+                    "The old secret{} stops working right away; the new secret{} keeps working.",
+                    hint_after(self.rolling_hint.as_deref().unwrap_or_default()),
+                    hint_after(&self.hint)
+                ),
+                Confirm::Shorten => self.shorten.clone().unwrap_or_default(),
+            }
+        }
+    }
+
+    /// The end of a pause chosen in the dialog, as RFC 3339 (`None`: until resumed). A
+    /// date and time is the browser's local time.
+    fn pause_end(choice: &str, local: &str) -> Result<Option<String>, String> {
+        use chrono::TimeZone;
+        let now = Utc::now();
+        let at = match choice {
+            "resume" => return Ok(None),
+            "until" => {
+                let naive = chrono::NaiveDateTime::parse_from_str(local.trim(), "%Y-%m-%dT%H:%M")
+                    .map_err(|_| "Pick a date and time.".to_owned())?;
+                chrono::Local
+                    .from_local_datetime(&naive)
+                    .earliest()
+                    .ok_or_else(|| "That time does not exist in your time zone.".to_owned())?
+                    .with_timezone(&Utc)
+            }
+            seconds => {
+                let seconds = seconds
+                    .parse::<i64>()
+                    .map_err(|_| "Choose how long to pause.".to_owned())?;
+                now + chrono::Duration::seconds(seconds)
+            }
+        };
+        if at <= now {
+            return Err("Pick a time in the future.".into());
+        }
+        Ok(Some(at.to_rfc3339()))
+    }
+
+    /// The create form's fields: the error's field name, the control, its error line.
+    const FIELDS: [(&str, &str, &str); 7] = [
+        ("name", "key-name", "key-name-error"),
+        ("expiry", "key-expiry", "key-expiry-error"),
+        ("custom_date", "key-date", "key-date-error"),
+        ("scopes", "", "key-scopes-error"),
+        ("rate_limit", "key-rate-limit", "key-rate-limit-error"),
+        ("tags", "new-key-tags", "new-key-tags-error"),
+        ("owner", "new-key-owner", "new-key-owner-error"),
+    ];
+
+    struct Page {
+        org_id: String,
+        policy: KeyPolicy,
+        /// A key changed: the page loads again once the dialogs have closed.
+        changed: Cell<bool>,
+        /// A request is under way (create, confirm, resume).
+        busy: Cell<bool>,
+        /// Whether the revealed key was copied; until then closing asks first.
+        copied: Cell<bool>,
+        /// The key the confirm dialog is about, and what it does.
+        confirm: RefCell<Option<(Target, Confirm)>>,
+    }
+
+    type Shared = Rc<Page>;
+
+    fn by_id(id: &str) -> Option<Element> {
+        document().get_element_by_id(id)
+    }
+
+    fn dialog(id: &str) -> Option<HtmlDialogElement> {
+        by_id(id).and_then(|e| e.dyn_into().ok())
+    }
+
+    fn is_open(id: &str) -> bool {
+        dialog(id).is_some_and(|d| d.open())
+    }
+
+    fn set_hidden(id: &str, hidden: bool) {
+        if let Some(e) = by_id(id) {
+            let _ = e.toggle_attribute_with_force("hidden", hidden);
+        }
+    }
+
+    fn set_text(id: &str, text: &str) {
+        if let Some(e) = by_id(id) {
+            e.set_text_content(Some(text));
+        }
+    }
+
+    fn focus(id: &str) {
+        crate::components::focus_by_id(id);
+    }
+
+    /// The value of an input or a select.
+    fn value(id: &str) -> String {
+        let Some(e) = by_id(id) else {
+            return String::new();
+        };
+        match e.dyn_into::<HtmlInputElement>() {
+            Ok(input) => input.value(),
+            Err(e) => e
+                .dyn_into::<HtmlSelectElement>()
+                .map(|s| s.value())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn checked(id: &str) -> bool {
+        by_id(id)
+            .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
+            .is_some_and(|i| i.checked())
+    }
+
+    fn listen(target: &web_sys::EventTarget, event: &str, handler: impl FnMut(Event) + 'static) {
+        let closure = Closure::<dyn FnMut(Event)>::new(handler);
+        let _ = target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
+        // The page lives as long as its listeners.
+        closure.forget();
+    }
+
+    fn listen_id(id: &str, event: &str, handler: impl FnMut(Event) + 'static) {
+        if let Some(e) = by_id(id) {
+            listen(&e, event, handler);
+        }
+    }
+
+    /// The element an event came from, or its nearest ancestor matching `selector`.
+    fn closest(ev: &Event, selector: &str) -> Option<Element> {
+        ev.target()?
+            .dyn_into::<Element>()
+            .ok()?
+            .closest(selector)
+            .ok()
+            .flatten()
+    }
+
+    pub(super) fn attach(org_id: String, policy: KeyPolicy) {
+        let page: Shared = Rc::new(Page {
+            org_id,
+            policy,
+            changed: Cell::new(false),
+            busy: Cell::new(false),
+            copied: Cell::new(false),
+            confirm: RefCell::new(None),
+        });
+        let doc = document();
+        {
+            let page = page.clone();
+            listen(&doc, "click", move |ev| {
+                if closest(&ev, "[data-open-create]").is_some() {
+                    open_create();
+                } else if let Some(button) = closest(&ev, "button[data-action]") {
+                    row_action(&page, &button);
+                }
+            });
+        }
+        {
+            let page = page.clone();
+            listen_id("create-key-form", "submit", move |ev| {
+                ev.prevent_default();
+                submit(&page);
+            });
+        }
+        listen_id("key-expiry", "change", |_| update_expiry());
+        listen_id("key-date", "input", |_| update_expiry());
+        listen_id("create-key-cancel", "click", |_| close("create-key-dialog"));
+        {
+            let page = page.clone();
+            listen_id("create-key-dialog", "cancel", move |ev| {
+                // Escape while a key is shown: the same as Done.
+                if by_id("key-reveal").is_some() {
+                    ev.prevent_default();
+                    try_dismiss(&page);
+                }
+            });
+        }
+        {
+            let page = page.clone();
+            listen_id("create-key-dialog", "click", move |ev| {
+                reveal_click(&page, &ev)
+            });
+        }
+        {
+            let page = page.clone();
+            listen_id("create-key-dialog", "close", move |_| {
+                // Drop the revealed key from the page as soon as the dialog closes.
+                if let Some(reveal) = by_id("key-reveal") {
+                    reveal.remove();
+                }
+                reset_create();
+                closed(&page);
+            });
+        }
+        listen_id("pause-for", "change", |_| {
+            set_hidden("pause-until-field", value("pause-for") != "until");
+        });
+        listen_id("confirm-cancel", "click", |_| close("confirm-dialog"));
+        {
+            let page = page.clone();
+            listen_id("confirm-go", "click", move |_| confirm(&page));
+        }
+        {
+            let page = page.clone();
+            listen_id("confirm-dialog", "close", move |_| {
+                page.confirm.replace(None);
+                closed(&page);
+            });
+        }
+        // Live now: the buttons work.
+        if let Ok(buttons) = doc.query_selector_all("[data-open-create], button[data-action]") {
+            for i in 0..buttons.length() {
+                if let Some(button) = buttons.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
+                    let _ = button.remove_attribute("disabled");
+                }
+            }
+        }
+    }
+
+    fn close(id: &str) {
+        if let Some(d) = dialog(id) {
+            d.close();
+        }
+    }
+
+    /// Once the last dialog has closed: the page loads again if a key changed, with focus
+    /// on "Create key" (the control that was used may be gone).
+    fn closed(page: &Page) {
+        if page.changed.get() && !is_open("create-key-dialog") && !is_open("confirm-dialog") {
+            reload_focusing("create-key");
+        }
+    }
+
+    fn open_create() {
+        reset_create();
+        if let Some(d) = dialog("create-key-dialog") {
+            // Focus goes to the name field (`autofocus`).
+            let _ = d.show_modal();
+        }
+    }
+
+    /// The form as the server rendered it: defaults, no errors, shown.
+    fn reset_create() {
+        if let Some(form) =
+            by_id("create-key-form").and_then(|f| f.dyn_into::<HtmlFormElement>().ok())
+        {
+            form.reset();
+        }
+        set_hidden("create-key-form", false);
+        show_errors(None);
+        set_busy_button("create-key-submit", false, "Create key");
+        if let Some(d) = by_id("create-key-dialog") {
+            let _ = d.set_attribute("aria-labelledby", "create-key-title");
+        }
+        update_expiry();
+    }
+
+    fn update_expiry() {
+        let expiry = value("key-expiry");
+        set_hidden("key-date-field", expiry != "custom");
+        set_text(
+            "key-expiry-preview",
+            &expiry_preview(&expiry, &value("key-date"), Utc::now()),
+        );
+    }
+
+    fn set_busy_button(id: &str, busy: bool, label: &str) {
+        if let Some(button) = by_id(id) {
+            let _ = button.toggle_attribute_with_force("disabled", busy);
+            button.set_text_content(Some(label));
+        }
+    }
+
+    /// Shows an error under its field (marking the field), or in the form's alert.
+    fn show_errors(error: Option<&AppError>) {
+        let mut placed = false;
+        for (field, control, line) in FIELDS {
+            let message = error.and_then(|e| e.field_message(field));
+            placed |= message.is_some();
+            set_text(line, message.as_deref().unwrap_or_default());
+            if let Some(container) = by_id(line).and_then(|l| l.closest(".field").ok().flatten()) {
+                let _ = container
+                    .class_list()
+                    .toggle_with_force("has-error", message.is_some());
+            }
+            if let Some(control) = (!control.is_empty()).then(|| by_id(control)).flatten() {
+                let invalid = if message.is_some() { "true" } else { "false" };
+                let _ = control.set_attribute("aria-invalid", invalid);
+            }
+        }
+        let other = error.filter(|_| !placed).map(|e| e.to_string());
+        set_text("create-key-alert", other.as_deref().unwrap_or_default());
+        set_hidden("create-key-alert", other.is_none());
+    }
+
+    /// The form as typed, checked as the server will check it.
+    /// What the create form sends.
+    struct NewKey {
+        name: String,
+        expiry: String,
+        date: String,
+        scopes: Scopes,
+        /// Requests (empty: no limit) and per what.
+        limit: (String, String),
+        tags: String,
+        owner: String,
+    }
+
+    fn read_form(page: &Page) -> Result<NewKey, AppError> {
+        let name = value("key-name");
+        if let Err(message) = validate::name(&name, "Name") {
+            focus("key-name");
+            return Err(AppError::invalid("name", message));
+        }
+        let (expiry, date) = (value("key-expiry"), value("key-date"));
+        let now = Utc::now();
+        let at = resolve_expiry(&expiry, &date, now)?;
+        if let Err(message) = page.policy.check(at, now) {
+            let field = if expiry == "custom" {
+                "custom_date"
+            } else {
+                "expiry"
+            };
+            return Err(AppError::invalid(field, message));
+        }
+        let scopes = Scope::ALL
+            .into_iter()
+            .fold(Scopes::default(), |set, scope| {
+                if checked(&format!("scope-{}", scope.as_str().replace(':', "-"))) {
+                    set.with(scope)
+                } else {
+                    set
+                }
+            });
+        if scopes.is_empty() {
+            return Err(AppError::invalid("scopes", "Choose at least one scope."));
+        }
+        let limit = (value("key-rate-limit"), value("key-rate-limit-per"));
+        RateLimit::from_form(&limit.0, &limit.1)?;
+        let (tags, owner) = (value("new-key-tags"), value("new-key-owner"));
+        context_from_form(&tags, &owner, "")?;
+        Ok(NewKey {
+            name,
+            expiry,
+            date,
+            scopes,
+            limit,
+            tags,
+            owner,
+        })
+    }
+
+    fn submit(page: &Shared) {
+        if page.busy.get() {
+            return;
+        }
+        let form = match read_form(page) {
+            Ok(form) => form,
+            Err(e) => return show_errors(Some(&e)),
+        };
+        show_errors(None);
+        page.busy.set(true);
+        set_busy_button("create-key-submit", true, "Creating…");
+        let page = page.clone();
+        spawn_local(async move {
+            let result = create_api_key(
+                page.org_id.clone(),
+                form.name,
+                form.expiry,
+                Some(form.date),
+                Some(form.scopes.to_stored()),
+                Some(form.limit.0),
+                Some(form.limit.1),
+                Some(form.tags),
+                Some(form.owner),
+            )
+            .await;
+            page.busy.set(false);
+            set_busy_button("create-key-submit", false, "Create key");
+            match result {
+                // A creation that returns no usable key is an error, never an empty success.
+                Ok(created) if format::check(&created.secret).is_ok() => {
+                    page.changed.set(true);
+                    reveal(&page, created);
+                }
+                Ok(_) => show_errors(Some(&AppError::Internal)),
+                Err(e) => show_errors(Some(&e)),
+            }
+        });
+    }
+
+    /// Shows a created or rolled key once, in the create dialog, in place of the form.
+    fn reveal(page: &Page, created: CreatedKey) {
+        let (Some(dialog), Some(template)) = (
+            dialog("create-key-dialog"),
+            by_id("key-reveal-template").and_then(|t| t.dyn_into::<HtmlTemplateElement>().ok()),
+        ) else {
+            return;
+        };
+        if let Some(old) = by_id("key-reveal") {
+            old.remove();
+        }
+        let Ok(content) = template.content().clone_node_with_deep(true) else {
+            return;
+        };
+        let _ = dialog.append_child(&content);
+        set_hidden("create-key-form", true);
+        let _ = dialog.set_attribute("aria-labelledby", "reveal-title");
+        set_text("reveal-title", &format!("Your key “{}”", created.key.name));
+        set_text("revealed-secret", &created.secret);
+        page.copied.set(false);
+        if !dialog.open() {
+            let _ = dialog.show_modal();
+        }
+        // The form that had focus is gone: focus the copy button, the next thing to do.
+        focus("copy-secret");
+    }
+
+    /// Clicks in the create dialog while a key is shown: its buttons, and the backdrop.
+    fn reveal_click(page: &Shared, ev: &Event) {
+        if by_id("key-reveal").is_none() {
+            return;
+        }
+        if closest(ev, "#copy-secret").is_some() {
+            copy_secret(page);
+        } else if closest(ev, "#reveal-done-button").is_some() {
+            try_dismiss(page);
+        } else if closest(ev, "#keep-key-open").is_some() {
+            set_hidden("close-anyway", true);
+            set_hidden("reveal-done", false);
+            focus("copy-secret");
+        } else if closest(ev, "#close-anyway-button").is_some() {
+            dismiss(page);
+        } else if let Some(mouse) = ev.dyn_ref::<MouseEvent>()
+            && clicked_outside(mouse)
+        {
+            // A click on the backdrop: the same as Done.
+            try_dismiss(page);
+        }
+    }
+
+    /// Whether a click on the create dialog landed on its backdrop, outside its box. A
+    /// click made with the keyboard (Enter on a button) has no position: never outside.
+    fn clicked_outside(ev: &MouseEvent) -> bool {
+        let Some(dialog) = by_id("create-key-dialog") else {
+            return false;
+        };
+        let on_dialog = ev.target().is_some_and(|t| {
+            let target: &wasm_bindgen::JsValue = t.as_ref();
+            let dialog: &wasm_bindgen::JsValue = dialog.as_ref();
+            target == dialog
+        });
+        if !on_dialog || ev.detail() == 0 {
+            return false;
+        }
+        let rect = dialog.get_bounding_client_rect();
+        let (x, y) = (f64::from(ev.client_x()), f64::from(ev.client_y()));
+        x < rect.left() || x > rect.right() || y < rect.top() || y > rect.bottom()
+    }
+
+    fn copy_secret(page: &Shared) {
+        let secret = by_id("revealed-secret")
+            .and_then(|s| s.text_content())
+            .unwrap_or_default();
+        let page = page.clone();
+        spawn_local(async move {
+            let copied = crate::components::write_clipboard(&secret).await;
+            if copied {
+                page.copied.set(true);
+            }
+            set_text("copy-secret", if copied { "Copied" } else { "Copy" });
+            set_text(
+                "copy-secret-status",
+                if copied {
+                    "Copied to clipboard"
+                } else {
+                    "Copy failed: select the text and copy it yourself"
+                },
+            );
+            set_timeout(
+                || {
+                    set_text("copy-secret", "Copy");
+                    set_text("copy-secret-status", "");
+                },
+                std::time::Duration::from_secs(3),
+            );
+        });
+    }
+
+    /// Done, Escape or a click outside while a key is shown: closes at once once the key
+    /// was copied, otherwise asks "Close anyway?" first.
+    fn try_dismiss(page: &Page) {
+        if page.copied.get() {
+            dismiss(page);
+        } else {
+            set_hidden("reveal-done", true);
+            set_hidden("close-anyway", false);
+            focus("keep-key-open");
+        }
+    }
+
+    /// Closes the create dialog and drops the revealed key in the same task (the dialog's
+    /// `close` event comes later, as a separate task).
+    fn dismiss(page: &Page) {
+        if page.changed.get() {
+            // The page loads again once the dialog has closed (see `closed`).
+            leaving();
+        }
+        if let Some(reveal) = by_id("key-reveal") {
+            reveal.remove();
+        }
+        close("create-key-dialog");
+    }
+
+    /// A row's button: resume at once, anything else asks first.
+    fn row_action(page: &Shared, button: &Element) {
+        if page.busy.get() {
+            return;
+        }
+        let Some(cell) = button.closest("[data-key]").ok().flatten() else {
+            return;
+        };
+        let data = |name: &str| cell.get_attribute(name);
+        let target = Target {
+            id: data("data-key").unwrap_or_default(),
+            name: data("data-name").unwrap_or_default(),
+            hint: data("data-hint").unwrap_or_default(),
+            rolling_hint: data("data-rolling-hint"),
+            shorten: data("data-shorten"),
+        };
+        let action = button.get_attribute("data-action").unwrap_or_default();
+        if action == "resume" {
+            return resume(page, cell, button.clone(), target);
+        }
+        let Some(kind) = Confirm::from_action(&action) else {
+            return;
+        };
+        set_text("confirm-title", &target.title(kind));
+        set_text("confirm-body", &target.body(kind));
+        set_hidden("overlap-choices", kind != Confirm::Roll);
+        if let Some(zero) = by_id("overlap-0").and_then(|e| e.dyn_into::<HtmlInputElement>().ok()) {
+            zero.set_checked(true);
+        }
+        let older = target
+            .rolling_hint
+            .as_deref()
+            .filter(|_| kind == Confirm::Roll)
+            .map(|hint| {
+                format!(
+                    "This key is already rolling: its older secret{} stops now, when you roll it again.",
+                    hint_after(hint)
+                )
+            });
+        set_text("ends-older-overlap", older.as_deref().unwrap_or_default());
+        set_hidden("ends-older-overlap", older.is_none());
+        set_hidden("pause-fields", kind != Confirm::Pause);
+        if let Some(select) =
+            by_id("pause-for").and_then(|e| e.dyn_into::<HtmlSelectElement>().ok())
+        {
+            select.set_value("resume");
+        }
+        if let Some(input) =
+            by_id("pause-until").and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
+        {
+            input.set_value("");
+        }
+        set_hidden("pause-until-field", true);
+        set_text("pause-error", "");
+        set_hidden("confirm-alert", true);
+        let go = kind.labels().0;
+        set_busy_button("confirm-go", false, go);
+        if let Some(button) = by_id("confirm-go") {
+            let class = if kind == Confirm::Revoke {
+                "btn btn-danger"
+            } else {
+                "btn btn-primary"
+            };
+            let _ = button.set_attribute("class", class);
+        }
+        page.confirm.replace(Some((target, kind)));
+        if let Some(d) = dialog("confirm-dialog") {
+            // Focus goes to Cancel (`autofocus`): nothing happens by a stray Enter.
+            let _ = d.show_modal();
+        }
+    }
+
+    fn confirm(page: &Shared) {
+        let Some((target, kind)) = page.confirm.borrow().clone() else {
+            return;
+        };
+        if page.busy.get() {
+            return;
+        }
+        let until = if kind == Confirm::Pause {
+            match pause_end(&value("pause-for"), &value("pause-until")) {
+                Ok(until) => until,
+                Err(message) => return set_text("pause-error", &message),
+            }
+        } else {
+            None
+        };
+        set_text("pause-error", "");
+        set_hidden("confirm-alert", true);
+        let overlap = OVERLAP_CHOICES
+            .iter()
+            .map(|(seconds, _)| *seconds)
+            .find(|seconds| checked(&format!("overlap-{seconds}")))
+            .unwrap_or(0);
+        page.busy.set(true);
+        let (idle, sending) = kind.labels();
+        set_busy_button("confirm-go", true, sending);
+        let page = page.clone();
+        spawn_local(async move {
+            let (org_id, key_id) = (page.org_id.clone(), target.id.clone());
+            let result = match kind {
+                Confirm::Revoke => revoke_api_key(org_id, key_id).await.map(|_| None),
+                Confirm::Roll => roll_api_key(org_id, key_id, overlap).await.map(Some),
+                Confirm::Pause => pause_api_key(org_id, key_id, until).await.map(|_| None),
+                Confirm::EndOverlap => end_key_overlap(org_id, key_id).await.map(|_| None),
+                Confirm::Shorten => shorten_api_key(org_id, key_id).await.map(|_| None),
+            };
+            page.busy.set(false);
+            set_busy_button("confirm-go", false, idle);
+            match result {
+                Ok(rolled) => {
+                    page.changed.set(true);
+                    let rolled = rolled.filter(|c| format::check(&c.secret).is_ok());
+                    if rolled.is_none() {
+                        leaving();
+                    }
+                    close("confirm-dialog");
+                    if let Some(created) = rolled {
+                        reset_create();
+                        reveal(&page, created);
+                    }
+                }
+                Err(e) => {
+                    set_text("confirm-alert", &e.to_string());
+                    set_hidden("confirm-alert", false);
+                }
+            }
+        });
+    }
+
+    fn resume(page: &Shared, cell: Element, button: Element, target: Target) {
+        page.busy.set(true);
+        let _ = button.set_attribute("disabled", "");
+        let page = page.clone();
+        spawn_local(async move {
+            let result = resume_api_key(page.org_id.clone(), target.id).await;
+            page.busy.set(false);
+            let _ = button.remove_attribute("disabled");
+            match result {
+                Ok(_) => {
+                    page.changed.set(true);
+                    closed(&page);
+                }
+                Err(e) => {
+                    let note = match cell.query_selector(".field-error").ok().flatten() {
+                        Some(note) => note,
+                        None => {
+                            let Ok(note) = document().create_element("span") else {
+                                return;
+                            };
+                            let _ = note.set_attribute("class", "field-error");
+                            let _ = note.set_attribute("role", "alert");
+                            let _ = cell.append_child(&note);
+                            note
+                        }
+                    };
+                    note.set_text_content(Some(&e.to_string()));
+                    if let Ok(b) = button.dyn_into::<HtmlElement>() {
+                        let _ = b.focus();
+                    }
+                }
+            }
+        });
+    }
+}
