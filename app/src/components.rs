@@ -85,9 +85,6 @@ pub fn CopyButton(
     #[prop(into)] text: String,
     #[prop(into)] label: String,
     #[prop(into, optional)] id: Option<String>,
-    /// Called once the text is on the clipboard.
-    #[prop(optional)]
-    on_copied: Option<Callback<()>>,
 ) -> impl IntoView {
     let (state, set_state) = signal(CopyState::Idle);
     let live = use_hydrated();
@@ -95,9 +92,6 @@ pub fn CopyButton(
         let text = text.clone();
         leptos::task::spawn_local(async move {
             let copied = write_clipboard(&text).await;
-            if copied && let Some(callback) = on_copied {
-                callback.run(());
-            }
             set_state.set(if copied {
                 CopyState::Copied
             } else {

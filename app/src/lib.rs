@@ -10,6 +10,8 @@ use leptos_router::{SsrMode, path};
 
 pub mod auth;
 pub mod components;
+#[cfg(feature = "hydrate")]
+pub mod dom;
 pub mod error;
 pub mod keys;
 pub mod orgs;

@@ -289,10 +289,13 @@ mod dom {
     use leptos::prelude::{document, set_timeout};
     use leptos::task::spawn_local;
     use wasm_bindgen::JsCast;
-    use wasm_bindgen::closure::Closure;
     use web_sys::{
         Element, Event, HtmlDialogElement, HtmlElement, HtmlFormElement, HtmlInputElement,
         HtmlSelectElement, HtmlTemplateElement, MouseEvent,
+    };
+
+    use crate::dom::{
+        by_id, checked, closest, enable, listen, listen_id, set_busy, set_hidden, set_text, value,
     };
 
     use super::expiry_preview;
@@ -447,10 +450,6 @@ mod dom {
 
     type Shared = Rc<Page>;
 
-    fn by_id(id: &str) -> Option<Element> {
-        document().get_element_by_id(id)
-    }
-
     fn dialog(id: &str) -> Option<HtmlDialogElement> {
         by_id(id).and_then(|e| e.dyn_into().ok())
     }
@@ -459,63 +458,8 @@ mod dom {
         dialog(id).is_some_and(|d| d.open())
     }
 
-    fn set_hidden(id: &str, hidden: bool) {
-        if let Some(e) = by_id(id) {
-            let _ = e.toggle_attribute_with_force("hidden", hidden);
-        }
-    }
-
-    fn set_text(id: &str, text: &str) {
-        if let Some(e) = by_id(id) {
-            e.set_text_content(Some(text));
-        }
-    }
-
     fn focus(id: &str) {
         crate::components::focus_by_id(id);
-    }
-
-    /// The value of an input or a select.
-    fn value(id: &str) -> String {
-        let Some(e) = by_id(id) else {
-            return String::new();
-        };
-        match e.dyn_into::<HtmlInputElement>() {
-            Ok(input) => input.value(),
-            Err(e) => e
-                .dyn_into::<HtmlSelectElement>()
-                .map(|s| s.value())
-                .unwrap_or_default(),
-        }
-    }
-
-    fn checked(id: &str) -> bool {
-        by_id(id)
-            .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
-            .is_some_and(|i| i.checked())
-    }
-
-    fn listen(target: &web_sys::EventTarget, event: &str, handler: impl FnMut(Event) + 'static) {
-        let closure = Closure::<dyn FnMut(Event)>::new(handler);
-        let _ = target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
-        // The page lives as long as its listeners.
-        closure.forget();
-    }
-
-    fn listen_id(id: &str, event: &str, handler: impl FnMut(Event) + 'static) {
-        if let Some(e) = by_id(id) {
-            listen(&e, event, handler);
-        }
-    }
-
-    /// The element an event came from, or its nearest ancestor matching `selector`.
-    fn closest(ev: &Event, selector: &str) -> Option<Element> {
-        ev.target()?
-            .dyn_into::<Element>()
-            .ok()?
-            .closest(selector)
-            .ok()
-            .flatten()
     }
 
     pub(super) fn attach(org_id: String, policy: KeyPolicy) {
@@ -591,13 +535,7 @@ mod dom {
             });
         }
         // Live now: the buttons work.
-        if let Ok(buttons) = doc.query_selector_all("[data-open-create], button[data-action]") {
-            for i in 0..buttons.length() {
-                if let Some(button) = buttons.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
-                    let _ = button.remove_attribute("disabled");
-                }
-            }
-        }
+        enable("[data-open-create], button[data-action]");
     }
 
     fn close(id: &str) {
@@ -631,7 +569,7 @@ mod dom {
         }
         set_hidden("create-key-form", false);
         show_errors(None);
-        set_busy_button("create-key-submit", false, "Create key");
+        set_busy("create-key-submit", false, "Create key");
         if let Some(d) = by_id("create-key-dialog") {
             let _ = d.set_attribute("aria-labelledby", "create-key-title");
         }
@@ -645,13 +583,6 @@ mod dom {
             "key-expiry-preview",
             &expiry_preview(&expiry, &value("key-date"), Utc::now()),
         );
-    }
-
-    fn set_busy_button(id: &str, busy: bool, label: &str) {
-        if let Some(button) = by_id(id) {
-            let _ = button.toggle_attribute_with_force("disabled", busy);
-            button.set_text_content(Some(label));
-        }
     }
 
     /// Shows an error under its field (marking the field), or in the form's alert.
@@ -743,7 +674,7 @@ mod dom {
         };
         show_errors(None);
         page.busy.set(true);
-        set_busy_button("create-key-submit", true, "Creating…");
+        set_busy("create-key-submit", true, "Creating…");
         let page = page.clone();
         spawn_local(async move {
             let result = create_api_key(
@@ -759,7 +690,7 @@ mod dom {
             )
             .await;
             page.busy.set(false);
-            set_busy_button("create-key-submit", false, "Create key");
+            set_busy("create-key-submit", false, "Create key");
             match result {
                 // A creation that returns no usable key is an error, never an empty success.
                 Ok(created) if format::check(&created.secret).is_ok() => {
@@ -951,7 +882,7 @@ mod dom {
         set_text("pause-error", "");
         set_hidden("confirm-alert", true);
         let go = kind.labels().0;
-        set_busy_button("confirm-go", false, go);
+        set_busy("confirm-go", false, go);
         if let Some(button) = by_id("confirm-go") {
             let class = if kind == Confirm::Revoke {
                 "btn btn-danger"
@@ -991,7 +922,7 @@ mod dom {
             .unwrap_or(0);
         page.busy.set(true);
         let (idle, sending) = kind.labels();
-        set_busy_button("confirm-go", true, sending);
+        set_busy("confirm-go", true, sending);
         let page = page.clone();
         spawn_local(async move {
             let (org_id, key_id) = (page.org_id.clone(), target.id.clone());
@@ -1003,7 +934,7 @@ mod dom {
                 Confirm::Shorten => shorten_api_key(org_id, key_id).await.map(|_| None),
             };
             page.busy.set(false);
-            set_busy_button("confirm-go", false, idle);
+            set_busy("confirm-go", false, idle);
             match result {
                 Ok(rolled) => {
                     page.changed.set(true);

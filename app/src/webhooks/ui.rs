@@ -1,36 +1,22 @@
 //! The Webhooks settings page: endpoints (add with a one-time `whsec_` reveal, send a test
 //! event, delete) and the latest deliveries with their status and response.
+//!
+//! The page is rendered on the server; one small island ([`WebhooksIsland`]) runs its
+//! buttons and form on that markup. After a change it loads the page again in the
+//! background and puts the server's endpoint list and deliveries in place of the old
+//! ones (`crate::dom::refresh_parts`), so the bundle carries no view code for them.
 
 use chrono::{DateTime, Utc};
 use leptos::either::Either;
 use leptos::prelude::*;
 
 use super::{
-    CreateWebhook, CreatedEndpoint, DeliveryStatus, DeliveryView, EVENT_TYPES, EndpointView,
-    delete_webhook, list_webhook_deliveries, list_webhooks, send_test_webhook,
+    DeliveryStatus, DeliveryView, EVENT_TYPES, EndpointView, list_webhook_deliveries, list_webhooks,
 };
-use crate::components::{AccessDeniedPage, CopyButton, FormError, Loading, last_error};
+use crate::components::{AccessDeniedPage, Loading};
 use crate::error::AppError;
 use crate::keys::relative;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
-
-/// State shared by the panel's parts.
-#[derive(Clone, Copy)]
-struct HooksCtx {
-    org_id: Memo<String>,
-    /// The endpoints and the latest deliveries as last read.
-    endpoints: RwSignal<Vec<EndpointView>>,
-    deliveries: RwSignal<Vec<DeliveryView>>,
-    /// Bumped to re-read the endpoints, and the deliveries.
-    endpoints_version: RwSignal<u32>,
-    deliveries_version: RwSignal<u32>,
-    /// The new endpoint's secret, shown once; cleared by Done.
-    revealed: RwSignal<Option<CreatedEndpoint>>,
-    /// An error from a row's button (test, delete).
-    row_error: RwSignal<Option<AppError>>,
-    /// What the last row action did, for screen readers and eyes.
-    row_notice: RwSignal<Option<String>>,
-}
 
 #[component]
 pub fn WebhooksPage() -> impl IntoView {
@@ -49,7 +35,10 @@ pub fn WebhooksPage() -> impl IntoView {
                     Ok(list) => {
                         let deliveries = deliveries.await.unwrap_or_default();
                         view! {
-                            <WebhooksPanel org_id=me.id.clone() endpoints=list deliveries=deliveries />
+                            <Endpoints endpoints=list />
+                            <AddEndpoint />
+                            <Deliveries deliveries=deliveries />
+                            <WebhooksIsland org_id=me.id.clone() />
                         }.into_any()
                     }
                     Err(AppError::Forbidden) => view! {
@@ -65,138 +54,64 @@ pub fn WebhooksPage() -> impl IntoView {
     }
 }
 
-/// The endpoints, the form that adds one (with its secret's reveal) and the deliveries:
-/// one island, since a test event or a deletion changes the deliveries shown.
-#[island]
-fn WebhooksPanel(
-    org_id: String,
-    endpoints: Vec<EndpointView>,
-    deliveries: Vec<DeliveryView>,
-) -> impl IntoView {
-    let ctx = HooksCtx {
-        org_id: Memo::new(move |_| org_id.clone()),
-        endpoints: RwSignal::new(endpoints),
-        deliveries: RwSignal::new(deliveries),
-        endpoints_version: RwSignal::new(0),
-        deliveries_version: RwSignal::new(0),
-        revealed: RwSignal::new(None),
-        row_error: RwSignal::new(None),
-        row_notice: RwSignal::new(None),
-    };
-    provide_context(ctx);
-    // Re-read a list whenever its version is bumped (not at first: the server sent it).
-    Effect::new(move |first: Option<()>| {
-        ctx.endpoints_version.track();
-        if first.is_some() {
-            leptos::task::spawn_local(async move {
-                match list_webhooks(ctx.org_id.get_untracked()).await {
-                    Ok(list) => ctx.endpoints.set(list),
-                    Err(e) => ctx.row_error.set(Some(e)),
-                }
-            });
-        }
-    });
-    Effect::new(move |first: Option<()>| {
-        ctx.deliveries_version.track();
-        if first.is_some() {
-            leptos::task::spawn_local(async move {
-                if let Ok(list) = list_webhook_deliveries(ctx.org_id.get_untracked()).await {
-                    ctx.deliveries.set(list);
-                }
-            });
-        }
-    });
-    view! {
-        {move || view! { <Endpoints endpoints=ctx.endpoints.get() /> }}
-        // Where the form was submitted, so it is in view (and focused).
-        <SecretReveal />
-        <AddEndpoint />
-        {move || view! { <Deliveries deliveries=ctx.deliveries.get() /> }}
-    }
-}
-
 #[component]
 fn Endpoints(endpoints: Vec<EndpointView>) -> impl IntoView {
-    let ctx = expect_context::<HooksCtx>();
     view! {
         <section class="card" data-testid="webhooks">
-            <h1>"Webhooks"</h1>
+            <h1 id="webhooks-title" tabindex="-1">"Webhooks"</h1>
             <p class="muted">
                 "Keygate sends these URLs a signed POST when something happens to the organization's keys or members "
                 "(Standard Webhooks: check the " <code>"webhook-signature"</code> " header with the endpoint's secret). "
                 "Failed deliveries are retried with growing waits for 24 hours."
             </p>
-            <FormError error=ctx.row_error fields=&[] />
-            <p class="muted small" role="status" data-testid="webhook-notice">{move || ctx.row_notice.get()}</p>
-            {if endpoints.is_empty() {
-                Either::Left(view! {
-                    <div class="empty-state" data-testid="webhooks-empty">
-                        <h2>"No endpoints yet"</h2>
-                        <p class="muted">"Add the URL of a service that should hear about key changes."</p>
-                    </div>
-                })
-            } else {
-                Either::Right(view! {
-                    <ul class="endpoint-list" data-testid="endpoints">
-                        {endpoints.into_iter().map(|e| view! { <EndpointRow endpoint=e /> }).collect_view()}
-                    </ul>
-                })
-            }}
+            <div class="alert alert-error" id="webhook-row-error" role="alert" hidden></div>
+            <p class="muted small" role="status" id="webhook-notice" data-testid="webhook-notice"></p>
+            <div id="webhook-endpoints">
+                {if endpoints.is_empty() {
+                    Either::Left(view! {
+                        <div class="empty-state" data-testid="webhooks-empty">
+                            <h2>"No endpoints yet"</h2>
+                            <p class="muted">"Add the URL of a service that should hear about key changes."</p>
+                        </div>
+                    })
+                } else {
+                    Either::Right(view! {
+                        <ul class="endpoint-list" data-testid="endpoints">
+                            {endpoints.into_iter().map(endpoint_row).collect_view()}
+                        </ul>
+                    })
+                }}
+            </div>
         </section>
+        // The new endpoint's secret, put before the form only while it is shown.
+        <template id="webhook-secret-template">
+            <section class="card reveal" data-testid="webhook-secret" id="webhook-secret" aria-labelledby="webhook-secret-title">
+                <h2 id="webhook-secret-title" tabindex="-1">"Endpoint added: copy its signing secret"</h2>
+                <p>"Deliveries to " <code id="webhook-secret-url"></code>
+                    " are signed with this secret. Keygate shows it only now."</p>
+                <div class="secret-row">
+                    <code class="secret" id="webhook-secret-value"></code>
+                    <button type="button" id="webhook-secret-copy" class="btn btn-secondary btn-copy"
+                        aria-label="Copy signing secret">"Copy"</button>
+                    <span class="copy-status" id="webhook-secret-status" role="status" aria-live="polite"></span>
+                </div>
+                <p class="alert alert-warn" role="alert" id="webhook-secret-ask" hidden>
+                    "You have not copied this secret. Close anyway?"
+                </p>
+                <div class="form-actions">
+                    <button type="button" class="btn btn-primary" id="webhook-secret-done">"Done"</button>
+                    <button type="button" class="btn btn-secondary" id="webhook-secret-back" hidden>"Back"</button>
+                </div>
+            </section>
+        </template>
     }
 }
 
-#[component]
-fn EndpointRow(endpoint: EndpointView) -> impl IntoView {
-    let ctx = expect_context::<HooksCtx>();
-    let confirming = RwSignal::new(false);
-    let busy = RwSignal::new(false);
-    let test = {
-        let id = endpoint.id.clone();
-        move |_| {
-            let (org_id, id) = (ctx.org_id.get_untracked(), id.clone());
-            busy.set(true);
-            leptos::task::spawn_local(async move {
-                let result = send_test_webhook(org_id, id).await;
-                busy.set(false);
-                match result {
-                    Ok(event_id) => {
-                        ctx.row_error.set(None);
-                        ctx.row_notice.set(Some(format!(
-                            "Test event {event_id} queued. Its delivery appears below."
-                        )));
-                        ctx.deliveries_version.update(|n| *n += 1);
-                    }
-                    Err(e) => ctx.row_error.set(Some(e)),
-                }
-            });
-        }
-    };
-    let delete = {
-        let (id, url) = (endpoint.id.clone(), endpoint.url.clone());
-        move |_| {
-            let (org_id, id, url) = (ctx.org_id.get_untracked(), id.clone(), url.clone());
-            busy.set(true);
-            leptos::task::spawn_local(async move {
-                let result = delete_webhook(org_id, id).await;
-                busy.set(false);
-                match result {
-                    Ok(()) => {
-                        ctx.row_error.set(None);
-                        ctx.row_notice
-                            .set(Some(format!("Deleted the endpoint {url}.")));
-                        ctx.endpoints_version.update(|n| *n += 1);
-                        ctx.deliveries_version.update(|n| *n += 1);
-                    }
-                    Err(e) => ctx.row_error.set(Some(e)),
-                }
-            });
-        }
-    };
+fn endpoint_row(endpoint: EndpointView) -> impl IntoView {
     let events = endpoint.events.join(", ");
     let url = endpoint.url.clone();
     view! {
-        <li class="endpoint" data-testid="endpoint" data-url=endpoint.url.clone()>
+        <li class="endpoint" data-testid="endpoint" data-url=endpoint.url.clone() data-endpoint=endpoint.id.clone()>
             <div class="endpoint-main">
                 <code class="endpoint-url">{endpoint.url.clone()}</code>
                 <p class="muted small">
@@ -206,24 +121,13 @@ fn EndpointRow(endpoint: EndpointView) -> impl IntoView {
                     {format!("Added by {} on {}", endpoint.created_by, endpoint.created_at.format("%b %-d, %Y"))}
                 </p>
             </div>
-            <div class="endpoint-actions">
-                <Show
-                    when=move || confirming.get()
-                    fallback=move || view! {
-                        <button type="button" class="btn btn-secondary btn-small" on:click=test.clone()
-                            disabled=move || busy.get() aria-label=format!("Send a test event to {url}")>
-                            "Send test event"
-                        </button>
-                        <button type="button" class="btn btn-danger-outline btn-small"
-                            on:click=move |_| confirming.set(true)>"Delete"</button>
-                    }
-                >
-                    <span class="small">"Delete this endpoint? Undelivered events to it are dropped."</span>
-                    <button type="button" class="btn btn-danger btn-small" on:click=delete.clone()
-                        disabled=move || busy.get()>"Delete endpoint"</button>
-                    <button type="button" class="btn btn-secondary btn-small"
-                        on:click=move |_| confirming.set(false)>"Cancel"</button>
-                </Show>
+            <div class="endpoint-actions" data-asking="false">
+                <button type="button" class="btn btn-secondary btn-small" data-hook="test" disabled=true
+                    aria-label=format!("Send a test event to {url}")>"Send test event"</button>
+                <button type="button" class="btn btn-danger-outline btn-small" data-hook="ask" disabled=true>"Delete"</button>
+                <span class="small" data-when-asking hidden>"Delete this endpoint? Undelivered events to it are dropped."</span>
+                <button type="button" class="btn btn-danger btn-small" data-hook="delete" data-when-asking hidden>"Delete endpoint"</button>
+                <button type="button" class="btn btn-secondary btn-small" data-hook="keep" data-when-asking hidden>"Cancel"</button>
             </div>
         </li>
     }
@@ -231,133 +135,48 @@ fn EndpointRow(endpoint: EndpointView) -> impl IntoView {
 
 #[component]
 fn AddEndpoint() -> impl IntoView {
-    let ctx = expect_context::<HooksCtx>();
-    let create = ServerAction::<CreateWebhook>::new();
-    let error = last_error(create.value());
-    let chosen = RwSignal::new(
-        EVENT_TYPES
-            .iter()
-            .map(|(name, _)| (*name).to_owned())
-            .collect::<Vec<_>>(),
-    );
-    // Take the secret out of the action at once, so it lives only in `revealed`.
-    Effect::new(move |_| {
-        if let Some(Ok(created)) = create.value().get() {
-            create.value().set(None);
-            ctx.revealed.set(Some(created));
-            ctx.row_notice.set(None);
-            ctx.endpoints_version.update(|n| *n += 1);
-        }
-    });
-    let url_error = move || error.get().and_then(|e| e.field_message("url"));
-    let events_error = move || error.get().and_then(|e| e.field_message("events"));
     view! {
-        <section class="card">
+        <section class="card" id="add-endpoint">
             <h2>"Add an endpoint"</h2>
-            <ActionForm action=create>
-                <input type="hidden" name="org_id" value=ctx.org_id.get_untracked() />
-                <input type="hidden" name="events" prop:value=move || chosen.get().join(",") />
-                <div class="field" class:has-error=move || url_error().is_some()>
-                    <label for="webhook-url">"Endpoint URL"</label>
-                    <input id="webhook-url" name="url" type="url" inputmode="url" autocomplete="off"
-                        placeholder="https://example.com/keygate-events"
-                        aria-invalid=move || if url_error().is_some() { "true" } else { "false" }
-                        aria-describedby="webhook-url-error webhook-url-hint" />
-                    <p class="field-hint" id="webhook-url-hint">
-                        "HTTPS recommended. Keygate does not follow redirects and does not send to private or loopback addresses."
-                    </p>
-                    <p class="field-error" id="webhook-url-error" aria-live="polite">{url_error}</p>
-                </div>
-                <fieldset class="choices events-field" class:has-error=move || events_error().is_some()
-                    aria-describedby="webhook-events-error">
-                    <legend>"Events"</legend>
-                    {EVENT_TYPES.iter().map(|(name, about)| {
-                        let name = *name;
-                        let id = format!("event-{}", name.replace('.', "-"));
-                        let for_id = id.clone();
-                        view! {
-                            <label class="checkbox" for=for_id>
-                                <input type="checkbox" id=id
-                                    prop:checked=move || chosen.with(|c| c.iter().any(|e| e == name))
-                                    on:change=move |ev| {
-                                        let on = event_target_checked(&ev);
-                                        chosen.update(|c| {
-                                            c.retain(|e| e != name);
-                                            if on {
-                                                c.push(name.to_owned());
-                                            }
-                                        });
-                                    } />
-                                <span><code>{name}</code>" · "{*about}</span>
-                            </label>
-                        }
-                    }).collect_view()}
-                    <p class="field-error" id="webhook-events-error" aria-live="polite">{events_error}</p>
+            <form id="add-endpoint-form" novalidate>
+                <fieldset class="form-body" id="add-endpoint-fields" disabled=true>
+                    <div class="field">
+                        <label for="webhook-url">"Endpoint URL"</label>
+                        <input id="webhook-url" name="url" type="url" inputmode="url" autocomplete="off"
+                            placeholder="https://example.com/keygate-events" aria-invalid="false"
+                            aria-describedby="webhook-url-error webhook-url-hint" />
+                        <p class="field-hint" id="webhook-url-hint">
+                            "HTTPS recommended. Keygate does not follow redirects and does not send to private or loopback addresses."
+                        </p>
+                        <p class="field-error" id="webhook-url-error" aria-live="polite"></p>
+                    </div>
+                    <fieldset class="choices events-field" aria-describedby="webhook-events-error">
+                        <legend>"Events"</legend>
+                        {EVENT_TYPES.iter().map(|(name, about)| {
+                            let id = event_box(name);
+                            let for_id = id.clone();
+                            view! {
+                                <label class="checkbox" for=for_id>
+                                    <input type="checkbox" id=id value=*name checked=true />
+                                    <span><code>{*name}</code>" · "{*about}</span>
+                                </label>
+                            }
+                        }).collect_view()}
+                        <p class="field-error" id="webhook-events-error" aria-live="polite"></p>
+                    </fieldset>
+                    <div class="alert alert-error" id="add-endpoint-alert" role="alert" hidden></div>
+                    <div class="form-actions">
+                        <button type="submit" class="btn btn-primary" id="add-endpoint-submit">"Add endpoint"</button>
+                    </div>
                 </fieldset>
-                <FormError error=error fields=&["url", "events"] />
-                <div class="form-actions">
-                    <button type="submit" class="btn btn-primary" disabled=move || create.pending().get()>
-                        {move || if create.pending().get() { "Adding…" } else { "Add endpoint" }}
-                    </button>
-                </div>
-            </ActionForm>
+            </form>
         </section>
     }
 }
 
-/// The new endpoint's signing secret, once. Until it was copied, Done asks first.
-#[component]
-fn SecretReveal() -> impl IntoView {
-    let ctx = expect_context::<HooksCtx>();
-    let copied = RwSignal::new(false);
-    let asking = RwSignal::new(false);
-    let heading = NodeRef::<leptos::html::H2>::new();
-    // Shown: move focus (and the view) to it, so nobody misses it.
-    Effect::new(move |_| {
-        if ctx.revealed.with(Option::is_some)
-            && let Some(h) = heading.get()
-        {
-            let _ = h.focus();
-        }
-    });
-    let done = move |_| {
-        if copied.get_untracked() || asking.get_untracked() {
-            ctx.revealed.set(None);
-            copied.set(false);
-            asking.set(false);
-        } else {
-            asking.set(true);
-        }
-    };
-    view! {
-        <Show when=move || ctx.revealed.with(Option::is_some)>
-            {move || ctx.revealed.get().map(|created| view! {
-                <section class="card reveal" data-testid="webhook-secret" aria-labelledby="webhook-secret-title">
-                    <h2 id="webhook-secret-title" tabindex="-1" node_ref=heading>"Endpoint added: copy its signing secret"</h2>
-                    <p>
-                        "Deliveries to " <code>{created.endpoint.url.clone()}</code>
-                        " are signed with this secret. Keygate shows it only now."
-                    </p>
-                    <div class="secret-row">
-                        <code class="secret" id="webhook-secret-value">{created.secret.clone()}</code>
-                        <CopyButton text=created.secret.clone() label="Copy signing secret"
-                            on_copied=Callback::new(move |()| copied.set(true)) />
-                    </div>
-                    <Show when=move || asking.get()>
-                        <p class="alert alert-warn" role="alert">"You have not copied this secret. Close anyway?"</p>
-                    </Show>
-                    <div class="form-actions">
-                        <button type="button" class="btn btn-primary" on:click=done>
-                            {move || if asking.get() { "Close anyway" } else { "Done" }}
-                        </button>
-                        <Show when=move || asking.get()>
-                            <button type="button" class="btn btn-secondary" on:click=move |_| asking.set(false)>"Back"</button>
-                        </Show>
-                    </div>
-                </section>
-            })}
-        </Show>
-    }
+/// The id of an event type's checkbox.
+fn event_box(name: &str) -> String {
+    format!("event-{}", name.replace('.', "-"))
 }
 
 fn status_text(d: &DeliveryView) -> (&'static str, &'static str) {
@@ -383,39 +202,28 @@ fn when_text(d: &DeliveryView, now: DateTime<Utc>) -> String {
     }
 }
 
-/// Re-reads the deliveries in two seconds when one is due within a minute, so a test
-/// event's outcome shows up without a reload (browser only).
-fn poll_soon(ctx: HooksCtx, deliveries: &[DeliveryView], now: DateTime<Utc>) {
-    let soon = deliveries.iter().any(|d| {
+/// Whether a delivery is due within a minute: the page then reads the deliveries again
+/// in two seconds, so a test event's outcome shows up without a reload.
+fn due_soon(deliveries: &[DeliveryView], now: DateTime<Utc>) -> bool {
+    deliveries.iter().any(|d| {
         d.status == DeliveryStatus::Pending
             && d.next_attempt_at
                 .is_none_or(|at| at <= now + chrono::Duration::seconds(60))
-    });
-    #[cfg(feature = "hydrate")]
-    if soon {
-        set_timeout(
-            move || ctx.deliveries_version.update(|n| *n += 1),
-            std::time::Duration::from_secs(2),
-        );
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (ctx, soon);
+    })
 }
 
 #[component]
 fn Deliveries(deliveries: Vec<DeliveryView>) -> impl IntoView {
-    let ctx = expect_context::<HooksCtx>();
     let now = Utc::now();
-    poll_soon(ctx, &deliveries, now);
+    let soon = due_soon(&deliveries, now);
     view! {
-        <section class="card" data-testid="deliveries">
+        <section class="card" data-testid="deliveries" id="webhook-deliveries" data-due-soon=soon.to_string()>
             <div class="card-header">
                 <div>
                     <h2>"Recent deliveries"</h2>
                     <p class="muted">"The last 25 events sent to this organization's endpoints."</p>
                 </div>
-                <button type="button" class="btn btn-secondary btn-small"
-                    on:click=move |_| ctx.deliveries_version.update(|n| *n += 1)>"Refresh"</button>
+                <button type="button" class="btn btn-secondary btn-small" data-hook="refresh" disabled=true>"Refresh"</button>
             </div>
             {if deliveries.is_empty() {
                 Either::Left(view! { <p class="muted" data-testid="deliveries-empty">"Nothing sent yet."</p> })
@@ -474,5 +282,341 @@ fn Deliveries(deliveries: Vec<DeliveryView>) -> impl IntoView {
                 })
             }}
         </section>
+    }
+}
+
+/// Runs the page's buttons and form. Renders nothing.
+#[island]
+fn WebhooksIsland(org_id: String) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    dom::attach(org_id);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = org_id;
+}
+
+#[cfg(feature = "hydrate")]
+mod dom {
+    //! The page's behaviour, on the server's markup.
+
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use leptos::prelude::{document, set_timeout};
+    use leptos::task::spawn_local;
+    use wasm_bindgen::JsCast;
+    use web_sys::{Element, HtmlElement, HtmlFormElement, HtmlTemplateElement};
+
+    use super::event_box;
+    use crate::components::{focus_by_id, write_clipboard};
+    use crate::dom::{
+        by_id, checked, closest, enable, listen, listen_id, refresh_parts, set_busy, set_hidden,
+        set_text, value,
+    };
+    use crate::error::AppError;
+    use crate::webhooks::{
+        CreatedEndpoint, EVENT_TYPES, create_webhook, delete_webhook, send_test_webhook,
+    };
+
+    /// The parts of the page that [`refresh`] replaces.
+    const PARTS: [&str; 2] = ["webhook-endpoints", "webhook-deliveries"];
+
+    struct Page {
+        org_id: String,
+        /// A request is under way.
+        busy: Cell<bool>,
+        /// The shown secret was copied.
+        copied: Cell<bool>,
+        /// A refresh is planned (polling for a delivery due soon).
+        polling: Cell<bool>,
+    }
+
+    type Shared = Rc<Page>;
+
+    pub(super) fn attach(org_id: String) {
+        let page: Shared = Rc::new(Page {
+            org_id,
+            busy: Cell::new(false),
+            copied: Cell::new(false),
+            polling: Cell::new(false),
+        });
+        {
+            let page = page.clone();
+            listen(&document(), "click", move |ev| {
+                if let Some(button) = closest(&ev, "button[data-hook]") {
+                    hook_button(&page, &button);
+                } else if closest(&ev, "#webhook-secret-copy").is_some() {
+                    copy_secret(&page);
+                } else if closest(&ev, "#webhook-secret-done").is_some() {
+                    secret_done(&page);
+                } else if closest(&ev, "#webhook-secret-back").is_some() {
+                    asking(false);
+                }
+            });
+        }
+        {
+            let page = page.clone();
+            listen_id("add-endpoint-form", "submit", move |ev| {
+                ev.prevent_default();
+                add(&page);
+            });
+        }
+        if let Some(fields) = by_id("add-endpoint-fields") {
+            let _ = fields.remove_attribute("disabled");
+        }
+        enable("button[data-hook]");
+        poll_if_due(&page);
+    }
+
+    /// Reads the endpoints and deliveries again from the server.
+    fn refresh(page: &Shared) {
+        let page = page.clone();
+        spawn_local(async move {
+            if refresh_parts(&PARTS).await {
+                enable("button[data-hook]");
+            }
+            poll_if_due(&page);
+        });
+    }
+
+    /// While a delivery is due within a minute, reads the deliveries again in 2 s.
+    fn poll_if_due(page: &Shared) {
+        let due = by_id("webhook-deliveries")
+            .and_then(|d| d.get_attribute("data-due-soon"))
+            .is_some_and(|due| due == "true");
+        if due && !page.polling.replace(true) {
+            let page = page.clone();
+            set_timeout(
+                move || {
+                    page.polling.set(false);
+                    refresh(&page);
+                },
+                std::time::Duration::from_secs(2),
+            );
+        }
+    }
+
+    fn notice(text: &str) {
+        set_text("webhook-notice", text);
+        set_hidden("webhook-row-error", true);
+    }
+
+    fn row_error(e: &AppError) {
+        set_text("webhook-row-error", &e.to_string());
+        set_hidden("webhook-row-error", false);
+    }
+
+    /// Shows or hides a row's "Delete this endpoint?" question in place of its buttons.
+    fn ask_delete(actions: &Element, ask: bool) {
+        if let Ok(parts) = actions.query_selector_all("button, span") {
+            for i in 0..parts.length() {
+                if let Some(part) = parts.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
+                    let asking_part = part.has_attribute("data-when-asking");
+                    let _ = part.toggle_attribute_with_force("hidden", asking_part != ask);
+                }
+            }
+        }
+        let first = if ask {
+            "[data-hook=keep]"
+        } else {
+            "[data-hook=ask]"
+        };
+        if let Some(b) = actions
+            .query_selector(first)
+            .ok()
+            .flatten()
+            .and_then(|b| b.dyn_into::<HtmlElement>().ok())
+        {
+            let _ = b.focus();
+        }
+    }
+
+    fn hook_button(page: &Shared, button: &Element) {
+        let hook = button.get_attribute("data-hook").unwrap_or_default();
+        if hook == "refresh" {
+            return refresh(page);
+        }
+        let Some(row) = button.closest("[data-endpoint]").ok().flatten() else {
+            return;
+        };
+        let Some(actions) = button.closest(".endpoint-actions").ok().flatten() else {
+            return;
+        };
+        let id = row.get_attribute("data-endpoint").unwrap_or_default();
+        let url = row.get_attribute("data-url").unwrap_or_default();
+        match hook.as_str() {
+            "ask" => ask_delete(&actions, true),
+            "keep" => ask_delete(&actions, false),
+            "test" | "delete" if !page.busy.get() => {
+                page.busy.set(true);
+                let _ = button.set_attribute("disabled", "");
+                let (page, button) = (page.clone(), button.clone());
+                spawn_local(async move {
+                    let org_id = page.org_id.clone();
+                    let result = if hook == "test" {
+                        send_test_webhook(org_id, id).await.map(|event_id| {
+                            format!("Test event {event_id} queued. Its delivery appears below.")
+                        })
+                    } else {
+                        delete_webhook(org_id, id)
+                            .await
+                            .map(|()| format!("Deleted the endpoint {url}."))
+                    };
+                    page.busy.set(false);
+                    let _ = button.remove_attribute("disabled");
+                    match result {
+                        Ok(done) => {
+                            notice(&done);
+                            if hook == "delete" {
+                                // The row goes: focus the page's heading, not nowhere.
+                                focus_by_id("webhooks-title");
+                            }
+                            refresh(&page);
+                        }
+                        Err(e) => row_error(&e),
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Shows an error under its field, or above the button.
+    fn add_errors(error: Option<&AppError>) {
+        let mut placed = false;
+        for (field, control, line) in [
+            ("url", "webhook-url", "webhook-url-error"),
+            ("events", "", "webhook-events-error"),
+        ] {
+            let message = error.and_then(|e| e.field_message(field));
+            placed |= message.is_some();
+            set_text(line, message.as_deref().unwrap_or_default());
+            if let Some(container) = by_id(line).and_then(|l| l.parent_element()) {
+                let _ = container
+                    .class_list()
+                    .toggle_with_force("has-error", message.is_some());
+            }
+            if let Some(control) = by_id(control) {
+                let invalid = if message.is_some() { "true" } else { "false" };
+                let _ = control.set_attribute("aria-invalid", invalid);
+            }
+        }
+        let other = error.filter(|_| !placed).map(|e| e.to_string());
+        set_text("add-endpoint-alert", other.as_deref().unwrap_or_default());
+        set_hidden("add-endpoint-alert", other.is_none());
+    }
+
+    fn add(page: &Shared) {
+        if page.busy.get() {
+            return;
+        }
+        let url = value("webhook-url");
+        let events = EVENT_TYPES
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| checked(&event_box(name)))
+            .collect::<Vec<_>>()
+            .join(",");
+        page.busy.set(true);
+        set_busy("add-endpoint-submit", true, "Adding…");
+        let page = page.clone();
+        spawn_local(async move {
+            let result = create_webhook(page.org_id.clone(), url, events).await;
+            page.busy.set(false);
+            set_busy("add-endpoint-submit", false, "Add endpoint");
+            match result {
+                Ok(created) => {
+                    add_errors(None);
+                    if let Some(form) = by_id("add-endpoint-form")
+                        .and_then(|f| f.dyn_into::<HtmlFormElement>().ok())
+                    {
+                        form.reset();
+                    }
+                    show_secret(&page, created);
+                    refresh(&page);
+                }
+                Err(e) => {
+                    add_errors(Some(&e));
+                    if e.field_message("url").is_some() {
+                        focus_by_id("webhook-url");
+                    }
+                }
+            }
+        });
+    }
+
+    /// The new endpoint's signing secret, once, before the form; focus moves to it.
+    fn show_secret(page: &Page, created: CreatedEndpoint) {
+        let (Some(form_card), Some(template)) = (
+            by_id("add-endpoint"),
+            by_id("webhook-secret-template").and_then(|t| t.dyn_into::<HtmlTemplateElement>().ok()),
+        ) else {
+            return;
+        };
+        if let Some(old) = by_id("webhook-secret") {
+            old.remove();
+        }
+        let Ok(content) = template.content().clone_node_with_deep(true) else {
+            return;
+        };
+        let _ = form_card.before_with_node_1(&content);
+        set_text("webhook-secret-url", &created.endpoint.url);
+        set_text("webhook-secret-value", &created.secret);
+        page.copied.set(false);
+        focus_by_id("webhook-secret-title");
+    }
+
+    fn copy_secret(page: &Shared) {
+        let secret = by_id("webhook-secret-value")
+            .and_then(|s| s.text_content())
+            .unwrap_or_default();
+        let page = page.clone();
+        spawn_local(async move {
+            let copied = write_clipboard(&secret).await;
+            if copied {
+                page.copied.set(true);
+            }
+            set_text(
+                "webhook-secret-copy",
+                if copied { "Copied" } else { "Copy" },
+            );
+            set_text(
+                "webhook-secret-status",
+                if copied {
+                    "Copied to clipboard"
+                } else {
+                    "Copy failed: select the text and copy it yourself"
+                },
+            );
+            set_timeout(
+                || {
+                    set_text("webhook-secret-copy", "Copy");
+                    set_text("webhook-secret-status", "");
+                },
+                std::time::Duration::from_secs(3),
+            );
+        });
+    }
+
+    /// "You have not copied this secret. Close anyway?", or back to Done.
+    fn asking(ask: bool) {
+        set_hidden("webhook-secret-ask", !ask);
+        set_hidden("webhook-secret-back", !ask);
+        set_text(
+            "webhook-secret-done",
+            if ask { "Close anyway" } else { "Done" },
+        );
+    }
+
+    /// Done: closes the secret once copied, otherwise asks first; Close anyway closes.
+    fn secret_done(page: &Page) {
+        let asked = by_id("webhook-secret-ask").is_some_and(|a| !a.has_attribute("hidden"));
+        if page.copied.get() || asked {
+            if let Some(secret) = by_id("webhook-secret") {
+                secret.remove();
+            }
+            focus_by_id("webhook-url");
+        } else {
+            asking(true);
+        }
     }
 }
