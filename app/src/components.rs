@@ -6,17 +6,8 @@ use leptos_router::components::A;
 
 use crate::error::AppError;
 
-/// The error of an action's latest result, if it failed.
-pub fn last_error<S, T>(value: S) -> Signal<Option<AppError>>
-where
-    S: Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
-    T: 'static,
-{
-    Signal::derive(move || value.get().and_then(Result::err))
-}
-
-/// A labelled text input whose server-side error (if about this field) is shown under it
-/// and announced to screen readers.
+/// A labelled text input. Its error line is filled by [`ServerFormScript`] when the
+/// server refuses this field, and announced to screen readers.
 #[component]
 pub fn Field(
     #[prop(into)] label: String,
@@ -26,7 +17,6 @@ pub fn Field(
     #[prop(into, optional)] inputmode: Option<String>,
     #[prop(into, optional)] value: Option<String>,
     #[prop(into, optional)] hint: Option<String>,
-    #[prop(into)] error: Signal<Option<AppError>>,
 ) -> impl IntoView {
     let id = format!("field-{name}");
     let error_id = format!("{id}-error");
@@ -36,47 +26,55 @@ pub fn Field(
     } else {
         error_id.clone()
     };
-    let message = {
-        let name = name.clone();
-        Signal::derive(move || error.get().and_then(|e| e.field_message(&name)))
-    };
     view! {
-        <div class="field" class:has-error=move || message.get().is_some()>
+        <div class="field">
             <label for=id.clone()>{label}</label>
-            <input
-                id=id
-                name=name
-                type=kind
-                autocomplete=autocomplete
-                inputmode=inputmode
-                value=value
-                aria-invalid=move || if message.get().is_some() { "true" } else { "false" }
-                aria-describedby=described_by
-            />
+            <input id=id name=name type=kind autocomplete=autocomplete inputmode=inputmode value=value
+                aria-invalid="false" aria-describedby=described_by />
             {hint.map(|h| view! { <p class="field-hint" id=hint_id>{h}</p> })}
-            <p class="field-error" id=error_id aria-live="polite">{move || message.get()}</p>
+            <p class="field-error" id=error_id aria-live="polite"></p>
         </div>
     }
 }
 
-/// Shows an error that does not belong next to one of `fields` (throttling, outages,
-/// wrong credentials) above a form's submit button.
+/// Where a [`ServerForm`] shows an error that belongs to none of its fields (throttling,
+/// outages, wrong credentials). Put it above the submit button.
 #[component]
-pub fn FormError(
-    #[prop(into)] error: Signal<Option<AppError>>,
-    fields: &'static [&'static str],
+pub fn FormAlert() -> impl IntoView {
+    view! { <div class="alert alert-error form-alert" role="alert" data-form-alert="" hidden=true></div> }
+}
+
+/// A form posted to a server function (`action`, its URL), rendered on the server and
+/// run by [`ServerFormScript`]: it sends the form as it is (the same body a browser
+/// without wasm posts), shows a refused field's error under it, and follows the
+/// server's redirect or loads the page again. Its submit button is rendered disabled
+/// (with `data-sending`, its label while sending) and enabled once the script is live.
+#[component]
+pub fn ServerForm(
+    action: &'static str,
+    id: &'static str,
+    #[prop(optional)] class: &'static str,
+    /// On success without a redirect: load the page again.
+    #[prop(optional)]
+    reload: bool,
+    /// ...and show this note (in the form's `[data-form-note]`) on the page it loads.
+    #[prop(optional)]
+    note: Option<&'static str>,
+    children: Children,
 ) -> impl IntoView {
-    let message = move || {
-        error
-            .get()
-            .filter(|e| !fields.iter().any(|f| e.field_message(f).is_some()))
-            .map(|e| e.to_string())
-    };
     view! {
-        <Show when=move || message().is_some()>
-            <div class="alert alert-error" role="alert">{message}</div>
-        </Show>
+        <form id=id method="post" action=action class=class novalidate>{children()}</form>
+        <ServerFormScript form=id.to_owned() reload=reload note=note.map(str::to_owned) />
     }
+}
+
+/// Runs a [`ServerForm`]. Renders nothing.
+#[island]
+fn ServerFormScript(form: String, reload: bool, note: Option<String>) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    crate::dom::server_form(form, reload, note);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (form, reload, note);
 }
 
 /// Copies `text` to the clipboard and says so, visibly and to screen readers.

@@ -7,6 +7,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{Element, Event, EventTarget, HtmlInputElement, HtmlSelectElement};
 
+use crate::error::AppError;
+
 pub fn by_id(id: &str) -> Option<Element> {
     document().get_element_by_id(id)
 }
@@ -124,4 +126,143 @@ pub async fn refresh_parts(ids: &[&str]) -> bool {
         }
     }
     true
+}
+
+/// Runs a server-rendered form posted to a server function (see
+/// `components::ServerForm`).
+pub fn server_form(form_id: String, reload: bool, note: Option<String>) {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use web_sys::HtmlFormElement;
+
+    let Some(form) = by_id(&form_id).and_then(|f| f.dyn_into::<HtmlFormElement>().ok()) else {
+        return;
+    };
+    if note.is_some()
+        && let Some(saved) = crate::components::take_flash(&form_id)
+        && let Ok(Some(line)) = form.query_selector("[data-form-note]")
+    {
+        line.set_text_content(Some(&saved));
+    }
+    let busy = Rc::new(Cell::new(false));
+    let target = form.clone();
+    listen(&form, "submit", move |ev| {
+        ev.prevent_default();
+        if busy.replace(true) {
+            return;
+        }
+        let (form, busy, form_id, note) =
+            (target.clone(), busy.clone(), form_id.clone(), note.clone());
+        leptos::task::spawn_local(async move {
+            let button = form.query_selector("[data-sending]").ok().flatten();
+            let label = button.as_ref().and_then(|b| b.text_content());
+            if let Some(b) = &button {
+                let _ = b.set_attribute("disabled", "");
+                let sending = b.get_attribute("data-sending").unwrap_or_default();
+                b.set_text_content(Some(&sending));
+            }
+            let outcome = post_form(&form).await;
+            busy.set(false);
+            if let Some(b) = &button {
+                let _ = b.remove_attribute("disabled");
+                b.set_text_content(label.as_deref());
+            }
+            match outcome {
+                Ok(Some(location)) => crate::components::go_to(&location),
+                Ok(None) if reload => {
+                    if let Some(note) = &note {
+                        crate::components::flash(&form_id, note);
+                    }
+                    crate::components::reload();
+                }
+                Ok(None) => show_form_error(&form, None),
+                Err(e) => show_form_error(&form, Some(&e)),
+            }
+        });
+    });
+    if let Ok(Some(button)) = form.query_selector("[data-sending]") {
+        let _ = button.remove_attribute("disabled");
+    }
+}
+
+/// Posts `form` to its `action` as a browser would (URL-encoded), asking for JSON.
+/// Returns where the server redirects to, if it does.
+async fn post_form(form: &web_sys::HtmlFormElement) -> Result<Option<String>, AppError> {
+    use wasm_bindgen_futures::JsFuture;
+    let unreachable = || AppError::Network {
+        message: "Keygate could not be reached. Check your connection and try again.".into(),
+    };
+    let data = web_sys::FormData::new_with_form(form).map_err(|_| AppError::Internal)?;
+    let body = web_sys::UrlSearchParams::new_with_str_sequence_sequence(&data)
+        .map_err(|_| AppError::Internal)?
+        .to_string();
+    let headers = web_sys::Headers::new().map_err(|_| AppError::Internal)?;
+    let _ = headers.set("content-type", "application/x-www-form-urlencoded");
+    let _ = headers.set("accept", "application/json");
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&body.into());
+    let window = web_sys::window().ok_or(AppError::Internal)?;
+    let response = JsFuture::from(window.fetch_with_str_and_init(&form.action(), &init))
+        .await
+        .map_err(|_| unreachable())?
+        .dyn_into::<web_sys::Response>()
+        .map_err(|_| unreachable())?;
+    if response.ok() {
+        return Ok(response.headers().get("location").ok().flatten());
+    }
+    let text = match response.text() {
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|t| t.as_string()),
+        Err(_) => None,
+    };
+    Err(text
+        .map(|t| {
+            <AppError as leptos::server_fn::error::FromServerFnError>::de(t.into_bytes().into())
+        })
+        .unwrap_or_else(unreachable))
+}
+
+/// Shows a refused field's message under it (`#field-NAME-error`), anything else in the
+/// form's `[data-form-alert]`; `None` clears them. Focus goes to the first refused field.
+fn show_form_error(form: &web_sys::HtmlFormElement, error: Option<&AppError>) {
+    let mut placed = false;
+    if let Ok(lines) = form.query_selector_all(".field-error[id^='field-']") {
+        for i in 0..lines.length() {
+            let Some(line) = lines.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
+                continue;
+            };
+            let id = line.id();
+            let name = id
+                .strip_prefix("field-")
+                .and_then(|n| n.strip_suffix("-error"))
+                .unwrap_or_default();
+            let message = error.and_then(|e| e.field_message(name));
+            line.set_text_content(message.as_deref());
+            if let Some(field) = line.closest(".field").ok().flatten() {
+                let _ = field
+                    .class_list()
+                    .toggle_with_force("has-error", message.is_some());
+            }
+            if let Some(input) = by_id(&format!("field-{name}")) {
+                let _ = input.set_attribute(
+                    "aria-invalid",
+                    if message.is_some() { "true" } else { "false" },
+                );
+                if message.is_some() && !placed {
+                    crate::components::focus_by_id(&format!("field-{name}"));
+                }
+            }
+            placed |= message.is_some();
+        }
+    }
+    if let Ok(Some(alert)) = form.query_selector("[data-form-alert]") {
+        let other = error.filter(|_| !placed).map(|e| e.to_string());
+        alert.set_text_content(other.as_deref());
+        let _ = alert.toggle_attribute_with_force("hidden", other.is_none());
+    }
 }

@@ -4,7 +4,9 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use super::{LogIn, LogOut, SignUp, UserView};
-use crate::components::{Field, FormError, last_error};
+use leptos::server_fn::ServerFn;
+
+use crate::components::{Field, FormAlert, ServerForm};
 use crate::error::AppError;
 
 #[component]
@@ -19,27 +21,19 @@ pub fn SignUpPage() -> impl IntoView {
 }
 
 /// On success the server redirects to the organizations page (a full page load).
-#[island]
+#[component]
 fn SignUpForm() -> impl IntoView {
-    let action = ServerAction::<SignUp>::new();
-    let error = last_error(action.value());
     view! {
-            <ActionForm action=action>
-                <Field label="Email" name="email" inputmode="email" autocomplete="email" error=error />
-                <Field label="Display name" name="display_name" autocomplete="name" error=error />
-                <Field
-                    label="Password"
-                    name="password"
-                    kind="password"
-                    autocomplete="new-password"
-                    hint="8 to 128 characters. A long passphrase is best."
-                    error=error
-                />
-                <FormError error=error fields=&["email", "display_name", "password"] />
-                <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>
-                    {move || if action.pending().get() { "Creating account…" } else { "Create account" }}
-                </button>
-            </ActionForm>
+        <ServerForm action=SignUp::PATH id="sign-up">
+            <Field label="Email" name="email" inputmode="email" autocomplete="email" />
+            <Field label="Display name" name="display_name" autocomplete="name" />
+            <Field label="Password" name="password" kind="password" autocomplete="new-password"
+                hint="8 to 128 characters. A long passphrase is best." />
+            <FormAlert />
+            <button type="submit" class="btn btn-primary" data-sending="Creating account…" disabled=true>
+                "Create account"
+            </button>
+        </ServerForm>
     }
 }
 
@@ -55,19 +49,15 @@ pub fn LoginPage() -> impl IntoView {
 }
 
 /// On success the server redirects to the organizations page (a full page load).
-#[island]
+#[component]
 fn LogInForm() -> impl IntoView {
-    let action = ServerAction::<LogIn>::new();
-    let error = last_error(action.value());
     view! {
-            <ActionForm action=action>
-                <Field label="Email" name="email" inputmode="email" autocomplete="username" error=error />
-                <Field label="Password" name="password" kind="password" autocomplete="current-password" error=error />
-                <FormError error=error fields=&[] />
-                <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>
-                    {move || if action.pending().get() { "Logging in…" } else { "Log in" }}
-                </button>
-            </ActionForm>
+        <ServerForm action=LogIn::PATH id="log-in">
+            <Field label="Email" name="email" inputmode="email" autocomplete="username" />
+            <Field label="Password" name="password" kind="password" autocomplete="current-password" />
+            <FormAlert />
+            <button type="submit" class="btn btn-primary" data-sending="Logging in…" disabled=true>"Log in"</button>
+        </ServerForm>
     }
 }
 
@@ -98,12 +88,11 @@ pub fn UserMenu(user: Resource<Result<Option<UserView>, AppError>>) -> impl Into
 }
 
 /// On success the server redirects to the log-in page (a full page load).
-#[island]
+#[component]
 fn LogOutButton() -> impl IntoView {
-    let log_out = ServerAction::<LogOut>::new();
     view! {
-        <ActionForm action=log_out>
-            <button type="submit" class="btn btn-link">"Log out"</button>
-        </ActionForm>
+        <ServerForm action=LogOut::PATH id="log-out">
+            <button type="submit" class="btn btn-link" data-sending="Logging out…" disabled=true>"Log out"</button>
+        </ServerForm>
     }
 }

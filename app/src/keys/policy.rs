@@ -4,9 +4,9 @@
 use leptos::prelude::*;
 
 use super::{IDLE_DAYS_RANGE, KeyPolicy, POLICY_MAX_DAYS, SetKeyPolicy, get_key_policy};
-use crate::components::{
-    Field, FormError, Loading, flash, last_error, reload, take_flash, use_hydrated,
-};
+use leptos::server_fn::ServerFn;
+
+use crate::components::{Field, FormAlert, Loading, ServerForm};
 use crate::orgs::ui::{common_error, use_org_id};
 
 #[component]
@@ -52,31 +52,16 @@ pub fn PolicyPage() -> impl IntoView {
 }
 
 /// Saved, the page loads again (its summary shows the new rules) with the "Saved" note.
-#[island]
+#[component]
 fn PolicyForm(org_id: String, policy: KeyPolicy) -> impl IntoView {
     let p = policy;
-    let save = ServerAction::<SetKeyPolicy>::new();
-    let error = last_error(save.value());
-    let live = use_hydrated();
-    let saved = RwSignal::new(None::<String>);
-    Effect::new(move |_| {
-        if let Some(note) = take_flash("policy") {
-            saved.set(Some(note));
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = save.value().get() {
-            flash("policy", "Saved.");
-            reload();
-        }
-    });
     let number = |days: Option<u32>| days.map(|d| d.to_string()).unwrap_or_default();
     view! {
-        <ActionForm action=save>
+        <ServerForm action=SetKeyPolicy::PATH id="key-policy" reload=true note="Saved.">
             <input type="hidden" name="org_id" value=org_id />
             <Field label="Maximum lifetime of a new key, in days" name="max_days" kind="number"
                 inputmode="numeric" value=number(p.max_days)
-                hint=format!("1 to {POLICY_MAX_DAYS}. Leave empty for no limit.") error=error />
+                hint=format!("1 to {POLICY_MAX_DAYS}. Leave empty for no limit.") />
             <label class="checkbox" for="require-expiry">
                 <input type="checkbox" id="require-expiry" name="require_expiry" value="true"
                     checked=p.require_expiry />
@@ -84,15 +69,12 @@ fn PolicyForm(org_id: String, policy: KeyPolicy) -> impl IntoView {
             </label>
             <Field label="Revoke keys unused for this many days" name="idle_days" kind="number"
                 inputmode="numeric" value=number(p.idle_days)
-                hint=format!("{} to {}. Leave empty to never revoke idle keys.", IDLE_DAYS_RANGE.start(), IDLE_DAYS_RANGE.end())
-                error=error />
-            <FormError error=error fields=&["max_days", "idle_days"] />
+                hint=format!("{} to {}. Leave empty to never revoke idle keys.", IDLE_DAYS_RANGE.start(), IDLE_DAYS_RANGE.end()) />
+            <FormAlert />
             <div class="form-actions">
-                <button type="submit" class="btn btn-primary" disabled=move || !live.get() || save.pending().get()>
-                    {move || if save.pending().get() { "Saving…" } else { "Save policy" }}
-                </button>
-                <span class="muted small" role="status" data-testid="policy-saved">{move || saved.get()}</span>
+                <button type="submit" class="btn btn-primary" data-sending="Saving…" disabled=true>"Save policy"</button>
+                <span class="muted small" role="status" data-testid="policy-saved" data-form-note=""></span>
             </div>
-        </ActionForm>
+        </ServerForm>
     }
 }

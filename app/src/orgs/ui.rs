@@ -9,9 +9,11 @@ use super::{
     AddMember, CreateOrg, MemberView, OrgSummary, RemoveMember, RenameOrg, Role,
     change_member_role, get_org, list_member_keys, list_members, list_my_orgs,
 };
+use leptos::server_fn::ServerFn;
+
 use crate::components::{
-    AccessDeniedPage, CopyIsland, ErrorPanel, Field, FormError, Loading, NotFoundPage, focus_by_id,
-    go_to, last_error, reload, show_when_mounted, use_hydrated,
+    AccessDeniedPage, CopyIsland, ErrorPanel, Field, FormAlert, Loading, NotFoundPage, ServerForm,
+    focus_by_id, go_to, reload, show_when_mounted, use_hydrated,
 };
 use crate::error::AppError;
 
@@ -66,18 +68,16 @@ pub fn OrgsPage() -> impl IntoView {
 }
 
 /// On success the server redirects to the new organization's settings.
-#[island]
+#[component]
 fn CreateOrgForm() -> impl IntoView {
-    let create = ServerAction::<CreateOrg>::new();
-    let error = last_error(create.value());
     view! {
-        <ActionForm action=create>
-            <Field label="Organization name" name="name" error=error />
-            <FormError error=error fields=&["name"] />
-            <button type="submit" class="btn btn-primary" disabled=move || create.pending().get()>
+        <ServerForm action=CreateOrg::PATH id="create-org">
+            <Field label="Organization name" name="name" />
+            <FormAlert />
+            <button type="submit" class="btn btn-primary" data-sending="Creating…" disabled=true>
                 "Create organization"
             </button>
-        </ActionForm>
+        </ServerForm>
     }
 }
 
@@ -206,23 +206,15 @@ pub fn GeneralPage() -> impl IntoView {
 }
 
 /// Renaming: the page loads again with the new name in its heading and switcher.
-#[island]
+#[component]
 fn RenameForm(org_id: String, name: String) -> impl IntoView {
-    let rename = ServerAction::<RenameOrg>::new();
-    let error = last_error(rename.value());
-    let live = use_hydrated();
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = rename.value().get() {
-            reload();
-        }
-    });
     view! {
-        <ActionForm action=rename>
+        <ServerForm action=RenameOrg::PATH id="rename-org" reload=true>
             <input type="hidden" name="org_id" value=org_id />
-            <Field label="Organization name" name="name" value=name error=error />
-            <FormError error=error fields=&["name"] />
-            <button type="submit" class="btn btn-primary" disabled=move || !live.get() || rename.pending().get()>"Save"</button>
-        </ActionForm>
+            <Field label="Organization name" name="name" value=name />
+            <FormAlert />
+            <button type="submit" class="btn btn-primary" data-sending="Saving…" disabled=true>"Save"</button>
+        </ServerForm>
     }
 }
 
@@ -263,24 +255,16 @@ pub fn MembersPage() -> impl IntoView {
 }
 
 /// Adding a member: the page loads again with them in the table and the form emptied.
-#[island]
+#[component]
 fn AddMemberForm(org_id: String, granter: Role) -> impl IntoView {
-    let add = ServerAction::<AddMember>::new();
-    let add_error = last_error(add.value());
-    let live = use_hydrated();
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = add.value().get() {
-            reload();
-        }
-    });
     view! {
-        <ActionForm action=add attr:class="inline-form">
+        <ServerForm action=AddMember::PATH id="add-member" class="inline-form" reload=true>
             <input type="hidden" name="org_id" value=org_id />
-            <Field label="Email" name="email" inputmode="email" autocomplete="off" error=add_error />
+            <Field label="Email" name="email" inputmode="email" autocomplete="off" />
             <RoleSelect name="role" id="add-role" granter=granter selected=Role::Member />
-            <button type="submit" class="btn btn-primary" disabled=move || !live.get() || add.pending().get()>"Add member"</button>
-        </ActionForm>
-        <FormError error=add_error fields=&["email"] />
+            <button type="submit" class="btn btn-primary" data-sending="Adding…" disabled=true>"Add member"</button>
+            <FormAlert />
+        </ServerForm>
     }
 }
 
