@@ -29,10 +29,10 @@ pub fn Field(
     view! {
         <div class="field">
             <label for=id.clone()>{label}</label>
-            <input id=id name=name type=kind autocomplete=autocomplete inputmode=inputmode value=value
-                aria-invalid="false" aria-describedby=described_by />
+            <input id=id name=name.clone() type=kind autocomplete=autocomplete inputmode=inputmode value=value
+                data-field=name.clone() aria-invalid="false" aria-describedby=described_by />
             {hint.map(|h| view! { <p class="field-hint" id=hint_id>{h}</p> })}
-            <p class="field-error" id=error_id aria-live="polite"></p>
+            <p class="field-error" id=error_id data-for=name aria-live="polite"></p>
         </div>
     }
 }
@@ -46,35 +46,57 @@ pub fn FormAlert() -> impl IntoView {
 
 /// A form posted to a server function (`action`, its URL), rendered on the server and
 /// run by [`ServerFormScript`]: it sends the form as it is (the same body a browser
-/// without wasm posts), shows a refused field's error under it, and follows the
-/// server's redirect or loads the page again. Its submit button is rendered disabled
-/// (with `data-sending`, its label while sending) and enabled once the script is live.
+/// without wasm posts), shows a refused field's error in the form's `[data-for=FIELD]`
+/// line (marking `[data-field=FIELD]` invalid and focusing it), anything else in its
+/// [`FormAlert`], and follows the server's redirect or loads the page again.
+///
+/// Its submit button is rendered disabled, with `data-sending` (its label while
+/// sending), and so is a `fieldset.form-body`; both are enabled once the script is live.
+/// A submit button with `data-clear="ID"` empties that input before sending.
 #[component]
 pub fn ServerForm(
     action: &'static str,
     id: &'static str,
     #[prop(optional)] class: &'static str,
-    /// On success without a redirect: load the page again.
+    #[prop(optional)] testid: Option<&'static str>,
+    /// On success without a redirect: load the page again...
     #[prop(optional)]
     reload: bool,
-    /// ...and show this note (in the form's `[data-form-note]`) on the page it loads.
+    /// ...with focus on the element with this id...
     #[prop(optional)]
-    note: Option<&'static str>,
+    focus: Option<&'static str>,
+    /// ...and the form's `[data-form-note]` showing its `data-note`, which the server
+    /// words from what was saved.
+    #[prop(optional)]
+    note: bool,
     children: Children,
 ) -> impl IntoView {
+    let then = Then {
+        reload,
+        focus: focus.map(str::to_owned),
+        note,
+    };
     view! {
-        <form id=id method="post" action=action class=class novalidate>{children()}</form>
-        <ServerFormScript form=id.to_owned() reload=reload note=note.map(str::to_owned) />
+        <form id=id method="post" action=action class=class data-testid=testid novalidate>{children()}</form>
+        <ServerFormScript form=id.to_owned() then=then />
     }
+}
+
+/// What a [`ServerForm`] does after a success the server did not redirect.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Then {
+    pub reload: bool,
+    pub focus: Option<String>,
+    pub note: bool,
 }
 
 /// Runs a [`ServerForm`]. Renders nothing.
 #[island]
-fn ServerFormScript(form: String, reload: bool, note: Option<String>) -> impl IntoView {
+fn ServerFormScript(form: String, then: Then) -> impl IntoView {
     #[cfg(feature = "hydrate")]
-    crate::dom::server_form(form, reload, note);
+    crate::dom::server_form(form, then);
     #[cfg(not(feature = "hydrate"))]
-    let _ = (form, reload, note);
+    let _ = (form, then);
 }
 
 /// Copies `text` to the clipboard and says so, visibly and to screen readers.

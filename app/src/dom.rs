@@ -130,7 +130,7 @@ pub async fn refresh_parts(ids: &[&str]) -> bool {
 
 /// Runs a server-rendered form posted to a server function (see
 /// `components::ServerForm`).
-pub fn server_form(form_id: String, reload: bool, note: Option<String>) {
+pub fn server_form(form_id: String, then: crate::components::Then) {
     use std::cell::Cell;
     use std::rc::Rc;
 
@@ -139,12 +139,20 @@ pub fn server_form(form_id: String, reload: bool, note: Option<String>) {
     let Some(form) = by_id(&form_id).and_then(|f| f.dyn_into::<HtmlFormElement>().ok()) else {
         return;
     };
-    if note.is_some()
-        && let Some(saved) = crate::components::take_flash(&form_id)
+    // Saved before this page loaded: say so, in the server's words.
+    if then.note
+        && crate::components::take_flash(&form_id).is_some()
         && let Ok(Some(line)) = form.query_selector("[data-form-note]")
     {
-        line.set_text_content(Some(&saved));
+        line.set_text_content(line.get_attribute("data-note").as_deref());
     }
+    listen(&form, "click", |ev| {
+        if let Some(id) = closest(&ev, "[data-clear]").and_then(|b| b.get_attribute("data-clear"))
+            && let Some(input) = by_id(&id).and_then(|i| i.dyn_into::<HtmlInputElement>().ok())
+        {
+            input.set_value("");
+        }
+    });
     let busy = Rc::new(Cell::new(false));
     let target = form.clone();
     listen(&form, "submit", move |ev| {
@@ -152,8 +160,11 @@ pub fn server_form(form_id: String, reload: bool, note: Option<String>) {
         if busy.replace(true) {
             return;
         }
-        let (form, busy, form_id, note) =
-            (target.clone(), busy.clone(), form_id.clone(), note.clone());
+        let (form, busy, form_id, then) =
+            (target.clone(), busy.clone(), form_id.clone(), then.clone());
+        if let Ok(Some(line)) = form.query_selector("[data-form-note]") {
+            line.set_text_content(None);
+        }
         leptos::task::spawn_local(async move {
             let button = form.query_selector("[data-sending]").ok().flatten();
             let label = button.as_ref().and_then(|b| b.text_content());
@@ -170,19 +181,26 @@ pub fn server_form(form_id: String, reload: bool, note: Option<String>) {
             }
             match outcome {
                 Ok(Some(location)) => crate::components::go_to(&location),
-                Ok(None) if reload => {
-                    if let Some(note) = &note {
-                        crate::components::flash(&form_id, note);
+                Ok(None) if then.reload => {
+                    if then.note {
+                        crate::components::flash(&form_id, "saved");
                     }
-                    crate::components::reload();
+                    match &then.focus {
+                        Some(id) => crate::components::reload_focusing(id),
+                        None => crate::components::reload(),
+                    }
                 }
                 Ok(None) => show_form_error(&form, None),
                 Err(e) => show_form_error(&form, Some(&e)),
             }
         });
     });
-    if let Ok(Some(button)) = form.query_selector("[data-sending]") {
-        let _ = button.remove_attribute("disabled");
+    if let Ok(live) = form.query_selector_all("[data-sending], fieldset[disabled]") {
+        for i in 0..live.length() {
+            if let Some(e) = live.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
+                let _ = e.remove_attribute("disabled");
+            }
+        }
     }
 }
 
@@ -227,34 +245,32 @@ async fn post_form(form: &web_sys::HtmlFormElement) -> Result<Option<String>, Ap
         .unwrap_or_else(unreachable))
 }
 
-/// Shows a refused field's message under it (`#field-NAME-error`), anything else in the
-/// form's `[data-form-alert]`; `None` clears them. Focus goes to the first refused field.
+/// Shows a refused field's message in the form's `[data-for=FIELD]` line (marking
+/// `[data-field=FIELD]` invalid), anything else in its `[data-form-alert]`; `None` clears
+/// them. Focus goes to the first refused field.
 fn show_form_error(form: &web_sys::HtmlFormElement, error: Option<&AppError>) {
     let mut placed = false;
-    if let Ok(lines) = form.query_selector_all(".field-error[id^='field-']") {
+    if let Ok(lines) = form.query_selector_all("[data-for]") {
         for i in 0..lines.length() {
             let Some(line) = lines.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
                 continue;
             };
-            let id = line.id();
-            let name = id
-                .strip_prefix("field-")
-                .and_then(|n| n.strip_suffix("-error"))
-                .unwrap_or_default();
-            let message = error.and_then(|e| e.field_message(name));
+            let name = line.get_attribute("data-for").unwrap_or_default();
+            let message = error.and_then(|e| e.field_message(&name));
             line.set_text_content(message.as_deref());
             if let Some(field) = line.closest(".field").ok().flatten() {
                 let _ = field
                     .class_list()
                     .toggle_with_force("has-error", message.is_some());
             }
-            if let Some(input) = by_id(&format!("field-{name}")) {
-                let _ = input.set_attribute(
-                    "aria-invalid",
-                    if message.is_some() { "true" } else { "false" },
-                );
-                if message.is_some() && !placed {
-                    crate::components::focus_by_id(&format!("field-{name}"));
+            if let Ok(Some(control)) = form.query_selector(&format!("[data-field='{name}']")) {
+                let invalid = if message.is_some() { "true" } else { "false" };
+                let _ = control.set_attribute("aria-invalid", invalid);
+                if message.is_some()
+                    && !placed
+                    && let Ok(control) = control.dyn_into::<web_sys::HtmlElement>()
+                {
+                    let _ = control.focus();
                 }
             }
             placed |= message.is_some();

@@ -5,6 +5,7 @@
 use chrono::Utc;
 use leptos::either::Either;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -13,13 +14,10 @@ use super::context::KeyContext;
 use super::ui::{Activity, Hint, format_time};
 use super::usage::Period;
 use super::{
-    ApiKeyView, KeyStatus, RateLimit, RatePeriod, format_date, get_api_key, key_usage,
-    list_key_activity, relative, set_key_allowed_ips, set_key_context, set_key_rate_limit,
-    url_encode,
+    ApiKeyView, KeyStatus, RateLimit, RatePeriod, SetKeyAllowedIps, SetKeyContext, SetKeyRateLimit,
+    format_date, get_api_key, key_usage, list_key_activity, relative, url_encode,
 };
-use crate::components::{
-    AccessDeniedPage, CopyIsland, Loading, flash, reload_focusing, take_flash, use_hydrated,
-};
+use crate::components::{AccessDeniedPage, CopyIsland, FormAlert, Loading, ServerForm};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
 
@@ -256,68 +254,15 @@ fn KeyFacts(
     }
 }
 
-/// Sets or removes the key's own rate limit. Saved, the page loads again (the facts and
-/// the activity show the change) with the "Saved" note.
-#[island]
+/// Sets the key's rate limit. Saved, the page loads again with the note, focus on the
+/// requests field.
+#[component]
 fn RateLimitForm(org_id: String, key_id: String, limit: Option<RateLimit>) -> impl IntoView {
-    // Disabled until hydrated: hydration would put back what was typed before.
-    let live = use_hydrated();
-    let current = limit;
-    let limit = RwSignal::new(limit);
-    let requests = RwSignal::new(current.map(|l| l.requests.to_string()).unwrap_or_default());
-    let per = RwSignal::new(
-        current
-            .map(|l| l.per)
-            .unwrap_or(RatePeriod::Minute)
-            .as_str()
-            .to_owned(),
-    );
-    let saved = RwSignal::new(None::<String>);
-    Effect::new(move |_| {
-        if let Some(note) = take_flash("rate-limit") {
-            saved.set(Some(note));
-        }
-    });
-    let save = Action::new(move |(requests, per): &(String, String)| {
-        let args = (
-            org_id.clone(),
-            key_id.clone(),
-            requests.clone(),
-            per.clone(),
-        );
-        async move { set_key_rate_limit(args.0, args.1, args.2, args.3).await }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(key)) = save.value().get() {
-            let note = match key.rate_limit {
-                Some(l) => format!("Saved: at most {}.", l.text()),
-                None => "Saved: no rate limit.".to_owned(),
-            };
-            limit.set(key.rate_limit);
-            flash("rate-limit", &note);
-            reload_focusing("rate-limit-requests");
-        }
-    });
-    let error = move || match save.value().get() {
-        Some(Err(e)) => Some(e),
-        _ => None,
+    let note = match limit {
+        Some(l) => format!("Saved: at most {}.", l.text()),
+        None => "Saved: no rate limit.".to_owned(),
     };
-    let field_error = move || error().and_then(|e| e.field_message("rate_limit"));
-    let other_error = move || {
-        error()
-            .filter(|e| e.field_message("rate_limit").is_none())
-            .map(|e| e.to_string())
-    };
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        saved.set(None);
-        save.dispatch((requests.get_untracked(), per.get_untracked()));
-    };
-    let remove = move |_| {
-        saved.set(None);
-        requests.set(String::new());
-        save.dispatch((String::new(), per.get_untracked()));
-    };
+    let per = limit.map(|l| l.per).unwrap_or(RatePeriod::Minute);
     view! {
         <section class="card" aria-labelledby="rate-limit-title">
             <h2 id="rate-limit-title">"Rate limit"</h2>
@@ -325,89 +270,50 @@ fn RateLimitForm(org_id: String, key_id: String, limit: Option<RateLimit>) -> im
                 "Over the limit, this key's requests get 429 with Retry-After. The window slides: "
                 "no burst of twice the limit at a minute's turn. Leave empty for no limit."
             </p>
-            <form class="inline-form" on:submit=submit novalidate data-testid="rate-limit-form">
-                <fieldset class="form-body" disabled=move || !live.get()>
-                <div class="field" class:has-error=move || field_error().is_some()>
+            <ServerForm action=SetKeyRateLimit::PATH id="rate-limit-form" testid="rate-limit-form"
+                class="inline-form" reload=true focus="rate-limit-requests" note=true>
+                <input type="hidden" name="org_id" value=org_id />
+                <input type="hidden" name="key_id" value=key_id />
+                <fieldset class="form-body" disabled=true>
+                <div class="field">
                     <label for="rate-limit-requests">"Requests"</label>
                     <input id="rate-limit-requests" name="requests" type="number" min="1"
                         max=super::RateLimit::MAX_REQUESTS inputmode="numeric" placeholder="No limit"
-                        aria-invalid=move || if field_error().is_some() { "true" } else { "false" }
-                        aria-describedby="rate-limit-error"
-                        prop:value=move || requests.get()
-                        on:input=move |ev| requests.set(event_target_value(&ev)) />
+                        value=limit.map(|l| l.requests.to_string()) data-field="rate_limit"
+                        aria-invalid="false" aria-describedby="rate-limit-error" />
                 </div>
                 <div class="field">
                     <label for="rate-limit-per">"Per"</label>
-                    <select id="rate-limit-per" name="per" prop:value=move || per.get()
-                        on:change=move |ev| per.set(event_target_value(&ev))>
+                    <select id="rate-limit-per" name="per">
                         {RatePeriod::ALL.into_iter().map(|p| view! {
-                            <option value=p.as_str() selected=p.as_str() == per.get_untracked()>{p.as_str()}</option>
+                            <option value=p.as_str() selected=p == per>{p.as_str()}</option>
                         }).collect_view()}
                     </select>
                 </div>
                 <div class="inline-actions">
-                    <button type="submit" class="btn btn-primary" disabled=move || save.pending().get()>
-                        {move || if save.pending().get() { "Saving…" } else { "Save limit" }}
-                    </button>
-                    <Show when=move || limit.with(Option::is_some)>
-                        <button type="button" class="btn btn-secondary" on:click=remove
-                            disabled=move || save.pending().get()>"Remove limit"</button>
-                    </Show>
+                    <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save limit"</button>
+                    {limit.is_some().then(|| view! {
+                        <button type="submit" class="btn btn-secondary" data-clear="rate-limit-requests">"Remove limit"</button>
+                    })}
                 </div>
                 </fieldset>
-            </form>
-            <p class="field-error" id="rate-limit-error" aria-live="polite">{field_error}</p>
-            {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
-            <p class="muted small" role="status" aria-live="polite" data-testid="rate-limit-saved">{move || saved.get()}</p>
+                <p class="field-error" id="rate-limit-error" data-for="rate_limit" aria-live="polite"></p>
+                <FormAlert />
+                <p class="muted small" role="status" aria-live="polite" data-testid="rate-limit-saved"
+                    data-form-note="" data-note=note></p>
+            </ServerForm>
         </section>
     }
 }
 
 /// Sets the addresses the key may be used from. Saved, the page loads again with the
-/// "Saved" note.
-#[island]
+/// note, focus on the addresses.
+#[component]
 fn AllowedIpsForm(org_id: String, key_id: String, allowed: Vec<String>) -> impl IntoView {
-    // Disabled until hydrated: hydration would put back what was typed before.
-    let live = use_hydrated();
-    let text = RwSignal::new(allowed.join("\n"));
-    let saved = RwSignal::new(None::<String>);
-    Effect::new(move |_| {
-        if let Some(note) = take_flash("allowed-ips") {
-            saved.set(Some(note));
-        }
-    });
-    let save = Action::new(move |entries: &String| {
-        let args = (org_id.clone(), key_id.clone(), entries.clone());
-        async move { set_key_allowed_ips(args.0, args.1, args.2).await }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(key)) = save.value().get() {
-            let note = if key.allowed_ips.is_empty() {
-                "Saved: the key works from any address.".to_owned()
-            } else {
-                format!(
-                    "Saved: the key works only from {}.",
-                    key.allowed_ips.join(", ")
-                )
-            };
-            flash("allowed-ips", &note);
-            reload_focusing("allowed-ips");
-        }
-    });
-    let error = move || match save.value().get() {
-        Some(Err(e)) => Some(e),
-        _ => None,
-    };
-    let field_error = move || error().and_then(|e| e.field_message("allowed_ips"));
-    let other_error = move || {
-        error()
-            .filter(|e| e.field_message("allowed_ips").is_none())
-            .map(|e| e.to_string())
-    };
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        saved.set(None);
-        save.dispatch(text.get_untracked());
+    let note = if allowed.is_empty() {
+        "Saved: the key works from any address.".to_owned()
+    } else {
+        format!("Saved: the key works only from {}.", allowed.join(", "))
     };
     view! {
         <section class="card" aria-labelledby="allowed-ips-title">
@@ -417,25 +323,24 @@ fn AllowedIpsForm(org_id: String, key_id: String, allowed: Vec<String>) -> impl 
                 "or CIDR range per line (at most 50), e.g. 203.0.113.0/24 or 2001:db8::/32. "
                 "Leave empty to allow any address."
             </p>
-            <form on:submit=submit novalidate data-testid="allowed-ips-form">
-                <fieldset class="form-body" disabled=move || !live.get()>
-                <div class="field" class:has-error=move || field_error().is_some()>
+            <ServerForm action=SetKeyAllowedIps::PATH id="allowed-ips-form" testid="allowed-ips-form"
+                reload=true focus="allowed-ips" note=true>
+                <input type="hidden" name="org_id" value=org_id />
+                <input type="hidden" name="key_id" value=key_id />
+                <fieldset class="form-body" disabled=true>
+                <div class="field">
                     <label for="allowed-ips">"Addresses and ranges"</label>
                     <textarea id="allowed-ips" name="allowed_ips" rows="4" spellcheck="false"
-                        autocomplete="off" placeholder="Any address"
-                        aria-invalid=move || if field_error().is_some() { "true" } else { "false" }
-                        aria-describedby="allowed-ips-error"
-                        prop:value=move || text.get()
-                        on:input=move |ev| text.set(event_target_value(&ev))></textarea>
-                    <p class="field-error" id="allowed-ips-error" aria-live="polite">{field_error}</p>
+                        autocomplete="off" placeholder="Any address" data-field="allowed_ips"
+                        aria-invalid="false" aria-describedby="allowed-ips-error">{allowed.join("\n")}</textarea>
+                    <p class="field-error" id="allowed-ips-error" data-for="allowed_ips" aria-live="polite"></p>
                 </div>
-                <button type="submit" class="btn btn-primary" disabled=move || save.pending().get()>
-                    {move || if save.pending().get() { "Saving…" } else { "Save addresses" }}
-                </button>
+                <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save addresses"</button>
                 </fieldset>
-            </form>
-            {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
-            <p class="muted small" role="status" aria-live="polite" data-testid="allowed-ips-saved">{move || saved.get()}</p>
+                <FormAlert />
+                <p class="muted small" role="status" aria-live="polite" data-testid="allowed-ips-saved"
+                    data-form-note="" data-note=note></p>
+            </ServerForm>
         </section>
     }
 }
@@ -451,69 +356,14 @@ fn pretty_json(json: &str) -> String {
 
 /// Edits the key's tags, owner id and metadata (on any key: labels change nothing it can
 /// do). Saved, the page loads again with the "Saved" note.
-#[island]
+#[component]
 fn ContextForm(org_id: String, key_id: String, context: KeyContext) -> impl IntoView {
-    // Disabled until hydrated: hydration would put back what was typed before.
-    let live = use_hydrated();
-    let initial = context;
-    let tags = RwSignal::new(initial.tags.join(", "));
-    let owner = RwSignal::new(initial.owner.clone().unwrap_or_default());
-    let metadata = RwSignal::new(
-        initial
-            .metadata
-            .as_deref()
-            .map(pretty_json)
-            .unwrap_or_default(),
-    );
-    let saved = RwSignal::new(None::<String>);
-    Effect::new(move |_| {
-        if let Some(note) = take_flash("context") {
-            saved.set(Some(note));
-        }
-    });
-    let save = Action::new(move |form: &(String, String, String)| {
-        let (t, o, m) = form.clone();
-        let args = (org_id.clone(), key_id.clone());
-        async move { set_key_context(args.0, args.1, t, o, m).await }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = save.value().get() {
-            flash("context", "Saved.");
-            reload_focusing("key-tags");
-        }
-    });
-    let error = move || match save.value().get() {
-        Some(Err(e)) => Some(e),
-        _ => None,
-    };
-    let field = move |name: &'static str| move || error().and_then(|e| e.field_message(name));
-    let other_error = move || {
-        error()
-            .filter(|e| {
-                ["tags", "owner", "metadata"]
-                    .iter()
-                    .all(|f| e.field_message(f).is_none())
-            })
-            .map(|e| e.to_string())
-    };
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        saved.set(None);
-        save.dispatch((
-            tags.get_untracked(),
-            owner.get_untracked(),
-            metadata.get_untracked(),
-        ));
-    };
-    let invalid = move |name: &'static str| {
-        move || {
-            if field(name)().is_some() {
-                "true"
-            } else {
-                "false"
-            }
-        }
-    };
+    let metadata = context
+        .metadata
+        .as_deref()
+        .map(pretty_json)
+        .unwrap_or_default();
+    let rows = metadata.lines().count().clamp(4, 14);
     view! {
         <section class="card" aria-labelledby="context-title">
             <h2 id="context-title">"Tags, owner and metadata"</h2>
@@ -521,43 +371,40 @@ fn ContextForm(org_id: String, key_id: String, context: KeyContext) -> impl Into
                 "What the key is for. Tags and the owner filter the keys list; "
                 "/verify and whoami return all three, and the gateway forwards the owner as X-Keygate-Key-Owner."
             </p>
-            <form on:submit=submit novalidate data-testid="context-form">
-                <fieldset class="form-body" disabled=move || !live.get()>
-                <div class="field" class:has-error=move || field("tags")().is_some()>
+            <ServerForm action=SetKeyContext::PATH id="context-form" testid="context-form"
+                reload=true focus="key-tags" note=true>
+                <input type="hidden" name="org_id" value=org_id />
+                <input type="hidden" name="key_id" value=key_id />
+                <fieldset class="form-body" disabled=true>
+                <div class="field">
                     <label for="key-tags">"Tags"</label>
                     <input id="key-tags" name="tags" type="text" autocomplete="off" spellcheck="false"
                         placeholder="billing, prod" aria-describedby="key-tags-help key-tags-error"
-                        aria-invalid=invalid("tags")
-                        prop:value=move || tags.get() on:input=move |ev| tags.set(event_target_value(&ev)) />
+                        data-field="tags" aria-invalid="false" value=context.tags.join(", ") />
                     <p class="muted small" id="key-tags-help">"Up to 20, separated by commas: lower-case letters, digits, -, : and ."</p>
-                    <p class="field-error" id="key-tags-error" aria-live="polite">{field("tags")}</p>
+                    <p class="field-error" id="key-tags-error" data-for="tags" aria-live="polite"></p>
                 </div>
-                <div class="field" class:has-error=move || field("owner")().is_some()>
+                <div class="field">
                     <label for="key-owner">"Owner id"</label>
                     <input id="key-owner" name="owner" type="text" autocomplete="off" spellcheck="false"
                         maxlength="128" placeholder="cus_4QFJ" aria-describedby="key-owner-help key-owner-error"
-                        aria-invalid=invalid("owner")
-                        prop:value=move || owner.get() on:input=move |ev| owner.set(event_target_value(&ev)) />
+                        data-field="owner" aria-invalid="false" value=context.owner.clone().unwrap_or_default() />
                     <p class="muted small" id="key-owner-help">"The customer or service the key is for, in your own terms."</p>
-                    <p class="field-error" id="key-owner-error" aria-live="polite">{field("owner")}</p>
+                    <p class="field-error" id="key-owner-error" data-for="owner" aria-live="polite"></p>
                 </div>
-                <div class="field" class:has-error=move || field("metadata")().is_some()>
+                <div class="field">
                     <label for="key-metadata">"Metadata (JSON object)"</label>
                     <textarea id="key-metadata" name="metadata" spellcheck="false" autocomplete="off"
-                        rows=move || metadata.with(|m| m.lines().count().clamp(4, 14))
-                        placeholder="{\"plan\": \"pro\"}" aria-describedby="key-metadata-error"
-                        aria-invalid=invalid("metadata")
-                        prop:value=move || metadata.get()
-                        on:input=move |ev| metadata.set(event_target_value(&ev))></textarea>
-                    <p class="field-error" id="key-metadata-error" aria-live="polite">{field("metadata")}</p>
+                        rows=rows placeholder="{\"plan\": \"pro\"}" aria-describedby="key-metadata-error"
+                        data-field="metadata" aria-invalid="false">{metadata}</textarea>
+                    <p class="field-error" id="key-metadata-error" data-for="metadata" aria-live="polite"></p>
                 </div>
-                <button type="submit" class="btn btn-primary" disabled=move || save.pending().get()>
-                    {move || if save.pending().get() { "Saving…" } else { "Save tags, owner and metadata" }}
-                </button>
+                <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save tags, owner and metadata"</button>
                 </fieldset>
-            </form>
-            {move || other_error().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
-            <p class="muted small" role="status" aria-live="polite" data-testid="context-saved">{move || saved.get()}</p>
+                <FormAlert />
+                <p class="muted small" role="status" aria-live="polite" data-testid="context-saved"
+                    data-form-note="" data-note="Saved."></p>
+            </ServerForm>
         </section>
     }
 }

@@ -57,7 +57,7 @@ fn PolicyForm(org_id: String, policy: KeyPolicy) -> impl IntoView {
     let p = policy;
     let number = |days: Option<u32>| days.map(|d| d.to_string()).unwrap_or_default();
     view! {
-        <ServerForm action=SetKeyPolicy::PATH id="key-policy" reload=true note="Saved.">
+        <ServerForm action=SetKeyPolicy::PATH id="key-policy" reload=true note=true>
             <input type="hidden" name="org_id" value=org_id />
             <Field label="Maximum lifetime of a new key, in days" name="max_days" kind="number"
                 inputmode="numeric" value=number(p.max_days)
@@ -73,7 +73,7 @@ fn PolicyForm(org_id: String, policy: KeyPolicy) -> impl IntoView {
             <FormAlert />
             <div class="form-actions">
                 <button type="submit" class="btn btn-primary" data-sending="Saving…" disabled=true>"Save policy"</button>
-                <span class="muted small" role="status" data-testid="policy-saved" data-form-note=""></span>
+                <span class="muted small" role="status" data-testid="policy-saved" data-form-note="" data-note="Saved."></span>
             </div>
         </ServerForm>
     }
