@@ -99,53 +99,19 @@ fn ServerFormScript(form: String, then: Then) -> impl IntoView {
     let _ = (form, then);
 }
 
-/// Copies `text` to the clipboard and says so, visibly and to screen readers.
+/// Copies `text` to the clipboard and says so, visibly and to screen readers (run by
+/// `page_script`). Disabled until the page is live.
 #[component]
 pub fn CopyButton(
     #[prop(into)] text: String,
     #[prop(into)] label: String,
     #[prop(into, optional)] id: Option<String>,
 ) -> impl IntoView {
-    let (state, set_state) = signal(CopyState::Idle);
-    let live = use_hydrated();
-    let copy = move |_| {
-        let text = text.clone();
-        leptos::task::spawn_local(async move {
-            let copied = write_clipboard(&text).await;
-            set_state.set(if copied {
-                CopyState::Copied
-            } else {
-                CopyState::Failed
-            });
-            set_timeout(
-                move || set_state.set(CopyState::Idle),
-                std::time::Duration::from_secs(3),
-            );
-        });
-    };
     view! {
-        <button type="button" id=id class="btn btn-secondary btn-copy" on:click=copy aria-label=label
-            disabled=move || !live.get()>
-            {move || match state.get() {
-                CopyState::Copied => "Copied",
-                CopyState::Idle | CopyState::Failed => "Copy",
-            }}
-        </button>
-        <span class="copy-status" role="status" aria-live="polite">
-            {move || match state.get() {
-                CopyState::Copied => "Copied to clipboard",
-                CopyState::Failed => "Copy failed: select the text and copy it yourself",
-                CopyState::Idle => "",
-            }}
-        </span>
+        <button type="button" id=id class="btn btn-secondary btn-copy" data-copy=text aria-label=label
+            data-live="" disabled=true>"Copy"</button>
+        <span class="copy-status" role="status" aria-live="polite"></span>
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum CopyState {
-    Idle,
-    Copied,
-    Failed,
 }
 
 #[cfg(feature = "hydrate")]
@@ -157,53 +123,13 @@ pub(crate) async fn write_clipboard(text: &str) -> bool {
     wasm_bindgen_futures::JsFuture::from(promise).await.is_ok()
 }
 
-#[cfg(not(feature = "hydrate"))]
-pub(crate) async fn write_clipboard(_text: &str) -> bool {
-    false
-}
-
-/// False on the server and until the island around it is hydrated, then true: its
-/// controls are disabled until they work (a click on a page still loading is not lost
-/// without a word, and a keyboard user sees they are not ready).
-pub fn use_hydrated() -> Signal<bool> {
-    let live = RwSignal::new(false);
-    Effect::new(move |_| live.set(true));
-    live.into()
-}
-
-/// A [`CopyButton`] on a page rendered on the server: an island of its own.
-#[island]
-pub fn CopyIsland(
-    text: String,
-    label: String,
-    #[prop(optional)] id: Option<String>,
-) -> impl IntoView {
-    match id {
-        Some(id) => view! { <CopyButton text=text label=label id=id /> }.into_any(),
-        None => view! { <CopyButton text=text label=label /> }.into_any(),
-    }
-}
-
-/// Marks the body `data-hydrated="true"` once every island before it is hydrated (the
-/// island script hydrates islands in document order, one after the other), so tests and
-/// people can tell a live page from its HTML. The last thing in the body.
-///
-/// It also moves focus where [`reload_focusing`] asked, once the new page is live.
-#[island]
-pub fn HydratedMarker() -> impl IntoView {
-    Effect::new(move |_| {
-        if let Some(id) = take_stashed(FOCUS_AFTER_RELOAD) {
-            // On the next frame: the islands' controls are enabled by then.
-            request_animation_frame(move || focus_by_id(&id));
-        }
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-}
-
 /// Where [`reload_focusing`] keeps the id to focus, for the page it loads.
 const FOCUS_AFTER_RELOAD: &str = "focus";
+
+/// The id [`reload_focusing`] asked to focus on this page, once.
+pub fn take_focus_after_reload() -> Option<String> {
+    take_stashed(FOCUS_AFTER_RELOAD)
+}
 
 /// Keeps `value` for the next page of this tab (`sessionStorage`), under `key`.
 fn stash(key: &str, value: &str) {
@@ -230,18 +156,6 @@ fn take_stashed(key: &str) -> Option<String> {
         let _ = key;
         None
     }
-}
-
-/// Shows `dialog` as a modal as soon as it is in the page. For dialogs rendered only
-/// while open (one per row would repeat their ids).
-pub fn show_when_mounted(dialog: NodeRef<leptos::html::Dialog>) {
-    Effect::new(move |_| {
-        if let Some(d) = dialog.get()
-            && !d.open()
-        {
-            let _ = d.show_modal();
-        }
-    });
 }
 
 /// Focuses the element with this id, if there is one.

@@ -15,6 +15,7 @@ pub mod dom;
 pub mod error;
 pub mod keys;
 pub mod orgs;
+pub mod page_script;
 pub mod validate;
 pub mod webhooks;
 
@@ -26,11 +27,12 @@ pub mod shared;
 pub mod ssr;
 
 use auth::ui::{LoginPage, SignUpPage, UserMenu};
-use components::{HydratedMarker, NotFoundPage};
+use components::NotFoundPage;
 use keys::page::KeyDetailPage;
 use keys::policy::PolicyPage;
 use keys::ui::ApiKeysPage;
 use orgs::ui::{GeneralPage, MembersPage, OrgSettingsLayout, OrgsPage};
+use page_script::PageScript;
 use webhooks::ui::WebhooksPage;
 
 /// The HTML document around the app, rendered on the server.
@@ -90,7 +92,7 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
-        <HydratedMarker />
+        <PageScript />
     }
 }
 

@@ -32,9 +32,9 @@ test("the bundle arrives brotli-compressed under hashed names, and cached for a 
   }
   const wasm = bundle.find((b) => b.url.endsWith(".wasm"))!;
   // Far below the 1.4 MB a first visit used to download: only the islands are in it
-  // (229 KB brotli on 2026-12-02, 472 KB when the whole app hydrated).
+  // (136 KB brotli on 2026-12-02, 472 KB when the whole app hydrated).
   expect(wasm.length).toBeGreaterThan(0);
-  expect(wasm.length).toBeLessThan(250_000);
+  expect(wasm.length).toBeLessThan(200_000);
 
   await context.close();
 });

@@ -224,29 +224,11 @@ pub fn UsageChart(usage: UsageView, #[prop(into)] chart_id: String) -> impl Into
     }
 }
 
-/// "Show as table" / "Hide table": shows or hides the chart's table (rendered on the
-/// server, hidden), found by its id.
-#[island]
+/// Shows or hides the chart's table (run by `page_script`).
+#[component]
 fn TableToggle(table_id: String) -> impl IntoView {
-    let as_table = RwSignal::new(false);
-    let toggle = {
-        let table_id = table_id.clone();
-        move |_| {
-            as_table.update(|t| *t = !*t);
-            if let Some(table) = document().get_element_by_id(&table_id) {
-                let _ = if as_table.get_untracked() {
-                    table.remove_attribute("hidden")
-                } else {
-                    table.set_attribute("hidden", "")
-                };
-            }
-        }
-    };
     view! {
-        <button type="button" class="btn btn-link btn-small" aria-controls=table_id
-            aria-expanded=move || if as_table.get() { "true" } else { "false" }
-            on:click=toggle>
-            {move || if as_table.get() { "Hide table" } else { "Show as table" }}
-        </button>
+        <button type="button" class="btn btn-link btn-small" aria-controls=table_id.clone()
+            aria-expanded="false" data-toggle=table_id data-live="" disabled=true>"Show as table"</button>
     }
 }

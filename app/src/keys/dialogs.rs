@@ -294,8 +294,11 @@ mod dom {
         HtmlSelectElement, HtmlTemplateElement, MouseEvent,
     };
 
+    use leptos::server_fn::ServerFn;
+
     use crate::dom::{
-        by_id, checked, closest, enable, listen, listen_id, set_busy, set_hidden, set_text, value,
+        by_id, call, checked, closest, enable, listen, listen_id, set_busy, set_hidden, set_text,
+        value,
     };
 
     use super::expiry_preview;
@@ -303,9 +306,9 @@ mod dom {
     use crate::error::AppError;
     use crate::keys::scopes::{Scope, Scopes};
     use crate::keys::{
-        CreatedKey, KeyPolicy, OVERLAP_CHOICES, RateLimit, context_from_form, create_api_key,
-        end_key_overlap, format, pause_api_key, resolve_expiry, resume_api_key, revoke_api_key,
-        roll_api_key, shorten_api_key,
+        CreateApiKey, EndKeyOverlap, KeyPolicy, OVERLAP_CHOICES, PauseApiKey, RateLimit,
+        ResumeApiKey, RevokeApiKey, RollApiKey, ShortenApiKey, context_from_form, format,
+        resolve_expiry,
     };
     use crate::validate;
 
@@ -677,18 +680,23 @@ mod dom {
         set_busy("create-key-submit", true, "Creating…");
         let page = page.clone();
         spawn_local(async move {
-            let result = create_api_key(
-                page.org_id.clone(),
-                form.name,
-                form.expiry,
-                Some(form.date),
-                Some(form.scopes.to_stored()),
-                Some(form.limit.0),
-                Some(form.limit.1),
-                Some(form.tags),
-                Some(form.owner),
+            let scopes = form.scopes.to_stored();
+            let result = call(
+                CreateApiKey::PATH,
+                &[
+                    ("org_id", &page.org_id),
+                    ("name", &form.name),
+                    ("expiry", &form.expiry),
+                    ("custom_date", &form.date),
+                    ("scopes", &scopes),
+                    ("rate_limit", &form.limit.0),
+                    ("rate_limit_per", &form.limit.1),
+                    ("tags", &form.tags),
+                    ("owner", &form.owner),
+                ],
             )
-            .await;
+            .await
+            .and_then(|answer| revealed(&answer));
             page.busy.set(false);
             set_busy("create-key-submit", false, "Create key");
             match result {
@@ -703,8 +711,24 @@ mod dom {
         });
     }
 
+    /// What the page reads of a created or rolled key: its name and its secret.
+    #[derive(serde::Deserialize)]
+    struct Revealed {
+        key: Named,
+        secret: String,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: String,
+    }
+
+    fn revealed(answer: &str) -> Result<Revealed, AppError> {
+        serde_json::from_str(answer).map_err(|_| AppError::Internal)
+    }
+
     /// Shows a created or rolled key once, in the create dialog, in place of the form.
-    fn reveal(page: &Page, created: CreatedKey) {
+    fn reveal(page: &Page, created: Revealed) {
         let (Some(dialog), Some(template)) = (
             dialog("create-key-dialog"),
             by_id("key-reveal-template").and_then(|t| t.dyn_into::<HtmlTemplateElement>().ok()),
@@ -925,13 +949,29 @@ mod dom {
         set_busy("confirm-go", true, sending);
         let page = page.clone();
         spawn_local(async move {
-            let (org_id, key_id) = (page.org_id.clone(), target.id.clone());
+            let key = [
+                ("org_id", page.org_id.as_str()),
+                ("key_id", target.id.as_str()),
+            ];
+            let overlap = overlap.to_string();
             let result = match kind {
-                Confirm::Revoke => revoke_api_key(org_id, key_id).await.map(|_| None),
-                Confirm::Roll => roll_api_key(org_id, key_id, overlap).await.map(Some),
-                Confirm::Pause => pause_api_key(org_id, key_id, until).await.map(|_| None),
-                Confirm::EndOverlap => end_key_overlap(org_id, key_id).await.map(|_| None),
-                Confirm::Shorten => shorten_api_key(org_id, key_id).await.map(|_| None),
+                Confirm::Revoke => call(RevokeApiKey::PATH, &key).await.map(|_| None),
+                Confirm::Roll => {
+                    let args = [key[0], key[1], ("overlap_seconds", overlap.as_str())];
+                    call(RollApiKey::PATH, &args)
+                        .await
+                        .and_then(|answer| revealed(&answer))
+                        .map(Some)
+                }
+                Confirm::Pause => {
+                    let mut args = key.to_vec();
+                    if let Some(until) = &until {
+                        args.push(("until", until));
+                    }
+                    call(PauseApiKey::PATH, &args).await.map(|_| None)
+                }
+                Confirm::EndOverlap => call(EndKeyOverlap::PATH, &key).await.map(|_| None),
+                Confirm::Shorten => call(ShortenApiKey::PATH, &key).await.map(|_| None),
             };
             page.busy.set(false);
             set_busy("confirm-go", false, idle);
@@ -961,7 +1001,11 @@ mod dom {
         let _ = button.set_attribute("disabled", "");
         let page = page.clone();
         spawn_local(async move {
-            let result = resume_api_key(page.org_id.clone(), target.id).await;
+            let args = [
+                ("org_id", page.org_id.as_str()),
+                ("key_id", target.id.as_str()),
+            ];
+            let result = call(ResumeApiKey::PATH, &args).await;
             page.busy.set(false);
             let _ = button.remove_attribute("disabled");
             match result {

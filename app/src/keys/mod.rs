@@ -693,7 +693,7 @@ pub async fn list_api_keys(
     Ok(service::list_keys(&state.db, &manager, page, &query).await?)
 }
 
-pub use create::create_api_key;
+pub use create::{CreateApiKey, create_api_key};
 
 /// In a module of its own: a server function's arguments are its form's fields, one each,
 /// and the lint's allowance must reach the code the macro generates for the browser too.

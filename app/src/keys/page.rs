@@ -17,7 +17,7 @@ use super::{
     ApiKeyView, KeyStatus, RateLimit, RatePeriod, SetKeyAllowedIps, SetKeyContext, SetKeyRateLimit,
     format_date, get_api_key, key_usage, list_key_activity, relative, url_encode,
 };
-use crate::components::{AccessDeniedPage, CopyIsland, FormAlert, Loading, ServerForm};
+use crate::components::{AccessDeniedPage, CopyButton, FormAlert, Loading, ServerForm};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
 
@@ -219,7 +219,7 @@ fn KeyFacts(
             <dl class="facts">
                 <div class="fact-wide"><dt>"Key ID"</dt>
                     <dd class="copy-row"><code data-testid="key-id">{key.id.clone()}</code>
-                        <CopyIsland text=key.id.clone() label="Copy key ID".to_owned() /></dd></div>
+                        <CopyButton text=key.id.clone() label="Copy key ID" /></dd></div>
                 <div><dt>"Scopes"</dt>
                     <dd class="scope-list">{key.scopes.iter().map(|s| view! { <code class="scope">{s.clone()}</code> }).collect_view()}</dd></div>
                 <div><dt>"Created"</dt><dd>{format!("{} by {}", format_time(key.created_at), key.created_by)}</dd></div>

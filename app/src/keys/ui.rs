@@ -6,7 +6,6 @@
 
 use chrono::Utc;
 use leptos::either::Either;
-use leptos::html;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
@@ -17,7 +16,7 @@ use super::{
     ApiKeyView, AuditEventView, KeyPage, KeyPolicy, KeyQuery, KeyStatus, StatusFilter, format_date,
     list_api_keys, list_key_activity, org_usage, relative, url_encode,
 };
-use crate::components::{AccessDeniedPage, Loading, go_to};
+use crate::components::{AccessDeniedPage, Loading};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
 
@@ -126,8 +125,9 @@ impl From<&KeyQuery> for FilterValues {
 }
 
 /// Search and filters, submitted as the page's URL (`?q=&tag=&owner=&status=`), so a
-/// filtered view can be shared and survives a reload.
-#[island]
+/// filtered view can be shared and survives a reload. A plain GET form; with wasm its
+/// blank fields stay out of the URL (`page_script`).
+#[component]
 fn FilterBar(
     base: String,
     given: FilterValues,
@@ -144,15 +144,14 @@ fn FilterBar(
                       name: &'static str,
                       label: &'static str,
                       value: Option<String>,
-                      placeholder: &'static str,
-                      input: NodeRef<html::Input>| {
+                      placeholder: &'static str| {
         let message = error_for(name);
         let invalid = message.is_some();
         let error_id = format!("{id}-error");
         view! {
             <div class="field" class:has-error=invalid>
                 <label for=id>{label}</label>
-                <input id=id name=name type="search" autocomplete="off" spellcheck="false" node_ref=input
+                <input id=id name=name type="search" autocomplete="off" spellcheck="false"
                     value=value.unwrap_or_default() placeholder=placeholder
                     aria-invalid=if invalid { "true" } else { "false" }
                     aria-describedby=error_id.clone() />
@@ -160,8 +159,6 @@ fn FilterBar(
             </div>
         }
     };
-    let (q_input, tag_input, owner_input) = (NodeRef::new(), NodeRef::new(), NodeRef::new());
-    let status_input = NodeRef::<html::Select>::new();
     let status = given.status.clone().unwrap_or_default();
     let search = text_field(
         "key-search",
@@ -169,62 +166,28 @@ fn FilterBar(
         "Search",
         given.q.clone(),
         "Name, hint or key ID",
-        q_input,
     );
-    let tag = text_field(
-        "key-tag",
-        "tag",
-        "Tag",
-        given.tag.clone(),
-        "e.g. prod",
-        tag_input,
-    );
+    let tag = text_field("key-tag", "tag", "Tag", given.tag.clone(), "e.g. prod");
     let owner = text_field(
         "key-owner-filter",
         "owner",
         "Owner id",
         given.owner.clone(),
         "cus_4QFJ",
-        owner_input,
     );
     let status_error = error_for("status");
     let status_invalid = status_error.is_some();
     let any =
         given.q.is_some() || given.tag.is_some() || given.owner.is_some() || given.status.is_some();
-    // Without wasm the form is a plain GET of the same URL; with it, the page goes there
-    // leaving out blank filters.
-    let action = base.clone();
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let input = |node: NodeRef<html::Input>| node.get_untracked().map(|i| i.value());
-        let query = KeyQuery {
-            text: input(q_input),
-            tag: input(tag_input),
-            owner: input(owner_input),
-            status: None,
-        };
-        let status = status_input
-            .get_untracked()
-            .map(|s| s.value())
-            .filter(|s| !s.is_empty())
-            .map(|s| format!("&status={}", url_encode(&s)))
-            .unwrap_or_default();
-        let params = format!("{}{status}", query.to_params_given());
-        let url = match params.strip_prefix('&') {
-            Some(params) => format!("{action}?{params}"),
-            None => action.clone(),
-        };
-        go_to(&url);
-    };
     view! {
         <form method="get" action=base.clone() class="filter-bar" role="search" aria-label="Find keys"
-            data-testid="key-filters" on:submit=submit>
+            data-testid="key-filters" data-clean-get="">
             {search}
             {tag}
             {owner}
             <div class="field" class:has-error=status_invalid>
                 <label for="key-status-filter">"Status"</label>
-                <select id="key-status-filter" name="status" aria-describedby="key-status-filter-error" node_ref=status_input>
+                <select id="key-status-filter" name="status" aria-describedby="key-status-filter-error">
                     <option value="" selected=status.is_empty()>"Any status"</option>
                     {StatusFilter::ALL.into_iter().map(|s| view! {
                         <option value=s.as_str() selected=status == s.as_str()>{s.label()}</option>

@@ -6,14 +6,13 @@ use leptos_router::components::{A, Outlet, Redirect};
 use leptos_router::hooks::{use_location, use_params_map};
 
 use super::{
-    AddMember, CreateOrg, MemberView, OrgSummary, RemoveMember, RenameOrg, Role,
-    change_member_role, get_org, list_member_keys, list_members, list_my_orgs,
+    AddMember, CreateOrg, MemberView, OrgSummary, RenameOrg, Role, get_org, list_members,
+    list_my_orgs,
 };
 use leptos::server_fn::ServerFn;
 
 use crate::components::{
-    AccessDeniedPage, CopyIsland, ErrorPanel, Field, FormAlert, Loading, NotFoundPage, ServerForm,
-    focus_by_id, go_to, reload, show_when_mounted, use_hydrated,
+    AccessDeniedPage, CopyButton, ErrorPanel, Field, FormAlert, Loading, NotFoundPage, ServerForm,
 };
 use crate::error::AppError;
 
@@ -151,22 +150,12 @@ pub fn OrgSettingsLayout() -> impl IntoView {
 
 /// Moves to the same settings page (`section`) of another organization: `orgs` are ids
 /// and names.
-#[island]
+#[component]
 fn OrgSwitcher(current: String, orgs: Vec<(String, String)>, section: String) -> impl IntoView {
-    let switch = move |ev: leptos::ev::Event| {
-        let target = event_target_value(&ev);
-        // A key's page belongs to one organization: another one shows its keys list.
-        let section = if section.starts_with("/keys/") {
-            "/keys"
-        } else {
-            section.as_str()
-        };
-        go_to(&format!("/orgs/{target}/settings{section}"));
-    };
     view! {
         <label class="switcher">
             <span>"Organization"</span>
-            <select on:change=switch data-testid="org-switcher">
+            <select data-org-switch=section data-testid="org-switcher">
                 {orgs.into_iter().map(|(id, name)| {
                     let selected = id == current;
                     view! { <option value=id selected=selected>{name}</option> }
@@ -190,7 +179,7 @@ pub fn GeneralPage() -> impl IntoView {
                         <p class="muted">"Use this ID when you call the Keygate API or contact support."</p>
                         <div class="copy-row">
                             <code class="org-id" data-testid="org-id">{org.id.clone()}</code>
-                            <CopyIsland text=org.id.clone() label="Copy organization ID".to_owned() />
+                            <CopyButton text=org.id.clone() label="Copy organization ID" />
                         </div>
                     </section>
                     {org.role.can_manage_members().then(|| view! {
@@ -241,6 +230,7 @@ pub fn MembersPage() -> impl IntoView {
                             <p class="muted">"They need a Keygate account first."</p>
                             <AddMemberForm org_id=me.id.clone() granter=me.role />
                         </section>
+                        <RemoveMemberDialog org_id=me.id.clone() />
                     }.into_any(),
                     Err(AppError::Forbidden) => view! {
                         <AccessDeniedPage message=format!(
@@ -323,7 +313,7 @@ fn MemberRow(m: MemberView, me: OrgSummary) -> impl IntoView {
             <td data-label="Joined">{m.joined_at.format("%Y-%m-%d").to_string()}</td>
             <td class="actions">
                 {editable.then(|| view! {
-                    <RemoveMember org_id=me.id.clone() user_id=m.user_id.clone() display_name=m.display_name.clone() />
+                    <RemoveMemberButton user_id=m.user_id.clone() display_name=m.display_name.clone() />
                 })}
             </td>
         </tr>
@@ -333,7 +323,7 @@ fn MemberRow(m: MemberView, me: OrgSummary) -> impl IntoView {
 /// A member's role, saved as soon as it is changed. The select stays enabled (disabling it
 /// would drop keyboard focus); the server serialises concurrent changes under the
 /// organization's lock.
-#[island]
+#[component]
 fn MemberRoleSelect(
     org_id: String,
     user_id: String,
@@ -342,160 +332,58 @@ fn MemberRoleSelect(
     granter: Role,
     is_me: bool,
 ) -> impl IntoView {
-    let error = RwSignal::new(None::<AppError>);
-    // The role the select last showed with the server's agreement.
-    let shown = StoredValue::new(role);
     let select_id = format!("role-{user_id}");
-    let on_change = move |ev: leptos::ev::Event| {
-        let select = event_target::<leptos::web_sys::HtmlSelectElement>(&ev);
-        let (org_id, user_id, role) = (org_id.clone(), user_id.clone(), select.value());
-        leptos::task::spawn_local(async move {
-            let result = change_member_role(org_id, user_id, role).await;
-            match &result {
-                // The select already shows the new role: nothing to re-render, so the
-                // table and focus stay as they are.
-                Ok(member) => shown.set_value(member.role),
-                // Refused: take the choice back by hand.
-                Err(_) => select.set_value(shown.get_value().as_str()),
-            }
-            // A change to one's own role changes what the page offers.
-            if is_me && result.is_ok() {
-                reload();
-            }
-            error.set(result.err());
-        });
-    };
     view! {
         <label class="sr-only" for=select_id.clone()>{format!("Role of {display_name}")}</label>
-        <select id=select_id on:change=on_change>
+        <select id=select_id data-member-role=user_id data-org=org_id data-shown=role.as_str()
+            data-me=is_me.then_some("") data-live="" disabled=true>
             {Role::ALL.into_iter().filter(|r| granter.can_administer(*r)).map(|r| view! {
                 <option value=r.as_str() selected=r == role>{r.label()}</option>
             }).collect_view()}
         </select>
-        {move || error.get().map(|e| view! { <p class="field-error" role="alert">{e.to_string()}</p> })}
+        <p class="field-error" role="alert" hidden=true></p>
     }
 }
 
 /// Removing a member: shows the keys they created and asks whether to revoke them or
 /// transfer them to the caller; the choice is applied in one transaction with the removal.
 /// Once removed, their row goes (nothing else is redrawn) and focus moves to the heading.
-#[island]
-fn RemoveMember(org_id: String, user_id: String, display_name: String) -> impl IntoView {
-    let dialog = NodeRef::<leptos::html::Dialog>::new();
-    // The dialog is in the page only while open: one per row would repeat its ids.
-    let open = RwSignal::new(false);
-    show_when_mounted(dialog);
-    let button = NodeRef::<leptos::html::Button>::new();
-    let live = use_hydrated();
-    let handover = RwSignal::new("revoke".to_owned());
-    let error = RwSignal::new(None::<AppError>);
-    let keys = Action::new(move |(org_id, user_id): &(String, String)| {
-        list_member_keys(org_id.clone(), user_id.clone())
-    });
-    let remove = ServerAction::<RemoveMember>::new();
-    let ask = {
-        let (org_id, user_id) = (org_id.clone(), user_id.clone());
-        move |_| {
-            handover.set("revoke".to_owned());
-            error.set(None);
-            keys.dispatch((org_id.clone(), user_id.clone()));
-            open.set(true);
-        }
-    };
-    Effect::new(move |_| {
-        let Some(result) = remove.value().get() else {
-            return;
-        };
-        remove.value().set(None);
-        match result {
-            Ok(()) => {
-                if let Some(dialog) = dialog.get_untracked() {
-                    dialog.close();
-                }
-                if let Some(row) = button
-                    .get_untracked()
-                    .and_then(|b| b.closest("tr").ok().flatten())
-                {
-                    row.remove();
-                }
-                // The row and its button are gone: focus goes to the table's heading.
-                focus_by_id("members-title");
-            }
-            Err(e) => error.set(Some(e)),
-        }
-    });
-    let confirm = move |_| {
-        error.set(None);
-        remove.dispatch(RemoveMember {
-            org_id: org_id.clone(),
-            user_id: user_id.clone(),
-            keys: Some(handover.get_untracked()),
-        });
-    };
-    let key_list = move || {
-        match keys.value().get() {
-        None => view! { <p class="muted" aria-live="polite">"Looking up the keys they created…"</p> }.into_any(),
-        Some(Err(e)) => view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> }.into_any(),
-        Some(Ok(list)) if list.is_empty() => view! {
-            <p data-testid="member-keys-none">"They have not created any key that is still active."</p>
-        }.into_any(),
-        Some(Ok(list)) => {
-            let count = list.len();
-            view! {
-                <p>{format!(
-                    "They created {count} {} that {} not revoked:",
-                    if count == 1 { "key" } else { "keys" },
-                    if count == 1 { "is" } else { "are" },
-                )}</p>
-                <ul class="member-keys" data-testid="member-keys">
-                    {list.into_iter().map(|k| view! {
-                        <li><strong>{k.name}</strong>" "<code class="muted">{k.hint}</code></li>
-                    }).collect_view()}
-                </ul>
-                <fieldset class="field handover">
-                    <legend>"What should happen to them?"</legend>
-                    <label class="checkbox" for="handover-revoke">
-                        <input type="radio" id="handover-revoke" name="handover" value="revoke"
-                            prop:checked=move || handover.get() == "revoke"
-                            on:change=move |_| handover.set("revoke".to_owned()) />
-                        <span>"Revoke them"</span>
-                        <span class="muted small">"Requests with these keys fail from now on."</span>
-                    </label>
-                    <label class="checkbox" for="handover-transfer">
-                        <input type="radio" id="handover-transfer" name="handover" value="transfer"
-                            prop:checked=move || handover.get() == "transfer"
-                            on:change=move |_| handover.set("transfer".to_owned()) />
-                        <span>"Transfer them to me"</span>
-                        <span class="muted small">"They keep working, with your role as their limit."</span>
-                    </label>
-                </fieldset>
-            }.into_any()
-        }
-    }
-    };
-    let title = format!("Remove {display_name}?");
+#[component]
+fn RemoveMemberButton(user_id: String, display_name: String) -> impl IntoView {
     view! {
-        <button type="button" class="btn btn-danger-outline btn-small" node_ref=button
-            aria-label=format!("Remove {display_name}") on:click=ask disabled=move || !live.get()>"Remove"</button>
-        {move || open.get().then(|| {
-        let (title, confirm) = (title.clone(), confirm.clone());
-        view! {
-        <dialog node_ref=dialog class="dialog" aria-labelledby="remove-title"
-            data-testid="remove-member-dialog" on:close=move |_| { error.set(None); open.set(false); }>
-            <h2 id="remove-title">{title}</h2>
+        <button type="button" class="btn btn-danger-outline btn-small" aria-label=format!("Remove {display_name}")
+            data-remove-member=user_id data-name=display_name data-live="" disabled=true>"Remove"</button>
+    }
+}
+
+/// The dialog every row's Remove opens (run by `page_script`): the member's keys, looked
+/// up when it opens, and what should happen to them.
+#[component]
+fn RemoveMemberDialog(org_id: String) -> impl IntoView {
+    view! {
+        <dialog id="remove-member-dialog" class="dialog" aria-labelledby="remove-title"
+            data-testid="remove-member-dialog" data-org=org_id>
+            <h2 id="remove-title"></h2>
             <p>"They lose access to this organization at once."</p>
-            {key_list}
-            {move || error.get().map(|e| view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> })}
+            <div id="member-keys-area" aria-live="polite"></div>
+            <fieldset class="field handover" id="member-keys-handover" hidden=true>
+                <legend>"What should happen to them?"</legend>
+                <label class="checkbox" for="handover-revoke">
+                    <input type="radio" id="handover-revoke" name="handover" value="revoke" checked=true />
+                    <span>"Revoke them"</span>
+                    <span class="muted small">"Requests with these keys fail from now on."</span>
+                </label>
+                <label class="checkbox" for="handover-transfer">
+                    <input type="radio" id="handover-transfer" name="handover" value="transfer" />
+                    <span>"Transfer them to me"</span>
+                    <span class="muted small">"They keep working, with your role as their limit."</span>
+                </label>
+            </fieldset>
+            <div class="alert alert-error" role="alert" id="remove-member-error" hidden=true></div>
             <div class="dialog-actions">
-                <button type="button" class="btn btn-link" autofocus on:click=move |_| {
-                    if let Some(dialog) = dialog.get_untracked() { dialog.close(); }
-                }>"Cancel"</button>
-                <button type="button" class="btn btn-danger" on:click=confirm
-                    disabled=move || remove.pending().get() || keys.pending().get()>
-                    {move || if remove.pending().get() { "Removing…" } else { "Remove member" }}
-                </button>
+                <button type="button" class="btn btn-link" id="remove-member-cancel" autofocus>"Cancel"</button>
+                <button type="button" class="btn btn-danger" id="remove-member-go">"Remove member"</button>
             </div>
         </dialog>
-        }})}
     }
 }

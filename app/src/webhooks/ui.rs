@@ -309,13 +309,24 @@ mod dom {
     use super::event_box;
     use crate::components::{focus_by_id, write_clipboard};
     use crate::dom::{
-        by_id, checked, closest, enable, listen, listen_id, refresh_parts, set_busy, set_hidden,
-        set_text, value,
+        by_id, call, checked, closest, enable, listen, listen_id, refresh_parts, set_busy,
+        set_hidden, set_text, value,
     };
     use crate::error::AppError;
-    use crate::webhooks::{
-        CreatedEndpoint, EVENT_TYPES, create_webhook, delete_webhook, send_test_webhook,
-    };
+    use crate::webhooks::{CreateWebhook, DeleteWebhook, EVENT_TYPES, SendTestWebhook};
+    use leptos::server_fn::ServerFn;
+
+    /// What the page reads of a new endpoint: its URL and its secret.
+    #[derive(serde::Deserialize)]
+    struct Created {
+        endpoint: Url,
+        secret: String,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Url {
+        url: String,
+    }
 
     /// The parts of the page that [`refresh`] replaces.
     const PARTS: [&str; 2] = ["webhook-endpoints", "webhook-deliveries"];
@@ -451,15 +462,20 @@ mod dom {
                 let _ = button.set_attribute("disabled", "");
                 let (page, button) = (page.clone(), button.clone());
                 spawn_local(async move {
-                    let org_id = page.org_id.clone();
+                    let args = [
+                        ("org_id", page.org_id.as_str()),
+                        ("endpoint_id", id.as_str()),
+                    ];
                     let result = if hook == "test" {
-                        send_test_webhook(org_id, id).await.map(|event_id| {
+                        call(SendTestWebhook::PATH, &args).await.map(|answer| {
+                            let event_id =
+                                serde_json::from_str::<String>(&answer).unwrap_or_default();
                             format!("Test event {event_id} queued. Its delivery appears below.")
                         })
                     } else {
-                        delete_webhook(org_id, id)
+                        call(DeleteWebhook::PATH, &args)
                             .await
-                            .map(|()| format!("Deleted the endpoint {url}."))
+                            .map(|_| format!("Deleted the endpoint {url}."))
                     };
                     page.busy.set(false);
                     let _ = button.remove_attribute("disabled");
@@ -520,7 +536,14 @@ mod dom {
         set_busy("add-endpoint-submit", true, "Adding…");
         let page = page.clone();
         spawn_local(async move {
-            let result = create_webhook(page.org_id.clone(), url, events).await;
+            let args = [
+                ("org_id", page.org_id.as_str()),
+                ("url", &url),
+                ("events", &events),
+            ];
+            let result = call(CreateWebhook::PATH, &args).await.and_then(|answer| {
+                serde_json::from_str::<Created>(&answer).map_err(|_| AppError::Internal)
+            });
             page.busy.set(false);
             set_busy("add-endpoint-submit", false, "Add endpoint");
             match result {
@@ -545,7 +568,7 @@ mod dom {
     }
 
     /// The new endpoint's signing secret, once, before the form; focus moves to it.
-    fn show_secret(page: &Page, created: CreatedEndpoint) {
+    fn show_secret(page: &Page, created: Created) {
         let (Some(form_card), Some(template)) = (
             by_id("add-endpoint"),
             by_id("webhook-secret-template").and_then(|t| t.dyn_into::<HtmlTemplateElement>().ok()),
