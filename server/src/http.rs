@@ -158,12 +158,9 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
 
     let site_root = std::path::PathBuf::from(&*leptos_options.site_root);
     let not_found = not_found_page(context.clone(), leptos_options.clone());
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .nest("/api/v1", rest)
-        .merge(api::docs_routes())
-        .route("/rpc/{*name}", post(server_fn_handler))
+    // The pages, compressed as they are sent (the bundle is compressed at build time; API
+    // answers are small JSON and not worth the layer's cost per request).
+    let pages = Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(leptos_options.clone())
         })
@@ -179,9 +176,15 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
                 .call_fallback_on_method_not_allowed(true)
                 .fallback(not_found),
         )
+        .layer(page_compression());
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .nest("/api/v1", rest)
+        .merge(api::docs_routes())
+        .route("/rpc/{*name}", post(server_fn_handler))
+        .merge(pages)
         .layer(sessions)
-        // Pages are compressed as they are sent (the bundle is compressed at build time).
-        .layer(page_compression())
         // The gateway takes keys only: no session is read or written for it.
         .merge(gateway)
         // The compiled bundle (wasm, js, css) needs no session: served outside the session
