@@ -272,7 +272,7 @@ async fn send(path: &str, body: &web_sys::UrlSearchParams) -> Result<web_sys::Re
 /// Shows a refused field's message in the form's `[data-for=FIELD]` line (marking
 /// `[data-field=FIELD]` invalid), anything else in its `[data-form-alert]`; `None` clears
 /// them. Focus goes to the first refused field.
-fn show_form_error(form: &web_sys::HtmlFormElement, error: Option<&AppError>) {
+pub fn show_form_error(form: &Element, error: Option<&AppError>) {
     let mut placed = false;
     if let Ok(lines) = form.query_selector_all("[data-for]") {
         for i in 0..lines.length() {
@@ -305,4 +305,40 @@ fn show_form_error(form: &web_sys::HtmlFormElement, error: Option<&AppError>) {
         alert.set_text_content(other.as_deref());
         let _ = alert.toggle_attribute_with_force("hidden", other.is_none());
     }
+}
+
+/// Copies `text` and says so on `button` ("Copied") and in `status` (for screen
+/// readers), both back to rest after 3 s. Returns whether the text is on the clipboard.
+pub async fn copy_and_say(text: &str, button: Element, status: Option<Element>) -> bool {
+    let copied = crate::components::write_clipboard(text).await;
+    button.set_text_content(Some(if copied { "Copied" } else { "Copy" }));
+    if let Some(status) = &status {
+        status.set_text_content(Some(if copied {
+            "Copied to clipboard"
+        } else {
+            "Copy failed: select the text and copy it yourself"
+        }));
+    }
+    leptos::prelude::set_timeout(
+        move || {
+            button.set_text_content(Some("Copy"));
+            if let Some(status) = status {
+                status.set_text_content(None);
+            }
+        },
+        std::time::Duration::from_secs(3),
+    );
+    copied
+}
+
+/// A fresh copy of the `<template id=template>`'s content, once the element `previous`
+/// (an earlier copy, by its id) is gone: for a one-time reveal.
+pub fn fresh_from_template(template: &str, previous: &str) -> Option<web_sys::Node> {
+    let template = by_id(template)?
+        .dyn_into::<web_sys::HtmlTemplateElement>()
+        .ok()?;
+    if let Some(old) = by_id(previous) {
+        old.remove();
+    }
+    template.content().clone_node_with_deep(true).ok()
 }

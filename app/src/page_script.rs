@@ -24,14 +24,16 @@ pub fn PageScript() -> impl IntoView {
 
 #[cfg(feature = "hydrate")]
 mod dom {
-    use leptos::prelude::{document, request_animation_frame, set_timeout};
+    use leptos::prelude::{document, request_animation_frame};
     use leptos::server_fn::ServerFn;
     use leptos::task::spawn_local;
     use wasm_bindgen::JsCast;
     use web_sys::{Element, HtmlDialogElement, HtmlFormElement, HtmlSelectElement};
 
-    use crate::components::{focus_by_id, go_to, reload, take_focus_after_reload, write_clipboard};
-    use crate::dom::{by_id, call, closest, enable, listen, listen_id, set_hidden, set_text};
+    use crate::components::{focus_by_id, go_to, reload, take_focus_after_reload};
+    use crate::dom::{
+        by_id, call, closest, copy_and_say, enable, listen, listen_id, set_hidden, set_text,
+    };
     use crate::error::AppError;
     use crate::orgs::{ChangeMemberRole, ListMemberKeys, RemoveMember};
 
@@ -73,28 +75,11 @@ mod dom {
 
     fn copy(button: Element) {
         let text = button.get_attribute("data-copy").unwrap_or_default();
+        let status = button
+            .parent_element()
+            .and_then(|p| p.query_selector(".copy-status").ok().flatten());
         spawn_local(async move {
-            let copied = write_clipboard(&text).await;
-            let status = button
-                .parent_element()
-                .and_then(|p| p.query_selector(".copy-status").ok().flatten());
-            button.set_text_content(Some(if copied { "Copied" } else { "Copy" }));
-            if let Some(status) = &status {
-                status.set_text_content(Some(if copied {
-                    "Copied to clipboard"
-                } else {
-                    "Copy failed: select the text and copy it yourself"
-                }));
-            }
-            set_timeout(
-                move || {
-                    button.set_text_content(Some("Copy"));
-                    if let Some(status) = status {
-                        status.set_text_content(None);
-                    }
-                },
-                std::time::Duration::from_secs(3),
-            );
+            copy_and_say(&text, button, status).await;
         });
     }
 

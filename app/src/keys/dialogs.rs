@@ -121,8 +121,8 @@ pub(crate) fn KeyDialogs(org_id: String, policy: KeyPolicy) -> impl IntoView {
             <div class="field">
                 <label for=id>{label}" "<span class="muted small">"(optional)"</span></label>
                 <input id=id name=name autocomplete="off" spellcheck="false" maxlength="128"
-                    placeholder=placeholder aria-invalid="false" aria-describedby=error.clone() />
-                <p class="field-error" id=error aria-live="polite"></p>
+                    placeholder=placeholder data-field=name aria-invalid="false" aria-describedby=error.clone() />
+                <p class="field-error" id=error data-for=name aria-live="polite"></p>
             </div>
         }
     };
@@ -134,23 +134,23 @@ pub(crate) fn KeyDialogs(org_id: String, policy: KeyPolicy) -> impl IntoView {
                     <label for="key-name">"Name"</label>
                     <input id="key-name" name="name" autocomplete="off" autofocus
                         placeholder="e.g. Billing service (production)"
-                        aria-invalid="false" aria-describedby="key-name-error" />
-                    <p class="field-error" id="key-name-error" aria-live="polite"></p>
+                        data-field="name" aria-invalid="false" aria-describedby="key-name-error" />
+                    <p class="field-error" id="key-name-error" data-for="name" aria-live="polite"></p>
                 </div>
                 <div class="field">
                     <label for="key-expiry">"Expiration"</label>
-                    <select id="key-expiry" name="expiry" aria-describedby="key-expiry-preview key-policy-note">
+                    <select id="key-expiry" name="expiry" data-field="expiry" aria-describedby="key-expiry-preview key-policy-note">
                         {choices}
                     </select>
                     <p class="muted small" id="key-policy-note" data-testid="policy-note">
                         {policy.summary().map(|s| format!("{s} Longer expiries are not offered."))}
                     </p>
-                    <p class="field-error" id="key-expiry-error" aria-live="polite"></p>
+                    <p class="field-error" id="key-expiry-error" data-for="expiry" aria-live="polite"></p>
                 </div>
                 <div class="field" id="key-date-field" hidden=expiry != "custom">
                     <label for="key-date">"Expiry date"</label>
-                    <input id="key-date" name="custom_date" type="date" aria-describedby="key-date-error" />
-                    <p class="field-error" id="key-date-error" aria-live="polite"></p>
+                    <input id="key-date" name="custom_date" type="date" data-field="custom_date" aria-describedby="key-date-error" />
+                    <p class="field-error" id="key-date-error" data-for="custom_date" aria-live="polite"></p>
                 </div>
                 <p class="expiry-preview" id="key-expiry-preview" data-testid="expiry-preview">
                     {expiry_preview(expiry, "", now)}
@@ -169,14 +169,14 @@ pub(crate) fn KeyDialogs(org_id: String, policy: KeyPolicy) -> impl IntoView {
                             </label>
                         }
                     }).collect_view()}
-                    <p class="field-error" id="key-scopes-error" aria-live="polite"></p>
+                    <p class="field-error" id="key-scopes-error" data-for="scopes" aria-live="polite"></p>
                 </fieldset>
                 <fieldset class="field rate-limit" aria-describedby="key-rate-limit-error">
                     <legend>"Rate limit " <span class="muted small">"(optional)"</span></legend>
                     <div class="inline-fields">
                         <label class="sr-only" for="key-rate-limit">"Requests"</label>
                         <input id="key-rate-limit" name="rate_limit" type="number" min="1" inputmode="numeric"
-                            placeholder="No limit" aria-invalid="false" />
+                            placeholder="No limit" data-field="rate_limit" aria-invalid="false" />
                         <span aria-hidden="true">"per"</span>
                         <label class="sr-only" for="key-rate-limit-per">"Per"</label>
                         <select id="key-rate-limit-per" name="rate_limit_per">
@@ -185,13 +185,13 @@ pub(crate) fn KeyDialogs(org_id: String, policy: KeyPolicy) -> impl IntoView {
                             }).collect_view()}
                         </select>
                     </div>
-                    <p class="field-error" id="key-rate-limit-error" aria-live="polite"></p>
+                    <p class="field-error" id="key-rate-limit-error" data-for="rate_limit" aria-live="polite"></p>
                 </fieldset>
                 <div class="field-pair">
                     {text_field("new-key-tags", "tags", "Tags", "billing, prod")}
                     {text_field("new-key-owner", "owner", "Owner id", "cus_4QFJ")}
                 </div>
-                <div class="alert alert-error" id="create-key-alert" role="alert" hidden></div>
+                <div class="alert alert-error" id="create-key-alert" role="alert" data-form-alert="" hidden></div>
                 <div class="dialog-actions">
                     <button type="button" class="btn btn-link" id="create-key-cancel">"Cancel"</button>
                     <button type="submit" class="btn btn-primary" id="create-key-submit">"Create key"</button>
@@ -286,19 +286,19 @@ mod dom {
     use std::rc::Rc;
 
     use chrono::Utc;
-    use leptos::prelude::{document, set_timeout};
+    use leptos::prelude::document;
     use leptos::task::spawn_local;
     use wasm_bindgen::JsCast;
     use web_sys::{
         Element, Event, HtmlDialogElement, HtmlElement, HtmlFormElement, HtmlInputElement,
-        HtmlSelectElement, HtmlTemplateElement, MouseEvent,
+        HtmlSelectElement, MouseEvent,
     };
 
     use leptos::server_fn::ServerFn;
 
     use crate::dom::{
-        by_id, call, checked, closest, enable, listen, listen_id, set_busy, set_hidden, set_text,
-        value,
+        by_id, call, checked, closest, copy_and_say, enable, fresh_from_template, listen,
+        listen_id, set_busy, set_hidden, set_text, show_form_error, value,
     };
 
     use super::expiry_preview;
@@ -426,17 +426,6 @@ mod dom {
         }
         Ok(Some(at.to_rfc3339()))
     }
-
-    /// The create form's fields: the error's field name, the control, its error line.
-    const FIELDS: [(&str, &str, &str); 7] = [
-        ("name", "key-name", "key-name-error"),
-        ("expiry", "key-expiry", "key-expiry-error"),
-        ("custom_date", "key-date", "key-date-error"),
-        ("scopes", "", "key-scopes-error"),
-        ("rate_limit", "key-rate-limit", "key-rate-limit-error"),
-        ("tags", "new-key-tags", "new-key-tags-error"),
-        ("owner", "new-key-owner", "new-key-owner-error"),
-    ];
 
     struct Page {
         org_id: String,
@@ -588,29 +577,13 @@ mod dom {
         );
     }
 
-    /// Shows an error under its field (marking the field), or in the form's alert.
+    /// Shows an error under its field (marking and focusing it), or in the form's alert.
     fn show_errors(error: Option<&AppError>) {
-        let mut placed = false;
-        for (field, control, line) in FIELDS {
-            let message = error.and_then(|e| e.field_message(field));
-            placed |= message.is_some();
-            set_text(line, message.as_deref().unwrap_or_default());
-            if let Some(container) = by_id(line).and_then(|l| l.closest(".field").ok().flatten()) {
-                let _ = container
-                    .class_list()
-                    .toggle_with_force("has-error", message.is_some());
-            }
-            if let Some(control) = (!control.is_empty()).then(|| by_id(control)).flatten() {
-                let invalid = if message.is_some() { "true" } else { "false" };
-                let _ = control.set_attribute("aria-invalid", invalid);
-            }
+        if let Some(form) = by_id("create-key-form") {
+            show_form_error(&form, error);
         }
-        let other = error.filter(|_| !placed).map(|e| e.to_string());
-        set_text("create-key-alert", other.as_deref().unwrap_or_default());
-        set_hidden("create-key-alert", other.is_none());
     }
 
-    /// The form as typed, checked as the server will check it.
     /// What the create form sends.
     struct NewKey {
         name: String,
@@ -623,10 +596,10 @@ mod dom {
         owner: String,
     }
 
+    /// The form as typed, checked as the server will check it.
     fn read_form(page: &Page) -> Result<NewKey, AppError> {
         let name = value("key-name");
         if let Err(message) = validate::name(&name, "Name") {
-            focus("key-name");
             return Err(AppError::invalid("name", message));
         }
         let (expiry, date) = (value("key-expiry"), value("key-date"));
@@ -729,16 +702,10 @@ mod dom {
 
     /// Shows a created or rolled key once, in the create dialog, in place of the form.
     fn reveal(page: &Page, created: Revealed) {
-        let (Some(dialog), Some(template)) = (
+        let (Some(dialog), Some(content)) = (
             dialog("create-key-dialog"),
-            by_id("key-reveal-template").and_then(|t| t.dyn_into::<HtmlTemplateElement>().ok()),
+            fresh_from_template("key-reveal-template", "key-reveal"),
         ) else {
-            return;
-        };
-        if let Some(old) = by_id("key-reveal") {
-            old.remove();
-        }
-        let Ok(content) = template.content().clone_node_with_deep(true) else {
             return;
         };
         let _ = dialog.append_child(&content);
@@ -797,31 +764,15 @@ mod dom {
     }
 
     fn copy_secret(page: &Shared) {
-        let secret = by_id("revealed-secret")
-            .and_then(|s| s.text_content())
-            .unwrap_or_default();
+        let (Some(secret), Some(button)) = (by_id("revealed-secret"), by_id("copy-secret")) else {
+            return;
+        };
+        let secret = secret.text_content().unwrap_or_default();
         let page = page.clone();
         spawn_local(async move {
-            let copied = crate::components::write_clipboard(&secret).await;
-            if copied {
+            if copy_and_say(&secret, button, by_id("copy-secret-status")).await {
                 page.copied.set(true);
             }
-            set_text("copy-secret", if copied { "Copied" } else { "Copy" });
-            set_text(
-                "copy-secret-status",
-                if copied {
-                    "Copied to clipboard"
-                } else {
-                    "Copy failed: select the text and copy it yourself"
-                },
-            );
-            set_timeout(
-                || {
-                    set_text("copy-secret", "Copy");
-                    set_text("copy-secret-status", "");
-                },
-                std::time::Duration::from_secs(3),
-            );
         });
     }
 

@@ -143,12 +143,12 @@ fn AddEndpoint() -> impl IntoView {
                     <div class="field">
                         <label for="webhook-url">"Endpoint URL"</label>
                         <input id="webhook-url" name="url" type="url" inputmode="url" autocomplete="off"
-                            placeholder="https://example.com/keygate-events" aria-invalid="false"
+                            placeholder="https://example.com/keygate-events" data-field="url" aria-invalid="false"
                             aria-describedby="webhook-url-error webhook-url-hint" />
                         <p class="field-hint" id="webhook-url-hint">
                             "HTTPS recommended. Keygate does not follow redirects and does not send to private or loopback addresses."
                         </p>
-                        <p class="field-error" id="webhook-url-error" aria-live="polite"></p>
+                        <p class="field-error" id="webhook-url-error" data-for="url" aria-live="polite"></p>
                     </div>
                     <fieldset class="choices events-field" aria-describedby="webhook-events-error">
                         <legend>"Events"</legend>
@@ -162,9 +162,9 @@ fn AddEndpoint() -> impl IntoView {
                                 </label>
                             }
                         }).collect_view()}
-                        <p class="field-error" id="webhook-events-error" aria-live="polite"></p>
+                        <p class="field-error" id="webhook-events-error" data-for="events" aria-live="polite"></p>
                     </fieldset>
-                    <div class="alert alert-error" id="add-endpoint-alert" role="alert" hidden></div>
+                    <div class="alert alert-error" id="add-endpoint-alert" role="alert" data-form-alert="" hidden></div>
                     <div class="form-actions">
                         <button type="submit" class="btn btn-primary" id="add-endpoint-submit">"Add endpoint"</button>
                     </div>
@@ -304,13 +304,13 @@ mod dom {
     use leptos::prelude::{document, set_timeout};
     use leptos::task::spawn_local;
     use wasm_bindgen::JsCast;
-    use web_sys::{Element, HtmlElement, HtmlFormElement, HtmlTemplateElement};
+    use web_sys::{Element, HtmlElement, HtmlFormElement};
 
     use super::event_box;
-    use crate::components::{focus_by_id, write_clipboard};
+    use crate::components::focus_by_id;
     use crate::dom::{
-        by_id, call, checked, closest, enable, listen, listen_id, refresh_parts, set_busy,
-        set_hidden, set_text, value,
+        by_id, call, checked, closest, copy_and_say, enable, fresh_from_template, listen,
+        listen_id, refresh_parts, set_busy, set_hidden, set_text, show_form_error, value,
     };
     use crate::error::AppError;
     use crate::webhooks::{CreateWebhook, DeleteWebhook, EVENT_TYPES, SendTestWebhook};
@@ -496,29 +496,11 @@ mod dom {
         }
     }
 
-    /// Shows an error under its field, or above the button.
+    /// Shows an error under its field (marking and focusing it), or above the button.
     fn add_errors(error: Option<&AppError>) {
-        let mut placed = false;
-        for (field, control, line) in [
-            ("url", "webhook-url", "webhook-url-error"),
-            ("events", "", "webhook-events-error"),
-        ] {
-            let message = error.and_then(|e| e.field_message(field));
-            placed |= message.is_some();
-            set_text(line, message.as_deref().unwrap_or_default());
-            if let Some(container) = by_id(line).and_then(|l| l.parent_element()) {
-                let _ = container
-                    .class_list()
-                    .toggle_with_force("has-error", message.is_some());
-            }
-            if let Some(control) = by_id(control) {
-                let invalid = if message.is_some() { "true" } else { "false" };
-                let _ = control.set_attribute("aria-invalid", invalid);
-            }
+        if let Some(form) = by_id("add-endpoint-form") {
+            show_form_error(&form, error);
         }
-        let other = error.filter(|_| !placed).map(|e| e.to_string());
-        set_text("add-endpoint-alert", other.as_deref().unwrap_or_default());
-        set_hidden("add-endpoint-alert", other.is_none());
     }
 
     fn add(page: &Shared) {
@@ -557,28 +539,17 @@ mod dom {
                     show_secret(&page, created);
                     refresh(&page);
                 }
-                Err(e) => {
-                    add_errors(Some(&e));
-                    if e.field_message("url").is_some() {
-                        focus_by_id("webhook-url");
-                    }
-                }
+                Err(e) => add_errors(Some(&e)),
             }
         });
     }
 
     /// The new endpoint's signing secret, once, before the form; focus moves to it.
     fn show_secret(page: &Page, created: Created) {
-        let (Some(form_card), Some(template)) = (
+        let (Some(form_card), Some(content)) = (
             by_id("add-endpoint"),
-            by_id("webhook-secret-template").and_then(|t| t.dyn_into::<HtmlTemplateElement>().ok()),
+            fresh_from_template("webhook-secret-template", "webhook-secret"),
         ) else {
-            return;
-        };
-        if let Some(old) = by_id("webhook-secret") {
-            old.remove();
-        }
-        let Ok(content) = template.content().clone_node_with_deep(true) else {
             return;
         };
         let _ = form_card.before_with_node_1(&content);
@@ -589,34 +560,17 @@ mod dom {
     }
 
     fn copy_secret(page: &Shared) {
-        let secret = by_id("webhook-secret-value")
-            .and_then(|s| s.text_content())
-            .unwrap_or_default();
+        let (Some(secret), Some(button)) =
+            (by_id("webhook-secret-value"), by_id("webhook-secret-copy"))
+        else {
+            return;
+        };
+        let secret = secret.text_content().unwrap_or_default();
         let page = page.clone();
         spawn_local(async move {
-            let copied = write_clipboard(&secret).await;
-            if copied {
+            if copy_and_say(&secret, button, by_id("webhook-secret-status")).await {
                 page.copied.set(true);
             }
-            set_text(
-                "webhook-secret-copy",
-                if copied { "Copied" } else { "Copy" },
-            );
-            set_text(
-                "webhook-secret-status",
-                if copied {
-                    "Copied to clipboard"
-                } else {
-                    "Copy failed: select the text and copy it yourself"
-                },
-            );
-            set_timeout(
-                || {
-                    set_text("webhook-secret-copy", "Copy");
-                    set_text("webhook-secret-status", "");
-                },
-                std::time::Duration::from_secs(3),
-            );
         });
     }
 
