@@ -53,10 +53,10 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
             .allow_headers([
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,
-                http::HeaderName::from_static("x-api-key"),
+                api::auth::X_API_KEY,
             ])
             // Browser callers may read when their key stops working.
-            .expose_headers([http::HeaderName::from_static(api::auth::KEY_EXPIRES_HEADER)])
+            .expose_headers([api::auth::KEY_EXPIRES_HEADER])
             .max_age(Duration::from_secs(600)),
     )
 }
@@ -149,8 +149,10 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         health: health.clone(),
     }));
     let cors = cors_layer(&config.cors_origins);
-    let mut rest = api::rest_routes().layer(api::auth::KeyOutcomeLayer);
-    let mut gateway = api::gateway_routes().layer(api::auth::KeyOutcomeLayer);
+    // A key caller sends no cookie, and a request without one has no session to read:
+    // the API takes the session layer only for requests that carry a cookie.
+    let mut rest = api::rest_routes().layer(WhenCookie(sessions.clone()));
+    let mut gateway = api::gateway_routes();
     if let Some(cors) = cors {
         rest = rest.layer(cors.clone());
         gateway = gateway.layer(cors);
@@ -178,14 +180,15 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         )
         .layer(page_compression());
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .nest("/api/v1", rest)
         .merge(api::docs_routes())
         .route("/rpc/{*name}", post(server_fn_handler))
         .merge(pages)
         .layer(sessions)
-        // The gateway takes keys only: no session is read or written for it.
+        // Neither the probes nor the gateway (which takes keys only) read or write a
+        // session.
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(rest)
         .merge(gateway)
         // The compiled bundle (wasm, js, css) needs no session: served outside the session
         // layer, a logged-in browser's asset requests neither read nor rewrite its session.
@@ -213,6 +216,64 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
                 .layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
         .with_state(state)
+}
+
+/// `L` (the session layer) for requests that carry a `Cookie` header; the routes as they
+/// are for requests that do not. For routes that only read a session (the API's key
+/// extractor falls back to the browser's session), no cookie means no session either
+/// way, and skipping the layer saves its per-request cost: a session handle, a cookie
+/// jar, a span and two boxed futures.
+#[derive(Clone)]
+struct WhenCookie<L>(L);
+
+impl<L: tower::Layer<S>, S: Clone> tower::Layer<S> for WhenCookie<L> {
+    type Service = WhenCookieService<L::Service, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WhenCookieService {
+            with: self.0.layer(inner.clone()),
+            without: inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct WhenCookieService<A, B> {
+    with: A,
+    without: B,
+}
+
+impl<A, B> tower::Service<Request> for WhenCookieService<A, B>
+where
+    A: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+    B: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::Either<A::Future, B::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        // Which of the two a request takes is known only from the request, so both
+        // must be ready (axum's routes always are).
+        let with = self.with.poll_ready(cx)?;
+        let without = self.without.poll_ready(cx)?;
+        if with.is_ready() && without.is_ready() {
+            std::task::Poll::Ready(Ok(()))
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if request.headers().contains_key(header::COOKIE) {
+            futures_util::future::Either::Left(self.with.call(request))
+        } else {
+            futures_util::future::Either::Right(self.without.call(request))
+        }
+    }
 }
 
 /// Brotli or gzip, as the browser accepts, for HTML pages only: the bundle under `/pkg` is
@@ -346,7 +407,8 @@ fn is_cross_site(headers: &http::HeaderMap, public_origin: Option<&str>) -> bool
 /// What every request goes through, in this order: its client address is recorded
 /// (`crate::client_addr`); while the database is down it gets a 503 (`health`, R4); a
 /// state-changing request from another site gets a 403 (S6); the answer gets the security
-/// headers (T1); and one line is logged.
+/// headers (T1); a request that presented a key has its outcome counted on it and gets
+/// the key's headers (`api::auth::KeySlot`); and one line is logged.
 ///
 /// One middleware rather than one per concern: axum clones everything below a layer,
 /// boxes a future and boxes a `Next` for every request at every layer, and with five
@@ -361,10 +423,14 @@ async fn edge(State(edge): State<Arc<Edge>>, mut request: Request, next: Next) -
         )
     });
     crate::client_addr::record(&edge.trusted_proxies, &mut request);
-    let response = match health::refusal(&edge.health, request.uri().path()) {
+    let key = api::auth::KeySlot::attach(&mut request);
+    let mut response = match health::refusal(&edge.health, request.uri().path()) {
         Some(unavailable) => unavailable,
         None => secured(&edge, request, next).await,
     };
+    if let Some(key) = key {
+        response = key.settle(response);
+    }
     if let Some((started, method, path)) = logged {
         log_request(&method, &path, &response, started);
     }

@@ -4,11 +4,8 @@
 //! case-insensitive), never in the query string. An empty header is no credential; two
 //! different keys are a 400. Without a key header, the browser's session cookie is used.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 
 use app::keys::meter::Decision;
 use app::keys::scopes::Scope;
@@ -18,10 +15,14 @@ use app::ssr::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::response::Response;
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use tower_sessions::Session;
 
 use super::error::{ApiError, ErrorCode};
+
+/// The API key header. A constant name: looking a header up by a string parses the
+/// string first, on every request.
+pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// Longest credential header value looked at (I1); longer values are refused unread.
 pub const MAX_CREDENTIAL_LEN: usize = 256;
@@ -41,7 +42,7 @@ pub enum Presented<'a> {
 pub fn presented(headers: &HeaderMap) -> Presented<'_> {
     let mut found: Option<&str> = None;
     let mut garbage = false;
-    let api_keys = headers.get_all("x-api-key").iter().map(|v| (v, false));
+    let api_keys = headers.get_all(X_API_KEY).iter().map(|v| (v, false));
     let bearers = headers
         .get_all(http::header::AUTHORIZATION)
         .iter()
@@ -154,69 +155,43 @@ pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
         })
 }
 
-/// What the key extractor leaves for [`KeyOutcomeLayer`]: the verified key and its rate
-/// limit's answer.
-#[derive(Clone, Default)]
-struct KeySlot(Arc<OnceLock<(Arc<Verified>, Option<Decision>)>>);
-
-pub const KEY_EXPIRES_HEADER: &str = "keygate-key-expires";
-
-/// Around every route that takes a key: once the request is answered, counts its outcome
-/// on the key's meter (`ok`, or `insufficient_scope` / `rate_limited` when that is how it
-/// was refused) and adds
+/// Where the key extractor leaves the verified key and its rate limit's answer, so that
+/// once the request is answered [`KeySlot::settle`] can count its outcome on the key's
+/// meter (`ok`, or `insufficient_scope` / `rate_limited` when that is how it was refused)
+/// and add
 /// - `Keygate-Key-Expires: <RFC 3339>` when the presented secret stops working at some
 ///   time (its expiry, or the end of a roll's overlap), so callers can alert before it
 ///   does (GitHub sends `GitHub-Authentication-Token-Expiration`);
 /// - `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers) when the
 ///   key has a rate limit.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct KeyOutcomeLayer;
+///
+/// Attached and settled by the middleware every request goes through (`http::edge`)
+/// rather than by a layer of its own around the API and gateway routes: a router layer
+/// clones the routes below it and boxes a future for every request.
+#[derive(Clone, Default)]
+pub struct KeySlot(Arc<OnceLock<(Arc<Verified>, Option<Decision>)>>);
 
-impl<S> tower::Layer<S> for KeyOutcomeLayer {
-    type Service = KeyOutcome<S>;
+pub const KEY_EXPIRES_HEADER: HeaderName = HeaderName::from_static("keygate-key-expires");
+const RATELIMIT_POLICY_HEADER: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT_HEADER: HeaderName = HeaderName::from_static("ratelimit");
 
-    fn layer(&self, inner: S) -> KeyOutcome<S> {
-        KeyOutcome(inner)
-    }
-}
-
-/// See [`KeyOutcomeLayer`]. A hand-written service rather than `middleware::from_fn`, which
-/// per request clones the routes below it and boxes a `Next` besides the future.
-#[derive(Clone, Debug)]
-pub struct KeyOutcome<S>(S);
-
-impl<S> tower::Service<Request> for KeyOutcome<S>
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        // Only requests that could carry a key get the slot; the headers are parsed once,
-        // by the extractor.
+impl KeySlot {
+    /// A slot for a request that could carry a key; `None` (and nothing allocated) for
+    /// one that cannot. The headers themselves are parsed once, by the extractor.
+    pub fn attach(request: &mut Request) -> Option<KeySlot> {
         let headers = request.headers();
-        let slot = (headers.contains_key("x-api-key")
-            || headers.contains_key(http::header::AUTHORIZATION))
-        .then(|| {
-            let slot = KeySlot::default();
-            request.extensions_mut().insert(slot.clone());
-            slot
-        });
-        let answer = self.0.call(request);
-        Box::pin(async move {
-            let response = answer.await?;
-            Ok(match slot {
-                Some(slot) => key_outcome(&slot, response),
-                None => response,
-            })
-        })
+        if !headers.contains_key(X_API_KEY) && !headers.contains_key(http::header::AUTHORIZATION) {
+            return None;
+        }
+        let slot = KeySlot::default();
+        request.extensions_mut().insert(slot.clone());
+        Some(slot)
+    }
+
+    /// Counts the answered request on the key it presented and adds the key's headers;
+    /// a request that never got as far as a verified key is left as it is.
+    pub fn settle(&self, response: Response) -> Response {
+        key_outcome(self, response)
     }
 }
 
@@ -243,8 +218,8 @@ fn key_outcome(slot: &KeySlot, mut response: Response) -> Response {
             HeaderValue::from_str(&policy),
             HeaderValue::from_str(&state),
         ) {
-            headers.insert("ratelimit-policy", policy);
-            headers.insert("ratelimit", state);
+            headers.insert(RATELIMIT_POLICY_HEADER, policy);
+            headers.insert(RATELIMIT_HEADER, state);
         }
     }
     response
@@ -277,7 +252,8 @@ pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, Ap
             Some(slot) => {
                 let _ = slot.0.set((key.clone(), decision));
             }
-            // Not behind [`KeyOutcomeLayer`]: counted here, as a use.
+            // No slot (`edge` attaches one to every request with a key header, so only
+            // a caller outside the router gets here): counted now, as a use.
             None => key.count(if decision.is_some_and(|d| !d.allowed) {
                 Outcome::RateLimited
             } else {
@@ -312,7 +288,8 @@ async fn authenticate_inner(parts: &Parts, app: &AppState) -> Result<Principal, 
         Presented::Conflict => Err(ApiError::BadRequest(
             "Send one API key: x-api-key and Authorization carry different values.".into(),
         )),
-        Presented::Garbage => match app.verifier.refuse_malformed(ip).await {
+        // The refusals and the session are boxed: see `Verifier::verify`.
+        Presented::Garbage => match Box::pin(app.verifier.refuse_malformed(ip)).await {
             Rejection::RateLimited(wait) => Err(ApiError::RateLimited(wait)),
             Rejection::Invalid(_) => Err(ApiError::InvalidToken),
         },
@@ -330,7 +307,7 @@ async fn authenticate_inner(parts: &Parts, app: &AppState) -> Result<Principal, 
             let Some(session) = parts.extensions.get::<Session>() else {
                 return Err(ApiError::Unauthenticated);
             };
-            match app::auth::session::user_id(session).await? {
+            match Box::pin(app::auth::session::user_id(session)).await? {
                 Some(user_id) => Ok(Principal::User { user_id }),
                 None => Err(ApiError::Unauthenticated),
             }

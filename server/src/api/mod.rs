@@ -112,33 +112,54 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The routes nested under `/api/v1`; they need the session layer (for browser callers).
+/// The REST API under `/api/v1`, each route by its full path rather than nested: a nested
+/// router rebuilds every request's URI without its prefix, which was a tenth of whoami's
+/// own cost (see docs/performance.md). Browser callers need the session layer.
 pub fn rest_routes() -> Router<ServerState> {
     Router::new()
-        .route("/whoami", get(rest::whoami))
-        .route("/keys", get(rest::list_keys).post(rest::create_key))
-        .route("/keys/leaked", post(leaks::report_leaked))
-        .route("/keys/import", post(imports::import_keys))
-        .route("/keys/{id}", get(rest::get_key).delete(rest::revoke_key))
-        .route("/keys/{id}/roll", post(rest::roll_key))
-        .route("/keys/{id}/end-overlap", post(rest::end_overlap))
-        .route("/keys/{id}/pause", post(rest::pause_key))
-        .route("/keys/{id}/resume", post(rest::resume_key))
-        .route("/keys/{id}/shorten-to-policy", post(rest::shorten_key))
-        .route("/keys/{id}/rate-limit", put(rest::set_rate_limit))
-        .route("/keys/{id}/allowed-ips", put(rest::set_allowed_ips))
-        .route("/keys/{id}/context", put(rest::set_context))
-        .route("/keys/{id}/usage", get(rest::key_usage))
-        .route("/policy", get(rest::get_policy).put(rest::set_policy))
-        .route("/verify", post(rest::verify))
+        .route("/api/v1/whoami", get(rest::whoami))
+        .route("/api/v1/keys", get(rest::list_keys).post(rest::create_key))
+        .route("/api/v1/keys/leaked", post(leaks::report_leaked))
+        .route("/api/v1/keys/import", post(imports::import_keys))
         .route(
-            "/webhooks",
+            "/api/v1/keys/{id}",
+            get(rest::get_key).delete(rest::revoke_key),
+        )
+        .route("/api/v1/keys/{id}/roll", post(rest::roll_key))
+        .route("/api/v1/keys/{id}/end-overlap", post(rest::end_overlap))
+        .route("/api/v1/keys/{id}/pause", post(rest::pause_key))
+        .route("/api/v1/keys/{id}/resume", post(rest::resume_key))
+        .route(
+            "/api/v1/keys/{id}/shorten-to-policy",
+            post(rest::shorten_key),
+        )
+        .route("/api/v1/keys/{id}/rate-limit", put(rest::set_rate_limit))
+        .route("/api/v1/keys/{id}/allowed-ips", put(rest::set_allowed_ips))
+        .route("/api/v1/keys/{id}/context", put(rest::set_context))
+        .route("/api/v1/keys/{id}/usage", get(rest::key_usage))
+        .route(
+            "/api/v1/policy",
+            get(rest::get_policy).put(rest::set_policy),
+        )
+        .route("/api/v1/verify", post(rest::verify))
+        .route(
+            "/api/v1/webhooks",
             get(webhooks::list_endpoints).post(webhooks::create_endpoint),
         )
-        .route("/webhooks/deliveries", get(webhooks::list_deliveries))
-        .route("/webhooks/{id}", delete(webhooks::delete_endpoint))
-        .route("/webhooks/{id}/test", post(webhooks::test_endpoint))
-        .fallback(|| async { error::ApiError::NotFound })
+        .route(
+            "/api/v1/webhooks/deliveries",
+            get(webhooks::list_deliveries),
+        )
+        .route("/api/v1/webhooks/{id}", delete(webhooks::delete_endpoint))
+        .route("/api/v1/webhooks/{id}/test", post(webhooks::test_endpoint))
+        // Anything else under the prefix is the API's own JSON 404, not the 404 page.
+        .route("/api/v1", any(not_found))
+        .route("/api/v1/", any(not_found))
+        .route("/api/v1/{*rest}", any(not_found))
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::NotFound
 }
 
 /// `/gw/*`: keys only, so it sits outside the session layer.
