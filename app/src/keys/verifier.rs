@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -56,6 +56,17 @@ pub enum Rejection {
 pub struct Verified {
     pub key: KeyPrincipal,
     pub meter: Arc<KeyMeter>,
+    /// Answers that depend on the key alone, made on first use and kept as long as this
+    /// entry is: a cached key's whoami or `/verify` is answered without serializing.
+    pub answers: KeyAnswers,
+}
+
+/// See [`Verified::answers`]. Filled by whoever serves them (the REST API); an entry is
+/// replaced, never changed, when its key is, so an answer can never outlive its key.
+#[derive(Debug, Default)]
+pub struct KeyAnswers {
+    pub whoami: OnceLock<Arc<[u8]>>,
+    pub verify: OnceLock<Arc<[u8]>>,
 }
 
 impl Deref for Verified {
@@ -145,8 +156,9 @@ impl Verifier {
     /// Redis when limits are shared, else (or while Redis is down) on the key's meter.
     pub async fn admit(&self, key: &Verified) -> Option<Decision> {
         let limit = key.rate_limit?;
+        // Boxed: the shared store's future is large, and only some deployments take it.
         if self.shared.is_shared()
-            && let Some(decision) = self.shared.admit_key(&key.key_id, limit).await
+            && let Some(decision) = Box::pin(self.shared.admit_key(&key.key_id, limit)).await
         {
             return Some(decision);
         }
@@ -176,6 +188,28 @@ impl Verifier {
     /// meter here; an accepted key's outcome is counted by the caller once the request
     /// is answered ([`Verified::count`]), since a scope or a rate limit may still refuse it.
     pub async fn verify(
+        &self,
+        db: &impl ConnectionTrait,
+        secret: &Secret,
+        presented: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Result<Arc<Verified>, Rejection>, DbErr> {
+        // The common case, a key of ours in the cache, answered without a future of its
+        // own: everything else may wait on the database or the shared store, and is
+        // boxed, so that every request's future (which the runtime moves about) stays a
+        // few hundred bytes rather than holding room for a database query.
+        if super::format::check(presented).is_ok() {
+            let digest = digest::digest_bytes(secret, presented);
+            if let Cached::Fresh(answer) = self.cached(&digest, Utc::now()) {
+                STATS.cache_hits.add(1);
+                return Ok(answer.map_err(Rejection::Invalid));
+            }
+        }
+        Box::pin(self.verify_uncached(db, secret, presented, ip)).await
+    }
+
+    /// [`Verifier::verify`] for a key not answered from the cache (or in another format).
+    async fn verify_uncached(
         &self,
         db: &impl ConnectionTrait,
         secret: &Secret,
@@ -261,7 +295,11 @@ impl Verifier {
         match outcome {
             Ok(key) => {
                 let meter = self.meters.meter(&key.org_id, &key.key_id);
-                let verified = Arc::new(Verified { key, meter });
+                let verified = Arc::new(Verified {
+                    key,
+                    meter,
+                    answers: KeyAnswers::default(),
+                });
                 self.insert(digest, verified.clone(), generation);
                 // A genuine key refused for now (paused, or past its expiry or overlap) is
                 // answered from the cache from now on and is not a failed guess (K7): a

@@ -436,23 +436,26 @@ pub async fn whoami(
     // The shared state, not `AppState`: extracting that clones its five `Arc`s.
     State(state): State<crate::http::ServerState>,
     principal: Principal,
-) -> Result<Json<WhoAmI>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     Ok(Json(match principal {
-        Principal::Key(key) => WhoAmI {
-            kind: "key",
-            org_id: Some(key.org_id.clone()),
-            key_id: Some(key.key_id.clone()),
-            scopes: key.scopes.names(),
-            expires_at: key.expires_at,
-            tags: key_tags(&key),
-            owner_id: key_owner(&key),
-            metadata: key_metadata(&key),
-            user_id: None,
-            email: None,
-            name: None,
-        },
+        Principal::Key(key) => {
+            return key_answer(&key.answers.whoami, || WhoAmI {
+                kind: "key",
+                org_id: Some(key.org_id.clone()),
+                key_id: Some(key.key_id.clone()),
+                scopes: key.scopes.names(),
+                expires_at: key.expires_at,
+                tags: key_tags(&key),
+                owner_id: key_owner(&key),
+                metadata: key_metadata(&key),
+                user_id: None,
+                email: None,
+                name: None,
+            });
+        }
         Principal::User { user_id } => {
-            let user = app::auth::service::find_user(&state.app.db, &user_id)
+            // Boxed, so that a key caller's future has no room for a query.
+            let user = Box::pin(app::auth::service::find_user(&state.app.db, &user_id))
                 .await?
                 .ok_or(ApiError::Unauthenticated)?;
             WhoAmI {
@@ -469,7 +472,36 @@ pub async fn whoami(
                 name: Some(user.display_name),
             }
         }
-    }))
+    })
+    .into_response())
+}
+
+/// A JSON answer that depends on the key alone: serialized on the key's first use, then
+/// served from its cache entry (`Verified::answers`) as long as that lives.
+fn key_answer<T: Serialize>(
+    slot: &std::sync::OnceLock<std::sync::Arc<[u8]>>,
+    make: impl FnOnce() -> T,
+) -> Result<axum::response::Response, ApiError> {
+    let body = match slot.get() {
+        Some(body) => body.clone(),
+        None => {
+            let body: std::sync::Arc<[u8]> = serde_json::to_vec(&make())
+                .map_err(|e| {
+                    tracing::error!(error = %e, "a key's answer could not be serialized");
+                    ApiError::Internal
+                })?
+                .into();
+            slot.get_or_init(|| body).clone()
+        }
+    };
+    Ok((
+        [(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        )],
+        axum::body::Body::from(axum::body::Bytes::from_owner(body)),
+    )
+        .into_response())
 }
 
 /// The key manager for this request: scope, org and the acting person's current role,
@@ -1166,7 +1198,7 @@ pub async fn verify(
     State(state): State<AppState>,
     parts: http::request::Parts,
     ApiJson(request): ApiJson<VerifyRequest>,
-) -> Result<Json<VerifyResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let ip = super::auth::client_ip(&parts);
     let outcome = if request.key.len() > super::auth::MAX_CREDENTIAL_LEN {
         Err(state.verifier.refuse_malformed(ip).await)
@@ -1186,14 +1218,15 @@ pub async fn verify(
                 return Ok(Json(VerifyResponse {
                     retry_after: Some(decision.retry_after),
                     ..VerifyResponse::refused("rate_limited")
-                }));
+                })
+                .into_response());
             }
             key.count(Outcome::Ok);
-            Ok(Json(VerifyResponse::of(&key)))
+            key_answer(&key.answers.verify, || VerifyResponse::of(&key))
         }
         Err(Rejection::RateLimited(wait)) => Err(ApiError::RateLimited(wait)),
         Err(Rejection::Invalid(reason)) => {
-            Ok(Json(VerifyResponse::refused(ApiError::from(reason).code())))
+            Ok(Json(VerifyResponse::refused(ApiError::from(reason).code())).into_response())
         }
     }
 }
