@@ -21,10 +21,10 @@ use hyper_util::rt::TokioExecutor;
 use super::auth::Principal;
 use super::error::ApiError;
 
-pub const ORG_HEADER: &str = "x-keygate-org-id";
-pub const KEY_HEADER: &str = "x-keygate-key-id";
-pub const SCOPES_HEADER: &str = "x-keygate-scopes";
-pub const OWNER_HEADER: &str = "x-keygate-key-owner";
+pub const ORG_HEADER: HeaderName = HeaderName::from_static("x-keygate-org-id");
+pub const KEY_HEADER: HeaderName = HeaderName::from_static("x-keygate-key-id");
+pub const SCOPES_HEADER: HeaderName = HeaderName::from_static("x-keygate-scopes");
+pub const OWNER_HEADER: HeaderName = HeaderName::from_static("x-keygate-key-owner");
 
 /// The upstream and a pooled HTTP/1.1 client to it.
 #[derive(Clone, Debug)]
@@ -53,19 +53,61 @@ impl Gateway {
 }
 
 /// Hop-by-hop headers (RFC 9110 7.6.1), never forwarded in either direction.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(header::CONNECTION) {
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Which of the headers the gateway filters a message has, found in one pass over its
+/// names: most messages have none of them, and looking each one up by name would hash
+/// a dozen names per request.
+#[derive(Default)]
+struct Filtered {
+    connection: bool,
+    hop_by_hop: bool,
+    api_key: bool,
+    authorization: bool,
+    cookie: bool,
+    set_cookie: bool,
+    keygate: bool,
+}
+
+fn filtered(headers: &HeaderMap) -> Filtered {
+    let mut found = Filtered::default();
+    for name in headers.keys() {
+        match name.as_str() {
+            "connection" => {
+                found.connection = true;
+                found.hop_by_hop = true;
+            }
+            "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade" => found.hop_by_hop = true,
+            "x-api-key" => found.api_key = true,
+            "authorization" => found.authorization = true,
+            "cookie" => found.cookie = true,
+            "set-cookie" => found.set_cookie = true,
+            other if other.starts_with("x-keygate-") => found.keygate = true,
+            _ => {}
+        }
+    }
+    found
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap, found: &Filtered) {
+    if found.connection {
         let listed: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
@@ -77,22 +119,25 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    if found.hop_by_hop {
+        for name in HOP_BY_HOP {
+            headers.remove(name);
+        }
     }
 }
 
 /// The request headers the upstream gets: the caller's own, minus the key, Keygate's
 /// session cookie, hop-by-hop headers and any `X-Keygate-*` the caller tried to set.
-/// (Each filter first checks that its header is there at all: most requests have none of
-/// them, and building the kept values costs allocations.)
 fn upstream_headers(mut headers: HeaderMap, peer: Option<SocketAddr>) -> HeaderMap {
-    strip_hop_by_hop(&mut headers);
+    let found = filtered(&headers);
+    strip_hop_by_hop(&mut headers, &found);
     headers.remove(header::HOST);
-    headers.remove("x-api-key");
+    if found.api_key {
+        headers.remove(super::auth::X_API_KEY);
+    }
     // Every Authorization value that carries a Bearer token goes, readable or not; other
     // schemes (Basic, ...) are the upstream's own and pass through.
-    if headers.contains_key(header::AUTHORIZATION) {
+    if found.authorization {
         let kept: Vec<HeaderValue> = headers
             .get_all(header::AUTHORIZATION)
             .iter()
@@ -104,7 +149,7 @@ fn upstream_headers(mut headers: HeaderMap, peer: Option<SocketAddr>) -> HeaderM
             headers.append(header::AUTHORIZATION, value);
         }
     }
-    if headers.contains_key(header::COOKIE) {
+    if found.cookie {
         let cookies: Vec<String> = headers
             .get_all(header::COOKIE)
             .iter()
@@ -125,10 +170,7 @@ fn upstream_headers(mut headers: HeaderMap, peer: Option<SocketAddr>) -> HeaderM
             headers.insert(header::COOKIE, value);
         }
     }
-    if headers
-        .keys()
-        .any(|name| name.as_str().starts_with("x-keygate-"))
-    {
+    if found.keygate {
         let spoofed: Vec<HeaderName> = headers
             .keys()
             .filter(|name| name.as_str().starts_with("x-keygate-"))
@@ -139,12 +181,12 @@ fn upstream_headers(mut headers: HeaderMap, peer: Option<SocketAddr>) -> HeaderM
         }
     }
     if let Some(peer) = peer {
-        let forwarded = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(previous) => format!("{previous}, {}", peer.ip()),
-            None => peer.ip().to_string(),
+        let value = match headers.get(FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(previous) => HeaderValue::try_from(format!("{previous}, {}", peer.ip())),
+            None => HeaderValue::try_from(peer.ip().to_string()),
         };
-        if let Ok(value) = HeaderValue::from_str(&forwarded) {
-            headers.insert("x-forwarded-for", value);
+        if let Ok(value) = value {
+            headers.insert(FORWARDED_FOR, value);
         }
     }
     headers
@@ -154,6 +196,11 @@ fn upstream_headers(mut headers: HeaderMap, peer: Option<SocketAddr>) -> HeaderM
 /// back slash: an upstream that normalises paths would resolve it outside the
 /// configured base path.
 fn escapes_prefix(path: &str) -> bool {
+    // Without a dot, a percent sign or a backslash there is no such segment, encoded or
+    // not (most paths: no need to build the decoded copy).
+    if !path.bytes().any(|b| matches!(b, b'.' | b'%' | b'\\')) {
+        return false;
+    }
     let decoded = path
         .to_ascii_lowercase()
         .replace("%2e", ".")
@@ -218,19 +265,17 @@ pub async fn forward(
     let (parts, body) = request.into_parts();
     let uri = upstream_uri(upstream, &parts.uri)?;
     let mut headers = upstream_headers(parts.headers, peer);
-    let identity = [
-        (ORG_HEADER, key.org_id.clone()),
-        (KEY_HEADER, key.key_id.clone()),
-        (SCOPES_HEADER, key.scopes.to_stored()),
-    ];
+    let scopes = key.scopes.to_stored();
     let owner = key.context.as_ref().and_then(|c| c.owner.as_deref());
-    for (name, value) in identity
-        .iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .chain(owner.map(|owner| (OWNER_HEADER, owner)))
-    {
+    let identity = [
+        (ORG_HEADER, Some(key.org_id.as_str())),
+        (KEY_HEADER, Some(key.key_id.as_str())),
+        (SCOPES_HEADER, Some(scopes.as_str())),
+        (OWNER_HEADER, owner),
+    ];
+    for (name, value) in identity {
         // Owner ids are printable ASCII, so every value here is a valid header value.
-        if let Ok(value) = HeaderValue::from_str(value) {
+        if let Some(Ok(value)) = value.map(HeaderValue::from_str) {
             headers.insert(name, value);
         }
     }
@@ -268,7 +313,11 @@ pub async fn forward(
 /// Keygate's session cookie: the gateway shares Keygate's origin, and an upstream must not
 /// be able to set or clear a browser's Keygate session.
 fn downstream_headers(headers: &mut HeaderMap) {
-    strip_hop_by_hop(headers);
+    let found = filtered(headers);
+    strip_hop_by_hop(headers, &found);
+    if !found.set_cookie {
+        return;
+    }
     let kept: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)
         .iter()
