@@ -66,8 +66,14 @@ async fn whoami_accepts_both_headers_and_refuses_everything_else(db: TestDb) {
             .header("x-api-key", &key)
             .header("authorization", format!("Bearer {key}")),
     ] {
-        let (status, _, body) = send(request).await;
+        let (status, headers, body) = send(request).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        // A key caller sends no cookie and gets no session.
+        assert!(headers.get("set-cookie").is_none(), "{headers:?}");
+        assert_eq!(
+            headers.get("content-type").map(|v| v.as_bytes()),
+            Some(&b"application/json"[..])
+        );
         assert_eq!(body["kind"], "key");
         assert_eq!(body["org_id"], org.as_str());
         assert_eq!(body["key_id"], key_id.as_str());

@@ -199,6 +199,22 @@ async fn keys_carry_tags_an_owner_and_metadata(db: TestDb) {
         verify(&http, &other, &key).await["tags"],
         json!(["staging"])
     );
+    // whoami's answer is kept with the key's cache entry on the instance that served it
+    // above: the change replaces it there as well.
+    let (status, me) = call(
+        &http,
+        Method::GET,
+        &format!("{}/api/v1/whoami", server.base),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(
+        (&me["tags"], &me["owner_id"], &me["metadata"]),
+        (&json!(["staging"]), &json!("cus_9"), &Value::Null),
+        "{me}"
+    );
 
     // The page's server function: tags from text, metadata as JSON text, field errors.
     let set = |tags: &'static str, owner_id: &'static str, metadata: &'static str| {
