@@ -5,8 +5,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
+use hmac::{Hmac, Mac};
 use leptos::prelude::*;
 use sea_orm::{DatabaseConnection, DbErr};
+use sha2::Sha256;
 use tower_sessions::Session;
 
 use crate::auth::throttle::LoginThrottle;
@@ -14,15 +16,31 @@ use crate::error::AppError;
 
 /// A secret that must never be printed: `Debug` is redacted and there is no `Display`.
 #[derive(Clone)]
-pub struct Secret(Arc<str>);
+pub struct Secret(Arc<SecretInner>);
+
+struct SecretInner {
+    value: Arc<str>,
+    /// HMAC-SHA256 keyed with `value`. Keying hashes the padded key twice (the inner and
+    /// outer pads), as much work as hashing a key itself: done once here, every digest
+    /// starts from a copy.
+    mac: Hmac<Sha256>,
+}
 
 impl Secret {
     pub fn new(value: impl Into<Arc<str>>) -> Self {
-        Self(value.into())
+        let value: Arc<str> = value.into();
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(value.as_bytes())
+            .expect("HMAC takes any key length");
+        Self(Arc::new(SecretInner { value, mac }))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.0.value
+    }
+
+    /// HMAC-SHA256 keyed with this secret, ready for the message.
+    pub fn mac(&self) -> Hmac<Sha256> {
+        self.0.mac.clone()
     }
 }
 

@@ -4,10 +4,9 @@
 //! then status, pause, expiry and the creator's current role (K9).
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
-use sha2::Sha256;
 
 use super::allowlist::IpRange;
 use super::context::KeyContext;
@@ -18,8 +17,7 @@ use crate::ssr::Secret;
 
 /// HMAC-SHA256(server secret, key).
 pub fn digest_bytes(secret: &Secret, key: &str) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC takes any key length");
+    let mut mac = secret.mac();
     mac.update(key.as_bytes());
     mac.finalize().into_bytes().into()
 }

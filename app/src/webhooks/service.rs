@@ -12,14 +12,13 @@ use std::collections::{BTreeSet, HashMap};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
 };
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use super::{
     CreatedEndpoint, DELIVERIES_SHOWN, DeliveryStatus, DeliveryView, EndpointView, MAX_ENDPOINTS,
@@ -49,8 +48,7 @@ fn now() -> DateTime<Utc> {
 /// the endpoint's id and its random salt (so neither the database nor the server secret
 /// alone gives it away).
 pub fn signing_key(secret: &Secret, endpoint: &webhook_endpoint::Model) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC accepts a key of any length");
+    let mut mac = secret.mac();
     mac.update(b"keygate webhook secret\0");
     mac.update(endpoint.id.as_bytes());
     mac.update(b"\0");
