@@ -231,45 +231,42 @@ impl<L: tower::Layer<S>, S: Clone> tower::Layer<S> for WhenCookie<L> {
 
     fn layer(&self, inner: S) -> Self::Service {
         WhenCookieService {
-            with: self.0.layer(inner.clone()),
+            with: Arc::new(self.0.layer(inner.clone())),
             without: inner,
         }
     }
 }
 
+/// See [`WhenCookie`]. The session-wrapped routes are shared, and copied only for a
+/// request that takes them: axum copies a route's whole service for every request it
+/// routes, and copying them costs an allocation.
 #[derive(Clone)]
 struct WhenCookieService<A, B> {
-    with: A,
+    with: Arc<A>,
     without: B,
 }
 
 impl<A, B> tower::Service<Request> for WhenCookieService<A, B>
 where
-    A: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+    A: tower::Service<Request, Response = Response, Error = std::convert::Infallible> + Clone,
     B: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
 {
     type Response = Response;
     type Error = std::convert::Infallible;
-    type Future = futures_util::future::Either<A::Future, B::Future>;
+    type Future = futures_util::future::Either<tower::util::Oneshot<A, Request>, B::Future>;
 
     fn poll_ready(
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Self::Error>> {
-        // Which of the two a request takes is known only from the request, so both
-        // must be ready (axum's routes always are).
-        let with = self.with.poll_ready(cx)?;
-        let without = self.without.poll_ready(cx)?;
-        if with.is_ready() && without.is_ready() {
-            std::task::Poll::Ready(Ok(()))
-        } else {
-            std::task::Poll::Pending
-        }
+        // The copy made for a request with a cookie is made ready by its `Oneshot`.
+        self.without.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        use tower::ServiceExt as _;
         if request.headers().contains_key(header::COOKIE) {
-            futures_util::future::Either::Left(self.with.call(request))
+            futures_util::future::Either::Left(A::clone(&self.with).oneshot(request))
         } else {
             futures_util::future::Either::Right(self.without.call(request))
         }
