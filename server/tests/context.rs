@@ -277,6 +277,35 @@ async fn keys_carry_tags_an_owner_and_metadata(db: TestDb) {
             .any(|d| d.contains("tags staging") && d.contains("owner cus_9")),
         "{details:?}"
     );
+
+    // A key with the most metadata allowed: its answers are too long to keep with its
+    // cache entry and are made anew for each request, whole every time.
+    let blob = "m".repeat(4000);
+    let (status, created) = call(
+        &http,
+        Method::POST,
+        &keys_url,
+        &admin,
+        Some(&json!({"name": "Large metadata", "scopes": ["gateway"], "metadata": {"blob": blob}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let large = created["secret"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let verified = verify(&http, &server.base, &large).await;
+        assert_eq!(verified["valid"], true, "{verified}");
+        assert_eq!(verified["metadata"]["blob"], blob.as_str());
+        let (status, me) = call(
+            &http,
+            Method::GET,
+            &format!("{}/api/v1/whoami", server.base),
+            &large,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{me}");
+        assert_eq!(me["metadata"]["blob"], blob.as_str());
+    }
 }
 
 /// `GET /api/v1/keys` with `query`; the names listed, and the answer.

@@ -57,7 +57,8 @@ pub struct Verified {
     pub key: KeyPrincipal,
     pub meter: Arc<KeyMeter>,
     /// Answers that depend on the key alone, made on first use and kept as long as this
-    /// entry is: a cached key's whoami or `/verify` is answered without serializing.
+    /// entry is: a cached key's whoami or `/verify` is answered without serializing
+    /// (short answers only: see `MAX_KEPT_ANSWER` in the REST API).
     pub answers: KeyAnswers,
 }
 

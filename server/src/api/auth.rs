@@ -176,9 +176,15 @@ const RATELIMIT_POLICY_HEADER: HeaderName = HeaderName::from_static("ratelimit-p
 const RATELIMIT_HEADER: HeaderName = HeaderName::from_static("ratelimit");
 
 impl KeySlot {
-    /// A slot for a request that could carry a key; `None` (and nothing allocated) for
-    /// one that cannot. The headers themselves are parsed once, by the extractor.
+    /// A slot for a request that could carry a key to a route that takes one (the REST
+    /// API and the gateway); `None` (and nothing allocated) for any other, such as a page
+    /// or a bundle file fetched through a proxy that sends its own `Authorization`. The
+    /// headers themselves are parsed once, by the extractor.
     pub fn attach(request: &mut Request) -> Option<KeySlot> {
+        let path = request.uri().path();
+        if !(path.starts_with("/api/v1") || path.starts_with("/gw")) {
+            return None;
+        }
         let headers = request.headers();
         if !headers.contains_key(X_API_KEY) && !headers.contains_key(http::header::AUTHORIZATION) {
             return None;

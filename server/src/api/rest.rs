@@ -476,8 +476,14 @@ pub async fn whoami(
     .into_response())
 }
 
+/// Longest answer kept with a key's cache entry. Most are a few hundred bytes; one with
+/// the largest metadata and tags allowed is about 6 KB, and the cache counts entries, not
+/// bytes, so such answers are serialized for each request instead.
+const MAX_KEPT_ANSWER: usize = 1024;
+
 /// A JSON answer that depends on the key alone: serialized on the key's first use, then
-/// served from its cache entry (`Verified::answers`) as long as that lives.
+/// served from its cache entry (`Verified::answers`) as long as that lives, unless it is
+/// longer than [`MAX_KEPT_ANSWER`].
 fn key_answer<T: Serialize>(
     slot: &std::sync::OnceLock<std::sync::Arc<[u8]>>,
     make: impl FnOnce() -> T,
@@ -491,7 +497,11 @@ fn key_answer<T: Serialize>(
                     ApiError::Internal
                 })?
                 .into();
-            slot.get_or_init(|| body).clone()
+            if body.len() <= MAX_KEPT_ANSWER {
+                slot.get_or_init(|| body).clone()
+            } else {
+                body
+            }
         }
     };
     Ok((
