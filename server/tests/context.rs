@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::routing::any;
-use common::api::{call, send, verify};
+use common::api::{call, send, verify, whoami};
 use common::{TestDb, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -104,15 +104,7 @@ async fn keys_carry_tags_an_owner_and_metadata(db: TestDb) {
     assert_eq!(verified["tags"], json!(["billing", "prod"]));
     assert_eq!(verified["owner_id"], "cus_4QFJ");
     assert_eq!(verified["metadata"]["plan"], "pro");
-    let (status, me) = call(
-        &http,
-        Method::GET,
-        &format!("{}/api/v1/whoami", server.base),
-        &key,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{me}");
+    let me = whoami(&http, &server.base, &key).await;
     assert_eq!(
         (&me["tags"], &me["owner_id"], &me["metadata"]["seats"]),
         (&json!(["billing", "prod"]), &json!("cus_4QFJ"), &json!(12))
@@ -201,15 +193,7 @@ async fn keys_carry_tags_an_owner_and_metadata(db: TestDb) {
     );
     // whoami's answer is kept with the key's cache entry on the instance that served it
     // above: the change replaces it there as well.
-    let (status, me) = call(
-        &http,
-        Method::GET,
-        &format!("{}/api/v1/whoami", server.base),
-        &key,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{me}");
+    let me = whoami(&http, &server.base, &key).await;
     assert_eq!(
         (&me["tags"], &me["owner_id"], &me["metadata"]),
         (&json!(["staging"]), &json!("cus_9"), &Value::Null),
@@ -295,15 +279,7 @@ async fn keys_carry_tags_an_owner_and_metadata(db: TestDb) {
         let verified = verify(&http, &server.base, &large).await;
         assert_eq!(verified["valid"], true, "{verified}");
         assert_eq!(verified["metadata"]["blob"], blob.as_str());
-        let (status, me) = call(
-            &http,
-            Method::GET,
-            &format!("{}/api/v1/whoami", server.base),
-            &large,
-            None,
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{me}");
+        let me = whoami(&http, &server.base, &large).await;
         assert_eq!(me["metadata"]["blob"], blob.as_str());
     }
 }

@@ -322,13 +322,18 @@ async fn a_key_over_its_rate_limit_gets_429_and_the_ratelimit_fields(db: TestDb)
         (1..=12).contains(&retry_after),
         "one request frees up every 12 s: {retry_after}"
     );
-    // The gateway and /verify hold the same limit.
-    let (status, _, body) = send(
+    // The gateway and /verify hold the same limit; the gateway's refusal carries the
+    // limit's fields too.
+    let (status, headers, body) = send(
         http.get(format!("{}/gw/anything", server.base))
             .header("x-api-key", &key),
     )
     .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        headers.contains_key("ratelimit-policy") && headers.contains_key("ratelimit"),
+        "{headers:?}"
+    );
     let answer = common::api::verify(&http, &server.base, &key).await;
     assert_eq!(answer["valid"], false);
     assert_eq!(answer["error"], "rate_limited");

@@ -182,7 +182,11 @@ impl KeySlot {
     /// headers themselves are parsed once, by the extractor.
     pub fn attach(request: &mut Request) -> Option<KeySlot> {
         let path = request.uri().path();
-        if !(path.starts_with("/api/v1") || path.starts_with("/gw")) {
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        if !under("/api/v1") && !under("/gw") {
             return None;
         }
         let headers = request.headers();
@@ -196,39 +200,35 @@ impl KeySlot {
 
     /// Counts the answered request on the key it presented and adds the key's headers;
     /// a request that never got as far as a verified key is left as it is.
-    pub fn settle(&self, response: Response) -> Response {
-        key_outcome(self, response)
-    }
-}
-
-fn key_outcome(slot: &KeySlot, mut response: Response) -> Response {
-    let Some((key, decision)) = slot.0.get() else {
-        return response;
-    };
-    let outcome = match response.extensions().get::<ErrorCode>().map(|c| c.0) {
-        Some("insufficient_scope") => Outcome::InsufficientScope,
-        Some("rate_limited") => Outcome::RateLimited,
-        _ => Outcome::Ok,
-    };
-    key.count(outcome);
-    let headers = response.headers_mut();
-    if let Some(at) = key.stops_at()
-        && let Ok(value) =
-            HeaderValue::from_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-    {
-        headers.insert(KEY_EXPIRES_HEADER, value);
-    }
-    if let Some(decision) = decision {
-        let (policy, state) = rate_limit_fields(decision);
-        if let (Ok(policy), Ok(state)) = (
-            HeaderValue::from_str(&policy),
-            HeaderValue::from_str(&state),
-        ) {
-            headers.insert(RATELIMIT_POLICY_HEADER, policy);
-            headers.insert(RATELIMIT_HEADER, state);
+    pub fn settle(&self, mut response: Response) -> Response {
+        let Some((key, decision)) = self.0.get() else {
+            return response;
+        };
+        let outcome = match response.extensions().get::<ErrorCode>().map(|c| c.0) {
+            Some("insufficient_scope") => Outcome::InsufficientScope,
+            Some("rate_limited") => Outcome::RateLimited,
+            _ => Outcome::Ok,
+        };
+        key.count(outcome);
+        let headers = response.headers_mut();
+        if let Some(at) = key.stops_at()
+            && let Ok(value) =
+                HeaderValue::from_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        {
+            headers.insert(KEY_EXPIRES_HEADER, value);
         }
+        if let Some(decision) = decision {
+            let (policy, state) = rate_limit_fields(decision);
+            if let (Ok(policy), Ok(state)) = (
+                HeaderValue::from_str(&policy),
+                HeaderValue::from_str(&state),
+            ) {
+                headers.insert(RATELIMIT_POLICY_HEADER, policy);
+                headers.insert(RATELIMIT_HEADER, state);
+            }
+        }
+        response
     }
-    response
 }
 
 /// The `RateLimit-Policy` and `RateLimit` field values for a key's limit.
@@ -258,8 +258,8 @@ pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, Ap
             Some(slot) => {
                 let _ = slot.0.set((key.clone(), decision));
             }
-            // No slot (`edge` attaches one to every request with a key header, so only
-            // a caller outside the router gets here): counted now, as a use.
+            // No slot (`edge` attaches one to every API and gateway request with a key
+            // header, so only a caller outside the router gets here): counted now.
             None => key.count(if decision.is_some_and(|d| !d.allowed) {
                 Outcome::RateLimited
             } else {

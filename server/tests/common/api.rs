@@ -36,6 +36,20 @@ pub async fn call(
     (status, body)
 }
 
+/// `GET /api/v1/whoami` with `key` on the server at `base`: asserts 200, returns the answer.
+pub async fn whoami(http: &reqwest::Client, base: &str, key: &str) -> Value {
+    let (status, body) = call(
+        http,
+        Method::GET,
+        &format!("{base}/api/v1/whoami"),
+        key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
 /// `POST /api/v1/verify` for `key` on the server at `base`: asserts 200, returns the answer.
 pub async fn verify(http: &reqwest::Client, base: &str, key: &str) -> Value {
     let (status, _, body) = send(
