@@ -9,6 +9,7 @@ use leptos_router::components::{A, ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 pub mod auth;
+pub mod calendar;
 pub mod components;
 #[cfg(feature = "hydrate")]
 pub mod dom;

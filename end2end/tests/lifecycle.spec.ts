@@ -144,6 +144,43 @@ test("pause until resumed, refused with key_paused, then resume", async ({ brows
   await expect(page.getByTestId("activity")).toContainText("paused key “Worker”");
 });
 
+test("pause until a time in the browser's time zone; a time a clock change skips is refused", async ({ browser }) => {
+  const { keysPath, owner: page } = await orgWith(browser, []);
+  // The dialog reads the date and time as local time with the browser's own clock and
+  // time zone (no chrono in the bundle): India has no daylight saving, New York has.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Emulation.setTimezoneOverride", { timezoneId: "Asia/Kolkata" });
+  await gotoHydrated(page, keysPath);
+  await createKey(page, "Nightly", "never");
+  const nightly = row(page, "Nightly");
+  const confirm = page.getByRole("dialog");
+  const day = dateIn(3);
+  await nightly.getByRole("button", { name: "Pause key Nightly" }).click();
+  await confirm.getByLabel("Pause").selectOption("until");
+  await confirm.getByLabel("Resume at (your local time)").fill(`${day}T09:30`);
+  await confirm.getByRole("button", { name: "Pause key" }).click();
+  await expect(confirm).toBeHidden();
+  // 09:30 in India is 04:00 UTC the same day.
+  const [y, m, d] = day.split("-").map(Number);
+  const month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][m - 1];
+  await expect(nightly.getByTestId("paused-until")).toHaveText(`until ${month} ${d}, ${y}, 04:00 UTC`);
+
+  await nightly.getByRole("button", { name: "Resume key Nightly" }).click();
+  await expect(nightly.getByTestId("key-status")).toHaveText("Active");
+  await cdp.send("Emulation.setTimezoneOverride", { timezoneId: "America/New_York" });
+  await gotoHydrated(page, keysPath);
+  await nightly.getByRole("button", { name: "Pause key Nightly" }).click();
+  await confirm.getByLabel("Pause").selectOption("until");
+  // Clocks in New York go from 02:00 to 03:00 on 10 March 2030.
+  await confirm.getByLabel("Resume at (your local time)").fill("2030-03-10T02:30");
+  await confirm.getByRole("button", { name: "Pause key" }).click();
+  await expect(confirm.getByText("That time does not exist in your time zone.")).toBeVisible();
+  await confirm.getByLabel("Resume at (your local time)").fill("2030-03-10T03:30");
+  await confirm.getByRole("button", { name: "Pause key" }).click();
+  await expect(confirm).toBeHidden();
+  await expect(nightly.getByTestId("paused-until")).toHaveText("until Mar 10, 2030, 07:30 UTC");
+});
+
 test("a key expiring in 3 days is flagged, counted in a banner and can be filtered", async ({ browser }) => {
   const { keysPath, owner: page } = await orgWith(browser, []);
   await gotoHydrated(page, keysPath);

@@ -10,10 +10,12 @@
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
+use crate::calendar;
+
 use super::scopes::{DEFAULT_SCOPES, Scope};
 use super::{
     ApiKeyView, DEFAULT_EXPIRY, EXPIRY_CHOICES, KeyPolicy, KeyStatus, OVERLAP_CHOICES, RatePeriod,
-    format_date, relative, resolve_expiry,
+    format_date, relative, resolve_expiry_at,
 };
 
 /// The create dialog's preselected expiry: 30 days, or the longest choice the policy
@@ -31,13 +33,14 @@ fn default_expiry(policy: KeyPolicy) -> &'static str {
         .unwrap_or("custom")
 }
 
-/// The line under the expiry: when a key made now with this choice would expire.
-fn expiry_preview(expiry: &str, custom_date: &str, now: DateTime<Utc>) -> String {
-    match resolve_expiry(expiry, custom_date, now) {
+/// The line under the expiry: when a key made at `now` (Unix seconds) with this choice
+/// would expire. The server renders it first; the dialog, without chrono, as it changes.
+fn expiry_preview(expiry: &str, custom_date: &str, now: i64) -> String {
+    match resolve_expiry_at(expiry, custom_date, now) {
         Ok(Some(at)) => format!(
             "The key will expire on {} ({}).",
-            format_date(at),
-            relative(at, now)
+            calendar::format_date(at),
+            calendar::relative(at - now)
         ),
         Ok(None) => {
             "The key will never expire. Prefer an expiry, and roll keys you keep.".to_owned()
@@ -105,7 +108,7 @@ pub(crate) fn create_button(
 /// Both dialogs, closed, and the island that runs them. Once per keys page.
 #[component]
 pub(crate) fn KeyDialogs(org_id: String, policy: KeyPolicy) -> impl IntoView {
-    let now = Utc::now();
+    let now = Utc::now().timestamp();
     let expiry = default_expiry(policy);
     let choices = EXPIRY_CHOICES
         .iter()
@@ -285,7 +288,6 @@ mod dom {
     use std::cell::{Cell, RefCell};
     use std::rc::Rc;
 
-    use chrono::Utc;
     use leptos::prelude::document;
     use leptos::task::spawn_local;
     use wasm_bindgen::JsCast;
@@ -302,13 +304,14 @@ mod dom {
     };
 
     use super::expiry_preview;
+    use crate::calendar;
     use crate::components::{leaving, reload_focusing};
     use crate::error::AppError;
     use crate::keys::scopes::{Scope, Scopes};
     use crate::keys::{
         CreateApiKey, EndKeyOverlap, KeyPolicy, OVERLAP_CHOICES, PauseApiKey, RateLimit,
         ResumeApiKey, RevokeApiKey, RollApiKey, ShortenApiKey, context_from_form, format,
-        resolve_expiry,
+        resolve_expiry_at,
     };
     use crate::validate;
 
@@ -399,32 +402,52 @@ mod dom {
     }
 
     /// The end of a pause chosen in the dialog, as RFC 3339 (`None`: until resumed). A
-    /// date and time is the browser's local time.
+    /// date and time (`2027-01-31T09:30`) is the browser's local time.
     fn pause_end(choice: &str, local: &str) -> Result<Option<String>, String> {
-        use chrono::TimeZone;
-        let now = Utc::now();
+        use web_sys::js_sys::Date as JsDate;
+        let now = calendar::now();
         let at = match choice {
             "resume" => return Ok(None),
             "until" => {
-                let naive = chrono::NaiveDateTime::parse_from_str(local.trim(), "%Y-%m-%dT%H:%M")
-                    .map_err(|_| "Pick a date and time.".to_owned())?;
-                chrono::Local
-                    .from_local_datetime(&naive)
-                    .earliest()
-                    .ok_or_else(|| "That time does not exist in your time zone.".to_owned())?
-                    .with_timezone(&Utc)
+                let pick = || "Pick a date and time.".to_owned();
+                let (date, time) = local.trim().split_once('T').ok_or_else(pick)?;
+                let date = calendar::Date::parse(date).ok_or_else(pick)?;
+                let two_digits = |part: &str, below: u32| {
+                    (part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit()))
+                        .then(|| part.parse::<u32>().ok())
+                        .flatten()
+                        .filter(|n| *n < below)
+                };
+                let (hours, minutes) = time.split_once(':').ok_or_else(pick)?;
+                let (hours, minutes) = (
+                    two_digits(hours, 24).ok_or_else(pick)?,
+                    two_digits(minutes, 60).ok_or_else(pick)?,
+                );
+                let at = JsDate::new_with_year_month_day_hr_min(
+                    u32::try_from(date.year).map_err(|_| pick())?,
+                    date.month as i32 - 1,
+                    date.day as i32,
+                    hours as i32,
+                    minutes as i32,
+                );
+                // A time that a clock change skips comes back moved by the browser.
+                if (at.get_date(), at.get_hours(), at.get_minutes()) != (date.day, hours, minutes) {
+                    return Err("That time does not exist in your time zone.".into());
+                }
+                (at.get_time() / 1000.0).floor() as i64
             }
             seconds => {
                 let seconds = seconds
                     .parse::<i64>()
                     .map_err(|_| "Choose how long to pause.".to_owned())?;
-                now + chrono::Duration::seconds(seconds)
+                now.saturating_add(seconds)
             }
         };
         if at <= now {
             return Err("Pick a time in the future.".into());
         }
-        Ok(Some(at.to_rfc3339()))
+        let at = JsDate::new(&wasm_bindgen::JsValue::from_f64(at as f64 * 1000.0));
+        Ok(Some(String::from(at.to_iso_string())))
     }
 
     struct Page {
@@ -573,7 +596,7 @@ mod dom {
         set_hidden("key-date-field", expiry != "custom");
         set_text(
             "key-expiry-preview",
-            &expiry_preview(&expiry, &value("key-date"), Utc::now()),
+            &expiry_preview(&expiry, &value("key-date"), calendar::now()),
         );
     }
 
@@ -603,9 +626,9 @@ mod dom {
             return Err(AppError::invalid("name", message));
         }
         let (expiry, date) = (value("key-expiry"), value("key-date"));
-        let now = Utc::now();
-        let at = resolve_expiry(&expiry, &date, now)?;
-        if let Err(message) = page.policy.check(at, now) {
+        let now = calendar::now();
+        let at = resolve_expiry_at(&expiry, &date, now)?;
+        if let Err(message) = page.policy.check_at(at, now) {
             let field = if expiry == "custom" {
                 "custom_date"
             } else {

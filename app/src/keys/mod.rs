@@ -2,10 +2,11 @@
 //! organization's API keys page. The raw key leaves the server in exactly one response
 //! (create or roll), after the row has committed (K4).
 
-use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::{self, Date};
 use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
@@ -461,6 +462,11 @@ impl KeyPolicy {
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), String> {
+        self.check_at(expires_at.map(|at| at.timestamp()), now.timestamp())
+    }
+
+    /// [`KeyPolicy::check`] on Unix seconds, as the create dialog runs it.
+    pub fn check_at(self, expires_at: Option<i64>, now: i64) -> Result<(), String> {
         match (expires_at, self.max_days) {
             (None, Some(days)) => Err(format!(
                 "Your organization's key policy requires keys to expire within {}.",
@@ -470,9 +476,7 @@ impl KeyPolicy {
                 Err("Your organization's key policy requires every key to expire.".into())
             }
             // A minute of grace: the dialog computes "N days" a moment before the server.
-            (Some(at), Some(days))
-                if at > now + Duration::days(i64::from(days)) + Duration::minutes(1) =>
-            {
+            (Some(at), Some(days)) if at > now + i64::from(days) * calendar::DAY + 60 => {
                 Err(format!(
                     "Your organization's key policy allows keys to live at most {}.",
                     days_text(days)
@@ -607,33 +611,48 @@ pub fn resolve_expiry(
     custom_date: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, AppError> {
-    let days = |n: i64| Ok(Some(now + Duration::days(n)));
+    let at = resolve_expiry_at(choice, custom_date, now.timestamp())?;
+    // A number of days or a year keeps the time of day to the nanosecond; a custom date
+    // ends on a whole second.
+    let nanos = if choice == "custom" {
+        0
+    } else {
+        now.timestamp_subsec_nanos()
+    };
+    Ok(at.and_then(|at| DateTime::from_timestamp(at, nanos)))
+}
+
+/// [`resolve_expiry`] on Unix seconds, as the create dialog runs it.
+pub fn resolve_expiry_at(
+    choice: &str,
+    custom_date: &str,
+    now: i64,
+) -> Result<Option<i64>, AppError> {
+    let days = |n: i64| Ok(Some(now + n * calendar::DAY));
     match choice {
         "7" => days(7),
         "30" => days(30),
         "60" => days(60),
         "90" => days(90),
-        "365" => Ok(now.checked_add_months(Months::new(12))),
+        "365" => Ok(Some(calendar::add_months(now, 12))),
         "never" => Ok(None),
         "custom" => {
-            let date = NaiveDate::parse_from_str(custom_date.trim(), "%Y-%m-%d")
-                .map_err(|_| AppError::invalid("custom_date", "Pick a date, like 2027-01-31."))?;
-            if date <= now.date_naive() {
+            let date = Date::parse(custom_date.trim())
+                .ok_or_else(|| AppError::invalid("custom_date", "Pick a date, like 2027-01-31."))?;
+            let today = Date::of(now);
+            if date <= today {
                 return Err(AppError::invalid(
                     "custom_date",
                     "Pick a date in the future.",
                 ));
             }
-            let limit = now
-                .date_naive()
-                .checked_add_months(Months::new(12 * MAX_CUSTOM_YEARS));
-            if limit.is_some_and(|limit| date > limit) {
+            if date > today.add_months(12 * MAX_CUSTOM_YEARS) {
                 return Err(AppError::invalid(
                     "custom_date",
                     format!("Pick a date within {MAX_CUSTOM_YEARS} years, or choose no expiry."),
                 ));
             }
-            Ok(date.and_hms_opt(23, 59, 59).map(|end| end.and_utc()))
+            Ok(Some((date.days() + 1) * calendar::DAY - 1))
         }
         _ => Err(AppError::invalid("expiry", "Choose when the key expires.")),
     }
@@ -641,25 +660,12 @@ pub fn resolve_expiry(
 
 /// `Dec 23, 2026`.
 pub fn format_date(at: DateTime<Utc>) -> String {
-    at.format("%b %-d, %Y").to_string()
+    calendar::format_date(at.timestamp())
 }
 
 /// `in 29 days`, `3 hours ago`, `just now`.
 pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let seconds = (at - now).num_seconds();
-    let (amount, unit) = match seconds.unsigned_abs() {
-        s if s < 60 => return "just now".into(),
-        s if s < 3600 => (s / 60, "minute"),
-        s if s < 86_400 => (s / 3600, "hour"),
-        s if s < 86_400 * 365 => (s / 86_400, "day"),
-        s => (s / (86_400 * 365), "year"),
-    };
-    let plural = if amount == 1 { "" } else { "s" };
-    if seconds > 0 {
-        format!("in {amount} {unit}{plural}")
-    } else {
-        format!("{amount} {unit}{plural} ago")
-    }
+    calendar::relative((at - now).num_seconds())
 }
 
 #[server(prefix = "/rpc", endpoint = "list_api_keys")]
