@@ -219,11 +219,7 @@ async fn start_server_with(
     database_url: Option<&str>,
     extra: &[(&str, &str)],
 ) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut command = Command::new(binary);
     if let Some(url) = database_url {
         command.env("KEYGATE_DATABASE_URL", url);
@@ -256,6 +252,15 @@ async fn start_server_with(
     ready(server, "keygate").await
 }
 
+/// A loopback port nothing listens on (a moment ago).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// `server` once it answers `/readyz`.
 async fn ready(server: Server, name: &str) -> Server {
     let client = client();
@@ -274,11 +279,7 @@ async fn ready(server: Server, name: &str) -> Server {
 
 /// `bench/src/bare.rs` in `mode` (direct, proxy or conn), forwarding to `upstream`.
 async fn start_bare(mode: &str, upstream: SocketAddr) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let binary = std::env::current_exe().unwrap().with_file_name("bare");
     let child = Command::new(&binary)
         .args([mode, &format!("127.0.0.1:{port}"), &upstream.to_string()])
