@@ -37,6 +37,25 @@ pub fn Field(
     }
 }
 
+/// `value` made safe as the child of a raw-text element (`<textarea>`, `<title>`) (T3).
+/// Leptos writes such children as they are, since the HTML parser reads no markup in
+/// them but their own end tag: a value holding `</textarea>` would close the element and
+/// whatever followed would be markup on our origin. Escaped, the browser decodes the
+/// character references and shows exactly what was typed. (`<style>` and `<script>`
+/// decode nothing, so no value a user wrote may ever go into them.)
+pub fn raw_text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Where a [`ServerForm`] shows an error that belongs to none of its fields (throttling,
 /// outages, wrong credentials). Put it above the submit button.
 #[component]
@@ -77,7 +96,12 @@ pub fn ServerForm(
         note,
     };
     view! {
-        <form id=id method="post" action=action class=class data-testid=testid novalidate>{children()}</form>
+        <form id=id method="post" action=action class=class data-testid=testid novalidate>
+            {crate::auth::csrf::current().map(|token| view! {
+                <input type="hidden" name=crate::auth::csrf::FIELD value=token />
+            })}
+            {children()}
+        </form>
         <ServerFormScript form=id.to_owned() then=then />
     }
 }

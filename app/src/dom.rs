@@ -242,12 +242,25 @@ async fn text_of(response: &web_sys::Response) -> Option<String> {
         .as_string()
 }
 
+/// The page's CSRF token (`<meta name="csrf-token">`), which every call carries (T4).
+fn csrf_token() -> Option<String> {
+    let selector = format!("meta[name=\"{}\"]", crate::auth::csrf::META);
+    web_sys::window()?
+        .document()?
+        .query_selector(&selector)
+        .ok()??
+        .get_attribute("content")
+}
+
 /// POSTs a URL-encoded body asking for JSON; a refusal is the server's error.
 async fn send(path: &str, body: &web_sys::UrlSearchParams) -> Result<web_sys::Response, AppError> {
     use wasm_bindgen_futures::JsFuture;
     let headers = web_sys::Headers::new().map_err(|_| AppError::Internal)?;
     let _ = headers.set("content-type", "application/x-www-form-urlencoded");
     let _ = headers.set("accept", "application/json");
+    if let Some(token) = csrf_token() {
+        let _ = headers.set(crate::auth::csrf::HEADER, &token);
+    }
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_headers(&headers);

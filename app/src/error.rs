@@ -22,6 +22,12 @@ pub enum AppError {
     /// The input is well-formed but clashes with what exists (duplicate email, existing member).
     #[error("{message}")]
     Conflict { field: String, message: String },
+    /// A logged-in session's state-changing call without its CSRF token (T4): a page
+    /// from before a log-in or log-out in another tab, or markup that is not ours.
+    #[error(
+        "This page is out of date: you logged in or out since it was loaded. Reload it and try again."
+    )]
+    StaleForm,
     #[error("Too many attempts. Try again in {retry_after} seconds.")]
     RateLimited { retry_after: u64 },
     /// The request itself could not be read (missing or malformed arguments).
@@ -72,7 +78,7 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Unauthenticated | Self::InvalidCredentials => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden | Self::StaleForm => 403,
             Self::NotFound => 404,
             Self::Invalid { .. } => 422,
             Self::Conflict { .. } => 409,

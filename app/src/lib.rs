@@ -52,6 +52,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <HashedStylesheet options=options.clone() id="leptos" />
                 <HydrationScripts options islands=true />
                 <MetaTags />
+                {auth::csrf::current().map(|token| view! { <meta name=auth::csrf::META content=token /> })}
             </head>
             <body>
                 <App />

@@ -183,6 +183,9 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         .merge(api::docs_routes())
         .route("/rpc/{*name}", post(server_fn_handler))
         .merge(pages)
+        // Inside the session layer: reads the session's CSRF token for the pages and
+        // checks it on server functions (T4).
+        .layer(middleware::from_fn(crate::csrf::guard))
         .layer(sessions)
         // Neither the probes nor the gateway (which takes keys only) read or write a
         // session.

@@ -7,6 +7,7 @@ pub mod background;
 pub mod cli;
 pub mod client_addr;
 pub mod config;
+pub mod csrf;
 pub mod db;
 pub mod health;
 pub mod http;

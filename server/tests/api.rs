@@ -704,11 +704,38 @@ async fn browser_sessions_use_the_api_with_their_role(db: TestDb) {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    // ...same-origin ones work.
+    // ...and so are same-origin ones without the session's CSRF token (T4): markup
+    // injected into one of our pages posts from our origin but cannot read the token...
     let (status, _, body) = send(
         ada.http
             .post(format!("{keys_url}?org_id={org}"))
             .header("origin", &server.base)
+            .json(&json!({"name": "no token", "scopes": ["gateway"]})),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    assert!(body["message"].as_str().unwrap().contains("x-csrf-token"));
+    let (status, _, body) = send(
+        ada.http
+            .post(format!("{keys_url}?org_id={org}"))
+            .header("origin", &server.base)
+            .header("x-csrf-token", "not-the-token")
+            .json(&json!({"name": "wrong token", "scopes": ["gateway"]})),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (_, _, listed) = send(ada.http.get(format!("{keys_url}?org_id={org}"))).await;
+    assert_eq!(listed["total"], 1, "nothing was created: {listed}");
+    // ...while the page's own calls, which send it, work.
+    let token = ada
+        .csrf_token()
+        .await
+        .expect("a logged-in session has a token");
+    let (status, _, body) = send(
+        ada.http
+            .post(format!("{keys_url}?org_id={org}"))
+            .header("origin", &server.base)
+            .header("x-csrf-token", token)
             .json(&json!({"name": "from the browser", "scopes": ["gateway"]})),
     )
     .await;

@@ -154,13 +154,13 @@ async fn sessions_keys_and_revocations_are_shared(db: TestDb) {
     let http = http();
 
     // A session made on A is valid on B (the cookie jar sends it to both).
-    let browser = common::Client {
-        http: reqwest::Client::builder()
+    let browser = common::Client::new(
+        reqwest::Client::builder()
             .cookie_store(true)
             .build()
             .unwrap(),
-        base: a.base.clone(),
-    };
+        a.base.clone(),
+    );
     let (status, body) = browser
         .call(
             "sign_up",

@@ -377,10 +377,7 @@ async fn secure_cookie_uses_the_host_prefix() {
         .await
         .unwrap();
     });
-    let client = Client {
-        http: reqwest::Client::new(),
-        base,
-    };
+    let client = Client::new(reqwest::Client::new(), base);
     let response = sign_up_ada(&client).await;
     let header = response
         .headers()
@@ -403,14 +400,26 @@ async fn secure_cookie_uses_the_host_prefix() {
 }
 
 async fn current_user_with_cookie(base: &str, cookie: &str) -> Value {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/rpc/current_user"))
-        .header("cookie", format!("keygate_session={cookie}"))
-        .header("content-type", "application/x-www-form-urlencoded")
+    let http = reqwest::Client::new();
+    let cookie = format!("keygate_session={cookie}");
+    // This session's CSRF token, as a browser holding the cookie learns it.
+    let who: Value = http
+        .get(format!("{base}/api/v1/whoami"))
+        .header("cookie", &cookie)
         .send()
         .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    response.json().await.unwrap()
+    let mut request = http
+        .post(format!("{base}/rpc/current_user"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(token) = who["csrf_token"].as_str() {
+        request = request.header("x-csrf-token", token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 async fn login_issues_a_new_session_id(db: TestDb) {

@@ -128,13 +128,13 @@ async fn no_secret_reaches_the_logs_in_a_full_flow() {
     let dir = tempfile::tempdir().unwrap();
     // Everything Keygate and its libraries log, at the most verbose level.
     let server = Running::start(dir.path(), &[("KEYGATE_LOG", "trace")]).await;
-    let browser = Client {
-        http: reqwest::Client::builder()
+    let browser = Client::new(
+        reqwest::Client::builder()
             .cookie_store(true)
             .build()
             .unwrap(),
-        base: server.base.clone(),
-    };
+        server.base.clone(),
+    );
     let password = "a long and unique password 1234";
     let (status, body) = browser
         .call(

@@ -154,10 +154,7 @@ async fn failure_and_login_limits_hold_across_instances(db: TestDb) {
     let (_, ada) = server.user("Ada").await;
     for i in 0..5 {
         let base = if i % 2 == 0 { &server.base } else { &other };
-        let client = common::Client {
-            http: reqwest::Client::new(),
-            base: base.clone(),
-        };
+        let client = common::Client::new(reqwest::Client::new(), base.clone());
         let (status, _) = client
             .call(
                 "log_in",
@@ -170,10 +167,7 @@ async fn failure_and_login_limits_hold_across_instances(db: TestDb) {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
     }
     for base in [&server.base, &other] {
-        let client = common::Client {
-            http: reqwest::Client::new(),
-            base: base.clone(),
-        };
+        let client = common::Client::new(reqwest::Client::new(), base.clone());
         let (status, body) = client
             .call(
                 "log_in",
@@ -256,13 +250,13 @@ async fn service_goes_on_while_redis_is_down_and_limits_are_shared_again_after()
     ];
     let a = Running::start(dir.path(), &vars).await;
     let b = Running::start(dir.path(), &vars).await;
-    let owner = common::Client {
-        http: reqwest::Client::builder()
+    let owner = common::Client::new(
+        reqwest::Client::builder()
             .cookie_store(true)
             .build()
             .unwrap(),
-        base: a.base.clone(),
-    };
+        a.base.clone(),
+    );
     let (status, _) = owner
         .call(
             "sign_up",

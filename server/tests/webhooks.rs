@@ -624,14 +624,14 @@ async fn urls_and_roles_are_checked(db: TestDb) {
 
 /// A client for a server in another process.
 fn client_for(base: &str) -> Client {
-    Client {
-        http: reqwest::Client::builder()
+    Client::new(
+        reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        base: base.to_owned(),
-    }
+        base.to_owned(),
+    )
 }
 
 async fn no_event_is_lost_or_renamed_across_a_kill_9(db: TestDb) {
@@ -704,11 +704,14 @@ async fn the_rest_api_manages_endpoints_with_a_session(db: TestDb) {
     let receiver = Receiver::start().await;
     let (owner, _) = server.user("Olive").await;
     let org_id = owner.create_org("Rest").await;
+    // A browser session's API writes carry its CSRF token, as the page's script sends it.
+    let token = owner.csrf_token().await.unwrap();
     let api = |method: reqwest::Method, path: &str| {
         owner
             .http
             .request(method, format!("{}/api/v1{path}", server.base))
             .header("origin", &server.base)
+            .header("x-csrf-token", &token)
     };
     let read = |response: reqwest::Response| async move {
         let status = response.status();

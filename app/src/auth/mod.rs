@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
+pub mod csrf;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]

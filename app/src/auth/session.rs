@@ -7,6 +7,7 @@ use crate::error::AppError;
 const USER_ID: &str = "uid";
 const AUTHENTICATED_AT: &str = "auth_at";
 const REFRESHED_AT: &str = "seen";
+const CSRF_TOKEN: &str = "csrf";
 
 /// Idle timeout, enforced by the store's expiry, which moves forward whenever the session
 /// is saved.
@@ -41,6 +42,10 @@ pub async fn log_in(session: &Session, user_id: &str) -> Result<(), AppError> {
         .map_err(store_error)?;
     session
         .insert(REFRESHED_AT, now())
+        .await
+        .map_err(store_error)?;
+    session
+        .insert(CSRF_TOKEN, super::csrf::fresh())
         .await
         .map_err(store_error)?;
     Ok(())
@@ -85,4 +90,23 @@ pub async fn user_id(session: &Session) -> Result<Option<String>, AppError> {
 /// The logged-in user's id, or `Unauthenticated`.
 pub async fn require_user_id(session: &Session) -> Result<String, AppError> {
     user_id(session).await?.ok_or(AppError::Unauthenticated)
+}
+
+/// The CSRF token of a logged-in session (T4, see `auth::csrf`), made now for a session
+/// from before tokens existed; `None` when nobody is logged in.
+pub async fn csrf_token(
+    session: &Session,
+) -> Result<Option<super::csrf::CsrfToken>, tower_sessions::session::Error> {
+    if session.get::<String>(USER_ID).await?.is_none() {
+        return Ok(None);
+    }
+    let token = match session.get::<String>(CSRF_TOKEN).await? {
+        Some(token) => token,
+        None => {
+            let token = super::csrf::fresh();
+            session.insert(CSRF_TOKEN, &token).await?;
+            token
+        }
+    };
+    Ok(Some(super::csrf::CsrfToken(token.into())))
 }

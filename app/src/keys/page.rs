@@ -17,7 +17,7 @@ use super::{
     ApiKeyView, KeyStatus, RateLimit, RatePeriod, SetKeyAllowedIps, SetKeyContext, SetKeyRateLimit,
     format_date, get_api_key, key_usage, list_key_activity, relative, url_encode,
 };
-use crate::components::{AccessDeniedPage, CopyButton, FormAlert, Loading, ServerForm};
+use crate::components::{AccessDeniedPage, CopyButton, FormAlert, Loading, ServerForm, raw_text};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
 
@@ -332,7 +332,7 @@ fn AllowedIpsForm(org_id: String, key_id: String, allowed: Vec<String>) -> impl 
                     <label for="allowed-ips">"Addresses and ranges"</label>
                     <textarea id="allowed-ips" name="allowed_ips" rows="4" spellcheck="false"
                         autocomplete="off" placeholder="Any address" data-field="allowed_ips"
-                        aria-invalid="false" aria-describedby="allowed-ips-error">{allowed.join("\n")}</textarea>
+                        aria-invalid="false" aria-describedby="allowed-ips-error">{raw_text(&allowed.join("\n"))}</textarea>
                     <p class="field-error" id="allowed-ips-error" data-for="allowed_ips" aria-live="polite"></p>
                 </div>
                 <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save addresses"</button>
@@ -396,7 +396,7 @@ fn ContextForm(org_id: String, key_id: String, context: KeyContext) -> impl Into
                     <label for="key-metadata">"Metadata (JSON object)"</label>
                     <textarea id="key-metadata" name="metadata" spellcheck="false" autocomplete="off"
                         rows=rows placeholder="{\"plan\": \"pro\"}" aria-describedby="key-metadata-error"
-                        data-field="metadata" aria-invalid="false">{metadata}</textarea>
+                        data-field="metadata" aria-invalid="false">{raw_text(&metadata)}</textarea>
                     <p class="field-error" id="key-metadata-error" data-for="metadata" aria-live="polite"></p>
                 </div>
                 <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save tags, owner and metadata"</button>

@@ -15,7 +15,7 @@ use app::ssr::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::response::Response;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tower_sessions::Session;
 
 use super::error::{ApiError, ErrorCode};
@@ -313,11 +313,37 @@ async fn authenticate_inner(parts: &Parts, app: &AppState) -> Result<Principal, 
             let Some(session) = parts.extensions.get::<Session>() else {
                 return Err(ApiError::Unauthenticated);
             };
-            match Box::pin(app::auth::session::user_id(session)).await? {
-                Some(user_id) => Ok(Principal::User { user_id }),
-                None => Err(ApiError::Unauthenticated),
+            let Some(user_id) = Box::pin(app::auth::session::user_id(session)).await? else {
+                return Err(ApiError::Unauthenticated);
+            };
+            // A browser session's writes carry the page's CSRF token in its header (T4):
+            // markup on our own origin passes the Origin check but cannot read it.
+            if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+                Box::pin(check_csrf_header(parts, session)).await?;
             }
+            Ok(Principal::User { user_id })
         }
+    }
+}
+
+/// Refuses a session's state-changing API call without the session's CSRF token.
+async fn check_csrf_header(parts: &Parts, session: &Session) -> Result<(), ApiError> {
+    use app::auth::csrf;
+    let token = app::auth::session::csrf_token(session)
+        .await
+        .map_err(|err| {
+            tracing::warn!(error = %err, "session store error");
+            ApiError::Unavailable
+        })?;
+    let presented = parts
+        .headers
+        .get(csrf::HEADER)
+        .and_then(|v| v.to_str().ok());
+    match (token, presented) {
+        (Some(token), Some(presented)) if csrf::matches(&token, presented) => Ok(()),
+        _ => Err(ApiError::Forbidden(
+            "A browser session's API writes need the session's CSRF token (the page's csrf-token meta) in the x-csrf-token header.".into(),
+        )),
     }
 }
 

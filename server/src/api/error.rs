@@ -222,6 +222,7 @@ impl From<AppError> for ApiError {
             AppError::Forbidden => {
                 Self::Forbidden("Your role in this organization does not allow this.".into())
             }
+            AppError::StaleForm => Self::Forbidden(AppError::StaleForm.to_string()),
             AppError::NotFound => Self::NotFound,
             AppError::Invalid { field, message } => Self::Invalid { field, message },
             AppError::Conflict { message, .. } => Self::Conflict(message),

@@ -343,6 +343,9 @@ pub struct WhoAmI {
     pub user_id: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// For a browser session: the CSRF token its API writes send in `x-csrf-token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -436,6 +439,7 @@ pub async fn whoami(
     // The shared state, not `AppState`: extracting that clones its five `Arc`s.
     State(state): State<crate::http::ServerState>,
     principal: Principal,
+    session: Option<axum::Extension<tower_sessions::Session>>,
 ) -> Result<axum::response::Response, ApiError> {
     Ok(Json(match principal {
         Principal::Key(key) => {
@@ -451,6 +455,7 @@ pub async fn whoami(
                 user_id: None,
                 email: None,
                 name: None,
+                csrf_token: None,
             });
         }
         Principal::User { user_id } => {
@@ -470,6 +475,13 @@ pub async fn whoami(
                 user_id: Some(user.id),
                 email: Some(user.email),
                 name: Some(user.display_name),
+                csrf_token: match session {
+                    Some(axum::Extension(session)) => app::auth::session::csrf_token(&session)
+                        .await
+                        .map_err(|_| ApiError::Unavailable)?
+                        .map(|t| t.0.as_ref().to_owned()),
+                    None => None,
+                },
             }
         }
     })

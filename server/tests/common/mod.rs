@@ -6,6 +6,7 @@
 pub mod api;
 pub mod process;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -259,8 +260,8 @@ impl TestServer {
 
     /// A new browser-like client with its own cookie jar.
     pub fn client(&self) -> Client {
-        Client {
-            http: reqwest::Client::builder()
+        Client::new(
+            reqwest::Client::builder()
                 .cookie_store(true)
                 // A request the server never answers fails its test here, with the place
                 // it was made, instead of hanging the whole run.
@@ -268,8 +269,8 @@ impl TestServer {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            base: self.base.clone(),
-        }
+            self.base.clone(),
+        )
     }
 
     /// A client already signed up and logged in as `name`.
@@ -361,10 +362,29 @@ pub struct User {
 pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
+    /// The session's CSRF token as the pages publish it, read once per session.
+    csrf: Arc<Mutex<Option<String>>>,
+}
+
+/// The CSRF token a page publishes in `<meta name="csrf-token">`, if it has one.
+pub fn csrf_token_in(html: &str) -> Option<String> {
+    const META: &str = r#"<meta name="csrf-token" content=""#;
+    let start = html.find(META)? + META.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_owned())
 }
 
 impl Client {
-    /// Calls a server function as the hydrated app does: a same-origin form POST.
+    pub fn new(http: reqwest::Client, base: String) -> Self {
+        Self {
+            http,
+            base,
+            csrf: Arc::default(),
+        }
+    }
+
+    /// Calls a server function as the hydrated app does: a same-origin form POST
+    /// with the page's CSRF token.
     pub async fn call(&self, name: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
         let response = self.post(name, form).await;
         let status = response.status();
@@ -374,13 +394,33 @@ impl Client {
     }
 
     pub async fn post(&self, name: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http
+        let mut request = self
+            .http
             .post(format!("{}/rpc/{name}", self.base))
             .header("origin", &self.base)
-            .form(form)
-            .send()
-            .await
-            .unwrap()
+            .form(form);
+        if let Some(token) = self.csrf_token().await {
+            request = request.header("x-csrf-token", token);
+        }
+        let response = request.send().await.unwrap();
+        // Logging in or out changes the session, and with it the token.
+        if matches!(name, "sign_up" | "log_in" | "log_out") {
+            *self.csrf.lock().unwrap() = None;
+        }
+        response
+    }
+
+    /// The session's CSRF token, as whoami tells a browser session (pages publish the
+    /// same token, but rendering pages in the tests' process is avoided: see
+    /// `start_in_own_process`); `None` when nobody is logged in.
+    pub async fn csrf_token(&self) -> Option<String> {
+        if let Some(token) = self.csrf.lock().unwrap().clone() {
+            return Some(token);
+        }
+        let who: Value = self.get("/api/v1/whoami").await.json().await.ok()?;
+        let token = who["csrf_token"].as_str()?.to_owned();
+        *self.csrf.lock().unwrap() = Some(token.clone());
+        Some(token)
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
