@@ -26,6 +26,8 @@ pub mod entities;
 pub mod shared;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+#[cfg(feature = "ssr")]
+pub mod windows;
 
 use auth::ui::{LoginPage, SignUpPage, UserMenu};
 use components::NotFoundPage;

@@ -28,6 +28,7 @@ const WARN_EVERY_MS: i64 = 60_000;
 
 /// GCRA on the key's theoretical arrival time, in microseconds of Redis's own clock (one
 /// clock for every instance). `{allowed, microseconds the arrival time is ahead of now}`.
+/// With ARGV[3] = 1 it only says what it would answer, and takes nothing.
 static GCRA: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -39,19 +40,21 @@ static GCRA: LazyLock<Script> = LazyLock::new(|| {
         if tat < now then tat = now end
         if tat - now > tolerance then return {0, tat - now} end
         local next = tat + step
+        if ARGV[3] == '1' then return {1, next - now} end
         redis.call('SET', KEYS[1], string.format('%.0f', next), 'PX', math.ceil((next - now) / 1000) + 1)
         return {1, next - now}
     ",
     )
 });
 
-/// A fixed window: counts one more, starting the window on the first. `{count, ms left}`.
+/// A fixed window: counts ARGV[2] more, starting the window on the first. `{count, ms
+/// left}`.
 static HIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        local c = redis.call('INCR', KEYS[1])
+        local c = redis.call('INCRBY', KEYS[1], ARGV[2])
         local ttl = redis.call('PTTL', KEYS[1])
-        if c == 1 or ttl < 0 then
+        if c == tonumber(ARGV[2]) or ttl < 0 then
             redis.call('PEXPIRE', KEYS[1], ARGV[1])
             ttl = tonumber(ARGV[1])
         end
@@ -200,11 +203,24 @@ impl SharedLimits {
 
     /// A key's rate limit on Redis's clock, shared by every instance.
     pub async fn admit_key(&self, key_id: &str, limit: RateLimit) -> Option<Decision> {
+        self.key_limit(key_id, limit, false).await
+    }
+
+    /// What [`SharedLimits::admit_key`] would answer, taking nothing.
+    pub async fn peek_key(&self, key_id: &str, limit: RateLimit) -> Option<Decision> {
+        self.key_limit(key_id, limit, true).await
+    }
+
+    async fn key_limit(&self, key_id: &str, limit: RateLimit, peek: bool) -> Option<Decision> {
         self.redis.as_ref()?;
         let (step, tolerance) = limit.gcra_micros();
         let name = format!("rl:{key_id}:{}:{}", limit.requests, limit.per.seconds());
         let (allowed, ahead) = self
-            .run(&GCRA, &[name], &[step as i64, tolerance as i64])
+            .run(
+                &GCRA,
+                &[name],
+                &[step as i64, tolerance as i64, i64::from(peek)],
+            )
             .await?;
         Some(Decision::of_gcra(
             limit,
@@ -213,10 +229,14 @@ impl SharedLimits {
         ))
     }
 
-    /// Counts one event in the fixed window `name`: the count and the time left.
-    pub async fn hit(&self, name: &str, window: Duration) -> Option<(u32, Duration)> {
+    /// Counts `n` events in the fixed window `name`: the count and the time left.
+    pub async fn hit(&self, name: &str, window: Duration, n: u32) -> Option<(u32, Duration)> {
         let (count, ttl) = self
-            .run(&HIT, &[name.to_owned()], &[window.as_millis() as i64])
+            .run(
+                &HIT,
+                &[name.to_owned()],
+                &[window.as_millis() as i64, i64::from(n)],
+            )
             .await?;
         Some(window_answer(count, ttl))
     }

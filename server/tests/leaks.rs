@@ -18,6 +18,7 @@ on_both_databases!(
     a_reported_key_stops_everywhere_and_the_answer_says_nothing,
     a_reported_old_secret_ends_its_overlap_and_the_new_one_works,
     bad_reports_change_nothing_and_reports_are_rate_limited,
+    a_report_costs_one_unit_per_key,
     the_cli_revokes_keys_read_from_stdin,
 );
 
@@ -280,6 +281,35 @@ async fn bad_reports_change_nothing_and_reports_are_rate_limited(db: TestDb) {
         whoami(&server.base, &key).await.0,
         StatusCode::OK,
         "refused, not acted on"
+    );
+}
+
+/// Issue 27 §8: a report costs one unit of the per-address failure budget per
+/// well-formed key it carries, as trying each key would, so a report is no cheaper way
+/// to test keys; repeats and strings that cannot be keys cost nothing more.
+async fn a_report_costs_one_unit_per_key(db: TestDb) {
+    let server = TestServer::start_with(db, &[("KEYGATE_AUTH_FAILURE_LIMIT", "6")]).await;
+    let random_key = || {
+        let mut bytes = [0u8; 32];
+        rand::fill(&mut bytes);
+        format::key_from_bytes(&bytes)
+    };
+    let first = random_key();
+    let five: Vec<String> = [first.clone(), first.clone(), "not a key".into()]
+        .into_iter()
+        .chain((0..4).map(|_| random_key()))
+        .collect();
+    let (status, _, answer) = report(&server.base, &json!({ "keys": five })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let (status, _, answer) = report(&server.base, &json!({"keys": [random_key()]})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "the sixth unit: {answer}");
+    let (status, headers, answer) = report(&server.base, &json!({"keys": [random_key()]})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert!(headers.get("retry-after").is_some());
+    // The same budget as failed verifications from that address.
+    assert_eq!(
+        whoami(&server.base, &random_key()).await.0,
+        StatusCode::TOO_MANY_REQUESTS
     );
 }
 

@@ -5,7 +5,6 @@
 //! limit; without it (or while Redis is down) each instance counts in its own memory, so
 //! the effective limit is multiplied by the instance count (noted in docs).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::shared::SharedLimits;
 use crate::ssr::address_bucket;
+use crate::windows::FixedWindows;
 
 /// Failed attempts allowed per account within [`WINDOW`].
 pub const ACCOUNT_LIMIT: u32 = 5;
@@ -23,15 +23,13 @@ pub const ADDRESS_LIMIT: u32 = 20;
 /// argon2 hash.
 pub const DEFAULT_SIGNUP_LIMIT: u32 = 10;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Above this many tracked keys, expired windows are swept on the next attempt.
-const SWEEP_AT: usize = 10_000;
-/// The most keys tracked at once (a few MB): past it, only the windows that are
-/// throttling someone right now are kept.
+/// The most keys tracked at once (a few MB): past it, the oldest window that is not
+/// throttling anyone is forgotten (`crate::windows`).
 pub const MAX_TRACKED: usize = 100_000;
 
 #[derive(Debug)]
 pub struct LoginThrottle {
-    windows: Mutex<HashMap<Key, Window>>,
+    windows: Mutex<FixedWindows<Key>>,
     signup_limit: u32,
     shared: Arc<SharedLimits>,
 }
@@ -73,17 +71,11 @@ impl Key {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: Instant,
-    failures: u32,
-}
-
 impl LoginThrottle {
     /// A throttle admitting `signup_limit` sign-ups per address per [`WINDOW`].
     pub fn new(signup_limit: u32) -> Self {
         Self {
-            windows: Mutex::default(),
+            windows: Mutex::new(FixedWindows::new(WINDOW, MAX_TRACKED)),
             signup_limit: signup_limit.max(1),
             shared: Arc::default(),
         }
@@ -135,31 +127,18 @@ impl LoginThrottle {
     fn charge_locally(&self, keys: impl Iterator<Item = Key> + Clone) -> Result<(), u64> {
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let mut wait = Duration::ZERO;
-        for key in keys.clone() {
-            if let Some(w) = windows.get(&key) {
-                let elapsed = now.duration_since(w.started);
-                if w.failures >= self.limit(key) && elapsed < WINDOW {
-                    wait = wait.max(WINDOW - elapsed);
-                }
-            }
-        }
-        if !wait.is_zero() {
+        let wait = keys
+            .clone()
+            .filter_map(|key| {
+                let (failures, left) = windows.get(&key, now)?;
+                (failures >= self.limit(key)).then_some(left)
+            })
+            .max();
+        if let Some(wait) = wait {
             return Err(wait.as_secs().max(1));
         }
-        make_room(&mut windows, now, |key| self.limit(key));
         for key in keys {
-            let w = windows.entry(key).or_insert(Window {
-                started: now,
-                failures: 0,
-            });
-            if now.duration_since(w.started) >= WINDOW {
-                *w = Window {
-                    started: now,
-                    failures: 0,
-                };
-            }
-            w.failures += 1;
+            windows.add(key, 1, now, |key, failures| failures >= self.limit(key));
         }
         Ok(())
     }
@@ -178,30 +157,14 @@ impl LoginThrottle {
         }
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         windows.remove(&Key::account(email));
-        if let Some(w) = ip.and_then(|ip| windows.get_mut(&Key::Address(address_bucket(ip)))) {
-            w.failures = w.failures.saturating_sub(1);
+        if let Some(ip) = ip {
+            windows.take_back(&Key::Address(address_bucket(ip)), 1);
         }
     }
 
     /// How many windows are tracked.
     pub fn tracked(&self) -> usize {
         self.windows.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-}
-
-/// Keeps the map bounded: expired windows go first; if it is still full, only the
-/// windows that are throttling someone now stay (dropping one of those would lift a
-/// block), and if even those fill it, the map starts over.
-fn make_room(windows: &mut HashMap<Key, Window>, now: Instant, limit: impl Fn(Key) -> u32) {
-    if windows.len() < SWEEP_AT {
-        return;
-    }
-    windows.retain(|_, w| now.duration_since(w.started) < WINDOW);
-    if windows.len() >= MAX_TRACKED {
-        windows.retain(|key, w| w.failures >= limit(*key));
-    }
-    if windows.len() >= MAX_TRACKED {
-        windows.clear();
     }
 }
 

@@ -55,6 +55,25 @@ pub struct LeakOutcome {
     pub overlaps_ended: Vec<String>,
 }
 
+/// How many of `reported` would be looked up (well-formed and distinct): what a report
+/// costs against the reporter's per-address failure budget, one unit per key, as if each
+/// had been tried.
+pub fn lookups(verifier: &Verifier, reported: &[String]) -> u32 {
+    let mut seen = std::collections::HashSet::new();
+    let n = reported
+        .iter()
+        .take(MAX_REPORTED)
+        .map(|raw| raw.trim())
+        .filter(|raw| worth_lookup(verifier, raw) && seen.insert(*raw))
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Ours by format, or maybe an imported key waiting for its first use.
+fn worth_lookup(verifier: &Verifier, raw: &str) -> bool {
+    format::check(raw).is_ok() || (imports::foreign_shape(raw) && verifier.imports().any())
+}
+
 /// Revokes every live key among `reported` (raw keys; anything not in our format is
 /// skipped without a database query, unless keys imported from another product exist:
 /// then it may be one of those). Each key is one transaction with its audit event,
@@ -70,11 +89,10 @@ pub async fn revoke_leaked(
     let mut seen = std::collections::HashSet::new();
     for raw in reported.iter().take(MAX_REPORTED) {
         let raw = raw.trim();
-        let ours = format::check(raw).is_ok();
-        let imported = !ours && imports::foreign_shape(raw) && verifier.imports().any();
-        if !(ours || imported) || !seen.insert(raw.to_owned()) {
+        if !worth_lookup(verifier, raw) || !seen.insert(raw.to_owned()) {
             continue;
         }
+        let imported = format::check(raw).is_err();
         let mut digests = vec![digest(secret, raw)];
         if let Some(previous) = verifier.previous_secret() {
             digests.push(digest(previous, raw));

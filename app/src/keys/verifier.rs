@@ -12,7 +12,6 @@
 //! The one write a verification can make is an imported key's first use, which moves it
 //! from the other product's SHA-256 to our digest, once ([`super::imports`]).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +31,7 @@ use super::usage::Outcome;
 use crate::entities::cache_event;
 use crate::shared::SharedLimits;
 use crate::ssr::{Secret, address_bucket};
+use crate::windows::FixedWindows;
 
 /// How long a verified key is trusted without looking at the database again: the
 /// backstop for changes made by another instance.
@@ -41,7 +41,9 @@ pub const CACHE_CAPACITY: usize = 100_000;
 /// Failed verifications allowed per client address per [`FAILURE_WINDOW`].
 pub const DEFAULT_FAILURE_LIMIT: u32 = 30;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-const FAILURE_SWEEP_AT: usize = 10_000;
+/// The most client addresses whose failures are counted at once in memory (L3): past
+/// it, the oldest window that blocks nobody is forgotten.
+pub const FAILURE_ADDRESSES: usize = 100_000;
 
 /// Why a presented key was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +113,7 @@ pub struct Verifier {
     meters: Meters,
     /// Unix milliseconds of the last usage flush that wrote (or had nothing to write).
     last_flush: std::sync::atomic::AtomicI64,
-    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    failures: Mutex<FixedWindows<IpAddr>>,
     failure_limit: u32,
     /// During a secret rotation: the secret keys may still be digested with.
     previous_secret: Option<Secret>,
@@ -138,7 +140,7 @@ impl Verifier {
             evicting: Mutex::default(),
             meters: Meters::default(),
             last_flush: std::sync::atomic::AtomicI64::new(Utc::now().timestamp_millis()),
-            failures: Mutex::default(),
+            failures: Mutex::new(FixedWindows::new(FAILURE_WINDOW, FAILURE_ADDRESSES)),
             failure_limit,
             previous_secret: None,
             shared: Arc::default(),
@@ -424,11 +426,20 @@ impl Verifier {
 
     // ---- failures (K7) ----
 
-    /// Counts a leak report from `ip` against the same per-address budget as failed
-    /// verifications; `Err(retry_after)` when over it.
-    pub async fn count_report(&self, ip: Option<IpAddr>) -> Result<(), u64> {
-        match self.fail(ip, VerifyError::Malformed).await {
-            Rejection::RateLimited(retry_after) => Err(retry_after),
+    /// Counts a leak report of `keys` well-formed keys from `ip` against the same
+    /// per-address budget as failed verifications, one unit per key, as if each had been
+    /// tried (a report must not be a cheaper way to test keys); `Err(retry_after)` when
+    /// over it.
+    pub async fn count_report(&self, ip: Option<IpAddr>, keys: u32) -> Result<(), u64> {
+        STATS.malformed.add(1);
+        match self
+            .count_failures(ip, VerifyError::Malformed, keys.max(1))
+            .await
+        {
+            Rejection::RateLimited(retry_after) => {
+                STATS.address_limited.add(1);
+                Err(retry_after)
+            }
             Rejection::Invalid(_) => Ok(()),
         }
     }
@@ -447,20 +458,22 @@ impl Verifier {
             // Known keys are counted on their meter.
             _ => {}
         }
-        let rejection = self.count_failure(ip, reason).await;
+        let rejection = self.count_failures(ip, reason, 1).await;
         if matches!(rejection, Rejection::RateLimited(_)) {
             STATS.address_limited.add(1);
         }
         rejection
     }
 
-    async fn count_failure(&self, ip: Option<IpAddr>, reason: VerifyError) -> Rejection {
+    async fn count_failures(&self, ip: Option<IpAddr>, reason: VerifyError, n: u32) -> Rejection {
         let Some(ip) = ip.map(address_bucket) else {
             return Rejection::Invalid(reason);
         };
         if self.shared.is_shared()
-            && let Some((count, left)) =
-                self.shared.hit(&format!("fail:{ip}"), FAILURE_WINDOW).await
+            && let Some((count, left)) = self
+                .shared
+                .hit(&format!("fail:{ip}"), FAILURE_WINDOW, n)
+                .await
         {
             return if count > self.failure_limit {
                 Rejection::RateLimited(left.as_secs().max(1))
@@ -468,19 +481,15 @@ impl Verifier {
                 Rejection::Invalid(reason)
             };
         }
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if failures.len() >= FAILURE_SWEEP_AT {
-            failures.retain(|_, (started, _)| now.duration_since(*started) < FAILURE_WINDOW);
-        }
-        let (started, count) = failures.entry(ip).or_insert((now, 0));
-        if now.duration_since(*started) >= FAILURE_WINDOW {
-            *started = now;
-            *count = 0;
-        }
-        *count = count.saturating_add(1);
-        if *count > self.failure_limit {
-            Rejection::RateLimited(retry_after(*started, now))
+        let limit = self.failure_limit;
+        let (count, left) = self.failures.lock().unwrap_or_else(|p| p.into_inner()).add(
+            ip,
+            n,
+            Instant::now(),
+            |_, count| count > limit,
+        );
+        if count > limit {
+            Rejection::RateLimited(left.as_secs().max(1))
         } else {
             Rejection::Invalid(reason)
         }
@@ -494,11 +503,12 @@ impl Verifier {
         {
             return (count >= self.failure_limit && !left.is_zero()).then(|| left.as_secs().max(1));
         }
-        let now = Instant::now();
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let (started, count) = failures.get(&ip)?;
-        (*count >= self.failure_limit && now.duration_since(*started) < FAILURE_WINDOW)
-            .then(|| retry_after(*started, now))
+        let (count, left) = self
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&ip, Instant::now())?;
+        (count >= self.failure_limit).then(|| left.as_secs().max(1))
     }
 
     // ---- usage and last used ----
@@ -567,13 +577,6 @@ impl Drop for Requeue<'_> {
             self.meters.restore(batch);
         }
     }
-}
-
-fn retry_after(started: Instant, now: Instant) -> u64 {
-    FAILURE_WINDOW
-        .saturating_sub(now.duration_since(started))
-        .as_secs()
-        .max(1)
 }
 
 // ---- invalidation across instances ----

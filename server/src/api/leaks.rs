@@ -54,7 +54,7 @@ pub async fn report_leaked(
     let ip = super::auth::client_ip(&parts);
     state
         .verifier
-        .count_report(ip)
+        .count_report(ip, leaks::lookups(&state.verifier, &report.keys))
         .await
         .map_err(ApiError::RateLimited)?;
     if report.keys.is_empty() || report.keys.len() > MAX_REPORTED {
