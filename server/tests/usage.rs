@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 on_both_databases!(
     usage_from_two_instances_adds_up_exactly,
     a_key_over_its_rate_limit_gets_429_and_the_ratelimit_fields,
+    verify_reports_a_rate_limit_but_never_spends_it,
     old_usage_is_pruned_and_recent_usage_kept,
 );
 
@@ -454,4 +455,43 @@ async fn old_usage_is_pruned_and_recent_usage_kept(db: TestDb) {
     assert_eq!(left.len(), 2);
     assert!(!left.contains(&"key_old".to_owned()));
     assert_eq!(key_usage::Entity::find().count(&conn).await.unwrap(), 2);
+}
+
+/// Issue 27 §9: `/verify` answers for a key to a caller that is not its holder and may be
+/// anywhere, so it reports the key's rate limit but spends none of it: a copy of the key
+/// cannot be used to lock its holder out.
+async fn verify_reports_a_rate_limit_but_never_spends_it(db: TestDb) {
+    let server = TestServer::start(db).await;
+    let (_, _, admin) = server.org_with_admin_key().await;
+    let http = reqwest::Client::new();
+    let (status, created) = call(
+        &http,
+        Method::POST,
+        &format!("{}/api/v1/keys", server.base),
+        &admin,
+        Some(&json!({
+            "name": "limited",
+            "scopes": ["gateway"],
+            "rate_limit": {"requests": 3, "per": "hour"},
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["secret"].as_str().unwrap().to_owned();
+    for _ in 0..10 {
+        let answer = common::api::verify(&http, &server.base, &key).await;
+        assert_eq!(answer["valid"], true, "{answer}");
+    }
+    // The holder still has all three requests...
+    for _ in 0..3 {
+        assert_eq!(whoami(&http, &server.base, &key).await, StatusCode::OK);
+    }
+    assert_eq!(
+        whoami(&http, &server.base, &key).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...and once they are spent, /verify says so.
+    let answer = common::api::verify(&http, &server.base, &key).await;
+    assert_eq!(answer["valid"], false, "{answer}");
+    assert_eq!(answer["error"], "rate_limited", "{answer}");
 }

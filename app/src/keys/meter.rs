@@ -162,6 +162,23 @@ impl KeyMeter {
         }
     }
 
+    /// What [`KeyMeter::admit`] would answer at `now_ns`, taking nothing.
+    pub fn peek(&self, limit: RateLimit, now_ns: u64) -> Decision {
+        let id = (u64::from(limit.requests) << 32) | u64::from(limit.per.seconds());
+        let tat = if self.limit_id.load(Ordering::Relaxed) == id {
+            self.tat.load(Ordering::Relaxed)
+        } else {
+            0
+        };
+        let (step, tolerance) = limit.gcra_nanos();
+        let ahead = tat.max(now_ns) - now_ns;
+        if ahead > tolerance {
+            Decision::of_gcra(limit, false, ahead)
+        } else {
+            Decision::of_gcra(limit, true, ahead + step)
+        }
+    }
+
     /// Takes the counts of `slot`.
     fn take(&self, slot: usize) -> [u32; Outcome::COUNT] {
         std::array::from_fn(|i| self.counts[slot][i].swap(0, Ordering::Relaxed))

@@ -168,6 +168,19 @@ impl Verifier {
         Some(key.meter.admit(limit, self.meters.now_ns()))
     }
 
+    /// What [`Verifier::admit`] would answer now, taking nothing: for `/verify`, whose
+    /// caller is not the key's holder and may be anywhere, so it must not spend the
+    /// holder's requests (issue 27 §9).
+    pub async fn rate_limit_state(&self, key: &Verified) -> Option<Decision> {
+        let limit = key.rate_limit?;
+        if self.shared.is_shared()
+            && let Some(decision) = Box::pin(self.shared.peek_key(&key.key_id, limit)).await
+        {
+            return Some(decision);
+        }
+        Some(key.meter.peek(limit, self.meters.now_ns()))
+    }
+
     /// Accepts keys whose digest was made with `previous` (the secret being rotated out)
     /// and re-digests each with the current secret on its first use.
     pub fn with_previous_secret(mut self, previous: Option<Secret>) -> Self {

@@ -1232,8 +1232,11 @@ pub async fn verify(
     };
     match outcome {
         Ok(key) => {
-            // The key's own rate limit holds here too: the caller is acting for it.
-            if let Some(decision) = state.verifier.admit(&key).await
+            // A key over its rate limit is reported as such, but /verify spends none of
+            // it: its caller is not the key's holder and may be anywhere (an allowlist
+            // cannot hold here), so spending it would let anyone holding a copy lock the
+            // holder out (issue 27 §9).
+            if let Some(decision) = state.verifier.rate_limit_state(&key).await
                 && !decision.allowed
             {
                 key.count(Outcome::RateLimited);
