@@ -53,7 +53,7 @@ export default defineConfig({
           KEYGATE_DATA_DIR: dataDir,
           KEYGATE_SIGNUP_LIMIT: "1000",
           // The webhook test's receiver listens on loopback.
-          KEYGATE_WEBHOOK_ALLOW_PRIVATE: "true",
+          KEYGATE_WEBHOOK_ALLOWED_HOSTS: "127.0.0.1",
         },
       },
 });

@@ -1,6 +1,6 @@
 // Screenshots of the Webhooks page (endpoints, the one-time secret, deliveries delivered,
 // retrying and failed to connect) at three widths. Needs a server started with
-// KEYGATE_WEBHOOK_ALLOW_PRIVATE=true.
+// KEYGATE_WEBHOOK_ALLOWED_HOSTS=127.0.0.1.
 //   BASE=http://127.0.0.1:3000 OUT=/tmp/shots node end2end/shots-webhooks.mjs
 import { ownerWithOrg } from "./shots-setup.mjs";
 import * as http from "http";

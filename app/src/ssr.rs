@@ -62,9 +62,12 @@ pub struct AppState {
     pub dummy_hash: Arc<str>,
     /// The key verification cache, last-used queue and failure counts (the hot path).
     pub verifier: Arc<crate::keys::verifier::Verifier>,
-    /// `KEYGATE_WEBHOOK_ALLOW_PRIVATE`: webhook URLs may name private and loopback
-    /// addresses (W2). Off unless the operator opts in.
-    pub webhook_allow_private: bool,
+    /// `KEYGATE_WEBHOOK_ALLOWED_HOSTS`: the private destinations webhook URLs may name
+    /// besides public addresses (W2). None unless the operator names some.
+    pub webhook_allowed_hosts: Arc<crate::webhooks::address::AllowedHosts>,
+    /// Test events sent per webhook endpoint in the last minute (W4): a test event is a
+    /// delivery like any other, and a backlog of them is a backlog for that endpoint.
+    pub webhook_tests: Arc<std::sync::Mutex<crate::windows::FixedWindows<String>>>,
 }
 
 impl AppState {
@@ -87,7 +90,11 @@ impl AppState {
             login_throttle: Arc::new(LoginThrottle::new(signup_limit)),
             dummy_hash: dummy_hash.into(),
             verifier: Arc::default(),
-            webhook_allow_private: false,
+            webhook_allowed_hosts: Arc::default(),
+            webhook_tests: Arc::new(std::sync::Mutex::new(crate::windows::FixedWindows::new(
+                crate::webhooks::TEST_EVENT_WINDOW,
+                crate::webhooks::TEST_EVENT_ENDPOINTS,
+            ))),
         })
     }
 }

@@ -7,7 +7,7 @@ import { gotoHydrated, orgWith } from "./helpers";
 // Webhooks in the browser (issue 9): an owner adds an endpoint, copies its secret (shown
 // once), sends a test event that a real local receiver gets with a valid Standard
 // Webhooks signature, and sees it delivered in the log. The server runs with
-// KEYGATE_WEBHOOK_ALLOW_PRIVATE=true so that it may send to this loopback receiver.
+// KEYGATE_WEBHOOK_ALLOWED_HOSTS=127.0.0.1 so that it may send to this loopback receiver.
 
 type Received = { id: string; timestamp: string; signature: string; body: string };
 

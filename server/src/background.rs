@@ -86,7 +86,7 @@ impl Background {
         others.push(tokio::spawn(
             crate::webhook_worker::Worker::new(
                 state.clone(),
-                crate::webhook_http::Sender::new(state.webhook_allow_private),
+                crate::webhook_http::Sender::new(state.webhook_allowed_hosts.clone()),
                 app::webhooks::service::Retry::default(),
             )
             .run(),

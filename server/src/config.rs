@@ -53,9 +53,9 @@ pub struct Config {
     /// `KEYGATE_TRUSTED_PROXIES`: load balancers and proxies whose `X-Forwarded-For` names
     /// the client (addresses or CIDR ranges). Empty: the connection's peer is the client.
     pub trusted_proxies: crate::client_addr::TrustedProxies,
-    /// `KEYGATE_WEBHOOK_ALLOW_PRIVATE`: webhooks may go to private and loopback addresses
-    /// (off by default, SECURITY.md W2).
-    pub webhook_allow_private: bool,
+    /// `KEYGATE_WEBHOOK_ALLOWED_HOSTS`: private hosts and ranges webhooks may go to besides
+    /// public addresses (none by default; link-local never, SECURITY.md W2).
+    pub webhook_allowed_hosts: app::webhooks::address::AllowedHosts,
     /// `KEYGATE_REDIS_URL`: where the limits every instance shares are counted (per-key
     /// rate limits, failed verifications per address, login throttles). `None`: each
     /// instance counts alone.
@@ -97,7 +97,7 @@ impl std::fmt::Debug for Config {
             .field("usage_flush_interval", &self.usage_flush_interval)
             .field("sqlite_max_size_mb", &self.sqlite_max_size_mb)
             .field("trusted_proxies", &self.trusted_proxies)
-            .field("webhook_allow_private", &self.webhook_allow_private)
+            .field("webhook_allowed_hosts", &self.webhook_allowed_hosts)
             .field(
                 "redis",
                 &self
@@ -207,7 +207,17 @@ impl Config {
             }
         };
         let cookie_secure = flag("KEYGATE_COOKIE_SECURE")?;
-        let webhook_allow_private = flag("KEYGATE_WEBHOOK_ALLOW_PRIVATE")?;
+        if var("KEYGATE_WEBHOOK_ALLOW_PRIVATE").is_some() {
+            return Err(err(
+                "KEYGATE_WEBHOOK_ALLOW_PRIVATE",
+                "was replaced by KEYGATE_WEBHOOK_ALLOWED_HOSTS: name the private hosts or ranges webhooks may reach (e.g. hooks.internal, 10.0.0.0/8)",
+            ));
+        }
+        let webhook_allowed_hosts = match var("KEYGATE_WEBHOOK_ALLOWED_HOSTS") {
+            None => Default::default(),
+            Some(raw) => app::webhooks::address::AllowedHosts::parse(&raw)
+                .map_err(|message| err("KEYGATE_WEBHOOK_ALLOWED_HOSTS", message))?,
+        };
 
         let redis_prefix = var("KEYGATE_REDIS_PREFIX")
             .map(|p| p.trim().to_owned())
@@ -325,7 +335,7 @@ impl Config {
             usage_flush_interval,
             sqlite_max_size_mb,
             trusted_proxies,
-            webhook_allow_private,
+            webhook_allowed_hosts,
             redis_url,
             redis_prefix,
             metrics_addr,

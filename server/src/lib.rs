@@ -64,7 +64,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     state.login_throttle = std::sync::Arc::new(
         app::auth::throttle::LoginThrottle::new(config.signup_limit).with_shared(shared),
     );
-    state.webhook_allow_private = config.webhook_allow_private;
+    state.webhook_allowed_hosts = std::sync::Arc::new(config.webhook_allowed_hosts.clone());
     Ok(state)
 }
 

@@ -2,13 +2,15 @@
 //! Webhooks and sending one attempt. Which URLs an org admin may save is
 //! `app::webhooks::address`.
 //!
-//! No SSRF: unless the operator sets `KEYGATE_WEBHOOK_ALLOW_PRIVATE=true`, the sender
-//! connects only to public addresses. An IP-literal host is checked here before any
-//! connection; a host name goes through [`PublicResolver`], which drops every non-public
-//! address it resolves to, on every attempt (so a name re-pointed at 10.0.0.5 after the URL
-//! was saved is still refused). Redirects are not followed, no proxy from the environment is
-//! used, an attempt times out as a whole after [`TIMEOUT`], and at most [`EXCERPT_LIMIT`]
-//! bytes of the answer are read.
+//! No SSRF: the sender connects only to public addresses, and to the private ones the
+//! operator names in `KEYGATE_WEBHOOK_ALLOWED_HOSTS`; link-local and metadata addresses
+//! never. An IP-literal host is checked here before any connection; a host name goes
+//! through [`CheckedResolver`], which drops every address it may not connect to, on every
+//! attempt (so a name re-pointed at 10.0.0.5 after the URL was saved is still refused), and
+//! says the same whether the name resolved to refused addresses or did not resolve.
+//! Redirects are not followed, no proxy from the environment is used, an attempt times out
+//! as a whole after [`TIMEOUT`], and at most [`EXCERPT_LIMIT`] bytes of a public answer
+//! are read (none of a private destination's: it is the operator's network, not the org's).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -16,7 +18,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::webhooks::address::{is_public, literal_ip, refused_address};
+use app::webhooks::address::{
+    AllowedHosts, is_public, literal_ip, refused_address, unreachable_host,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
@@ -32,8 +36,6 @@ pub const EXCERPT_LIMIT: usize = 1024;
 /// The `User-Agent` of every delivery.
 pub const USER_AGENT: &str = "Keygate-Webhooks/1";
 
-const PRIVATE_ONLY: &str = "resolves only to private addresses";
-
 /// `v1,<base64 std HMAC-SHA256(secret, "{msg_id}.{timestamp}.{body}")>` (Standard Webhooks).
 pub fn signature(secret: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
     let mut mac =
@@ -46,56 +48,39 @@ pub fn signature(secret: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> St
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
-/// The resolver's error when a name has addresses but none the sender may connect to.
+/// The resolver's error when a name has no address the sender may connect to: it
+/// resolves to refused addresses only, or not at all (one error for both, W2).
 #[derive(Debug)]
-struct PrivateOnly;
+struct Unreachable;
 
-impl fmt::Display for PrivateOnly {
+impl fmt::Display for Unreachable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(PRIVATE_ONLY)
+        f.write_str("the host name has no address webhooks may be sent to")
     }
 }
 
-impl StdError for PrivateOnly {}
+impl StdError for Unreachable {}
 
-/// The resolver's error when a name does not resolve at all.
-#[derive(Debug)]
-struct NotResolved;
-
-impl fmt::Display for NotResolved {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the host name does not resolve")
-    }
+/// Resolves with the system resolver (`tokio::net::lookup_host`) and keeps only the
+/// addresses `allowed` lets the sender connect to. Consulted for every new connection to
+/// a host name.
+struct CheckedResolver {
+    allowed: Arc<AllowedHosts>,
 }
 
-impl StdError for NotResolved {}
-
-/// Resolves with the system resolver (`tokio::net::lookup_host`) and keeps only public
-/// addresses, unless `allow_private`. Consulted for every new connection to a host name.
-#[derive(Debug, Clone, Copy)]
-struct PublicResolver {
-    allow_private: bool,
-}
-
-impl Resolve for PublicResolver {
+impl Resolve for CheckedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
+        let allowed = self.allowed.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let found = tokio::net::lookup_host((host.as_str(), 0))
                 .await
-                .map_err(|_| NotResolved)?;
-            let mut any = false;
+                .map_err(|_| Unreachable)?;
             let kept: Vec<SocketAddr> = found
-                .inspect(|_| any = true)
-                .filter(|addr| allow_private || is_public(addr.ip()))
+                .filter(|addr| allowed.allows(&host, addr.ip()))
                 .collect();
             if kept.is_empty() {
-                return Err(if any {
-                    Box::new(PrivateOnly) as Box<dyn StdError + Send + Sync>
-                } else {
-                    Box::new(NotResolved)
-                });
+                return Err(Box::new(Unreachable) as Box<dyn StdError + Send + Sync>);
             }
             Ok(Box::new(kept.into_iter()) as Addrs)
         })
@@ -134,31 +119,33 @@ impl Attempt {
 pub struct Sender {
     /// `Err` only if the TLS backend could not start; every attempt then reports it.
     client: Result<reqwest::Client, String>,
-    allow_private: bool,
+    allowed: Arc<AllowedHosts>,
     timeout: Duration,
 }
 
 impl Sender {
-    /// A sender with the production [`TIMEOUT`]. `allow_private` is
-    /// `KEYGATE_WEBHOOK_ALLOW_PRIVATE`.
-    pub fn new(allow_private: bool) -> Self {
-        Self::with_timeout(allow_private, TIMEOUT)
+    /// A sender with the production [`TIMEOUT`]. `allowed` is
+    /// `KEYGATE_WEBHOOK_ALLOWED_HOSTS`.
+    pub fn new(allowed: Arc<AllowedHosts>) -> Self {
+        Self::with_timeout(allowed, TIMEOUT)
     }
 
     /// A sender whose attempts time out after `timeout` (for tests).
-    pub fn with_timeout(allow_private: bool, timeout: Duration) -> Self {
+    pub fn with_timeout(allowed: Arc<AllowedHosts>, timeout: Duration) -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .user_agent(USER_AGENT)
             // A proxy from the environment would be connected to instead of the checked address.
             .no_proxy()
-            .dns_resolver(Arc::new(PublicResolver { allow_private }))
+            .dns_resolver(Arc::new(CheckedResolver {
+                allowed: allowed.clone(),
+            }))
             .build()
             .map_err(|_| "Keygate could not start its webhook client.".to_owned());
         Sender {
             client,
-            allow_private,
+            allowed,
             timeout,
         }
     }
@@ -188,9 +175,9 @@ impl Sender {
             return Attempt::failed("The webhook URL has no host.");
         }
         // The resolver is not consulted for IP literals: check them here.
+        let host = parsed.host_str().unwrap_or_default().to_owned();
         if let Some(ip) = literal_ip(&parsed)
-            && !self.allow_private
-            && !is_public(ip)
+            && !self.allowed.allows(&host, ip)
         {
             return Attempt::failed(refused_address(ip));
         }
@@ -213,16 +200,20 @@ impl Sender {
         };
         headers.insert("webhook-signature", signatures);
 
-        let host = parsed.host_str().unwrap_or_default().to_owned();
         let request = client.post(parsed).headers(headers).body(body.to_vec());
         let mut response = match request.send().await {
             Ok(response) => response,
             Err(error) => return Attempt::failed(self.describe(&error, &host)),
         };
         let status = response.status().as_u16();
+        // What a private destination (one the operator allowed) answers stays there: the
+        // org's admins see its status, never its words.
+        let public = response
+            .remote_addr()
+            .is_some_and(|addr| is_public(addr.ip()));
         let mut bytes: Vec<u8> = Vec::new();
         // A body error (including the timeout) after the status keeps what was read.
-        while bytes.len() < EXCERPT_LIMIT {
+        while public && bytes.len() < EXCERPT_LIMIT {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     let room = EXCERPT_LIMIT - bytes.len();
@@ -245,13 +236,8 @@ impl Sender {
         let mut source: Option<&(dyn StdError + 'static)> = error.source();
         let mut io_kind = None;
         while let Some(cause) = source {
-            if cause.is::<PrivateOnly>() {
-                return format!(
-                    "Keygate does not send webhooks to private or loopback addresses: {host} {PRIVATE_ONLY}."
-                );
-            }
-            if cause.is::<NotResolved>() {
-                return format!("The host name {host} does not resolve.");
+            if cause.is::<Unreachable>() {
+                return unreachable_host(host);
             }
             if let Some(io) = cause.downcast_ref::<std::io::Error>() {
                 io_kind.get_or_insert(io.kind());
@@ -354,7 +340,7 @@ mod tests {
 
     #[tokio::test]
     async fn refused_before_connecting() {
-        let sender = Sender::new(false);
+        let sender = Sender::new(Arc::default());
         let attempt = sender
             .send(
                 "http://169.254.169.254/latest/meta-data/",
@@ -370,6 +356,12 @@ mod tests {
             .send("http://[::ffff:10.0.0.5]/", "msg_1", 1, b"{}", &[b"k"])
             .await;
         assert!(attempt.error.unwrap().contains("private"));
+        // A name that resolves to loopback only gets the sentence a name that does not
+        // resolve gets: an org admin cannot map the deployment's internal names (W2).
+        let attempt = sender
+            .send("http://localhost:9/hook", "msg_1", 1, b"{}", &[b"k"])
+            .await;
+        assert_eq!(attempt.error, Some(unreachable_host("localhost")));
         let attempt = sender.send("not a url", "msg_1", 1, b"{}", &[b"k"]).await;
         assert!(attempt.error.is_some());
         let attempt = sender

@@ -32,9 +32,12 @@ on_both_databases!(
     urls_and_roles_are_checked,
     the_rest_api_manages_endpoints_with_a_session,
     no_event_is_lost_or_renamed_across_a_kill_9,
+    a_tarpit_in_one_org_does_not_delay_another,
+    a_secret_rotation_signs_with_both_secrets,
 );
 
-const ALLOW_PRIVATE: (&str, &str) = ("KEYGATE_WEBHOOK_ALLOW_PRIVATE", "true");
+/// The local receivers listen on loopback, which webhooks reach only when allowed.
+const ALLOW_PRIVATE: (&str, &str) = ("KEYGATE_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1");
 
 /// How the receiver answers.
 const ANSWER_OK: u8 = 0;
@@ -490,7 +493,7 @@ async fn expiry_notices_are_raised_once_each(db: TestDb) {
 }
 
 async fn urls_and_roles_are_checked(db: TestDb) {
-    // No KEYGATE_WEBHOOK_ALLOW_PRIVATE: private and loopback URLs are refused.
+    // No KEYGATE_WEBHOOK_ALLOWED_HOSTS: private and loopback URLs are refused.
     let server = TestServer::start(db).await;
     let (owner, _) = server.user("Olive").await;
     let org_id = owner.create_org("Checks").await;
@@ -828,4 +831,166 @@ async fn the_rest_api_manages_endpoints_with_a_session(db: TestDb) {
     )
     .await;
     assert_eq!(listed, Value::Array(vec![]));
+}
+
+/// W4 (issue 27 §2): one organization's endpoints that never answer hold a few of the
+/// sender's slots, one attempt per endpoint, not the sender: another organization's
+/// delivery goes out within 2 s. Test events are rate limited per endpoint.
+async fn a_tarpit_in_one_org_does_not_delay_another(db: TestDb) {
+    let tarpit = Receiver::start().await;
+    tarpit.answer(ANSWER_HANG);
+    let fair = Receiver::start().await;
+    let server = TestServer::start_with(db, &[ALLOW_PRIVATE]).await;
+    let (mallory, _) = server.user("Mallory").await;
+    let tarpits = mallory.create_org("Tarpits").await;
+    for i in 0..10 {
+        let url = format!("{}?{i}", tarpit.url);
+        let (endpoint, _) = add_endpoint(&mallory, &tarpits, &url, "key.created").await;
+        for _ in 0..app::webhooks::TEST_EVENT_LIMIT {
+            let (status, body) = mallory
+                .call(
+                    "send_test_webhook",
+                    &[("org_id", &tarpits), ("endpoint_id", &endpoint)],
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let (status, body) = mallory
+            .call(
+                "send_test_webhook",
+                &[("org_id", &tarpits), ("endpoint_id", &endpoint)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    }
+    // The sender has taken up the tarpits by now.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let (victor, _) = server.user("Victor").await;
+    let org = victor.create_org("Victims").await;
+    let (endpoint, _) = add_endpoint(&victor, &org, &fair.url, "key.created").await;
+    let sent = Instant::now();
+    let (status, body) = victor
+        .call(
+            "send_test_webhook",
+            &[("org_id", &org), ("endpoint_id", &endpoint)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    fair.wait_for("webhook.test").await;
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "another organization's tarpits delayed this delivery by {:?}",
+        sent.elapsed()
+    );
+}
+
+/// W5 (issue 27 §7): while the server secret is rotated (`KEYGATE_PREVIOUS_SECRET`),
+/// deliveries carry a signature under the endpoint's old secret, which receivers hold,
+/// and one under its new secret.
+async fn a_secret_rotation_signs_with_both_secrets(db: TestDb) {
+    use sea_orm::{ConnectionTrait, EntityTrait};
+    const OLD: &str = "the old server secret, 40 characters long";
+    const NEW: &str = "the new server secret, 40 characters long";
+    let receiver = Receiver::start().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (base, task) = common::spawn_server(
+        db.config_with(&[ALLOW_PRIVATE, ("KEYGATE_SECRET", OLD)]),
+        async move {
+            let _ = stopped.await;
+        },
+    );
+    common::wait_until_ready(&base).await;
+    let owner = client_for(&base);
+    let (status, body) = owner
+        .call(
+            "sign_up",
+            &[
+                ("email", "rota@example.com"),
+                ("display_name", "Rota"),
+                ("password", common::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let org = owner.create_org("Rotating").await;
+    let (endpoint_id, old_whsec) = add_endpoint(&owner, &org, &receiver.url, "key.created").await;
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    // The stopped sender's lease would keep the next one idle for half a minute.
+    let conn = db.connect().await;
+    conn.execute_unprepared("DELETE FROM leases").await.unwrap();
+
+    let config = db.config_with(&[
+        ALLOW_PRIVATE,
+        ("KEYGATE_SECRET", NEW),
+        ("KEYGATE_PREVIOUS_SECRET", OLD),
+    ]);
+    let (base, _task) = common::spawn_server(config, std::future::pending());
+    common::wait_until_ready(&base).await;
+    let owner = client_for(&base);
+    let (status, body) = owner
+        .call(
+            "log_in",
+            &[
+                ("email", "rota@example.com"),
+                ("password", common::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = owner
+        .call(
+            "send_test_webhook",
+            &[("org_id", &org), ("endpoint_id", &endpoint_id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let delivery = receiver.wait_for("webhook.test").await;
+    let signatures: Vec<&str> = delivery.signature.split(' ').collect();
+    assert_eq!(signatures.len(), 2, "{}", delivery.signature);
+    let endpoint = app::entities::webhook_endpoint::Entity::find_by_id(endpoint_id.clone())
+        .one(&conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let new_whsec = app::webhooks::service::whsec(&app::webhooks::service::signing_key(
+        &app::ssr::Secret::new(NEW),
+        &endpoint,
+    ));
+    assert_ne!(new_whsec, old_whsec);
+    // A receiver tries each signature (Standard Webhooks): the old secret, which it
+    // holds, verifies, and so does the new one.
+    let verifies = |whsec: &str| {
+        signatures.iter().any(|s| {
+            signed_by(
+                &Delivery {
+                    signature: (*s).to_owned(),
+                    ..delivery.clone()
+                },
+                whsec,
+            )
+        })
+    };
+    assert!(
+        verifies(&old_whsec),
+        "the old secret: {}",
+        delivery.signature
+    );
+    assert!(
+        verifies(&new_whsec),
+        "the new secret: {}",
+        delivery.signature
+    );
+}
+
+/// Whether `delivery`'s signature is the Standard Webhooks signature under `whsec`.
+fn signed_by(delivery: &Delivery, whsec: &str) -> bool {
+    let key = STANDARD
+        .decode(whsec.strip_prefix("whsec_").expect("a whsec_ secret"))
+        .unwrap();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.", delivery.id, delivery.timestamp).as_bytes());
+    mac.update(&delivery.body);
+    delivery.signature == format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }

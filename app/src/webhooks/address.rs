@@ -5,10 +5,103 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::Url;
 
+use crate::keys::allowlist::IpRange;
+
 /// The longest URL an org admin may save.
 pub const URL_MAX_LEN: usize = 2048;
 
-/// Whether the sender may connect to `ip` without `KEYGATE_WEBHOOK_ALLOW_PRIVATE`.
+/// `KEYGATE_WEBHOOK_ALLOWED_HOSTS`: the private destinations an operator lets webhooks go
+/// to besides public addresses (an internal service), as host names (every address the
+/// name resolves to) or addresses and CIDR ranges. Link-local addresses, the clouds'
+/// metadata services among them, are never allowed, whatever the list says (W2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedHosts {
+    names: Vec<String>,
+    ranges: Vec<IpRange>,
+}
+
+impl AllowedHosts {
+    /// Parses a list separated by commas or spaces; the error names the entry at fault.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut allowed = Self::default();
+        for entry in raw
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|e| !e.is_empty())
+        {
+            if entry.parse::<IpAddr>().is_ok() || entry.contains('/') {
+                let range = IpRange::parse_any(entry)?;
+                if range.prefix() == 0 {
+                    return Err(format!(
+                        "{entry:?} would allow every address: name the hosts or ranges webhooks may reach"
+                    ));
+                }
+                allowed.ranges.push(range);
+            } else {
+                let name = host_name(entry);
+                let valid = !name.is_empty()
+                    && name.len() <= 253
+                    && name
+                        .split('.')
+                        .all(|label| !label.is_empty() && label.len() <= 63)
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+                if !valid {
+                    return Err(format!(
+                        "{entry:?} is neither a host name nor an address or CIDR range"
+                    ));
+                }
+                allowed.names.push(name);
+            }
+        }
+        Ok(allowed)
+    }
+
+    /// Whether the sender may connect to `ip` for a URL whose host is `host`.
+    pub fn allows(&self, host: &str, ip: IpAddr) -> bool {
+        if never_allowed(ip) {
+            return false;
+        }
+        is_public(ip)
+            || self.ranges.iter().any(|range| range.contains(ip))
+            || self.allows_name(host)
+    }
+
+    /// Whether `host` is named in the list.
+    pub fn allows_name(&self, host: &str) -> bool {
+        let host = host_name(host);
+        self.names.contains(&host)
+    }
+}
+
+/// A host name as compared: lower case, without a trailing dot or IPv6 brackets.
+fn host_name(host: &str) -> String {
+    host.trim_end_matches('.')
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase()
+}
+
+/// Addresses no webhook may ever reach: link-local (169.254/16, where cloud metadata
+/// services answer, and fe80::/10, in any IPv6 form that embeds them), AWS's IPv6
+/// metadata address, unspecified, broadcast and multicast.
+pub fn never_allowed(ip: IpAddr) -> bool {
+    match crate::keys::allowlist::canonical(ip) {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            (a == 169 && b == 254) || v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast()
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            (s[0] & 0xffc0) == 0xfe80
+                || s == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254]
+                || v6.is_unspecified()
+                || v6.is_multicast()
+        }
+    }
+}
+
+/// Whether the sender may connect to `ip` with nothing allowed besides public addresses.
 ///
 /// False for loopback, private, CGNAT, link-local (cloud metadata included), "this network",
 /// broadcast and reserved, multicast, documentation and benchmarking ranges, IPv6 unspecified,
@@ -84,6 +177,15 @@ pub fn refused_address(ip: IpAddr) -> String {
     format!("Keygate does not send webhooks to private or loopback addresses such as {ip}.")
 }
 
+/// The sentence shown when a host name has no address Keygate may send to: the same
+/// whether it resolves to private addresses only or does not resolve at all, so an org
+/// admin cannot map the deployment's internal names (issue 27 §5).
+pub fn unreachable_host(host: &str) -> String {
+    format!(
+        "The host name {host} does not resolve to a public address, so Keygate does not send webhooks to it."
+    )
+}
+
 /// The host of `url` as an IP address, when it is an IP literal.
 ///
 /// The URL parser has already turned every IPv4 spelling (`127.1`, `0x7f.0.0.1`,
@@ -98,10 +200,10 @@ pub fn literal_ip(url: &Url) -> Option<IpAddr> {
 }
 
 /// Validates a URL an org admin typed: http or https only, a host, no `user:password`, at most
-/// [`URL_MAX_LEN`] characters, no fragment; an IP-literal host (and, unless `allow_private`,
-/// the name `localhost`) must be public unless `allow_private`. Returns the normalized URL or
-/// a sentence for the form.
-pub fn check_url(url: &str, allow_private: bool) -> Result<String, String> {
+/// [`URL_MAX_LEN`] characters, no fragment; an IP-literal host must be public or `allowed`,
+/// and never link-local; the name `localhost` must be `allowed` by name. Returns the
+/// normalized URL or a sentence for the form.
+pub fn check_url(url: &str, allowed: &AllowedHosts) -> Result<String, String> {
     let url = url.trim();
     let too_long = || format!("Use a URL of at most {URL_MAX_LEN} characters.");
     if url.is_empty() {
@@ -131,19 +233,17 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<String, String> {
     let Some(host) = parsed.host_str() else {
         return Err("The URL needs a host name.".into());
     };
-    if !allow_private {
-        if let Some(ip) = literal_ip(&parsed) {
-            if !is_public(ip) {
-                return Err(refused_address(ip));
-            }
-        } else {
-            let name = host.trim_end_matches('.').to_ascii_lowercase();
-            if name == "localhost" || name.ends_with(".localhost") {
-                return Err(
-                    "Keygate does not send webhooks to private or loopback addresses such as localhost."
-                        .into(),
-                );
-            }
+    if let Some(ip) = literal_ip(&parsed) {
+        if !allowed.allows(host, ip) {
+            return Err(refused_address(ip));
+        }
+    } else {
+        let name = host_name(host);
+        if (name == "localhost" || name.ends_with(".localhost")) && !allowed.allows_name(&name) {
+            return Err(
+                "Keygate does not send webhooks to private or loopback addresses such as localhost."
+                    .into(),
+            );
         }
     }
     let normalized = String::from(parsed);
@@ -156,6 +256,10 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn none() -> AllowedHosts {
+        AllowedHosts::default()
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -274,31 +378,78 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                check_url(typed, false).as_deref(),
+                check_url(typed, &none()).as_deref(),
                 Ok(normalized),
                 "{typed}"
             );
         }
-        // The operator's opt-in lets private addresses through.
+        // What the operator allows goes through, and nothing else private does.
+        let allowed = AllowedHosts::parse("127.0.0.1, 10.0.0.0/8 ::1,localhost").unwrap();
         for typed in [
             "http://127.0.0.1:8080/h",
             "http://10.0.0.5/",
             "http://localhost:3000/",
             "http://[::1]/",
         ] {
-            assert!(check_url(typed, true).is_ok(), "{typed}");
+            assert!(check_url(typed, &allowed).is_ok(), "{typed}");
         }
+        for typed in [
+            "http://192.168.1.1/",
+            "http://127.0.0.2/",
+            "http://app.localhost/",
+        ] {
+            assert!(check_url(typed, &allowed).is_err(), "{typed}");
+        }
+    }
+
+    #[test]
+    fn link_local_and_metadata_are_never_allowed() {
+        let allowed =
+            AllowedHosts::parse("169.254.0.0/16, fe80::/10, 0.0.0.0/1, metadata.internal").unwrap();
+        for ip in [
+            "169.254.169.254",
+            "169.254.1.1",
+            "::ffff:169.254.169.254",
+            "fe80::1",
+            "fd00:ec2::254",
+            "0.0.0.0",
+            "224.0.0.1",
+        ] {
+            assert!(
+                !allowed.allows("metadata.internal", ip.parse().unwrap()),
+                "{ip}"
+            );
+        }
+        assert!(check_url("http://169.254.169.254/latest/meta-data/", &allowed).is_err());
+        assert!(allowed.allows("metadata.internal", "10.1.2.3".parse().unwrap()));
+        assert!(
+            allowed.allows("elsewhere", "10.1.2.3".parse().unwrap()),
+            "0.0.0.0/1"
+        );
+        assert!(!allowed.allows("elsewhere", "192.168.1.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_allowed_hosts_are_checked() {
+        assert_eq!(AllowedHosts::parse("").unwrap(), AllowedHosts::default());
+        for bad in ["0.0.0.0/0", "::/0", "10.0.0.0/33", "bad_host!", "a..b"] {
+            let error = AllowedHosts::parse(&format!("10.0.0.1, {bad}")).unwrap_err();
+            assert!(error.contains(bad), "{bad}: {error}");
+        }
+        let allowed = AllowedHosts::parse("Hooks.Internal.").unwrap();
+        assert!(allowed.allows_name("hooks.internal"));
+        assert!(allowed.allows("HOOKS.internal.", "10.9.9.9".parse().unwrap()));
     }
 
     #[test]
     fn refused_urls() {
         let scheme = Err("Use an http:// or https:// URL.".to_owned());
-        assert_eq!(check_url("ftp://example.com/", false), scheme);
-        assert_eq!(check_url("file:///etc/passwd", false), scheme);
-        assert_eq!(check_url("javascript:alert(1)", false), scheme);
-        assert_eq!(check_url("example.com/hook", false), scheme);
+        assert_eq!(check_url("ftp://example.com/", &none()), scheme);
+        assert_eq!(check_url("file:///etc/passwd", &none()), scheme);
+        assert_eq!(check_url("javascript:alert(1)", &none()), scheme);
+        assert_eq!(check_url("example.com/hook", &none()), scheme);
         assert_eq!(
-            check_url("http://10.0.0.5/hook", false),
+            check_url("http://10.0.0.5/hook", &none()),
             Err(
                 "Keygate does not send webhooks to private or loopback addresses such as 10.0.0.5."
                     .to_owned()
@@ -321,36 +472,36 @@ mod tests {
             "http://LOCALHOST./",
             "http://api.localhost/",
         ] {
-            let error = check_url(typed, false).unwrap_err();
+            let error = check_url(typed, &none()).unwrap_err();
             assert!(error.contains("private or loopback"), "{typed}: {error}");
         }
         assert!(
-            check_url("https://user:pass@example.com/", false)
+            check_url("https://user:pass@example.com/", &none())
                 .unwrap_err()
                 .contains("password")
         );
         assert!(
-            check_url("https://user@example.com/", false)
+            check_url("https://user@example.com/", &none())
                 .unwrap_err()
                 .contains("password")
         );
         assert!(
-            check_url("https://example.com/#frag", false)
+            check_url("https://example.com/#frag", &none())
                 .unwrap_err()
                 .contains("fragment")
         );
         assert!(
-            check_url("https://example.com/#", false)
+            check_url("https://example.com/#", &none())
                 .unwrap_err()
                 .contains("fragment")
         );
-        assert!(check_url("", false).is_err());
-        assert!(check_url("http://", false).is_err());
-        assert!(check_url("https://exa mple.com/", false).is_err());
+        assert!(check_url("", &none()).is_err());
+        assert!(check_url("http://", &none()).is_err());
+        assert!(check_url("https://exa mple.com/", &none()).is_err());
         let long = format!("https://example.com/{}", "a".repeat(URL_MAX_LEN));
-        assert!(check_url(&long, false).unwrap_err().contains("2048"));
+        assert!(check_url(&long, &none()).unwrap_err().contains("2048"));
         let fits = format!("https://example.com/{}", "a".repeat(URL_MAX_LEN - 20));
         assert_eq!(fits.len(), URL_MAX_LEN);
-        assert!(check_url(&fits, false).is_ok());
+        assert!(check_url(&fits, &none()).is_ok());
     }
 }

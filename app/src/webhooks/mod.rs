@@ -39,6 +39,11 @@ pub const EVENT_TYPES: [(&str, &str); 8] = [
 
 /// The type of the event "Send test event" sends (to that endpoint only).
 pub const TEST_EVENT: &str = "webhook.test";
+/// Test events allowed per endpoint per [`TEST_EVENT_WINDOW`].
+pub const TEST_EVENT_LIMIT: u32 = 5;
+pub const TEST_EVENT_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+/// Endpoints whose test events are counted at once, in this instance's memory.
+pub const TEST_EVENT_ENDPOINTS: usize = 10_000;
 /// Endpoints an organization may have.
 pub const MAX_ENDPOINTS: usize = 10;
 /// Deliveries the settings page lists, newest first.
@@ -195,7 +200,7 @@ pub async fn delete_webhook(org_id: String, endpoint_id: String) -> Result<(), A
 #[server(prefix = "/rpc", endpoint = "send_test_webhook")]
 pub async fn send_test_webhook(org_id: String, endpoint_id: String) -> Result<String, AppError> {
     let (state, admin) = service::authorize(&org_id).await?;
-    service::send_test(&state.db, &admin, &endpoint_id).await
+    service::send_test(&state, &admin, &endpoint_id).await
 }
 
 #[cfg(test)]

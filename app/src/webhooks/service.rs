@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::{
     CreatedEndpoint, DELIVERIES_SHOWN, DeliveryStatus, DeliveryView, EndpointView, MAX_ENDPOINTS,
-    TEST_EVENT,
+    TEST_EVENT, TEST_EVENT_LIMIT,
 };
 use crate::entities::{api_key, webhook_delivery, webhook_endpoint, webhook_event};
 use crate::error::AppError;
@@ -88,6 +88,30 @@ pub async fn emit(
         .filter(|e| subscribed(e, kind))
         .collect();
     write_event(db, org_id, kind, data, dedupe, &endpoints).await
+}
+
+/// [`emit`] for many events of one kind at once (an import's `key.created` per key):
+/// the organization's endpoints are read once.
+pub async fn emit_each(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    kind: &str,
+    data: Vec<Value>,
+) -> Result<(), DbErr> {
+    let endpoints: Vec<_> = webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::OrgId.eq(org_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|e| subscribed(e, kind))
+        .collect();
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    for data in data {
+        write_event(db, org_id, kind, data, None, &endpoints).await?;
+    }
+    Ok(())
 }
 
 async fn write_event(
@@ -271,7 +295,7 @@ pub async fn create_endpoint(
     url: &str,
     events: &[String],
 ) -> Result<CreatedEndpoint, AppError> {
-    let url = super::address::check_url(url, state.webhook_allow_private)
+    let url = super::address::check_url(url, &state.webhook_allowed_hosts)
         .map_err(|m| AppError::invalid("url", m))?;
     if events.is_empty() || !events.iter().all(|e| super::is_event_type(e)) {
         return Err(AppError::invalid("events", "Choose at least one event."));
@@ -351,14 +375,32 @@ pub async fn delete_endpoint(
     txn.commit().await.map_err(db_error)
 }
 
-/// Queues a [`TEST_EVENT`] for one endpoint; returns its event id.
+/// Queues a [`TEST_EVENT`] for one endpoint; returns its event id. At most
+/// [`TEST_EVENT_LIMIT`] per endpoint per [`TEST_EVENT_WINDOW`] (W4).
 pub async fn send_test(
-    db: &DatabaseConnection,
+    state: &AppState,
     admin: &OrgAdmin,
     endpoint_id: &str,
 ) -> Result<String, AppError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = state.db.begin().await.map_err(db_error)?;
     let endpoint = find_endpoint(&txn, admin, endpoint_id).await?;
+    {
+        let mut sent = state
+            .webhook_tests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if let Some((count, left)) = sent.get(&endpoint.id, now)
+            && count >= TEST_EVENT_LIMIT
+        {
+            return Err(AppError::RateLimited {
+                retry_after: left.as_secs().max(1),
+            });
+        }
+        sent.add(endpoint.id.clone(), 1, now, |_, count| {
+            count >= TEST_EVENT_LIMIT
+        });
+    }
     let data = json!({
         "organization_id": endpoint.org_id,
         "endpoint_id": endpoint.id,
@@ -432,6 +474,10 @@ pub struct Due {
     pub payload: String,
     /// The HMAC key, see [`signing_key`].
     pub key: [u8; 32],
+    /// The key under the previous server secret while it is being rotated out
+    /// (`KEYGATE_PREVIOUS_SECRET`): deliveries carry both signatures, so a receiver that
+    /// holds the endpoint's secret from before the rotation still accepts them (W5).
+    pub previous_key: Option<[u8; 32]>,
     /// Attempts so far, this one included.
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
@@ -447,65 +493,92 @@ impl std::fmt::Debug for Due {
     }
 }
 
-/// Claims up to `limit` deliveries due at `now`, oldest first: each is taken by a
-/// conditional update on its attempt count, so two senders never both claim one, and it
-/// is due again after `retry.claim` unless [`finish`] records an outcome first.
-pub async fn claim_due(
+/// The endpoints with a delivery due at `now`, each once, as `(endpoint id, org id)`,
+/// the one waiting longest first. One row per endpoint, however many deliveries it has
+/// waiting, so a flood of events to one endpoint cannot hide another's (W4).
+pub async fn due_endpoints(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String)>, DbErr> {
+    webhook_delivery::Entity::find()
+        .select_only()
+        .column(webhook_delivery::Column::EndpointId)
+        .column(webhook_delivery::Column::OrgId)
+        .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
+        .group_by(webhook_delivery::Column::EndpointId)
+        .group_by(webhook_delivery::Column::OrgId)
+        .order_by(
+            Expr::col(webhook_delivery::Column::NextAttemptAt).min(),
+            sea_orm::Order::Asc,
+        )
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Claims the oldest delivery due at `now` for one endpoint: taken by a conditional
+/// update on its attempt count, so two senders never both claim one, and due again after
+/// `retry.claim` unless [`finish`] records an outcome first. `None` when there is none
+/// (another sender took it, or the endpoint went). Signed with `secret`, and during a
+/// rotation with `previous` too (W5).
+pub async fn claim_next(
     db: &DatabaseConnection,
     secret: &Secret,
+    previous: Option<&Secret>,
     retry: &Retry,
+    endpoint_id: &str,
     now: DateTime<Utc>,
-    limit: u64,
-) -> Result<Vec<Due>, DbErr> {
-    let due = webhook_delivery::Entity::find()
+) -> Result<Option<Due>, DbErr> {
+    let Some(delivery) = webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::EndpointId.eq(endpoint_id))
         .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
         .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
         .order_by_asc(webhook_delivery::Column::NextAttemptAt)
-        .limit(limit)
-        .all(db)
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let res = webhook_delivery::Entity::update_many()
+        .col_expr(
+            webhook_delivery::Column::NextAttemptAt,
+            Expr::value(now + retry.claim),
+        )
+        .col_expr(
+            webhook_delivery::Column::Attempts,
+            Expr::value(delivery.attempts + 1),
+        )
+        .filter(webhook_delivery::Column::EventId.eq(&delivery.event_id))
+        .filter(webhook_delivery::Column::EndpointId.eq(&delivery.endpoint_id))
+        .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .filter(webhook_delivery::Column::Attempts.eq(delivery.attempts))
+        .exec(db)
         .await?;
-    let mut claimed = Vec::new();
-    for delivery in due {
-        let res = webhook_delivery::Entity::update_many()
-            .col_expr(
-                webhook_delivery::Column::NextAttemptAt,
-                Expr::value(now + retry.claim),
-            )
-            .col_expr(
-                webhook_delivery::Column::Attempts,
-                Expr::value(delivery.attempts + 1),
-            )
-            .filter(webhook_delivery::Column::EventId.eq(&delivery.event_id))
-            .filter(webhook_delivery::Column::EndpointId.eq(&delivery.endpoint_id))
-            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
-            .filter(webhook_delivery::Column::Attempts.eq(delivery.attempts))
-            .exec(db)
-            .await?;
-        if res.rows_affected != 1 {
-            continue;
-        }
-        let event = webhook_event::Entity::find_by_id(delivery.event_id.clone())
-            .one(db)
-            .await?;
-        let endpoint = webhook_endpoint::Entity::find_by_id(delivery.endpoint_id.clone())
-            .one(db)
-            .await?;
-        let (Some(event), Some(endpoint)) = (event, endpoint) else {
-            // Deleted meanwhile: the cascade (or the endpoint's deletion) removes the row.
-            continue;
-        };
-        claimed.push(Due {
-            key: signing_key(secret, &endpoint),
-            event_id: delivery.event_id,
-            endpoint_id: delivery.endpoint_id,
-            org_id: delivery.org_id,
-            url: endpoint.url,
-            payload: event.payload,
-            attempts: delivery.attempts + 1,
-            created_at: delivery.created_at,
-        });
+    if res.rows_affected != 1 {
+        return Ok(None);
     }
-    Ok(claimed)
+    let event = webhook_event::Entity::find_by_id(delivery.event_id.clone())
+        .one(db)
+        .await?;
+    let endpoint = webhook_endpoint::Entity::find_by_id(delivery.endpoint_id.clone())
+        .one(db)
+        .await?;
+    let (Some(event), Some(endpoint)) = (event, endpoint) else {
+        // Deleted meanwhile: the cascade (or the endpoint's deletion) removes the row.
+        return Ok(None);
+    };
+    Ok(Some(Due {
+        key: signing_key(secret, &endpoint),
+        previous_key: previous.map(|previous| signing_key(previous, &endpoint)),
+        event_id: delivery.event_id,
+        endpoint_id: delivery.endpoint_id,
+        org_id: delivery.org_id,
+        url: endpoint.url,
+        payload: event.payload,
+        attempts: delivery.attempts + 1,
+        created_at: delivery.created_at,
+    }))
 }
 
 /// How one attempt went, as the sender saw it.

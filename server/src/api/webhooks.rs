@@ -253,7 +253,7 @@ pub async fn test_endpoint(
     ApiQuery(query): ApiQuery<OrgQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let admin = admin(&state, &principal, query).await?;
-    let event_id = hooks::send_test(&state.db, &admin, &id).await?;
+    let event_id = hooks::send_test(&state, &admin, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(TestEvent { event_id })))
 }
 
