@@ -525,7 +525,11 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
                 std::fs::read_to_string(&file)
                     .map_err(|e| format!("cannot read {}: {e}", file.display()))?
             };
-            let plan = imports::parse(&text, &manager, Utc::now()).map_err(|e| e.to_string())?;
+            let policy = app::keys::service::org_policy(db, &org)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            let plan =
+                imports::parse(&text, &manager, policy, Utc::now()).map_err(|e| e.to_string())?;
             for (at, name) in &plan.expired {
                 eprintln!("skipped {at} ({name}): it has already expired");
             }

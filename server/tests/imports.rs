@@ -28,6 +28,8 @@ on_both_databases!(
     the_rest_api_imports_what_the_cli_imports,
     two_instances_racing_on_a_first_use_both_answer_and_move_the_key_once,
     an_imported_key_that_expired_before_its_first_use_leaves_the_others_working,
+    imports_follow_the_policy_emit_events_and_need_an_admin,
+    an_imported_key_is_idle_from_its_import_not_its_birth,
 );
 
 /// A random string of `len` characters from `alphabet`.
@@ -572,7 +574,7 @@ async fn foreign_strings_cost_no_query_while_no_imported_key_waits(db: TestDb) {
     // still not), and the same string again within the negative cache's life is not.
     let (key, hash) = better_auth_key();
     let file = json!({"name": "waiting", "sha256": hash, "encoding": "base64url"}).to_string();
-    let plan = imports::parse(&file, &manager, chrono::Utc::now()).unwrap();
+    let plan = imports::parse(&file, &manager, Default::default(), chrono::Utc::now()).unwrap();
     imports::import(&conn, &manager, &plan).await.unwrap();
     verifier.imports().reload(&conn).await.unwrap();
     let foreign: Vec<String> = garbage
@@ -772,4 +774,238 @@ async fn the_rest_api_imports_what_the_cli_imports(db: TestDb) {
         assert!(std::time::Instant::now() < deadline, "{status}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// Issue 27 §3 and §10: an import meets the organization's key policy line by line, is
+/// an owner's or admin's act, tells the webhooks of every key it creates, and a key that
+/// another organization imported is refused without naming it.
+async fn imports_follow_the_policy_emit_events_and_need_an_admin(db: TestDb) {
+    use app::entities::webhook_event;
+    let server =
+        TestServer::start_with(db, &[("KEYGATE_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")]).await;
+    let (owner, org, admin) = server.org_with_admin_key().await;
+    let (status, body) = owner
+        .call(
+            "set_key_policy",
+            &[
+                ("org_id", &org),
+                ("max_days", "30"),
+                ("require_expiry", "true"),
+                ("idle_days", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = owner
+        .call(
+            "create_webhook",
+            &[
+                ("org_id", &org),
+                ("url", "http://127.0.0.1:9/hook"),
+                ("events", "key.created"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let conn = server.db.connect().await;
+    let created_events = || async {
+        webhook_event::Entity::find()
+            .filter(webhook_event::Column::EventType.eq("key.created"))
+            .all(&conn)
+            .await
+            .unwrap()
+    };
+
+    // The policy, per line, by the CLI (which acts as the first owner, with no expiry of
+    // its own to cap what it imports); nothing is imported.
+    let in_days = |days: i64| (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
+    let (_, never) = better_auth_key();
+    let (_, too_long) = better_auth_key();
+    let (ok_key, ok_hash) = better_auth_key();
+    let file = server.db.data_dir().join("policy.jsonl");
+    std::fs::write(
+        &file,
+        [
+            json!({"name": "Never", "sha256": never, "encoding": "base64url"}),
+            json!({"name": "Too long", "sha256": too_long, "encoding": "base64url",
+                   "expires_at": in_days(60)}),
+            json!({"name": "Fine", "sha256": ok_hash, "encoding": "base64url",
+                   "expires_at": in_days(20)}),
+        ]
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n"),
+    )
+    .unwrap();
+    let (ok, _, stderr) = import_cli(&server.db, &org, file.to_str().unwrap());
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("line 1: Your organization's key policy requires keys to expire within"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 2: Your organization's key policy allows keys to live at most"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("line 3"), "{stderr}");
+    assert!(created_events().await.is_empty());
+
+    // A developer may not import, by a key of theirs or by the CLI.
+    let (developer, dev) = server.user("Dev").await;
+    let (status, body) = owner
+        .call(
+            "add_member",
+            &[
+                ("org_id", &org),
+                ("email", &dev.email),
+                ("role", "developer"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, dev_key) = developer
+        .create_key(&org, "dev", "gateway keys:read keys:write")
+        .await;
+    let entry = json!({"name": "Fine", "sha256": ok_hash, "encoding": "base64url",
+                       "expires_at": in_days(20)});
+    let url = format!("{}/api/v1/keys/import", server.base);
+    let http = reqwest::Client::new();
+    let (status, answer) = call(
+        &http,
+        Method::POST,
+        &url,
+        &dev_key,
+        Some(&json!({"keys": [entry]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("owners and admins")
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .env_clear()
+        .env("KEYGATE_DATA_DIR", server.db.data_dir())
+        .env("KEYGATE_DATABASE_URL", &server.db.url)
+        .args(["key", "import", "--org", &org, "--as", &dev.email, "--file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("owners and admins"), "{stderr}");
+
+    // An admin's key imports, and the webhooks hear of each key as created.
+    let (status, answer) = call(
+        &http,
+        Method::POST,
+        &url,
+        &admin,
+        Some(&json!({"keys": [entry]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let id = answer["imported"][0]["id"].as_str().unwrap().to_owned();
+    let events: Vec<Value> = created_events()
+        .await
+        .iter()
+        .map(|e| serde_json::from_str(&e.payload).unwrap())
+        .filter(|e: &Value| e["data"]["detail"] == "imported")
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["data"]["key"]["id"], id.as_str());
+    assert!(
+        !events[0].to_string().contains(&ok_hash),
+        "no digest in an event (W1)"
+    );
+
+    // Another organization importing the same key (before its first use, while Keygate
+    // knows it by its SHA-256) learns that it exists, not its id.
+    let (stranger, _) = server.user("Stranger").await;
+    let their_org = stranger.create_org("Elsewhere").await;
+    let (_, their_key) = stranger
+        .create_key(&their_org, "ops", "gateway keys:read keys:write")
+        .await;
+    let (status, answer) = call(
+        &http,
+        Method::POST,
+        &url,
+        &their_key,
+        Some(&json!({"keys": [entry]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.contains("keys[0]: this key is already in Keygate"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&id) && !message.contains(&org),
+        "{message} (Z5)"
+    );
+    let (status, _, _) = send(
+        http.get(format!("{}/api/v1/whoami", server.base))
+            .header("x-api-key", &ok_key),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the imported key works as issued");
+}
+
+/// Issue 27: the idle policy measures an imported key from its import, not from the
+/// `created_at` it had in the other product, so a key moved today is not revoked as idle
+/// tomorrow; a key made here just as long ago is.
+async fn an_imported_key_is_idle_from_its_import_not_its_birth(db: TestDb) {
+    use app::entities::api_key;
+    let server = TestServer::start(db).await;
+    let (owner, org, _) = server.org_with_admin_key().await;
+    let (status, body) = owner
+        .call(
+            "set_key_policy",
+            &[("org_id", &org), ("max_days", ""), ("idle_days", "30")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, hash) = better_auth_key();
+    let long_ago = (chrono::Utc::now() - chrono::Duration::days(700)).to_rfc3339();
+    let file = server.db.data_dir().join("old.jsonl");
+    std::fs::write(
+        &file,
+        json!({"name": "Old customer key", "sha256": hash, "encoding": "base64url",
+               "created_at": long_ago})
+        .to_string(),
+    )
+    .unwrap();
+    let (ok, _, stderr) = import_cli(&server.db, &org, file.to_str().unwrap());
+    assert!(ok, "{stderr}");
+    let conn = server.db.connect().await;
+    let imported = api_key::Entity::find()
+        .filter(api_key::Column::Name.eq("Old customer key"))
+        .one(&conn)
+        .await
+        .unwrap()
+        .unwrap();
+    // A key of this organization's own, made as long ago and never used: the control.
+    let mut made = imported.clone();
+    made.id = "key_madehere700daysago".into();
+    made.lookup_digest = "made-here-700-days-ago".into();
+    made.import_digest = None;
+    made.imported_at = None;
+    api_key::Entity::insert(api_key::ActiveModel::from(made))
+        .exec_without_returning(&conn)
+        .await
+        .unwrap();
+
+    let revoked = app::keys::service::revoke_idle_keys(
+        &conn,
+        &Verifier::default(),
+        std::time::Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked, ["key_madehere700daysago"], "only the control");
+    assert!(row(&conn, &imported.id).await.revoked_at.is_none());
 }

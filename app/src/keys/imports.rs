@@ -27,6 +27,7 @@ use sea_orm::{
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::KeyPolicy;
 use super::digest::hex;
 use super::format;
 use super::scopes::{DEFAULT_SCOPES, Scopes};
@@ -340,6 +341,9 @@ pub struct ImportPlan {
 pub enum ImportError {
     #[error("{}", summarize(.0))]
     Invalid(Vec<String>),
+    /// Importing mints keys with secrets chosen outside Keygate: owners and admins only.
+    #[error("Only owners and admins may import keys.")]
+    Forbidden,
     #[error("database: {0}")]
     Db(#[from] DbErr),
 }
@@ -366,6 +370,7 @@ fn summarize(problems: &[String]) -> String {
 pub fn parse(
     text: &str,
     manager: &KeyManager,
+    policy: KeyPolicy,
     now: DateTime<Utc>,
 ) -> Result<ImportPlan, ImportError> {
     let lines = text
@@ -377,18 +382,25 @@ pub fn parse(
         lines,
         "the file holds no keys (one JSON object per line)",
         manager,
+        policy,
         now,
     )
 }
 
 /// As [`parse`], for entries each named by where they are ("keys[2]" in a REST body);
-/// `empty` is the problem reported when there are none.
+/// `empty` is the problem reported when there are none. Every key must also meet the
+/// organization's key `policy`, as a key made now would (an imported key is a new key
+/// to Keygate, whatever its age).
 pub fn parse_entries<'a>(
     entries: impl IntoIterator<Item = (String, &'a str)>,
     empty: &str,
     manager: &KeyManager,
+    policy: KeyPolicy,
     now: DateTime<Utc>,
 ) -> Result<ImportPlan, ImportError> {
+    if !manager.role().can_manage_members() {
+        return Err(ImportError::Forbidden);
+    }
     let mut plan = ImportPlan::default();
     let mut problems = Vec::new();
     let mut seen = std::collections::HashMap::new();
@@ -401,6 +413,8 @@ pub fn parse_entries<'a>(
                 } else if key.expires_at.is_some_and(|end| end <= now) {
                     seen.insert(key.sha256, at.clone());
                     plan.expired.push((at, key.name));
+                } else if let Err(problem) = policy.check(key.expires_at, now) {
+                    problems.push(format!("{at}: {problem}"));
                 } else {
                     seen.insert(key.sha256, at.clone());
                     plan.keys.push(ImportedKey { at, ..key });
@@ -485,31 +499,40 @@ pub async fn import(
     manager: &KeyManager,
     plan: &ImportPlan,
 ) -> Result<Vec<String>, ImportError> {
+    if !manager.role().can_manage_members() {
+        return Err(ImportError::Forbidden);
+    }
     let digests: Vec<String> = plan.keys.iter().map(|k| hex(&k.sha256)).collect();
+    // digest -> (key id, its organization)
     let mut taken = std::collections::HashMap::new();
     for chunk in digests.chunks(INSERT_CHUNK) {
-        let rows: Vec<(String, String)> = api_key::Entity::find()
+        let rows: Vec<(String, String, String)> = api_key::Entity::find()
             .select_only()
             .column(api_key::Column::ImportDigest)
             .column(api_key::Column::Id)
+            .column(api_key::Column::OrgId)
             .filter(api_key::Column::ImportDigest.is_in(chunk.iter().cloned()))
             .into_tuple()
             .all(db)
             .await?;
-        taken.extend(rows);
+        taken.extend(
+            rows.into_iter()
+                .map(|(digest, id, org)| (digest, (id, org))),
+        );
     }
     if !taken.is_empty() {
-        // In the order of the file.
+        // In the order of the file. Another organization's key is not named (Z5).
         let problems = plan
             .keys
             .iter()
             .zip(&digests)
             .filter_map(|(key, digest)| {
-                let id = taken.get(digest)?;
-                Some(format!(
-                    "{}: this key was already imported, as {id}",
-                    key.at
-                ))
+                let (id, org) = taken.get(digest)?;
+                Some(if org == manager.org_id() {
+                    format!("{}: this key was already imported, as {id}", key.at)
+                } else {
+                    format!("{}: this key is already in Keygate", key.at)
+                })
             })
             .collect();
         return Err(ImportError::Invalid(problems));
@@ -552,6 +575,18 @@ pub async fn import(
         .exec_without_returning(&txn)
         .await?;
     }
+    // Each imported key is a new key to the organization's webhooks, as a created one is.
+    let created: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            serde_json::json!({
+                "key": crate::webhooks::service::key_data(row),
+                "actor": { "id": manager.user_id() },
+                "detail": "imported",
+            })
+        })
+        .collect();
+    crate::webhooks::service::emit_each(&txn, manager.org_id(), "key.created", created).await?;
     announce(&txn, &Invalidation::Imports).await?;
     txn.commit().await?;
     Ok(rows.into_iter().map(|row| row.id).collect())

@@ -137,6 +137,11 @@ impl KeyManager {
     pub fn user_id(&self) -> &str {
         &self.member.user_id
     }
+
+    /// The role of the person acting (a key's creator, for a key).
+    pub fn role(&self) -> crate::orgs::Role {
+        self.member.role
+    }
 }
 
 /// The start of every key server function: logged in (401), a member (404), allowed to
@@ -1128,7 +1133,7 @@ pub async fn take_lease(
 }
 
 /// Revokes the keys of every organization whose policy revokes idle keys and that were
-/// not used (nor created) within its window. Last-used times are coalesced in memory, so
+/// not used (nor created, nor imported) within its window. Last-used times are coalesced in memory, so
 /// before deciding, this instance writes its own, waits `settle` (longer than every
 /// instance's flush interval) and writes again; the revoking update then re-checks each
 /// key's last use, so a key used on any instance within the window is never revoked.
@@ -1151,6 +1156,13 @@ pub async fn revoke_idle_keys(
         sea_orm::Condition::all()
             .add(api_key::Column::RevokedAt.is_null())
             .add(api_key::Column::CreatedAt.lt(cutoff))
+            // An imported key is idle from when Keygate got it, not from its birth in
+            // the other product.
+            .add(
+                sea_orm::Condition::any()
+                    .add(api_key::Column::ImportedAt.is_null())
+                    .add(api_key::Column::ImportedAt.lt(cutoff)),
+            )
             .add(
                 sea_orm::Condition::any()
                     .add(api_key::Column::LastUsedAt.is_null())

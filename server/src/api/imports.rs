@@ -105,24 +105,25 @@ pub async fn import_keys(
         field: "keys".into(),
         message: ImportError::Invalid(problems).to_string(),
     };
+    let refused = |e: ImportError| match e {
+        ImportError::Invalid(problems) => invalid(problems),
+        ImportError::Forbidden => ApiError::Forbidden(ImportError::Forbidden.to_string()),
+        ImportError::Db(e) => e.into(),
+    };
+    let policy = app::keys::service::org_policy(&state.db, manager.org_id()).await?;
     let plan = imports::parse_entries(
         entries
             .iter()
             .map(|(at, entry)| (at.clone(), entry.as_str())),
         "keys is empty: give at least one key",
         &manager,
+        policy,
         Utc::now(),
     )
-    .map_err(|e| match e {
-        ImportError::Invalid(problems) => invalid(problems),
-        ImportError::Db(e) => e.into(),
-    })?;
+    .map_err(refused)?;
     let ids = imports::import(&state.db, &manager, &plan)
         .await
-        .map_err(|e| match e {
-            ImportError::Invalid(problems) => invalid(problems),
-            ImportError::Db(e) => e.into(),
-        })?;
+        .map_err(refused)?;
     // The others learn of it through the announcement; this instance at once.
     if let Err(e) = state.verifier.imports().reload(&state.db).await {
         tracing::warn!("re-reading the imported keys failed: {e}");
