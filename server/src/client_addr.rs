@@ -17,12 +17,22 @@ use http::HeaderMap;
 pub struct TrustedProxies(Vec<IpRange>);
 
 impl TrustedProxies {
-    /// Parses a comma-separated list; the error names the entry that is wrong.
+    /// Parses a comma-separated list; the error names the entry that is wrong. A range
+    /// of every address (`/0`) is refused (L4): it would let every client name its own
+    /// address in `X-Forwarded-For` and so escape every per-address limit.
     pub fn parse(raw: &str) -> Result<Self, String> {
         raw.split(',')
             .map(str::trim)
             .filter(|e| !e.is_empty())
-            .map(IpRange::parse_any)
+            .map(|entry| {
+                let range = IpRange::parse_any(entry)?;
+                if range.prefix() == 0 {
+                    return Err(format!(
+                        "{entry:?} would trust every address, so any client could choose its own address: name your proxies' addresses or ranges"
+                    ));
+                }
+                Ok(range)
+            })
             .collect::<Result<_, _>>()
             .map(Self)
     }
@@ -103,14 +113,26 @@ mod tests {
         assert!(!t.contains(ip("11.0.0.1")));
         assert!(TrustedProxies::parse("").unwrap().is_empty());
         assert!(
-            TrustedProxies::parse("0.0.0.0/0")
+            TrustedProxies::parse("0.0.0.0/1")
                 .unwrap()
                 .contains(ip("8.8.8.8"))
         );
-        for bad in ["10.0.0.0/33", "example.com", "10.0.0.1/x", "::/129"] {
+        for bad in [
+            "10.0.0.0/33",
+            "example.com",
+            "10.0.0.1/x",
+            "::/129",
+            "0.0.0.0/0",
+            "::/0",
+        ] {
             let message = TrustedProxies::parse(bad).unwrap_err();
             assert!(message.contains(bad), "{message}");
         }
+        let message = TrustedProxies::parse("10.0.0.1, 1.2.3.4/0").unwrap_err();
+        assert!(
+            message.contains("\"1.2.3.4/0\" would trust every address"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -596,6 +596,15 @@ mod tests {
             config(&[("KEYGATE_LOG", "info,[")]).unwrap_err().var,
             "KEYGATE_LOG"
         );
+        // L4: trusting every address would let every client choose its own.
+        for everyone in ["0.0.0.0/0", "::/0", "10.0.0.0/8, ::/0"] {
+            assert_eq!(
+                config(&[("KEYGATE_TRUSTED_PROXIES", everyone)])
+                    .unwrap_err()
+                    .var,
+                "KEYGATE_TRUSTED_PROXIES"
+            );
+        }
     }
 
     #[test]

@@ -636,6 +636,25 @@ async fn the_key_policy_holds_on_every_entry_point(db: TestDb) {
     let (_, view) = dev.call("get_key_policy", &[("org_id", &org)]).await;
     assert_eq!(view["policy"]["max_days"], 30, "{view}");
     assert_eq!(view["can_edit"], false);
+    // A member, who has no say over keys, reads it neither through the page's server
+    // function nor over REST (issue 27 §11: one rule on both).
+    let (member, member_user) = server.user("Member").await;
+    let (code, body) = ada
+        .call(
+            "add_member",
+            &[
+                ("org_id", &org),
+                ("email", &member_user.email),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (code, view) = member.call("get_key_policy", &[("org_id", &org)]).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{view}");
+    assert!(view.get("policy").is_none(), "{view}");
+    let rest = member.get(&format!("/api/v1/policy?org_id={org}")).await;
+    assert_eq!(rest.status(), StatusCode::FORBIDDEN);
 
     // The page's server function.
     for (expiry, date) in [

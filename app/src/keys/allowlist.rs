@@ -85,6 +85,16 @@ impl IpRange {
         Ok(range)
     }
 
+    /// Whether every address of this range is in `other`.
+    pub fn within(&self, other: &IpRange) -> bool {
+        self.prefix >= other.prefix && other.contains(self.addr)
+    }
+
+    /// The prefix length: 32 or 128 for a single address, 0 for every address.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         ip.is_ipv4() == self.addr.is_ipv4() && network(ip, self.prefix) == self.addr

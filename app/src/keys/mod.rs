@@ -851,6 +851,11 @@ pub async fn shorten_api_key(org_id: String, key_id: String) -> Result<ApiKeyVie
 pub async fn get_key_policy(org_id: String) -> Result<PolicyView, AppError> {
     let (state, user_id) = crate::ssr::authenticated().await?;
     let member = crate::orgs::service::membership(&state.db, &user_id, &org_id).await?;
+    // The same rule as `GET /api/v1/policy`: the policy is about keys, which a member
+    // has no say over.
+    if !member.role.can_manage_keys() {
+        return Err(AppError::Forbidden);
+    }
     Ok(PolicyView {
         policy: service::org_policy(&state.db, &org_id)
             .await

@@ -1,5 +1,6 @@
 //! The organization's key policy page: maximum lifetime, mandatory expiry and revocation
-//! of idle keys. Owners and admins change it; every member can read it.
+//! of idle keys. Owners and admins change it; developers read it; members see the
+//! access-denied page, as on every key page.
 
 use leptos::prelude::*;
 
