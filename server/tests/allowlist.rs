@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 on_both_databases!(
     keys_work_only_from_their_addresses,
     a_forged_forwarded_for_changes_nothing,
+    a_key_made_by_a_key_inherits_its_limits,
 );
 
 /// `GET /api/v1/whoami` with `key`, from `client` (an `X-Forwarded-For` the trusted proxy
@@ -291,4 +292,92 @@ async fn a_forged_forwarded_for_changes_nothing(db: TestDb) {
     );
     set("::1, 127.0.0.0/8").await;
     assert_eq!(whoami_from(&server.base, &key, None).await, ok());
+}
+
+/// Z6 (issue 27): a key made by a key inherits the creating key's allowed addresses and
+/// rate limit when it asks for none, and may narrow them but never widen them.
+async fn a_key_made_by_a_key_inherits_its_limits(db: TestDb) {
+    let server = TestServer::start_with(db, &[("KEYGATE_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let (_, _, admin) = server.org_with_admin_key().await;
+    let http = reqwest::Client::new();
+    let keys_url = format!("{}/api/v1/keys", server.base);
+    let (status, made) = call(
+        &http,
+        Method::POST,
+        &keys_url,
+        &admin,
+        Some(&json!({
+            "name": "office writer",
+            "scopes": ["gateway", "keys:read", "keys:write"],
+            "allowed_ips": ["203.0.113.0/24"],
+            "rate_limit": {"requests": 100, "per": "minute"},
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let writer = made["secret"].as_str().unwrap().to_owned();
+    // The writer is used from the office, as its list requires.
+    let from_office = |body: Value| {
+        let (http, url, writer) = (http.clone(), keys_url.clone(), writer.clone());
+        async move {
+            send(
+                http.post(url)
+                    .header("x-api-key", writer)
+                    .header("x-forwarded-for", "203.0.113.9")
+                    .json(&body),
+            )
+            .await
+        }
+    };
+
+    // Nothing asked: the new key gets the writer's list and limit.
+    let (status, _, child) = from_office(json!({"name": "child", "scopes": ["gateway"]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{child}");
+    assert_eq!(child["key"]["allowed_ips"], json!(["203.0.113.0/24"]));
+    assert_eq!(
+        child["key"]["rate_limit"],
+        json!({"requests": 100, "per": "minute"})
+    );
+    let secret = child["secret"].as_str().unwrap();
+    assert_eq!(
+        whoami_from(&server.base, secret, Some("198.51.100.7")).await,
+        refused(),
+        "the child works from the office only"
+    );
+
+    // Narrower is fine; wider is refused, naming what is wrong, and creates nothing.
+    let (status, _, narrow) = from_office(json!({
+        "name": "narrow", "scopes": ["gateway"],
+        "allowed_ips": ["203.0.113.9"],
+        "rate_limit": {"requests": 10, "per": "minute"},
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{narrow}");
+    for (body, field, says) in [
+        (
+            json!({"name": "wide", "scopes": ["gateway"], "allowed_ips": ["203.0.0.0/16"]}),
+            "allowed_ips",
+            "203.0.0.0/16 is outside",
+        ),
+        (
+            json!({"name": "fast", "scopes": ["gateway"], "rate_limit": {"requests": 200, "per": "minute"}}),
+            "rate_limit",
+            "looser rate limit than its own (100 per minute)",
+        ),
+        (
+            json!({"name": "bursty", "scopes": ["gateway"], "rate_limit": {"requests": 1000, "per": "hour"}}),
+            "rate_limit",
+            "looser",
+        ),
+    ] {
+        let (status, _, refused) = from_office(body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {refused}");
+        assert_eq!(refused["field"], field, "{refused}");
+        assert!(
+            refused["message"].as_str().unwrap().contains(says),
+            "{refused}"
+        );
+    }
+    let (_, list) = call(&http, Method::GET, &keys_url, &admin, None).await;
+    assert_eq!(list["total"], 4, "admin, writer, child, narrow: {list}");
 }

@@ -83,6 +83,14 @@ pub struct RateLimit {
 impl RateLimit {
     pub const MAX_REQUESTS: u32 = 1_000_000;
 
+    /// Whether this limit admits no more than `other`, over any stretch of time: its rate
+    /// is no higher and its burst (the requests admitted at once) no larger.
+    pub fn no_looser_than(self, other: RateLimit) -> bool {
+        let rate = u64::from(self.requests) * u64::from(other.per.seconds());
+        let other_rate = u64::from(other.requests) * u64::from(self.per.seconds());
+        rate <= other_rate && self.requests <= other.requests
+    }
+
     /// A limit from a form or request; the error names what is wrong.
     pub fn new(requests: u32, per: RatePeriod) -> Result<Self, String> {
         if requests == 0 || requests > Self::MAX_REQUESTS {
@@ -977,6 +985,18 @@ pub async fn get_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_is_no_looser_when_neither_its_rate_nor_its_burst_is_larger() {
+        let limit = |requests, per| RateLimit { requests, per };
+        let own = limit(100, RatePeriod::Minute);
+        assert!(own.no_looser_than(own));
+        assert!(limit(10, RatePeriod::Minute).no_looser_than(own));
+        assert!(limit(1, RatePeriod::Second).no_looser_than(own), "60/min, burst 1");
+        assert!(!limit(101, RatePeriod::Minute).no_looser_than(own));
+        assert!(!limit(2, RatePeriod::Second).no_looser_than(own), "120/min");
+        assert!(!limit(1000, RatePeriod::Hour).no_looser_than(own), "a burst of 1000");
+    }
 
     fn now() -> DateTime<Utc> {
         "2026-11-23T10:00:00Z".parse().unwrap()

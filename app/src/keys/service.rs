@@ -78,6 +78,10 @@ pub struct KeyManager {
     /// For a key: its own expiry (`Some(None)` when it never expires). The keys it creates
     /// or rolls may not expire later, so a short-lived key cannot mint a lasting one.
     caller_expiry: Option<Option<DateTime<Utc>>>,
+    /// For a key: its own rate limit and allowed addresses, which the keys it creates
+    /// inherit, no looser (Z6).
+    caller_rate_limit: Option<super::RateLimit>,
+    caller_allowed_ips: Option<std::sync::Arc<[super::allowlist::IpRange]>>,
 }
 
 impl KeyManager {
@@ -87,6 +91,8 @@ impl KeyManager {
                 limit: Scopes::allowed_for(member.role),
                 member,
                 caller_expiry: None,
+                caller_rate_limit: None,
+                caller_allowed_ips: None,
             })
         } else {
             Err(KeyError::Forbidden)
@@ -105,6 +111,66 @@ impl KeyManager {
         manager.limit = manager.limit.intersect(key_scopes);
         manager.caller_expiry = Some(key_expires_at);
         Ok(manager)
+    }
+
+    /// A key's own rate limit and allowed addresses, which the keys it creates inherit
+    /// (Z6): a key limited to one network, or to a rate, cannot mint one that is not.
+    pub fn with_caller_limits(
+        mut self,
+        rate_limit: Option<super::RateLimit>,
+        allowed_ips: Option<std::sync::Arc<[super::allowlist::IpRange]>>,
+    ) -> Self {
+        self.caller_rate_limit = rate_limit;
+        self.caller_allowed_ips = allowed_ips;
+        self
+    }
+
+    /// The rate limit and allowlist a new key gets when `requested`: what was asked, if
+    /// no looser than the calling key's own; the calling key's when nothing was asked.
+    fn inherit(
+        &self,
+        rate_limit: Option<super::RateLimit>,
+        allowed_ips: Option<Vec<super::allowlist::IpRange>>,
+    ) -> Result<
+        (
+            Option<super::RateLimit>,
+            Option<Vec<super::allowlist::IpRange>>,
+        ),
+        KeyError,
+    > {
+        let rate_limit = match (self.caller_rate_limit, rate_limit) {
+            (None, requested) => requested,
+            (Some(own), None) => Some(own),
+            (Some(own), Some(requested)) if requested.no_looser_than(own) => Some(requested),
+            (Some(own), Some(_)) => {
+                return Err(KeyError::Invalid {
+                    field: "rate_limit",
+                    message: format!(
+                        "A key cannot give a key a looser rate limit than its own ({}).",
+                        own.text()
+                    ),
+                });
+            }
+        };
+        let allowed_ips = match (&self.caller_allowed_ips, allowed_ips) {
+            (None, requested) => requested,
+            (Some(own), None) => Some(own.to_vec()),
+            (Some(own), Some(requested)) => {
+                if let Some(outside) = requested
+                    .iter()
+                    .find(|range| !own.iter().any(|mine| range.within(mine)))
+                {
+                    return Err(KeyError::Invalid {
+                        field: "allowed_ips",
+                        message: format!(
+                            "{outside} is outside the addresses the creating key may be used from."
+                        ),
+                    });
+                }
+                Some(requested)
+            }
+        };
+        Ok((rate_limit, allowed_ips))
     }
 
     /// Whether a key expiring at `expires_at` (`None`: never) may be rolled by this manager.
@@ -510,8 +576,8 @@ pub async fn create_key_with(
     scopes: Scopes,
     extras: KeyExtras,
 ) -> Result<CreatedKey, KeyError> {
-    let (rate_limit, rate_limit_window) = super::RateLimit::to_stored(extras.rate_limit);
-    let allowed_ips = extras.allowed_ips;
+    let (rate_limit, allowed_ips) = manager.inherit(extras.rate_limit, extras.allowed_ips)?;
+    let (rate_limit, rate_limit_window) = super::RateLimit::to_stored(rate_limit);
     let name = validate::name(name, "Name").map_err(|message| KeyError::Invalid {
         field: "name",
         message,

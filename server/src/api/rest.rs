@@ -546,6 +546,7 @@ pub(super) async fn manager(
                 Err(e) => return Err(app::error::AppError::from(e).into()),
             };
             KeyManager::for_key(member, key.scopes, key.expires_at)
+                .map(|manager| manager.with_caller_limits(key.rate_limit, key.allowed_ips.clone()))
                 .map_err(|_| ApiError::InsufficientScope(scope))
         }
         Principal::User { user_id } => {
