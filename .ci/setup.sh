@@ -111,4 +111,8 @@ build_release() {
   cargo leptos build --release --server-only || server_ok=$?
   if ! wait "$front"; then die "the browser bundle's release build failed (see above)"; fi
   if [ "$server_ok" != 0 ]; then die "the server's release build failed (see above)"; fi
+  # The bundle's hashes go with the site too: a binary copied with its site/ alone (an
+  # image, a package) finds them there (server/src/lib.rs, `hash_file`).
+  [ -f target/release/hash.txt ] || die "the release build wrote no target/release/hash.txt"
+  cp target/release/hash.txt target/site/hash.txt
 }

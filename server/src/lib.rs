@@ -69,24 +69,94 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
 }
 
 /// The file cargo-leptos writes next to the server binary when it hashes the bundle's
-/// names (`hash-files`): one `ext: hash` line per file.
+/// names (`hash-files`): one `ext: hash` line per file. The release build puts a copy in
+/// the site root too, so a binary copied with its `site/` alone (a container image, a
+/// package) still names the bundle it serves.
 const HASH_FILE: &str = "hash.txt";
+
+/// Where the bundle's hashes are: beside the binary, else in the site root; `None` for a
+/// build without hashed names (a debug build, the tests' binary).
+fn hash_file(config: &Config) -> Option<std::path::PathBuf> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(HASH_FILE)));
+    beside
+        .into_iter()
+        .chain([config.site_root.join(HASH_FILE)])
+        .find(|file| file.is_file())
+        // Leptos joins this to the binary's directory: an absolute path replaces it.
+        .map(|file| std::path::absolute(&file).unwrap_or(file))
+}
 
 pub fn leptos_options(config: &Config) -> LeptosOptions {
     // Hashed names when the build made them; a binary built without cargo-leptos (the
     // tests') serves plain `keygate.wasm` and friends.
-    let hashed = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(HASH_FILE)))
-        .is_some_and(|file| file.is_file());
+    let hash_file = hash_file(config);
     LeptosOptions::builder()
         .output_name(OUTPUT_NAME)
         .site_root(config.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
-        .hash_files(hashed)
-        .hash_file(std::sync::Arc::from(HASH_FILE))
+        .hash_files(hash_file.is_some())
+        .hash_file(std::sync::Arc::from(
+            hash_file
+                .as_deref()
+                .map_or(HASH_FILE.into(), |f| f.to_string_lossy()),
+        ))
         .build()
+}
+
+/// Refuses to start when the pages would name a bundle that is not there: the site root
+/// holds a built bundle (`pkg/`) but not the files the hashes name, or hashed files with
+/// no hashes to name them. Without any `pkg/` (an API-only deployment, the tests) pages
+/// render without their script and style, and a warning says so.
+pub fn check_bundle(config: &Config) -> Result<(), StartError> {
+    let pkg = config.site_root.join("pkg");
+    if !pkg.is_dir() {
+        tracing::warn!(
+            site_root = %config.site_root.display(),
+            "no browser bundle under the site root: pages are served without style or script (set KEYGATE_SITE_ROOT to the build's site/ directory)"
+        );
+        return Ok(());
+    }
+    let Some(file) = hash_file(config) else {
+        let hashed = std::fs::read_dir(&pkg)
+            .map(|entries| {
+                entries.filter_map(Result::ok).any(|e| {
+                    // `keygate.<hash>.wasm` (and `.br`, `.gz` beside it), not `keygate.wasm`.
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let parts: Vec<&str> = name.split('.').collect();
+                    parts.len() >= 3
+                        && parts[0] == OUTPUT_NAME
+                        && matches!(parts[2], "js" | "wasm" | "css")
+                })
+            })
+            .unwrap_or(false);
+        return if hashed {
+            Err(StartError::Other(format!(
+                "the browser bundle in {} has hashed names but no {HASH_FILE} names them: copy the build's site/ directory whole (it holds {HASH_FILE}), or put target/release/{HASH_FILE} beside the binary",
+                pkg.display()
+            )))
+        } else {
+            Ok(())
+        };
+    };
+    let hashes = std::fs::read_to_string(&file)
+        .map_err(|e| StartError::Other(format!("cannot read {}: {e}", file.display())))?;
+    for line in hashes.lines() {
+        let Some((ext, hash)) = line.split_once(':') else {
+            continue;
+        };
+        let name = format!("{OUTPUT_NAME}.{}.{}", hash.trim(), ext.trim());
+        if !pkg.join(&name).is_file() {
+            return Err(StartError::Other(format!(
+                "{} names {name}, which is not in {}: the binary and its site/ come from different builds",
+                file.display(),
+                pkg.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Serves Keygate on `listener` until `shutdown` resolves, then drains open requests.
@@ -95,6 +165,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    check_bundle(&config)?;
     let state = build_state(&config).await?;
     // Before the first request: the event follower must know where the log stands
     // before anything is cached (R3).

@@ -1,0 +1,138 @@
+//! Issue 27 (deployment): a `keygate` binary copied without the `hash.txt` cargo-leptos
+//! writes beside it, started from another directory with only `KEYGATE_SITE_ROOT`, names
+//! and serves the bundle its `site/` holds; and one whose site does not hold the bundle
+//! its hashes name refuses to start, saying why, rather than serving pages whose every
+//! button stays disabled.
+//!
+//! The bundle here is made by the test (three files under hashed names and the
+//! `hash.txt` the build copies into the site root), so the test runs the same in a debug
+//! build, which has no bundle of its own.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::process::{BIN, SECRET, free_port};
+
+const HASH: &str = "0123456789abcdefDEPLOY";
+
+/// A copy of the binary alone in a directory of its own (no `hash.txt` beside it).
+fn copied_binary(dir: &Path) -> std::path::PathBuf {
+    let bin = dir.join("keygate");
+    std::fs::copy(BIN, &bin).unwrap();
+    bin
+}
+
+/// A site root with a bundle under hashed names, and its `hash.txt` when `with_hashes`.
+fn make_site(dir: &Path, with_hashes: bool) -> std::path::PathBuf {
+    let site = dir.join("site");
+    let pkg = site.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    for (ext, body) in [
+        ("js", "export default function init() {}"),
+        ("wasm", "\0asm"),
+        ("css", "body { color: black }"),
+    ] {
+        std::fs::write(pkg.join(format!("keygate.{HASH}.{ext}")), body).unwrap();
+    }
+    if with_hashes {
+        std::fs::write(
+            site.join("hash.txt"),
+            format!("js: {HASH}\nwasm: {HASH}\ncss: {HASH}\n"),
+        )
+        .unwrap();
+    }
+    site
+}
+
+fn command(bin: &Path, site: &Path, data: &Path, port: u16) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .env_clear()
+        .env("KEYGATE_DATA_DIR", data)
+        .env("KEYGATE_SECRET", SECRET)
+        .env("KEYGATE_SITE_ROOT", site)
+        .env("KEYGATE_ADDR", format!("127.0.0.1:{port}"))
+        // Started from somewhere else: nothing is found by a relative path.
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_binary_serves_the_bundle_its_site_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = copied_binary(dir.path());
+    let site = make_site(dir.path(), true);
+    let data = dir.path().join("data");
+    let port = free_port();
+    let mut child = command(&bin, &site, &data, port).spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..400 {
+        if reqwest::get(format!("{base}/readyz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    if !ready {
+        let _ = child.kill();
+        let output = child.wait_with_output().unwrap();
+        panic!("did not start: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let page = reqwest::get(format!("{base}/login"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let bundle = reqwest::get(format!("{base}/pkg/keygate.{HASH}.js"))
+        .await
+        .unwrap();
+    let status = bundle.status();
+    let body = bundle.text().await.unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    for ext in ["js", "wasm", "css"] {
+        let name = format!("/pkg/keygate.{HASH}.{ext}");
+        assert!(page.contains(&name), "the page names {name}: {page}");
+    }
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(body.contains("export default function init"), "{body}");
+}
+
+#[test]
+fn a_site_without_the_named_bundle_refuses_to_start() {
+    // Hashed files, but no hashes to name them.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = copied_binary(dir.path());
+    let site = make_site(dir.path(), false);
+    let output = command(&bin, &site, &dir.path().join("data"), free_port())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("no hash.txt names them"), "{stderr}");
+
+    // Hashes that name files from another build.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = copied_binary(dir.path());
+    let site = make_site(dir.path(), true);
+    std::fs::remove_file(site.join(format!("pkg/keygate.{HASH}.wasm"))).unwrap();
+    let output = command(&bin, &site, &dir.path().join("data"), free_port())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("keygate.{HASH}.wasm, which is not in")),
+        "{stderr}"
+    );
+}
