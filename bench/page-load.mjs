@@ -51,13 +51,17 @@ try {
   // An owner with an organization of 100 keys, made through the server functions.
   const setup = await browser.newContext();
   const page = await setup.newPage();
-  const rpc = (name, form) => page.request.post(`${base}/rpc/${name}`, { headers: { origin: base }, form });
+  // A logged-in session's calls carry its CSRF token, as the page's script sends it.
+  let csrf = "";
+  const rpc = (name, form) =>
+    page.request.post(`${base}/rpc/${name}`, { headers: { origin: base, "x-csrf-token": csrf }, form });
   const signUp = await rpc("sign_up", {
     email: `bench-${Date.now()}@example.com`,
     display_name: "Bench Owner",
     password: "correct horse battery staple",
   });
   if (!signUp.ok()) throw new Error(`sign up: ${signUp.status()}`);
+  csrf = (await (await page.request.get(`${base}/api/v1/whoami`)).json()).csrf_token;
   const org = await (await rpc("create_org", { name: "Benchmark Org" })).json();
   for (let i = 0; i < 100; i++) {
     const r = await rpc("create_api_key", { org_id: org.id, name: `service ${i}`, expiry: "90", scopes: "gateway" });
