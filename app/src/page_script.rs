@@ -36,6 +36,7 @@ mod dom {
     };
     use crate::error::AppError;
     use crate::orgs::{ChangeMemberRole, ListMemberKeys, RemoveMember};
+    use crate::webhooks::ListMemberWebhooks;
 
     pub(super) fn attach() {
         let doc = document();
@@ -193,6 +194,11 @@ mod dom {
         hint: String,
     }
 
+    #[derive(serde::Deserialize)]
+    struct MemberWebhook {
+        url: String,
+    }
+
     fn remove_dialog() -> Option<HtmlDialogElement> {
         by_id("remove-member-dialog").and_then(|d| d.dyn_into().ok())
     }
@@ -216,6 +222,8 @@ mod dom {
         let _ = dialog.set_attribute("data-user", &user);
         set_text("remove-title", &format!("Remove {name}?"));
         set_text("member-keys-area", "Looking up the keys they created…");
+        set_text("member-webhooks-area", "");
+        set_hidden("member-webhooks-area", true);
         set_hidden("member-keys-handover", true);
         set_hidden("remove-member-error", true);
         if let Some(revoke) =
@@ -227,6 +235,33 @@ mod dom {
         let _ = dialog.show_modal();
         spawn_local(async move {
             let args = [("org_id", org.as_str()), ("user_id", &user)];
+            // Their webhook endpoints stop with them: said before the keys, whose answer
+            // enables the button.
+            if let Ok(hooks) = call(ListMemberWebhooks::PATH, &args).await.and_then(|a| {
+                serde_json::from_str::<Vec<MemberWebhook>>(&a).map_err(|_| AppError::Internal)
+            }) && !hooks.is_empty()
+                && let Some(area) = by_id("member-webhooks-area")
+            {
+                let count = hooks.len();
+                let noun = if count == 1 { "endpoint" } else { "endpoints" };
+                append(
+                    &area,
+                    "p",
+                    &format!(
+                        "Their {count} webhook {noun} will be disabled and receive nothing more:"
+                    ),
+                );
+                if let Some(list) = append(&area, "ul", "") {
+                    let _ = list.set_attribute("class", "member-keys");
+                    let _ = list.set_attribute("data-testid", "member-webhooks");
+                    for hook in hooks {
+                        if let Some(item) = append(&list, "li", "") {
+                            append(&item, "code", &hook.url);
+                        }
+                    }
+                }
+                set_hidden("member-webhooks-area", false);
+            }
             let listed = call(ListMemberKeys::PATH, &args).await.and_then(|answer| {
                 serde_json::from_str::<Vec<MemberKey>>(&answer).map_err(|_| AppError::Internal)
             });

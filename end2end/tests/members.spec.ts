@@ -88,12 +88,26 @@ test("removing a member lists their keys and transfers them, or revokes them", a
   await expect(devKey).toContainText("Active");
   await expect(page.getByTestId("activity")).toContainText("took over key “Dev's deploy key” from a removed member");
 
+  // The admin added a webhook endpoint (over the API, with their session's CSRF token):
+  // the dialog says it stops with them.
+  const orgId = keysPath.split("/")[2];
+  const token = (await (await pages.admin.request.get("/api/v1/whoami")).json()).csrf_token;
+  const hookUrl = "http://127.0.0.1:9/admins-hook";
+  const added = await pages.admin.request.post(`/api/v1/webhooks?org_id=${orgId}`, {
+    headers: { "x-csrf-token": token },
+    data: { url: hookUrl, events: ["key.created"] },
+  });
+  expect(added.status()).toBe(201);
+
   // The admin is removed with the default choice: their key is revoked with them.
   await gotoHydrated(page, membersPath);
   await memberRow(page, emails.admin).getByRole("button", { name: /^Remove/ }).click();
   await expect(dialog.getByTestId("member-keys")).toContainText("Admin's report key");
+  await expect(dialog.getByTestId("member-webhooks")).toContainText(hookUrl);
   await dialog.getByRole("button", { name: "Remove member" }).click();
   await expect(memberRow(page, emails.admin)).toHaveCount(0);
+  await gotoHydrated(page, keysPath.replace(/keys$/, "webhooks"));
+  await expect(page.getByTestId("endpoint-disabled")).toContainText("left the organization");
   await gotoHydrated(page, keysPath);
   const adminKey = page.locator("tr[data-testid=key-row]").filter({ hasText: "Admin's report key" });
   await expect(adminKey).toContainText("Revoked");

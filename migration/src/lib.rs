@@ -12,6 +12,7 @@ mod m20261203_000007_usage_limits;
 mod m20261204_000008_allowed_ips;
 mod m20261205_000009_key_context;
 mod m20261206_000010_imported_keys;
+mod m20261207_000011_endpoint_disabled;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000008_allowed_ips::Migration),
             Box::new(m20261205_000009_key_context::Migration),
             Box::new(m20261206_000010_imported_keys::Migration),
+            Box::new(m20261207_000011_endpoint_disabled::Migration),
         ]
     }
 }

@@ -34,6 +34,7 @@ on_both_databases!(
     no_event_is_lost_or_renamed_across_a_kill_9,
     a_tarpit_in_one_org_does_not_delay_another,
     a_secret_rotation_signs_with_both_secrets,
+    a_removed_members_endpoints_stop_with_them,
 );
 
 /// The local receivers listen on loopback, which webhooks reach only when allowed.
@@ -993,4 +994,109 @@ fn signed_by(delivery: &Delivery, whsec: &str) -> bool {
     mac.update(format!("{}.{}.", delivery.id, delivery.timestamp).as_bytes());
     mac.update(&delivery.body);
     delivery.signature == format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// Z6 (issue 27 §4): a member's webhook endpoints stop with their membership, in the
+/// removal's transaction (the removal dialog lists them first), and do not even hear of
+/// the removal; endpoint changes are audited (created, tested, disabled, deleted).
+async fn a_removed_members_endpoints_stop_with_them(db: TestDb) {
+    let theirs = Receiver::start().await;
+    let ours = Receiver::start().await;
+    let server = TestServer::start_with(db, &[ALLOW_PRIVATE]).await;
+    let (owner, _) = server.user("Olive").await;
+    let org = owner.create_org("Departures").await;
+    let (admin, adam) = server.user("Adam").await;
+    let (status, body) = owner
+        .call(
+            "add_member",
+            &[("org_id", &org), ("email", &adam.email), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (their_endpoint, _) =
+        add_endpoint(&admin, &org, &theirs.url, "key.created,member.removed").await;
+    add_endpoint(&owner, &org, &ours.url, "key.created,member.removed").await;
+    let (status, body) = admin
+        .call(
+            "send_test_webhook",
+            &[("org_id", &org), ("endpoint_id", &their_endpoint)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    theirs.wait_for("webhook.test").await;
+
+    // What the removal dialog lists.
+    let (status, listed) = owner
+        .call(
+            "list_member_webhooks",
+            &[("org_id", &org), ("user_id", &adam.id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["url"], theirs.url.as_str());
+
+    let (status, body) = owner
+        .call("remove_member", &[("org_id", &org), ("user_id", &adam.id)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    owner.create_key(&org, "after", "gateway").await;
+    let removed = ours.wait_for("member.removed").await;
+    assert_eq!(removed.json()["data"]["webhook_endpoints_disabled"], 1);
+    ours.wait_for("key.created").await;
+    assert_eq!(
+        theirs.types(),
+        ["webhook.test"],
+        "a removed admin's endpoint hears nothing more, not even the removal"
+    );
+
+    // The Webhooks page says so, and a test event is refused.
+    let (_, endpoints) = owner.call("list_webhooks", &[("org_id", &org)]).await;
+    let mine: Vec<&Value> = endpoints
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["id"] == their_endpoint.as_str())
+        .collect();
+    assert!(
+        mine[0]["disabled"]
+            .as_str()
+            .is_some_and(|r| r.contains("left the organization")),
+        "{endpoints}"
+    );
+    let (status, body) = owner
+        .call(
+            "send_test_webhook",
+            &[("org_id", &org), ("endpoint_id", &their_endpoint)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = owner
+        .call(
+            "delete_webhook",
+            &[("org_id", &org), ("endpoint_id", &their_endpoint)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Every endpoint change is in the activity, by host only (a path may hold a token).
+    let (_, activity) = owner.call("list_key_activity", &[("org_id", &org)]).await;
+    let actions: Vec<&str> = activity
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["key_id"] == their_endpoint.as_str())
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "webhook.deleted",
+            "webhook.disabled",
+            "webhook.tested",
+            "webhook.created"
+        ],
+        "{activity}"
+    );
+    assert!(!activity.to_string().contains("/hook"), "{activity}");
 }

@@ -14,6 +14,10 @@ pub struct Model {
     pub secret_salt: String,
     pub created_by: String,
     pub created_at: DateTimeUtc,
+    /// Set when the endpoint stopped receiving events (its creator left the organization).
+    pub disabled_at: Option<DateTimeUtc>,
+    /// Why, in a sentence for the Webhooks page.
+    pub disabled_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

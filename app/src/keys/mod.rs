@@ -992,10 +992,16 @@ mod tests {
         let own = limit(100, RatePeriod::Minute);
         assert!(own.no_looser_than(own));
         assert!(limit(10, RatePeriod::Minute).no_looser_than(own));
-        assert!(limit(1, RatePeriod::Second).no_looser_than(own), "60/min, burst 1");
+        assert!(
+            limit(1, RatePeriod::Second).no_looser_than(own),
+            "60/min, burst 1"
+        );
         assert!(!limit(101, RatePeriod::Minute).no_looser_than(own));
         assert!(!limit(2, RatePeriod::Second).no_looser_than(own), "120/min");
-        assert!(!limit(1000, RatePeriod::Hour).no_looser_than(own), "a burst of 1000");
+        assert!(
+            !limit(1000, RatePeriod::Hour).no_looser_than(own),
+            "a burst of 1000"
+        );
     }
 
     fn now() -> DateTime<Utc> {

@@ -466,6 +466,13 @@ pub(crate) fn Activity(
                                 }
                                 "key.imported" => format!(" imported key “{}”", e.key_name),
                                 "policy.changed" => " changed the key policy".to_owned(),
+                                "webhook.created" => format!(" added a webhook endpoint at {}", e.key_name),
+                                "webhook.deleted" => format!(" deleted the webhook endpoint at {}", e.key_name),
+                                "webhook.tested" => format!(" sent a test event to {}", e.key_name),
+                                "webhook.disabled" => format!(
+                                    " disabled the webhook endpoint at {} on removing who added it",
+                                    e.key_name
+                                ),
                                 other => format!(" {other} key “{}”", e.key_name),
                             };
                             // No empty text node when there is no detail: hydration needs the

@@ -456,6 +456,15 @@ pub async fn remove_member(
         ensure_an_owner_remains(&txn, org_id).await?;
     }
     let handed_over = hand_over_keys(&txn, org_id, user_id, &admin.member().user_id, keys).await?;
+    // Their webhook endpoints stop with their membership (Z6), before the event below:
+    // a removed admin's endpoint does not even hear of the removal.
+    let endpoints = crate::webhooks::service::disable_member_endpoints(
+        &txn,
+        org_id,
+        user_id,
+        &admin.member().user_id,
+    )
+    .await?;
     let email = user::Entity::find_by_id(user_id.to_owned())
         .one(&txn)
         .await?
@@ -472,6 +481,7 @@ pub async fn remove_member(
             },
             "count": handed_over,
         },
+        "webhook_endpoints_disabled": endpoints,
     });
     crate::webhooks::service::emit(&txn, org_id, "member.removed", data, None).await?;
     // Every instance re-reads this member's keys once this commits (K9).

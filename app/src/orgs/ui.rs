@@ -366,6 +366,7 @@ fn RemoveMemberDialog(org_id: String) -> impl IntoView {
             <h2 id="remove-title"></h2>
             <p>"They lose access to this organization at once."</p>
             <div id="member-keys-area" aria-live="polite"></div>
+            <div id="member-webhooks-area" aria-live="polite" hidden=true></div>
             <fieldset class="field handover" id="member-keys-handover" hidden=true>
                 <legend>"What should happen to them?"</legend>
                 <label class="checkbox" for="handover-revoke">

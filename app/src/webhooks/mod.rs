@@ -91,6 +91,9 @@ pub struct EndpointView {
     pub created_at: DateTime<Utc>,
     /// The name (or email) of whoever added it.
     pub created_by: String,
+    /// Why it receives nothing any more (its creator left the organization), if so.
+    #[serde(default)]
+    pub disabled: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +200,16 @@ pub async fn delete_webhook(org_id: String, endpoint_id: String) -> Result<(), A
 }
 
 /// Queues a `webhook.test` event for one endpoint; returns the event's id.
+/// The endpoints a member added that still receive events: what removing them disables.
+#[server(prefix = "/rpc", endpoint = "list_member_webhooks")]
+pub async fn list_member_webhooks(
+    org_id: String,
+    user_id: String,
+) -> Result<Vec<EndpointView>, AppError> {
+    let (state, admin) = service::authorize(&org_id).await?;
+    service::member_endpoints(&state.db, &admin, &user_id).await
+}
+
 #[server(prefix = "/rpc", endpoint = "send_test_webhook")]
 pub async fn send_test_webhook(org_id: String, endpoint_id: String) -> Result<String, AppError> {
     let (state, admin) = service::authorize(&org_id).await?;

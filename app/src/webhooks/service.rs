@@ -66,7 +66,113 @@ fn endpoint_events(endpoint: &webhook_endpoint::Model) -> impl Iterator<Item = &
 }
 
 fn subscribed(endpoint: &webhook_endpoint::Model, kind: &str) -> bool {
-    endpoint_events(endpoint).any(|e| e == kind)
+    endpoint.disabled_at.is_none() && endpoint_events(endpoint).any(|e| e == kind)
+}
+
+/// The audit actions of endpoint changes, in the organization's activity beside the keys'.
+pub const ENDPOINT_CREATED: &str = "webhook.created";
+pub const ENDPOINT_DELETED: &str = "webhook.deleted";
+pub const ENDPOINT_TESTED: &str = "webhook.tested";
+pub const ENDPOINT_DISABLED: &str = "webhook.disabled";
+
+/// Writes an audit event for a change to `endpoint` by `actor`. The activity names the
+/// endpoint by its host only: its path or query may hold a token, and developers read the
+/// activity too.
+async fn audit_endpoint(
+    db: &impl ConnectionTrait,
+    endpoint: &webhook_endpoint::Model,
+    actor: &str,
+    action: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let host = url::Url::parse(&endpoint.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    crate::entities::audit_event::Entity::insert(crate::entities::audit_event::ActiveModel {
+        org_id: Set(endpoint.org_id.clone()),
+        actor_id: Set(actor.to_owned()),
+        action: Set(action.to_owned()),
+        key_id: Set(endpoint.id.clone()),
+        key_name: Set(host),
+        created_at: Set(at),
+        detail: Set(None),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Disables, in the caller's transaction, the endpoints `user_id` added to `org_id` that
+/// still receive events, because they are leaving it (Z6): no event is written for them
+/// from now on, and what is waiting for them is not sent. Returns how many.
+pub async fn disable_member_endpoints(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    user_id: &str,
+    actor: &str,
+) -> Result<usize, DbErr> {
+    let endpoints = webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::OrgId.eq(org_id))
+        .filter(webhook_endpoint::Column::CreatedBy.eq(user_id))
+        .filter(webhook_endpoint::Column::DisabledAt.is_null())
+        .all(db)
+        .await?;
+    if endpoints.is_empty() {
+        return Ok(0);
+    }
+    let now = now();
+    let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
+    webhook_endpoint::Entity::update_many()
+        .col_expr(webhook_endpoint::Column::DisabledAt, Expr::value(now))
+        .col_expr(
+            webhook_endpoint::Column::DisabledReason,
+            Expr::value("Disabled when the member who added it left the organization."),
+        )
+        .filter(webhook_endpoint::Column::Id.is_in(ids.clone()))
+        .exec(db)
+        .await?;
+    webhook_delivery::Entity::update_many()
+        .col_expr(
+            webhook_delivery::Column::Status,
+            Expr::value(DeliveryStatus::Failed.as_str()),
+        )
+        .col_expr(
+            webhook_delivery::Column::NextAttemptAt,
+            Expr::value(None::<DateTime<Utc>>),
+        )
+        .col_expr(
+            webhook_delivery::Column::Error,
+            Expr::value("Not sent: the endpoint was disabled."),
+        )
+        .filter(webhook_delivery::Column::EndpointId.is_in(ids))
+        .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .exec(db)
+        .await?;
+    for endpoint in &endpoints {
+        audit_endpoint(db, endpoint, actor, ENDPOINT_DISABLED, now).await?;
+    }
+    Ok(endpoints.len())
+}
+
+/// The endpoints `user_id` added that still receive events, oldest first.
+pub async fn member_endpoints(
+    db: &DatabaseConnection,
+    admin: &OrgAdmin,
+    user_id: &str,
+) -> Result<Vec<EndpointView>, AppError> {
+    let endpoints: Vec<_> = org_endpoints(db, &admin.member().org_id)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .filter(|e| e.created_by == user_id && e.disabled_at.is_none())
+        .collect();
+    let people = names(db, [user_id.to_owned()]).await.map_err(db_error)?;
+    Ok(endpoints
+        .into_iter()
+        .map(|e| endpoint_view(e, &people))
+        .collect())
 }
 
 /// Writes an event of type `kind` for `org_id` to the outbox, with a delivery for every
@@ -210,6 +316,11 @@ fn endpoint_view(row: webhook_endpoint::Model, names: &HashMap<String, String>) 
             .get(&row.created_by)
             .cloned()
             .unwrap_or_else(|| "A former member".into()),
+        disabled: row.disabled_reason.clone().or_else(|| {
+            row.disabled_at
+                .is_some()
+                .then(|| "Disabled: it receives no events.".to_owned())
+        }),
         id: row.id,
         url: row.url,
         created_at: row.created_at,
@@ -309,6 +420,8 @@ pub async fn create_endpoint(
         secret_salt: crate::ssr::random_id("salt"),
         created_by: admin.member().user_id.clone(),
         created_at: now(),
+        disabled_at: None,
+        disabled_reason: None,
     };
     let db = &state.db;
     let txn = db.begin().await.map_err(db_error)?;
@@ -331,6 +444,15 @@ pub async fn create_endpoint(
         .exec_without_returning(&txn)
         .await
         .map_err(db_error)?;
+    audit_endpoint(
+        &txn,
+        &row,
+        &row.created_by,
+        ENDPOINT_CREATED,
+        row.created_at,
+    )
+    .await
+    .map_err(db_error)?;
     let people = names(&txn, [row.created_by.clone()])
         .await
         .map_err(db_error)?;
@@ -368,6 +490,15 @@ pub async fn delete_endpoint(
         .exec(&txn)
         .await
         .map_err(db_error)?;
+    audit_endpoint(
+        &txn,
+        &endpoint,
+        &admin.member().user_id,
+        ENDPOINT_DELETED,
+        now(),
+    )
+    .await
+    .map_err(db_error)?;
     webhook_endpoint::Entity::delete_by_id(endpoint.id)
         .exec(&txn)
         .await
@@ -384,6 +515,12 @@ pub async fn send_test(
 ) -> Result<String, AppError> {
     let txn = state.db.begin().await.map_err(db_error)?;
     let endpoint = find_endpoint(&txn, admin, endpoint_id).await?;
+    if let Some(reason) = &endpoint.disabled_reason {
+        return Err(AppError::conflict(
+            "endpoint_id",
+            format!("{reason} Delete it and add it again to send to it."),
+        ));
+    }
     {
         let mut sent = state
             .webhook_tests
@@ -408,6 +545,15 @@ pub async fn send_test(
         "message": "A test event from Keygate. Check its signature with your endpoint's secret.",
     });
     let org_id = endpoint.org_id.clone();
+    audit_endpoint(
+        &txn,
+        &endpoint,
+        &admin.member().user_id,
+        ENDPOINT_TESTED,
+        now(),
+    )
+    .await
+    .map_err(db_error)?;
     let id = write_event(&txn, &org_id, TEST_EVENT, data, None, &[endpoint])
         .await
         .map_err(db_error)?
@@ -754,6 +900,8 @@ mod tests {
             secret_salt: "salt_1".into(),
             created_by: "usr_1".into(),
             created_at: Utc::now(),
+            disabled_at: None,
+            disabled_reason: None,
         };
         let key = signing_key(&Secret::new("s"), &endpoint);
         let text = whsec(&key);

@@ -110,10 +110,17 @@ fn Endpoints(endpoints: Vec<EndpointView>) -> impl IntoView {
 fn endpoint_row(endpoint: EndpointView) -> impl IntoView {
     let events = endpoint.events.join(", ");
     let url = endpoint.url.clone();
+    let disabled = endpoint.disabled.clone();
     view! {
-        <li class="endpoint" data-testid="endpoint" data-url=endpoint.url.clone() data-endpoint=endpoint.id.clone()>
+        <li class="endpoint" data-testid="endpoint" data-url=endpoint.url.clone() data-endpoint=endpoint.id.clone()
+            data-disabled=disabled.is_some().then_some("true")>
             <div class="endpoint-main">
                 <code class="endpoint-url">{endpoint.url.clone()}</code>
+                {disabled.clone().map(|reason| view! {
+                    <p class="small" data-testid="endpoint-disabled">
+                        <span class="badge badge-muted">"Disabled"</span>" "{reason}
+                    </p>
+                })}
                 <p class="muted small">
                     <span class="sr-only">"Events: "</span>{events}
                 </p>
@@ -122,8 +129,10 @@ fn endpoint_row(endpoint: EndpointView) -> impl IntoView {
                 </p>
             </div>
             <div class="endpoint-actions" data-asking="false">
-                <button type="button" class="btn btn-secondary btn-small" data-hook="test" disabled=true
-                    aria-label=format!("Send a test event to {url}")>"Send test event"</button>
+                {disabled.is_none().then(|| view! {
+                    <button type="button" class="btn btn-secondary btn-small" data-hook="test" disabled=true
+                        aria-label=format!("Send a test event to {url}")>"Send test event"</button>
+                })}
                 <button type="button" class="btn btn-danger-outline btn-small" data-hook="ask" disabled=true>"Delete"</button>
                 <span class="small" data-when-asking hidden>"Delete this endpoint? Undelivered events to it are dropped."</span>
                 <button type="button" class="btn btn-danger btn-small" data-hook="delete" data-when-asking hidden>"Delete endpoint"</button>
