@@ -19,9 +19,11 @@ export async function ownerWithOrg(base, { clipboard = false } = {}) {
   await page.waitForURL(/settings$/);
   const settings = new URL(page.url()).pathname;
   const orgId = settings.split("/")[2];
-  // A server function of the organization, as the hydrated page calls it.
+  // A server function of the organization, as the hydrated page calls it: with the
+  // session's CSRF token.
+  const csrf = (await (await page.request.get(`${base}/api/v1/whoami`)).json()).csrf_token;
   async function rpc(name, form) {
-    const r = await page.request.post(`${base}/rpc/${name}`, { headers: { origin: base }, form: { org_id: orgId, ...form } });
+    const r = await page.request.post(`${base}/rpc/${name}`, { headers: { origin: base, "x-csrf-token": csrf }, form: { org_id: orgId, ...form } });
     if (r.status() !== 200) throw new Error(`${name}: ${await r.text()}`);
     return r.json();
   }

@@ -144,7 +144,7 @@ pub async fn disable_member_endpoints(
         )
         .col_expr(
             webhook_delivery::Column::Error,
-            Expr::value("Not sent: the endpoint was disabled."),
+            Expr::value("Given up: the endpoint was disabled."),
         )
         .filter(webhook_delivery::Column::EndpointId.is_in(ids))
         .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
