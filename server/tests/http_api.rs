@@ -1036,6 +1036,14 @@ async fn the_bundle_is_precompressed_and_hashed_names_are_immutable(db: TestDb) 
     std::fs::write(pkg.join(format!("{hashed}.br")), b"brotli wasm").unwrap();
     std::fs::write(pkg.join(format!("{hashed}.gz")), b"gzip wasm").unwrap();
     std::fs::write(pkg.join("keygate.css"), b"body{}").unwrap();
+    // A bundle with hashed names is named by its hash.txt, or the server refuses to start
+    // (see `deployment.rs`).
+    std::fs::write(
+        db.data_dir().join("site/hash.txt"),
+        "wasm: 0a1B2c3D4e5F6g7H8i9J-_
+",
+    )
+    .unwrap();
     let server = TestServer::start(db).await;
     let http = reqwest::Client::builder()
         .no_gzip()
