@@ -22,8 +22,18 @@ use tower_sessions::Session;
 const FORM_LIMIT: usize = 64 * 1024;
 
 pub async fn guard(mut request: Request, next: Next) -> Response {
-    // No cookie, no session: nothing to read, nothing to protect.
-    if !request.headers().contains_key(header::COOKIE) {
+    // No cookie, no session: nothing to read, nothing to protect. A file of the site
+    // (`/favicon.svg`: a name with a dot, which no page has) renders no form either, so
+    // its request does not load the session.
+    let is_file = request
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains('.'));
+    if !request.headers().contains_key(header::COOKIE)
+        || (is_file && request.method() == Method::GET)
+    {
         return next.run(request).await;
     }
     let Some(session) = request.extensions().get::<Session>().cloned() else {
