@@ -186,14 +186,23 @@ pub async fn emit(
     data: Value,
     dedupe: Option<String>,
 ) -> Result<Option<String>, DbErr> {
-    let endpoints: Vec<_> = webhook_endpoint::Entity::find()
+    let endpoints = subscribed_endpoints(db, org_id, kind).await?;
+    write_event(db, org_id, kind, data, dedupe, &endpoints).await
+}
+
+/// The organization's endpoints that receive events of type `kind` now.
+async fn subscribed_endpoints(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    kind: &str,
+) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
+    Ok(webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::OrgId.eq(org_id))
         .all(db)
         .await?
         .into_iter()
         .filter(|e| subscribed(e, kind))
-        .collect();
-    write_event(db, org_id, kind, data, dedupe, &endpoints).await
+        .collect())
 }
 
 /// [`emit`] for many events of one kind at once (an import's `key.created` per key):
@@ -204,13 +213,7 @@ pub async fn emit_each(
     kind: &str,
     data: Vec<Value>,
 ) -> Result<(), DbErr> {
-    let endpoints: Vec<_> = webhook_endpoint::Entity::find()
-        .filter(webhook_endpoint::Column::OrgId.eq(org_id))
-        .all(db)
-        .await?
-        .into_iter()
-        .filter(|e| subscribed(e, kind))
-        .collect();
+    let endpoints = subscribed_endpoints(db, org_id, kind).await?;
     if endpoints.is_empty() {
         return Ok(());
     }
