@@ -853,17 +853,7 @@ async fn imports_follow_the_policy_emit_events_and_need_an_admin(db: TestDb) {
 
     // A developer may not import, by a key of theirs or by the CLI.
     let (developer, dev) = server.user("Dev").await;
-    let (status, body) = owner
-        .call(
-            "add_member",
-            &[
-                ("org_id", &org),
-                ("email", &dev.email),
-                ("role", "developer"),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    owner.add_member(&org, &dev.email, "developer").await;
     let (_, dev_key) = developer
         .create_key(&org, "dev", "gateway keys:read keys:write")
         .await;

@@ -26,17 +26,7 @@ async fn raw_text_children_stay_text(db: TestDb) {
     let (owner, _) = server.user("Owner").await;
     let org = owner.create_org("Acme").await;
     let (developer, dev) = server.user("Dev").await;
-    let (status, body) = owner
-        .call(
-            "add_member",
-            &[
-                ("org_id", &org),
-                ("email", &dev.email),
-                ("role", "developer"),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    owner.add_member(&org, &dev.email, "developer").await;
     let (key_id, _) = developer
         .create_key(&org, "</textarea><h1>name</h1>", "gateway")
         .await;
@@ -111,14 +101,7 @@ async fn server_functions_need_the_session_csrf_token(db: TestDb) {
         if let Some(token) = token {
             form.push(("csrf_token", token));
         }
-        let response = owner
-            .http
-            .post(format!("{}/rpc/add_member", server.base))
-            .header("origin", &server.base)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let response = owner.post_form("add_member", &form).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "token {token:?}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], "stale_form", "{body}");
@@ -148,14 +131,7 @@ async fn server_functions_need_the_session_csrf_token(db: TestDb) {
     // A form posted without script sends it in the body...
     let mut form = add_owner.to_vec();
     form.push(("csrf_token", &token));
-    let response = owner
-        .http
-        .post(format!("{}/rpc/add_member", server.base))
-        .header("origin", &server.base)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let response = owner.post_form("add_member", &form).await;
     assert_eq!(response.status(), StatusCode::OK);
     let (_, members) = owner.call("list_members", &[("org_id", &org)]).await;
     assert_eq!(members.as_array().map(Vec::len), Some(2), "{members}");

@@ -848,20 +848,10 @@ async fn a_tarpit_in_one_org_does_not_delay_another(db: TestDb) {
         let url = format!("{}?{i}", tarpit.url);
         let (endpoint, _) = add_endpoint(&mallory, &tarpits, &url, "key.created").await;
         for _ in 0..app::webhooks::TEST_EVENT_LIMIT {
-            let (status, body) = mallory
-                .call(
-                    "send_test_webhook",
-                    &[("org_id", &tarpits), ("endpoint_id", &endpoint)],
-                )
-                .await;
+            let (status, body) = send_test(&mallory, &tarpits, &endpoint).await;
             assert_eq!(status, StatusCode::OK, "{body}");
         }
-        let (status, body) = mallory
-            .call(
-                "send_test_webhook",
-                &[("org_id", &tarpits), ("endpoint_id", &endpoint)],
-            )
-            .await;
+        let (status, body) = send_test(&mallory, &tarpits, &endpoint).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     }
     // The sender has taken up the tarpits by now.
@@ -871,12 +861,7 @@ async fn a_tarpit_in_one_org_does_not_delay_another(db: TestDb) {
     let org = victor.create_org("Victims").await;
     let (endpoint, _) = add_endpoint(&victor, &org, &fair.url, "key.created").await;
     let sent = Instant::now();
-    let (status, body) = victor
-        .call(
-            "send_test_webhook",
-            &[("org_id", &org), ("endpoint_id", &endpoint)],
-        )
-        .await;
+    let (status, body) = send_test(&victor, &org, &endpoint).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     fair.wait_for("webhook.test").await;
     assert!(
@@ -940,12 +925,7 @@ async fn a_secret_rotation_signs_with_both_secrets(db: TestDb) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = owner
-        .call(
-            "send_test_webhook",
-            &[("org_id", &org), ("endpoint_id", &endpoint_id)],
-        )
-        .await;
+    let (status, body) = send_test(&owner, &org, &endpoint_id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let delivery = receiver.wait_for("webhook.test").await;
     let signatures: Vec<&str> = delivery.signature.split(' ').collect();
@@ -1006,22 +986,11 @@ async fn a_removed_members_endpoints_stop_with_them(db: TestDb) {
     let (owner, _) = server.user("Olive").await;
     let org = owner.create_org("Departures").await;
     let (admin, adam) = server.user("Adam").await;
-    let (status, body) = owner
-        .call(
-            "add_member",
-            &[("org_id", &org), ("email", &adam.email), ("role", "admin")],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    owner.add_member(&org, &adam.email, "admin").await;
     let (their_endpoint, _) =
         add_endpoint(&admin, &org, &theirs.url, "key.created,member.removed").await;
     add_endpoint(&owner, &org, &ours.url, "key.created,member.removed").await;
-    let (status, body) = admin
-        .call(
-            "send_test_webhook",
-            &[("org_id", &org), ("endpoint_id", &their_endpoint)],
-        )
-        .await;
+    let (status, body) = send_test(&admin, &org, &their_endpoint).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     theirs.wait_for("webhook.test").await;
 
@@ -1064,12 +1033,7 @@ async fn a_removed_members_endpoints_stop_with_them(db: TestDb) {
             .is_some_and(|r| r.contains("left the organization")),
         "{endpoints}"
     );
-    let (status, body) = owner
-        .call(
-            "send_test_webhook",
-            &[("org_id", &org), ("endpoint_id", &their_endpoint)],
-        )
-        .await;
+    let (status, body) = send_test(&owner, &org, &their_endpoint).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, body) = owner
         .call(
@@ -1099,4 +1063,13 @@ async fn a_removed_members_endpoints_stop_with_them(db: TestDb) {
         "{activity}"
     );
     assert!(!activity.to_string().contains("/hook"), "{activity}");
+}
+
+/// Sends a test event to an endpoint through the page's server function.
+async fn send_test(by: &Client, org_id: &str, endpoint_id: &str) -> (StatusCode, Value) {
+    by.call(
+        "send_test_webhook",
+        &[("org_id", org_id), ("endpoint_id", endpoint_id)],
+    )
+    .await
 }

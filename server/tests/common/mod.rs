@@ -451,6 +451,31 @@ impl Client {
         )
     }
 
+    /// Adds `email` to the organization as `role` (through the members page's server
+    /// function), and fails the test if that is refused.
+    pub async fn add_member(&self, org_id: &str, email: &str, role: &str) {
+        let (status, body) = self
+            .call(
+                "add_member",
+                &[("org_id", org_id), ("email", email), ("role", role)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "add {email} as {role}: {body}");
+    }
+
+    /// A form posted to a server function as a browser without script posts it: the
+    /// same origin, this client's cookie, and no `x-csrf-token` header (only what the
+    /// form's fields carry).
+    pub async fn post_form(&self, name: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}/rpc/{name}", self.base))
+            .header("origin", &self.base)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Creates an organization and returns its id.
     pub async fn create_org(&self, name: &str) -> String {
         let (status, body) = self.call("create_org", &[("name", name)]).await;
