@@ -130,7 +130,7 @@ pub async fn refresh_parts(ids: &[&str]) -> bool {
 
 /// Runs a server-rendered form posted to a server function (see
 /// `components::ServerForm`).
-pub fn server_form(form_id: String, then: crate::components::Then) {
+pub fn server_form(form_id: String, then: crate::navigation::Then) {
     use std::cell::Cell;
     use std::rc::Rc;
 
@@ -141,7 +141,7 @@ pub fn server_form(form_id: String, then: crate::components::Then) {
     };
     // Saved before this page loaded: say so, in the server's words.
     if then.note
-        && crate::components::take_flash(&form_id).is_some()
+        && crate::navigation::take_flash(&form_id).is_some()
         && let Ok(Some(line)) = form.query_selector("[data-form-note]")
     {
         line.set_text_content(line.get_attribute("data-note").as_deref());
@@ -180,14 +180,14 @@ pub fn server_form(form_id: String, then: crate::components::Then) {
                 b.set_text_content(label.as_deref());
             }
             match outcome {
-                Ok(Some(location)) => crate::components::go_to(&location),
+                Ok(Some(location)) => crate::navigation::go_to(&location),
                 Ok(None) if then.reload => {
                     if then.note {
-                        crate::components::flash(&form_id, "saved");
+                        crate::navigation::flash(&form_id, "saved");
                     }
                     match &then.focus {
-                        Some(id) => crate::components::reload_focusing(id),
-                        None => crate::components::reload(),
+                        Some(id) => crate::navigation::reload_focusing(id),
+                        None => crate::navigation::reload(),
                     }
                 }
                 Ok(None) => show_form_error(&form, None),
@@ -323,7 +323,7 @@ pub fn show_form_error(form: &Element, error: Option<&AppError>) {
 /// Copies `text` and says so on `button` ("Copied") and in `status` (for screen
 /// readers), both back to rest after 3 s. Returns whether the text is on the clipboard.
 pub async fn copy_and_say(text: &str, button: Element, status: Option<Element>) -> bool {
-    let copied = crate::components::write_clipboard(text).await;
+    let copied = crate::navigation::write_clipboard(text).await;
     button.set_text_content(Some(if copied { "Copied" } else { "Copy" }));
     if let Some(status) = &status {
         status.set_text_content(Some(if copied {

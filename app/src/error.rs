@@ -123,8 +123,25 @@ impl FromServerFnError for AppError {
     /// one place where an error gets its HTTP status (and `Retry-After`).
     fn ser(&self) -> leptos::server_fn::Bytes {
         #[cfg(feature = "ssr")]
-        crate::ssr::set_error_status(self);
+        set_error_status(self);
         <JsonEncoding as leptos::server_fn::Encodes<Self>>::encode(self)
             .unwrap_or_else(|_| leptos::server_fn::Bytes::from_static(br#"{"error":"internal"}"#))
+    }
+}
+
+#[cfg(feature = "ssr")]
+/// Sets the status (and `Retry-After`) of the response being built for this error.
+fn set_error_status(error: &AppError) {
+    let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    if let Ok(status) = http::StatusCode::from_u16(error.status()) {
+        response.set_status(status);
+    }
+    if let AppError::RateLimited { retry_after } = error {
+        response.insert_header(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(*retry_after),
+        );
     }
 }

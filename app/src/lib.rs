@@ -8,6 +8,7 @@ use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{A, ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
+pub mod audit;
 pub mod auth;
 pub mod calendar;
 pub mod components;
@@ -15,6 +16,7 @@ pub mod components;
 pub mod dom;
 pub mod error;
 pub mod keys;
+pub mod navigation;
 pub mod orgs;
 pub mod page_script;
 pub mod validate;
@@ -23,17 +25,19 @@ pub mod webhooks;
 #[cfg(feature = "ssr")]
 pub mod entities;
 #[cfg(feature = "ssr")]
-pub mod shared;
+pub mod lease;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+#[cfg(feature = "ssr")]
+pub mod state;
 #[cfg(feature = "ssr")]
 pub mod windows;
 
 use auth::ui::{LoginPage, SignUpPage, UserMenu};
 use components::NotFoundPage;
-use keys::page::KeyDetailPage;
-use keys::policy::PolicyPage;
-use keys::ui::ApiKeysPage;
+use keys::key_page::KeyDetailPage;
+use keys::list_page::ApiKeysPage;
+use keys::policy_page::PolicyPage;
 use orgs::ui::{GeneralPage, MembersPage, OrgSettingsLayout, OrgsPage};
 use page_script::PageScript;
 use webhooks::ui::WebhooksPage;

@@ -10,7 +10,7 @@
 //! - `button[data-remove-member=USER]`: asks in `#remove-member-dialog`, then removes.
 //!
 //! Controls with `data-live` are rendered disabled and enabled here. Then the body is
-//! marked `data-hydrated="true"` and focus goes where `components::reload_focusing`
+//! marked `data-hydrated="true"` and focus goes where `navigation::reload_focusing`
 //! asked. No views: each of these as a Leptos island cost kilobytes of the bundle.
 
 use leptos::prelude::*;
@@ -30,11 +30,11 @@ mod dom {
     use wasm_bindgen::JsCast;
     use web_sys::{Element, HtmlDialogElement, HtmlFormElement, HtmlSelectElement};
 
-    use crate::components::{focus_by_id, go_to, reload, take_focus_after_reload};
     use crate::dom::{
         by_id, call, closest, copy_and_say, enable, listen, listen_id, set_hidden, set_text,
     };
     use crate::error::AppError;
+    use crate::navigation::{focus_by_id, go_to, reload, take_focus_after_reload};
     use crate::orgs::{ChangeMemberRole, ListMemberKeys, RemoveMember};
     use crate::webhooks::ListMemberWebhooks;
 

@@ -1,5 +1,6 @@
-//! Server-side plumbing every server function shares: the application state, the
-//! caller's session and address, and the mapping of errors onto HTTP statuses.
+//! Server-side leaves every other module may use: the server secret's type, random ids,
+//! the mapping of database errors, the client's address and the page's response headers.
+//! Nothing here imports a domain module (the application state is `crate::state`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -7,11 +8,9 @@ use std::sync::Arc;
 use axum::extract::ConnectInfo;
 use hmac::{Hmac, Mac};
 use leptos::prelude::*;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use sha2::Sha256;
-use tower_sessions::Session;
 
-use crate::auth::throttle::LoginThrottle;
 use crate::error::AppError;
 
 /// A secret that must never be printed: `Debug` is redacted and there is no `Display`.
@@ -50,70 +49,6 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Everything a server function or handler needs, cloned cheaply into each request.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    pub db: DatabaseConnection,
-    /// The server secret (HMAC key for API key digests).
-    pub secret: Secret,
-    pub login_throttle: Arc<LoginThrottle>,
-    /// An argon2id hash of a random password, verified against when the email is unknown
-    /// so that the response time does not reveal which accounts exist (A3).
-    pub dummy_hash: Arc<str>,
-    /// The key verification cache, last-used queue and failure counts (the hot path).
-    pub verifier: Arc<crate::keys::verifier::Verifier>,
-    /// `KEYGATE_WEBHOOK_ALLOWED_HOSTS`: the private destinations webhook URLs may name
-    /// besides public addresses (W2). None unless the operator names some.
-    pub webhook_allowed_hosts: Arc<crate::webhooks::address::AllowedHosts>,
-    /// Test events sent per webhook endpoint in the last minute (W4): a test event is a
-    /// delivery like any other, and a backlog of them is a backlog for that endpoint.
-    pub webhook_tests: Arc<std::sync::Mutex<crate::windows::FixedWindows<String>>>,
-}
-
-impl AppState {
-    pub async fn new(db: DatabaseConnection, secret: Secret) -> Result<Self, String> {
-        Self::with_signup_limit(db, secret, crate::auth::throttle::DEFAULT_SIGNUP_LIMIT).await
-    }
-
-    /// The state with `signup_limit` sign-ups allowed per client address per 15 minutes.
-    pub async fn with_signup_limit(
-        db: DatabaseConnection,
-        secret: Secret,
-        signup_limit: u32,
-    ) -> Result<Self, String> {
-        let dummy_hash = crate::auth::service::dummy_hash()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(Self {
-            db,
-            secret,
-            login_throttle: Arc::new(LoginThrottle::new(signup_limit)),
-            dummy_hash: dummy_hash.into(),
-            verifier: Arc::default(),
-            webhook_allowed_hosts: Arc::default(),
-            webhook_tests: Arc::new(std::sync::Mutex::new(crate::windows::FixedWindows::new(
-                crate::webhooks::TEST_EVENT_WINDOW,
-                crate::webhooks::TEST_EVENT_ENDPOINTS,
-            ))),
-        })
-    }
-}
-
-/// The state provided to Leptos by the server for every page render and server function.
-pub fn state() -> Result<AppState, AppError> {
-    use_context::<AppState>().ok_or_else(|| {
-        tracing::error!("AppState missing from the Leptos context");
-        AppError::Internal
-    })
-}
-
-pub async fn session() -> Result<Session, AppError> {
-    leptos_axum::extract::<Session>().await.map_err(|e| {
-        tracing::error!(error = %e, "session layer missing");
-        AppError::Internal
-    })
-}
-
 /// The client's address as the server decided it for this request: the connection's
 /// peer, or the address a trusted proxy forwarded (`KEYGATE_TRUSTED_PROXIES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,22 +78,6 @@ pub async fn client_ip() -> Option<IpAddr> {
         .await
         .ok()
         .map(|ConnectInfo(a)| a.ip())
-}
-
-/// Sets the status (and `Retry-After`) of the response being built for this error.
-pub fn set_error_status(error: &AppError) {
-    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
-        return;
-    };
-    if let Ok(status) = http::StatusCode::from_u16(error.status()) {
-        response.set_status(status);
-    }
-    if let AppError::RateLimited { retry_after } = error {
-        response.insert_header(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from(*retry_after),
-        );
-    }
 }
 
 /// The Content-Security-Policy of an HTML page: scripts only from this origin or inline
@@ -275,15 +194,6 @@ pub fn random_id(prefix: &str) -> String {
     id.push('_');
     id.extend((0..22).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char));
     id
-}
-
-/// The state and the logged-in user's id, or `Unauthenticated`: the first line of every
-/// server function that needs a user.
-pub async fn authenticated() -> Result<(AppState, String), AppError> {
-    let state = state()?;
-    let session = session().await?;
-    let user_id = crate::auth::session::require_user_id(&session).await?;
-    Ok((state, user_id))
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ async fn seed(db: &DatabaseConnection, count: usize) -> KeyManager {
             i += batch;
         }
         if o == 0 {
-            let member = app::orgs::service::membership(db, &user.id, &org.id)
+            let member = app::orgs::access::membership(db, &user.id, &org.id)
                 .await
                 .unwrap();
             manager = Some(KeyManager::new(member).unwrap());

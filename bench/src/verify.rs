@@ -7,10 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use app::keys::digest;
 use app::keys::format;
 use app::keys::scopes::DEFAULT_SCOPES;
 use app::keys::service::{self as keys, KeyManager};
+use app::keys::verify::digest;
 use app::ssr::Secret;
 use rand::seq::IndexedRandom;
 
@@ -52,7 +52,7 @@ where
 fn scaling(
     db: &sea_orm::DatabaseConnection,
     secret: &Secret,
-    verifier: &app::keys::verifier::Verifier,
+    verifier: &app::keys::verify::Verifier,
     secrets: &[String],
     count: usize,
 ) {
@@ -187,7 +187,7 @@ async fn main() {
             .await
             .unwrap();
         let manager = KeyManager::new(
-            app::orgs::service::membership(&db, &user.id, &org.id)
+            app::orgs::access::membership(&db, &user.id, &org.id)
                 .await
                 .unwrap(),
         )
@@ -224,7 +224,7 @@ async fn main() {
         .await;
         report(&format!("valid key, {count} keys in SQLite"), valid);
         // What the server does: the same keys through the verifier, cache warm.
-        let verifier = app::keys::verifier::Verifier::default();
+        let verifier = app::keys::verify::Verifier::default();
         for key in &secrets {
             assert!(
                 verifier

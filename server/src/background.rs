@@ -10,11 +10,11 @@
 use std::time::Duration;
 
 use app::auth::session_store::DbSessionStore;
-use app::keys::verifier::{
+use app::keys::verify::{
     EVENT_BACKSTOP_INTERVAL, EVENT_POLL_INTERVAL, EVENT_POLL_TIMEOUT, EventFollower, Invalidation,
     NOTIFY_CHANNEL, prune_events,
 };
-use app::ssr::AppState;
+use app::state::AppState;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -87,7 +87,7 @@ impl Background {
             crate::webhook_worker::Worker::new(
                 state.clone(),
                 crate::webhook_http::Sender::new(state.webhook_allowed_hosts.clone()),
-                app::webhooks::service::Retry::default(),
+                app::webhooks::outbox::Retry::default(),
             )
             .run(),
         ));
@@ -130,7 +130,7 @@ async fn sweep_idle_keys(state: AppState, settle: Duration) {
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match app::keys::service::take_lease(&state.db, "idle-sweep", &me, lease).await {
+        match app::lease::take_lease(&state.db, "idle-sweep", &me, lease).await {
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => {
@@ -270,7 +270,7 @@ async fn listen(state: AppState) {
 /// [`EVENT_POLL_INTERVAL`], at no cost when nothing was), and every
 /// [`RELOAD_INTERVAL`] in case an announcement was missed; a failed read is retried.
 async fn reload_imports(state: AppState) {
-    use app::keys::imports::RELOAD_INTERVAL;
+    use app::keys::verify::imported::RELOAD_INTERVAL;
     let mut tick = interval(EVENT_POLL_INTERVAL);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last = std::time::Instant::now();

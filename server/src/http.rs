@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use app::auth::session::IDLE_TIMEOUT_SECS;
 use app::auth::session_store::DbSessionStore;
-use app::ssr::AppState;
+use app::state::AppState;
 use app::{App, shell};
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,9 +24,10 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::api;
-use crate::api::gateway::Gateway;
 use crate::config::Config;
 use crate::health::{self, Health};
+use crate::state::{SECURE_SESSION_COOKIE, SESSION_COOKIE, ServerState, Shared};
+use crate::upstream::Gateway;
 use std::sync::Arc;
 
 /// T2: CORS is off unless origins are configured, and then only those exact origins may
@@ -64,56 +65,6 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 /// Largest request body accepted (forms, server-function arguments and REST bodies are
 /// small; the gateway streams and is not limited by this).
 pub const BODY_LIMIT: usize = 64 * 1024;
-/// The session cookie's name over plain HTTP, and with `KEYGATE_COOKIE_SECURE`.
-pub const SESSION_COOKIE: &str = "keygate_session";
-pub const SECURE_SESSION_COOKIE: &str = "__Host-keygate";
-
-/// What the handlers share. axum clones the router's state for every request it routes,
-/// so this is one `Arc`: a clone is one atomic increment, not a copy of the Leptos
-/// options, the application state and the gateway's client (which cost about a tenth of
-/// the server's CPU per request before).
-#[derive(Clone)]
-pub struct ServerState(Arc<Shared>);
-
-pub struct Shared {
-    pub leptos_options: LeptosOptions,
-    pub app: AppState,
-    pub gateway: Gateway,
-    pub health: Arc<Health>,
-}
-
-impl std::ops::Deref for ServerState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl FromRef<ServerState> for LeptosOptions {
-    fn from_ref(state: &ServerState) -> Self {
-        state.leptos_options.clone()
-    }
-}
-
-impl FromRef<ServerState> for AppState {
-    fn from_ref(state: &ServerState) -> Self {
-        state.app.clone()
-    }
-}
-
-impl FromRef<ServerState> for Gateway {
-    fn from_ref(state: &ServerState) -> Self {
-        state.gateway.clone()
-    }
-}
-
-impl FromRef<ServerState> for Arc<Health> {
-    fn from_ref(state: &ServerState) -> Self {
-        state.health.clone()
-    }
-}
-
 /// The whole application router.
 pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> Router {
     let cookie_secure = config.cookie_secure;

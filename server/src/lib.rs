@@ -12,10 +12,12 @@ pub mod db;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod state;
+pub mod upstream;
 pub mod webhook_http;
 pub mod webhook_worker;
 
-use app::ssr::AppState;
+use app::state::AppState;
 use leptos::prelude::LeptosOptions;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,14 +50,14 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         .await
         .map_err(StartError::Other)?;
     let shared = std::sync::Arc::new(match &config.redis_url {
-        Some(url) => app::shared::SharedLimits::redis(url, &config.redis_prefix)
+        Some(url) => app::keys::verify::shared::SharedLimits::redis(url, &config.redis_prefix)
             .map_err(|_| StartError::Other("KEYGATE_REDIS_URL is not a Redis URL".into()))?,
-        None => app::shared::SharedLimits::default(),
+        None => app::keys::verify::shared::SharedLimits::default(),
     });
     state.verifier = std::sync::Arc::new(
-        app::keys::verifier::Verifier::new(
-            app::keys::verifier::CACHE_TTL,
-            app::keys::verifier::CACHE_CAPACITY,
+        app::keys::verify::Verifier::new(
+            app::keys::verify::CACHE_TTL,
+            app::keys::verify::CACHE_CAPACITY,
             config.auth_failure_limit,
         )
         .with_previous_secret(config.previous_secret.clone())

@@ -2,7 +2,7 @@
 //! default) at `/metrics`, through the `metrics` facade and its Prometheus exporter.
 //!
 //! The request path only records into histograms (lock-free) and adds to the striped
-//! counters the verifier keeps anyway (`app::keys::meter::STATS`); counters and gauges
+//! counters the verifier keeps anyway (`app::keys::verify::meter::STATS`); counters and gauges
 //! that are states rather than events (cache size, pool in use, flush lag) are read when
 //! Prometheus scrapes.
 
@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use app::keys::meter::STATS;
 use app::keys::usage::Outcome;
-use app::ssr::AppState;
+use app::keys::verify::meter::STATS;
+use app::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::routing;

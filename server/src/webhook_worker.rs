@@ -9,8 +9,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use app::ssr::AppState;
-use app::webhooks::service::{self as hooks, Due, Outcome, Retry};
+use app::state::AppState;
+use app::webhooks::outbox::{self as hooks, Due, Outcome, Retry};
 use chrono::Utc;
 use sea_orm::DbErr;
 use tokio::task::JoinSet;
@@ -240,7 +240,7 @@ impl Worker {
         let ttl = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(30));
         match timeout(
             DB_TIMEOUT,
-            app::keys::service::take_lease(&self.state.db, "webhooks", &self.me, ttl),
+            app::lease::take_lease(&self.state.db, "webhooks", &self.me, ttl),
         )
         .await
         {

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use app::entities::api_key;
 use app::keys::scopes::DEFAULT_SCOPES;
 use app::keys::service::{self as keys, KeyManager};
+use app::orgs::access;
 use app::orgs::service as orgs;
-use app::ssr::AppState;
+use app::state::AppState;
 use common::api::send;
 use common::{Client, TestDb, TestServer, User};
 use reqwest::{Method, StatusCode};
@@ -262,7 +263,7 @@ async fn two_instances_and_a_cached_key(
         .unwrap();
     let org = orgs::create_org(&a.db, &ada.id, "Acme").await.unwrap();
     let manager =
-        KeyManager::new(orgs::membership(&a.db, &ada.id, &org.id).await.unwrap()).unwrap();
+        KeyManager::new(access::membership(&a.db, &ada.id, &org.id).await.unwrap()).unwrap();
     let created = keys::create_key(&a.db, &a.secret, &manager, "cached", None, DEFAULT_SCOPES)
         .await
         .unwrap();
@@ -338,7 +339,7 @@ async fn fresh_key(state: &AppState) -> app::keys::CreatedKey {
         .unwrap()
         .unwrap();
     let manager = KeyManager::new(
-        orgs::membership(&state.db, &owner.user_id, &owner.org_id)
+        access::membership(&state.db, &owner.user_id, &owner.org_id)
             .await
             .unwrap(),
     )
@@ -400,8 +401,12 @@ async fn the_server_writes_last_used_times_in_flight_at_shutdown(db: TestDb) {
                 .await
                 .unwrap();
         let org = orgs::create_org(&setup.db, &ada.id, "Acme").await.unwrap();
-        let manager =
-            KeyManager::new(orgs::membership(&setup.db, &ada.id, &org.id).await.unwrap()).unwrap();
+        let manager = KeyManager::new(
+            access::membership(&setup.db, &ada.id, &org.id)
+                .await
+                .unwrap(),
+        )
+        .unwrap();
         keys::create_key(
             &setup.db,
             &setup.secret,
@@ -556,7 +561,7 @@ async fn browsing_writes_the_session_at_most_once_a_minute(db: TestDb) {
 /// permits. Before, every dropped request freed its permit while its hash ran on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_requests_cannot_stack_up_hashes() {
-    use app::auth::service::{hash_password, hashes_running};
+    use app::auth::password::{hash_password, hashes_running};
     let permits = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     for i in 0..12 {
         tokio::spawn(async move {

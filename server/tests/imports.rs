@@ -9,9 +9,9 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use app::keys::digest::{VerifyError, digest};
 use app::keys::imports;
-use app::keys::verifier::{Rejection, Verifier};
+use app::keys::verify::digest::{VerifyError, digest};
+use app::keys::verify::{Rejection, Verifier};
 use app::ssr::Secret;
 use base64::Engine;
 use common::api::{call, send};
@@ -557,7 +557,7 @@ async fn foreign_strings_cost_no_query_while_no_imported_key_waits(db: TestDb) {
     let org = app::orgs::service::create_org(&conn, &user.id, "Acme")
         .await
         .unwrap();
-    let member = app::orgs::service::membership(&conn, &user.id, &org.id)
+    let member = app::orgs::access::membership(&conn, &user.id, &org.id)
         .await
         .unwrap();
     let manager = app::keys::service::KeyManager::new(member).unwrap();

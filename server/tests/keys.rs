@@ -8,12 +8,14 @@ use std::collections::HashSet;
 
 use app::auth::service::create_user;
 use app::entities::{api_key, audit_event, membership, organization, session, user};
-use app::keys::digest::{self, VerifyError};
 use app::keys::scopes::DEFAULT_SCOPES;
 use app::keys::service::{self as keys, KeyError, KeyManager};
-use app::keys::verifier::Verifier;
+use app::keys::verify::Verifier;
+use app::keys::verify::digest::{self, VerifyError};
+use app::orgs::access;
 use app::orgs::service as orgs;
-use app::ssr::{AppState, Secret};
+use app::ssr::Secret;
+use app::state::AppState;
 use common::{Client, TestDb, TestServer};
 use reqwest::StatusCode;
 use sea_orm::{
@@ -38,7 +40,7 @@ on_both_databases!(
 /// address), revocation clears the entry at once, and throttling only stops lookups of
 /// keys the cache does not know.
 async fn the_verifier_caches_and_throttles_without_locking_out_valid_keys(db: TestDb) {
-    use app::keys::verifier::Rejection;
+    use app::keys::verify::Rejection;
     let (state, manager) = setup(&db).await;
     let secret = Secret::new(SECRET);
     let verifier = Verifier::new(std::time::Duration::from_millis(200), 100, 2);
@@ -47,7 +49,7 @@ async fn the_verifier_caches_and_throttles_without_locking_out_valid_keys(db: Te
         .await
         .unwrap();
     // Like the server, an accepted key's request is counted as a use.
-    let ok = |r: Result<std::sync::Arc<app::keys::verifier::Verified>, Rejection>| {
+    let ok = |r: Result<std::sync::Arc<app::keys::verify::Verified>, Rejection>| {
         r.map(|key| key.count(app::keys::usage::Outcome::Ok))
             .is_ok()
     };
@@ -126,8 +128,12 @@ async fn setup(db: &TestDb) -> (AppState, KeyManager) {
         .await
         .unwrap();
     let org = orgs::create_org(&state.db, &ada.id, "Acme").await.unwrap();
-    let manager =
-        KeyManager::new(orgs::membership(&state.db, &ada.id, &org.id).await.unwrap()).unwrap();
+    let manager = KeyManager::new(
+        access::membership(&state.db, &ada.id, &org.id)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     (state, manager)
 }
 
@@ -301,7 +307,7 @@ async fn revoking_is_final_idempotent_and_scoped_to_the_org(db: TestDb) {
         .unwrap();
     let other = orgs::create_org(&state.db, &bob.id, "Other").await.unwrap();
     let intruder = KeyManager::new(
-        orgs::membership(&state.db, &bob.id, &other.id)
+        access::membership(&state.db, &bob.id, &other.id)
             .await
             .unwrap(),
     )
@@ -709,8 +715,12 @@ async fn a_thousand_keys_are_paged_on_the_server(db: TestDb) {
     let (owner, owner_user) = server.user("Owner").await;
     let org = owner.create_org("Big Co").await;
     let conn = server.db.connect().await;
-    let manager =
-        KeyManager::new(orgs::membership(&conn, &owner_user.id, &org).await.unwrap()).unwrap();
+    let manager = KeyManager::new(
+        access::membership(&conn, &owner_user.id, &org)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     let secret = Secret::new("unused-here-0123456789abcdef0123456789abcdef");
     for i in 0..1000 {
         keys::create_key(

@@ -898,7 +898,7 @@ async fn idle_keys_are_revoked_but_never_one_used_within_the_window(db: TestDb) 
     assert_eq!(status(&server.base, &just_now_key).await, OK());
 
     // The sweep, as another instance would run it: its own (empty) verifier.
-    let verifier = app::keys::verifier::Verifier::default();
+    let verifier = app::keys::verify::Verifier::default();
     let revoked =
         app::keys::service::revoke_idle_keys(&conn, &verifier, Duration::from_millis(2_500))
             .await
@@ -956,7 +956,7 @@ async fn idle_keys_are_revoked_but_never_one_used_within_the_window(db: TestDb) 
 
     // One instance at a time: the lease (under another name: the server holds the sweep's).
     let lease = async |holder: &str, ttl: chrono::Duration| {
-        app::keys::service::take_lease(&conn, "test-lease", holder, ttl)
+        app::lease::take_lease(&conn, "test-lease", holder, ttl)
             .await
             .unwrap()
     };

@@ -7,8 +7,10 @@ use app::auth::service::{AuthError, authenticate, create_user};
 use app::auth::session_store::DbSessionStore;
 use app::entities::{session, user};
 use app::orgs::Role;
-use app::orgs::service::{self as orgs, OrgError};
-use app::ssr::{AppState, Secret};
+use app::orgs::access::{self, OrgError};
+use app::orgs::service as orgs;
+use app::ssr::Secret;
+use app::state::AppState;
 use common::TestDb;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use tower_sessions::SessionStore;
@@ -107,7 +109,9 @@ async fn org_creation_makes_the_creator_owner(db: TestDb) {
         org.id
     );
     assert_eq!(org.name, "Acme");
-    let member = orgs::membership(&state.db, &ada.id, &org.id).await.unwrap();
+    let member = access::membership(&state.db, &ada.id, &org.id)
+        .await
+        .unwrap();
     assert_eq!(member.role, Role::Owner);
     assert!(matches!(
         orgs::create_org(&state.db, &ada.id, "").await,
@@ -138,7 +142,7 @@ async fn concurrent_owner_demotions_leave_an_owner(db: TestDb) {
         .await
         .unwrap();
         let org = orgs::create_org(&state.db, &a.id, "Acme").await.unwrap();
-        let admin_a = orgs::membership(&state.db, &a.id, &org.id)
+        let admin_a = access::membership(&state.db, &a.id, &org.id)
             .await
             .unwrap()
             .require_admin()
@@ -146,7 +150,7 @@ async fn concurrent_owner_demotions_leave_an_owner(db: TestDb) {
         orgs::add_member(&state.db, &admin_a, &b.email, Role::Owner)
             .await
             .unwrap();
-        let admin_b = orgs::membership(&state.db, &b.id, &org.id)
+        let admin_b = access::membership(&state.db, &b.id, &org.id)
             .await
             .unwrap()
             .require_admin()
@@ -166,8 +170,8 @@ async fn concurrent_owner_demotions_leave_an_owner(db: TestDb) {
         let succeeded = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(succeeded, 1, "round {round}: {results:?}");
 
-        let owner_a = orgs::membership(&state.db, &a.id, &org.id).await.unwrap();
-        let owner_b = orgs::membership(&state.db, &b.id, &org.id).await.unwrap();
+        let owner_a = access::membership(&state.db, &a.id, &org.id).await.unwrap();
+        let owner_b = access::membership(&state.db, &b.id, &org.id).await.unwrap();
         let owners = [owner_a.role, owner_b.role]
             .iter()
             .filter(|r| **r == Role::Owner)

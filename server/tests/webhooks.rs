@@ -413,7 +413,7 @@ async fn expiry_notices_are_raised_once_each(db: TestDb) {
 
     let conn = server.db.connect().await;
     let now = chrono::Utc::now();
-    let scan = |at| app::webhooks::service::queue_expiry_events(&conn, at);
+    let scan = |at| app::webhooks::outbox::queue_expiry_events(&conn, at);
     // Whichever pass (or instance) gets there first raises it; the others find it raised.
     // (The server's own sender scans too, once a minute: it may have been first.)
     let first = scan(now).await.unwrap();
@@ -935,7 +935,7 @@ async fn a_secret_rotation_signs_with_both_secrets(db: TestDb) {
         .await
         .unwrap()
         .unwrap();
-    let new_whsec = app::webhooks::service::whsec(&app::webhooks::service::signing_key(
+    let new_whsec = app::webhooks::outbox::whsec(&app::webhooks::outbox::signing_key(
         &app::ssr::Secret::new(NEW),
         &endpoint,
     ));

@@ -45,12 +45,11 @@ pub(crate) fn fresh() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Whether `presented` is the session's token, compared without an early exit, so timing
-/// says nothing about how much of a guess was right.
+/// Whether `presented` is the session's token, compared in constant time (`subtle`), so
+/// timing says nothing about how much of a guess was right.
 #[cfg(feature = "ssr")]
 pub fn matches(expected: &CsrfToken, presented: &str) -> bool {
-    let (a, b) = (expected.0.as_bytes(), presented.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(expected.0.as_bytes(), presented.as_bytes()).into()
 }
 
 #[cfg(all(test, feature = "ssr"))]

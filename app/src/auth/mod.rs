@@ -7,6 +7,8 @@ use crate::error::AppError;
 
 pub mod csrf;
 #[cfg(feature = "ssr")]
+pub mod password;
+#[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod session;
@@ -30,8 +32,8 @@ pub async fn sign_up(
     password: String,
 ) -> Result<UserView, AppError> {
     use crate::ssr;
-    let state = ssr::state()?;
-    let session = ssr::session().await?;
+    let state = crate::state::state()?;
+    let session = crate::state::session().await?;
     // Each sign-up costs a password hash: limited per client address.
     state
         .login_throttle
@@ -47,8 +49,8 @@ pub async fn sign_up(
 #[server(prefix = "/rpc", endpoint = "log_in")]
 pub async fn log_in(email: String, password: String) -> Result<UserView, AppError> {
     use crate::ssr;
-    let state = ssr::state()?;
-    let session = ssr::session().await?;
+    let state = crate::state::state()?;
+    let session = crate::state::session().await?;
     let ip = ssr::client_ip().await;
     let user = service::authenticate(&state, &email, &password, ip).await?;
     session::log_in(&session, &user.id).await?;
@@ -58,7 +60,7 @@ pub async fn log_in(email: String, password: String) -> Result<UserView, AppErro
 
 #[server(prefix = "/rpc", endpoint = "log_out")]
 pub async fn log_out() -> Result<(), AppError> {
-    let session = crate::ssr::session().await?;
+    let session = crate::state::session().await?;
     session::log_out(&session).await?;
     leptos_axum::redirect("/login");
     Ok(())
@@ -68,8 +70,8 @@ pub async fn log_out() -> Result<(), AppError> {
 #[server(prefix = "/rpc", endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<UserView>, AppError> {
     use crate::ssr;
-    let state = ssr::state()?;
-    let session = ssr::session().await?;
+    let state = crate::state::state()?;
+    let session = crate::state::session().await?;
     let Some(user_id) = session::user_id(&session).await? else {
         return Ok(None);
     };

@@ -1,18 +1,15 @@
 //! Accounts: sign-up and password verification (A1-A4).
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, SqlErr,
 };
 
 use super::UserView;
+use super::password::{hash_password, verify_password};
 use crate::entities::user;
-use crate::ssr::AppState;
+use crate::state::AppState;
 use crate::validate;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,84 +51,6 @@ impl From<AuthError> for crate::error::AppError {
     }
 }
 
-/// OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane (A1).
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("constant argon2 parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-/// At most this many argon2 computations run at once: each takes 19 MiB and a core for
-/// tens of milliseconds, so a burst of logins queues here instead of exhausting memory.
-/// A process-wide limit, like the cores it protects.
-fn hashing_permits() -> &'static Arc<tokio::sync::Semaphore> {
-    static PERMITS: OnceLock<Arc<tokio::sync::Semaphore>> = OnceLock::new();
-    PERMITS.get_or_init(|| {
-        Arc::new(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
-        ))
-    })
-}
-
-/// How many argon2 computations are running right now (never more than the permits).
-pub fn hashes_running() -> usize {
-    RUNNING.load(Ordering::Relaxed)
-}
-
-static RUNNING: AtomicUsize = AtomicUsize::new(0);
-
-/// Runs argon2 off the async runtime, within the hashing limit. The permit moves into the
-/// blocking task: a request dropped mid-hash (a closed connection) cannot free its permit
-/// while the hash it started is still running, so disconnecting cannot stack up hashes.
-async fn hashing<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
-) -> Result<T, AuthError> {
-    let permit = hashing_permits()
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| AuthError::Hash(e.to_string()))?;
-    tokio::task::spawn_blocking(move || {
-        RUNNING.fetch_add(1, Ordering::Relaxed);
-        let result = work();
-        RUNNING.fetch_sub(1, Ordering::Relaxed);
-        drop(permit);
-        result
-    })
-    .await
-    .map_err(|e| AuthError::Hash(e.to_string()))?
-}
-
-/// Hashes off the async runtime: argon2 takes tens of milliseconds of CPU by design.
-pub async fn hash_password(password: String) -> Result<String, AuthError> {
-    hashing(move || {
-        let mut salt = [0u8; 16];
-        rand::fill(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| AuthError::Hash(e.to_string()))?;
-        argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AuthError::Hash(e.to_string()))
-    })
-    .await
-}
-
-async fn verify_password(password: String, hash: String) -> Result<bool, AuthError> {
-    hashing(move || {
-        let parsed = PasswordHash::new(&hash).map_err(|e| AuthError::Hash(e.to_string()))?;
-        Ok(argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-}
-
-/// The hash an unknown email is checked against (see `AppState::dummy_hash`).
-pub async fn dummy_hash() -> Result<String, AuthError> {
-    let mut random = [0u8; 24];
-    rand::fill(&mut random);
-    hash_password(random.iter().map(|b| format!("{b:02x}")).collect()).await
-}
-
 fn view(model: user::Model) -> UserView {
     UserView {
         id: model.id,
@@ -169,7 +88,9 @@ pub async fn create_user(
     {
         return Err(AuthError::EmailTaken);
     }
-    let password_hash = hash_password(password.to_owned()).await?;
+    let password_hash = hash_password(password.to_owned())
+        .await
+        .map_err(AuthError::Hash)?;
     let model = user::ActiveModel {
         id: Set(crate::ssr::random_id("usr")),
         email: Set(email),
@@ -219,7 +140,10 @@ pub async fn authenticate(
         Some(user) => (user.password_hash.clone(), Some(user)),
         None => (state.dummy_hash.to_string(), None),
     };
-    let matches = !too_long && verify_password(password.to_owned(), hash).await?;
+    let matches = !too_long
+        && verify_password(password.to_owned(), hash)
+            .await
+            .map_err(AuthError::Hash)?;
     match user {
         Some(user) if matches => {
             state.login_throttle.record_success(&email, ip).await;

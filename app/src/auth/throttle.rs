@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::shared::SharedLimits;
+use crate::keys::verify::shared::SharedLimits;
 use crate::ssr::address_bucket;
 use crate::windows::FixedWindows;
 

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-/// One "drop these cached keys" message for every instance (see `keys::verifier`).
+/// One "drop these cached keys" message for every instance (see `keys::verify`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "cache_events")]
 pub struct Model {

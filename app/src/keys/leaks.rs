@@ -4,26 +4,24 @@
 //! naming the reported source and `key.leaked` and `key.revoked` webhook events. Nothing
 //! in the answer says whether a key matched.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     Set, TransactionTrait,
 };
-use serde_json::json;
 
-use super::digest::digest;
+use super::events::{self, KeyEvent, LEAK_ACTOR, Revocation};
 use super::format;
-use super::imports;
-use super::verifier::{Invalidation, Verifier, announce};
-use crate::entities::{api_key, audit_event};
+use super::verify;
+use super::verify::digest::digest;
+use super::verify::{Invalidation, Verifier, announce};
+use crate::entities::api_key;
 use crate::ssr::Secret;
 
 /// Keys one report may carry.
 pub const MAX_REPORTED: usize = 100;
 /// The longest source URL kept.
 pub const MAX_SOURCE_LEN: usize = 2048;
-/// Who `revoked_by` and the audit events name for a revocation by leak report.
-pub const LEAK_ACTOR: &str = "keygate-leak";
 
 /// Checks a report's `source`: empty for none, else an `http(s)` URL of at most
 /// [`MAX_SOURCE_LEN`] characters. The sentence is for the field error.
@@ -71,7 +69,7 @@ pub fn lookups(verifier: &Verifier, reported: &[String]) -> u32 {
 
 /// Ours by format, or maybe an imported key waiting for its first use.
 fn worth_lookup(verifier: &Verifier, raw: &str) -> bool {
-    format::check(raw).is_ok() || (imports::foreign_shape(raw) && verifier.imports().any())
+    format::check(raw).is_ok() || (verify::imported::foreign_shape(raw) && verifier.imports().any())
 }
 
 /// Revokes every live key among `reported` (raw keys; anything not in our format is
@@ -98,7 +96,7 @@ pub async fn revoke_leaked(
             digests.push(digest(previous, raw));
         }
         // An imported key not used yet is known by the other product's SHA-256 only.
-        let sha = imported.then(|| imports::sha256_hex(raw));
+        let sha = imported.then(|| verify::imported::sha256_hex(raw));
         let mut matches = Condition::any()
             .add(api_key::Column::LookupDigest.is_in(digests.clone()))
             .add(api_key::Column::PreviousDigest.is_in(digests.clone()));
@@ -138,7 +136,12 @@ pub async fn revoke_leaked(
             Ended::OldSecret => row.previous_until = Set(Some(now)),
         }
         let changed = row.update(&txn).await?;
-        record(&txn, &changed, ended, source, now).await?;
+        let source = source.map(str::to_owned);
+        let event = match ended {
+            Ended::Key => KeyEvent::Revoked(Revocation::Leaked { source }),
+            Ended::OldSecret => KeyEvent::OldSecretLeaked { source },
+        };
+        events::record(&txn, LEAK_ACTOR, now, &changed, event).await?;
         announce(&txn, &Invalidation::Key(key.id.clone())).await?;
         txn.commit().await?;
         verifier.forget_key(&key.id);
@@ -156,63 +159,6 @@ enum Ended {
     Key,
     /// The old secret of a roll in its overlap leaked: the overlap ends now.
     OldSecret,
-}
-
-async fn record(
-    txn: &impl sea_orm::ConnectionTrait,
-    key: &api_key::Model,
-    ended: Ended,
-    source: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let (action, what) = match ended {
-        Ended::Key => ("key.revoked", "revoked as leaked"),
-        Ended::OldSecret => ("key.overlap_ended", "old secret stopped as leaked"),
-    };
-    // The audit detail has room for 200 characters; the webhook carries the whole source.
-    let detail = match source {
-        Some(source) => {
-            let mut text = format!("{what}, found at {source}");
-            if text.chars().count() > 200 {
-                text = text.chars().take(199).collect::<String>() + "…";
-            }
-            text
-        }
-        None => what.to_owned(),
-    };
-    audit_event::Entity::insert(audit_event::ActiveModel {
-        org_id: Set(key.org_id.clone()),
-        actor_id: Set(LEAK_ACTOR.to_owned()),
-        action: Set(action.to_owned()),
-        key_id: Set(key.id.clone()),
-        key_name: Set(key.name.clone()),
-        created_at: Set(now),
-        detail: Set(Some(detail)),
-        ..Default::default()
-    })
-    .exec_without_returning(txn)
-    .await?;
-    let secret = match ended {
-        Ended::Key => "current",
-        Ended::OldSecret => "previous",
-    };
-    let data = json!({
-        "key": crate::webhooks::service::key_data(key),
-        "secret": secret,
-        "source": source,
-        "action": if ended == Ended::Key { "revoked" } else { "old_secret_stopped" },
-    });
-    crate::webhooks::service::emit(txn, &key.org_id, "key.leaked", data, None).await?;
-    if ended == Ended::Key {
-        let data = json!({
-            "key": crate::webhooks::service::key_data(key),
-            "actor": { "id": LEAK_ACTOR },
-            "reason": "leaked",
-            "source": source,
-        });
-        crate::webhooks::service::emit(txn, &key.org_id, "key.revoked", data, None).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,11 +3,9 @@
 //! (create or roll), after the row has committed (K4).
 
 use chrono::{DateTime, Duration, Utc};
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::{self, Date};
-use crate::error::AppError;
+use crate::calendar;
 
 #[cfg(feature = "ssr")]
 pub mod allowlist;
@@ -15,139 +13,43 @@ pub mod chart;
 pub mod context;
 mod dialogs;
 #[cfg(feature = "ssr")]
-pub mod digest;
+pub mod events;
+pub mod expiry;
 pub mod format;
 #[cfg(feature = "ssr")]
+mod idle;
+#[cfg(feature = "ssr")]
 pub mod imports;
+pub mod key_page;
 #[cfg(feature = "ssr")]
 pub mod leaks;
 #[cfg(feature = "ssr")]
-pub mod meter;
-pub mod page;
-pub mod policy;
+pub mod lifecycle;
+pub mod list_page;
+#[cfg(feature = "ssr")]
+mod listing;
+#[cfg(feature = "ssr")]
+pub mod manager;
+#[cfg(feature = "ssr")]
+mod org_policy;
+pub mod policy_page;
+pub mod query;
+pub mod rate_limit;
+mod rpc;
 pub mod scopes;
 #[cfg(feature = "ssr")]
 pub mod service;
-pub mod ui;
 pub mod usage;
 #[cfg(feature = "ssr")]
-pub mod verifier;
+pub mod verify;
+mod views;
 
-/// The unit of a key's rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RatePeriod {
-    Second,
-    Minute,
-    Hour,
-}
-
-impl RatePeriod {
-    pub const ALL: [RatePeriod; 3] = [RatePeriod::Second, RatePeriod::Minute, RatePeriod::Hour];
-
-    pub fn seconds(self) -> u32 {
-        match self {
-            RatePeriod::Second => 1,
-            RatePeriod::Minute => 60,
-            RatePeriod::Hour => 3_600,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RatePeriod::Second => "second",
-            RatePeriod::Minute => "minute",
-            RatePeriod::Hour => "hour",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == text)
-    }
-
-    fn of_seconds(seconds: i32) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| i64::from(p.seconds()) == i64::from(seconds))
-    }
-}
-
-/// A key's own rate limit: at most `requests` per `per`, enforced as a smooth window
-/// (GCRA), so no boundary lets 2x through. Off unless set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RateLimit {
-    pub requests: u32,
-    pub per: RatePeriod,
-}
-
-impl RateLimit {
-    pub const MAX_REQUESTS: u32 = 1_000_000;
-
-    /// Whether this limit admits no more than `other`, over any stretch of time: its rate
-    /// is no higher and its burst (the requests admitted at once) no larger.
-    pub fn no_looser_than(self, other: RateLimit) -> bool {
-        let rate = u64::from(self.requests) * u64::from(other.per.seconds());
-        let other_rate = u64::from(other.requests) * u64::from(self.per.seconds());
-        rate <= other_rate && self.requests <= other.requests
-    }
-
-    /// A limit from a form or request; the error names what is wrong.
-    pub fn new(requests: u32, per: RatePeriod) -> Result<Self, String> {
-        if requests == 0 || requests > Self::MAX_REQUESTS {
-            return Err(format!(
-                "The rate limit must be between 1 and {} requests.",
-                Self::MAX_REQUESTS
-            ));
-        }
-        Ok(Self { requests, per })
-    }
-
-    pub fn from_stored(requests: Option<i32>, window: Option<i32>) -> Option<Self> {
-        let requests = u32::try_from(requests?).ok().filter(|r| *r > 0)?;
-        Some(Self {
-            requests,
-            per: RatePeriod::of_seconds(window?)?,
-        })
-    }
-
-    /// `(rate_limit, rate_limit_window)` as stored.
-    pub fn to_stored(limit: Option<Self>) -> (Option<i32>, Option<i32>) {
-        match limit {
-            Some(l) => (
-                Some(i32::try_from(l.requests).unwrap_or(i32::MAX)),
-                Some(l.per.seconds() as i32),
-            ),
-            None => (None, None),
-        }
-    }
-
-    /// "100 per minute".
-    pub fn text(self) -> String {
-        format!("{} per {}", self.requests, self.per.as_str())
-    }
-
-    /// A limit from the page's fields: no requests given means no limit. Errors are on
-    /// the field `rate_limit`.
-    pub fn from_form(requests: &str, per: &str) -> Result<Option<Self>, AppError> {
-        let requests = requests.trim();
-        if requests.is_empty() {
-            return Ok(None);
-        }
-        let invalid = |m: String| AppError::invalid("rate_limit", m);
-        let count: u32 = requests.parse().map_err(|_| {
-            invalid(format!(
-                "Enter a whole number of requests, 1 to {}, or leave it empty for no limit.",
-                Self::MAX_REQUESTS
-            ))
-        })?;
-        let per = RatePeriod::parse(per)
-            .ok_or_else(|| invalid("Choose per second, minute or hour.".to_owned()))?;
-        Self::new(count, per).map(Some).map_err(invalid)
-    }
-}
-
-/// Keys shown per page of the list.
-pub const PAGE_SIZE: u64 = 25;
+pub use expiry::{
+    DEFAULT_EXPIRY, EXPIRY_CHOICES, MAX_CUSTOM_YEARS, resolve_expiry, resolve_expiry_at,
+};
+pub use query::{KeyQuery, MAX_SEARCH_LEN, PAGE_SIZE, StatusFilter, url_encode};
+pub use rate_limit::{RateLimit, RatePeriod};
+pub use rpc::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -157,156 +59,6 @@ pub enum KeyStatus {
     Paused,
     Expired,
     Revoked,
-}
-
-/// The status filter of the keys list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StatusFilter {
-    Active,
-    Paused,
-    /// Live keys expiring within [`EXPIRY_WARNING_DAYS`].
-    Expiring,
-    Expired,
-    Revoked,
-}
-
-impl StatusFilter {
-    pub const ALL: [StatusFilter; 5] = [
-        StatusFilter::Active,
-        StatusFilter::Paused,
-        StatusFilter::Expiring,
-        StatusFilter::Expired,
-        StatusFilter::Revoked,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StatusFilter::Active => "active",
-            StatusFilter::Paused => "paused",
-            StatusFilter::Expiring => "expiring",
-            StatusFilter::Expired => "expired",
-            StatusFilter::Revoked => "revoked",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            StatusFilter::Active => "Active",
-            StatusFilter::Paused => "Paused",
-            StatusFilter::Expiring => "Expiring this week",
-            StatusFilter::Expired => "Expired",
-            StatusFilter::Revoked => "Revoked",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| {
-                format!(
-                    "Unknown status \"{}\": use active, paused, expiring, expired or revoked.",
-                    text.chars().take(32).collect::<String>()
-                )
-            })
-    }
-}
-
-/// The longest search text, in characters.
-pub const MAX_SEARCH_LEN: usize = 100;
-
-/// What the keys list is filtered by; every filter given must match. Empty: every key.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyQuery {
-    /// Part of the name or the hint (any case), or a key id.
-    pub text: Option<String>,
-    pub tag: Option<String>,
-    pub owner: Option<String>,
-    pub status: Option<StatusFilter>,
-}
-
-impl KeyQuery {
-    /// The query from its text parts (a URL's query string, a server function's or the
-    /// REST API's arguments): blanks ignored, each part checked; an error names its field.
-    pub fn parse(
-        text: Option<&str>,
-        tag: Option<&str>,
-        owner: Option<&str>,
-        status: Option<&str>,
-    ) -> Result<KeyQuery, (&'static str, String)> {
-        fn given(part: Option<&str>) -> Option<&str> {
-            part.map(str::trim).filter(|p| !p.is_empty())
-        }
-        let text = given(text).map(str::to_owned);
-        if text
-            .as_ref()
-            .is_some_and(|t| t.chars().count() > MAX_SEARCH_LEN)
-        {
-            return Err((
-                "q",
-                format!("Search for at most {MAX_SEARCH_LEN} characters."),
-            ));
-        }
-        Ok(KeyQuery {
-            text,
-            tag: given(tag)
-                .map(context::parse_tag_filter)
-                .transpose()
-                .map_err(|m| ("tag", m))?,
-            owner: given(owner)
-                .map(context::parse_owner)
-                .transpose()
-                .map_err(|m| ("owner", m))?
-                .flatten(),
-            status: given(status)
-                .map(StatusFilter::parse)
-                .transpose()
-                .map_err(|m| ("status", m))?,
-        })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self == &KeyQuery::default()
-    }
-
-    /// The query as URL parameters (`&q=…&tag=…`), each with a leading `&`, for links
-    /// that keep the filters (paging).
-    pub fn to_params(&self) -> String {
-        let status = self.status.map(|s| format!("&status={}", s.as_str()));
-        format!("{}{}", self.to_params_given(), status.unwrap_or_default())
-    }
-
-    /// The text parts as URL parameters, blanks left out (a form's raw values, unchecked).
-    pub fn to_params_given(&self) -> String {
-        let mut params = String::new();
-        for (name, value) in [
-            ("q", self.text.as_deref()),
-            ("tag", self.tag.as_deref()),
-            ("owner", self.owner.as_deref()),
-        ] {
-            if let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) {
-                params.push('&');
-                params.push_str(name);
-                params.push('=');
-                params.push_str(&url_encode(value));
-            }
-        }
-        params
-    }
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986).
-pub fn url_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// Keys expiring within this many days are flagged on the keys page.
@@ -597,75 +349,6 @@ pub struct AuditEventView {
     pub detail: Option<String>,
 }
 
-/// The expiry choices of the create dialog, as sent by its form.
-pub const EXPIRY_CHOICES: [(&str, &str); 7] = [
-    ("7", "7 days"),
-    ("30", "30 days"),
-    ("60", "60 days"),
-    ("90", "90 days"),
-    ("365", "1 year"),
-    ("custom", "Custom date"),
-    ("never", "No expiry"),
-];
-pub const DEFAULT_EXPIRY: &str = "30";
-/// Furthest custom expiry accepted.
-pub const MAX_CUSTOM_YEARS: u32 = 5;
-
-/// Turns the dialog's choice into an expiry time (`None` = never). Used by the dialog to
-/// show the resulting date before submit and by the server to decide it. A custom date
-/// must be after today (UTC); the key then works until the end of that day (UTC).
-pub fn resolve_expiry(
-    choice: &str,
-    custom_date: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, AppError> {
-    let at = resolve_expiry_at(choice, custom_date, now.timestamp())?;
-    // A number of days or a year keeps the time of day to the nanosecond; a custom date
-    // ends on a whole second.
-    let nanos = if choice == "custom" {
-        0
-    } else {
-        now.timestamp_subsec_nanos()
-    };
-    Ok(at.and_then(|at| DateTime::from_timestamp(at, nanos)))
-}
-
-/// [`resolve_expiry`] on Unix seconds, as the create dialog runs it.
-pub fn resolve_expiry_at(
-    choice: &str,
-    custom_date: &str,
-    now: i64,
-) -> Result<Option<i64>, AppError> {
-    let days = |n: i64| Ok(Some(now + n * calendar::DAY));
-    match choice {
-        "7" => days(7),
-        "30" => days(30),
-        "60" => days(60),
-        "90" => days(90),
-        "365" => Ok(Some(calendar::add_months(now, 12))),
-        "never" => Ok(None),
-        "custom" => {
-            let date = Date::parse(custom_date.trim())
-                .ok_or_else(|| AppError::invalid("custom_date", "Pick a date, like 2027-01-31."))?;
-            let today = Date::of(now);
-            if date <= today {
-                return Err(AppError::invalid(
-                    "custom_date",
-                    "Pick a date in the future.",
-                ));
-            }
-            if date > today.add_months(12 * MAX_CUSTOM_YEARS) {
-                return Err(AppError::invalid(
-                    "custom_date",
-                    format!("Pick a date within {MAX_CUSTOM_YEARS} years, or choose no expiry."),
-                ));
-            }
-            Ok(Some((date.days() + 1) * calendar::DAY - 1))
-        }
-        _ => Err(AppError::invalid("expiry", "Choose when the key expires.")),
-    }
-}
-
 /// `Dec 23, 2026`.
 pub fn format_date(at: DateTime<Utc>) -> String {
     calendar::format_date(at.timestamp())
@@ -674,312 +357,6 @@ pub fn format_date(at: DateTime<Utc>) -> String {
 /// `in 29 days`, `3 hours ago`, `just now`.
 pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     calendar::relative((at - now).num_seconds())
-}
-
-#[server(prefix = "/rpc", endpoint = "list_api_keys")]
-pub async fn list_api_keys(
-    org_id: String,
-    page: u64,
-    /// Part of the name or hint, or a key id.
-    #[server(default)]
-    q: Option<String>,
-    #[server(default)] tag: Option<String>,
-    #[server(default)] owner: Option<String>,
-    /// `active`, `paused`, `expiring`, `expired` or `revoked`.
-    #[server(default)]
-    status: Option<String>,
-    /// The same as `status=expiring`, as pages loaded before the status filter send it.
-    #[server(default)]
-    expiring_soon: bool,
-) -> Result<KeyPage, AppError> {
-    let status = match status {
-        None if expiring_soon => Some(StatusFilter::Expiring.as_str().to_owned()),
-        status => status,
-    };
-    let query = KeyQuery::parse(
-        q.as_deref(),
-        tag.as_deref(),
-        owner.as_deref(),
-        status.as_deref(),
-    )
-    .map_err(|(field, message)| AppError::invalid(field, message))?;
-    let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::list_keys(&state.db, &manager, page, &query).await?)
-}
-
-pub use create::{CreateApiKey, create_api_key};
-
-/// In a module of its own: a server function's arguments are its form's fields, one each,
-/// and the lint's allowance must reach the code the macro generates for the browser too.
-#[allow(clippy::too_many_arguments)]
-mod create {
-    use super::*;
-
-    #[server(prefix = "/rpc", endpoint = "create_api_key")]
-    pub async fn create_api_key(
-        org_id: String,
-        name: String,
-        expiry: String,
-        custom_date: Option<String>,
-        /// Space- or comma-separated scope names; none given means the default (`gateway`).
-        scopes: Option<String>,
-        /// The key's own rate limit: requests (empty: none) per `rate_limit_per`.
-        #[server(default)]
-        rate_limit: Option<String>,
-        #[server(default)] rate_limit_per: Option<String>,
-        /// Tags separated by commas or spaces.
-        #[server(default)]
-        tags: Option<String>,
-        /// The external owner id.
-        #[server(default)]
-        owner: Option<String>,
-    ) -> Result<CreatedKey, AppError> {
-        let limit = RateLimit::from_form(
-            rate_limit.as_deref().unwrap_or_default(),
-            rate_limit_per.as_deref().unwrap_or("minute"),
-        )?;
-        let context = context_from_form(
-            tags.as_deref().unwrap_or_default(),
-            owner.as_deref().unwrap_or_default(),
-            "",
-        )?;
-        let (state, manager) = service::authorize(&org_id).await?;
-        let expires_at = resolve_expiry(
-            &expiry,
-            custom_date.as_deref().unwrap_or_default(),
-            Utc::now(),
-        )?;
-        let scopes = match scopes.as_deref() {
-            None => scopes::DEFAULT_SCOPES,
-            Some(list) => {
-                scopes::Scopes::parse_list([list]).map_err(|m| AppError::invalid("scopes", m))?
-            }
-        };
-        Ok(service::create_key_with(
-            &state.db,
-            &state.secret,
-            &manager,
-            &name,
-            expires_at,
-            scopes,
-            service::KeyExtras {
-                rate_limit: limit,
-                allowed_ips: None,
-                context,
-            },
-        )
-        .await?)
-    }
-}
-
-/// Applies `change` to one key of the organization, as the caller (the body of every
-/// server function that changes a key without a new secret).
-#[cfg(feature = "ssr")]
-async fn change(
-    org_id: &str,
-    key_id: &str,
-    change: service::KeyChange,
-) -> Result<ApiKeyView, AppError> {
-    let (state, manager) = service::authorize(org_id).await?;
-    Ok(service::change_key(&state.db, &state.verifier, &manager, key_id, change).await?)
-}
-
-/// Sets a key's own rate limit; empty `requests` removes it.
-#[server(prefix = "/rpc", endpoint = "set_key_rate_limit")]
-pub async fn set_key_rate_limit(
-    org_id: String,
-    key_id: String,
-    requests: String,
-    per: String,
-) -> Result<ApiKeyView, AppError> {
-    let limit = RateLimit::from_form(&requests, &per)?;
-    change(&org_id, &key_id, service::KeyChange::SetRateLimit(limit)).await
-}
-
-#[server(prefix = "/rpc", endpoint = "revoke_api_key")]
-pub async fn revoke_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
-    let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::revoke_key(&state.db, &state.verifier, &manager, &key_id).await?)
-}
-
-#[server(prefix = "/rpc", endpoint = "roll_api_key")]
-pub async fn roll_api_key(
-    org_id: String,
-    key_id: String,
-    // How long the old secret keeps working, 0 to 604800 seconds.
-    #[server(default)] overlap_seconds: u32,
-) -> Result<CreatedKey, AppError> {
-    let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::roll_key(
-        &state.db,
-        &state.secret,
-        &state.verifier,
-        &manager,
-        &key_id,
-        overlap_seconds,
-    )
-    .await?)
-}
-
-#[server(prefix = "/rpc", endpoint = "end_key_overlap")]
-pub async fn end_key_overlap(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
-    change(&org_id, &key_id, service::KeyChange::EndOverlap).await
-}
-
-#[server(prefix = "/rpc", endpoint = "pause_api_key")]
-pub async fn pause_api_key(
-    org_id: String,
-    key_id: String,
-    // RFC 3339; none: until resumed.
-    until: Option<String>,
-) -> Result<ApiKeyView, AppError> {
-    let until = match until.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-        None => None,
-        Some(text) => Some(
-            DateTime::parse_from_rfc3339(text)
-                .map_err(|_| AppError::invalid("until", "Pick a date and time."))?
-                .with_timezone(&Utc),
-        ),
-    };
-    change(&org_id, &key_id, service::KeyChange::Pause { until }).await
-}
-
-#[server(prefix = "/rpc", endpoint = "resume_api_key")]
-pub async fn resume_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
-    change(&org_id, &key_id, service::KeyChange::Resume).await
-}
-
-#[server(prefix = "/rpc", endpoint = "shorten_api_key")]
-pub async fn shorten_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
-    change(&org_id, &key_id, service::KeyChange::ShortenToPolicy).await
-}
-
-/// The organization's key policy, for any member.
-#[server(prefix = "/rpc", endpoint = "get_key_policy")]
-pub async fn get_key_policy(org_id: String) -> Result<PolicyView, AppError> {
-    let (state, user_id) = crate::ssr::authenticated().await?;
-    let member = crate::orgs::service::membership(&state.db, &user_id, &org_id).await?;
-    // The same rule as `GET /api/v1/policy`: the policy is about keys, which a member
-    // has no say over.
-    if !member.role.can_manage_keys() {
-        return Err(AppError::Forbidden);
-    }
-    Ok(PolicyView {
-        policy: service::org_policy(&state.db, &org_id)
-            .await
-            .map_err(crate::ssr::db_error)?,
-        can_edit: member.role.can_manage_members(),
-    })
-}
-
-/// Sets the key policy (owners and admins). `max_days` and `idle_days`: empty for none.
-#[server(prefix = "/rpc", endpoint = "set_key_policy")]
-pub async fn set_key_policy(
-    org_id: String,
-    max_days: String,
-    #[server(default)] require_expiry: bool,
-    idle_days: String,
-) -> Result<KeyPolicy, AppError> {
-    let (state, user_id) = crate::ssr::authenticated().await?;
-    let member = crate::orgs::service::membership(&state.db, &user_id, &org_id).await?;
-    let days = |text: &str, field: &'static str| -> Result<Option<u32>, AppError> {
-        match text.trim() {
-            "" => Ok(None),
-            t => t
-                .parse::<u32>()
-                .map(Some)
-                .map_err(|_| AppError::invalid(field, "Enter a whole number of days.")),
-        }
-    };
-    let policy = KeyPolicy {
-        max_days: days(&max_days, "max_days")?,
-        require_expiry,
-        idle_days: days(&idle_days, "idle_days")?,
-    };
-    Ok(service::set_policy(&state.db, &member, policy).await?)
-}
-
-/// The most recent key events of the organization, or of one key.
-#[server(prefix = "/rpc", endpoint = "list_key_activity")]
-pub async fn list_key_activity(
-    org_id: String,
-    #[server(default)] key_id: Option<String>,
-) -> Result<Vec<AuditEventView>, AppError> {
-    let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::list_activity(&state.db, &manager, key_id.as_deref()).await?)
-}
-
-#[server(prefix = "/rpc", endpoint = "key_usage")]
-pub async fn key_usage(
-    org_id: String,
-    key_id: String,
-    period: String,
-) -> Result<usage::UsageView, AppError> {
-    let period = usage::Period::parse(&period)
-        .ok_or_else(|| AppError::invalid("period", "The period must be 24h or 30d.".to_owned()))?;
-    let (state, manager) = service::authorize(&org_id).await?;
-    service::get_key(&state.db, &manager, &key_id).await?;
-    usage::store::of_key(&state.db, &org_id, &key_id, period, Utc::now())
-        .await
-        .map_err(crate::ssr::db_error)
-}
-
-#[server(prefix = "/rpc", endpoint = "org_usage")]
-pub async fn org_usage(org_id: String, period: String) -> Result<usage::OrgUsageView, AppError> {
-    let period = usage::Period::parse(&period)
-        .ok_or_else(|| AppError::invalid("period", "The period must be 24h or 30d.".to_owned()))?;
-    let (state, _) = service::authorize(&org_id).await?;
-    usage::store::of_org(&state.db, &org_id, period, Utc::now())
-        .await
-        .map_err(crate::ssr::db_error)
-}
-
-/// Sets the addresses a key may be used from: entries separated by commas, spaces or new
-/// lines; empty for anywhere.
-#[server(prefix = "/rpc", endpoint = "set_key_allowed_ips")]
-pub async fn set_key_allowed_ips(
-    org_id: String,
-    key_id: String,
-    allowed_ips: String,
-) -> Result<ApiKeyView, AppError> {
-    let ranges = allowlist::parse_list([allowed_ips.as_str()])
-        .map_err(|m| AppError::invalid("allowed_ips", m))?;
-    change(&org_id, &key_id, service::KeyChange::SetAllowedIps(ranges)).await
-}
-
-/// The context a form gives: tags separated by commas or spaces, an owner id and
-/// metadata as JSON text; blanks are none. An error names its field.
-pub fn context_from_form(
-    tags: &str,
-    owner: &str,
-    metadata: &str,
-) -> Result<context::KeyContext, AppError> {
-    Ok(context::KeyContext {
-        tags: context::parse_tags_text(tags).map_err(|m| AppError::invalid("tags", m))?,
-        owner: context::parse_owner(owner).map_err(|m| AppError::invalid("owner", m))?,
-        metadata: context::parse_metadata_text(metadata)
-            .map_err(|m| AppError::invalid("metadata", m))?,
-    })
-}
-
-/// Replaces a key's tags, owner id and metadata.
-#[server(prefix = "/rpc", endpoint = "set_key_context")]
-pub async fn set_key_context(
-    org_id: String,
-    key_id: String,
-    tags: String,
-    owner: String,
-    metadata: String,
-) -> Result<ApiKeyView, AppError> {
-    let context = context_from_form(&tags, &owner, &metadata)?;
-    change(&org_id, &key_id, service::KeyChange::SetContext(context)).await
-}
-
-/// One key of the organization, for its page.
-#[server(prefix = "/rpc", endpoint = "get_api_key")]
-pub async fn get_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
-    let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::get_key(&state.db, &manager, &key_id).await?)
 }
 
 #[cfg(test)]

@@ -168,83 +168,21 @@ pub const RETENTION_DAYS: i64 = 90;
 
 #[cfg(feature = "ssr")]
 pub mod store {
-    //! The `key_usage` table: the flush's upsert, the charts' queries and the prune.
+    //! The `key_usage` table: the charts' queries and the prune (the flush's upsert is
+    //! `crate::keys::verify::flush`).
 
     use std::collections::HashMap;
 
-    use chrono::{DateTime, SubsecRound, Utc};
-    use sea_orm::sea_query::{Expr, OnConflict};
+    use chrono::{DateTime, Utc};
+    use sea_orm::sea_query::Expr;
     use sea_orm::{
-        ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-        QueryOrder, QuerySelect, TransactionTrait,
+        ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     };
 
     use super::{BusyKey, OrgUsageView, Outcome, Period, UsageBucket, UsageView};
     use crate::entities::{api_key, key_usage};
-    use crate::keys::meter::Batch;
 
-    /// Rows per INSERT: five values each, well under SQLite's limit on bound values.
-    const ROWS_PER_INSERT: usize = 500;
     const SUM: &str = r#"CAST(SUM("count") AS BIGINT)"#;
-
-    /// Writes a flush's batch in one transaction: last-used times only ever move
-    /// forward, and counts are added to what other instances wrote for the same key,
-    /// hour and outcome.
-    pub async fn write(db: &impl TransactionTrait, batch: &Batch) -> Result<(), DbErr> {
-        let txn = db.begin().await?;
-        for (meter, used) in &batch.last_used {
-            let Some(at) = DateTime::from_timestamp(*used, 0) else {
-                continue;
-            };
-            let at = at.trunc_subsecs(6);
-            api_key::Entity::update_many()
-                .col_expr(api_key::Column::LastUsedAt, Expr::value(at))
-                .filter(api_key::Column::Id.eq(&*meter.key_id))
-                .filter(
-                    api_key::Column::LastUsedAt
-                        .is_null()
-                        .or(api_key::Column::LastUsedAt.lt(at)),
-                )
-                .exec(&txn)
-                .await?;
-        }
-        // Built a chunk at a time: a flush of many keys never holds every row at once.
-        for chunk in batch.rows.chunks(ROWS_PER_INSERT / Outcome::COUNT) {
-            let rows: Vec<key_usage::ActiveModel> = chunk
-                .iter()
-                .flat_map(|(meter, hour, counts)| {
-                    Outcome::ALL
-                        .into_iter()
-                        .zip(counts)
-                        .filter(|(_, n)| **n > 0)
-                        .map(|(outcome, n)| key_usage::ActiveModel {
-                            key_id: Set(meter.key_id.to_string()),
-                            org_id: Set(meter.org_id.to_string()),
-                            hour: Set(*hour),
-                            outcome: Set(outcome.as_str().to_owned()),
-                            count: Set(i64::from(*n)),
-                        })
-                })
-                .collect();
-            key_usage::Entity::insert_many(rows)
-                .on_conflict(
-                    OnConflict::columns([
-                        key_usage::Column::KeyId,
-                        key_usage::Column::Hour,
-                        key_usage::Column::Outcome,
-                    ])
-                    .value(
-                        key_usage::Column::Count,
-                        Expr::col((key_usage::Entity, key_usage::Column::Count))
-                            .add(Expr::cust(r#"excluded."count""#)),
-                    )
-                    .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        txn.commit().await
-    }
 
     /// Deletes counts older than [`super::RETENTION_DAYS`].
     pub async fn prune(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {

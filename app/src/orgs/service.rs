@@ -8,104 +8,11 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, SqlErr, TransactionTrait,
 };
 
+use super::access::{OrgAdmin, OrgError, OrgMember, parse_stored_role};
 use super::{MemberKeyView, MemberView, OrgSummary, Role};
-use crate::entities::{api_key, audit_event, membership, organization, user};
-use crate::error::AppError;
+use crate::entities::{membership, organization, user};
+use crate::keys::lifecycle::{KeyHandover, hand_over_keys, live_keys_of};
 use crate::validate;
-
-#[derive(Debug, thiserror::Error)]
-pub enum OrgError {
-    /// Unknown organization or member, or the caller is not a member: indistinguishable (Z2).
-    #[error("not found")]
-    NotFound,
-    #[error("forbidden")]
-    Forbidden,
-    #[error("{message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
-    #[error("{message}")]
-    Conflict {
-        field: &'static str,
-        message: String,
-    },
-    /// The change would leave the organization without an owner.
-    #[error("an organization needs at least one owner")]
-    LastOwner,
-    #[error(transparent)]
-    Db(#[from] DbErr),
-}
-
-impl From<OrgError> for AppError {
-    fn from(err: OrgError) -> Self {
-        match err {
-            OrgError::NotFound => AppError::NotFound,
-            OrgError::Forbidden => AppError::Forbidden,
-            OrgError::Invalid { field, message } => AppError::invalid(field, message),
-            OrgError::Conflict { field, message } => AppError::conflict(field, message),
-            OrgError::LastOwner => AppError::invalid(
-                "role",
-                "An organization needs at least one owner. Make another member owner first.",
-            ),
-            OrgError::Db(e) => crate::ssr::db_error(e),
-        }
-    }
-}
-
-/// Proof that `user_id` is a member of `org_id` with `role`, read from the database.
-#[derive(Debug, Clone)]
-pub struct OrgMember {
-    pub org_id: String,
-    pub user_id: String,
-    pub role: Role,
-}
-
-/// Proof that the caller may manage members (owner or admin).
-#[derive(Debug, Clone)]
-pub struct OrgAdmin(OrgMember);
-
-impl OrgMember {
-    pub fn require_admin(self) -> Result<OrgAdmin, OrgError> {
-        if self.role.can_manage_members() {
-            Ok(OrgAdmin(self))
-        } else {
-            Err(OrgError::Forbidden)
-        }
-    }
-}
-
-impl OrgAdmin {
-    pub fn member(&self) -> &OrgMember {
-        &self.0
-    }
-}
-
-fn parse_stored_role(value: &str) -> Result<Role, OrgError> {
-    Role::parse(value).ok_or_else(|| {
-        OrgError::Db(DbErr::Custom(format!(
-            "unknown role {value:?} in memberships"
-        )))
-    })
-}
-
-/// The caller's membership of `org_id`; `NotFound` when the org does not exist or the
-/// caller is not in it.
-pub async fn membership(
-    db: &impl ConnectionTrait,
-    user_id: &str,
-    org_id: &str,
-) -> Result<OrgMember, OrgError> {
-    let row = membership::Entity::find_by_id((org_id.to_owned(), user_id.to_owned()))
-        .one(db)
-        .await?
-        .ok_or(OrgError::NotFound)?;
-    Ok(OrgMember {
-        role: parse_stored_role(&row.role)?,
-        org_id: row.org_id,
-        user_id: row.user_id,
-    })
-}
 
 fn org_name(raw: &str) -> Result<String, OrgError> {
     validate::name(raw, "Organization name").map_err(|message| OrgError::Invalid {
@@ -401,16 +308,6 @@ pub async fn change_role(
     member_view(updated, user, admin)
 }
 
-/// What happens to the keys a removed member created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyHandover {
-    /// They are revoked with the removal.
-    Revoke,
-    /// They keep working, with the remover as their creator: the remover's role caps
-    /// them from now on (K9).
-    Transfer,
-}
-
 /// The member's keys that are not revoked: what removing them revokes or hands over.
 pub async fn member_keys(
     db: &impl ConnectionTrait,
@@ -483,93 +380,10 @@ pub async fn remove_member(
         },
         "webhook_endpoints_disabled": endpoints,
     });
-    crate::webhooks::service::emit(&txn, org_id, "member.removed", data, None).await?;
+    crate::webhooks::outbox::emit(&txn, org_id, "member.removed", data, None).await?;
     // Every instance re-reads this member's keys once this commits (K9).
     announce_member(&txn, org_id, user_id).await?;
     txn.commit().await?;
-    Ok(())
-}
-
-/// Revokes, or hands over to `actor`, every key `user_id` created in the org that is not
-/// revoked, with an audit event per key, in the caller's transaction. Returns how many.
-async fn hand_over_keys(
-    txn: &impl ConnectionTrait,
-    org_id: &str,
-    user_id: &str,
-    actor: &str,
-    keys: KeyHandover,
-) -> Result<usize, DbErr> {
-    let affected = live_keys_of(txn, org_id, user_id).await?;
-    if affected.is_empty() {
-        return Ok(0);
-    }
-    let now = chrono::Utc::now();
-    let update = api_key::Entity::update_many()
-        .filter(api_key::Column::OrgId.eq(org_id))
-        .filter(api_key::Column::CreatedBy.eq(user_id))
-        .filter(api_key::Column::RevokedAt.is_null());
-    let (update, action) = match keys {
-        KeyHandover::Revoke => (
-            update
-                .col_expr(api_key::Column::RevokedAt, Expr::value(now))
-                .col_expr(api_key::Column::RevokedBy, Expr::value(actor)),
-            "key.revoked_with_member",
-        ),
-        KeyHandover::Transfer => (
-            update.col_expr(api_key::Column::CreatedBy, Expr::value(actor)),
-            "key.transferred",
-        ),
-    };
-    update.exec(txn).await?;
-    record_key_events(txn, org_id, actor, action, &affected, now).await?;
-    if keys == KeyHandover::Revoke {
-        for key in &affected {
-            let data = serde_json::json!({
-                "key": crate::webhooks::service::key_data(key),
-                "actor": { "id": actor },
-                "reason": "member_removed",
-            });
-            crate::webhooks::service::emit(txn, org_id, "key.revoked", data, None).await?;
-        }
-    }
-    Ok(affected.len())
-}
-
-async fn live_keys_of(
-    txn: &impl ConnectionTrait,
-    org_id: &str,
-    user_id: &str,
-) -> Result<Vec<api_key::Model>, DbErr> {
-    api_key::Entity::find()
-        .filter(api_key::Column::OrgId.eq(org_id))
-        .filter(api_key::Column::CreatedBy.eq(user_id))
-        .filter(api_key::Column::RevokedAt.is_null())
-        .all(txn)
-        .await
-}
-
-async fn record_key_events(
-    txn: &impl ConnectionTrait,
-    org_id: &str,
-    actor: &str,
-    action: &str,
-    keys: &[api_key::Model],
-    at: chrono::DateTime<chrono::Utc>,
-) -> Result<(), DbErr> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    audit_event::Entity::insert_many(keys.iter().map(|k| audit_event::ActiveModel {
-        org_id: Set(org_id.to_owned()),
-        actor_id: Set(actor.to_owned()),
-        action: Set(action.to_owned()),
-        key_id: Set(k.id.clone()),
-        key_name: Set(k.name.clone()),
-        created_at: Set(at),
-        ..Default::default()
-    }))
-    .exec_without_returning(txn)
-    .await?;
     Ok(())
 }
 
@@ -578,9 +392,9 @@ async fn announce_member(
     org_id: &str,
     user_id: &str,
 ) -> Result<(), DbErr> {
-    crate::keys::verifier::announce(
+    crate::keys::verify::announce(
         txn,
-        &crate::keys::verifier::Invalidation::Member {
+        &crate::keys::verify::Invalidation::Member {
             org_id: org_id.to_owned(),
             user_id: user_id.to_owned(),
         },

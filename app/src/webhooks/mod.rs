@@ -1,7 +1,7 @@
 //! Organization webhooks: the endpoints owners and admins register, the events Keygate
 //! sends them (Standard Webhooks, signed with a per-endpoint `whsec_` secret shown once),
 //! and the server functions behind the Webhooks settings page. Events are written to an
-//! outbox in the transaction of the change ([`service::emit`]) and sent by the server's
+//! outbox in the transaction of the change ([`outbox::emit`]) and sent by the server's
 //! background sender.
 
 use chrono::{DateTime, Utc};
@@ -12,6 +12,8 @@ use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
 pub mod address;
+#[cfg(feature = "ssr")]
+pub mod outbox;
 #[cfg(feature = "ssr")]
 pub mod service;
 pub mod ui;

@@ -316,12 +316,12 @@ mod dom {
     use web_sys::{Element, HtmlElement, HtmlFormElement};
 
     use super::event_box;
-    use crate::components::focus_by_id;
     use crate::dom::{
         by_id, call, checked, closest, copy_and_say, enable, fresh_from_template, listen,
         listen_id, refresh_parts, set_busy, set_hidden, set_text, show_form_error, value,
     };
     use crate::error::AppError;
+    use crate::navigation::focus_by_id;
     use crate::webhooks::{CreateWebhook, DeleteWebhook, EVENT_TYPES, SendTestWebhook};
     use leptos::server_fn::ServerFn;
 

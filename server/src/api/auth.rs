@@ -7,11 +7,13 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use app::keys::meter::Decision;
 use app::keys::scopes::Scope;
 use app::keys::usage::Outcome;
-use app::keys::verifier::{Rejection, Verified};
-use app::ssr::AppState;
+use app::keys::verify::meter::Decision;
+use app::keys::verify::verdict::{Use, Verdict};
+use app::keys::verify::{Rejection, Verified};
+use app::orgs::access::{self, OrgAdmin, OrgMember};
+use app::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::response::Response;
 use http::request::Parts;
@@ -25,7 +27,7 @@ use super::error::{ApiError, ErrorCode};
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// Longest credential header value looked at (I1); longer values are refused unread.
-pub const MAX_CREDENTIAL_LEN: usize = 256;
+pub const MAX_CREDENTIAL_LEN: usize = app::keys::verify::verdict::MAX_PRESENTED_LEN;
 
 /// What the request's headers present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,14 +132,39 @@ impl Principal {
     }
 }
 
-impl FromRequestParts<crate::http::ServerState> for Principal {
+impl FromRequestParts<crate::state::ServerState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &crate::http::ServerState,
+        state: &crate::state::ServerState,
     ) -> Result<Self, Self::Rejection> {
         authenticate(parts, &state.app).await
+    }
+}
+
+impl Principal {
+    /// Proof that the caller is an owner or admin of `org_id`, calling with a browser
+    /// session: for what only a person may do (the key policy, webhooks). A key gets 403
+    /// with `refusal`.
+    pub async fn session_admin(
+        &self,
+        app: &AppState,
+        org_id: Option<&str>,
+        refusal: &str,
+    ) -> Result<OrgAdmin, ApiError> {
+        let Principal::User { user_id } = self else {
+            return Err(ApiError::Forbidden(refusal.into()));
+        };
+        let org_id = org_id.ok_or_else(|| ApiError::Invalid {
+            field: "org_id".into(),
+            message: "Give org_id (the organization).".into(),
+        })?;
+        let admin = access::membership(&app.db, user_id, org_id)
+            .await
+            .and_then(OrgMember::require_admin)
+            .map_err(app::error::AppError::from)?;
+        Ok(admin)
     }
 }
 
@@ -169,7 +196,15 @@ pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
 /// rather than by a layer of its own around the API and gateway routes: a router layer
 /// clones the routes below it and boxes a future for every request.
 #[derive(Clone, Default)]
-pub struct KeySlot(Arc<OnceLock<(Arc<Verified>, Option<Decision>)>>);
+pub struct KeySlot(Arc<OnceLock<SlotKey>>);
+
+/// What [`KeySlot`] holds: the key, its rate limit's answer, and whether its outcome was
+/// counted already (by the verdict, for a key over its limit).
+struct SlotKey {
+    key: Arc<Verified>,
+    decision: Option<Decision>,
+    counted: bool,
+}
 
 pub const KEY_EXPIRES_HEADER: HeaderName = HeaderName::from_static("keygate-key-expires");
 const RATELIMIT_POLICY_HEADER: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -201,15 +236,23 @@ impl KeySlot {
     /// Counts the answered request on the key it presented and adds the key's headers;
     /// a request that never got as far as a verified key is left as it is.
     pub fn settle(&self, mut response: Response) -> Response {
-        let Some((key, decision)) = self.0.get() else {
+        let Some(SlotKey {
+            key,
+            decision,
+            counted,
+        }) = self.0.get()
+        else {
             return response;
         };
-        let outcome = match response.extensions().get::<ErrorCode>().map(|c| c.0) {
-            Some("insufficient_scope") => Outcome::InsufficientScope,
-            Some("rate_limited") => Outcome::RateLimited,
-            _ => Outcome::Ok,
-        };
-        key.count(outcome);
+        if !counted {
+            key.count(
+                match response.extensions().get::<ErrorCode>().map(|c| c.0) {
+                    Some("insufficient_scope") => Outcome::InsufficientScope,
+                    Some("rate_limited") => Outcome::RateLimited,
+                    _ => Outcome::Ok,
+                },
+            );
+        }
         let headers = response.headers_mut();
         if let Some(at) = key.stops_at()
             && let Ok(value) =
@@ -246,33 +289,63 @@ fn rate_limit_fields(decision: &Decision) -> (String, String) {
     )
 }
 
+/// Who is calling: a key, by the verifier's [`Verdict`] (`app::keys::verify::verdict`),
+/// or a browser session.
 pub async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, ApiError> {
-    let principal = authenticate_inner(parts, app).await?;
-    if let Principal::Key(key) = &principal {
-        // Before any limit counts the request: a key from elsewhere is refused outright.
-        if !key.allows(client_ip(parts)) {
-            return Err(ApiError::IpNotAllowed);
-        }
-        let decision = app.verifier.admit(key).await;
-        match parts.extensions.get::<KeySlot>() {
-            Some(slot) => {
-                let _ = slot.0.set((key.clone(), decision));
+    let ip = client_ip(parts);
+    match presented(&parts.headers) {
+        Presented::Conflict => Err(ApiError::BadRequest(
+            "Send one API key: x-api-key and Authorization carry different values.".into(),
+        )),
+        // The refusals and the session are boxed: see `Verifier::verify`.
+        Presented::Garbage => match Box::pin(app.verifier.refuse_malformed(ip)).await {
+            Rejection::RateLimited(wait) => Err(ApiError::RateLimited(wait)),
+            Rejection::Invalid(_) => Err(ApiError::InvalidToken),
+        },
+        Presented::Key(key) => {
+            let verdict =
+                timed(
+                    app.verifier
+                        .authorize(&app.db, &app.secret, key, ip, Use::Request),
+                )
+                .await?;
+            match verdict {
+                Verdict::Allowed { key, limit } => {
+                    keep(parts, key.clone(), limit, false);
+                    Ok(Principal::Key(key))
+                }
+                Verdict::RateLimited { key, decision } => {
+                    keep(parts, key, Some(decision), true);
+                    Err(ApiError::KeyRateLimited(decision))
+                }
+                Verdict::IpNotAllowed(_) => Err(ApiError::IpNotAllowed),
+                Verdict::Refused(reason) => {
+                    tracing::debug!(%reason, "API key refused");
+                    Err(ApiError::from(reason))
+                }
+                Verdict::Throttled(wait) => Err(ApiError::RateLimited(wait)),
             }
-            // No slot (`edge` attaches one to every API and gateway request with a key
-            // header, so only a caller outside the router gets here): counted now.
-            None => key.count(if decision.is_some_and(|d| !d.allowed) {
-                Outcome::RateLimited
-            } else {
-                Outcome::Ok
-            }),
         }
-        if let Some(decision) = decision
-            && !decision.allowed
-        {
-            return Err(ApiError::KeyRateLimited(decision));
-        }
+        Presented::Nothing => Box::pin(session_user(parts)).await,
     }
-    Ok(principal)
+}
+
+/// Leaves a verified key in the request's [`KeySlot`], for the response's headers and,
+/// unless `counted`, its outcome.
+fn keep(parts: &Parts, key: Arc<Verified>, decision: Option<Decision>, counted: bool) {
+    match parts.extensions.get::<KeySlot>() {
+        Some(slot) => {
+            let _ = slot.0.set(SlotKey {
+                key,
+                decision,
+                counted,
+            });
+        }
+        // No slot (`edge` attaches one to every API and gateway request with a key header,
+        // so only a caller outside the router gets here): counted now.
+        None if !counted => key.count(Outcome::Ok),
+        None => {}
+    }
 }
 
 /// Records how long a verification took, when metrics are on.
@@ -288,42 +361,20 @@ async fn timed<T>(verification: impl std::future::Future<Output = T>) -> T {
     }
 }
 
-async fn authenticate_inner(parts: &Parts, app: &AppState) -> Result<Principal, ApiError> {
-    let ip = client_ip(parts);
-    match presented(&parts.headers) {
-        Presented::Conflict => Err(ApiError::BadRequest(
-            "Send one API key: x-api-key and Authorization carry different values.".into(),
-        )),
-        // The refusals and the session are boxed: see `Verifier::verify`.
-        Presented::Garbage => match Box::pin(app.verifier.refuse_malformed(ip)).await {
-            Rejection::RateLimited(wait) => Err(ApiError::RateLimited(wait)),
-            Rejection::Invalid(_) => Err(ApiError::InvalidToken),
-        },
-        Presented::Key(key) => {
-            match timed(app.verifier.verify(&app.db, &app.secret, key, ip)).await? {
-                Ok(principal) => Ok(Principal::Key(principal)),
-                Err(Rejection::RateLimited(wait)) => Err(ApiError::RateLimited(wait)),
-                Err(Rejection::Invalid(reason)) => {
-                    tracing::debug!(%reason, "API key refused");
-                    Err(ApiError::from(reason))
-                }
-            }
-        }
-        Presented::Nothing => {
-            let Some(session) = parts.extensions.get::<Session>() else {
-                return Err(ApiError::Unauthenticated);
-            };
-            let Some(user_id) = Box::pin(app::auth::session::user_id(session)).await? else {
-                return Err(ApiError::Unauthenticated);
-            };
-            // A browser session's writes carry the page's CSRF token in its header (T4):
-            // markup on our own origin passes the Origin check but cannot read it.
-            if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-                Box::pin(check_csrf_header(parts, session)).await?;
-            }
-            Ok(Principal::User { user_id })
-        }
+/// The person logged in through the browser, when no key was presented.
+async fn session_user(parts: &Parts) -> Result<Principal, ApiError> {
+    let Some(session) = parts.extensions.get::<Session>() else {
+        return Err(ApiError::Unauthenticated);
+    };
+    let Some(user_id) = app::auth::session::user_id(session).await? else {
+        return Err(ApiError::Unauthenticated);
+    };
+    // A browser session's writes carry the page's CSRF token in its header (T4): markup
+    // on our own origin passes the Origin check but cannot read it.
+    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        check_csrf_header(parts, session).await?;
     }
+    Ok(Principal::User { user_id })
 }
 
 /// Refuses a session's state-changing API call without the session's CSRF token.

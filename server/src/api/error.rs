@@ -7,8 +7,8 @@
 //! `invalid_token`.
 
 use app::error::AppError;
-use app::keys::digest::VerifyError;
 use app::keys::scopes::Scope;
+use app::keys::verify::digest::VerifyError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
@@ -64,7 +64,7 @@ pub enum ApiError {
     UnsupportedMediaType,
     RateLimited(u64),
     /// A valid key over its own rate limit (429, `rate_limited`).
-    KeyRateLimited(app::keys::meter::Decision),
+    KeyRateLimited(app::keys::verify::meter::Decision),
     Unavailable,
     StorageFull,
     Internal,

@@ -6,7 +6,6 @@
 //! owner id), which a client can never set itself.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use app::keys::scopes::Scope;
 use axum::body::Body;
@@ -14,9 +13,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Uri, uri::PathAndQuery};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use super::auth::Principal;
 use super::error::ApiError;
@@ -25,32 +21,6 @@ pub const ORG_HEADER: HeaderName = HeaderName::from_static("x-keygate-org-id");
 pub const KEY_HEADER: HeaderName = HeaderName::from_static("x-keygate-key-id");
 pub const SCOPES_HEADER: HeaderName = HeaderName::from_static("x-keygate-scopes");
 pub const OWNER_HEADER: HeaderName = HeaderName::from_static("x-keygate-key-owner");
-
-/// The upstream and a pooled HTTP/1.1 client to it.
-#[derive(Clone, Debug)]
-pub struct Gateway {
-    upstream: Option<Uri>,
-    timeout: Duration,
-    client: Client<HttpConnector, Body>,
-}
-
-impl Gateway {
-    pub fn new(upstream: Option<Uri>, timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        // Shorter than the whole timeout, so an unreachable upstream is a 502 rather than
-        // a race between the connect timeout (502) and the request timeout (504).
-        connector.set_connect_timeout(Some((timeout / 2).min(Duration::from_secs(5))));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
-        Self {
-            upstream,
-            timeout,
-            client,
-        }
-    }
-}
 
 /// Hop-by-hop headers (RFC 9110 7.6.1), never forwarded in either direction.
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -159,7 +129,7 @@ fn upstream_headers(mut headers: HeaderMap, peer: Option<SocketAddr>) -> HeaderM
             .filter(|c| !c.is_empty())
             .filter(|c| {
                 let name = c.split('=').next().unwrap_or_default();
-                name != crate::http::SESSION_COOKIE && name != crate::http::SECURE_SESSION_COOKIE
+                name != crate::state::SESSION_COOKIE && name != crate::state::SECURE_SESSION_COOKIE
             })
             .map(str::to_owned)
             .collect();
@@ -239,7 +209,7 @@ fn upstream_uri(upstream: &Uri, original: &Uri) -> Result<Uri, ApiError> {
 }
 
 pub async fn forward(
-    State(state): State<crate::http::ServerState>,
+    State(state): State<crate::state::ServerState>,
     principal: Principal,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -328,8 +298,8 @@ fn downstream_headers(headers: &mut HeaderMap) {
                 .next()
                 .unwrap_or_default()
                 .trim_ascii();
-            name != crate::http::SESSION_COOKIE.as_bytes()
-                && name != crate::http::SECURE_SESSION_COOKIE.as_bytes()
+            name != crate::state::SESSION_COOKIE.as_bytes()
+                && name != crate::state::SECURE_SESSION_COOKIE.as_bytes()
         })
         .cloned()
         .collect();
@@ -339,7 +309,7 @@ fn downstream_headers(headers: &mut HeaderMap) {
     }
 }
 
-fn principal_scope(key: &app::keys::digest::KeyPrincipal) -> Result<(), ApiError> {
+fn principal_scope(key: &app::keys::verify::digest::KeyPrincipal) -> Result<(), ApiError> {
     if key.scopes.contains(Scope::Gateway) {
         Ok(())
     } else {

@@ -4,7 +4,7 @@
 //! body; the CLI takes files of any size.
 
 use app::keys::imports::{self, ImportError};
-use app::ssr::AppState;
+use app::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -3,7 +3,7 @@
 //! stops at once. The answer never says whether a key matched.
 
 use app::keys::leaks::{self, MAX_REPORTED};
-use app::ssr::AppState;
+use app::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

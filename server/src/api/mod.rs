@@ -16,7 +16,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::http::ServerState;
+use crate::state::ServerState;
 
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 
@@ -105,7 +105,7 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::http::SESSION_COOKIE,
+                crate::state::SESSION_COOKIE,
                 "The browser session of a logged-in user (key routes then need org_id)",
             ))),
         );

@@ -1,8 +1,8 @@
 //! `/api/v1/webhooks`: the organization's webhook endpoints and deliveries, for owners and
 //! admins with a browser session (a key cannot choose where its organization's events go).
 
-use app::orgs::service::{self as orgs, OrgAdmin};
-use app::ssr::AppState;
+use app::orgs::access::OrgAdmin;
+use app::state::AppState;
 use app::webhooks::service as hooks;
 use app::webhooks::{CreatedEndpoint, DeliveryView, EndpointView, parse_events};
 use axum::Json;
@@ -133,19 +133,13 @@ async fn admin(
     principal: &Principal,
     query: OrgQuery,
 ) -> Result<OrgAdmin, ApiError> {
-    let Principal::User { user_id } = principal else {
-        return Err(ApiError::Forbidden(
-            "A key cannot manage its organization's webhooks: use a browser session.".into(),
-        ));
-    };
-    let org_id = query.org_id.ok_or_else(|| ApiError::Invalid {
-        field: "org_id".into(),
-        message: "Give org_id (the organization).".into(),
-    })?;
-    let member = orgs::membership(&state.db, user_id, &org_id)
+    principal
+        .session_admin(
+            state,
+            query.org_id.as_deref(),
+            "A key cannot manage its organization's webhooks: use a browser session.",
+        )
         .await
-        .map_err(app::error::AppError::from)?;
-    Ok(member.require_admin().map_err(app::error::AppError::from)?)
 }
 
 /// The organization's webhook endpoints, oldest first. Owners and admins, session only.

@@ -7,12 +7,11 @@ use leptos::either::Either;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_params_map;
 
 use super::chart::UsageChart;
 use super::context::KeyContext;
-use super::ui::{Activity, Hint, format_time};
-use super::usage::Period;
+use super::views::{Activity, Hint, PeriodSwitch, format_time, use_period};
 use super::{
     ApiKeyView, KeyStatus, RateLimit, RatePeriod, SetKeyAllowedIps, SetKeyContext, SetKeyRateLimit,
     format_date, get_api_key, key_usage, list_key_activity, relative, url_encode,
@@ -20,36 +19,6 @@ use super::{
 use crate::components::{AccessDeniedPage, CopyButton, FormAlert, Loading, ServerForm, raw_text};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
-
-/// The period a page shows, from `?<name>=24h|30d` (24 hours by default).
-pub fn use_period(name: &'static str) -> Memo<Period> {
-    let query = use_query_map();
-    Memo::new(move |_| {
-        query
-            .read()
-            .get(name)
-            .and_then(|p| Period::parse(&p))
-            .unwrap_or(Period::Day)
-    })
-}
-
-/// Links between the two periods, the current one marked for assistive technology.
-#[component]
-pub fn PeriodSwitch(current: Period, base: String, name: &'static str) -> impl IntoView {
-    let link = move |period: Period, text: &'static str| {
-        let href = format!("{base}?{name}={}", period.as_str());
-        // A plain link (the router still handles it): `A` would set its own aria-current.
-        view! {
-            <a href=href class="period-link" aria-current=(period == current).then_some("true")>{text}</a>
-        }
-    };
-    view! {
-        <nav class="period-switch" aria-label="Period">
-            {link(Period::Day, "24 hours")}
-            {link(Period::Month, "30 days")}
-        </nav>
-    }
-}
 
 #[component]
 pub fn KeyDetailPage() -> impl IntoView {
@@ -405,38 +374,6 @@ fn ContextForm(org_id: String, key_id: String, context: KeyContext) -> impl Into
                 <p class="muted small" role="status" aria-live="polite" data-testid="context-saved"
                     data-form-note="" data-note="Saved."></p>
             </ServerForm>
-        </section>
-    }
-}
-
-/// The keys page's usage panel: the organization's requests and its busiest keys.
-#[component]
-pub fn OrgUsagePanel(usage: super::usage::OrgUsageView, base: String) -> impl IntoView {
-    let period = usage.usage.period;
-    let busiest = usage.busiest;
-    view! {
-        <section class="card" aria-labelledby="org-usage-title" data-testid="org-usage">
-            <div class="card-header with-switch">
-                <h2 id="org-usage-title">"Requests to this organization's keys"</h2>
-                <PeriodSwitch current=period base=base.clone() name="usage" />
-            </div>
-            <UsageChart usage=usage.usage chart_id="org-usage" />
-            <h3>"Busiest keys"</h3>
-            {if busiest.is_empty() {
-                Either::Left(view! { <p class="muted">{format!("No key was used in the {}.", period.label().to_lowercase())}</p> })
-            } else {
-                Either::Right(view! {
-                    <ol class="busiest" data-testid="busiest">
-                        {busiest.into_iter().map(|k| view! {
-                            <li>
-                                <A href=format!("{base}/{}", k.key_id)>{k.name}</A>
-                                " "<Hint hint=k.hint/>
-                                <span class="muted">{format!(" {} requests", k.total)}</span>
-                            </li>
-                        }).collect_view()}
-                    </ol>
-                })
-            }}
         </section>
     }
 }

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use super::RateLimit;
-use super::usage::Outcome;
+use crate::keys::RateLimit;
+use crate::keys::usage::Outcome;
 
 const SHARDS: usize = 64;
 const HOUR: i64 = 3_600;

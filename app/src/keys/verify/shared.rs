@@ -16,8 +16,8 @@ use std::time::Duration;
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::meter::Decision;
 use crate::keys::RateLimit;
-use crate::keys::meter::Decision;
 
 /// Longest wait for Redis to answer one command.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(100);

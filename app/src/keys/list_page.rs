@@ -10,23 +10,16 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
+use super::chart::UsageChart;
 use super::dialogs::{KeyDialogs, create_button, key_actions};
-use super::page::{OrgUsagePanel, use_period};
+use super::views::{Activity, Hint, PeriodSwitch, format_time, use_period};
 use super::{
-    ApiKeyView, AuditEventView, KeyPage, KeyPolicy, KeyQuery, KeyStatus, StatusFilter, format_date,
-    list_api_keys, list_key_activity, org_usage, relative, url_encode,
+    ApiKeyView, KeyPage, KeyPolicy, KeyQuery, KeyStatus, StatusFilter, format_date, list_api_keys,
+    list_key_activity, org_usage, relative, url_encode,
 };
 use crate::components::{AccessDeniedPage, Loading};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
-
-/// A key's hint, its first characters: nothing for an imported key that came without one.
-#[component]
-pub(crate) fn Hint(hint: String) -> impl IntoView {
-    (!hint.is_empty()).then(|| {
-        view! { <code class="hint" title="The first characters of the key">{format!("{hint}…")}</code> }
-    })
-}
 
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
@@ -311,11 +304,6 @@ fn KeyList(list: KeyPage) -> impl IntoView {
     }
 }
 
-/// `Dec 1, 2026, 14:05 UTC`.
-pub(crate) fn format_time(at: chrono::DateTime<Utc>) -> String {
-    at.format("%b %-d, %Y, %H:%M UTC").to_string()
-}
-
 #[component]
 fn KeyRow(
     api_key: ApiKeyView,
@@ -417,73 +405,30 @@ fn KeyRow(
     }
 }
 
+/// The keys page's usage panel: the organization's requests and its busiest keys.
 #[component]
-pub(crate) fn Activity(
-    events: Vec<AuditEventView>,
-    /// What to say when there are no events.
-    #[prop(default = "Nothing has happened to this organization's keys yet.")]
-    empty: &'static str,
-) -> impl IntoView {
-    let now = Utc::now();
+pub fn OrgUsagePanel(usage: super::usage::OrgUsageView, base: String) -> impl IntoView {
+    let period = usage.usage.period;
+    let busiest = usage.busiest;
     view! {
-        <section class="card">
-            <h2>"Activity"</h2>
-            {if events.is_empty() {
-                Either::Left(view! { <p class="muted">{empty}</p> })
+        <section class="card" aria-labelledby="org-usage-title" data-testid="org-usage">
+            <div class="card-header with-switch">
+                <h2 id="org-usage-title">"Requests to this organization's keys"</h2>
+                <PeriodSwitch current=period base=base.clone() name="usage" />
+            </div>
+            <UsageChart usage=usage.usage chart_id="org-usage" />
+            <h3>"Busiest keys"</h3>
+            {if busiest.is_empty() {
+                Either::Left(view! { <p class="muted">{format!("No key was used in the {}.", period.label().to_lowercase())}</p> })
             } else {
                 Either::Right(view! {
-                    <ol class="activity" data-testid="activity">
-                        {events.into_iter().map(|e| {
-                            let what = match e.action.as_str() {
-                                "key.created" => format!(" created key “{}”", e.key_name),
-                                "key.rolled" => format!(" rolled key “{}”", e.key_name),
-                                "key.revoked" => format!(" revoked key “{}”", e.key_name),
-                                "key.revoked_with_member" => {
-                                    format!(" revoked key “{}” on removing its creator", e.key_name)
-                                }
-                                "key.transferred" => {
-                                    format!(" took over key “{}” from a removed member", e.key_name)
-                                }
-                                "key.paused" => format!(" paused key “{}”", e.key_name),
-                                "key.resumed" => format!(" resumed key “{}”", e.key_name),
-                                "key.overlap_ended" => {
-                                    format!(" ended the roll overlap of key “{}”", e.key_name)
-                                }
-                                "key.shortened" => {
-                                    format!(" shortened key “{}” to the policy", e.key_name)
-                                }
-                                "key.idle_revoked" => {
-                                    format!(" revoked idle key “{}”", e.key_name)
-                                }
-                                "key.rate_limit_changed" => {
-                                    format!(" changed the rate limit of key “{}”", e.key_name)
-                                }
-                                "key.allowed_ips_changed" => {
-                                    format!(" changed the allowed addresses of key “{}”", e.key_name)
-                                }
-                                "key.context_changed" => {
-                                    format!(" relabelled key “{}”", e.key_name)
-                                }
-                                "key.imported" => format!(" imported key “{}”", e.key_name),
-                                "policy.changed" => " changed the key policy".to_owned(),
-                                "webhook.created" => format!(" added a webhook endpoint at {}", e.key_name),
-                                "webhook.deleted" => format!(" deleted the webhook endpoint at {}", e.key_name),
-                                "webhook.tested" => format!(" sent a test event to {}", e.key_name),
-                                "webhook.disabled" => format!(
-                                    " disabled the webhook endpoint at {} on removing who added it",
-                                    e.key_name
-                                ),
-                                other => format!(" {other} key “{}”", e.key_name),
-                            };
-                            // No empty text node when there is no detail: hydration needs the
-                            // browser's DOM to match the server's markup exactly.
-                            let detail = e.detail.map(|d| view! { <span class="muted">{format!(": {d}")}</span> });
-                            view! {
-                                <li>
-                                    <span><strong>{e.actor}</strong>{what}{detail}</span>
-                                    <time class="muted small" datetime=e.at.to_rfc3339()>{relative(e.at, now)}</time>
-                                </li>
-                            }
+                    <ol class="busiest" data-testid="busiest">
+                        {busiest.into_iter().map(|k| view! {
+                            <li>
+                                <A href=format!("{base}/{}", k.key_id)>{k.name}</A>
+                                " "<Hint hint=k.hint/>
+                                <span class="muted">{format!(" {} requests", k.total)}</span>
+                            </li>
                         }).collect_view()}
                     </ol>
                 })

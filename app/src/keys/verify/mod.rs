@@ -10,7 +10,19 @@
 //! database while valid (cached) callers carry on (K7).
 //!
 //! The one write a verification can make is an imported key's first use, which moves it
-//! from the other product's SHA-256 to our digest, once ([`super::imports`]).
+//! from the other product's SHA-256 to our digest, once ([`imported`]).
+//!
+//! This module stands alone: it imports nothing from key management, leak reports or
+//! the bulk import (which import it). `docs/architecture.md` draws the layers.
+
+pub mod digest;
+mod failures;
+mod flush;
+pub mod imported;
+pub mod invalidation;
+pub mod meter;
+pub mod shared;
+pub mod verdict;
 
 use std::net::IpAddr;
 use std::ops::Deref;
@@ -19,19 +31,21 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DbErr};
 
-use super::digest::{self, KeyPrincipal, VerifyError};
-use super::imports::{self, Imports};
-use super::meter::{Decision, KeyMeter, Meters, STATS};
-use super::usage::Outcome;
-use crate::entities::cache_event;
-use crate::shared::SharedLimits;
-use crate::ssr::{Secret, address_bucket};
+use self::digest::{KeyPrincipal, VerifyError};
+use self::imported::Imports;
+use self::meter::{Decision, KeyMeter, Meters, STATS};
+use self::shared::SharedLimits;
+use crate::keys::format;
+use crate::keys::usage::Outcome;
+use crate::ssr::Secret;
 use crate::windows::FixedWindows;
+
+pub use self::invalidation::{
+    EVENT_BACKSTOP_INTERVAL, EVENT_POLL_INTERVAL, EVENT_POLL_TIMEOUT, EventFollower, Invalidation,
+    NOTIFY_CHANNEL, announce, prune_events,
+};
 
 /// How long a verified key is trusted without looking at the database again: the
 /// backstop for changes made by another instance.
@@ -214,7 +228,7 @@ impl Verifier {
         // own: everything else may wait on the database or the shared store, and is
         // boxed, so that every request's future (which the runtime moves about) stays a
         // few hundred bytes rather than holding room for a database query.
-        if super::format::check(presented).is_ok() {
+        if format::check(presented).is_ok() {
             let digest = digest::digest_bytes(secret, presented);
             if let Cached::Fresh(answer) = self.cached(&digest, Utc::now()) {
                 STATS.cache_hits.add(1);
@@ -234,9 +248,9 @@ impl Verifier {
     ) -> Result<Result<Arc<Verified>, Rejection>, DbErr> {
         // A string in another format can only be a key imported from another product,
         // and only while some exist (see `imports`); else it is refused unhashed (K3).
-        let foreign = match super::format::check(presented) {
+        let foreign = match format::check(presented) {
             Ok(()) => false,
-            Err(_) if imports::foreign_shape(presented) && self.imports.any() => true,
+            Err(_) if imported::foreign_shape(presented) && self.imports.any() => true,
             Err(_) => return Ok(Err(self.fail(ip, VerifyError::Malformed).await)),
         };
         let digest = digest::digest_bytes(secret, presented);
@@ -278,12 +292,12 @@ impl Verifier {
             // the last waiting key since this one was let through, and this one must then
             // find it moved rather than be refused.
             let claim = if unknown {
-                imports::claim(db, presented, &digest).await?
+                imported::claim(db, presented, &digest).await?
             } else {
-                imports::Claim::Nothing
+                imported::Claim::Nothing
             };
             match claim {
-                imports::Claim::Moved => {
+                imported::Claim::Moved => {
                     tracing::info!(
                         "an imported key was used for the first time and moved to Keygate's digest"
                     );
@@ -300,12 +314,12 @@ impl Verifier {
                     }
                 }
                 // Moved by a request that raced this one: found as a key of ours now.
-                imports::Claim::MovedElsewhere => {
+                imported::Claim::MovedElsewhere => {
                     self.imports.seen_moved(digest);
                     outcome = digest::lookup_digest(db, &digest).await?;
                 }
-                imports::Claim::Nothing if unknown => self.imports.missed(digest),
-                imports::Claim::Nothing => self.imports.seen_moved(digest),
+                imported::Claim::Nothing if unknown => self.imports.missed(digest),
+                imported::Claim::Nothing => self.imports.seen_moved(digest),
             }
         }
         match outcome {
@@ -436,136 +450,6 @@ impl Verifier {
     pub fn previous_secret(&self) -> Option<&Secret> {
         self.previous_secret.as_ref()
     }
-
-    // ---- failures (K7) ----
-
-    /// Counts a leak report of `keys` well-formed keys from `ip` against the same
-    /// per-address budget as failed verifications, one unit per key, as if each had been
-    /// tried (a report must not be a cheaper way to test keys); `Err(retry_after)` when
-    /// over it.
-    pub async fn count_report(&self, ip: Option<IpAddr>, keys: u32) -> Result<(), u64> {
-        STATS.malformed.add(1);
-        match self
-            .count_failures(ip, VerifyError::Malformed, keys.max(1))
-            .await
-        {
-            Rejection::RateLimited(retry_after) => {
-                STATS.address_limited.add(1);
-                Err(retry_after)
-            }
-            Rejection::Invalid(_) => Ok(()),
-        }
-    }
-
-    /// A credential that cannot be a key at all (too long, not ASCII) still counts.
-    pub async fn refuse_malformed(&self, ip: Option<IpAddr>) -> Rejection {
-        self.fail(ip, VerifyError::Malformed).await
-    }
-
-    /// Counts a failure; the one that goes over the limit is answered 429. In Redis when
-    /// limits are shared, else (or while it is down) in this instance's map.
-    async fn fail(&self, ip: Option<IpAddr>, reason: VerifyError) -> Rejection {
-        match reason {
-            VerifyError::Unknown => STATS.unknown.add(1),
-            VerifyError::Malformed => STATS.malformed.add(1),
-            // Known keys are counted on their meter.
-            _ => {}
-        }
-        let rejection = self.count_failures(ip, reason, 1).await;
-        if matches!(rejection, Rejection::RateLimited(_)) {
-            STATS.address_limited.add(1);
-        }
-        rejection
-    }
-
-    async fn count_failures(&self, ip: Option<IpAddr>, reason: VerifyError, n: u32) -> Rejection {
-        let Some(ip) = ip.map(address_bucket) else {
-            return Rejection::Invalid(reason);
-        };
-        if self.shared.is_shared()
-            && let Some((count, left)) = self
-                .shared
-                .hit(&format!("fail:{ip}"), FAILURE_WINDOW, n)
-                .await
-        {
-            return if count > self.failure_limit {
-                Rejection::RateLimited(left.as_secs().max(1))
-            } else {
-                Rejection::Invalid(reason)
-            };
-        }
-        let limit = self.failure_limit;
-        let (count, left) = self.failures.lock().unwrap_or_else(|p| p.into_inner()).add(
-            ip,
-            n,
-            Instant::now(),
-            |_, count| count > limit,
-        );
-        if count > limit {
-            Rejection::RateLimited(left.as_secs().max(1))
-        } else {
-            Rejection::Invalid(reason)
-        }
-    }
-
-    /// Seconds to wait when `ip` is over its failure limit.
-    async fn limited(&self, ip: Option<IpAddr>) -> Option<u64> {
-        let ip = address_bucket(ip?);
-        if self.shared.is_shared()
-            && let Some((count, left)) = self.shared.peek(&format!("fail:{ip}")).await
-        {
-            return (count >= self.failure_limit && !left.is_zero()).then(|| left.as_secs().max(1));
-        }
-        let (count, left) = self
-            .failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&ip, Instant::now())?;
-        (count >= self.failure_limit).then(|| left.as_secs().max(1))
-    }
-
-    // ---- usage and last used ----
-
-    /// Writes what the meters counted since the last flush (outcomes per key and hour,
-    /// added to what other instances wrote, and last-used times) in one transaction, and
-    /// returns how many keys' last use was written. On failure, and if this future is
-    /// dropped before the write commits (a shutdown, a timeout), the counts go back to
-    /// the meters: a batch taken is never lost.
-    pub async fn flush_usage(&self, db: &impl TransactionTrait) -> Result<usize, DbErr> {
-        let started = Utc::now();
-        let batch = self.meters.drain(started.timestamp());
-        if batch.is_empty() {
-            self.meters.sweep();
-            self.last_flush
-                .store(started.timestamp_millis(), Ordering::Relaxed);
-            return Ok(0);
-        }
-        let mut pending = Requeue {
-            meters: &self.meters,
-            batch: Some(batch),
-        };
-        super::usage::store::write(db, pending.batch.as_ref().expect("set above")).await?;
-        let batch = pending.batch.take().expect("set above");
-        self.meters.written(&batch);
-        let written = batch.last_used.len();
-        drop(batch);
-        self.meters.sweep();
-        self.last_flush
-            .store(started.timestamp_millis(), Ordering::Relaxed);
-        Ok(written)
-    }
-
-    /// How long ago the counts of the last successful flush were taken: what a usage
-    /// chart may lag behind by (one flush interval when all is well).
-    pub fn flush_lag(&self) -> Duration {
-        let ms = Utc::now().timestamp_millis() - self.last_flush.load(Ordering::Relaxed);
-        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-    }
-
-    /// How many keys have a last-used time waiting to be written.
-    pub fn pending_usage(&self) -> usize {
-        self.meters.pending_last_used()
-    }
 }
 
 /// The outcome counted for a key refused for `reason`.
@@ -575,206 +459,5 @@ fn refused_outcome(reason: VerifyError) -> Outcome {
         VerifyError::Paused => Outcome::Paused,
         // A rolled-away secret, a revoked key, and a key whose creator left.
         _ => Outcome::Revoked,
-    }
-}
-
-/// A batch of counts being written: put back in the meters unless the write committed.
-struct Requeue<'a> {
-    meters: &'a Meters,
-    batch: Option<super::meter::Batch>,
-}
-
-impl Drop for Requeue<'_> {
-    fn drop(&mut self) {
-        if let Some(batch) = self.batch.take() {
-            self.meters.restore(batch);
-        }
-    }
-}
-
-// ---- invalidation across instances ----
-
-/// How often every instance reads the event log; on SQLite the bound on how long another
-/// instance can still accept a key revoked elsewhere (R3), plus one query.
-pub const EVENT_POLL_INTERVAL: Duration = Duration::from_millis(200);
-/// On PostgreSQL, where changes are pushed (LISTEN/NOTIFY), the poll is only the backstop
-/// for a listener connection that dropped.
-pub const EVENT_BACKSTOP_INTERVAL: Duration = Duration::from_millis(500);
-/// A poll (or a start) that takes longer is abandoned and the cache cleared: a stalled
-/// query must not leave revoked keys cached until their entries age out.
-pub const EVENT_POLL_TIMEOUT: Duration = Duration::from_millis(500);
-/// The PostgreSQL channel invalidations are pushed on.
-pub const NOTIFY_CHANNEL: &str = "keygate_cache";
-/// Events re-read behind the newest one seen, so a transaction that commits after a
-/// later one (possible on PostgreSQL) is still picked up.
-const EVENT_LOOKBACK: i64 = 256;
-/// Most events read by one poll; a longer backlog is read over the next polls.
-const EVENT_BATCH: u64 = 2_000;
-/// Events kept in the table; older ones are deleted by [`prune_events`].
-const EVENTS_KEPT: i64 = 10_000;
-
-/// What another instance must drop from its cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Invalidation {
-    /// A key was revoked or rolled.
-    Key(String),
-    /// A member's role changed or they left: their keys' rights change (K9).
-    Member { org_id: String, user_id: String },
-    /// Keys were imported: re-read which imported keys exist.
-    Imports,
-}
-
-impl Invalidation {
-    pub fn payload(&self) -> String {
-        match self {
-            Invalidation::Key(id) => format!("key {id}"),
-            Invalidation::Member { org_id, user_id } => format!("member {org_id} {user_id}"),
-            Invalidation::Imports => "imports".to_owned(),
-        }
-    }
-
-    pub fn parse(payload: &str) -> Option<Self> {
-        let mut words = payload.split(' ');
-        match (words.next(), words.next(), words.next(), words.next()) {
-            (Some("key"), Some(id), None, None) => Some(Invalidation::Key(id.to_owned())),
-            (Some("imports"), None, None, None) => Some(Invalidation::Imports),
-            (Some("member"), Some(org), Some(user), None) => Some(Invalidation::Member {
-                org_id: org.to_owned(),
-                user_id: user.to_owned(),
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// Records `what` in the caller's transaction: every instance reads it once it commits.
-/// On PostgreSQL it is also pushed to every listening instance, by a NOTIFY that the
-/// database delivers only if and when the transaction commits.
-pub async fn announce(txn: &impl ConnectionTrait, what: &Invalidation) -> Result<(), DbErr> {
-    use sea_orm::ActiveValue::Set;
-    let payload = what.payload();
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_notify($1, $2)",
-            [NOTIFY_CHANNEL.into(), payload.clone().into()],
-        ))
-        .await?;
-    }
-    cache_event::Entity::insert(cache_event::ActiveModel {
-        payload: Set(payload),
-        ..Default::default()
-    })
-    .exec_without_returning(txn)
-    .await?;
-    Ok(())
-}
-
-/// Deletes all but the newest [`EVENTS_KEPT`] events; run now and then by the server,
-/// apart from the poll, so a slow delete never delays an invalidation.
-pub async fn prune_events(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    let Some(newest) = cache_event::Entity::find()
-        .order_by_desc(cache_event::Column::Id)
-        .one(db)
-        .await?
-    else {
-        return Ok(0);
-    };
-    let res = cache_event::Entity::delete_many()
-        .filter(cache_event::Column::Id.lt(newest.id - EVENTS_KEPT))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected)
-}
-
-impl Verifier {
-    pub fn apply(&self, what: &Invalidation) {
-        match what {
-            Invalidation::Key(id) => self.forget_key(id),
-            Invalidation::Member { org_id, user_id } => self.forget_creator(org_id, user_id),
-            Invalidation::Imports => self.imports.mark_stale(),
-        }
-    }
-}
-
-/// Reads the event log from where this instance started and applies what is new.
-#[derive(Debug)]
-pub struct EventFollower {
-    high_water: i64,
-    seen: std::collections::BTreeSet<i64>,
-}
-
-impl EventFollower {
-    /// Starts after the newest event. Whatever the cache holds from before is not
-    /// covered: the caller clears it once this returns.
-    pub async fn start(db: &impl ConnectionTrait) -> Result<Self, DbErr> {
-        let recent = cache_event::Entity::find()
-            .order_by_desc(cache_event::Column::Id)
-            .limit(EVENT_LOOKBACK as u64)
-            .all(db)
-            .await?;
-        Ok(Self {
-            high_water: recent.first().map(|e| e.id).unwrap_or(0),
-            seen: recent.into_iter().map(|e| e.id).collect(),
-        })
-    }
-
-    /// Applies new events to `verifier`; returns how many. Reads at most [`EVENT_BATCH`]
-    /// rows: a backlog is worked off over the next polls.
-    pub async fn poll(
-        &mut self,
-        db: &impl ConnectionTrait,
-        verifier: &Verifier,
-    ) -> Result<usize, DbErr> {
-        let rows = cache_event::Entity::find()
-            .filter(cache_event::Column::Id.gt(self.high_water - EVENT_LOOKBACK))
-            .order_by_asc(cache_event::Column::Id)
-            .limit(EVENT_BATCH)
-            .all(db)
-            .await?;
-        let mut applied = 0;
-        for row in rows {
-            if !self.seen.insert(row.id) {
-                continue;
-            }
-            self.high_water = self.high_water.max(row.id);
-            match Invalidation::parse(&row.payload) {
-                Some(what) => verifier.apply(&what),
-                None => tracing::warn!(id = row.id, "unreadable cache event ignored"),
-            }
-            applied += 1;
-        }
-        let floor = self.high_water - EVENT_LOOKBACK;
-        self.seen.retain(|id| *id > floor);
-        Ok(applied)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Invalidation;
-
-    #[test]
-    fn invalidations_round_trip_and_garbage_is_refused() {
-        for what in [
-            Invalidation::Key("key_abc".into()),
-            Invalidation::Member {
-                org_id: "org_1".into(),
-                user_id: "usr_2".into(),
-            },
-            Invalidation::Imports,
-        ] {
-            assert_eq!(Invalidation::parse(&what.payload()), Some(what));
-        }
-        for bad in [
-            "",
-            "key",
-            "key a b",
-            "member org",
-            "imports all",
-            "drop everything",
-        ] {
-            assert_eq!(Invalidation::parse(bad), None, "{bad}");
-        }
     }
 }

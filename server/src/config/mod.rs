@@ -3,10 +3,17 @@
 //! in the server reads the environment.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use app::ssr::Secret;
+
+mod values;
+
+use values::{
+    limit, parse_bool, parse_origins, parse_public_url, parse_upstream, read_or_create_secret_file,
+    seconds,
+};
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATA_DIR: &str = "./data";
@@ -228,12 +235,14 @@ impl Config {
                 let url = url.trim().to_owned();
                 // Checked now, so a typo stops the start; reachability is not (Keygate
                 // serves on local counters while Redis is down).
-                app::shared::SharedLimits::redis(&url, &redis_prefix).map_err(|_| {
-                    err(
-                        "KEYGATE_REDIS_URL",
-                        "is not a Redis URL such as redis://127.0.0.1:6379",
-                    )
-                })?;
+                app::keys::verify::shared::SharedLimits::redis(&url, &redis_prefix).map_err(
+                    |_| {
+                        err(
+                            "KEYGATE_REDIS_URL",
+                            "is not a Redis URL such as redis://127.0.0.1:6379",
+                        )
+                    },
+                )?;
                 Some(url)
             }
         };
@@ -284,7 +293,7 @@ impl Config {
         let auth_failure_limit = limit(
             "KEYGATE_AUTH_FAILURE_LIMIT",
             var("KEYGATE_AUTH_FAILURE_LIMIT"),
-            app::keys::verifier::DEFAULT_FAILURE_LIMIT,
+            app::keys::verify::DEFAULT_FAILURE_LIMIT,
         )?;
         let signup_limit = limit(
             "KEYGATE_SIGNUP_LIMIT",
@@ -369,181 +378,6 @@ impl Config {
         }
         let path = self.data_dir.join(SECRET_FILE);
         read_or_create_secret_file(&path)
-    }
-}
-
-/// A count limit: a whole number of at least 1, or `default` when unset.
-fn limit(var: &'static str, raw: Option<String>, default: u32) -> Result<u32, ConfigError> {
-    let Some(raw) = raw else {
-        return Ok(default);
-    };
-    raw.trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| err(var, format!("{raw:?} is not a whole number of at least 1")))
-}
-
-/// `KEYGATE_PUBLIC_URL` as the origin a browser sends: `scheme://host[:port]`, lower-case,
-/// without a default port, path or trailing slash.
-fn parse_public_url(raw: &str) -> Result<String, ConfigError> {
-    let bad = |why: &str| {
-        err(
-            "KEYGATE_PUBLIC_URL",
-            format!("{raw:?} {why}; expected an origin such as https://keys.example.com"),
-        )
-    };
-    let uri: http::Uri = raw.trim().parse().map_err(|_| bad("is not a URL"))?;
-    let scheme = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("https") => "https",
-        Some(s) if s.eq_ignore_ascii_case("http") => "http",
-        _ => return Err(bad("must start with https:// or http://")),
-    };
-    let authority = uri.authority().ok_or_else(|| bad("has no host"))?;
-    if authority.as_str().contains('@') {
-        return Err(bad("must not contain a user name or password"));
-    }
-    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-        return Err(bad("must not have a path or query"));
-    }
-    let host = authority.host().to_ascii_lowercase();
-    let default_port = if scheme == "https" { 443 } else { 80 };
-    Ok(match authority.port_u16() {
-        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
-        _ => format!("{scheme}://{host}"),
-    })
-}
-
-/// A duration in seconds, decimals allowed (`0.5`), between 1 ms and one hour.
-fn seconds(var: &'static str, raw: Option<String>, default: f64) -> Result<Duration, ConfigError> {
-    let Some(raw) = raw else {
-        return Ok(Duration::from_secs_f64(default));
-    };
-    raw.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| (0.001..=3600.0).contains(s))
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            err(
-                var,
-                format!("{raw:?} is not a number of seconds between 0.001 and 3600"),
-            )
-        })
-}
-
-/// `http://host:port` with an optional path prefix; no query, no credentials.
-fn parse_upstream(raw: &str) -> Result<http::Uri, ConfigError> {
-    const VAR: &str = "KEYGATE_UPSTREAM_URL";
-    let uri: http::Uri = raw.parse().map_err(|_| {
-        err(
-            VAR,
-            "is not a URL such as http://127.0.0.1:8080 (the value is not shown)",
-        )
-    })?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(err(
-                VAR,
-                "https upstreams are not supported yet: point Keygate at the service over http on a private network",
-            ));
-        }
-        _ => return Err(err(VAR, "must start with http://")),
-    }
-    let Some(authority) = uri.authority() else {
-        return Err(err(VAR, "must name a host, as in http://127.0.0.1:8080"));
-    };
-    if authority.as_str().contains('@') {
-        return Err(err(VAR, "must not contain credentials"));
-    }
-    if uri.query().is_some() {
-        return Err(err(VAR, "must not contain a query string"));
-    }
-    Ok(uri)
-}
-
-/// A comma-separated list of exact origins (`https://app.example.com`). `*` is refused:
-/// the allowlist is exact (T2).
-fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
-    const VAR: &str = "KEYGATE_CORS_ORIGINS";
-    let mut origins = Vec::new();
-    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-        let valid = origin
-            .split_once("://")
-            .filter(|(scheme, _)| *scheme == "http" || *scheme == "https")
-            .is_some_and(|(_, host)| {
-                !host.is_empty()
-                    && !host.contains(['/', '?', '#', '*', '@', ' '])
-                    && origin.parse::<http::HeaderValue>().is_ok()
-            });
-        if !valid {
-            return Err(err(
-                VAR,
-                format!(
-                    "{origin:?} is not an exact origin such as https://app.example.com (no path, no wildcard)"
-                ),
-            ));
-        }
-        origins.push(origin.trim_end_matches('/').to_owned());
-    }
-    Ok(origins)
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
-fn read_or_create_secret_file(path: &Path) -> Result<Secret, ConfigError> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-
-    const VAR: &str = "KEYGATE_DATA_DIR";
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| err(VAR, format!("cannot create {}: {e}", dir.display())))?;
-    }
-    match std::fs::read_to_string(path) {
-        Ok(contents) => {
-            let secret = contents.trim();
-            if secret.len() < MIN_SECRET_LEN {
-                return Err(err(
-                    VAR,
-                    format!(
-                        "{} is shorter than {MIN_SECRET_LEN} characters",
-                        path.display()
-                    ),
-                ));
-            }
-            let mode = std::fs::metadata(path)
-                .map(|m| m.permissions().mode() & 0o777)
-                .unwrap_or(0);
-            if mode & 0o077 != 0 {
-                tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "server secret file is readable by others; chmod 600 it");
-            }
-            Ok(Secret::new(secret))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 32];
-            rand::fill(&mut bytes);
-            let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| err(VAR, format!("cannot create {}: {e}", path.display())))?;
-            file.write_all(secret.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| err(VAR, format!("cannot write {}: {e}", path.display())))?;
-            tracing::info!(path = %path.display(), "generated a new server secret");
-            Ok(Secret::new(secret))
-        }
-        Err(e) => Err(err(VAR, format!("cannot read {}: {e}", path.display()))),
     }
 }
 

@@ -8,11 +8,11 @@ use hmac::Mac;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
-use super::allowlist::IpRange;
-use super::context::KeyContext;
-use super::scopes::Scopes;
-use super::{KeyStatus, RateLimit, format};
 use crate::entities::{api_key, membership as membership_row};
+use crate::keys::allowlist::IpRange;
+use crate::keys::context::KeyContext;
+use crate::keys::scopes::Scopes;
+use crate::keys::{KeyStatus, RateLimit, format};
 use crate::ssr::Secret;
 
 /// HMAC-SHA256(server secret, key).
@@ -37,9 +37,10 @@ pub(crate) fn hex(bytes: &[u8; 32]) -> String {
     hex
 }
 
-/// Compares without an early exit, so timing says nothing about where two digests differ.
+/// Compares in constant time (`subtle`), so timing says nothing about where two digests
+/// differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 /// Who is calling with a valid key: its org, id and effective scopes (the key's own,
@@ -242,9 +243,10 @@ pub async fn lookup_digest(db: &impl ConnectionTrait, digest: &[u8; 32]) -> Resu
         .map(Scopes::allowed_for)
         .unwrap_or(Scopes::NONE);
     let rate_limit = RateLimit::from_stored(row.rate_limit, row.rate_limit_window);
-    let allowed_ips = super::allowlist::from_stored(row.allowed_ips.as_deref()).map(Into::into);
+    let allowed_ips =
+        crate::keys::allowlist::from_stored(row.allowed_ips.as_deref()).map(Into::into);
     let context = KeyContext {
-        tags: super::context::load_tags(row.tags.as_deref()),
+        tags: crate::keys::context::load_tags(row.tags.as_deref()),
         owner: row.owner_id,
         metadata: row.metadata,
     };

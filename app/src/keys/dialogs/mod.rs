@@ -1,0 +1,285 @@
+//! The keys page's dialogs: create (with the one-time reveal of a created or rolled key)
+//! and confirm (roll, end overlap, pause, shorten, revoke), and the row buttons that open
+//! them. Their markup is rendered on the server, once per page; one small island,
+//! [`KeyDialogs`], opens, checks and sends them in the browser by working on that markup
+//! (module `script`). The bundle so carries no view code for them (issue 12 §2): the two
+//! dialogs as Leptos views were an eighth of the wasm.
+//!
+//! Without wasm the buttons stay disabled, as every island's controls do until live.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+
+use crate::calendar;
+
+use super::scopes::{DEFAULT_SCOPES, Scope};
+use super::{
+    ApiKeyView, DEFAULT_EXPIRY, EXPIRY_CHOICES, KeyPolicy, KeyStatus, OVERLAP_CHOICES, RatePeriod,
+    format_date, relative, resolve_expiry_at,
+};
+
+/// The create dialog's preselected expiry: 30 days, or the longest choice the policy
+/// allows.
+fn default_expiry(policy: KeyPolicy) -> &'static str {
+    if policy.offers(DEFAULT_EXPIRY) {
+        return DEFAULT_EXPIRY;
+    }
+    EXPIRY_CHOICES
+        .iter()
+        .rev()
+        .map(|(value, _)| *value)
+        .filter(|value| value.parse::<u32>().is_ok())
+        .find(|value| policy.offers(value))
+        .unwrap_or("custom")
+}
+
+/// The line under the expiry: when a key made at `now` (Unix seconds) with this choice
+/// would expire. The server renders it first; the dialog, without chrono, as it changes.
+fn expiry_preview(expiry: &str, custom_date: &str, now: i64) -> String {
+    match resolve_expiry_at(expiry, custom_date, now) {
+        Ok(Some(at)) => format!(
+            "The key will expire on {} ({}).",
+            calendar::format_date(at),
+            calendar::relative(at - now)
+        ),
+        Ok(None) => {
+            "The key will never expire. Prefer an expiry, and roll keys you keep.".to_owned()
+        }
+        Err(_) => "Pick a future date to see when the key expires.".to_owned(),
+    }
+}
+
+/// A row's actions. The cell carries what the confirm dialog says about its key.
+pub(crate) fn key_actions(
+    key: &ApiKeyView,
+    policy: KeyPolicy,
+    now: DateTime<Utc>,
+) -> impl IntoView + use<> {
+    let live = key.status.is_live();
+    let paused = key.status == KeyStatus::Paused;
+    let name = key.name.clone();
+    // The shortening, worded here: the policy and the clock are the server's.
+    let shorten = (live && key.exceeds_policy)
+        .then(|| policy.shortened(key.expires_at, now))
+        .flatten()
+        .map(|at| {
+            format!(
+                "The key will expire on {} ({}) instead of {}.",
+                format_date(at),
+                relative(at, now),
+                key.expires_at
+                    .map(format_date)
+                    .unwrap_or_else(|| "never".into())
+            )
+        });
+    let button = move |action: &'static str, label: &'static str, aria: String, danger: bool| {
+        let class = if danger {
+            "btn btn-danger-outline btn-small"
+        } else {
+            "btn btn-secondary btn-small"
+        };
+        view! {
+            <button type="button" class=class data-action=action aria-label=aria disabled=true>{label}</button>
+        }
+    };
+    view! {
+        <td class="actions" data-key=key.id.clone() data-name=name.clone() data-hint=key.hint.clone()
+            data-rolling-hint=key.rolling.as_ref().map(|r| r.hint.clone())
+            data-shorten=shorten.clone()>
+            {live.then(|| button("roll", "Roll", format!("Roll key {name}"), false))}
+            {key.rolling.is_some().then(|| button("end-overlap", "End overlap now", format!("End overlap now for key {name}"), false))}
+            {(live && !paused).then(|| button("pause", "Pause", format!("Pause key {name}"), false))}
+            {paused.then(|| button("resume", "Resume", format!("Resume key {name}"), false))}
+            {shorten.is_some().then(|| button("shorten", "Shorten to policy", format!("Shorten key {name} to policy"), false))}
+            {(key.status != KeyStatus::Revoked).then(|| button("revoke", "Revoke", format!("Revoke key {name}"), true))}
+        </td>
+    }
+}
+
+/// A button that opens the create dialog ("Create key", "Create your first key").
+pub(crate) fn create_button(
+    label: &'static str,
+    class: &'static str,
+    id: Option<&'static str>,
+) -> impl IntoView {
+    view! { <button type="button" id=id class=class data-open-create="" disabled=true>{label}</button> }
+}
+
+/// Both dialogs, closed, and the island that runs them. Once per keys page.
+#[component]
+pub(crate) fn KeyDialogs(org_id: String, policy: KeyPolicy) -> impl IntoView {
+    let now = Utc::now().timestamp();
+    let expiry = default_expiry(policy);
+    let choices = EXPIRY_CHOICES
+        .iter()
+        .filter(|(value, _)| policy.offers(value))
+        .map(|(value, label)| view! { <option value=*value selected=*value == expiry>{*label}</option> })
+        .collect_view();
+    let text_field = |id: &'static str,
+                      name: &'static str,
+                      label: &'static str,
+                      placeholder: &'static str| {
+        let error = format!("{id}-error");
+        view! {
+            <div class="field">
+                <label for=id>{label}" "<span class="muted small">"(optional)"</span></label>
+                <input id=id name=name autocomplete="off" spellcheck="false" maxlength="128"
+                    placeholder=placeholder data-field=name aria-invalid="false" aria-describedby=error.clone() />
+                <p class="field-error" id=error data-for=name aria-live="polite"></p>
+            </div>
+        }
+    };
+    view! {
+        <dialog id="create-key-dialog" class="dialog" aria-labelledby="create-key-title">
+            <form id="create-key-form" method="dialog" novalidate>
+                <h2 id="create-key-title">"Create an API key"</h2>
+                <div class="field">
+                    <label for="key-name">"Name"</label>
+                    <input id="key-name" name="name" autocomplete="off" autofocus
+                        placeholder="e.g. Billing service (production)"
+                        data-field="name" aria-invalid="false" aria-describedby="key-name-error" />
+                    <p class="field-error" id="key-name-error" data-for="name" aria-live="polite"></p>
+                </div>
+                <div class="field">
+                    <label for="key-expiry">"Expiration"</label>
+                    <select id="key-expiry" name="expiry" data-field="expiry" aria-describedby="key-expiry-preview key-policy-note">
+                        {choices}
+                    </select>
+                    <p class="muted small" id="key-policy-note" data-testid="policy-note">
+                        {policy.summary().map(|s| format!("{s} Longer expiries are not offered."))}
+                    </p>
+                    <p class="field-error" id="key-expiry-error" data-for="expiry" aria-live="polite"></p>
+                </div>
+                <div class="field" id="key-date-field" hidden=expiry != "custom">
+                    <label for="key-date">"Expiry date"</label>
+                    <input id="key-date" name="custom_date" type="date" data-field="custom_date" aria-describedby="key-date-error" />
+                    <p class="field-error" id="key-date-error" data-for="custom_date" aria-live="polite"></p>
+                </div>
+                <p class="expiry-preview" id="key-expiry-preview" data-testid="expiry-preview">
+                    {expiry_preview(expiry, "", now)}
+                </p>
+                <fieldset class="field scopes" aria-describedby="key-scopes-error">
+                    <legend>"Scopes"</legend>
+                    {Scope::ALL.into_iter().map(|scope| {
+                        let id = format!("scope-{}", scope.as_str().replace(':', "-"));
+                        let label_for = id.clone();
+                        view! {
+                            <label class="checkbox" for=label_for>
+                                <input type="checkbox" id=id name="scopes" value=scope.as_str()
+                                    checked=DEFAULT_SCOPES.contains(scope) />
+                                <code>{scope.as_str()}</code>
+                                <span class="muted small">{scope.description()}</span>
+                            </label>
+                        }
+                    }).collect_view()}
+                    <p class="field-error" id="key-scopes-error" data-for="scopes" aria-live="polite"></p>
+                </fieldset>
+                <fieldset class="field rate-limit" aria-describedby="key-rate-limit-error">
+                    <legend>"Rate limit " <span class="muted small">"(optional)"</span></legend>
+                    <div class="inline-fields">
+                        <label class="sr-only" for="key-rate-limit">"Requests"</label>
+                        <input id="key-rate-limit" name="rate_limit" type="number" min="1" inputmode="numeric"
+                            placeholder="No limit" data-field="rate_limit" aria-invalid="false" />
+                        <span aria-hidden="true">"per"</span>
+                        <label class="sr-only" for="key-rate-limit-per">"Per"</label>
+                        <select id="key-rate-limit-per" name="rate_limit_per">
+                            {RatePeriod::ALL.into_iter().map(|p| view! {
+                                <option value=p.as_str() selected=p == RatePeriod::Minute>{p.as_str()}</option>
+                            }).collect_view()}
+                        </select>
+                    </div>
+                    <p class="field-error" id="key-rate-limit-error" data-for="rate_limit" aria-live="polite"></p>
+                </fieldset>
+                <div class="field-pair">
+                    {text_field("new-key-tags", "tags", "Tags", "billing, prod")}
+                    {text_field("new-key-owner", "owner", "Owner id", "cus_4QFJ")}
+                </div>
+                <div class="alert alert-error" id="create-key-alert" role="alert" data-form-alert="" hidden></div>
+                <div class="dialog-actions">
+                    <button type="button" class="btn btn-link" id="create-key-cancel">"Cancel"</button>
+                    <button type="submit" class="btn btn-primary" id="create-key-submit">"Create key"</button>
+                </div>
+            </form>
+        </dialog>
+        // The one-time reveal, put into the create dialog only while a key is shown.
+        <template id="key-reveal-template">
+            <div class="reveal" data-testid="reveal" id="key-reveal">
+                <h2 id="reveal-title"></h2>
+                <div class="alert alert-warn" role="note">
+                    "Copy this key now and store it somewhere safe. You will not be able to see it again."
+                </div>
+                <div class="copy-row">
+                    <code class="secret" data-testid="secret" id="revealed-secret"></code>
+                    <button type="button" id="copy-secret" class="btn btn-secondary btn-copy" aria-label="Copy API key">"Copy"</button>
+                    <span class="copy-status" id="copy-secret-status" role="status" aria-live="polite"></span>
+                </div>
+                <div class="dialog-actions" id="reveal-done">
+                    <button type="button" class="btn btn-primary" id="reveal-done-button">"Done"</button>
+                </div>
+                <div class="alert alert-warn close-anyway" role="alertdialog" aria-labelledby="close-anyway-text"
+                    data-testid="close-anyway" id="close-anyway" hidden>
+                    <p id="close-anyway-text"><strong>"You have not copied this key. Close anyway?"</strong>
+                        " It cannot be shown again."</p>
+                    <div class="dialog-actions">
+                        <button type="button" id="keep-key-open" class="btn btn-secondary">"Keep it open"</button>
+                        <button type="button" id="close-anyway-button" class="btn btn-danger">"Close anyway"</button>
+                    </div>
+                </div>
+            </div>
+        </template>
+        <dialog id="confirm-dialog" class="dialog" aria-labelledby="confirm-title" aria-describedby="confirm-body">
+            <h2 id="confirm-title"></h2>
+            <p id="confirm-body"></p>
+            <fieldset class="field choices" id="overlap-choices" data-testid="overlap-choices" hidden>
+                <legend>"When should the old secret stop working?"</legend>
+                {OVERLAP_CHOICES.iter().map(|(seconds, label)| {
+                    let id = format!("overlap-{seconds}");
+                    let label_for = id.clone();
+                    view! {
+                        <label class="radio" for=label_for>
+                            <input type="radio" id=id name="overlap" value=seconds.to_string() checked=*seconds == 0 />
+                            {*label}
+                        </label>
+                    }
+                }).collect_view()}
+                <p class="muted small">"During an overlap both secrets work, so you can update your services before the old one stops."</p>
+            </fieldset>
+            <div class="alert alert-warn" role="note" id="ends-older-overlap" data-testid="ends-older-overlap" hidden></div>
+            <div id="pause-fields" hidden>
+                <div class="field">
+                    <label for="pause-for">"Pause"</label>
+                    <select id="pause-for">
+                        <option value="resume" selected=true>"Until I resume it"</option>
+                        <option value="3600">"For 1 hour"</option>
+                        <option value="86400">"For 24 hours"</option>
+                        <option value="604800">"For 7 days"</option>
+                        <option value="until">"Until a date and time…"</option>
+                    </select>
+                </div>
+                <div class="field" id="pause-until-field" hidden>
+                    <label for="pause-until">"Resume at (your local time)"</label>
+                    <input id="pause-until" type="datetime-local" aria-describedby="pause-error" />
+                </div>
+                <p class="field-error" id="pause-error" aria-live="polite"></p>
+            </div>
+            <div class="alert alert-error" id="confirm-alert" role="alert" hidden></div>
+            <div class="dialog-actions">
+                <button type="button" class="btn btn-link" id="confirm-cancel" autofocus>"Cancel"</button>
+                <button type="button" class="btn btn-primary" id="confirm-go"></button>
+            </div>
+        </dialog>
+        <KeyDialogsIsland org_id=org_id policy=policy />
+    }
+}
+
+/// Runs the dialogs above and the buttons that open them. Renders nothing.
+#[island]
+fn KeyDialogsIsland(org_id: String, policy: KeyPolicy) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    script::attach(org_id, policy);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (org_id, policy);
+}
+
+#[cfg(feature = "hydrate")]
+mod script;

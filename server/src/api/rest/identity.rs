@@ -1,0 +1,268 @@
+//! Who is calling (`/api/v1/whoami`) and, for services that receive keys themselves,
+//! whether a key is valid (`/api/v1/verify`): both read the verifier's verdict, and a
+//! cached key's answer is served without serializing it again.
+
+use app::keys::usage::Outcome;
+use app::keys::verify::digest::KeyPrincipal;
+use app::keys::verify::verdict::{Use, Verdict};
+use app::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::shared::metadata_value;
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::extract::ApiJson;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// `key` or `user`.
+    #[schema(example = "key")]
+    pub kind: &'static str,
+    pub org_id: Option<String>,
+    pub key_id: Option<String>,
+    /// The key's effective scopes (its own, capped by its creator's current role).
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The key's tags (empty for a user).
+    pub tags: Vec<String>,
+    /// The key's external owner id.
+    pub owner_id: Option<String>,
+    /// The key's metadata object.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// For a browser session: the CSRF token its API writes send in `x-csrf-token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The key a client presented to your service.
+    pub key: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    /// Why an invalid key is refused: `key_expired`, `key_revoked`, `key_paused`,
+    /// `rate_limited` for a key over its own rate limit, or `invalid_token` for a key
+    /// that is malformed or unknown. `null` when valid.
+    pub error: Option<&'static str>,
+    pub org_id: Option<String>,
+    pub key_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The key's tags (empty for a user).
+    pub tags: Vec<String>,
+    /// The key's external owner id.
+    pub owner_id: Option<String>,
+    /// The key's metadata object.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// With `rate_limited`: seconds until the key may make a request again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+fn key_tags(key: &KeyPrincipal) -> Vec<String> {
+    key.context
+        .as_ref()
+        .map(|c| c.tags.clone())
+        .unwrap_or_default()
+}
+
+fn key_owner(key: &KeyPrincipal) -> Option<String> {
+    key.context.as_ref().and_then(|c| c.owner.clone())
+}
+
+fn key_metadata(key: &KeyPrincipal) -> Option<serde_json::Value> {
+    metadata_value(key.context.as_ref()?.metadata.as_deref())
+}
+
+impl VerifyResponse {
+    fn of(key: &KeyPrincipal) -> Self {
+        Self {
+            valid: true,
+            error: None,
+            org_id: Some(key.org_id.clone()),
+            key_id: Some(key.key_id.clone()),
+            scopes: key.scopes.names(),
+            expires_at: key.expires_at,
+            tags: key_tags(key),
+            owner_id: key_owner(key),
+            metadata: key_metadata(key),
+            retry_after: None,
+        }
+    }
+
+    fn refused(error: &'static str) -> Self {
+        Self {
+            valid: false,
+            error: Some(error),
+            org_id: None,
+            key_id: None,
+            scopes: Vec::new(),
+            expires_at: None,
+            tags: Vec::new(),
+            owner_id: None,
+            metadata: None,
+            retry_after: None,
+        }
+    }
+}
+
+/// Who is calling: the key's org, id, scopes and expiry, or the logged-in user.
+#[utoipa::path(
+    get, path = "/api/v1/whoami", tag = "identity",
+    security(("api_key" = []), ("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = WhoAmI),
+        (status = 401, description = "No credential (`unauthenticated`), an unknown key (`invalid_token`), or a key that is expired, revoked or paused (`key_expired`, `key_revoked`, `key_paused`)", body = ErrorBody),
+        (status = 429, description = "Too many failed verifications from this address", body = ErrorBody),
+    )
+)]
+pub async fn whoami(
+    // The shared state, not `AppState`: extracting that clones its five `Arc`s.
+    State(state): State<crate::state::ServerState>,
+    principal: Principal,
+    session: Option<axum::Extension<tower_sessions::Session>>,
+) -> Result<axum::response::Response, ApiError> {
+    Ok(Json(match principal {
+        Principal::Key(key) => {
+            return key_answer(&key.answers.whoami, || WhoAmI {
+                kind: "key",
+                org_id: Some(key.org_id.clone()),
+                key_id: Some(key.key_id.clone()),
+                scopes: key.scopes.names(),
+                expires_at: key.expires_at,
+                tags: key_tags(&key),
+                owner_id: key_owner(&key),
+                metadata: key_metadata(&key),
+                user_id: None,
+                email: None,
+                name: None,
+                csrf_token: None,
+            });
+        }
+        Principal::User { user_id } => {
+            // Boxed, so that a key caller's future has no room for a query.
+            let user = Box::pin(app::auth::service::find_user(&state.app.db, &user_id))
+                .await?
+                .ok_or(ApiError::Unauthenticated)?;
+            WhoAmI {
+                kind: "user",
+                org_id: None,
+                key_id: None,
+                scopes: Vec::new(),
+                expires_at: None,
+                tags: Vec::new(),
+                owner_id: None,
+                metadata: None,
+                user_id: Some(user.id),
+                email: Some(user.email),
+                name: Some(user.display_name),
+                csrf_token: match session {
+                    Some(axum::Extension(session)) => app::auth::session::csrf_token(&session)
+                        .await
+                        .map_err(|_| ApiError::Unavailable)?
+                        .map(|t| t.0.as_ref().to_owned()),
+                    None => None,
+                },
+            }
+        }
+    })
+    .into_response())
+}
+
+/// Longest answer kept with a key's cache entry. Most are a few hundred bytes; one with
+/// the largest metadata and tags allowed is about 6 KB, and the cache counts entries, not
+/// bytes, so such answers are serialized for each request instead.
+const MAX_KEPT_ANSWER: usize = 1024;
+
+/// A JSON answer that depends on the key alone: serialized on the key's first use, then
+/// served from its cache entry (`Verified::answers`) as long as that lives, unless it is
+/// longer than [`MAX_KEPT_ANSWER`].
+fn key_answer<T: Serialize>(
+    slot: &std::sync::OnceLock<std::sync::Arc<[u8]>>,
+    make: impl FnOnce() -> T,
+) -> Result<axum::response::Response, ApiError> {
+    let body = match slot.get() {
+        Some(body) => body.clone(),
+        None => {
+            let body: std::sync::Arc<[u8]> = serde_json::to_vec(&make())
+                .map_err(|e| {
+                    tracing::error!(error = %e, "a key's answer could not be serialized");
+                    ApiError::Internal
+                })?
+                .into();
+            if body.len() <= MAX_KEPT_ANSWER {
+                slot.get_or_init(|| body).clone()
+            } else {
+                body
+            }
+        }
+    };
+    Ok((
+        [(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        )],
+        axum::body::Body::from(axum::body::Bytes::from_owner(body)),
+    )
+        .into_response())
+}
+
+/// For services that receive keys themselves: is this key valid, and whose is it?
+/// Needs no credential; failed checks are rate limited per client address.
+#[utoipa::path(
+    post, path = "/api/v1/verify", tag = "identity", request_body = VerifyRequest,
+    security(()),
+    responses(
+        (status = 200, description = "`valid` says whether the key is usable", body = VerifyResponse),
+        (status = 400, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 429, description = "Too many failed verifications from this address", body = ErrorBody),
+    )
+)]
+pub async fn verify(
+    State(state): State<AppState>,
+    parts: http::request::Parts,
+    ApiJson(request): ApiJson<VerifyRequest>,
+) -> Result<axum::response::Response, ApiError> {
+    let ip = crate::api::auth::client_ip(&parts);
+    let verdict = state
+        .verifier
+        .authorize(&state.db, &state.secret, request.key.trim(), ip, Use::Check)
+        .await?;
+    match verdict {
+        Verdict::Allowed { key, .. } => {
+            key.count(Outcome::Ok);
+            key_answer(&key.answers.verify, || VerifyResponse::of(&key))
+        }
+        // Reported as such; `Use::Check` spent none of the key's limit.
+        Verdict::RateLimited { decision, .. } => Ok(Json(VerifyResponse {
+            retry_after: Some(decision.retry_after),
+            ..VerifyResponse::refused("rate_limited")
+        })
+        .into_response()),
+        // Never the verdict of a check (the allowlist is about where a key is used from),
+        // and were it one, a refusal is the safe answer.
+        Verdict::IpNotAllowed(_) => {
+            Ok(Json(VerifyResponse::refused(ApiError::IpNotAllowed.code())).into_response())
+        }
+        Verdict::Refused(reason) => {
+            Ok(Json(VerifyResponse::refused(ApiError::from(reason).code())).into_response())
+        }
+        Verdict::Throttled(wait) => Err(ApiError::RateLimited(wait)),
+    }
+}
