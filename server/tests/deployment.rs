@@ -21,8 +21,23 @@ const HASH: &str = "0123456789abcdefDEPLOY";
 /// A copy of the binary alone in a directory of its own (no `hash.txt` beside it).
 fn copied_binary(dir: &Path) -> std::path::PathBuf {
     let bin = dir.join("keygate");
+    let _no_fork_meanwhile = FORKING.lock().unwrap_or_else(|e| e.into_inner());
     std::fs::copy(BIN, &bin).unwrap();
     bin
+}
+
+/// Held while a binary is copied and while a process is started: a child forked while
+/// another test's copy is still open for writing inherits that file, and executing the
+/// copy then fails with "Text file busy" (ETXTBSY).
+static FORKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `command` to its end, started under [`FORKING`].
+fn run_to_end(command: &mut std::process::Command) -> std::process::Output {
+    let child = {
+        let _one_at_a_time = FORKING.lock().unwrap_or_else(|e| e.into_inner());
+        command.stdin(Stdio::null()).spawn().unwrap()
+    };
+    child.wait_with_output().unwrap()
 }
 
 /// A site root with a bundle under hashed names, and its `hash.txt` when `with_hashes`.
@@ -69,7 +84,10 @@ async fn a_copied_binary_serves_the_bundle_its_site_names() {
     let site = make_site(dir.path(), true);
     let data = dir.path().join("data");
     let port = free_port();
-    let mut child = command(&bin, &site, &data, port).spawn().unwrap();
+    let mut child = {
+        let _one_at_a_time = FORKING.lock().unwrap_or_else(|e| e.into_inner());
+        command(&bin, &site, &data, port).spawn().unwrap()
+    };
     let base = format!("http://127.0.0.1:{port}");
     let mut ready = false;
     for _ in 0..400 {
@@ -114,9 +132,12 @@ fn a_site_without_the_named_bundle_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let bin = copied_binary(dir.path());
     let site = make_site(dir.path(), false);
-    let output = command(&bin, &site, &dir.path().join("data"), free_port())
-        .output()
-        .unwrap();
+    let output = run_to_end(&mut command(
+        &bin,
+        &site,
+        &dir.path().join("data"),
+        free_port(),
+    ));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("no hash.txt names them"), "{stderr}");
@@ -126,9 +147,12 @@ fn a_site_without_the_named_bundle_refuses_to_start() {
     let bin = copied_binary(dir.path());
     let site = make_site(dir.path(), true);
     std::fs::remove_file(site.join(format!("pkg/keygate.{HASH}.wasm"))).unwrap();
-    let output = command(&bin, &site, &dir.path().join("data"), free_port())
-        .output()
-        .unwrap();
+    let output = run_to_end(&mut command(
+        &bin,
+        &site,
+        &dir.path().join("data"),
+        free_port(),
+    ));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(
