@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use app::entities::api_key;
+use app::ids::{OrgId, UserId};
 use app::keys::KeyQuery;
 use app::keys::service::{self as keys, KeyManager};
 use chrono::Utc;
@@ -31,7 +32,7 @@ async fn seed(db: &DatabaseConnection, count: usize) -> KeyManager {
         let user = app::auth::service::create_user(db, email, "Search", "search password")
             .await
             .unwrap();
-        let org = app::orgs::service::create_org(db, &user.id, "Search")
+        let org = app::orgs::service::create_org(db, UserId(&user.id), "Search")
             .await
             .unwrap();
         let now = Utc::now();
@@ -92,7 +93,7 @@ async fn seed(db: &DatabaseConnection, count: usize) -> KeyManager {
             i += batch;
         }
         if o == 0 {
-            let member = app::orgs::access::membership(db, &user.id, &org.id)
+            let member = app::orgs::access::membership(db, UserId(&user.id), OrgId(&org.id))
                 .await
                 .unwrap();
             manager = Some(KeyManager::new(member).unwrap());

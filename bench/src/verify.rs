@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use app::ids::{OrgId, UserId};
 use app::keys::format;
 use app::keys::scopes::DEFAULT_SCOPES;
 use app::keys::service::{self as keys, KeyManager};
@@ -183,11 +184,11 @@ async fn main() {
             app::auth::service::create_user(&db, "bench@example.com", "Bench", "bench password")
                 .await
                 .unwrap();
-        let org = app::orgs::service::create_org(&db, &user.id, "Bench")
+        let org = app::orgs::service::create_org(&db, UserId(&user.id), "Bench")
             .await
             .unwrap();
         let manager = KeyManager::new(
-            app::orgs::access::membership(&db, &user.id, &org.id)
+            app::orgs::access::membership(&db, UserId(&user.id), OrgId(&org.id))
                 .await
                 .unwrap(),
         )

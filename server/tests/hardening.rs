@@ -10,6 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use app::entities::api_key;
+use app::ids::{KeyId, OrgId, UserId};
 use app::keys::scopes::DEFAULT_SCOPES;
 use app::keys::service::{self as keys, KeyManager};
 use app::orgs::access;
@@ -261,9 +262,15 @@ async fn two_instances_and_a_cached_key(
     let ada = app::auth::service::create_user(&a.db, "ada@example.com", "Ada", "password one")
         .await
         .unwrap();
-    let org = orgs::create_org(&a.db, &ada.id, "Acme").await.unwrap();
-    let manager =
-        KeyManager::new(access::membership(&a.db, &ada.id, &org.id).await.unwrap()).unwrap();
+    let org = orgs::create_org(&a.db, UserId(&ada.id), "Acme")
+        .await
+        .unwrap();
+    let manager = KeyManager::new(
+        access::membership(&a.db, UserId(&ada.id), OrgId(&org.id))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     let created = keys::create_key(&a.db, &a.secret, &manager, "cached", None, DEFAULT_SCOPES)
         .await
         .unwrap();
@@ -294,7 +301,7 @@ async fn accepted(state: &AppState, secret: &str) -> bool {
 /// the log stands, before the first request is served.
 async fn a_revocation_recorded_before_the_follower_started_is_not_missed(db: TestDb) {
     let (a, b, manager, created) = two_instances_and_a_cached_key(&db).await;
-    keys::revoke_key(&a.db, &a.verifier, &manager, &created.key.id)
+    keys::revoke_key(&a.db, &a.verifier, &manager, KeyId(&created.key.id))
         .await
         .unwrap();
     let background = server::background::Background::start(&b, Duration::from_secs(5)).await;
@@ -339,7 +346,7 @@ async fn fresh_key(state: &AppState) -> app::keys::CreatedKey {
         .unwrap()
         .unwrap();
     let manager = KeyManager::new(
-        access::membership(&state.db, &owner.user_id, &owner.org_id)
+        access::membership(&state.db, UserId(&owner.user_id), OrgId(&owner.org_id))
             .await
             .unwrap(),
     )
@@ -400,9 +407,11 @@ async fn the_server_writes_last_used_times_in_flight_at_shutdown(db: TestDb) {
             app::auth::service::create_user(&setup.db, "ada@example.com", "Ada", "password one")
                 .await
                 .unwrap();
-        let org = orgs::create_org(&setup.db, &ada.id, "Acme").await.unwrap();
+        let org = orgs::create_org(&setup.db, UserId(&ada.id), "Acme")
+            .await
+            .unwrap();
         let manager = KeyManager::new(
-            access::membership(&setup.db, &ada.id, &org.id)
+            access::membership(&setup.db, UserId(&ada.id), OrgId(&org.id))
                 .await
                 .unwrap(),
         )

@@ -9,6 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use app::ids::{OrgId, UserId};
 use app::keys::imports;
 use app::keys::verify::digest::{VerifyError, digest};
 use app::keys::verify::{Rejection, Verifier};
@@ -554,10 +555,10 @@ async fn foreign_strings_cost_no_query_while_no_imported_key_waits(db: TestDb) {
         app::auth::service::create_user(&conn, "ada@example.com", "Ada", "correct horse battery")
             .await
             .unwrap();
-    let org = app::orgs::service::create_org(&conn, &user.id, "Acme")
+    let org = app::orgs::service::create_org(&conn, UserId(&user.id), "Acme")
         .await
         .unwrap();
-    let member = app::orgs::access::membership(&conn, &user.id, &org.id)
+    let member = app::orgs::access::membership(&conn, UserId(&user.id), OrgId(&org.id))
         .await
         .unwrap();
     let manager = app::keys::service::KeyManager::new(member).unwrap();

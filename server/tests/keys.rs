@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use app::auth::service::create_user;
 use app::entities::{api_key, audit_event, membership, organization, session, user};
+use app::ids::{KeyId, OrgId, UserId};
 use app::keys::scopes::DEFAULT_SCOPES;
 use app::keys::service::{self as keys, KeyError, KeyManager};
 use app::keys::verify::Verifier;
@@ -90,7 +91,7 @@ async fn the_verifier_caches_and_throttles_without_locking_out_valid_keys(db: Te
         .unwrap()));
 
     // Revoked through the service with this verifier: refused on the next call.
-    keys::revoke_key(&state.db, &verifier, &manager, &key.key.id)
+    keys::revoke_key(&state.db, &verifier, &manager, KeyId(&key.key.id))
         .await
         .unwrap();
     assert_eq!(verifier.cached_len(), 0);
@@ -127,9 +128,11 @@ async fn setup(db: &TestDb) -> (AppState, KeyManager) {
     let ada = create_user(&state.db, "ada@example.com", "Ada", "password one")
         .await
         .unwrap();
-    let org = orgs::create_org(&state.db, &ada.id, "Acme").await.unwrap();
+    let org = orgs::create_org(&state.db, UserId(&ada.id), "Acme")
+        .await
+        .unwrap();
     let manager = KeyManager::new(
-        access::membership(&state.db, &ada.id, &org.id)
+        access::membership(&state.db, UserId(&ada.id), OrgId(&org.id))
             .await
             .unwrap(),
     )
@@ -186,12 +189,14 @@ async fn the_database_holds_no_key(db: TestDb) {
         &secret,
         &Verifier::default(),
         &manager,
-        &api_key::Entity::find()
-            .one(&state.db)
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
+        KeyId(
+            &api_key::Entity::find()
+                .one(&state.db)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+        ),
         0,
     )
     .await
@@ -305,15 +310,23 @@ async fn revoking_is_final_idempotent_and_scoped_to_the_org(db: TestDb) {
     let bob = create_user(&state.db, "bob@example.com", "Bob", "password one")
         .await
         .unwrap();
-    let other = orgs::create_org(&state.db, &bob.id, "Other").await.unwrap();
+    let other = orgs::create_org(&state.db, UserId(&bob.id), "Other")
+        .await
+        .unwrap();
     let intruder = KeyManager::new(
-        access::membership(&state.db, &bob.id, &other.id)
+        access::membership(&state.db, UserId(&bob.id), OrgId(&other.id))
             .await
             .unwrap(),
     )
     .unwrap();
     assert!(matches!(
-        keys::revoke_key(&state.db, &Verifier::default(), &intruder, &created.key.id).await,
+        keys::revoke_key(
+            &state.db,
+            &Verifier::default(),
+            &intruder,
+            KeyId(&created.key.id)
+        )
+        .await,
         Err(KeyError::NotFound)
     ));
     assert!(matches!(
@@ -322,7 +335,7 @@ async fn revoking_is_final_idempotent_and_scoped_to_the_org(db: TestDb) {
             &secret,
             &Verifier::default(),
             &intruder,
-            &created.key.id,
+            KeyId(&created.key.id),
             0
         )
         .await,
@@ -336,14 +349,24 @@ async fn revoking_is_final_idempotent_and_scoped_to_the_org(db: TestDb) {
         "still valid"
     );
 
-    let first = keys::revoke_key(&state.db, &Verifier::default(), &manager, &created.key.id)
-        .await
-        .unwrap();
+    let first = keys::revoke_key(
+        &state.db,
+        &Verifier::default(),
+        &manager,
+        KeyId(&created.key.id),
+    )
+    .await
+    .unwrap();
     assert_eq!(first.status, app::keys::KeyStatus::Revoked);
     assert_eq!(first.revoked_by.as_deref(), Some("Ada"));
-    let second = keys::revoke_key(&state.db, &Verifier::default(), &manager, &created.key.id)
-        .await
-        .unwrap();
+    let second = keys::revoke_key(
+        &state.db,
+        &Verifier::default(),
+        &manager,
+        KeyId(&created.key.id),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         second.revoked_at, first.revoked_at,
         "revoking twice changes nothing"
@@ -361,7 +384,13 @@ async fn revoking_is_final_idempotent_and_scoped_to_the_org(db: TestDb) {
         Err(VerifyError::Revoked)
     );
     assert!(matches!(
-        keys::revoke_key(&state.db, &Verifier::default(), &manager, "key_nonexistent").await,
+        keys::revoke_key(
+            &state.db,
+            &Verifier::default(),
+            &manager,
+            KeyId("key_nonexistent")
+        )
+        .await,
         Err(KeyError::NotFound)
     ));
 }
@@ -385,7 +414,7 @@ async fn rolling_replaces_the_secret_and_keeps_the_record(db: TestDb) {
         &secret,
         &Verifier::default(),
         &manager,
-        &created.key.id,
+        KeyId(&created.key.id),
         0,
     )
     .await
@@ -414,16 +443,21 @@ async fn rolling_replaces_the_secret_and_keeps_the_record(db: TestDb) {
         .collect();
     assert_eq!(actions, ["key.rolled", "key.created"]);
 
-    keys::revoke_key(&state.db, &Verifier::default(), &manager, &created.key.id)
-        .await
-        .unwrap();
+    keys::revoke_key(
+        &state.db,
+        &Verifier::default(),
+        &manager,
+        KeyId(&created.key.id),
+    )
+    .await
+    .unwrap();
     assert!(matches!(
         keys::roll_key(
             &state.db,
             &secret,
             &Verifier::default(),
             &manager,
-            &created.key.id,
+            KeyId(&created.key.id),
             0
         )
         .await,
@@ -716,7 +750,7 @@ async fn a_thousand_keys_are_paged_on_the_server(db: TestDb) {
     let org = owner.create_org("Big Co").await;
     let conn = server.db.connect().await;
     let manager = KeyManager::new(
-        access::membership(&conn, &owner_user.id, &org)
+        access::membership(&conn, UserId(&owner_user.id), OrgId(&org))
             .await
             .unwrap(),
     )
@@ -802,12 +836,14 @@ async fn parallel_revokes_and_rolls_never_fail(db: TestDb) {
             );
             tasks.push(tokio::spawn(async move {
                 match kind {
-                    "revoke" => keys::revoke_key(&db, &Verifier::default(), &manager, &id)
+                    "revoke" => keys::revoke_key(&db, &Verifier::default(), &manager, KeyId(&id))
                         .await
                         .map(|_| ()),
-                    _ => keys::roll_key(&db, &secret, &Verifier::default(), &manager, &id, 0)
-                        .await
-                        .map(|_| ()),
+                    _ => {
+                        keys::roll_key(&db, &secret, &Verifier::default(), &manager, KeyId(&id), 0)
+                            .await
+                            .map(|_| ())
+                    }
                 }
             }));
         }

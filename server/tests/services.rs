@@ -6,6 +6,7 @@ mod common;
 use app::auth::service::{AuthError, authenticate, create_user};
 use app::auth::session_store::DbSessionStore;
 use app::entities::{session, user};
+use app::ids::{OrgId, UserId};
 use app::orgs::Role;
 use app::orgs::access::{self, OrgError};
 use app::orgs::service as orgs;
@@ -100,7 +101,7 @@ async fn org_creation_makes_the_creator_owner(db: TestDb) {
     let ada = create_user(&state.db, "ada@example.com", "Ada", "password one")
         .await
         .unwrap();
-    let org = orgs::create_org(&state.db, &ada.id, " Acme ")
+    let org = orgs::create_org(&state.db, UserId(&ada.id), " Acme ")
         .await
         .unwrap();
     assert!(
@@ -109,15 +110,21 @@ async fn org_creation_makes_the_creator_owner(db: TestDb) {
         org.id
     );
     assert_eq!(org.name, "Acme");
-    let member = access::membership(&state.db, &ada.id, &org.id)
+    let member = access::membership(&state.db, UserId(&ada.id), OrgId(&org.id))
         .await
         .unwrap();
     assert_eq!(member.role, Role::Owner);
     assert!(matches!(
-        orgs::create_org(&state.db, &ada.id, "").await,
+        orgs::create_org(&state.db, UserId(&ada.id), "").await,
         Err(OrgError::Invalid { field: "name", .. })
     ));
-    assert_eq!(orgs::list_orgs(&state.db, &ada.id).await.unwrap().len(), 1);
+    assert_eq!(
+        orgs::list_orgs(&state.db, UserId(&ada.id))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// Two owners demote each other at the same moment: the org lock serialises the two
@@ -141,8 +148,10 @@ async fn concurrent_owner_demotions_leave_an_owner(db: TestDb) {
         )
         .await
         .unwrap();
-        let org = orgs::create_org(&state.db, &a.id, "Acme").await.unwrap();
-        let admin_a = access::membership(&state.db, &a.id, &org.id)
+        let org = orgs::create_org(&state.db, UserId(&a.id), "Acme")
+            .await
+            .unwrap();
+        let admin_a = access::membership(&state.db, UserId(&a.id), OrgId(&org.id))
             .await
             .unwrap()
             .require_admin()
@@ -150,7 +159,7 @@ async fn concurrent_owner_demotions_leave_an_owner(db: TestDb) {
         orgs::add_member(&state.db, &admin_a, &b.email, Role::Owner)
             .await
             .unwrap();
-        let admin_b = access::membership(&state.db, &b.id, &org.id)
+        let admin_b = access::membership(&state.db, UserId(&b.id), OrgId(&org.id))
             .await
             .unwrap()
             .require_admin()
@@ -158,20 +167,22 @@ async fn concurrent_owner_demotions_leave_an_owner(db: TestDb) {
 
         let (db1, db2) = (state.db.clone(), state.db.clone());
         let (a_id, b_id) = (a.id.clone(), b.id.clone());
-        let first =
-            tokio::spawn(
-                async move { orgs::change_role(&db1, &admin_a, &b_id, Role::Member).await },
-            );
-        let second =
-            tokio::spawn(
-                async move { orgs::change_role(&db2, &admin_b, &a_id, Role::Member).await },
-            );
+        let first = tokio::spawn(async move {
+            orgs::change_role(&db1, &admin_a, UserId(&b_id), Role::Member).await
+        });
+        let second = tokio::spawn(async move {
+            orgs::change_role(&db2, &admin_b, UserId(&a_id), Role::Member).await
+        });
         let results = [first.await.unwrap(), second.await.unwrap()];
         let succeeded = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(succeeded, 1, "round {round}: {results:?}");
 
-        let owner_a = access::membership(&state.db, &a.id, &org.id).await.unwrap();
-        let owner_b = access::membership(&state.db, &b.id, &org.id).await.unwrap();
+        let owner_a = access::membership(&state.db, UserId(&a.id), OrgId(&org.id))
+            .await
+            .unwrap();
+        let owner_b = access::membership(&state.db, UserId(&b.id), OrgId(&org.id))
+            .await
+            .unwrap();
         let owners = [owner_a.role, owner_b.role]
             .iter()
             .filter(|r| **r == Role::Owner)

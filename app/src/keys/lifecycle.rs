@@ -23,6 +23,7 @@ use super::verify::digest::digest;
 use super::verify::{Invalidation, Verifier, announce};
 use super::{ApiKeyView, CreatedKey, KeyPolicy, KeyStatus, MAX_OVERLAP_SECONDS};
 use crate::entities::api_key;
+use crate::ids::{KeyId, OrgId, UserId};
 use crate::orgs::access::names;
 use crate::ssr::Secret;
 use crate::validate;
@@ -123,7 +124,7 @@ pub async fn create_key_with(
             message: "The expiry must be in the future.".into(),
         });
     }
-    org_policy(db, manager.org_id())
+    org_policy(db, OrgId(manager.org_id()))
         .await?
         .check(expires_at, now)
         .map_err(|message| KeyError::Invalid {
@@ -165,9 +166,10 @@ pub async fn revoke_key(
     db: &DatabaseConnection,
     verifier: &Verifier,
     manager: &KeyManager,
-    key_id: &str,
+    key_id: KeyId<'_>,
 ) -> Result<ApiKeyView, KeyError> {
-    change_key(db, verifier, manager, key_id, KeyChange::Revoke).await
+    let key_id = key_id.0;
+    change_key(db, verifier, manager, KeyId(key_id), KeyChange::Revoke).await
 }
 
 /// `1 hour`, `24 hours`, `7 days`, `90 minutes`: an overlap for the audit log.
@@ -199,9 +201,10 @@ pub async fn roll_key(
     secret: &Secret,
     verifier: &Verifier,
     manager: &KeyManager,
-    key_id: &str,
+    key_id: KeyId<'_>,
     overlap_seconds: u32,
 ) -> Result<CreatedKey, KeyError> {
+    let key_id = key_id.0;
     if overlap_seconds > MAX_OVERLAP_SECONDS {
         return Err(KeyError::Invalid {
             field: "overlap_seconds",
@@ -509,14 +512,15 @@ pub async fn change_key(
     db: &DatabaseConnection,
     verifier: &Verifier,
     manager: &KeyManager,
-    key_id: &str,
+    key_id: KeyId<'_>,
     change: KeyChange,
 ) -> Result<ApiKeyView, KeyError> {
+    let key_id = key_id.0;
     let now = now();
     let txn = db.begin().await?;
     lock_key(&txn, manager, key_id).await?;
     let key = find_in_org(&txn, manager, key_id).await?;
-    let policy = org_policy(&txn, manager.org_id()).await?;
+    let policy = org_policy(&txn, OrgId(manager.org_id())).await?;
     let template = change.clone();
     let key = match change.apply(&key, manager, policy, now)? {
         Some((changed, detail)) => {
@@ -562,9 +566,11 @@ pub enum KeyHandover {
 /// revokes or hands over.
 pub async fn live_keys_of(
     db: &impl ConnectionTrait,
-    org_id: &str,
-    user_id: &str,
+    org_id: OrgId<'_>,
+    user_id: UserId<'_>,
 ) -> Result<Vec<api_key::Model>, DbErr> {
+    let org_id = org_id.0;
+    let user_id = user_id.0;
     api_key::Entity::find()
         .filter(api_key::Column::OrgId.eq(org_id))
         .filter(api_key::Column::CreatedBy.eq(user_id))
@@ -578,12 +584,15 @@ pub async fn live_keys_of(
 /// announces the invalidation). Returns how many.
 pub async fn hand_over_keys(
     txn: &impl ConnectionTrait,
-    org_id: &str,
-    user_id: &str,
-    actor: &str,
+    org_id: OrgId<'_>,
+    user_id: UserId<'_>,
+    actor: UserId<'_>,
     handover: KeyHandover,
 ) -> Result<usize, DbErr> {
-    let affected = live_keys_of(txn, org_id, user_id).await?;
+    let org_id = org_id.0;
+    let user_id = user_id.0;
+    let actor = actor.0;
+    let affected = live_keys_of(txn, OrgId(org_id), UserId(user_id)).await?;
     if affected.is_empty() {
         return Ok(0);
     }

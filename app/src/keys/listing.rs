@@ -19,6 +19,7 @@ use super::{
     StatusFilter,
 };
 use crate::entities::{api_key, audit_event, membership as membership_row};
+use crate::ids::{KeyId, OrgId};
 use crate::orgs::access::names;
 
 /// A person's display name, "Keygate (key policy)" for the sweep, "Keygate (leak report)"
@@ -257,7 +258,7 @@ pub async fn list_keys(
         .flat_map(|r| std::iter::once(r.created_by.clone()).chain(r.revoked_by.clone()))
         .collect();
     let people = names(db, ids).await?;
-    let policy = org_policy(db, manager.org_id()).await?;
+    let policy = org_policy(db, OrgId(manager.org_id())).await?;
     let mut keys: Vec<ApiKeyView> = rows.iter().map(|r| view(r.clone(), &people, now)).collect();
     creator_notices(db, manager.org_id(), &mut keys, &rows).await?;
     flag_policy(&mut keys, policy, now);
@@ -277,8 +278,9 @@ pub async fn list_keys(
 pub async fn get_key(
     db: &impl ConnectionTrait,
     manager: &KeyManager,
-    key_id: &str,
+    key_id: KeyId<'_>,
 ) -> Result<ApiKeyView, KeyError> {
+    let key_id = key_id.0;
     let row = find_in_org(db, manager, key_id).await?;
     let people = names(
         db,
@@ -290,7 +292,11 @@ pub async fn get_key(
     let now = Utc::now();
     let mut keys = vec![view(row.clone(), &people, now)];
     creator_notices(db, manager.org_id(), &mut keys, std::slice::from_ref(&row)).await?;
-    flag_policy(&mut keys, org_policy(db, manager.org_id()).await?, now);
+    flag_policy(
+        &mut keys,
+        org_policy(db, OrgId(manager.org_id())).await?,
+        now,
+    );
     keys.pop().ok_or(KeyError::NotFound)
 }
 
@@ -298,8 +304,9 @@ pub async fn get_key(
 pub async fn list_activity(
     db: &impl ConnectionTrait,
     manager: &KeyManager,
-    key_id: Option<&str>,
+    key_id: Option<KeyId<'_>>,
 ) -> Result<Vec<AuditEventView>, KeyError> {
+    let key_id = key_id.map(|id| id.0);
     let mut events =
         audit_event::Entity::find().filter(audit_event::Column::OrgId.eq(manager.org_id()));
     if let Some(key_id) = key_id {

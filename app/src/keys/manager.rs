@@ -7,6 +7,7 @@ use sea_orm::DbErr;
 
 use super::scopes::Scopes;
 use crate::error::AppError;
+use crate::ids::{OrgId, UserId};
 use crate::orgs::access::OrgMember;
 use crate::state::AppState;
 
@@ -195,6 +196,7 @@ impl KeyManager {
 /// manage keys (403).
 pub async fn authorize(org_id: &str) -> Result<(AppState, KeyManager), AppError> {
     let (state, user_id) = crate::state::authenticated().await?;
-    let member = crate::orgs::access::membership(&state.db, &user_id, org_id).await?;
+    let member =
+        crate::orgs::access::membership(&state.db, UserId(&user_id), OrgId(org_id)).await?;
     Ok((state, KeyManager::new(member)?))
 }

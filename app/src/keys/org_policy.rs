@@ -12,10 +12,12 @@ use super::KeyPolicy;
 use super::manager::KeyError;
 use crate::audit::{self, Action};
 use crate::entities::organization;
+use crate::ids::OrgId;
 use crate::orgs::access::OrgAdmin;
 
 /// The organization's key policy.
-pub async fn org_policy(db: &impl ConnectionTrait, org_id: &str) -> Result<KeyPolicy, DbErr> {
+pub async fn org_policy(db: &impl ConnectionTrait, org_id: OrgId<'_>) -> Result<KeyPolicy, DbErr> {
+    let org_id = org_id.0;
     let org = organization::Entity::find_by_id(org_id.to_owned())
         .one(db)
         .await?;

@@ -15,6 +15,8 @@ use super::{
     KeyQuery, RateLimit, StatusFilter, allowlist, expiry::resolve_expiry, scopes, service,
 };
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::ids::{KeyId, OrgId, UserId};
 
 #[server(prefix = "/rpc", endpoint = "list_api_keys")]
 pub async fn list_api_keys(
@@ -121,7 +123,7 @@ async fn change(
     change: service::KeyChange,
 ) -> Result<ApiKeyView, AppError> {
     let (state, manager) = service::authorize(org_id).await?;
-    Ok(service::change_key(&state.db, &state.verifier, &manager, key_id, change).await?)
+    Ok(service::change_key(&state.db, &state.verifier, &manager, KeyId(key_id), change).await?)
 }
 
 /// Sets a key's own rate limit; empty `requests` removes it.
@@ -139,7 +141,7 @@ pub async fn set_key_rate_limit(
 #[server(prefix = "/rpc", endpoint = "revoke_api_key")]
 pub async fn revoke_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::revoke_key(&state.db, &state.verifier, &manager, &key_id).await?)
+    Ok(service::revoke_key(&state.db, &state.verifier, &manager, KeyId(&key_id)).await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "roll_api_key")]
@@ -155,7 +157,7 @@ pub async fn roll_api_key(
         &state.secret,
         &state.verifier,
         &manager,
-        &key_id,
+        KeyId(&key_id),
         overlap_seconds,
     )
     .await?)
@@ -198,14 +200,15 @@ pub async fn shorten_api_key(org_id: String, key_id: String) -> Result<ApiKeyVie
 #[server(prefix = "/rpc", endpoint = "get_key_policy")]
 pub async fn get_key_policy(org_id: String) -> Result<PolicyView, AppError> {
     let (state, user_id) = crate::state::authenticated().await?;
-    let member = crate::orgs::access::membership(&state.db, &user_id, &org_id).await?;
+    let member =
+        crate::orgs::access::membership(&state.db, UserId(&user_id), OrgId(&org_id)).await?;
     // The same rule as `GET /api/v1/policy`: the policy is about keys, which a member
     // has no say over.
     if !member.role.can_manage_keys() {
         return Err(AppError::Forbidden);
     }
     Ok(PolicyView {
-        policy: service::org_policy(&state.db, &org_id)
+        policy: service::org_policy(&state.db, OrgId(&org_id))
             .await
             .map_err(crate::ssr::db_error)?,
         can_edit: member.role.can_manage_members(),
@@ -221,7 +224,7 @@ pub async fn set_key_policy(
     idle_days: String,
 ) -> Result<KeyPolicy, AppError> {
     let (state, user_id) = crate::state::authenticated().await?;
-    let admin = crate::orgs::access::membership(&state.db, &user_id, &org_id)
+    let admin = crate::orgs::access::membership(&state.db, UserId(&user_id), OrgId(&org_id))
         .await?
         .require_admin()?;
     let days = |text: &str, field: &'static str| -> Result<Option<u32>, AppError> {
@@ -248,7 +251,7 @@ pub async fn list_key_activity(
     #[server(default)] key_id: Option<String>,
 ) -> Result<Vec<AuditEventView>, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::list_activity(&state.db, &manager, key_id.as_deref()).await?)
+    Ok(service::list_activity(&state.db, &manager, key_id.as_deref().map(KeyId)).await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "key_usage")]
@@ -260,7 +263,7 @@ pub async fn key_usage(
     let period = usage::Period::parse(&period)
         .ok_or_else(|| AppError::invalid("period", "The period must be 24h or 30d.".to_owned()))?;
     let (state, manager) = service::authorize(&org_id).await?;
-    service::get_key(&state.db, &manager, &key_id).await?;
+    service::get_key(&state.db, &manager, KeyId(&key_id)).await?;
     usage::store::of_key(&state.db, &org_id, &key_id, period, Utc::now())
         .await
         .map_err(crate::ssr::db_error)
@@ -321,5 +324,5 @@ pub async fn set_key_context(
 #[server(prefix = "/rpc", endpoint = "get_api_key")]
 pub async fn get_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::get_key(&state.db, &manager, &key_id).await?)
+    Ok(service::get_key(&state.db, &manager, KeyId(&key_id)).await?)
 }

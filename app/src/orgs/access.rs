@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use super::Role;
 use crate::entities::{membership, user};
 use crate::error::AppError;
+use crate::ids::{OrgId, UserId};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -92,10 +93,10 @@ pub(crate) fn parse_stored_role(value: &str) -> Result<Role, OrgError> {
 /// caller is not in it.
 pub async fn membership(
     db: &impl ConnectionTrait,
-    user_id: &str,
-    org_id: &str,
+    user_id: UserId<'_>,
+    org_id: OrgId<'_>,
 ) -> Result<OrgMember, OrgError> {
-    let row = membership::Entity::find_by_id((org_id.to_owned(), user_id.to_owned()))
+    let row = membership::Entity::find_by_id((org_id.0.to_owned(), user_id.0.to_owned()))
         .one(db)
         .await?
         .ok_or(OrgError::NotFound)?;
@@ -109,7 +110,7 @@ pub async fn membership(
 /// The start of a server function for any member: logged in (401), a member (404).
 pub async fn member_of(org_id: &str) -> Result<(AppState, OrgMember), AppError> {
     let (state, user_id) = crate::state::authenticated().await?;
-    let member = membership(&state.db, &user_id, org_id).await?;
+    let member = membership(&state.db, UserId(&user_id), OrgId(org_id)).await?;
     Ok((state, member))
 }
 

@@ -7,6 +7,8 @@ use super::{MemberKeyView, MemberView, OrgSummary};
 use super::{Role, access, service};
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
+use crate::ids::UserId;
+#[cfg(feature = "ssr")]
 use crate::keys::lifecycle::KeyHandover;
 
 #[cfg(feature = "ssr")]
@@ -18,13 +20,13 @@ fn parse_role(value: &str) -> Result<Role, AppError> {
 #[server(prefix = "/rpc", endpoint = "list_my_orgs")]
 pub async fn list_my_orgs() -> Result<Vec<OrgSummary>, AppError> {
     let (state, user_id) = crate::state::authenticated().await?;
-    Ok(service::list_orgs(&state.db, &user_id).await?)
+    Ok(service::list_orgs(&state.db, UserId(&user_id)).await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "create_org")]
 pub async fn create_org(name: String) -> Result<OrgSummary, AppError> {
     let (state, user_id) = crate::state::authenticated().await?;
-    let org = service::create_org(&state.db, &user_id, &name).await?;
+    let org = service::create_org(&state.db, UserId(&user_id), &name).await?;
     leptos_axum::redirect(&format!("/orgs/{}/settings", org.id));
     Ok(org)
 }
@@ -67,7 +69,7 @@ pub async fn change_member_role(
 ) -> Result<MemberView, AppError> {
     let (state, admin) = access::admin_of(&org_id).await?;
     let role = parse_role(&role)?;
-    let member = service::change_role(&state.db, &admin, &user_id, role).await?;
+    let member = service::change_role(&state.db, &admin, UserId(&user_id), role).await?;
     // The member's keys are capped by their role (K9): re-read it on their next use.
     state.verifier.forget_creator(&org_id, &user_id);
     Ok(member)
@@ -81,7 +83,7 @@ pub async fn list_member_keys(
     user_id: String,
 ) -> Result<Vec<MemberKeyView>, AppError> {
     let (state, admin) = access::admin_of(&org_id).await?;
-    Ok(service::member_keys(&state.db, &admin, &user_id).await?)
+    Ok(service::member_keys(&state.db, &admin, UserId(&user_id)).await?)
 }
 
 /// Removes a member. `keys` says what happens to the keys they created: `revoke` (the
@@ -98,7 +100,7 @@ pub async fn remove_member(
         Some("transfer") => KeyHandover::Transfer,
         Some(_) => return Err(AppError::invalid("keys", "Choose revoke or transfer.")),
     };
-    service::remove_member(&state.db, &admin, &user_id, handover).await?;
+    service::remove_member(&state.db, &admin, UserId(&user_id), handover).await?;
     // Keys made by someone who left stop working at once (K9).
     state.verifier.forget_creator(&org_id, &user_id);
     Ok(())

@@ -11,6 +11,7 @@ use sea_orm::{
 use super::access::{OrgAdmin, OrgError, OrgMember, parse_stored_role};
 use super::{MemberKeyView, MemberView, OrgSummary, Role};
 use crate::entities::{membership, organization, user};
+use crate::ids::{OrgId, UserId};
 use crate::keys::lifecycle::{KeyHandover, hand_over_keys, live_keys_of};
 use crate::validate;
 
@@ -23,9 +24,10 @@ fn org_name(raw: &str) -> Result<String, OrgError> {
 
 pub async fn create_org(
     db: &DatabaseConnection,
-    user_id: &str,
+    user_id: UserId<'_>,
     name: &str,
 ) -> Result<OrgSummary, OrgError> {
+    let user_id = user_id.0;
     let name = org_name(name)?;
     let id = crate::ssr::random_id("org");
     let now = chrono::Utc::now();
@@ -56,8 +58,9 @@ pub async fn create_org(
 
 pub async fn list_orgs(
     db: &impl ConnectionTrait,
-    user_id: &str,
+    user_id: UserId<'_>,
 ) -> Result<Vec<OrgSummary>, OrgError> {
+    let user_id = user_id.0;
     let rows = membership::Entity::find()
         .filter(membership::Column::UserId.eq(user_id))
         .find_also_related(organization::Entity)
@@ -198,9 +201,9 @@ pub async fn add_member(
     }
     let orphans = hand_over_keys(
         &txn,
-        org_id,
-        &user.id,
-        &admin.member().user_id,
+        OrgId(org_id),
+        UserId(&user.id),
+        UserId(&admin.member().user_id),
         KeyHandover::Revoke,
     )
     .await?;
@@ -280,9 +283,10 @@ async fn ensure_an_owner_remains(txn: &impl ConnectionTrait, org_id: &str) -> Re
 pub async fn change_role(
     db: &DatabaseConnection,
     admin: &OrgAdmin,
-    user_id: &str,
+    user_id: UserId<'_>,
     role: Role,
 ) -> Result<MemberView, OrgError> {
+    let user_id = user_id.0;
     let org_id = admin.member().org_id.as_str();
     let txn = db.begin().await?;
     lock_org(&txn, org_id).await?;
@@ -312,11 +316,12 @@ pub async fn change_role(
 pub async fn member_keys(
     db: &impl ConnectionTrait,
     admin: &OrgAdmin,
-    user_id: &str,
+    user_id: UserId<'_>,
 ) -> Result<Vec<MemberKeyView>, OrgError> {
+    let user_id = user_id.0;
     let org_id = admin.member().org_id.as_str();
     target_member(db, org_id, user_id).await?;
-    let mut rows = live_keys_of(db, org_id, user_id).await?;
+    let mut rows = live_keys_of(db, OrgId(org_id), UserId(user_id)).await?;
     rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     Ok(rows
         .into_iter()
@@ -335,9 +340,10 @@ pub async fn member_keys(
 pub async fn remove_member(
     db: &DatabaseConnection,
     admin: &OrgAdmin,
-    user_id: &str,
+    user_id: UserId<'_>,
     keys: KeyHandover,
 ) -> Result<(), OrgError> {
+    let user_id = user_id.0;
     let org_id = admin.member().org_id.as_str();
     let txn = db.begin().await?;
     lock_org(&txn, org_id).await?;
@@ -352,7 +358,14 @@ pub async fn remove_member(
     if current == Role::Owner {
         ensure_an_owner_remains(&txn, org_id).await?;
     }
-    let handed_over = hand_over_keys(&txn, org_id, user_id, &admin.member().user_id, keys).await?;
+    let handed_over = hand_over_keys(
+        &txn,
+        OrgId(org_id),
+        UserId(user_id),
+        UserId(&admin.member().user_id),
+        keys,
+    )
+    .await?;
     // Their webhook endpoints stop with their membership (Z6), before the event below:
     // a removed admin's endpoint does not even hear of the removal.
     let endpoints = crate::webhooks::service::disable_member_endpoints(

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use app::entities::api_key;
+use app::ids::UserId;
 use app::keys::format;
 use app::keys::verify::digest;
 use app::ssr::Secret;
@@ -43,7 +44,7 @@ pub(crate) async fn seed_with(
     let user = app::auth::service::create_user(&db, "load@example.com", "Load", "load password")
         .await
         .unwrap();
-    let org = app::orgs::service::create_org(&db, &user.id, "Load")
+    let org = app::orgs::service::create_org(&db, UserId(&user.id), "Load")
         .await
         .unwrap();
     let secret = Secret::new(SECRET);

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
+use app::ids::{OrgId, UserId};
 use app::keys::scopes::Scope;
 use app::keys::usage::Outcome;
 use app::keys::verify::meter::Decision;
@@ -160,7 +161,7 @@ impl Principal {
             field: "org_id".into(),
             message: "Give org_id (the organization).".into(),
         })?;
-        let admin = access::membership(&app.db, user_id, org_id)
+        let admin = access::membership(&app.db, UserId(user_id), OrgId(org_id))
             .await
             .and_then(OrgMember::require_admin)
             .map_err(app::error::AppError::from)?;

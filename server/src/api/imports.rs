@@ -16,6 +16,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::rest::{OrgQuery, manager};
+use app::ids::OrgId;
 use app::keys::scopes::Scope;
 
 #[derive(Deserialize, ToSchema)]
@@ -110,7 +111,7 @@ pub async fn import_keys(
         ImportError::Forbidden => ApiError::Forbidden(ImportError::Forbidden.to_string()),
         ImportError::Db(e) => e.into(),
     };
-    let policy = app::keys::service::org_policy(&state.db, manager.org_id()).await?;
+    let policy = app::keys::service::org_policy(&state.db, OrgId(manager.org_id())).await?;
     let plan = imports::parse_entries(
         entries
             .iter()

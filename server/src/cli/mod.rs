@@ -21,6 +21,7 @@
 mod args;
 
 use crate::config::Config;
+use app::ids::{KeyId, OrgId, UserId};
 use app::keys::service::{self as keys, KeyManager};
 use app::orgs::Role;
 use app::orgs::access;
@@ -48,7 +49,7 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
         }
         Command::CreateOrg { name, owner } => {
             let user = user_by_email(db, &owner).await?;
-            let org = orgs::create_org(db, &user, &name)
+            let org = orgs::create_org(db, UserId(&user), &name)
                 .await
                 .map_err(|e| describe(e.into()))?;
             Ok(org.id)
@@ -106,7 +107,7 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
                 &state.secret,
                 &state.verifier,
                 &manager,
-                &id,
+                KeyId(&id),
                 overlap_seconds,
             )
             .await
@@ -184,7 +185,7 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
                 std::fs::read_to_string(&file)
                     .map_err(|e| format!("cannot read {}: {e}", file.display()))?
             };
-            let policy = app::keys::service::org_policy(db, &org)
+            let policy = app::keys::service::org_policy(db, OrgId(&org))
                 .await
                 .map_err(|e| format!("database: {e}"))?;
             let plan =
@@ -220,7 +221,7 @@ async fn acting_manager(
         Some(email) => user_by_email(db, email).await?,
         None => first_owner(db, org).await?,
     };
-    let member = access::membership(db, &person, org)
+    let member = access::membership(db, UserId(&person), OrgId(org))
         .await
         .map_err(|e| match e {
             access::OrgError::NotFound => {

@@ -1,6 +1,7 @@
 //! Changes to one key that keep its secret: end a roll's overlap, pause, resume, shorten
 //! to the policy, and set its rate limit, allowlist or context.
 
+use app::ids::KeyId;
 use app::keys::scopes::Scope;
 use app::keys::service::{self as keys, KeyChange};
 use app::state::AppState;
@@ -33,7 +34,7 @@ async fn change(
     change: KeyChange,
 ) -> Result<Json<ApiKey>, ApiError> {
     let manager = manager(state, principal, query.org_id.as_deref(), Scope::KeysWrite).await?;
-    let key = keys::change_key(&state.db, &state.verifier, &manager, id, change).await?;
+    let key = keys::change_key(&state.db, &state.verifier, &manager, KeyId(id), change).await?;
     Ok(Json(key.into()))
 }
 

@@ -1,5 +1,6 @@
 //! `/api/v1/keys`: list, create, get, revoke and roll (a new secret, with an overlap).
 
+use app::ids::KeyId;
 use app::keys::expiry;
 use app::keys::scopes::{DEFAULT_SCOPES, Scope, Scopes};
 use app::keys::service::{self as keys};
@@ -304,7 +305,9 @@ pub async fn get_key(
     ApiQuery(query): ApiQuery<OrgQuery>,
 ) -> Result<Json<ApiKey>, ApiError> {
     let manager = manager(&state, &principal, query.org_id.as_deref(), Scope::KeysRead).await?;
-    Ok(Json(keys::get_key(&state.db, &manager, &id).await?.into()))
+    Ok(Json(
+        keys::get_key(&state.db, &manager, KeyId(&id)).await?.into(),
+    ))
 }
 
 /// Revokes a key at once. Needs `keys:write`. Revoking a revoked key is a no-op.
@@ -332,7 +335,7 @@ pub async fn revoke_key(
         Scope::KeysWrite,
     )
     .await?;
-    keys::revoke_key(&state.db, &state.verifier, &manager, &id).await?;
+    keys::revoke_key(&state.db, &state.verifier, &manager, KeyId(&id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -376,7 +379,7 @@ pub async fn roll_key(
         &state.secret,
         &state.verifier,
         &manager,
-        &id,
+        KeyId(&id),
         overlap,
     )
     .await?;

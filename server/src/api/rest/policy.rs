@@ -1,5 +1,6 @@
 //! `/api/v1/policy`: the organization's key policy.
 
+use app::ids::OrgId;
 use app::keys::KeyPolicy;
 use app::keys::scopes::Scope;
 use app::keys::service::{self as keys};
@@ -57,7 +58,9 @@ pub async fn get_policy(
 ) -> Result<Json<Policy>, ApiError> {
     let manager = manager(&state, &principal, query.org_id.as_deref(), Scope::KeysRead).await?;
     Ok(Json(
-        keys::org_policy(&state.db, manager.org_id()).await?.into(),
+        keys::org_policy(&state.db, OrgId(manager.org_id()))
+            .await?
+            .into(),
     ))
 }
 

@@ -2,6 +2,7 @@
 //! query, the acting key manager (scope, org and role, read now), and the parsers of the
 //! allowlist and context fields a create and an update both take.
 
+use app::ids::{OrgId, UserId};
 use app::keys::context::{self, KeyContext};
 use app::keys::scopes::Scope;
 use app::keys::service::KeyManager;
@@ -177,11 +178,14 @@ pub(crate) async fn manager(
             if org_id.is_some_and(|org| org != key.org_id) {
                 return Err(ApiError::NotFound);
             }
-            let member = match access::membership(&state.db, &key.creator_id, &key.org_id).await {
-                Ok(member) => member,
-                Err(access::OrgError::NotFound) => return Err(ApiError::InvalidToken),
-                Err(e) => return Err(app::error::AppError::from(e).into()),
-            };
+            let member =
+                match access::membership(&state.db, UserId(&key.creator_id), OrgId(&key.org_id))
+                    .await
+                {
+                    Ok(member) => member,
+                    Err(access::OrgError::NotFound) => return Err(ApiError::InvalidToken),
+                    Err(e) => return Err(app::error::AppError::from(e).into()),
+                };
             KeyManager::for_key(member, key.scopes, key.expires_at)
                 .map(|manager| manager.with_caller_limits(key.rate_limit, key.allowed_ips.clone()))
                 .map_err(|_| ApiError::InsufficientScope(scope))
@@ -192,7 +196,7 @@ pub(crate) async fn manager(
                 message: "Give org_id (the organization) when calling with a browser session."
                     .into(),
             })?;
-            let member = access::membership(&state.db, user_id, org_id)
+            let member = access::membership(&state.db, UserId(user_id), OrgId(org_id))
                 .await
                 .map_err(app::error::AppError::from)?;
             Ok(KeyManager::new(member).map_err(app::error::AppError::from)?)

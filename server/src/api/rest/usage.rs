@@ -1,5 +1,6 @@
 //! `/api/v1/keys/{id}/usage`: a key's requests by hour or day and outcome.
 
+use app::ids::KeyId;
 use app::keys::scopes::Scope;
 use app::keys::service::{self as keys};
 use app::keys::usage::{Outcome, Period, UsageView};
@@ -108,7 +109,7 @@ pub async fn key_usage(
         })?,
     };
     let manager = manager(&state, &principal, query.org_id.as_deref(), Scope::KeysRead).await?;
-    let key = keys::get_key(&state.db, &manager, &id).await?;
+    let key = keys::get_key(&state.db, &manager, KeyId(&id)).await?;
     let usage =
         app::keys::usage::store::of_key(&state.db, manager.org_id(), &key.id, period, Utc::now())
             .await?;
