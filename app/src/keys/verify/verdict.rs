@@ -67,7 +67,10 @@ impl Verifier {
         purpose: Use,
     ) -> Result<Verdict, DbErr> {
         let verified = if presented.len() > MAX_PRESENTED_LEN {
-            Err(self.refuse_malformed(ip).await)
+            // Boxed, as every refusal is (see `Verifier::verify`): counting a failure may
+            // wait on the shared store, and its future must not make every request's
+            // future larger.
+            Err(Box::pin(self.refuse_malformed(ip)).await)
         } else {
             self.verify(db, secret, presented, ip).await?
         };
