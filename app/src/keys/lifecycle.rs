@@ -41,13 +41,13 @@ fn generate_key() -> String {
 
 /// Takes the key's write lock for the rest of the transaction with a no-op update
 /// (a row lock on PostgreSQL; on SQLite it makes this transaction the writer before it
-/// reads, so a concurrent commit cannot invalidate its snapshot). `NotFound` when the
-/// key does not exist in the manager's organization.
-async fn lock_key(
+/// reads, so a concurrent commit cannot invalidate its snapshot), then reads the key.
+/// `NotFound` when the key does not exist in the manager's organization.
+async fn locked_key(
     txn: &impl ConnectionTrait,
     manager: &KeyManager,
     key_id: &str,
-) -> Result<(), KeyError> {
+) -> Result<api_key::Model, KeyError> {
     let res = api_key::Entity::update_many()
         .col_expr(api_key::Column::Id, Expr::col(api_key::Column::Id).into())
         .filter(api_key::Column::Id.eq(key_id))
@@ -55,10 +55,9 @@ async fn lock_key(
         .exec(txn)
         .await?;
     if res.rows_affected == 0 {
-        Err(KeyError::NotFound)
-    } else {
-        Ok(())
+        return Err(KeyError::NotFound);
     }
+    find_in_org(txn, manager, key_id).await
 }
 
 pub async fn create_key(
@@ -213,8 +212,7 @@ pub async fn roll_key(
     }
     let now = now();
     let txn = db.begin().await?;
-    lock_key(&txn, manager, key_id).await?;
-    let key = find_in_org(&txn, manager, key_id).await?;
+    let key = locked_key(&txn, manager, key_id).await?;
     if !Scopes::from_stored(&key.scopes).is_subset_of(manager.limit) {
         return Err(KeyError::BroaderScopes);
     }
@@ -518,8 +516,7 @@ pub async fn change_key(
     let key_id = key_id.0;
     let now = now();
     let txn = db.begin().await?;
-    lock_key(&txn, manager, key_id).await?;
-    let key = find_in_org(&txn, manager, key_id).await?;
+    let key = locked_key(&txn, manager, key_id).await?;
     let policy = org_policy(&txn, OrgId(manager.org_id())).await?;
     let template = change.clone();
     let key = match change.apply(&key, manager, policy, now)? {

@@ -240,6 +240,19 @@ async fn lock_org(txn: &impl ConnectionTrait, org_id: &str) -> Result<(), OrgErr
     }
 }
 
+/// Takes the organization's lock, then reads the member a change is about, with their
+/// role: `NotFound` when they are not a member.
+async fn locked_target(
+    txn: &impl ConnectionTrait,
+    org_id: &str,
+    user_id: &str,
+) -> Result<(membership::Model, Role), OrgError> {
+    lock_org(txn, org_id).await?;
+    let target = target_member(txn, org_id, user_id).await?;
+    let role = parse_stored_role(&target.role)?;
+    Ok((target, role))
+}
+
 async fn target_member(
     txn: &impl ConnectionTrait,
     org_id: &str,
@@ -289,9 +302,7 @@ pub async fn change_role(
     let user_id = user_id.0;
     let org_id = admin.member().org_id.as_str();
     let txn = db.begin().await?;
-    lock_org(&txn, org_id).await?;
-    let target = target_member(&txn, org_id, user_id).await?;
-    let current = parse_stored_role(&target.role)?;
+    let (target, current) = locked_target(&txn, org_id, user_id).await?;
     let caller = caller_role_now(&txn, admin).await?;
     if !caller.can_administer(current) || !caller.can_administer(role) {
         return Err(OrgError::Forbidden);
@@ -346,9 +357,7 @@ pub async fn remove_member(
     let user_id = user_id.0;
     let org_id = admin.member().org_id.as_str();
     let txn = db.begin().await?;
-    lock_org(&txn, org_id).await?;
-    let target = target_member(&txn, org_id, user_id).await?;
-    let current = parse_stored_role(&target.role)?;
+    let (_, current) = locked_target(&txn, org_id, user_id).await?;
     if !caller_role_now(&txn, admin).await?.can_administer(current) {
         return Err(OrgError::Forbidden);
     }
