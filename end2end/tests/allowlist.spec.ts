@@ -1,5 +1,5 @@
-import { expect, test } from "@playwright/test";
-import { createKey, gotoHydrated, orgWith } from "./helpers";
+import { expect } from "@playwright/test";
+import { createKey, gotoHydrated, orgWith, test } from "./helpers";
 
 // A key's allowed addresses on its page (issue 13 §1): a bad entry is named and changes
 // nothing, a list that leaves out this machine stops the key here, and clearing it lets

@@ -1,5 +1,5 @@
-import { expect, test } from "@playwright/test";
-import { gotoHydrated, newContext } from "./helpers";
+import { expect } from "@playwright/test";
+import { gotoHydrated, newContext, test } from "./helpers";
 
 test("the bundle arrives brotli-compressed under hashed names, and cached for a year; pages are never stored", async ({ browser }) => {
   const context = await newContext(browser);

@@ -1,5 +1,5 @@
-import { expect, test, type Page } from "@playwright/test";
-import { KEY_PATTERN, gotoHydrated, orgWith } from "./helpers";
+import { expect, type Page } from "@playwright/test";
+import { KEY_PATTERN, gotoHydrated, orgWith, test } from "./helpers";
 
 // Tags, owner ids and metadata, and finding keys by them (issue 13 §2): set in the create
 // dialog and on the key's page, shown in the list, and searched and filtered with the

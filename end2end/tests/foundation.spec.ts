@@ -1,5 +1,5 @@
-import { expect, test } from "@playwright/test";
-import { PASSWORD, gotoHydrated, logIn, newContext, signUp, uniqueEmail, watchErrors } from "./helpers";
+import { expect } from "@playwright/test";
+import { PASSWORD, gotoHydrated, logIn, newContext, signUp, test, uniqueEmail, watchErrors } from "./helpers";
 
 test("sign up, create an org, copy its ID, add a member who is denied the Members page, log out", async ({ browser }) => {
   // The future member signs up first, in a browser of their own.

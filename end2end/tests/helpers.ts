@@ -1,4 +1,4 @@
-import { expect, type Browser, type BrowserContext, type Page } from "@playwright/test";
+import { test as base, expect, type Browser, type BrowserContext, type Page } from "@playwright/test";
 
 export const PASSWORD = "correct horse battery staple";
 
@@ -28,6 +28,33 @@ export async function waitHydrated(page: Page, what = page.url()) {
 
 const consoleErrors = new WeakMap<Page, string[]>();
 
+/** Every console error of the pages watched during the current test, with its page. */
+const watchedErrors: string[][] = [];
+
+/** Console errors a page may log when all is well: Chromium's own line for an answer in
+ * the 4xx range, which tests ask for on purpose (a refused server function, a 404 page,
+ * a rate limit) and the app shows as a message. Anything else (a panic, a blocked
+ * script, a 5xx answer) is a fault. */
+const EXPECTED_CONSOLE_ERRORS = [/^Failed to load resource: the server responded with a status of 4\d\d\b/];
+
+/** Playwright's `test`, failing any test during which a watched page (every page of a
+ * `newContext` context, and any page given to `watchErrors`) logged a console error not
+ * in `EXPECTED_CONSOLE_ERRORS`. Specs import `test` from here. */
+export const test = base.extend<{ noUnexpectedConsoleErrors: void }>({
+  noUnexpectedConsoleErrors: [
+    async ({}, use) => {
+      watchedErrors.length = 0;
+      await use();
+      const unexpected = watchedErrors
+        .flat()
+        .filter((error) => !EXPECTED_CONSOLE_ERRORS.some((expected) => expected.test(error.replace(/^.*? logged: /, ""))));
+      watchedErrors.length = 0;
+      expect(unexpected, "console errors on the test's pages").toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+
 /** A browser context that may read and write the clipboard, failing on any page error. */
 export async function newContext(browser: Browser): Promise<BrowserContext> {
   const context = await browser.newContext({ permissions: ["clipboard-read", "clipboard-write"] });
@@ -38,8 +65,12 @@ export async function newContext(browser: Browser): Promise<BrowserContext> {
 export function watchErrors(page: Page) {
   const errors: string[] = [];
   consoleErrors.set(page, errors);
+  const logged: string[] = [];
+  watchedErrors.push(logged);
   page.on("console", (message) => {
-    if (message.type() === "error") errors.push(message.text());
+    if (message.type() !== "error") return;
+    errors.push(message.text());
+    logged.push(`${page.url()} logged: ${message.text()}`);
   });
   page.on("pageerror", (error) => {
     throw new Error(`page error on ${page.url()}: ${error.message}`);

@@ -1,7 +1,7 @@
-import { expect, test } from "@playwright/test";
+import { expect } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { gotoHydrated, orgWith } from "./helpers";
+import { gotoHydrated, orgWith, test } from "./helpers";
 
 // Keys imported from Better Auth (issue 13 §4), as the browser shows them: the operator's
 // CLI imports a key hashed as Better Auth hashes it (SHA-256, base64url, no padding); the

@@ -1,5 +1,5 @@
-import { expect, test, type Page } from "@playwright/test";
-import { KEY_PATTERN, createKey, gotoHydrated, newContext, orgWith, signUp, uniqueEmail } from "./helpers";
+import { expect, type Page } from "@playwright/test";
+import { KEY_PATTERN, createKey, gotoHydrated, newContext, orgWith, signUp, test, uniqueEmail } from "./helpers";
 
 
 function row(page: Page, name: string) {

@@ -1,5 +1,5 @@
-import { expect, test, type Page } from "@playwright/test";
-import { createKey, gotoHydrated, orgWith } from "./helpers";
+import { expect, type Page } from "@playwright/test";
+import { createKey, gotoHydrated, orgWith, test } from "./helpers";
 
 /** Every control of `table` (buttons, selects, links) within the viewport and within the
  * card around the table, and the table not wider than its card. */

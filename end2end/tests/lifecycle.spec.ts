@@ -1,5 +1,5 @@
-import { expect, test, type Page } from "@playwright/test";
-import { KEY_PATTERN, createKey, gotoHydrated, orgWith, waitHydrated } from "./helpers";
+import { expect, type Page } from "@playwright/test";
+import { KEY_PATTERN, createKey, gotoHydrated, orgWith, test, waitHydrated } from "./helpers";
 
 // A key's life in the browser (issue 9): the reveal that cannot be lost by a stray key
 // press, a roll with an overlap, pause and resume, expiry warnings, and the key policy.

@@ -1,4 +1,4 @@
-import { expect, test, type Page } from "@playwright/test";
+import { expect, type Page } from "@playwright/test";
 import {
   createKey,
   cspViolations,
@@ -7,6 +7,7 @@ import {
   orgWith,
   recordCspViolations,
   signUp,
+  test,
   uniqueEmail,
 } from "./helpers";
 

@@ -1,5 +1,5 @@
-import { expect, test } from "@playwright/test";
-import { KEY_PATTERN, gotoHydrated, orgWith } from "./helpers";
+import { expect } from "@playwright/test";
+import { KEY_PATTERN, gotoHydrated, orgWith, test } from "./helpers";
 
 // Usage and rate limits in the browser (issue 10): a key created with a rate limit is
 // refused over it, its page charts what happened (and shows the same numbers as a table),
@@ -140,5 +140,10 @@ test("a key's page charts its requests and changes its rate limit", async ({ bro
       expect(r.x + r.width, `create dialog at ${width}px`).toBeLessThanOrEqual(box.x + box.width + 0.5);
     }
     await create.getByRole("button", { name: "Cancel" }).click();
+    await expect(create).toBeHidden();
   }
+  // The refused "Too fast" keys were never created: the list still holds only Reporting.
+  await gotoHydrated(page, keysPath);
+  await expect(page.locator("a.key-title", { hasText: "Too fast" })).toHaveCount(0);
+  await expect(page.locator("a.key-title", { hasText: "Reporting" })).toHaveCount(1);
 });

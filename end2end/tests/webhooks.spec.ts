@@ -1,8 +1,8 @@
-import { expect, test } from "@playwright/test";
+import { expect } from "@playwright/test";
 import * as crypto from "crypto";
 import * as http from "http";
 import type { AddressInfo } from "net";
-import { gotoHydrated, orgWith } from "./helpers";
+import { gotoHydrated, orgWith, test } from "./helpers";
 
 // Webhooks in the browser (issue 9): an owner adds an endpoint, copies its secret (shown
 // once), sends a test event that a real local receiver gets with a valid Standard

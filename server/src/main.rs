@@ -58,7 +58,10 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    tracing::info!(addr = %config.addr, "Keygate listening on http://{}", config.addr);
+    // The address actually bound: with port 0 in KEYGATE_ADDR the system picks one, and
+    // whoever started the process (a supervisor, the tests) reads it from this line.
+    let bound = listener.local_addr().unwrap_or(config.addr);
+    tracing::info!(addr = %bound, "Keygate listening on http://{bound}");
     if let Err(e) = server::serve(config, listener, shutdown_signal()).await {
         eprintln!("keygate: {e}");
         std::process::exit(1);

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::api::send;
 use common::{Client, TestDb, TestServer};
 use reqwest::{Method, StatusCode};
@@ -12,7 +10,7 @@ use serde_json::{Value, json};
 
 /// A raw HTTP client with no cookies: what a service calling the API looks like.
 fn service() -> reqwest::Client {
-    reqwest::Client::new()
+    common::http()
 }
 
 async fn with_key(
@@ -166,17 +164,7 @@ async fn revoked_rolled_and_expired_keys_stop_at_once(db: TestDb) {
 
     // Expired: the row's expiry is moved into the past (as time would).
     let (expired_id, expired) = ada.create_key(&org, "old", "gateway").await;
-    let conn = server.db.connect().await;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-    app::entities::api_key::Entity::update_many()
-        .col_expr(
-            app::entities::api_key::Column::ExpiresAt,
-            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
-        )
-        .filter(app::entities::api_key::Column::Id.eq(&expired_id))
-        .exec(&conn)
-        .await
-        .unwrap();
+    common::expire_key(&server.db.connect().await, &expired_id).await;
     let (status, _, body) = with_key(&server, Method::GET, "/api/v1/whoami", &expired, None).await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "key_expired");
 }
@@ -685,7 +673,9 @@ async fn browser_sessions_use_the_api_with_their_role(db: TestDb) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["total"], 1);
 
-    // Cookie-authenticated writes from another site are refused (S6)...
+    // Cookie-authenticated writes from another site are refused (S6), and change nothing...
+    let (status, orgs_before) = ada.call("list_my_orgs", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{orgs_before}");
     let (status, _, _) = send(
         ada.http
             .post(format!("{keys_url}?org_id={org}"))
@@ -704,6 +694,17 @@ async fn browser_sessions_use_the_api_with_their_role(db: TestDb) {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, _, listed) = send(ada.http.get(format!("{keys_url}?org_id={org}"))).await;
+    assert_eq!(
+        listed["total"], 1,
+        "no key was created from another site: {listed}"
+    );
+    let (status, orgs_after) = ada.call("list_my_orgs", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{orgs_after}");
+    assert_eq!(
+        orgs_after, orgs_before,
+        "no organization was created from another site"
+    );
     // ...and so are same-origin ones without the session's CSRF token (T4): markup
     // injected into one of our pages posts from our origin but cannot read the token...
     let (status, _, body) = send(
@@ -757,8 +758,7 @@ async fn last_used_is_recorded_in_the_background(db: TestDb) {
             StatusCode::OK
         );
     }
-    let mut last_used = Value::Null;
-    for _ in 0..50 {
+    let last_used = common::eventually("last_used_at written", common::WAIT_LIMIT, async || {
         let (_, page) = ada
             .call("list_api_keys", &[("org_id", &org), ("page", "1")])
             .await;
@@ -769,12 +769,10 @@ async fn last_used_is_recorded_in_the_background(db: TestDb) {
             .find(|k| k["id"] == key_id.as_str())
             .cloned()
             .unwrap();
-        last_used = row["last_used_at"].clone();
-        if !last_used.is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let last_used = row["last_used_at"].clone();
+        (!last_used.is_null()).then_some(last_used)
+    })
+    .await;
     let at: chrono::DateTime<chrono::Utc> = last_used
         .as_str()
         .unwrap_or_else(|| panic!("last_used_at never written: {last_used}"))

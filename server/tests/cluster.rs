@@ -5,10 +5,12 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::TestDb;
+use common::api::whoami_status as whoami;
 use common::process::{Running, cli};
+use common::{WAIT_LIMIT, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -93,19 +95,10 @@ impl Cluster {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    common::http_builder()
         .pool_max_idle_per_host(64)
         .build()
         .unwrap()
-}
-
-async fn whoami(http: &reqwest::Client, base: &str, key: &str) -> StatusCode {
-    http.get(format!("{base}/api/v1/whoami"))
-        .header("x-api-key", key)
-        .send()
-        .await
-        .map(|r| r.status())
-        .unwrap_or(StatusCode::BAD_GATEWAY)
 }
 
 async fn create(
@@ -132,18 +125,13 @@ async fn create(
     ))
 }
 
-/// Milliseconds until `base` refuses `key`, polling every 5 ms (panics after 5 s).
-async fn until_refused(http: &reqwest::Client, base: &str, key: &str, since: Instant) -> f64 {
-    loop {
-        if whoami(http, base, key).await == StatusCode::UNAUTHORIZED {
-            return since.elapsed().as_secs_f64() * 1000.0;
-        }
-        assert!(
-            since.elapsed() < Duration::from_secs(5),
-            "never refused on {base}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+/// Waits until `base` refuses `key` (R3 says within a second; the test allows far more,
+/// so that a slow machine does not fail it: the time it takes is measured in bench/).
+async fn until_refused(http: &reqwest::Client, base: &str, key: &str) {
+    eventually(&format!("{base} refuses the key"), WAIT_LIMIT, async || {
+        whoami(http, base, key).await == StatusCode::UNAUTHORIZED
+    })
+    .await
 }
 
 async fn sessions_keys_and_revocations_are_shared(db: TestDb) {
@@ -154,13 +142,7 @@ async fn sessions_keys_and_revocations_are_shared(db: TestDb) {
     let http = http();
 
     // A session made on A is valid on B (the cookie jar sends it to both).
-    let browser = common::Client::new(
-        reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap(),
-        a.base.clone(),
-    );
+    let browser = common::browser(&a.base);
     let (status, body) = browser
         .call(
             "sign_up",
@@ -183,10 +165,8 @@ async fn sessions_keys_and_revocations_are_shared(db: TestDb) {
         .unwrap();
     assert_eq!(who["email"], "ada@example.com", "{who}");
 
-    // Keys made on A work on B at once; revocations on A reach B within a second (on
-    // PostgreSQL pushed by NOTIFY, on SQLite read from the event log). 19 revokes and a
-    // roll: the median of 20 is reported.
-    let mut delays = Vec::new();
+    // Keys made on A work on B at once; revocations on A reach B (on PostgreSQL pushed by
+    // NOTIFY, on SQLite read from the event log). 19 revokes and a roll.
     for i in 0..19 {
         let (id, key) = create(&http, &a.base, &admin, &format!("shared {i}"))
             .await
@@ -201,7 +181,6 @@ async fn sessions_keys_and_revocations_are_shared(db: TestDb) {
             StatusCode::OK,
             "cached on A now"
         );
-        let started = Instant::now();
         let response = http
             .delete(format!("{}/api/v1/keys/{id}", a.base))
             .header("x-api-key", &admin)
@@ -214,12 +193,11 @@ async fn sessions_keys_and_revocations_are_shared(db: TestDb) {
             StatusCode::UNAUTHORIZED,
             "at once on A"
         );
-        delays.push(until_refused(&http, &b.base, &key, started).await);
+        until_refused(&http, &b.base, &key).await;
     }
-    // A roll on B stops the old secret on A within a second too.
+    // A roll on B stops the old secret on A too.
     let (id, old) = create(&http, &b.base, &admin, "rolled").await.unwrap();
     assert_eq!(whoami(&http, &a.base, &old).await, StatusCode::OK);
-    let started = Instant::now();
     let rolled: Value = http
         .post(format!("{}/api/v1/keys/{id}/roll", b.base))
         .header("x-api-key", &admin)
@@ -229,31 +207,17 @@ async fn sessions_keys_and_revocations_are_shared(db: TestDb) {
         .json()
         .await
         .unwrap();
-    delays.push(until_refused(&http, &a.base, &old, started).await);
+    until_refused(&http, &a.base, &old).await;
     assert_eq!(
         whoami(&http, &a.base, rolled["secret"].as_str().unwrap()).await,
         StatusCode::OK
     );
-
-    println!("delays in order (ms): {delays:.0?}");
-    delays.sort_by(f64::total_cmp);
-    let (median, max) = (delays[delays.len() / 2], delays[delays.len() - 1]);
-    println!(
-        "revocation propagation to the other instance ({}): median {median:.0} ms, max {max:.0} ms over {} changes",
-        if cluster.url().starts_with("sqlite") {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        },
-        delays.len()
-    );
-    assert!(max < 1000.0, "R3: {max} ms");
     let _ = org;
 }
 
 /// On PostgreSQL, with the listener's connection cut (and reconnecting made impossible),
 /// the event-log poll is the backstop: the other instance still refuses a revoked key
-/// within its backstop interval, well inside R3's second.
+/// (within its backstop interval, well inside R3's second: measured in bench/).
 async fn a_cut_listener_falls_back_to_the_poll(db: TestDb) {
     let name = db
         .postgres_name()
@@ -302,7 +266,6 @@ async fn a_cut_listener_falls_back_to_the_poll(db: TestDb) {
     assert_eq!(cut.len(), 2, "one listener per instance");
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let started = Instant::now();
     let response = http
         .delete(format!("{}/api/v1/keys/{id}", a.base))
         .header("x-api-key", &admin)
@@ -310,14 +273,12 @@ async fn a_cut_listener_falls_back_to_the_poll(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let delay = until_refused(&http, &b.base, &key, started).await;
+    until_refused(&http, &b.base, &key).await;
     pg.execute_unprepared(&format!(
         "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS true"
     ))
     .await
     .unwrap();
-    println!("revocation propagation with the listener cut (PostgreSQL): {delay:.0} ms");
-    assert!(delay < 1000.0, "R3 with the listener cut: {delay} ms");
 }
 
 async fn kill_9_keeps_every_key_that_was_shown(db: TestDb) {
@@ -325,33 +286,40 @@ async fn kill_9_keeps_every_key_that_was_shown(db: TestDb) {
     let (_, admin) = cluster.bootstrap();
     let server = cluster.instance(&[]).await;
     let shown: Arc<Mutex<Vec<String>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
+    // Set just before the kill: from then on a failed creation is expected; before it,
+    // one fails the test at once (not after its time limit).
+    let killing = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..4 {
-        let (base, admin, shown, stop) = (
+        let (base, admin, shown, killing) = (
             server.base.clone(),
             admin.clone(),
             shown.clone(),
-            stop.clone(),
+            killing.clone(),
         );
         writers.push(tokio::spawn(async move {
             let http = http();
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
+            for i in 0.. {
                 match create(&http, &base, &admin, &format!("w{w} k{i}")).await {
                     Ok((_, key)) => shown.lock().await.push(key),
-                    Err(_) => break, // the server is gone
+                    Err(_) if killing.load(Ordering::SeqCst) => return, // the server is gone
+                    Err(e) => panic!("writer {w}: creation {i} failed before the kill: {e}"),
                 }
-                i += 1;
             }
         }));
     }
-    while shown.lock().await.len() < 40 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("40 keys shown", WAIT_LIMIT, async || {
+        if let Some(writer) = writers.iter_mut().find(|w| w.is_finished()) {
+            // Only a panic ends a writer before the kill: this re-raises it.
+            writer.await.unwrap();
+            panic!("a writer stopped before the kill");
+        }
+        shown.lock().await.len() >= 40
+    })
+    .await;
     // Killed with creations in flight.
+    killing.store(true, Ordering::SeqCst);
     server.kill9();
-    stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();
     }
@@ -438,7 +406,6 @@ async fn parallel_creates_and_revokes_on_two_instances_lose_nothing(db: TestDb) 
     }
     assert_eq!(statuses.len(), 501);
     assert_eq!(statuses.values().filter(|s| *s == "revoked").count(), 250);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
     for (i, (id, key)) in created.iter().enumerate() {
         let expected = if i % 2 == 0 { "revoked" } else { "active" };
         assert_eq!(statuses[id], expected, "{id}");
@@ -448,7 +415,16 @@ async fn parallel_creates_and_revokes_on_two_instances_lose_nothing(db: TestDb) 
             StatusCode::OK
         };
         for base in &bases {
-            assert_eq!(whoami(&http, base, key).await, code, "{id} on {base}");
+            // A revocation made on the other instance reaches this one soon after.
+            eventually(
+                &format!("{id} answers {code} on {base}"),
+                WAIT_LIMIT,
+                async || {
+                    let got = whoami(&http, base, key).await;
+                    if got == code { Ok(()) } else { Err(got) }
+                },
+            )
+            .await;
         }
     }
 }
@@ -515,14 +491,6 @@ async fn status_of(
     }
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < timeout, "{what} within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn a_lost_database_means_503_then_service_resumes(db: TestDb) {
     let cluster = Cluster::new(db);
     let (_, admin) = cluster.bootstrap();
@@ -555,7 +523,7 @@ async fn a_lost_database_means_503_then_service_resumes(db: TestDb) {
         None => std::fs::rename(&file, &away).unwrap(),
     }
     let ready = format!("{}/readyz", server.base);
-    wait_for("readyz 503", Duration::from_secs(5), async || {
+    eventually("readyz 503", WAIT_LIMIT, async || {
         status_of(&http, http.get(&ready)).await.0 == StatusCode::SERVICE_UNAVAILABLE
     })
     .await;
@@ -591,11 +559,11 @@ async fn a_lost_database_means_503_then_service_resumes(db: TestDb) {
         Some(p) => p.restore(),
         None => std::fs::rename(&away, &file).unwrap(),
     }
-    wait_for("readyz 200 again", Duration::from_secs(15), async || {
+    eventually("readyz 200 again", WAIT_LIMIT, async || {
         status_of(&http, http.get(&ready)).await.0 == StatusCode::OK
     })
     .await;
-    wait_for("whoami 200 again", Duration::from_secs(10), async || {
+    eventually("whoami 200 again", WAIT_LIMIT, async || {
         whoami(&http, &server.base, &admin).await == StatusCode::OK
     })
     .await;
@@ -673,9 +641,12 @@ async fn the_secret_rotates_without_locking_anyone_out(db: TestDb) {
 mod postgres_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_cut_listener_falls_back_to_the_poll() {
-        if let Some(db) = crate::common::TestDb::postgres().await {
-            super::a_cut_listener_falls_back_to_the_poll(db).await;
-        }
+        let db = crate::common::TestDb::postgres().await;
+        crate::common::within_time_limit(
+            "postgres_only::a_cut_listener_falls_back_to_the_poll",
+            super::a_cut_listener_falls_back_to_the_poll(db),
+        )
+        .await;
     }
 }
 
@@ -691,48 +662,51 @@ on_both_databases!(
 /// shows no key and leaves no row; every key that was shown still works (R1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sqlite_database_refuses_cleanly() {
-    let server = common::TestServer::start_with(
-        TestDb::sqlite().await,
-        &[("KEYGATE_SQLITE_MAX_SIZE_MB", "1")],
-    )
-    .await;
-    let (_, _, admin) = server.org_with_admin_key().await;
-    let http = http();
-    let mut shown = Vec::new();
-    let failure = loop {
-        assert!(shown.len() < 20_000, "never filled up");
-        let response = http
-            .post(format!("{}/api/v1/keys", server.base))
-            .header("x-api-key", &admin)
-            .json(&json!({"name": format!("filler {}", shown.len()), "scopes": ["gateway"]}))
-            .send()
+    common::within_time_limit("a_full_sqlite_database_refuses_cleanly", async {
+        let server = common::TestServer::start_with(
+            TestDb::sqlite().await,
+            &[("KEYGATE_SQLITE_MAX_SIZE_MB", "1")],
+        )
+        .await;
+        let (_, _, admin) = server.org_with_admin_key().await;
+        let http = http();
+        let mut shown = Vec::new();
+        let failure = loop {
+            assert!(shown.len() < 20_000, "never filled up");
+            let response = http
+                .post(format!("{}/api/v1/keys", server.base))
+                .header("x-api-key", &admin)
+                .json(&json!({"name": format!("filler {}", shown.len()), "scopes": ["gateway"]}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            if status == StatusCode::CREATED {
+                shown.push(body["secret"].as_str().unwrap().to_owned());
+            } else {
+                break (status, body);
+            }
+        };
+        assert_eq!(failure.0, StatusCode::INSUFFICIENT_STORAGE, "{}", failure.1);
+        assert_eq!(failure.1["error"], "storage_full");
+        assert!(failure.1.get("secret").is_none() && !failure.1.to_string().contains("kg_"));
+        // Exactly the shown keys exist (plus the admin key), and each one works.
+        let conn = server.db.connect().await;
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        let rows = app::entities::api_key::Entity::find()
+            .count(&conn)
             .await
             .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        if status == StatusCode::CREATED {
-            shown.push(body["secret"].as_str().unwrap().to_owned());
-        } else {
-            break (status, body);
+        assert_eq!(rows as usize, shown.len() + 1);
+        for key in &shown {
+            let body = common::api::verify(&http, &server.base, key).await;
+            assert_eq!(body["valid"], true, "{body}");
         }
-    };
-    assert_eq!(failure.0, StatusCode::INSUFFICIENT_STORAGE, "{}", failure.1);
-    assert_eq!(failure.1["error"], "storage_full");
-    assert!(failure.1.get("secret").is_none() && !failure.1.to_string().contains("kg_"));
-    // Exactly the shown keys exist (plus the admin key), and each one works.
-    let conn = server.db.connect().await;
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    let rows = app::entities::api_key::Entity::find()
-        .count(&conn)
-        .await
-        .unwrap();
-    assert_eq!(rows as usize, shown.len() + 1);
-    for key in &shown {
-        let body = common::api::verify(&http, &server.base, key).await;
-        assert_eq!(body["valid"], true, "{body}");
-    }
-    println!(
-        "SQLite capped at 1 MB: {} keys created, then a clean 507",
-        shown.len()
-    );
+        println!(
+            "SQLite capped at 1 MB: {} keys created, then a clean 507",
+            shown.len()
+        );
+    })
+    .await;
 }

@@ -7,12 +7,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use axum::extract::Request;
-use axum::routing::any;
 use common::api::{call, send, verify, whoami};
-use common::{TestDb, TestServer};
+use common::{TestDb, TestServer, WAIT_LIMIT, eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -21,29 +17,12 @@ on_both_databases!(
     search_and_filters_combine_and_page,
 );
 
-/// An upstream that answers with the headers it received.
-async fn echo_upstream() -> String {
-    async fn echo(request: Request) -> axum::Json<Value> {
-        let headers: serde_json::Map<String, Value> = request
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or("?"))))
-            .collect();
-        axum::Json(json!({ "headers": headers }))
-    }
-    let app = axum::Router::new().route("/{*rest}", any(echo));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
 async fn keys_carry_tags_an_owner_and_metadata(db: TestDb) {
-    let upstream = echo_upstream().await;
+    let upstream = common::echo_upstream().await;
     let server = TestServer::start_with(db, &[("KEYGATE_UPSTREAM_URL", upstream.as_str())]).await;
     let other = server.another_instance().await;
     let (owner, org, admin) = server.org_with_admin_key().await;
-    let http = reqwest::Client::new();
+    let http = common::http();
     let keys_url = format!("{}/api/v1/keys", server.base);
 
     // Bad context: a field error naming what is wrong; nothing is created.
@@ -179,14 +158,12 @@ async fn keys_carry_tags_an_owner_and_metadata(db: TestDb) {
         (&json!(["staging"]), &json!("cus_9"), &Value::Null),
         "what is left out is cleared"
     );
-    let started = Instant::now();
-    while verify(&http, &other, &key).await["owner_id"] != "cus_9" {
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "the other instance still returns the old owner"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "the other instance returns the new owner",
+        WAIT_LIMIT,
+        async || verify(&http, &other, &key).await["owner_id"] == "cus_9",
+    )
+    .await;
     assert_eq!(
         verify(&http, &other, &key).await["tags"],
         json!(["staging"])
@@ -308,7 +285,7 @@ async fn names(http: &reqwest::Client, base: &str, key: &str, query: &str) -> (V
 async fn search_and_filters_combine_and_page(db: TestDb) {
     let server = TestServer::start(db).await;
     let (owner, org, admin) = server.org_with_admin_key().await;
-    let http = reqwest::Client::new();
+    let http = common::http();
     let keys_url = format!("{}/api/v1/keys", server.base);
     let create = |body: Value| {
         let (http, url, admin) = (http.clone(), keys_url.clone(), admin.clone());

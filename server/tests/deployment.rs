@@ -10,11 +10,9 @@
 
 mod common;
 
+use common::process::{BIN, Running, SECRET};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
-
-use common::process::{BIN, SECRET, free_port};
 
 const HASH: &str = "0123456789abcdefDEPLOY";
 
@@ -62,14 +60,15 @@ fn make_site(dir: &Path, with_hashes: bool) -> std::path::PathBuf {
     site
 }
 
-fn command(bin: &Path, site: &Path, data: &Path, port: u16) -> Command {
+/// The copied binary, started from elsewhere, on a port of its own choosing.
+fn command(bin: &Path, site: &Path, data: &Path) -> Command {
     let mut command = Command::new(bin);
     command
         .env_clear()
         .env("KEYGATE_DATA_DIR", data)
         .env("KEYGATE_SECRET", SECRET)
         .env("KEYGATE_SITE_ROOT", site)
-        .env("KEYGATE_ADDR", format!("127.0.0.1:{port}"))
+        .env("KEYGATE_ADDR", "127.0.0.1:0")
         // Started from somewhere else: nothing is found by a relative path.
         .current_dir(std::env::temp_dir())
         .stdout(Stdio::piped())
@@ -79,51 +78,48 @@ fn command(bin: &Path, site: &Path, data: &Path, port: u16) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_copied_binary_serves_the_bundle_its_site_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let bin = copied_binary(dir.path());
-    let site = make_site(dir.path(), true);
-    let data = dir.path().join("data");
-    let port = free_port();
-    let mut child = {
-        let _one_at_a_time = FORKING.lock().unwrap_or_else(|e| e.into_inner());
-        command(&bin, &site, &data, port).spawn().unwrap()
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..400 {
-        if reqwest::get(format!("{base}/readyz"))
+    common::within_time_limit("a_copied_binary_serves_the_bundle_its_site_names", async {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = copied_binary(dir.path());
+        let site = make_site(dir.path(), true);
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let log = data.join("server.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = {
+            let _one_at_a_time = FORKING.lock().unwrap_or_else(|e| e.into_inner());
+            command(&bin, &site, &data)
+                .stdout(Stdio::from(file.try_clone().unwrap()))
+                .stderr(Stdio::from(file))
+                .spawn()
+                .unwrap()
+        };
+        let server = Running::watch(child, log).await;
+        let http = common::http();
+        let page = http
+            .get(format!("{}/login", server.base))
+            .send()
             .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            ready = true;
-            break;
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let bundle = http
+            .get(format!("{}/pkg/keygate.{HASH}.js", server.base))
+            .send()
+            .await
+            .unwrap();
+        let status = bundle.status();
+        let body = bundle.text().await.unwrap();
+        server.stop();
+        for ext in ["js", "wasm", "css"] {
+            let name = format!("/pkg/keygate.{HASH}.{ext}");
+            assert!(page.contains(&name), "the page names {name}: {page}");
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    if !ready {
-        let _ = child.kill();
-        let output = child.wait_with_output().unwrap();
-        panic!("did not start: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    let page = reqwest::get(format!("{base}/login"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let bundle = reqwest::get(format!("{base}/pkg/keygate.{HASH}.js"))
-        .await
-        .unwrap();
-    let status = bundle.status();
-    let body = bundle.text().await.unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
-    for ext in ["js", "wasm", "css"] {
-        let name = format!("/pkg/keygate.{HASH}.{ext}");
-        assert!(page.contains(&name), "the page names {name}: {page}");
-    }
-    assert_eq!(status, reqwest::StatusCode::OK);
-    assert!(body.contains("export default function init"), "{body}");
+        assert_eq!(status, reqwest::StatusCode::OK);
+        assert!(body.contains("export default function init"), "{body}");
+    })
+    .await;
 }
 
 #[test]
@@ -132,12 +128,7 @@ fn a_site_without_the_named_bundle_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let bin = copied_binary(dir.path());
     let site = make_site(dir.path(), false);
-    let output = run_to_end(&mut command(
-        &bin,
-        &site,
-        &dir.path().join("data"),
-        free_port(),
-    ));
+    let output = run_to_end(&mut command(&bin, &site, &dir.path().join("data")));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("no hash.txt names them"), "{stderr}");
@@ -147,12 +138,7 @@ fn a_site_without_the_named_bundle_refuses_to_start() {
     let bin = copied_binary(dir.path());
     let site = make_site(dir.path(), true);
     std::fs::remove_file(site.join(format!("pkg/keygate.{HASH}.wasm"))).unwrap();
-    let output = run_to_end(&mut command(
-        &bin,
-        &site,
-        &dir.path().join("data"),
-        free_port(),
-    ));
+    let output = run_to_end(&mut command(&bin, &site, &dir.path().join("data")));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(

@@ -68,10 +68,7 @@ async fn start_upstream() -> String {
         .route("/base/count", post(count))
         .route("/base/download/{mb}", get(download))
         .route("/base/slow", get(slow));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/base")
+    format!("{}/base", common::serve(app).await)
 }
 
 async fn gateway_server(extra: &[(&str, &str)]) -> (TestServer, String, String, String) {
@@ -84,172 +81,182 @@ async fn gateway_server(extra: &[(&str, &str)]) -> (TestServer, String, String, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwards_with_identity_and_without_credentials() {
-    let upstream = start_upstream().await;
-    let (server, org, key_id, key) =
-        gateway_server(&[("KEYGATE_UPSTREAM_URL", upstream.as_str())]).await;
-    let client = reqwest::Client::new();
-    let response = client
-        .patch(format!("{}/gw/echo/a/b?x=1&y=two", server.base))
-        .header("authorization", format!("Bearer {key}"))
-        .header("x-keygate-org-id", "org_spoofed")
-        .header("x-custom", "kept")
-        .header("cookie", "keygate_session=should-not-leak; theirs=1")
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["x-upstream"], "yes");
-    assert_eq!(
-        response.headers()["cache-control"],
-        "max-age=60",
-        "the upstream's answer is passed through"
-    );
-    let seen: Value = response.json().await.unwrap();
-    assert_eq!(seen["method"], "PATCH");
-    assert_eq!(seen["uri"], "/base/echo/a/b?x=1&y=two");
-    let headers = &seen["headers"];
-    assert_eq!(headers["x-keygate-org-id"], org.as_str());
-    assert_eq!(headers["x-keygate-key-id"], key_id.as_str());
-    assert_eq!(headers["x-keygate-scopes"], "gateway");
-    assert_eq!(headers["x-custom"], "kept");
-    assert_eq!(headers["cookie"], "theirs=1");
-    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
-    assert!(headers.get("authorization").is_none(), "{headers}");
-    assert!(headers.get("x-api-key").is_none(), "{headers}");
-    assert!(
-        !seen.to_string().contains(&key),
-        "the key reached the upstream"
-    );
+    common::within_time_limit("forwards_with_identity_and_without_credentials", async {
+        let upstream = start_upstream().await;
+        let (server, org, key_id, key) =
+            gateway_server(&[("KEYGATE_UPSTREAM_URL", upstream.as_str())]).await;
+        let client = common::http();
+        let response = client
+            .patch(format!("{}/gw/echo/a/b?x=1&y=two", server.base))
+            .header("authorization", format!("Bearer {key}"))
+            .header("x-keygate-org-id", "org_spoofed")
+            .header("x-custom", "kept")
+            .header("cookie", "keygate_session=should-not-leak; theirs=1")
+            .body("hello")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-upstream"], "yes");
+        assert_eq!(
+            response.headers()["cache-control"],
+            "max-age=60",
+            "the upstream's answer is passed through"
+        );
+        let seen: Value = response.json().await.unwrap();
+        assert_eq!(seen["method"], "PATCH");
+        assert_eq!(seen["uri"], "/base/echo/a/b?x=1&y=two");
+        let headers = &seen["headers"];
+        assert_eq!(headers["x-keygate-org-id"], org.as_str());
+        assert_eq!(headers["x-keygate-key-id"], key_id.as_str());
+        assert_eq!(headers["x-keygate-scopes"], "gateway");
+        assert_eq!(headers["x-custom"], "kept");
+        assert_eq!(headers["cookie"], "theirs=1");
+        assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
+        assert!(headers.get("authorization").is_none(), "{headers}");
+        assert!(headers.get("x-api-key").is_none(), "{headers}");
+        assert!(
+            !seen.to_string().contains(&key),
+            "the key reached the upstream"
+        );
 
-    let (status, seen) = common::api::call(
-        &client,
-        reqwest::Method::GET,
-        &format!("{}/gw/echo/x", server.base),
-        &key,
-        None,
-    )
+        let (status, seen) = common::api::call(
+            &client,
+            reqwest::Method::GET,
+            &format!("{}/gw/echo/x", server.base),
+            &key,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{seen}");
+        assert!(seen["headers"].get("x-api-key").is_none());
+        assert_eq!(seen["uri"], "/base/echo/x");
+    })
     .await;
-    assert_eq!(status, StatusCode::OK, "{seen}");
-    assert!(seen["headers"].get("x-api-key").is_none());
-    assert_eq!(seen["uri"], "/base/echo/x");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_bodies_of_several_megabytes_both_ways() {
-    let upstream = start_upstream().await;
-    let (server, _, _, key) = gateway_server(&[("KEYGATE_UPSTREAM_URL", upstream.as_str())]).await;
-    let client = reqwest::Client::new();
+    common::within_time_limit("streams_bodies_of_several_megabytes_both_ways", async {
+        let upstream = start_upstream().await;
+        let (server, _, _, key) =
+            gateway_server(&[("KEYGATE_UPSTREAM_URL", upstream.as_str())]).await;
+        let client = common::http();
 
-    // Up: 8 MB sent as a stream of chunks (no Content-Length), far over the API body limit.
-    let mut expected = Sha256::new();
-    for i in 0..8 * 16 {
-        expected.update(chunk(i));
-    }
-    let body = futures_util::stream::iter(0..8 * 16).map(|i| Ok::<_, std::io::Error>(chunk(i)));
-    let response = client
-        .post(format!("{}/gw/count", server.base))
-        .header("x-api-key", &key)
-        .body(reqwest::Body::wrap_stream(body))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let counted: Value = response.json().await.unwrap();
-    assert_eq!(counted["len"], 8 * MB);
-    assert_eq!(counted["sha256"], format!("{:x}", expected.finalize()));
+        // Up: 8 MB sent as a stream of chunks (no Content-Length), far over the API body limit.
+        let mut expected = Sha256::new();
+        for i in 0..8 * 16 {
+            expected.update(chunk(i));
+        }
+        let body = futures_util::stream::iter(0..8 * 16).map(|i| Ok::<_, std::io::Error>(chunk(i)));
+        let response = client
+            .post(format!("{}/gw/count", server.base))
+            .header("x-api-key", &key)
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let counted: Value = response.json().await.unwrap();
+        assert_eq!(counted["len"], 8 * MB);
+        assert_eq!(counted["sha256"], format!("{:x}", expected.finalize()));
 
-    // Down: 12 MB streamed back, byte for byte.
-    let response = client
-        .get(format!("{}/gw/download/12", server.base))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut stream = response.bytes_stream();
-    let (mut got, mut want) = (Sha256::new(), Sha256::new());
-    let mut len = 0;
-    while let Some(piece) = stream.next().await {
-        let piece = piece.unwrap();
-        len += piece.len();
-        got.update(&piece);
-    }
-    for i in 0..12 * 16 {
-        want.update(chunk(i));
-    }
-    assert_eq!(len, 12 * MB);
-    assert_eq!(got.finalize(), want.finalize());
+        // Down: 12 MB streamed back, byte for byte.
+        let response = client
+            .get(format!("{}/gw/download/12", server.base))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut stream = response.bytes_stream();
+        let (mut got, mut want) = (Sha256::new(), Sha256::new());
+        let mut len = 0;
+        while let Some(piece) = stream.next().await {
+            let piece = piece.unwrap();
+            len += piece.len();
+            got.update(&piece);
+        }
+        for i in 0..12 * 16 {
+            want.update(chunk(i));
+        }
+        assert_eq!(len, 12 * MB);
+        assert_eq!(got.finalize(), want.finalize());
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_are_404_504_502_401_and_403() {
-    let upstream = start_upstream().await;
-    let client = reqwest::Client::new();
-    let get = |base: &str, path: &str, key: &str| {
-        client
-            .get(format!("{base}{path}"))
-            .header("x-api-key", key)
-            .send()
-    };
-    let json = |r: reqwest::Response| async move {
-        let status = r.status();
-        (status, r.json::<Value>().await.unwrap())
-    };
+    common::within_time_limit("failures_are_404_504_502_401_and_403", async {
+        let upstream = start_upstream().await;
+        let client = common::http();
+        let get = |base: &str, path: &str, key: &str| {
+            client
+                .get(format!("{base}{path}"))
+                .header("x-api-key", key)
+                .send()
+        };
+        let json = |r: reqwest::Response| async move {
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        };
 
-    // Timeout: the upstream answers after 3 s; the gateway waits 0.5 s.
-    let (server, org, _, key) = gateway_server(&[
-        ("KEYGATE_UPSTREAM_URL", upstream.as_str()),
-        ("KEYGATE_UPSTREAM_TIMEOUT", "0.5"),
-    ])
-    .await;
-    let (status, body) = json(get(&server.base, "/gw/slow", &key).await.unwrap()).await;
-    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
-    assert_eq!(body["error"], "gateway_timeout");
+        // Timeout: the upstream answers after 3 s; the gateway waits 0.5 s.
+        let (server, org, _, key) = gateway_server(&[
+            ("KEYGATE_UPSTREAM_URL", upstream.as_str()),
+            ("KEYGATE_UPSTREAM_TIMEOUT", "0.5"),
+        ])
+        .await;
+        let (status, body) = json(get(&server.base, "/gw/slow", &key).await.unwrap()).await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+        assert_eq!(body["error"], "gateway_timeout");
 
-    // No key: 401; a key without the gateway scope: 403.
-    let (status, body) = json(
-        client
-            .get(format!("{}/gw/echo/x", server.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    let ada = server.client();
-    let (status, _) = ada
-        .call(
-            "log_in",
-            &[("email", "ada@example.com"), ("password", common::PASSWORD)],
+        // No key: 401; a key without the gateway scope: 403.
+        let (status, body) = json(
+            client
+                .get(format!("{}/gw/echo/x", server.base))
+                .send()
+                .await
+                .unwrap(),
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
-    let (_, reader) = ada.create_key(&org, "reader", "keys:read").await;
-    let (status, body) = json(get(&server.base, "/gw/echo/x", &reader).await.unwrap()).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(body["error"], "insufficient_scope");
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        let ada = server.client();
+        let (status, _) = ada
+            .call(
+                "log_in",
+                &[("email", "ada@example.com"), ("password", common::PASSWORD)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, reader) = ada.create_key(&org, "reader", "keys:read").await;
+        let (status, body) = json(get(&server.base, "/gw/echo/x", &reader).await.unwrap()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(body["error"], "insufficient_scope");
 
-    // Upstream down: a port nothing listens on.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let (down, _, _, key) =
-        gateway_server(&[("KEYGATE_UPSTREAM_URL", &format!("http://{closed}"))]).await;
-    let (status, body) = json(get(&down.base, "/gw/anything", &key).await.unwrap()).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
-    assert_eq!(body["error"], "bad_gateway");
+        // Upstream down: a port held by a socket that is bound but does not listen, so
+        // connections are refused and nothing else can listen there meanwhile.
+        let held = tokio::net::TcpSocket::new_v4().unwrap();
+        held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let closed = held.local_addr().unwrap();
+        let (down, _, _, key) =
+            gateway_server(&[("KEYGATE_UPSTREAM_URL", &format!("http://{closed}"))]).await;
+        let (status, body) = json(get(&down.base, "/gw/anything", &key).await.unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+        assert_eq!(body["error"], "bad_gateway");
 
-    // No upstream configured: 404 with a clear error.
-    let (none, _, _, key) = gateway_server(&[]).await;
-    let (status, body) = json(get(&none.base, "/gw/anything", &key).await.unwrap()).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    assert_eq!(body["error"], "no_upstream");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("KEYGATE_UPSTREAM_URL")
-    );
+        // No upstream configured: 404 with a clear error.
+        let (none, _, _, key) = gateway_server(&[]).await;
+        let (status, body) = json(get(&none.base, "/gw/anything", &key).await.unwrap()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["error"], "no_upstream");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("KEYGATE_UPSTREAM_URL")
+        );
+    })
+    .await;
 }

@@ -67,10 +67,8 @@ fn unkey_key() -> (String, String) {
 
 /// Runs `keygate key import` against the test database; (success, stdout, stderr).
 fn import_cli(db: &TestDb, org: &str, file: &str) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keygate"))
-        .env_clear()
-        .env("KEYGATE_DATA_DIR", db.data_dir())
-        .env("KEYGATE_DATABASE_URL", &db.url)
+    let output = db
+        .keygate()
         .args(["key", "import", "--org", org, "--file", file])
         .output()
         .unwrap();
@@ -106,11 +104,7 @@ async fn start_upstream() -> String {
             "credential": header("x-api-key").or(header("authorization")),
         }))
     }
-    let app = axum::Router::new().fallback(echo);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    common::serve(axum::Router::new().fallback(echo)).await
 }
 
 async fn row(db: &DatabaseConnection, id: &str) -> app::entities::api_key::Model {
@@ -124,19 +118,25 @@ async fn row(db: &DatabaseConnection, id: &str) -> app::entities::api_key::Model
 /// The gateway's answer for `key`, retried while the server may not have re-read the
 /// imported keys yet (it is told within a poll interval).
 async fn through_gateway(base: &str, header: (&str, String)) -> (StatusCode, Value) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let (status, _, body) = send(
-            reqwest::Client::new()
-                .get(format!("{base}/gw/anything"))
-                .header(header.0, header.1.clone()),
-        )
-        .await;
-        if status == StatusCode::OK || std::time::Instant::now() > deadline {
-            return (status, body);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let body = common::eventually(
+        "the gateway lets the imported key through",
+        common::WAIT_LIMIT,
+        async || {
+            let (status, _, body) = send(
+                common::http()
+                    .get(format!("{base}/gw/anything"))
+                    .header(header.0, header.1.clone()),
+            )
+            .await;
+            if status == StatusCode::OK {
+                Ok(body)
+            } else {
+                Err((status, body))
+            }
+        },
+    )
+    .await;
+    (StatusCode::OK, body)
 }
 
 async fn imported_keys_work_as_issued_and_lose_their_sha256_on_first_use(db: TestDb) {
@@ -169,7 +169,7 @@ async fn imported_keys_work_as_issued_and_lose_their_sha256_on_first_use(db: Tes
     assert!(stderr.contains("skipped line 7 (Gone)"), "{stderr}");
 
     // Listed as imported, with their old hints and dates.
-    let http = reqwest::Client::new();
+    let http = common::http();
     let (status, list) = call(
         &http,
         Method::GET,
@@ -413,23 +413,24 @@ async fn two_instances_racing_on_a_first_use_both_answer_and_move_the_key_once(d
     let other = server.another_instance().await;
     let whoami = |base: &str, key: &str| {
         send(
-            reqwest::Client::new()
+            common::http()
                 .get(format!("{base}/api/v1/whoami"))
                 .header("x-api-key", key),
         )
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let (status, _, body) = whoami(&server.base, &probe_key).await;
-        if status == StatusCode::OK {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first instance never learned of the import: {body}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    common::eventually(
+        "the first instance learns of the import",
+        common::WAIT_LIMIT,
+        async || {
+            let (status, _, body) = whoami(&server.base, &probe_key).await;
+            if status == StatusCode::OK {
+                Ok(())
+            } else {
+                Err(body)
+            }
+        },
+    )
+    .await;
 
     let conn = server.db.connect().await;
     let raced = app::entities::api_key::Entity::find()
@@ -488,7 +489,7 @@ async fn an_imported_key_that_expired_before_its_first_use_leaves_the_others_wor
     let other = server.another_instance().await;
     let whoami = |key: &str| {
         send(
-            reqwest::Client::new()
+            common::http()
                 .get(format!("{other}/api/v1/whoami"))
                 .header("x-api-key", key),
         )
@@ -627,7 +628,7 @@ async fn foreign_strings_cost_no_query_while_no_imported_key_waits(db: TestDb) {
 async fn the_rest_api_imports_what_the_cli_imports(db: TestDb) {
     let server = TestServer::start(db).await;
     let (owner, org, admin) = server.org_with_admin_key().await;
-    let http = reqwest::Client::new();
+    let http = common::http();
     let url = format!("{}/api/v1/keys/import", server.base);
     let (ba_key, ba_hash) = better_auth_key();
     let (uk_key, uk_hash) = unkey_key();
@@ -762,19 +763,23 @@ async fn the_rest_api_imports_what_the_cli_imports(db: TestDb) {
     );
     // Another instance learns of it by the announcement.
     let other = server.another_instance().await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let (status, _, _) = send(
-            http.get(format!("{other}/api/v1/whoami"))
-                .header("authorization", format!("Bearer {other_key}")),
-        )
-        .await;
-        if status == StatusCode::OK {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{status}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    common::eventually(
+        "the other instance learns of the import",
+        common::WAIT_LIMIT,
+        async || {
+            let (status, _, _) = send(
+                http.get(format!("{other}/api/v1/whoami"))
+                    .header("authorization", format!("Bearer {other_key}")),
+            )
+            .await;
+            if status == StatusCode::OK {
+                Ok(())
+            } else {
+                Err(status)
+            }
+        },
+    )
+    .await;
 }
 
 /// Issue 27 §3 and §10: an import meets the organization's key policy line by line, is
@@ -861,7 +866,7 @@ async fn imports_follow_the_policy_emit_events_and_need_an_admin(db: TestDb) {
     let entry = json!({"name": "Fine", "sha256": ok_hash, "encoding": "base64url",
                        "expires_at": in_days(20)});
     let url = format!("{}/api/v1/keys/import", server.base);
-    let http = reqwest::Client::new();
+    let http = common::http();
     let (status, answer) = call(
         &http,
         Method::POST,
@@ -877,10 +882,9 @@ async fn imports_follow_the_policy_emit_events_and_need_an_admin(db: TestDb) {
             .unwrap()
             .contains("owners and admins")
     );
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keygate"))
-        .env_clear()
-        .env("KEYGATE_DATA_DIR", server.db.data_dir())
-        .env("KEYGATE_DATABASE_URL", &server.db.url)
+    let output = server
+        .db
+        .keygate()
         .args(["key", "import", "--org", &org, "--as", &dev.email, "--file"])
         .arg(&file)
         .output()

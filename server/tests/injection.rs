@@ -24,9 +24,21 @@ async fn raw_text_children_stay_text(db: TestDb) {
     // It renders pages: see `start_in_own_process`.
     let server = TestServer::start_in_own_process(db).await;
     let (owner, _) = server.user("Owner").await;
-    let org = owner.create_org("Acme").await;
-    let (developer, dev) = server.user("Dev").await;
-    owner.add_member(&org, &dev.email, "developer").await;
+    // The organization's name and a member's display name are people's writing too.
+    let org = owner.create_org("Acme </textarea><h1>org</h1>").await;
+    let developer = server.client();
+    let (status, body) = developer
+        .call(
+            "sign_up",
+            &[
+                ("email", "dev@example.com"),
+                ("display_name", "Dev </textarea><h1>dev</h1>"),
+                ("password", common::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    owner.add_member(&org, "dev@example.com", "developer").await;
     let (key_id, _) = developer
         .create_key(&org, "</textarea><h1>name</h1>", "gateway")
         .await;
@@ -48,6 +60,11 @@ async fn raw_text_children_stay_text(db: TestDb) {
     for path in [
         format!("/orgs/{org}/settings/keys/{key_id}"),
         format!("/orgs/{org}/settings/keys"),
+        format!("/orgs/{org}/settings"),
+        format!("/orgs/{org}/settings/members"),
+        format!("/orgs/{org}/settings/webhooks"),
+        format!("/orgs/{org}/settings/policy"),
+        "/orgs".to_owned(),
     ] {
         let html = owner.get(&path).await.text().await.unwrap();
         assert!(html.contains("Acme"), "{path} rendered: {html}");
@@ -55,6 +72,8 @@ async fn raw_text_children_stay_text(db: TestDb) {
             "<h1>pwned",
             "<h1>name",
             "<h1>owner",
+            "<h1>org",
+            "<h1>dev",
             "<form method=post action=/rpc/add_member",
         ] {
             assert!(

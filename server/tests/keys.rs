@@ -19,9 +19,7 @@ use app::ssr::Secret;
 use app::state::AppState;
 use common::{Client, TestDb, TestServer};
 use reqwest::StatusCode;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, sea_query::Expr,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 on_both_databases!(
     the_database_holds_no_key,
@@ -503,14 +501,7 @@ async fn verification_checks_shape_status_and_expiry(db: TestDb) {
         Err(VerifyError::Unknown)
     );
 
-    api_key::Entity::update_many()
-        .col_expr(
-            api_key::Column::ExpiresAt,
-            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
-        )
-        .exec(&state.db)
-        .await
-        .unwrap();
+    common::expire_key(&state.db, &created.key.id).await;
     assert_eq!(
         digest::verify_key(&state.db, &secret, &created.secret)
             .await
@@ -722,18 +713,44 @@ async fn check_key_cell(caller: &Client, owner: &Client, org: &str, expected: u1
         "{cell}"
     );
 
-    let (key_id, _) = create_by(owner, org, "to roll").await;
+    let (key_id, old_secret) = create_by(owner, org, "to roll").await;
     let (_, hint_before) = key_state(owner, org, &key_id).await;
     let (status, body) = caller
         .call("roll_api_key", &[("org_id", org), ("key_id", &key_id)])
         .await;
     assert_eq!(status.as_u16(), expected, "{cell} roll: {body}");
     let (_, hint_after) = key_state(owner, org, &key_id).await;
-    if !allowed {
+    let http = common::http();
+    let old = common::api::verify(&http, &owner.base, &old_secret).await;
+    if allowed {
+        // A new secret for the same key, which works; the old one (no overlap) does not.
+        assert_ne!(
+            hint_after, hint_before,
+            "{cell}: an allowed roll kept the hint"
+        );
+        let new_secret = body["secret"].as_str().unwrap();
+        assert_ne!(new_secret, old_secret, "{cell}");
+        assert_eq!(body["key"]["id"], key_id.as_str(), "{cell}: {body}");
+        let new = common::api::verify(&http, &owner.base, new_secret).await;
+        assert_eq!(
+            (new["valid"].as_bool(), new["key_id"].as_str()),
+            (Some(true), Some(key_id.as_str())),
+            "{cell}: the new secret: {new}"
+        );
+        assert_eq!(
+            old["valid"], false,
+            "{cell}: the old secret still works: {old}"
+        );
+    } else {
         assert_eq!(
             hint_after, hint_before,
             "{cell}: a denied roll changed the key"
         );
+        assert_eq!(
+            old["valid"], true,
+            "{cell}: a denied roll stopped the key: {old}"
+        );
+        assert!(body.get("secret").is_none(), "{cell}: {body}");
     }
     // A list never carries a secret.
     let (_, list) = owner

@@ -60,3 +60,32 @@ pub async fn verify(http: &reqwest::Client, base: &str, key: &str) -> Value {
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
+
+/// `GET /api/v1/whoami` with `key` on the server at `base`: the status and the `error`
+/// code (empty when there is none).
+pub async fn whoami_answer(http: &reqwest::Client, base: &str, key: &str) -> (StatusCode, String) {
+    let (status, body) = call(
+        http,
+        Method::GET,
+        &format!("{base}/api/v1/whoami"),
+        key,
+        None,
+    )
+    .await;
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// The status of `GET /api/v1/whoami` with `key` on the server at `base`; a request that
+/// gets no answer at all (the server is gone) counts as 502.
+pub async fn whoami_status(http: &reqwest::Client, base: &str, key: &str) -> StatusCode {
+    http.get(format!("{base}/api/v1/whoami"))
+        .header("x-api-key", key)
+        .timeout(super::REQUEST_TIMEOUT)
+        .send()
+        .await
+        .map(|r| r.status())
+        .unwrap_or(StatusCode::BAD_GATEWAY)
+}

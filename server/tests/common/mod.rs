@@ -5,6 +5,9 @@
 
 pub mod api;
 pub mod process;
+pub mod wait;
+
+pub use wait::{WAIT_LIMIT, eventually};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,9 +23,19 @@ fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
+/// What tests need from outside their process, told by their names, so that the test
+/// command can leave out (`cargo test -- --skip <pattern>`) the ones whose service is not
+/// there and report them as skipped. A test run without its service fails: a skipped
+/// test must never be counted as passed. `.ci/test.sh` reads this table.
+///
+/// - `postgres::` (the second half of [`on_both_databases!`]) and `postgres_only::`:
+///   PostgreSQL at `KEYGATE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
+/// - `redis::`: Redis at 127.0.0.1:6379 and the `redis-server` binary.
+pub const NEEDS: &[(&str, &str)] = &[
+    ("postgres::", "PostgreSQL"),
+    ("postgres_only::", "PostgreSQL"),
+    ("redis::", "Redis"),
+];
 
 pub struct TestDb {
     pub url: String,
@@ -44,19 +57,20 @@ impl TestDb {
         }
     }
 
-    /// A new, empty PostgreSQL database, or `None` (with a plain message) when no server is
-    /// reachable outside CI. With `CI=true` an unreachable server fails the test.
-    pub async fn postgres() -> Option<TestDb> {
+    /// A new, empty PostgreSQL database. A test that needs PostgreSQL and cannot reach it
+    /// fails, naming the way out: it is never reported as passed. The test command leaves
+    /// such tests out by name when no server is reachable (outside CI), and reports them
+    /// as skipped, with their count and the reason (see [`NEEDS`]).
+    pub async fn postgres() -> TestDb {
         let admin_url = postgres_admin_url();
         let admin = match Database::connect(admin_url.as_str()).await {
             Ok(admin) => admin,
-            Err(e) if !in_ci() => {
-                eprintln!(
-                    "SKIPPED: PostgreSQL is not reachable ({e}); set KEYGATE_TEST_POSTGRES_URL to run these tests"
-                );
-                return None;
-            }
-            Err(e) => panic!("PostgreSQL is required when CI=true but is not reachable: {e}"),
+            Err(e) => panic!(
+                "PostgreSQL is not reachable at {admin_url} ({e}): start it, set \
+                 KEYGATE_TEST_POSTGRES_URL, or leave these tests out with `cargo test -- \
+                 --skip postgres:: --skip postgres_only::` (.ci/test.sh does that, and \
+                 reports them as skipped)"
+            ),
         };
         let name = format!("keygate_test_{}", app::ssr::random_id("db").to_lowercase());
         admin
@@ -64,11 +78,11 @@ impl TestDb {
             .await
             .unwrap();
         let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
-        Some(TestDb {
+        TestDb {
             url: format!("{base}/{name}"),
             dir: tempfile::tempdir().unwrap(),
             postgres_name: Some(name),
-        })
+        }
     }
 
     /// The PostgreSQL database's name (`None` on SQLite).
@@ -112,6 +126,18 @@ impl TestDb {
         .unwrap()
     }
 
+    /// The `keygate` binary (for a one-shot CLI command) on this database and data
+    /// directory, as a test server started on it sees them: the same secret (the one in
+    /// the data directory) and nothing else from the tests' environment.
+    pub fn keygate(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(process::BIN);
+        command
+            .env_clear()
+            .env("KEYGATE_DATA_DIR", self.data_dir())
+            .env("KEYGATE_DATABASE_URL", &self.url);
+        command
+    }
+
     /// The migrated database, as the server would open it.
     pub async fn connect(&self) -> DatabaseConnection {
         server::db::connect(&self.config()).await.unwrap()
@@ -143,6 +169,23 @@ impl Drop for TestDb {
     }
 }
 
+/// Moves the expiry of the key `key_id` a minute into the past, in the database, as time
+/// would.
+pub async fn expire_key(db: &DatabaseConnection, key_id: &str) {
+    use app::entities::api_key;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let result = api_key::Entity::update_many()
+        .col_expr(
+            api_key::Column::ExpiresAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)),
+        )
+        .filter(api_key::Column::Id.eq(key_id))
+        .exec(db)
+        .await
+        .unwrap();
+    assert_eq!(result.rows_affected, 1, "no key {key_id} to expire");
+}
+
 /// Runs an async test body once on SQLite and once on PostgreSQL.
 #[macro_export]
 macro_rules! on_both_databases {
@@ -163,13 +206,12 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if let Some(db) = $crate::common::TestDb::postgres().await {
-                        $crate::common::within_time_limit(
-                            concat!("postgres::", stringify!($name)),
-                            super::$name(db),
-                        )
-                        .await;
-                    }
+                    let db = $crate::common::TestDb::postgres().await;
+                    $crate::common::within_time_limit(
+                        concat!("postgres::", stringify!($name)),
+                        super::$name(db),
+                    )
+                    .await;
                 }
             )*
         }
@@ -178,6 +220,17 @@ macro_rules! on_both_databases {
 
 /// The longest any test request may take: far beyond any answer, short of a hung run.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A plain HTTP client (no cookies) whose requests time out after [`REQUEST_TIMEOUT`]:
+/// every client a test builds must have a timeout, so a hung request fails its test.
+pub fn http() -> reqwest::Client {
+    http_builder().build().unwrap()
+}
+
+/// [`http`]'s builder, for a test that needs more (a cookie jar, no redirects, ...).
+pub fn http_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().timeout(REQUEST_TIMEOUT)
+}
 
 /// The longest one test on one database may take.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(300);
@@ -225,15 +278,33 @@ impl TestServer {
     /// per process, as deployed, even under concurrent load). Server functions and the
     /// REST API were never affected.
     pub async fn start_in_own_process(db: TestDb) -> TestServer {
-        let running =
-            process::Running::start(db.data_dir(), &[("KEYGATE_DATABASE_URL", db.url.as_str())])
-                .await;
+        Self::start_in_own_process_with(db, &[]).await
+    }
+
+    /// [`TestServer::start_in_own_process`] with extra `KEYGATE_*` variables.
+    pub async fn start_in_own_process_with(db: TestDb, extra: &[(&str, &str)]) -> TestServer {
+        let mut vars = vec![("KEYGATE_DATABASE_URL", db.url.as_str())];
+        vars.extend_from_slice(extra);
+        let running = process::Running::start(db.data_dir(), &vars).await;
+        let extra = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         TestServer {
             base: running.base.clone(),
             process: Some(running),
             db,
-            extra: Vec::new(),
+            extra,
         }
+    }
+
+    /// What the server's process wrote so far (without colours); empty for a server
+    /// running in the test's own process.
+    pub fn process_output(&self) -> String {
+        self.process
+            .as_ref()
+            .map(process::Running::output)
+            .unwrap_or_default()
     }
 
     /// Another instance on the same database and configuration, as a second machine
@@ -260,17 +331,7 @@ impl TestServer {
 
     /// A new browser-like client with its own cookie jar.
     pub fn client(&self) -> Client {
-        Client::new(
-            reqwest::Client::builder()
-                .cookie_store(true)
-                // A request the server never answers fails its test here, with the place
-                // it was made, instead of hanging the whole run.
-                .timeout(REQUEST_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            self.base.clone(),
-        )
+        browser(&self.base)
     }
 
     /// A client already signed up and logged in as `name`.
@@ -317,22 +378,45 @@ pub fn spawn_server(
     (base, task)
 }
 
+/// Serves `app` (an upstream, a webhook receiver) in this test's runtime on a port of
+/// its own; its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// An upstream that answers every request with what it received: `{"method", "uri",
+/// "headers": {name: value}}`.
+pub async fn echo_upstream() -> String {
+    async fn echo(request: axum::extract::Request) -> axum::Json<Value> {
+        let headers: serde_json::Map<String, Value> = request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").into()))
+            .collect();
+        axum::Json(serde_json::json!({
+            "method": request.method().as_str(),
+            "uri": request.uri().to_string(),
+            "headers": headers,
+        }))
+    }
+    serve(axum::Router::new().fallback(echo)).await
+}
+
 /// Waits until the server at `base` answers `/readyz`.
 pub async fn wait_until_ready(base: &str) {
-    let probe = reqwest::Client::new();
-    for _ in 0..200 {
-        if probe
+    let probe = http();
+    eventually("the test server answers /readyz", WAIT_LIMIT, async || {
+        probe
             .get(format!("{base}/readyz"))
             .timeout(Duration::from_secs(2))
             .send()
             .await
             .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("test server did not become ready");
+    })
+    .await
 }
 
 async fn serve_in_process(config: Config) -> String {
@@ -355,6 +439,21 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct User {
     pub id: String,
     pub email: String,
+}
+
+/// A new browser-like client of the server at `base`, with its own cookie jar (which
+/// sends its cookies to every server on 127.0.0.1, as a browser would to one host).
+pub fn browser(base: &str) -> Client {
+    Client::new(
+        // A request the server never answers fails its test here, with the place it was
+        // made, instead of hanging the whole run.
+        http_builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base.to_owned(),
+    )
 }
 
 /// Clones share the cookie jar, as a browser's tabs do.

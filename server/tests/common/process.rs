@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_keygate");
@@ -25,14 +26,6 @@ pub fn keygate(data_dir: &Path, extra: &[(&str, &str)]) -> Command {
         command.env(k, v);
     }
     command
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Runs a one-shot CLI command and returns its stdout, trimmed.
@@ -64,47 +57,124 @@ impl Drop for Running {
     }
 }
 
+/// The base URL in the `Keygate listening on http://<address>` line of a server's log
+/// (as [`Running::output`] gives it, without colours), once the whole line is there.
+pub fn listening_on(log: &str) -> Option<String> {
+    let line = log
+        .lines()
+        .find(|l| l.contains("Keygate listening on http://"))?;
+    // A line is complete once its newline was written: `lines` also yields a last,
+    // unfinished line, so check that the log goes on after it.
+    let end = log.find(line)? + line.len();
+    if !log[end..].starts_with('\n') {
+        return None;
+    }
+    let addr = line
+        .split("Keygate listening on http://")
+        .nth(1)?
+        .split_whitespace()
+        .next()?;
+    Some(format!("http://{addr}"))
+}
+
+/// `text` without ANSI escape sequences (the colours a log may carry).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.next() == Some('[') {
+            // Parameters and intermediates, up to the final byte (@ to ~).
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, signal: i32) -> i32;
 }
 
 impl Running {
+    /// Starts the binary on a port of its own choosing (`KEYGATE_ADDR=127.0.0.1:0`), learns
+    /// the address it bound from its log, and waits until it answers `/readyz`; checks all
+    /// along that the child is still alive, so a child that failed to start fails the test
+    /// with its log instead of another process answering in its place.
     pub async fn start(data_dir: &Path, extra: &[(&str, &str)]) -> Running {
-        let port = free_port();
-        let log = data_dir.join(format!("server-{port}.log"));
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let log = data_dir.join(format!("server-{}-{n}.log", std::process::id()));
         let file = std::fs::File::create(&log).unwrap();
-        let addr = format!("127.0.0.1:{port}");
-        let mut vars: Vec<(&str, &str)> = vec![("KEYGATE_ADDR", &addr)];
+        let mut vars: Vec<(&str, &str)> = vec![("KEYGATE_ADDR", "127.0.0.1:0")];
         vars.extend_from_slice(extra);
         let child = keygate(data_dir, &vars)
             .stdout(Stdio::from(file.try_clone().unwrap()))
             .stderr(Stdio::from(file))
             .spawn()
             .unwrap();
-        let running = Running {
-            child: Some(child),
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        for _ in 0..400 {
-            if reqwest::get(format!("{}/readyz", running.base))
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return running;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("keygate did not start: {}", running.output());
+        Running::watch(child, log).await
     }
 
-    pub fn output(&self) -> String {
-        let mut out = String::new();
-        if let Ok(mut file) = std::fs::File::open(&self.log) {
-            let _ = file.read_to_string(&mut out);
+    /// Takes charge of `child`, a server started with `KEYGATE_ADDR=127.0.0.1:0` whose
+    /// stdout and stderr go to `log`: learns its address from the log and waits until it
+    /// answers `/readyz`, failing with the log if the child exits first.
+    pub async fn watch(child: Child, log: PathBuf) -> Running {
+        let mut running = Running {
+            child: Some(child),
+            base: String::new(),
+            log,
+        };
+        let base = super::eventually(
+            "keygate logs the address it listens on",
+            super::WAIT_LIMIT,
+            async || {
+                running.fail_if_exited();
+                listening_on(&running.output())
+            },
+        )
+        .await;
+        running.base = base;
+        let probe = super::http();
+        let ready = format!("{}/readyz", running.base);
+        super::eventually("keygate answers /readyz", super::WAIT_LIMIT, async || {
+            running.fail_if_exited();
+            probe
+                .get(&ready)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        running
+    }
+
+    /// Panics with the log if the child has exited.
+    fn fail_if_exited(&mut self) {
+        let child = self.child.as_mut().expect("a running child");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "keygate exited ({status}) before it was ready:\n{}",
+                self.output()
+            );
         }
-        out
+    }
+
+    /// Everything the process wrote so far, without colours.
+    pub fn output(&self) -> String {
+        let mut out = Vec::new();
+        if let Ok(mut file) = std::fs::File::open(&self.log) {
+            let _ = file.read_to_end(&mut out);
+        }
+        strip_ansi(&String::from_utf8_lossy(&out))
     }
 
     /// SIGTERM, wait for a clean exit, and everything the process wrote.
