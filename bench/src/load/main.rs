@@ -12,6 +12,9 @@
 //! keys without a limit and with a (never reached) limit, the same with the limits in
 //! Redis, and the memory 100,000 keys' counters take.
 //!
+//! With `--only propagation`, how long a revocation takes to reach an instance that has
+//! the key cached, on a shared SQLite file and on PostgreSQL (`propagation.rs`).
+//!
 //! With `--only cost`, only the server CPU per request of `/healthz`, whoami and the
 //! gateway, each scenario run `--rounds` times in turn (the median is reported), and
 //! the ratios issue 12 sets goals for; beside them, the same requests answered and
@@ -21,7 +24,7 @@
 //! `cargo run --release -p bench --bin load -- [--seconds 10] [--connections 16]
 //!  [--large 1000000] [--binary target/release/keygate]
 //!  [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379]
-//!  [--only usage|cost] [--rounds 3]`
+//!  [--only usage|cost|propagation] [--rounds 3]`
 //!
 //! The load generator runs on the same 2-core machine as the server; it is not a test.
 
@@ -34,6 +37,7 @@ use std::time::{Duration, Instant};
 use app::keys::format;
 use http_body_util::{BodyExt, Empty};
 
+mod propagation;
 mod setup;
 
 use setup::*;
@@ -206,7 +210,8 @@ async fn main() {
     match o.only.as_deref() {
         Some("usage") => return usage_figures(&o, upstream).await,
         Some("cost") => return cost_figures(&o, upstream).await,
-        Some(other) => panic!("--only takes usage or cost, not {other}"),
+        Some("propagation") => return propagation::propagation_figures(&o, upstream).await,
+        Some(other) => panic!("--only takes usage, cost or propagation, not {other}"),
         None => {}
     }
 
