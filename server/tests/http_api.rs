@@ -581,6 +581,9 @@ async fn cross_site_state_changes_are_refused(db: TestDb) {
     let server = TestServer::start(db).await;
     let (owner, _) = server.user("Owner").await;
     let org = owner.create_org("Acme").await;
+    // With the session's own CSRF token, so that the origin check alone refuses them
+    // (T4's token is the other guard, tested in injection.rs).
+    let token = owner.csrf_token().await.unwrap();
     for (header, value) in [
         ("origin", "https://evil.example"),
         ("sec-fetch-site", "cross-site"),
@@ -590,6 +593,7 @@ async fn cross_site_state_changes_are_refused(db: TestDb) {
             .http
             .post(format!("{}/rpc/rename_org", server.base))
             .header(header, value)
+            .header("x-csrf-token", &token)
             .form(&[("org_id", org.as_str()), ("name", "Pwned")])
             .send()
             .await
