@@ -404,6 +404,15 @@ async fn no_secret_reaches_a_log_line_or_a_table_row(db: TestDb) {
         let answer = common::api::whoami(&api, &server.base, imported).await;
         assert!(answer["key_id"].is_string(), "{answer}");
     }
+    // A key in a body: a service asking about it, and the key list with a Bearer key.
+    let verified = common::api::verify(&api, &server.base, &child).await;
+    assert_eq!(verified["valid"], true, "{verified}");
+    let (status, _, _) = common::api::send(
+        api.get(url("/api/v1/keys"))
+            .header("authorization", format!("Bearer {rolled}")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
     // A leak report, as a scanner sends it, and what the CLI reads from a leak.
     let (status, _, body) = common::api::send(
         api.post(url("/api/v1/keys/leaked"))
