@@ -436,18 +436,8 @@ async fn instances_on_postgres(
     duration: Duration,
     warm: Duration,
 ) -> Option<(f64, f64)> {
-    use sea_orm::ConnectionTrait;
-    let admin = sea_orm::Database::connect(o.postgres.as_str()).await.ok()?;
-    let name = format!("keygate_bench_{}", std::process::id());
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", o.postgres.rsplit_once('/').unwrap().0);
+    let database = BenchDatabase::create(&o.postgres, "instances").await?;
+    let url = database.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let hot = Arc::new(seed(dir.path(), HOT_KEYS, Some(&url)).await);
     let a = start_server(&o.binary, dir.path(), upstream, Some(&url)).await;
@@ -479,10 +469,7 @@ async fn instances_on_postgres(
         fa.rps + fb.rps
     );
     drop((a, b));
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    database.drop_database().await;
     Some((one.rps, fa.rps + fb.rps))
 }
 

@@ -18,7 +18,7 @@ use app::orgs::access;
 use http_body_util::{BodyExt, Empty};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::setup::{client, seed, start_server};
+use crate::setup::{BenchDatabase, client, seed, start_server};
 use crate::{Options, SECRET};
 
 /// Revocations measured per database.
@@ -35,28 +35,18 @@ pub(crate) async fn propagation_figures(o: &Options, upstream: SocketAddr) {
         &sqlite,
         "the 200 ms poll of the cache event log",
     );
-    use sea_orm::ConnectionTrait;
-    let Ok(admin) = sea_orm::Database::connect(o.postgres.as_str()).await else {
+    let Some(database) = BenchDatabase::create(&o.postgres, "propagation").await else {
         println!("| PostgreSQL | - | - | not reachable at {} |", o.postgres);
         return;
     };
-    let name = format!("keygate_bench_propagation_{}", std::process::id());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", o.postgres.rsplit_once('/').unwrap().0);
     let dir = tempfile::tempdir().unwrap();
-    let postgres = measure(o, upstream, dir.path(), Some(&url)).await;
+    let postgres = measure(o, upstream, dir.path(), Some(&database.url)).await;
     row(
         "PostgreSQL",
         &postgres,
         "pushed: NOTIFY on commit, a listener per instance",
     );
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    database.drop_database().await;
 }
 
 fn row(database: &str, samples: &[f64], how: &str) {

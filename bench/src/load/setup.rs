@@ -104,6 +104,44 @@ pub(crate) async fn seed_with(
     hot
 }
 
+/// A fresh PostgreSQL database for one scenario, made on the server at `admin_url` (any
+/// database there); `None` when that server is not reachable.
+pub(crate) struct BenchDatabase {
+    admin: sea_orm::DatabaseConnection,
+    name: String,
+    pub(crate) url: String,
+}
+
+impl BenchDatabase {
+    pub(crate) async fn create(admin_url: &str, label: &str) -> Option<BenchDatabase> {
+        use sea_orm::ConnectionTrait;
+        let admin = sea_orm::Database::connect(admin_url).await.ok()?;
+        let name = format!("keygate_bench_{label}_{}", std::process::id());
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+            .await
+            .unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+        Some(BenchDatabase { admin, name, url })
+    }
+
+    /// Drops it, with whatever is still connected.
+    pub(crate) async fn drop_database(self) {
+        use sea_orm::ConnectionTrait;
+        self.admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .unwrap();
+    }
+}
+
 pub(crate) struct Server {
     child: Child,
     pub(crate) base: String,

@@ -36,16 +36,21 @@ pub async fn call(
     (status, body)
 }
 
-/// `GET /api/v1/whoami` with `key` on the server at `base`: asserts 200, returns the answer.
-pub async fn whoami(http: &reqwest::Client, base: &str, key: &str) -> Value {
-    let (status, body) = call(
+/// `GET /api/v1/whoami` with `key` on the server at `base`: the status and the body.
+async fn whoami_call(http: &reqwest::Client, base: &str, key: &str) -> (StatusCode, Value) {
+    call(
         http,
         Method::GET,
         &format!("{base}/api/v1/whoami"),
         key,
         None,
     )
-    .await;
+    .await
+}
+
+/// `GET /api/v1/whoami` with `key` on the server at `base`: asserts 200, returns the answer.
+pub async fn whoami(http: &reqwest::Client, base: &str, key: &str) -> Value {
+    let (status, body) = whoami_call(http, base, key).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -64,14 +69,7 @@ pub async fn verify(http: &reqwest::Client, base: &str, key: &str) -> Value {
 /// `GET /api/v1/whoami` with `key` on the server at `base`: the status and the `error`
 /// code (empty when there is none).
 pub async fn whoami_answer(http: &reqwest::Client, base: &str, key: &str) -> (StatusCode, String) {
-    let (status, body) = call(
-        http,
-        Method::GET,
-        &format!("{base}/api/v1/whoami"),
-        key,
-        None,
-    )
-    .await;
+    let (status, body) = whoami_call(http, base, key).await;
     (
         status,
         body["error"].as_str().unwrap_or_default().to_owned(),
