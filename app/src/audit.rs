@@ -21,7 +21,10 @@ pub enum Action {
     KeyRateLimitChanged,
     KeyAllowedIpsChanged,
     KeyContextChanged,
+    KeyPermissionsChanged,
     PolicyChanged,
+    CatalogChanged,
+    RouteRulesChanged,
     WebhookCreated,
     WebhookDeleted,
     WebhookTested,
@@ -29,7 +32,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 22] = [
         Action::KeyCreated,
         Action::KeyImported,
         Action::KeyRolled,
@@ -44,7 +47,10 @@ impl Action {
         Action::KeyRateLimitChanged,
         Action::KeyAllowedIpsChanged,
         Action::KeyContextChanged,
+        Action::KeyPermissionsChanged,
         Action::PolicyChanged,
+        Action::CatalogChanged,
+        Action::RouteRulesChanged,
         Action::WebhookCreated,
         Action::WebhookDeleted,
         Action::WebhookTested,
@@ -67,7 +73,10 @@ impl Action {
             Action::KeyRateLimitChanged => "key.rate_limit_changed",
             Action::KeyAllowedIpsChanged => "key.allowed_ips_changed",
             Action::KeyContextChanged => "key.context_changed",
+            Action::KeyPermissionsChanged => "key.permissions_changed",
             Action::PolicyChanged => "policy.changed",
+            Action::CatalogChanged => "permissions.changed",
+            Action::RouteRulesChanged => "route_rules.changed",
             Action::WebhookCreated => "webhook.created",
             Action::WebhookDeleted => "webhook.deleted",
             Action::WebhookTested => "webhook.tested",
@@ -105,7 +114,12 @@ impl Action {
                 format!(" changed the allowed addresses of key “{subject}”")
             }
             Action::KeyContextChanged => format!(" relabelled key “{subject}”"),
+            Action::KeyPermissionsChanged => {
+                format!(" changed the permissions of key “{subject}”")
+            }
             Action::PolicyChanged => " changed the key policy".to_owned(),
+            Action::CatalogChanged => " changed the permission catalog".to_owned(),
+            Action::RouteRulesChanged => " changed the gateway's route rules".to_owned(),
             Action::WebhookCreated => format!(" added a webhook endpoint at {subject}"),
             Action::WebhookDeleted => format!(" deleted the webhook endpoint at {subject}"),
             Action::WebhookTested => format!(" sent a test event to {subject}"),

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod navigation;
 pub mod orgs;
 pub mod page_script;
+pub mod permissions;
 pub mod validate;
 pub mod webhooks;
 
@@ -41,6 +42,7 @@ use keys::list_page::ApiKeysPage;
 use keys::policy_page::PolicyPage;
 use orgs::ui::{GeneralPage, MembersPage, OrgSettingsLayout, OrgsPage};
 use page_script::PageScript;
+use permissions::ui::PermissionsPage;
 use webhooks::ui::WebhooksPage;
 
 /// The HTML document around the app, rendered on the server.
@@ -96,6 +98,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("keys") view=ApiKeysPage />
                         <Route path=path!("keys/:key_id") view=KeyDetailPage />
                         <Route path=path!("policy") view=PolicyPage />
+                        <Route path=path!("permissions") view=PermissionsPage />
                         <Route path=path!("webhooks") view=WebhooksPage />
                     </ParentRoute>
                 </Routes>

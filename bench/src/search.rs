@@ -82,6 +82,8 @@ async fn seed(db: &DatabaseConnection, count: usize) -> KeyManager {
                         metadata: Some(format!("{{\"n\":{n}}}")),
                         import_digest: None,
                         imported_at: None,
+                        permissions: None,
+                        roles: None,
                     })
                 })
                 .collect();

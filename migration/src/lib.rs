@@ -13,6 +13,7 @@ mod m20261204_000008_allowed_ips;
 mod m20261205_000009_key_context;
 mod m20261206_000010_imported_keys;
 mod m20261207_000011_endpoint_disabled;
+mod m20261208_000012_permissions;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000009_key_context::Migration),
             Box::new(m20261206_000010_imported_keys::Migration),
             Box::new(m20261207_000011_endpoint_disabled::Migration),
+            Box::new(m20261208_000012_permissions::Migration),
         ]
     }
 }

@@ -8,20 +8,21 @@
 //!
 //! The rules are DESIGN.md's role table: anyone in the organization sees it; owners,
 //! admins and developers manage keys (members get 403); owners and admins manage members,
-//! webhooks and the key policy, and only owners act on owners; a stranger gets 404 for
-//! everything of an organization, so nothing tells them it exists. Keys act through the
-//! REST API only, with their scopes (`keys:read`, `keys:write`; `gateway` manages
-//! nothing), never on members, webhooks or the policy, and never outside their own
-//! organization. Left out, each tested elsewhere: signing up, logging in and out
-//! (`http_api.rs`), `/api/v1/verify` and the leak report, which take a key in the body
-//! and no caller (`api.rs`, `leaks.rs`).
+//! webhooks, the key policy, the permission catalog and the route rules, and only owners
+//! act on owners; a stranger gets 404 for everything of an organization, so nothing tells
+//! them it exists. Keys act through the REST API only, with their scopes (`keys:read`,
+//! `keys:write`; `gateway` manages nothing), never on members, webhooks, the policy, the
+//! catalog or the route rules, and never outside their own organization. Left out, each
+//! tested elsewhere: signing up, logging in and out (`http_api.rs`), `/api/v1/verify` and
+//! the leak report, which take a key in the body and no caller (`api.rs`, `leaks.rs`).
 
 mod common;
 
 use std::fmt::Write as _;
 
 use app::entities::{
-    api_key, audit_event, cache_event, membership, organization, webhook_endpoint, webhook_event,
+    api_key, audit_event, cache_event, membership, organization, permission, permission_role,
+    route_rule, webhook_endpoint, webhook_event,
 };
 use common::api::send;
 use common::{Client, TestDb, TestServer, User};
@@ -121,6 +122,14 @@ enum Target {
     /// A person who is in no organization yet.
     Person,
     Endpoint,
+    /// A key holding the permission `probe:base` of the catalog.
+    KeyWithPermission,
+    /// A name no permission or role has yet (`probe-<n>`).
+    NewName,
+    /// A permission of the catalog, used by nothing.
+    Permission,
+    /// A role of the catalog, held by no key.
+    Role,
 }
 
 struct Action {
@@ -224,6 +233,19 @@ fn actions() -> Vec<Action> {
         rpc("list_key_activity", KeysRead, Reads, Target::None),
         rpc("key_usage", KeysRead, Reads, Target::Key),
         rpc("org_usage", KeysRead, Reads, Target::None),
+        // The API's permissions.
+        rpc("get_permissions", KeysRead, Reads, Target::None),
+        rpc("put_permission", Admin, Changes, Target::NewName),
+        rpc("delete_permission", Admin, Changes, Target::Permission),
+        rpc("put_role", Admin, Changes, Target::NewName),
+        rpc("delete_role", Admin, Changes, Target::Role),
+        rpc("set_route_rules", Admin, Changes, Target::None),
+        rpc(
+            "set_key_permissions",
+            KeysWrite,
+            Changes,
+            Target::KeyWithPermission,
+        ),
         // REST.
         rest(
             "GET whoami",
@@ -373,6 +395,87 @@ fn actions() -> Vec<Action> {
             "PUT policy",
             Method::PUT,
             "/api/v1/policy",
+            Admin,
+            Changes,
+            Target::None,
+            200,
+        ),
+        rest(
+            "PUT key permissions",
+            Method::PUT,
+            "/api/v1/keys/{id}/permissions",
+            KeysWrite,
+            Changes,
+            Target::KeyWithPermission,
+            200,
+        ),
+        rest(
+            "GET permissions",
+            Method::GET,
+            "/api/v1/permissions",
+            KeysRead,
+            Reads,
+            Target::None,
+            200,
+        ),
+        rest(
+            "PUT permission",
+            Method::PUT,
+            "/api/v1/permissions/{name}",
+            Admin,
+            Changes,
+            Target::NewName,
+            201,
+        ),
+        rest(
+            "DELETE permission",
+            Method::DELETE,
+            "/api/v1/permissions/{name}",
+            Admin,
+            Changes,
+            Target::Permission,
+            204,
+        ),
+        rest(
+            "PUT role",
+            Method::PUT,
+            "/api/v1/roles/{name}",
+            Admin,
+            Changes,
+            Target::NewName,
+            201,
+        ),
+        rest(
+            "DELETE role",
+            Method::DELETE,
+            "/api/v1/roles/{name}",
+            Admin,
+            Changes,
+            Target::Role,
+            204,
+        ),
+        rest(
+            "GET route-rules",
+            Method::GET,
+            "/api/v1/route-rules",
+            KeysRead,
+            Reads,
+            Target::None,
+            200,
+        ),
+        rest(
+            "PUT route-rules",
+            Method::PUT,
+            "/api/v1/route-rules",
+            Admin,
+            Changes,
+            Target::None,
+            200,
+        ),
+        rest(
+            "POST route-rules import",
+            Method::POST,
+            "/api/v1/route-rules/import",
             Admin,
             Changes,
             Target::None,
@@ -532,6 +635,18 @@ async fn world(db: TestDb) -> World {
         let id = setup.create_org(&format!("{name} Inc")).await;
         orgs.push(Org { id, setup });
     }
+    for org in &orgs {
+        // The one permission of each catalog, which targets and bodies use.
+        let (status, body) = org
+            .setup
+            .rest(
+                Method::PUT,
+                &format!("/api/v1/permissions/probe:base?org_id={}", org.id),
+                Some(&json!({})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
     let b = orgs.pop().unwrap();
     let a = orgs.pop().unwrap();
     let mut sessions = Vec::new();
@@ -629,6 +744,33 @@ async fn org_state(db: &DatabaseConnection, org: &str) -> String {
     {
         writeln!(out, "{e:?}").unwrap();
     }
+    for p in permission::Entity::find()
+        .filter(permission::Column::OrgId.eq(org))
+        .order_by_asc(permission::Column::Name)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        writeln!(out, "{p:?}").unwrap();
+    }
+    for r in permission_role::Entity::find()
+        .filter(permission_role::Column::OrgId.eq(org))
+        .order_by_asc(permission_role::Column::Name)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        writeln!(out, "{r:?}").unwrap();
+    }
+    for r in route_rule::Entity::find()
+        .filter(route_rule::Column::OrgId.eq(org))
+        .order_by_asc(route_rule::Column::Position)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        writeln!(out, "{r:?}").unwrap();
+    }
     out
 }
 
@@ -651,6 +793,8 @@ struct Made {
     key_id: String,
     user: Option<User>,
     endpoint_id: String,
+    /// A permission's or role's name.
+    name: String,
 }
 
 /// Makes the cell's target in `org`, as its founder.
@@ -717,6 +861,38 @@ async fn make_target(w: &World, org: &Org, target: Target, n: usize) -> Made {
                 .await;
             ok(s, &b, "webhook");
             made.endpoint_id = b["endpoint"]["id"].as_str().unwrap().to_owned();
+        }
+        Target::KeyWithPermission => {
+            let (status, body) = founder
+                .rest(
+                    Method::POST,
+                    &format!("/api/v1/keys?org_id={}", org.id),
+                    Some(&json!({
+                        "name": format!("target {n}"),
+                        "scopes": ["keys:write"],
+                        "expires_in_days": 30,
+                        "permissions": ["probe:base"],
+                    })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "making the target: {body}");
+            made.key_id = body["key"]["id"].as_str().unwrap().to_owned();
+        }
+        Target::NewName | Target::Permission | Target::Role => {
+            made.name = format!("probe-{n}");
+            let (path, body) = match target {
+                Target::Permission => ("permissions", json!({})),
+                Target::Role => ("roles", json!({"permissions": ["probe:base"]})),
+                _ => return made,
+            };
+            let (status, body) = founder
+                .rest(
+                    Method::PUT,
+                    &format!("/api/v1/{path}/{}?org_id={}", made.name, org.id),
+                    Some(&body),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "making the target: {body}");
         }
     }
     made
@@ -810,12 +986,26 @@ fn rpc_form(w: &World, action: &Action, org: &Org, made: &Made, n: usize) -> Vec
             add("period", "24h");
         }
         "org_usage" => add("period", "24h"),
+        "put_permission" | "delete_permission" | "delete_role" => add("name", &made.name),
+        "put_role" => {
+            add("name", &made.name);
+            add("permissions", "probe:base");
+        }
+        "set_route_rules" => {
+            add("rules", &format!("GET /probe/{n} probe:base"));
+            add("unmatched", "allow");
+        }
+        "set_key_permissions" => {
+            add("key_id", &made.key_id);
+            add("permissions", "");
+        }
         "list_my_orgs"
         | "get_org"
         | "list_members"
         | "list_webhooks"
         | "list_webhook_deliveries"
         | "get_key_policy"
+        | "get_permissions"
         | "list_key_activity" => {}
         other => panic!("no form for {other}"),
     }
@@ -853,6 +1043,16 @@ fn rest_body(w: &World, action: &Action, n: usize) -> Option<Value> {
             json!({"tags": ["billing"], "owner_id": "cus_1", "metadata": {"plan": "pro"}})
         }
         "PUT policy" => json!({"max_days": 365, "require_expiry": false}),
+        "PUT key permissions" => json!({"permissions": [], "roles": []}),
+        "PUT permission" => json!({"description": format!("probe {n}")}),
+        "PUT role" => json!({"description": "probe", "permissions": ["probe:base"]}),
+        "POST route-rules import" => json!({"apply": true, "document": {
+            "openapi": "3.0.3",
+            "paths": {format!("/imported/{n}"): {"get": {"tags": ["probe"]}}},
+        }}),
+        "PUT route-rules" => json!({"unmatched": "allow", "rules": [
+            {"methods": "GET", "path": format!("/probe/{n}"), "permissions": ["probe:base"]},
+        ]}),
         "POST webhooks" => {
             json!({"url": format!("{}/{n}", w.hook_url), "events": ["key.revoked"]})
         }
@@ -904,10 +1104,18 @@ async fn call(
             } else {
                 &made.endpoint_id
             };
-            let mut url = format!("{}{}", w.server.base, path.replace("{id}", id));
-            if path.starts_with("/api/v1/keys")
-                || path.starts_with("/api/v1/policy")
-                || path.starts_with("/api/v1/webhooks")
+            let path = path.replace("{id}", id).replace("{name}", &made.name);
+            let mut url = format!("{}{path}", w.server.base);
+            if [
+                "/api/v1/keys",
+                "/api/v1/policy",
+                "/api/v1/webhooks",
+                "/api/v1/permissions",
+                "/api/v1/roles",
+                "/api/v1/route-rules",
+            ]
+            .iter()
+            .any(|prefix| path.starts_with(prefix))
             {
                 url.push_str(&format!("?org_id={}", org.id));
             }

@@ -47,6 +47,11 @@ pub struct Model {
     pub import_digest: Option<String>,
     /// When the key was imported from another product; `None`: made here.
     pub imported_at: Option<DateTimeUtc>,
+    /// Permissions of the organization's catalog and wildcards, space-separated; `None`:
+    /// none.
+    pub permissions: Option<String>,
+    /// Roles of the organization's catalog, space-separated; `None`: none.
+    pub roles: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -86,6 +91,8 @@ impl Model {
             metadata: None,
             import_digest: None,
             imported_at: None,
+            permissions: None,
+            roles: None,
         }
     }
 }

@@ -14,6 +14,8 @@ pub struct Model {
     pub require_expiry: bool,
     /// Keys unused for this many days are revoked (`None`: never).
     pub idle_revoke_days: Option<i32>,
+    /// Whether a gateway request that no route rule matches is refused.
+    pub deny_unmatched_routes: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

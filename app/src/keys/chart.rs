@@ -20,7 +20,8 @@ fn fill(chart_id: &str, outcome: Outcome) -> String {
     }
 }
 
-/// The pattern of each refusal: stripes, dots, cross-hatch, horizontal and vertical lines.
+/// The pattern of each refusal: stripes, dots, cross-hatch, horizontal and vertical lines,
+/// a grid.
 fn patterns(chart_id: &str) -> String {
     let mut defs = String::from("<defs>");
     for (outcome, shape) in [
@@ -43,6 +44,10 @@ fn patterns(chart_id: &str) -> String {
         (
             Outcome::RateLimited,
             r#"<path d="M4 0V8" stroke-width="2.5"/>"#,
+        ),
+        (
+            Outcome::InsufficientPermission,
+            r#"<path d="M0 4H8M4 0V8" stroke-width="1.5"/>"#,
         ),
     ] {
         let _ = write!(

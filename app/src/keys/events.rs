@@ -65,6 +65,10 @@ pub enum KeyEvent {
     ContextChanged {
         detail: String,
     },
+    /// Given other permissions or roles of the API behind the gateway.
+    PermissionsChanged {
+        detail: String,
+    },
 }
 
 /// ", found at <source>" for a leak report that said where.
@@ -94,6 +98,7 @@ impl KeyEvent {
             KeyEvent::RateLimitChanged { .. } => Action::KeyRateLimitChanged,
             KeyEvent::AllowedIpsChanged { .. } => Action::KeyAllowedIpsChanged,
             KeyEvent::ContextChanged { .. } => Action::KeyContextChanged,
+            KeyEvent::PermissionsChanged { .. } => Action::KeyPermissionsChanged,
         }
     }
 
@@ -109,7 +114,8 @@ impl KeyEvent {
             | KeyEvent::Paused { detail }
             | KeyEvent::RateLimitChanged { detail }
             | KeyEvent::AllowedIpsChanged { detail }
-            | KeyEvent::ContextChanged { detail } => Some(detail.clone()),
+            | KeyEvent::ContextChanged { detail }
+            | KeyEvent::PermissionsChanged { detail } => Some(detail.clone()),
             KeyEvent::OverlapEnded { detail } | KeyEvent::Shortened { detail } => detail.clone(),
             KeyEvent::Revoked(Revocation::Idle { days }) => {
                 Some(format!("unused for {}", super::days_text(*days)))
@@ -146,6 +152,9 @@ impl KeyEvent {
             KeyEvent::Imported => vec![("key.created", data(Some("imported".into())))],
             KeyEvent::Rolled { .. } => vec![("key.rolled", data(self.detail(key)))],
             KeyEvent::Paused { .. } => vec![("key.paused", data(self.detail(key)))],
+            KeyEvent::PermissionsChanged { .. } => {
+                vec![("key.permissions_changed", data(self.detail(key)))]
+            }
             KeyEvent::Revoked(reason) => {
                 let mut revoked = data(self.detail(key));
                 revoked["reason"] = json!(match reason {

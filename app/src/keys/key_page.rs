@@ -86,6 +86,8 @@ pub fn KeyDetailPage() -> impl IntoView {
                     {live.then(|| view! {
                         <RateLimitForm org_id=org_id.get_untracked() key_id=key.id.clone() limit=key.rate_limit />
                         <AllowedIpsForm org_id=org_id.get_untracked() key_id=key.id.clone() allowed=key.allowed_ips.clone() />
+                        <KeyPermissionsForm org_id=org_id.get_untracked() key_id=key.id.clone()
+                            permissions=key.permissions.clone() roles=key.roles.clone() />
                     })}
                     <ContextForm org_id=org_id.get_untracked() key_id=key.id.clone() context=context.get_untracked() />
                     <Suspense fallback=Loading>
@@ -309,6 +311,64 @@ fn AllowedIpsForm(org_id: String, key_id: String, allowed: Vec<String>) -> impl 
                 <FormAlert />
                 <p class="muted small" role="status" aria-live="polite" data-testid="allowed-ips-saved"
                     data-form-note="" data-note=note></p>
+            </ServerForm>
+        </section>
+    }
+}
+
+/// The permissions and roles of the API the key holds (Settings → Permissions lists the
+/// catalog). Saved, the page loads again with the "Saved" note.
+#[component]
+fn KeyPermissionsForm(
+    org_id: String,
+    key_id: String,
+    permissions: Vec<String>,
+    roles: Vec<String>,
+) -> impl IntoView {
+    let catalog = format!("/orgs/{org_id}/settings/permissions");
+    let held = if permissions.is_empty() && roles.is_empty() {
+        "None: the route rules refuse this key wherever they ask for a permission.".to_owned()
+    } else {
+        [("Permissions", &permissions), ("Roles", &roles)]
+            .into_iter()
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(what, list)| format!("{what}: {}", list.join(", ")))
+            .collect::<Vec<_>>()
+            .join(". ")
+    };
+    view! {
+        <section class="card" aria-labelledby="key-permissions-title">
+            <h2 id="key-permissions-title">"Permissions in your API"</h2>
+            <p data-testid="key-permissions">{held}</p>
+            <p class="muted">
+                "What the gateway's route rules and "<code>"/api/v1/verify"</code>" let this key do, from the "
+                <a href=catalog>"organization's permissions"</a>". Separate them with spaces; "
+                <code>"invoices:*"</code>" gives every permission of a resource."
+            </p>
+            <ServerForm action=crate::permissions::rpc::SetKeyPermissions::PATH id="key-permissions-form"
+                testid="key-permissions-form" reload=true focus="key-permissions-input" note=true>
+                <input type="hidden" name="org_id" value=org_id />
+                <input type="hidden" name="key_id" value=key_id />
+                <fieldset class="form-body" disabled=true>
+                    <div class="field">
+                        <label for="key-permissions-input">"Permissions"</label>
+                        <input id="key-permissions-input" name="permissions" autocomplete="off" spellcheck="false"
+                            value=permissions.join(" ") data-field="permissions" aria-invalid="false"
+                            aria-describedby="key-permissions-error" placeholder="invoices:read" />
+                        <p class="field-error" id="key-permissions-error" data-for="permissions" aria-live="polite"></p>
+                    </div>
+                    <div class="field">
+                        <label for="key-roles-input">"Roles"</label>
+                        <input id="key-roles-input" name="roles" autocomplete="off" spellcheck="false"
+                            value=roles.join(" ") data-field="roles" aria-invalid="false"
+                            aria-describedby="key-roles-error" placeholder="billing-readonly" />
+                        <p class="field-error" id="key-roles-error" data-for="roles" aria-live="polite"></p>
+                    </div>
+                    <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save permissions"</button>
+                </fieldset>
+                <FormAlert />
+                <p class="muted small" role="status" aria-live="polite" data-testid="key-permissions-saved"
+                    data-form-note="" data-note="Saved."></p>
             </ServerForm>
         </section>
     }

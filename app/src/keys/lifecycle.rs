@@ -88,6 +88,9 @@ pub struct KeyExtras {
     pub allowed_ips: Option<Vec<super::allowlist::IpRange>>,
     /// Tags, owner and metadata, already checked.
     pub context: KeyContext,
+    /// Permissions and roles of the API behind the gateway (checked on creation).
+    pub grants: Vec<crate::permissions::Grant>,
+    pub roles: Vec<String>,
 }
 
 /// [`create_key`] with a rate limit, an IP allowlist, tags, an owner or metadata.
@@ -115,6 +118,7 @@ pub async fn create_key_with(
     if !scopes.is_subset_of(manager.limit) {
         return Err(KeyError::BroaderScopes);
     }
+    check_permissions(db, manager, &extras.grants, &extras.roles).await?;
     let now = now();
     let expires_at = manager.cap_expiry(expires_at.map(|at| at.trunc_subsecs(6)));
     if expires_at.is_some_and(|at| at <= now) {
@@ -143,6 +147,10 @@ pub async fn create_key_with(
         tags: super::context::store_tags(&extras.context.tags),
         owner_id: extras.context.owner,
         metadata: extras.context.metadata,
+        permissions: crate::permissions::to_stored(&crate::permissions::grant_texts(
+            &extras.grants,
+        )),
+        roles: crate::permissions::to_stored(&extras.roles),
         ..api_key::Model::new_in(manager.org_id(), manager.user_id(), now)
     };
     let creator = names(db, [row.created_by.clone()]).await?;
@@ -215,6 +223,22 @@ pub async fn roll_key(
     let key = locked_key(&txn, manager, key_id).await?;
     if !Scopes::from_stored(&key.scopes).is_subset_of(manager.limit) {
         return Err(KeyError::BroaderScopes);
+    }
+    if let Some(own) = manager.grant_limit()
+        && let Some(held) = crate::keys::verify::digest::load_grants(
+            &txn,
+            &key.org_id,
+            key.permissions.as_deref(),
+            key.roles.as_deref(),
+        )
+        .await?
+        && held
+            .names()
+            .iter()
+            .filter_map(|g| crate::permissions::Grant::parse(g).ok())
+            .any(|g| !own.covers(&g))
+    {
+        return Err(KeyError::BroaderPermissions);
     }
     if !manager.may_issue_until(key.expires_at) {
         return Err(KeyError::OutlivesCaller);
@@ -316,6 +340,12 @@ pub enum KeyChange {
     /// Replaces the key's tags, owner and metadata (any key, even a revoked one: labels
     /// change nothing it can do).
     SetContext(KeyContext),
+    /// Replaces the permissions and roles of the API the key holds, already checked
+    /// against the catalog and the manager's own grants ([`set_permissions`]).
+    SetPermissions {
+        grants: Vec<crate::permissions::Grant>,
+        roles: Vec<String>,
+    },
 }
 
 impl KeyChange {
@@ -341,6 +371,9 @@ impl KeyChange {
                 detail: detail_text(),
             },
             KeyChange::SetContext(_) => KeyEvent::ContextChanged {
+                detail: detail_text(),
+            },
+            KeyChange::SetPermissions { .. } => KeyEvent::PermissionsChanged {
                 detail: detail_text(),
             },
         }
@@ -500,8 +533,99 @@ impl KeyChange {
                     (changed, Some(detail))
                 })
             }
+            KeyChange::SetPermissions { grants, roles } => {
+                refuse_unless_live(&key, now, "given permissions")?;
+                let permissions =
+                    crate::permissions::to_stored(&crate::permissions::grant_texts(&grants));
+                let roles = crate::permissions::to_stored(&roles);
+                (permissions != key.permissions || roles != key.roles).then(|| {
+                    let detail = permissions_text(permissions.as_deref(), roles.as_deref());
+                    let changed = api_key::Model {
+                        permissions,
+                        roles,
+                        ..key
+                    };
+                    (changed, Some(detail))
+                })
+            }
         })
     }
+}
+
+/// `permissions invoices:read; roles billing`, or `no permissions`, for the audit log
+/// (cut to its 200 characters there).
+fn permissions_text(permissions: Option<&str>, roles: Option<&str>) -> String {
+    let parts: Vec<String> = [("permissions", permissions), ("roles", roles)]
+        .into_iter()
+        .filter_map(|(what, list)| list.map(|l| format!("{what} {}", l.replace(' ', ", "))))
+        .collect();
+    if parts.is_empty() {
+        "no permissions".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// Checks grants and roles for a key made or changed by `manager`: each must be in the
+/// organization's catalog, and a key acting for its creator can hand on only what it
+/// holds itself (K9).
+pub async fn check_permissions(
+    db: &impl sea_orm::ConnectionTrait,
+    manager: &KeyManager,
+    grants: &[crate::permissions::Grant],
+    roles: &[String],
+) -> Result<(), KeyError> {
+    if grants.is_empty() && roles.is_empty() {
+        return Ok(());
+    }
+    let invalid = |field: &'static str| move |message| KeyError::Invalid { field, message };
+    let catalog = crate::permissions::catalog::catalog(db, OrgId(manager.org_id())).await?;
+    catalog
+        .check_grants(grants)
+        .map_err(invalid("permissions"))?;
+    catalog.check_roles(roles).map_err(invalid("roles"))?;
+    if let Some(own) = manager.grant_limit() {
+        let from_roles = catalog
+            .roles
+            .iter()
+            .filter(|r| roles.contains(&r.name))
+            .flat_map(|r| {
+                r.permissions
+                    .iter()
+                    .filter_map(|g| crate::permissions::Grant::parse(g).ok())
+            });
+        if grants
+            .iter()
+            .cloned()
+            .chain(from_roles)
+            .any(|g| !own.covers(&g))
+        {
+            return Err(KeyError::BroaderPermissions);
+        }
+    }
+    Ok(())
+}
+
+/// Gives a key other permissions and roles of the API behind the gateway: checked
+/// against the catalog and the manager's own grants, audited (`key.permissions_changed`)
+/// and re-read by every instance within a second.
+pub async fn set_permissions(
+    db: &DatabaseConnection,
+    verifier: &Verifier,
+    manager: &KeyManager,
+    key_id: KeyId<'_>,
+    grants: Vec<crate::permissions::Grant>,
+    roles: Vec<String>,
+) -> Result<ApiKeyView, KeyError> {
+    check_permissions(db, manager, &grants, &roles).await?;
+    change_key(
+        db,
+        verifier,
+        manager,
+        key_id,
+        KeyChange::SetPermissions { grants, roles },
+    )
+    .await
 }
 
 /// Changes one key in a transaction with its audit event and the invalidation that makes

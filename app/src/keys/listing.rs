@@ -82,7 +82,17 @@ pub(crate) fn view(
         owner: row.owner_id,
         metadata: row.metadata,
         imported_at: row.imported_at,
+        permissions: words(row.permissions.as_deref()),
+        roles: words(row.roles.as_deref()),
     }
+}
+
+fn words(stored: Option<&str>) -> Vec<String> {
+    stored
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Flags the live keys that outlive `policy`.

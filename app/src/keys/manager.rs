@@ -28,6 +28,9 @@ pub enum KeyError {
     /// A key tried to create or roll a key with scopes it does not have itself (K9).
     #[error("a key cannot grant scopes it does not have")]
     BroaderScopes,
+    /// A key tried to give (or roll) a key permissions of the API it does not hold.
+    #[error("a key cannot give permissions it does not hold")]
+    BroaderPermissions,
     /// A key tried to roll a key that expires later than itself: the new secret would
     /// outlive the credential that made it.
     #[error("a key cannot roll a key that outlives it")]
@@ -43,7 +46,9 @@ impl From<KeyError> for AppError {
             KeyError::Forbidden => AppError::Forbidden,
             KeyError::Invalid { field, message } => AppError::invalid(field, message),
             KeyError::Conflict { message } => AppError::conflict("key", message),
-            KeyError::BroaderScopes | KeyError::OutlivesCaller => AppError::Forbidden,
+            KeyError::BroaderScopes | KeyError::OutlivesCaller | KeyError::BroaderPermissions => {
+                AppError::Forbidden
+            }
             KeyError::Db(e) => crate::ssr::db_error(e),
         }
     }
@@ -64,6 +69,9 @@ pub struct KeyManager {
     /// inherit, no looser (Z6).
     caller_rate_limit: Option<super::RateLimit>,
     caller_allowed_ips: Option<std::sync::Arc<[super::allowlist::IpRange]>>,
+    /// For a key: the API permissions it holds, the most it can hand on (`None`: a
+    /// person, who may give any permission of the catalog).
+    caller_grants: Option<std::sync::Arc<crate::permissions::Grants>>,
 }
 
 impl KeyManager {
@@ -75,6 +83,7 @@ impl KeyManager {
                 caller_expiry: None,
                 caller_rate_limit: None,
                 caller_allowed_ips: None,
+                caller_grants: None,
             })
         } else {
             Err(KeyError::Forbidden)
@@ -105,6 +114,22 @@ impl KeyManager {
         self.caller_rate_limit = rate_limit;
         self.caller_allowed_ips = allowed_ips;
         self
+    }
+
+    /// A key's own API permissions (`None`: it holds none), the most the keys it creates
+    /// or rolls may hold.
+    pub fn with_caller_grants(
+        mut self,
+        grants: Option<std::sync::Arc<crate::permissions::Grants>>,
+    ) -> Self {
+        self.caller_grants = Some(grants.unwrap_or_default());
+        self
+    }
+
+    /// The most API permissions this manager may give: `None` for a person (any of the
+    /// catalog), a key's own grants for a key.
+    pub(crate) fn grant_limit(&self) -> Option<&crate::permissions::Grants> {
+        self.caller_grants.as_deref()
     }
 
     /// The rate limit and allowlist a new key gets when `requested`: what was asked, if

@@ -171,6 +171,10 @@ pub struct ApiKeyView {
     pub metadata: Option<String>,
     /// When the key was imported from another product; `None`: made here.
     pub imported_at: Option<DateTime<Utc>>,
+    /// Permissions and wildcards of the API behind the gateway, sorted.
+    pub permissions: Vec<String>,
+    /// Roles of the organization's catalog, sorted.
+    pub roles: Vec<String>,
 }
 
 impl ApiKeyView {
@@ -521,6 +525,8 @@ mod tests {
             owner: None,
             metadata: None,
             imported_at: None,
+            permissions: Vec::new(),
+            roles: Vec::new(),
         };
         let created = CreatedKey {
             key,

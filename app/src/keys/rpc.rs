@@ -75,7 +75,18 @@ mod create {
         /// The external owner id.
         #[server(default)]
         owner: Option<String>,
+        /// Permissions of the API from the organization's catalog, and wildcards,
+        /// separated by spaces or commas.
+        #[server(default)]
+        permissions: Option<String>,
+        /// Roles of the organization's catalog, separated by spaces or commas.
+        #[server(default)]
+        roles: Option<String>,
     ) -> Result<CreatedKey, AppError> {
+        let grants = crate::permissions::parse_grants([permissions.as_deref().unwrap_or_default()])
+            .map_err(|m| AppError::invalid("permissions", m))?;
+        let roles = crate::permissions::parse_roles([roles.as_deref().unwrap_or_default()])
+            .map_err(|m| AppError::invalid("roles", m))?;
         let limit = RateLimit::from_form(
             rate_limit.as_deref().unwrap_or_default(),
             rate_limit_per.as_deref().unwrap_or("minute"),
@@ -108,6 +119,8 @@ mod create {
                 rate_limit: limit,
                 allowed_ips: None,
                 context,
+                grants,
+                roles,
             },
         )
         .await?)

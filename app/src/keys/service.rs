@@ -6,7 +6,7 @@
 pub use super::idle::revoke_idle_keys;
 pub use super::lifecycle::{
     KeyChange, KeyExtras, KeyHandover, change_key, create_key, create_key_with, overlap_text,
-    revoke_key, roll_key,
+    revoke_key, roll_key, set_permissions,
 };
 pub use super::listing::{get_key, list_activity, list_keys};
 pub use super::manager::{KeyError, KeyManager, authorize};

@@ -16,10 +16,12 @@ pub enum Outcome {
     Paused = 3,
     InsufficientScope = 4,
     RateLimited = 5,
+    /// Refused by a gateway route rule, or by a `/verify` permission question.
+    InsufficientPermission = 6,
 }
 
 impl Outcome {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
     pub const ALL: [Outcome; Self::COUNT] = [
         Outcome::Ok,
         Outcome::Revoked,
@@ -27,6 +29,7 @@ impl Outcome {
         Outcome::Paused,
         Outcome::InsufficientScope,
         Outcome::RateLimited,
+        Outcome::InsufficientPermission,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +40,7 @@ impl Outcome {
             Outcome::Paused => "paused",
             Outcome::InsufficientScope => "insufficient_scope",
             Outcome::RateLimited => "rate_limited",
+            Outcome::InsufficientPermission => "insufficient_permission",
         }
     }
 
@@ -48,6 +52,7 @@ impl Outcome {
             Outcome::Paused => "Paused",
             Outcome::InsufficientScope => "Missing scope",
             Outcome::RateLimited => "Rate limited",
+            Outcome::InsufficientPermission => "Missing permission",
         }
     }
 

@@ -131,6 +131,9 @@ pub fn OrgSettingsLayout() -> impl IntoView {
                                     {current.role.can_manage_keys().then(|| view! {
                                         <A href=format!("/orgs/{}/settings/policy", current.id)>"Key policy"</A>
                                     })}
+                                    {current.role.can_manage_keys().then(|| view! {
+                                        <A href=format!("/orgs/{}/settings/permissions", current.id)>"Permissions"</A>
+                                    })}
                                     {current.role.can_manage_members().then(|| view! {
                                         <A href=format!("/orgs/{}/settings/webhooks", current.id)>"Webhooks"</A>
                                     })}

@@ -19,7 +19,7 @@ pub mod service;
 pub mod ui;
 
 /// The events an endpoint can subscribe to, with the sentence the settings page shows.
-pub const EVENT_TYPES: [(&str, &str); 8] = [
+pub const EVENT_TYPES: [(&str, &str); 9] = [
     ("key.created", "A key is created"),
     ("key.rolled", "A key is rolled"),
     (
@@ -27,6 +27,10 @@ pub const EVENT_TYPES: [(&str, &str); 8] = [
         "A key is revoked: by a person, for being idle, or with its creator's removal",
     ),
     ("key.paused", "A key is paused"),
+    (
+        "key.permissions_changed",
+        "A key is given other permissions or roles of the API",
+    ),
     (
         "key.leaked",
         "A key (or a rolled-away secret) is reported leaked and stopped",

@@ -178,6 +178,12 @@ pub fn key_data(key: &api_key::Model) -> Value {
     if let Some(owner) = &key.owner_id {
         data["owner_id"] = json!(owner);
     }
+    // What the key may do in the API behind the gateway.
+    for (field, stored) in [("permissions", &key.permissions), ("roles", &key.roles)] {
+        if let Some(stored) = stored {
+            data[field] = json!(stored.split_whitespace().collect::<Vec<_>>());
+        }
+    }
     if crate::keys::is_paused(key.paused_at, key.paused_until, now) {
         data["paused_until"] = json!(key.paused_until);
     }

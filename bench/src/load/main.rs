@@ -15,6 +15,9 @@
 //! With `--only propagation`, how long a revocation takes to reach an instance that has
 //! the key cached, on a shared SQLite file and on PostgreSQL (`propagation.rs`).
 //!
+//! With `--only rules`, the gateway's server CPU per request with no route rules and with
+//! 100 (`rules.rs`).
+//!
 //! With `--only cost`, only the server CPU per request of `/healthz`, whoami and the
 //! gateway, each scenario run `--rounds` times in turn (the median is reported), and
 //! the ratios issue 12 sets goals for; beside them, the same requests answered and
@@ -24,7 +27,7 @@
 //! `cargo run --release -p bench --bin load -- [--seconds 10] [--connections 16]
 //!  [--large 1000000] [--binary target/release/keygate]
 //!  [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--redis redis://127.0.0.1:6379]
-//!  [--only usage|cost|propagation] [--rounds 3]`
+//!  [--only usage|cost|rules|propagation] [--rounds 3]`
 //!
 //! The load generator runs on the same 2-core machine as the server; it is not a test.
 
@@ -38,6 +41,7 @@ use app::keys::format;
 use http_body_util::{BodyExt, Empty};
 
 mod propagation;
+mod rules;
 mod setup;
 
 use setup::*;
@@ -210,8 +214,9 @@ async fn main() {
     match o.only.as_deref() {
         Some("usage") => return usage_figures(&o, upstream).await,
         Some("cost") => return cost_figures(&o, upstream).await,
+        Some("rules") => return rules::rules_figures(&o, upstream).await,
         Some("propagation") => return propagation::propagation_figures(&o, upstream).await,
-        Some(other) => panic!("--only takes usage, cost or propagation, not {other}"),
+        Some(other) => panic!("--only takes usage, cost, rules or propagation, not {other}"),
         None => {}
     }
 

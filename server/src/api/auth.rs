@@ -249,6 +249,7 @@ impl KeySlot {
             key.count(
                 match response.extensions().get::<ErrorCode>().map(|c| c.0) {
                     Some("insufficient_scope") => Outcome::InsufficientScope,
+                    Some("insufficient_permission") => Outcome::InsufficientPermission,
                     Some("rate_limited") => Outcome::RateLimited,
                     _ => Outcome::Ok,
                 },

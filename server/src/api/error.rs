@@ -26,6 +26,9 @@ pub struct ErrorBody {
     /// The request field the error is about, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// With `insufficient_permission`: the permissions the key lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<Vec<String>>,
 }
 
 /// The code of an error answer, left on the response for the request log line.
@@ -47,6 +50,9 @@ pub enum ApiError {
     KeyPaused,
     /// A valid key without the scope this route needs (403).
     InsufficientScope(Scope),
+    /// A gateway request a route rule refuses: the permissions the key lacks (empty when
+    /// no rule matched and the organization refuses unmatched routes) (403).
+    InsufficientPermission(Vec<String>),
     /// An authenticated caller whose role does not allow this (403).
     Forbidden(String),
     /// A valid key used from an address its allowlist does not name (403).
@@ -82,9 +88,10 @@ impl ApiError {
             | Self::KeyExpired
             | Self::KeyRevoked
             | Self::KeyPaused => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope(_) | Self::Forbidden(_) | Self::IpNotAllowed => {
-                StatusCode::FORBIDDEN
-            }
+            Self::InsufficientScope(_)
+            | Self::InsufficientPermission(_)
+            | Self::Forbidden(_)
+            | Self::IpNotAllowed => StatusCode::FORBIDDEN,
             Self::NotFound | Self::NoUpstream => StatusCode::NOT_FOUND,
             Self::BadRequest(_) | Self::Invalid { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -107,6 +114,7 @@ impl ApiError {
             Self::KeyRevoked => "key_revoked",
             Self::KeyPaused => "key_paused",
             Self::InsufficientScope(_) => "insufficient_scope",
+            Self::InsufficientPermission(_) => "insufficient_permission",
             Self::Forbidden(_) => "forbidden",
             Self::IpNotAllowed => "ip_not_allowed",
             Self::NotFound => "not_found",
@@ -139,6 +147,14 @@ impl ApiError {
             Self::InsufficientScope(scope) => {
                 format!("This API key lacks the {} scope.", scope.as_str())
             }
+            Self::InsufficientPermission(missing) if missing.is_empty() => {
+                "No route rule allows this request, and this organization refuses requests that no rule matches.".into()
+            }
+            Self::InsufficientPermission(missing) => format!(
+                "This API key lacks the permission{} this request needs: {}.",
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", ")
+            ),
             Self::Forbidden(m) | Self::BadRequest(m) | Self::Conflict(m) => m.clone(),
             Self::IpNotAllowed => {
                 "This API key may not be used from this address: its organization limits it to listed addresses.".into()
@@ -181,6 +197,10 @@ impl IntoResponse for ApiError {
             message: self.message(),
             field: match &self {
                 Self::Invalid { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+            missing: match &self {
+                Self::InsufficientPermission(missing) => Some(missing.clone()),
                 _ => None,
             },
         };
@@ -241,11 +261,21 @@ impl From<app::keys::service::KeyError> for ApiError {
             app::keys::service::KeyError::BroaderScopes => Self::Forbidden(
                 "A key cannot create or roll a key with scopes it does not have itself.".into(),
             ),
+            app::keys::service::KeyError::BroaderPermissions => Self::Forbidden(
+                "A key cannot create or roll a key with permissions it does not hold itself."
+                    .into(),
+            ),
             app::keys::service::KeyError::OutlivesCaller => {
                 Self::Forbidden("A key cannot roll a key that expires later than itself.".into())
             }
             other => AppError::from(other).into(),
         }
+    }
+}
+
+impl From<app::permissions::catalog::CatalogError> for ApiError {
+    fn from(err: app::permissions::catalog::CatalogError) -> Self {
+        AppError::from(err).into()
     }
 }
 

@@ -2,12 +2,15 @@
 //! `KEYGATE_UPSTREAM_URL`. Method, path, query, headers and body go through (bodies are
 //! streamed both ways, never buffered); the credential, Keygate's cookie and hop-by-hop
 //! headers do not. The upstream learns the caller from `X-Keygate-Org-Id`,
-//! `X-Keygate-Key-Id`, `X-Keygate-Scopes` and `X-Keygate-Key-Owner` (for a key with an
-//! owner id), which a client can never set itself.
+//! `X-Keygate-Key-Id`, `X-Keygate-Scopes`, `X-Keygate-Key-Owner` (for a key with an
+//! owner id) and `X-Keygate-Permissions` (for a key with permissions of the API), which a
+//! client can never set itself. The organization's route rules decide first which
+//! requests a key's permissions allow.
 
 use std::net::SocketAddr;
 
 use app::keys::scopes::Scope;
+use app::keys::verify::routes::RouteVerdict;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
@@ -21,6 +24,7 @@ pub const ORG_HEADER: HeaderName = HeaderName::from_static("x-keygate-org-id");
 pub const KEY_HEADER: HeaderName = HeaderName::from_static("x-keygate-key-id");
 pub const SCOPES_HEADER: HeaderName = HeaderName::from_static("x-keygate-scopes");
 pub const OWNER_HEADER: HeaderName = HeaderName::from_static("x-keygate-key-owner");
+pub const PERMISSIONS_HEADER: HeaderName = HeaderName::from_static("x-keygate-permissions");
 
 /// Hop-by-hop headers (RFC 9110 7.6.1), never forwarded in either direction.
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -225,6 +229,7 @@ pub async fn forward(
         }
     };
     principal_scope(&key)?;
+    route_rules(&state, &key, request.method(), request.uri().path()).await?;
     let Some(upstream) = &gateway.upstream else {
         return Err(ApiError::NoUpstream);
     };
@@ -237,14 +242,17 @@ pub async fn forward(
     let mut headers = upstream_headers(parts.headers, peer);
     let scopes = key.scopes.to_stored();
     let owner = key.context.as_ref().and_then(|c| c.owner.as_deref());
+    let permissions = key.grants.as_ref().map(|g| g.listed());
     let identity = [
         (ORG_HEADER, Some(key.org_id.as_str())),
         (KEY_HEADER, Some(key.key_id.as_str())),
         (SCOPES_HEADER, Some(scopes.as_str())),
         (OWNER_HEADER, owner),
+        (PERMISSIONS_HEADER, permissions),
     ];
     for (name, value) in identity {
-        // Owner ids are printable ASCII, so every value here is a valid header value.
+        // Owner ids and permission names are printable ASCII, so every value here is a
+        // valid header value.
         if let Some(Ok(value)) = value.map(HeaderValue::from_str) {
             headers.insert(name, value);
         }
@@ -306,6 +314,42 @@ fn downstream_headers(headers: &mut HeaderMap) {
     headers.remove(header::SET_COOKIE);
     for value in kept {
         headers.append(header::SET_COOKIE, value);
+    }
+}
+
+/// The organization's route rules for this request (compiled and cached: no database
+/// work once read): a request the matching rule refuses gets 403
+/// `insufficient_permission` naming what the key lacks, before the upstream sees it; a
+/// report-only rule's would-be refusal is counted and logged, and the request goes on.
+async fn route_rules(
+    state: &crate::state::ServerState,
+    key: &app::keys::verify::digest::KeyPrincipal,
+    method: &http::Method,
+    path: &str,
+) -> Result<(), ApiError> {
+    let routes = state
+        .app
+        .verifier
+        .routes(&state.app.db, &key.org_id)
+        .await?;
+    if routes.is_empty() && routes.unmatched == app::permissions::routes::Unmatched::Allow {
+        return Ok(());
+    }
+    let path = path.strip_prefix("/gw").unwrap_or(path);
+    match routes.decide(key.grants.as_deref(), method.as_str(), path) {
+        RouteVerdict::Allowed(_) => Ok(()),
+        RouteVerdict::WouldDeny { rule, missing } => {
+            tracing::info!(
+                key_id = %key.key_id,
+                rule,
+                missing = %missing.join(" "),
+                "a report-only route rule would refuse this request"
+            );
+            Ok(())
+        }
+        RouteVerdict::Denied { missing, .. } => Err(ApiError::InsufficientPermission(
+            missing.into_iter().map(str::to_owned).collect(),
+        )),
     }
 }
 

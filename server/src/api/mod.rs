@@ -39,8 +39,11 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
             `RateLimit: \"key\";r=<remaining>;t=<seconds to full quota>` on every response \
             (draft-ietf-httpapi-ratelimit-headers).\n\n\
             The gateway: any method on `/gw/<path>` is forwarded to the configured upstream with \
-            `X-Keygate-Org-Id`, `X-Keygate-Key-Id`, `X-Keygate-Scopes` and, for a key with an \
-            owner id, `X-Keygate-Key-Owner` (needs the `gateway` scope).\n\n\
+            `X-Keygate-Org-Id`, `X-Keygate-Key-Id`, `X-Keygate-Scopes`, for a key with an \
+            owner id `X-Keygate-Key-Owner`, and for a key with permissions of the API \
+            `X-Keygate-Permissions` (needs the `gateway` scope). The organization's route rules \
+            (`/api/v1/route-rules`) decide first: a request the matching rule refuses gets 403 \
+            `insufficient_permission` with the permissions the key lacks in `missing`.\n\n\
             Every response to a request made with a key that expires carries \
             `Keygate-Key-Expires: <RFC 3339 time>`."
     ),
@@ -61,6 +64,15 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         rest::key_usage,
         rest::get_policy,
         rest::set_policy,
+        rest::set_key_permissions,
+        rest::get_catalog,
+        rest::put_permission,
+        rest::delete_permission,
+        rest::put_role,
+        rest::delete_role,
+        rest::get_route_rules,
+        rest::set_route_rules,
+        rest::import_openapi,
         rest::verify,
         leaks::report_leaked,
         imports::import_keys,
@@ -75,6 +87,8 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         (name = "identity", description = "Who is calling"),
         (name = "keys", description = "The organization's API keys"),
         (name = "policy", description = "The organization's rules for keys"),
+        (name = "permissions", description = "The API's own permissions: the organization's \
+            catalog (permissions `resource:action` and roles), and the gateway's route rules"),
         (name = "webhooks", description = "Where the organization's key and member events are sent \
             (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`)"),
     )
@@ -137,6 +151,24 @@ pub fn rest_routes() -> Router<ServerState> {
         .route("/api/v1/keys/{id}/allowed-ips", put(rest::set_allowed_ips))
         .route("/api/v1/keys/{id}/context", put(rest::set_context))
         .route("/api/v1/keys/{id}/usage", get(rest::key_usage))
+        .route(
+            "/api/v1/keys/{id}/permissions",
+            put(rest::set_key_permissions),
+        )
+        .route("/api/v1/permissions", get(rest::get_catalog))
+        .route(
+            "/api/v1/permissions/{name}",
+            put(rest::put_permission).delete(rest::delete_permission),
+        )
+        .route(
+            "/api/v1/roles/{name}",
+            put(rest::put_role).delete(rest::delete_role),
+        )
+        .route(
+            "/api/v1/route-rules",
+            get(rest::get_route_rules).put(rest::set_route_rules),
+        )
+        .route("/api/v1/route-rules/import", post(rest::import_openapi))
         .route(
             "/api/v1/policy",
             get(rest::get_policy).put(rest::set_policy),

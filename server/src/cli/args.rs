@@ -41,6 +41,93 @@ enum Top {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// The organization's catalog of your API's permissions
+    Permission {
+        #[command(subcommand)]
+        action: PermissionAction,
+    },
+    /// Roles: named bundles of permissions
+    Role {
+        #[command(subcommand)]
+        action: RoleAction,
+    },
+    /// The gateway's route rules
+    #[command(name = "route-rules")]
+    RouteRules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PermissionAction {
+    /// Add a permission (resource:action), or change its description
+    Add {
+        /// The organization's id (org_...)
+        #[arg(long)]
+        org: String,
+        /// e.g. invoices:read
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Act as this owner or admin (default: the organization's first owner)
+        #[arg(long = "as", value_name = "EMAIL")]
+        admin: Option<String>,
+    },
+    /// Print the catalog: permissions, then roles
+    List {
+        /// The organization's id (org_...)
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RoleAction {
+    /// Add or change a role
+    Add {
+        /// The organization's id (org_...)
+        #[arg(long)]
+        org: String,
+        /// e.g. billing-readonly
+        #[arg(long)]
+        name: String,
+        /// Comma-separated permissions of the catalog and wildcards
+        #[arg(long, value_name = "invoices:read,refunds:*")]
+        permissions: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Act as this owner or admin (default: the organization's first owner)
+        #[arg(long = "as", value_name = "EMAIL")]
+        admin: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesAction {
+    /// Replace the rules with those of a file, one per line:
+    /// `[report] METHODS PATH [PERMISSION ...]`, in order
+    Set {
+        /// The organization's id (org_...)
+        #[arg(long)]
+        org: String,
+        /// The rules file, or - for stdin
+        #[arg(long, value_name = "rules.txt")]
+        file: std::path::PathBuf,
+        /// What happens to a request no rule matches
+        #[arg(long, value_parser = ["allow", "deny"], default_value = "allow")]
+        unmatched: String,
+        /// Act as this owner or admin (default: the organization's first owner)
+        #[arg(long = "as", value_name = "EMAIL")]
+        admin: Option<String>,
+    },
+    /// Print the rules in the form `set` reads
+    Show {
+        /// The organization's id (org_...)
+        #[arg(long)]
+        org: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +185,13 @@ enum KeyAction {
         /// A JSON object of metadata (up to 4096 bytes)
         #[arg(long, value_name = "JSON", value_parser = parse_metadata)]
         metadata: Option<String>,
+        /// Comma-separated permissions of the API from the organization's catalog, and
+        /// wildcards (default: none)
+        #[arg(long, value_name = "invoices:read,refunds:*", value_parser = parse_grants)]
+        permissions: Option<GrantList>,
+        /// Comma-separated roles of the organization's catalog (default: none)
+        #[arg(long, value_name = "billing-readonly", value_parser = parse_roles)]
+        roles: Option<RoleList>,
         /// Create it as this member (default: the organization's first owner)
         #[arg(long = "as", value_name = "EMAIL")]
         creator: Option<String>,
@@ -191,6 +285,8 @@ pub enum Command {
         rate_limit: Option<RateLimit>,
         allowed_ips: Option<Vec<IpRange>>,
         context: KeyContext,
+        grants: Vec<app::permissions::Grant>,
+        roles: Vec<String>,
         creator: Option<String>,
     },
     RollKey {
@@ -206,6 +302,31 @@ pub enum Command {
         org: String,
         file: std::path::PathBuf,
         creator: Option<String>,
+    },
+    PutPermission {
+        org: String,
+        name: String,
+        description: String,
+        admin: Option<String>,
+    },
+    ListPermissions {
+        org: String,
+    },
+    PutRole {
+        org: String,
+        name: String,
+        description: String,
+        permissions: Vec<String>,
+        admin: Option<String>,
+    },
+    SetRouteRules {
+        org: String,
+        file: std::path::PathBuf,
+        deny_unmatched: bool,
+        admin: Option<String>,
+    },
+    ShowRouteRules {
+        org: String,
     },
 }
 
@@ -248,6 +369,8 @@ pub fn parse(args: &[String]) -> Result<Command, NotRun> {
                     tags,
                     owner,
                     metadata,
+                    permissions,
+                    roles,
                     creator,
                 },
         }) => Command::CreateKey {
@@ -262,6 +385,8 @@ pub fn parse(args: &[String]) -> Result<Command, NotRun> {
                 owner,
                 metadata,
             },
+            grants: permissions.map(|p| p.0).unwrap_or_default(),
+            roles: roles.map(|r| r.0).unwrap_or_default(),
             creator,
         },
         Some(Top::Key {
@@ -284,6 +409,60 @@ pub fn parse(args: &[String]) -> Result<Command, NotRun> {
         Some(Top::Key {
             action: KeyAction::Import { org, file, creator },
         }) => Command::ImportKeys { org, file, creator },
+        Some(Top::Permission {
+            action:
+                PermissionAction::Add {
+                    org,
+                    name,
+                    description,
+                    admin,
+                },
+        }) => Command::PutPermission {
+            org,
+            name,
+            description,
+            admin,
+        },
+        Some(Top::Permission {
+            action: PermissionAction::List { org },
+        }) => Command::ListPermissions { org },
+        Some(Top::Role {
+            action:
+                RoleAction::Add {
+                    org,
+                    name,
+                    permissions,
+                    description,
+                    admin,
+                },
+        }) => Command::PutRole {
+            org,
+            name,
+            description,
+            permissions: permissions
+                .split([',', ' '])
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            admin,
+        },
+        Some(Top::RouteRules {
+            action:
+                RulesAction::Set {
+                    org,
+                    file,
+                    unmatched,
+                    admin,
+                },
+        }) => Command::SetRouteRules {
+            org,
+            file,
+            deny_unmatched: unmatched == "deny",
+            admin,
+        },
+        Some(Top::RouteRules {
+            action: RulesAction::Show { org },
+        }) => Command::ShowRouteRules { org },
     })
 }
 
@@ -329,6 +508,22 @@ struct Tags(Vec<String>);
 
 fn parse_tags(value: &str) -> Result<Tags, String> {
     app::keys::context::parse_tags_text(value).map(Tags)
+}
+
+/// Permissions as given on the command line.
+#[derive(Debug, Clone)]
+struct GrantList(Vec<app::permissions::Grant>);
+
+fn parse_grants(value: &str) -> Result<GrantList, String> {
+    app::permissions::parse_grants([value]).map(GrantList)
+}
+
+/// Roles as given on the command line.
+#[derive(Debug, Clone)]
+struct RoleList(Vec<String>);
+
+fn parse_roles(value: &str) -> Result<RoleList, String> {
+    app::permissions::parse_roles([value]).map(RoleList)
 }
 
 fn parse_owner(value: &str) -> Result<String, String> {
@@ -383,6 +578,8 @@ mod tests {
                 rate_limit: None,
                 allowed_ips: None,
                 context: KeyContext::default(),
+                grants: Vec::new(),
+                roles: Vec::new(),
                 creator: None,
             }
         );
@@ -399,9 +596,26 @@ mod tests {
                 rate_limit: Some(RateLimit::new(100, app::keys::RatePeriod::Minute).unwrap()),
                 allowed_ips: None,
                 context: KeyContext::default(),
+                grants: Vec::new(),
+                roles: Vec::new(),
                 creator: None,
             }
         );
+        let Command::CreateKey { grants, roles, .. } = parse(&args(
+            "key create --org org_1 --name ci --permissions invoices:read,refunds:* --roles billing",
+        ))
+        .unwrap() else {
+            panic!("not a key creation");
+        };
+        assert_eq!(
+            app::permissions::grant_texts(&grants),
+            ["invoices:read", "refunds:*"]
+        );
+        assert_eq!(roles, ["billing"]);
+        assert!(matches!(
+            parse(&args("key create --org org_1 --name ci --permissions Invoices")),
+            Err(NotRun::Usage(message)) if message.contains("resource:action")
+        ));
     }
 
     #[test]

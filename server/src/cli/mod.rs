@@ -12,6 +12,11 @@
 //! keygate key roll --org ORG_ID --id KEY_ID [--overlap 24h] [--as EMAIL]
 //! keygate key revoke-leaked [--source URL]                 (keys on stdin)
 //! keygate key import --org ORG_ID --file keys.jsonl [--as EMAIL]   (- for stdin)
+//! keygate permission add --org ORG_ID --name invoices:read [--description TEXT] [--as EMAIL]
+//! keygate permission list --org ORG_ID
+//! keygate role add --org ORG_ID --name billing --permissions invoices:read,refunds:* [--as EMAIL]
+//! keygate route-rules set --org ORG_ID --file rules.txt [--unmatched allow|deny] [--as EMAIL]
+//! keygate route-rules show --org ORG_ID
 //! ```
 //!
 //! Parsed by clap: `--help` works on every subcommand. Results go to stdout (only the key,
@@ -26,6 +31,7 @@ use app::keys::service::{self as keys, KeyManager};
 use app::orgs::Role;
 use app::orgs::access;
 use app::orgs::service as orgs;
+use app::permissions::catalog;
 use chrono::Utc;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
@@ -62,6 +68,8 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
             rate_limit,
             allowed_ips,
             context,
+            grants,
+            roles,
             creator,
         } => {
             let manager = acting_manager(db, &org, creator.as_deref()).await?;
@@ -79,6 +87,8 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
                     rate_limit,
                     allowed_ips,
                     context,
+                    grants,
+                    roles,
                 },
             )
             .await
@@ -176,15 +186,7 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
         Command::ImportKeys { org, file, creator } => {
             use app::keys::imports;
             let manager = acting_manager(db, &org, creator.as_deref()).await?;
-            let text = if file.as_os_str() == "-" {
-                let mut text = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                    .map_err(|e| format!("cannot read the keys from stdin: {e}"))?;
-                text
-            } else {
-                std::fs::read_to_string(&file)
-                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?
-            };
+            let text = read_input(&file)?;
             let policy = app::keys::service::org_policy(db, OrgId(&org))
                 .await
                 .map_err(|e| format!("database: {e}"))?;
@@ -207,6 +209,123 @@ pub async fn run(command: Command, config: &Config) -> Result<String, String> {
                 plan.expired.len()
             ))
         }
+        Command::PutPermission {
+            org,
+            name,
+            description,
+            admin,
+        } => {
+            let admin = acting_admin(db, &org, admin.as_deref()).await?;
+            let (_, created) = catalog::put_permission(db, &admin, &name, &description)
+                .await
+                .map_err(|e| describe(e.into()))?;
+            Ok(if created {
+                format!("added permission {name}")
+            } else {
+                format!("permission {name} saved")
+            })
+        }
+        Command::ListPermissions { org } => {
+            first_owner(db, &org).await?;
+            let catalog = catalog::catalog(db, OrgId(&org))
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            let mut out = Vec::new();
+            for p in catalog.permissions {
+                out.push(format!("permission {}\t{}", p.name, p.description));
+            }
+            for r in catalog.roles {
+                out.push(format!(
+                    "role {}\t{}\t{}",
+                    r.name,
+                    r.permissions.join(","),
+                    r.description
+                ));
+            }
+            Ok(out.join("\n"))
+        }
+        Command::PutRole {
+            org,
+            name,
+            description,
+            permissions,
+            admin,
+        } => {
+            let admin = acting_admin(db, &org, admin.as_deref()).await?;
+            let (_, created) = catalog::put_role(db, &admin, &name, &description, &permissions)
+                .await
+                .map_err(|e| describe(e.into()))?;
+            Ok(if created {
+                format!("added role {name}")
+            } else {
+                format!("role {name} saved")
+            })
+        }
+        Command::SetRouteRules {
+            org,
+            file,
+            deny_unmatched,
+            admin,
+        } => {
+            let admin = acting_admin(db, &org, admin.as_deref()).await?;
+            let rules = app::permissions::routes::parse_rules_text(&read_input(&file)?)?;
+            let unmatched = if deny_unmatched {
+                app::permissions::routes::Unmatched::Deny
+            } else {
+                app::permissions::routes::Unmatched::Allow
+            };
+            let saved = catalog::set_route_rules(db, &admin, rules, unmatched)
+                .await
+                .map_err(|e| describe(e.into()))?;
+            Ok(format!("saved {} route rules", saved.rules.len()))
+        }
+        Command::ShowRouteRules { org } => {
+            let saved = catalog::route_rules(db, OrgId(&org))
+                .await
+                .map_err(|e| match e {
+                    catalog::CatalogError::NotFound => format!("no organization {org:?}"),
+                    other => describe(other.into()),
+                })?;
+            let rules: Vec<_> = saved.rules.into_iter().map(|r| r.rule).collect();
+            Ok(app::permissions::routes::rules_text(&rules))
+        }
+    }
+}
+
+/// The owner or admin a catalog command acts as: the member with `email`, or the
+/// organization's first owner.
+async fn acting_admin(
+    db: &DatabaseConnection,
+    org: &str,
+    email: Option<&str>,
+) -> Result<access::OrgAdmin, String> {
+    let person = match email {
+        Some(email) => user_by_email(db, email).await?,
+        None => first_owner(db, org).await?,
+    };
+    access::membership(db, UserId(&person), OrgId(org))
+        .await
+        .and_then(access::OrgMember::require_admin)
+        .map_err(|e| match e {
+            access::OrgError::NotFound => {
+                format!("no organization {org:?} with that person as a member")
+            }
+            access::OrgError::Forbidden => {
+                "that person's role cannot change the catalog (owner or admin needed)".to_owned()
+            }
+            other => describe(other.into()),
+        })
+}
+
+/// Reads a file, or stdin for `-`.
+fn read_input(file: &std::path::Path) -> Result<String, String> {
+    if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
     }
 }
 

@@ -575,6 +575,31 @@ impl Client {
             .unwrap()
     }
 
+    /// Calls the REST API with this client's browser session, as a page's script would:
+    /// the same origin and, for a write, the session's CSRF token. The status and the
+    /// body as JSON (a JSON string when it is not JSON).
+    pub async fn rest(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("origin", &self.base);
+        if method != reqwest::Method::GET
+            && let Some(token) = self.csrf_token().await
+        {
+            request = request.header("x-csrf-token", token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let (status, _, body) = api::send(request).await;
+        (status, body)
+    }
+
     /// Creates an organization and returns its id.
     pub async fn create_org(&self, name: &str) -> String {
         let (status, body) = self.call("create_org", &[("name", name)]).await;

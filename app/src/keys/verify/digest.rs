@@ -8,11 +8,12 @@ use hmac::Mac;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
-use crate::entities::{api_key, membership as membership_row};
+use crate::entities::{api_key, membership as membership_row, permission_role};
 use crate::keys::allowlist::IpRange;
 use crate::keys::context::KeyContext;
 use crate::keys::scopes::Scopes;
 use crate::keys::{KeyStatus, RateLimit, format};
+use crate::permissions::Grants;
 use crate::ssr::Secret;
 
 /// HMAC-SHA256(server secret, key).
@@ -64,6 +65,8 @@ pub struct KeyPrincipal {
     pub allowed_ips: Option<std::sync::Arc<[IpRange]>>,
     /// Tags, owner id and metadata; `None` when the key has none of them.
     pub context: Option<std::sync::Arc<KeyContext>>,
+    /// The API's permissions the key holds (its own and its roles'); `None`: none.
+    pub grants: Option<std::sync::Arc<Grants>>,
 }
 
 impl KeyPrincipal {
@@ -245,6 +248,14 @@ pub async fn lookup_digest(db: &impl ConnectionTrait, digest: &[u8; 32]) -> Resu
     let rate_limit = RateLimit::from_stored(row.rate_limit, row.rate_limit_window);
     let allowed_ips =
         crate::keys::allowlist::from_stored(row.allowed_ips.as_deref()).map(Into::into);
+    let grants = load_grants(
+        db,
+        &row.org_id,
+        row.permissions.as_deref(),
+        row.roles.as_deref(),
+    )
+    .await?
+    .map(Into::into);
     let context = KeyContext {
         tags: crate::keys::context::load_tags(row.tags.as_deref()),
         owner: row.owner_id,
@@ -252,6 +263,7 @@ pub async fn lookup_digest(db: &impl ConnectionTrait, digest: &[u8; 32]) -> Resu
     };
     Ok(Ok(KeyPrincipal {
         context: (!context.is_empty()).then(|| context.into()),
+        grants,
         rate_limit,
         allowed_ips,
         scopes: Scopes::from_stored(&row.scopes).intersect(allowed),
@@ -262,6 +274,36 @@ pub async fn lookup_digest(db: &impl ConnectionTrait, digest: &[u8; 32]) -> Resu
         secret_until,
         paused,
     }))
+}
+
+/// A key's grants: its own (`permissions`, stored) and its roles' (`roles`, stored),
+/// read from the catalog. `None` when the key holds none. One query, and only for a key
+/// with roles.
+pub async fn load_grants(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    permissions: Option<&str>,
+    roles: Option<&str>,
+) -> Result<Option<Grants>, DbErr> {
+    let own = crate::permissions::grants_from_stored(permissions);
+    let roles: Vec<&str> = roles.unwrap_or_default().split_whitespace().collect();
+    let from_roles = if roles.is_empty() {
+        Vec::new()
+    } else {
+        permission_role::Entity::find()
+            .filter(permission_role::Column::OrgId.eq(org_id))
+            .filter(permission_role::Column::Name.is_in(roles))
+            .all(db)
+            .await?
+    };
+    let grants = Grants::new(
+        own.into_iter().chain(
+            from_roles
+                .iter()
+                .flat_map(|role| crate::permissions::grants_from_stored(Some(&role.permissions))),
+        ),
+    );
+    Ok((!grants.is_empty()).then_some(grants))
 }
 
 #[cfg(test)]

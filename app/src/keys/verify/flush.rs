@@ -10,7 +10,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, Tr
 
 use super::Verifier;
 use super::meter::{Batch, Meters};
-use crate::entities::{api_key, key_usage};
+use crate::entities::{api_key, key_usage, route_rule};
 use crate::keys::usage::Outcome;
 
 impl Verifier {
@@ -20,6 +20,7 @@ impl Verifier {
     /// dropped before the write commits (a shutdown, a timeout), the counts go back to
     /// the meters: a batch taken is never lost.
     pub async fn flush_usage(&self, db: &impl TransactionTrait) -> Result<usize, DbErr> {
+        self.flush_route_counts(db).await?;
         let started = Utc::now();
         let batch = self.meters.drain(started.timestamp());
         if batch.is_empty() {
@@ -41,6 +42,35 @@ impl Verifier {
         self.last_flush
             .store(started.timestamp_millis(), Ordering::Relaxed);
         Ok(written)
+    }
+
+    /// Adds the report-only denials counted since the last flush to their rules, in one
+    /// transaction; on failure they go back to be written next time.
+    async fn flush_route_counts(&self, db: &impl TransactionTrait) -> Result<(), DbErr> {
+        let counts = self.take_route_counts();
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let written = async {
+            let txn = db.begin().await?;
+            for (id, n) in &counts {
+                route_rule::Entity::update_many()
+                    .col_expr(
+                        route_rule::Column::WouldDeny,
+                        Expr::col(route_rule::Column::WouldDeny)
+                            .add(i64::try_from(*n).unwrap_or(i64::MAX)),
+                    )
+                    .filter(route_rule::Column::Id.eq(id.as_str()))
+                    .exec(&txn)
+                    .await?;
+            }
+            txn.commit().await
+        }
+        .await;
+        if written.is_err() {
+            self.return_route_counts(counts);
+        }
+        written
     }
 
     /// How long ago the counts of the last successful flush were taken: what a usage

@@ -40,6 +40,9 @@ pub enum Invalidation {
     Member { org_id: String, user_id: String },
     /// Keys were imported: re-read which imported keys exist.
     Imports,
+    /// The organization's permission catalog or route rules changed: its keys' grants
+    /// and its route rules are re-read.
+    Permissions(String),
 }
 
 impl Invalidation {
@@ -48,6 +51,7 @@ impl Invalidation {
             Invalidation::Key(id) => format!("key {id}"),
             Invalidation::Member { org_id, user_id } => format!("member {org_id} {user_id}"),
             Invalidation::Imports => "imports".to_owned(),
+            Invalidation::Permissions(org_id) => format!("permissions {org_id}"),
         }
     }
 
@@ -56,6 +60,9 @@ impl Invalidation {
         match (words.next(), words.next(), words.next(), words.next()) {
             (Some("key"), Some(id), None, None) => Some(Invalidation::Key(id.to_owned())),
             (Some("imports"), None, None, None) => Some(Invalidation::Imports),
+            (Some("permissions"), Some(org), None, None) => {
+                Some(Invalidation::Permissions(org.to_owned()))
+            }
             (Some("member"), Some(org), Some(user), None) => Some(Invalidation::Member {
                 org_id: org.to_owned(),
                 user_id: user.to_owned(),
@@ -111,6 +118,7 @@ impl Verifier {
             Invalidation::Key(id) => self.forget_key(id),
             Invalidation::Member { org_id, user_id } => self.forget_creator(org_id, user_id),
             Invalidation::Imports => self.imports.mark_stale(),
+            Invalidation::Permissions(org_id) => self.forget_org_permissions(org_id),
         }
     }
 }
@@ -181,6 +189,7 @@ mod tests {
                 user_id: "usr_2".into(),
             },
             Invalidation::Imports,
+            Invalidation::Permissions("org_1".into()),
         ] {
             assert_eq!(Invalidation::parse(&what.payload()), Some(what));
         }
@@ -190,6 +199,8 @@ mod tests {
             "key a b",
             "member org",
             "imports all",
+            "permissions",
+            "permissions a b",
             "drop everything",
         ] {
             assert_eq!(Invalidation::parse(bad), None, "{bad}");

@@ -121,7 +121,10 @@ impl KeyMeter {
         // A valid key presented is a use, even when its scope or rate limit refused it.
         if matches!(
             outcome,
-            Outcome::Ok | Outcome::InsufficientScope | Outcome::RateLimited
+            Outcome::Ok
+                | Outcome::InsufficientScope
+                | Outcome::InsufficientPermission
+                | Outcome::RateLimited
         ) {
             // Read first: within the same second this writes nothing, so cores serving
             // one key do not take its cache line from each other for it.

@@ -21,6 +21,7 @@ mod flush;
 pub mod imported;
 pub mod invalidation;
 pub mod meter;
+pub mod routes;
 pub mod shared;
 pub mod verdict;
 
@@ -136,6 +137,8 @@ pub struct Verifier {
     shared: Arc<SharedLimits>,
     /// Keys imported from another product: whether a foreign string is worth a lookup.
     imports: Imports,
+    /// Each organization's gateway route rules, compiled.
+    routes: routes::RouteCache,
 }
 
 impl Default for Verifier {
@@ -159,6 +162,7 @@ impl Verifier {
             previous_secret: None,
             shared: Arc::default(),
             imports: Imports::default(),
+            routes: routes::RouteCache::default(),
         }
     }
 

@@ -5,6 +5,8 @@
 use app::keys::usage::Outcome;
 use app::keys::verify::digest::KeyPrincipal;
 use app::keys::verify::verdict::{Use, Verdict};
+use app::permissions::Grants;
+use app::permissions::expr::Query;
 use app::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -35,6 +37,8 @@ pub struct WhoAmI {
     /// The key's metadata object.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
+    /// The permissions of the API the key holds (its own and its roles'), sorted.
+    pub permissions: Vec<String>,
     pub user_id: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
@@ -48,14 +52,52 @@ pub struct WhoAmI {
 pub struct VerifyRequest {
     /// The key a client presented to your service.
     pub key: String,
+    /// A permission question: a list (the key must hold all of them) or an expression
+    /// such as `invoices:read and (refunds:write or admin)` (`and` binds tighter than
+    /// `or`). A key that does not satisfy it is answered `valid: false`,
+    /// `error: "insufficient_permission"`, with the permissions it lacks in `missing`.
+    #[schema(value_type = Option<Object>, example = json!(["invoices:read"]))]
+    pub permissions: Option<serde_json::Value>,
+}
+
+/// `["invoices:read", "refunds:write"]` (all of) or `"invoices:read and (refunds:write or
+/// admin)"`, read into a question; anything else is a field error.
+fn permission_question(value: serde_json::Value) -> Result<Query, ApiError> {
+    let list = |items: Vec<serde_json::Value>| -> Option<Vec<String>> {
+        items
+            .into_iter()
+            .map(|item| match item {
+                serde_json::Value::String(name) => Some(name),
+                _ => None,
+            })
+            .collect()
+    };
+    match value {
+        serde_json::Value::String(text) => Query::parse(&text),
+        serde_json::Value::Array(items) => match list(items) {
+            Some(names) => Query::all_of(names),
+            None => Err("permissions lists permission names, as strings.".into()),
+        },
+        _ => Err(
+            "permissions is a list of permission names (all of them), or an expression such as \
+             \"invoices:read and (refunds:write or admin)\"."
+                .into(),
+        ),
+    }
+    .map_err(|message| ApiError::Invalid {
+        field: "permissions".into(),
+        message,
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse {
     pub valid: bool,
     /// Why an invalid key is refused: `key_expired`, `key_revoked`, `key_paused`,
-    /// `rate_limited` for a key over its own rate limit, or `invalid_token` for a key
-    /// that is malformed or unknown. `null` when valid.
+    /// `rate_limited` for a key over its own rate limit, `insufficient_permission` for a
+    /// key that does not satisfy the request's `permissions` (its identity is still
+    /// given), or `invalid_token` for a key that is malformed or unknown. `null` when
+    /// valid.
     pub error: Option<&'static str>,
     pub org_id: Option<String>,
     pub key_id: Option<String>,
@@ -71,6 +113,12 @@ pub struct VerifyResponse {
     /// With `rate_limited`: seconds until the key may make a request again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// The permissions of the API the key holds (its own and its roles'), sorted.
+    pub permissions: Vec<String>,
+    /// With `insufficient_permission`: the permissions the question names that the key
+    /// lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<Vec<String>>,
 }
 
 fn key_tags(key: &KeyPrincipal) -> Vec<String> {
@@ -82,6 +130,10 @@ fn key_tags(key: &KeyPrincipal) -> Vec<String> {
 
 fn key_owner(key: &KeyPrincipal) -> Option<String> {
     key.context.as_ref().and_then(|c| c.owner.clone())
+}
+
+fn key_permissions(key: &KeyPrincipal) -> Vec<String> {
+    key.grants.as_ref().map(|g| g.names()).unwrap_or_default()
 }
 
 fn key_metadata(key: &KeyPrincipal) -> Option<serde_json::Value> {
@@ -101,6 +153,8 @@ impl VerifyResponse {
             owner_id: key_owner(key),
             metadata: key_metadata(key),
             retry_after: None,
+            permissions: key_permissions(key),
+            missing: None,
         }
     }
 
@@ -116,6 +170,8 @@ impl VerifyResponse {
             owner_id: None,
             metadata: None,
             retry_after: None,
+            permissions: Vec::new(),
+            missing: None,
         }
     }
 }
@@ -147,6 +203,7 @@ pub async fn whoami(
                 tags: key_tags(&key),
                 owner_id: key_owner(&key),
                 metadata: key_metadata(&key),
+                permissions: key_permissions(&key),
                 user_id: None,
                 email: None,
                 name: None,
@@ -167,6 +224,7 @@ pub async fn whoami(
                 tags: Vec::new(),
                 owner_id: None,
                 metadata: None,
+                permissions: Vec::new(),
                 user_id: Some(user.id),
                 email: Some(user.email),
                 name: Some(user.display_name),
@@ -240,15 +298,36 @@ pub async fn verify(
     ApiJson(request): ApiJson<VerifyRequest>,
 ) -> Result<axum::response::Response, ApiError> {
     let ip = crate::api::auth::client_ip(&parts);
+    // A question that cannot be read is the caller's mistake, said before the key is
+    // looked at.
+    let question = request.permissions.map(permission_question).transpose()?;
     let verdict = state
         .verifier
         .authorize(&state.db, &state.secret, request.key.trim(), ip, Use::Check)
         .await?;
     match verdict {
-        Verdict::Allowed { key, .. } => {
-            key.count(Outcome::Ok);
-            key_answer(&key.answers.verify, || VerifyResponse::of(&key))
-        }
+        Verdict::Allowed { key, .. } => match question {
+            None => {
+                key.count(Outcome::Ok);
+                key_answer(&key.answers.verify, || VerifyResponse::of(&key))
+            }
+            Some(question) => {
+                let empty = Grants::default();
+                let grants = key.grants.as_deref().unwrap_or(&empty);
+                if question.holds(grants) {
+                    key.count(Outcome::Ok);
+                    return Ok(Json(VerifyResponse::of(&key)).into_response());
+                }
+                key.count(Outcome::InsufficientPermission);
+                Ok(Json(VerifyResponse {
+                    valid: false,
+                    error: Some("insufficient_permission"),
+                    missing: Some(question.missing(grants)),
+                    ..VerifyResponse::of(&key)
+                })
+                .into_response())
+            }
+        },
         // Reported as such; `Use::Check` spent none of the key's limit.
         Verdict::RateLimited { decision, .. } => Ok(Json(VerifyResponse {
             retry_after: Some(decision.retry_after),

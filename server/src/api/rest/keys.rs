@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::shared::{
     ApiKey, OrgQuery, RateLimitBody, ScopeName, manager, parse_allowed_ips, parse_context,
+    parse_permissions,
 };
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ErrorBody};
@@ -105,6 +106,13 @@ pub struct CreateKeyRequest {
     /// A JSON object of up to 4096 bytes (as compact JSON).
     #[schema(value_type = Option<Object>, example = json!({"plan": "pro"}))]
     pub metadata: Option<serde_json::Value>,
+    /// Permissions of the API behind the gateway, from the organization's catalog, and
+    /// wildcards (`invoices:*`, `*`); omit for none. A key can give only what it holds.
+    #[schema(example = json!(["invoices:read"]))]
+    pub permissions: Option<Vec<String>>,
+    /// Roles of the organization's catalog; omit for none.
+    #[schema(example = json!(["billing-readonly"]))]
+    pub roles: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -223,7 +231,7 @@ fn resolve_api_expiry(
             ("cache-control" = String, description = "no-store"),
             ("location" = String, description = "The new key, `/api/v1/keys/{id}`"),
         )),
-        (status = 400, description = "Invalid name, scopes or expiry, or unknown fields", body = ErrorBody),
+        (status = 400, description = "Invalid name, scopes, expiry or permissions (not in the catalog, or more than a calling key holds), or unknown fields", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "Missing keys:write, or broader scopes than the caller's", body = ErrorBody),
         (status = 413, body = ErrorBody),
@@ -264,6 +272,8 @@ pub async fn create_key(
         request.owner_id.as_deref(),
         request.metadata.as_ref(),
     )?;
+    let (grants, roles) =
+        parse_permissions(request.permissions.as_deref(), request.roles.as_deref())?;
     let created = keys::create_key_with(
         &state.db,
         &state.secret,
@@ -275,6 +285,8 @@ pub async fn create_key(
             rate_limit: limit,
             allowed_ips,
             context,
+            grants,
+            roles,
         },
     )
     .await?;

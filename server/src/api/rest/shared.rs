@@ -66,6 +66,12 @@ pub struct ApiKey {
     /// When the key was imported from another product (`keygate key import`); `null`:
     /// made in Keygate. An imported key keeps its old hint and works as it is.
     pub imported_at: Option<DateTime<Utc>>,
+    /// Permissions of the API behind the gateway (and wildcards: `invoices:*`, `*`).
+    #[schema(example = json!(["invoices:read"]))]
+    pub permissions: Vec<String>,
+    /// Roles of the organization's permission catalog.
+    #[schema(example = json!(["billing-readonly"]))]
+    pub roles: Vec<String>,
 }
 
 /// Metadata as stored (compact JSON of an object) as a JSON value.
@@ -127,6 +133,8 @@ impl From<ApiKeyView> for ApiKey {
             metadata: metadata_value(v.metadata.as_deref()),
             owner_id: v.owner,
             imported_at: v.imported_at,
+            permissions: v.permissions,
+            roles: v.roles,
             id: v.id,
             name: v.name,
             hint: v.hint,
@@ -140,6 +148,24 @@ impl From<ApiKeyView> for ApiKey {
             notice: v.notice,
         }
     }
+}
+
+/// The `permissions` and `roles` of a request: each readable (the catalog is checked by
+/// the key service), or a field error naming the first that is not.
+pub(super) fn parse_permissions(
+    permissions: Option<&[String]>,
+    roles: Option<&[String]>,
+) -> Result<(Vec<app::permissions::Grant>, Vec<String>), ApiError> {
+    let invalid = |field: &str| {
+        let field = field.to_owned();
+        move |message| ApiError::Invalid { field, message }
+    };
+    let grants =
+        app::permissions::parse_grants(permissions.unwrap_or_default().iter().map(String::as_str))
+            .map_err(invalid("permissions"))?;
+    let roles = app::permissions::parse_roles(roles.unwrap_or_default().iter().map(String::as_str))
+        .map_err(invalid("roles"))?;
+    Ok((grants, roles))
 }
 
 /// A scope a key can be given (documentation only: requests carry plain strings, and an
@@ -187,7 +213,11 @@ pub(crate) async fn manager(
                     Err(e) => return Err(app::error::AppError::from(e).into()),
                 };
             KeyManager::for_key(member, key.scopes, key.expires_at)
-                .map(|manager| manager.with_caller_limits(key.rate_limit, key.allowed_ips.clone()))
+                .map(|manager| {
+                    manager
+                        .with_caller_limits(key.rate_limit, key.allowed_ips.clone())
+                        .with_caller_grants(key.grants.clone())
+                })
                 .map_err(|_| ApiError::InsufficientScope(scope))
         }
         Principal::User { user_id } => {

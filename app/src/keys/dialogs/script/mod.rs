@@ -205,6 +205,10 @@ struct NewKey {
     limit: (String, String),
     tags: String,
     owner: String,
+    /// Permissions and roles of the API, as typed (the server checks them against the
+    /// catalog).
+    permissions: String,
+    roles: String,
 }
 
 /// The form as typed, checked as the server will check it.
@@ -240,6 +244,8 @@ fn read_form(page: &Page) -> Result<NewKey, AppError> {
     RateLimit::from_form(&limit.0, &limit.1)?;
     let (tags, owner) = (value("new-key-tags"), value("new-key-owner"));
     context_from_form(&tags, &owner, "")?;
+    // Checked by the server against the catalog, which the page does not have.
+    let (permissions, roles) = (value("new-key-permissions"), value("new-key-roles"));
     Ok(NewKey {
         name,
         expiry,
@@ -248,6 +254,8 @@ fn read_form(page: &Page) -> Result<NewKey, AppError> {
         limit,
         tags,
         owner,
+        permissions,
+        roles,
     })
 }
 
@@ -277,6 +285,8 @@ fn submit(page: &Shared) {
                 ("rate_limit_per", &form.limit.1),
                 ("tags", &form.tags),
                 ("owner", &form.owner),
+                ("permissions", &form.permissions),
+                ("roles", &form.roles),
             ],
         )
         .await

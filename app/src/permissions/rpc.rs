@@ -1,0 +1,156 @@
+//! The Permissions page's server functions: the catalog and the route rules (read by
+//! whoever manages keys, changed by owners and admins) and a key's permissions (changed
+//! by whoever manages keys). Each checks its arguments, then the caller, then calls the
+//! catalog or key service, as the REST API does.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::Catalog;
+use super::routes::{SavedRule, Unmatched};
+use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::ids::{KeyId, OrgId, UserId};
+
+/// What the Permissions page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionsView {
+    pub catalog: Catalog,
+    pub rules: Vec<SavedRule>,
+    pub unmatched: Unmatched,
+    /// Owners and admins change the catalog and the rules.
+    pub can_edit: bool,
+}
+
+#[cfg(feature = "ssr")]
+async fn admin(
+    org_id: &str,
+) -> Result<(crate::state::AppState, crate::orgs::access::OrgAdmin), AppError> {
+    let (state, user_id) = crate::state::authenticated().await?;
+    let admin = crate::orgs::access::membership(&state.db, UserId(&user_id), OrgId(org_id))
+        .await?
+        .require_admin()?;
+    Ok((state, admin))
+}
+
+#[server(prefix = "/rpc", endpoint = "get_permissions")]
+pub async fn get_permissions(org_id: String) -> Result<PermissionsView, AppError> {
+    let (state, user_id) = crate::state::authenticated().await?;
+    let member =
+        crate::orgs::access::membership(&state.db, UserId(&user_id), OrgId(&org_id)).await?;
+    // As `GET /api/v1/permissions`: about keys, which a member has no say over.
+    if !member.role.can_manage_keys() {
+        return Err(AppError::Forbidden);
+    }
+    let catalog = super::catalog::catalog(&state.db, OrgId(&org_id))
+        .await
+        .map_err(crate::ssr::db_error)?;
+    let rules = super::catalog::route_rules(&state.db, OrgId(&org_id)).await?;
+    Ok(PermissionsView {
+        catalog,
+        rules: rules.rules,
+        unmatched: rules.unmatched,
+        can_edit: member.role.can_manage_members(),
+    })
+}
+
+/// Adds a permission, or changes its description.
+#[server(prefix = "/rpc", endpoint = "put_permission")]
+pub async fn put_permission(
+    org_id: String,
+    name: String,
+    #[server(default)] description: String,
+) -> Result<String, AppError> {
+    let (state, admin) = admin(&org_id).await?;
+    let name = name.trim();
+    let (_, created) =
+        super::catalog::put_permission(&state.db, &admin, name, &description).await?;
+    Ok(if created {
+        format!("Added {name}.")
+    } else {
+        format!("Saved {name}.")
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_permission")]
+pub async fn delete_permission(org_id: String, name: String) -> Result<(), AppError> {
+    let (state, admin) = admin(&org_id).await?;
+    Ok(super::catalog::delete_permission(&state.db, &admin, &name).await?)
+}
+
+/// Adds or changes a role; `permissions` separated by spaces, commas or lines.
+#[server(prefix = "/rpc", endpoint = "put_role")]
+pub async fn put_role(
+    org_id: String,
+    name: String,
+    #[server(default)] description: String,
+    #[server(default)] permissions: String,
+) -> Result<String, AppError> {
+    let (state, admin) = admin(&org_id).await?;
+    let name = name.trim();
+    let listed: Vec<String> = permissions.split_whitespace().map(str::to_owned).collect();
+    let (_, created) =
+        super::catalog::put_role(&state.db, &admin, name, &description, &listed).await?;
+    state.verifier.forget_org_permissions(&org_id);
+    Ok(if created {
+        format!("Added role {name}.")
+    } else {
+        format!("Saved role {name}.")
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_role")]
+pub async fn delete_role(org_id: String, name: String) -> Result<(), AppError> {
+    let (state, admin) = admin(&org_id).await?;
+    super::catalog::delete_role(&state.db, &admin, &name).await?;
+    state.verifier.forget_org_permissions(&org_id);
+    Ok(())
+}
+
+/// Replaces the route rules with those of `rules` (one per line, see
+/// [`super::routes::parse_rules_text`]) and sets the default for unmatched requests.
+#[server(prefix = "/rpc", endpoint = "set_route_rules")]
+pub async fn set_route_rules(
+    org_id: String,
+    #[server(default)] rules: String,
+    unmatched: String,
+) -> Result<String, AppError> {
+    let (state, admin) = admin(&org_id).await?;
+    let rules =
+        super::routes::parse_rules_text(&rules).map_err(|m| AppError::invalid("rules", m))?;
+    let unmatched = match unmatched.as_str() {
+        "allow" => Unmatched::Allow,
+        "deny" => Unmatched::Deny,
+        _ => return Err(AppError::invalid("unmatched", "Choose allow or deny.")),
+    };
+    let saved = super::catalog::set_route_rules(&state.db, &admin, rules, unmatched).await?;
+    state.verifier.forget_org_permissions(&org_id);
+    Ok(match saved.rules.len() {
+        1 => "Saved 1 rule.".to_owned(),
+        n => format!("Saved {n} rules."),
+    })
+}
+
+/// Replaces the permissions and roles a key holds; both separated by spaces or commas.
+#[server(prefix = "/rpc", endpoint = "set_key_permissions")]
+pub async fn set_key_permissions(
+    org_id: String,
+    key_id: String,
+    #[server(default)] permissions: String,
+    #[server(default)] roles: String,
+) -> Result<String, AppError> {
+    let grants = super::parse_grants([permissions.as_str()])
+        .map_err(|m| AppError::invalid("permissions", m))?;
+    let roles = super::parse_roles([roles.as_str()]).map_err(|m| AppError::invalid("roles", m))?;
+    let (state, manager) = crate::keys::service::authorize(&org_id).await?;
+    crate::keys::service::set_permissions(
+        &state.db,
+        &state.verifier,
+        &manager,
+        KeyId(&key_id),
+        grants,
+        roles,
+    )
+    .await?;
+    Ok("Saved.".to_owned())
+}
