@@ -25,6 +25,7 @@ pub enum Action {
     PolicyChanged,
     CatalogChanged,
     RouteRulesChanged,
+    UpstreamsChanged,
     WebhookCreated,
     WebhookDeleted,
     WebhookTested,
@@ -32,7 +33,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 23] = [
         Action::KeyCreated,
         Action::KeyImported,
         Action::KeyRolled,
@@ -51,6 +52,7 @@ impl Action {
         Action::PolicyChanged,
         Action::CatalogChanged,
         Action::RouteRulesChanged,
+        Action::UpstreamsChanged,
         Action::WebhookCreated,
         Action::WebhookDeleted,
         Action::WebhookTested,
@@ -77,6 +79,7 @@ impl Action {
             Action::PolicyChanged => "policy.changed",
             Action::CatalogChanged => "permissions.changed",
             Action::RouteRulesChanged => "route_rules.changed",
+            Action::UpstreamsChanged => "upstreams.changed",
             Action::WebhookCreated => "webhook.created",
             Action::WebhookDeleted => "webhook.deleted",
             Action::WebhookTested => "webhook.tested",
@@ -120,6 +123,7 @@ impl Action {
             Action::PolicyChanged => " changed the key policy".to_owned(),
             Action::CatalogChanged => " changed the permission catalog".to_owned(),
             Action::RouteRulesChanged => " changed the gateway's route rules".to_owned(),
+            Action::UpstreamsChanged => " changed the gateway's upstreams".to_owned(),
             Action::WebhookCreated => format!(" added a webhook endpoint at {subject}"),
             Action::WebhookDeleted => format!(" deleted the webhook endpoint at {subject}"),
             Action::WebhookTested => format!(" sent a test event to {subject}"),

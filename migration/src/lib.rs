@@ -14,6 +14,7 @@ mod m20261205_000009_key_context;
 mod m20261206_000010_imported_keys;
 mod m20261207_000011_endpoint_disabled;
 mod m20261208_000012_permissions;
+mod m20261208_000013_upstreams;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_imported_keys::Migration),
             Box::new(m20261207_000011_endpoint_disabled::Migration),
             Box::new(m20261208_000012_permissions::Migration),
+            Box::new(m20261208_000013_upstreams::Migration),
         ]
     }
 }

@@ -96,7 +96,12 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
     let state = ServerState(Arc::new(Shared {
         leptos_options: leptos_options.clone(),
         app,
-        gateway: Gateway::new(config.upstream.clone(), config.upstream_timeout),
+        gateway: Gateway::new(
+            config.upstream.clone(),
+            config.upstream_timeout,
+            config.upstream_ca.as_deref(),
+            config.upstream_hosts.clone(),
+        ),
         health: health.clone(),
     }));
     let cors = cors_layer(&config.cors_origins);

@@ -1,36 +1,190 @@
-//! The gateway's upstream (`KEYGATE_UPSTREAM_URL`) and the pooled HTTP/1.1 client that
-//! `api::gateway` forwards requests with.
+//! The gateway's upstreams and the pooled HTTP/1.1 client that `api::gateway` forwards
+//! requests with: `KEYGATE_UPSTREAM_URL` (the default) and each organization's upstreams
+//! by path prefix, over http or https. TLS is rustls, trusting the system's roots, or
+//! only the CA certificates of `KEYGATE_UPSTREAM_CA_FILE` when it is set (a private CA).
+//! Which hosts an organization may send its requests to is the operator's choice
+//! (`KEYGATE_UPSTREAM_HOSTS`; the default upstream's host is always allowed).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use http::Uri;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::CertificateDer;
 
 /// The upstream and a pooled HTTP/1.1 client to it.
 #[derive(Clone, Debug)]
 pub struct Gateway {
     pub(crate) upstream: Option<Uri>,
     pub(crate) timeout: Duration,
-    pub(crate) client: Client<HttpConnector, Body>,
+    pub(crate) client: Client<HttpsConnector<HttpConnector>, Body>,
+    /// Hosts (with a port, or any port) an organization's upstreams may name.
+    allowed_hosts: Arc<[AllowedHost]>,
+}
+
+/// `host` or `host:port` of `KEYGATE_UPSTREAM_HOSTS`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedHost {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl AllowedHost {
+    pub fn parse(text: &str) -> Option<AllowedHost> {
+        let text = text.trim().to_ascii_lowercase();
+        if text.is_empty() || text.contains(['/', '@', '?', '#']) {
+            return None;
+        }
+        // `[::1]:8080`, `host:8080`, `host`.
+        let uri: Uri = format!("http://{text}").parse().ok()?;
+        let authority = uri.authority()?;
+        // A `:` after the host (past an IPv6 address's `]`) must be a port number.
+        let after_host = text
+            .rsplit_once(']')
+            .map_or(text.as_str(), |(_, rest)| rest);
+        if after_host.contains(':') && authority.port_u16().is_none() {
+            return None;
+        }
+        Some(AllowedHost {
+            host: authority.host().trim_matches(['[', ']']).to_owned(),
+            port: authority.port_u16(),
+        })
+    }
+
+    fn allows(&self, uri: &Uri) -> bool {
+        let Some(host) = uri.host() else {
+            return false;
+        };
+        host.trim_matches(['[', ']'])
+            .eq_ignore_ascii_case(&self.host)
+            && self
+                .port
+                .is_none_or(|port| Some(port) == uri.port_u16().or(default_port(uri)))
+    }
+}
+
+fn default_port(uri: &Uri) -> Option<u16> {
+    match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    }
+}
+
+/// The roots upstream certificates are checked against: `ca` alone when given (a private
+/// CA, `KEYGATE_UPSTREAM_CA_FILE`), else the system's.
+fn roots(ca: Option<&[CertificateDer<'static>]>) -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(certs) => {
+            roots.add_parsable_certificates(certs.iter().cloned());
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for error in &found.errors {
+                tracing::warn!(%error, "a system root certificate could not be read");
+            }
+            roots.add_parsable_certificates(found.certs);
+        }
+    }
+    if roots.is_empty() {
+        tracing::warn!(
+            "no trusted root certificates: https upstreams will fail (set KEYGATE_UPSTREAM_CA_FILE)"
+        );
+    }
+    roots
 }
 
 impl Gateway {
-    pub fn new(upstream: Option<Uri>, timeout: Duration) -> Self {
+    pub fn new(
+        upstream: Option<Uri>,
+        timeout: Duration,
+        ca: Option<&[CertificateDer<'static>]>,
+        allowed_hosts: Vec<AllowedHost>,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        // https URLs reach the TLS layer.
+        connector.enforce_http(false);
         // Shorter than the whole timeout, so an unreachable upstream is a 502 rather than
         // a race between the connect timeout (502) and the request timeout (504).
         connector.set_connect_timeout(Some((timeout / 2).min(Duration::from_secs(5))));
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("ring offers TLS 1.2 and 1.3")
+        .with_root_certificates(roots(ca))
+        .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
+        let mut allowed_hosts = allowed_hosts;
+        if let Some(default) = upstream
+            .as_ref()
+            .and_then(|u| u.authority())
+            .and_then(|a| AllowedHost::parse(a.as_str()))
+        {
+            allowed_hosts.push(default);
+        }
         Self {
             upstream,
             timeout,
             client,
+            allowed_hosts: allowed_hosts.into(),
         }
+    }
+
+    /// Whether an organization may send requests to `uri`'s host.
+    pub fn allows(&self, uri: &Uri) -> bool {
+        self.allowed_hosts.iter().any(|h| h.allows(uri))
+    }
+
+    /// The hosts it may, for an error message.
+    pub fn allowed_hosts_text(&self) -> String {
+        if self.allowed_hosts.is_empty() {
+            return "none (the operator sets KEYGATE_UPSTREAM_HOSTS)".into();
+        }
+        self.allowed_hosts
+            .iter()
+            .map(|h| match h.port {
+                Some(port) => format!("{}:{port}", h.host),
+                None => h.host.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_matched_with_their_port_when_one_is_given() {
+        let any_port = AllowedHost::parse("Billing.Internal").unwrap();
+        let one_port = AllowedHost::parse("search.internal:9200").unwrap();
+        let v6 = AllowedHost::parse("[::1]:8443").unwrap();
+        let uri = |s: &str| s.parse::<Uri>().unwrap();
+        assert!(any_port.allows(&uri("https://billing.internal/api")));
+        assert!(any_port.allows(&uri("http://billing.internal:8080")));
+        assert!(!any_port.allows(&uri("http://billing.internal.evil.example")));
+        assert!(one_port.allows(&uri("http://search.internal:9200/x")));
+        assert!(!one_port.allows(&uri("http://search.internal/x")));
+        assert!(v6.allows(&uri("https://[::1]:8443/")));
+        assert!(AllowedHost::parse("a/b").is_none());
+        assert!(AllowedHost::parse("user@host").is_none());
+        assert!(AllowedHost::parse("host:port").is_none());
+        let https = AllowedHost::parse("api.example.com:443").unwrap();
+        assert!(https.allows(&uri("https://api.example.com/v1")));
     }
 }

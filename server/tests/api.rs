@@ -650,7 +650,7 @@ async fn verify_endpoint_tells_services_whose_key_it_is(db: TestDb) {
         assert_eq!(
             body,
             json!({"valid": false, "error": "invalid_token", "org_id": null, "key_id": null, "scopes": [],
-                "expires_at": null, "tags": [], "owner_id": null, "metadata": null})
+                "expires_at": null, "tags": [], "owner_id": null, "metadata": null, "permissions": []})
         );
     }
     let (status, _, body) = send(service().post(&url).json(&json!({"key": key, "extra": 1}))).await;
@@ -852,6 +852,27 @@ async fn openapi_document_lists_every_route_with_auth(db: TestDb) {
         ("/api/v1/webhooks/{id}", "delete"),
         ("/api/v1/webhooks/{id}/test", "post"),
         ("/api/v1/webhooks/deliveries", "get"),
+        ("/api/v1/keys/{id}/permissions", "put"),
+        ("/api/v1/permissions", "get"),
+        ("/api/v1/permissions/{name}", "put"),
+        ("/api/v1/permissions/{name}", "delete"),
+        ("/api/v1/roles/{name}", "put"),
+        ("/api/v1/roles/{name}", "delete"),
+        ("/api/v1/route-rules", "get"),
+        ("/api/v1/route-rules", "put"),
+        ("/api/v1/route-rules/import", "post"),
+        ("/api/v1/upstreams", "get"),
+        ("/api/v1/upstreams", "put"),
+    ];
+    // Changed by owners and admins with a browser session only, like the key policy.
+    let session_only = [
+        ("/api/v1/permissions/{name}", "put"),
+        ("/api/v1/permissions/{name}", "delete"),
+        ("/api/v1/roles/{name}", "put"),
+        ("/api/v1/roles/{name}", "delete"),
+        ("/api/v1/route-rules", "put"),
+        ("/api/v1/route-rules/import", "post"),
+        ("/api/v1/upstreams", "put"),
     ];
     let mut listed = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
@@ -865,6 +886,7 @@ async fn openapi_document_lists_every_route_with_auth(db: TestDb) {
                 assert_eq!(security, &vec![json!({})], "{path} is public");
             } else if (path.as_str(), method.as_str()) == ("/api/v1/policy", "put")
                 || path.starts_with("/api/v1/webhooks")
+                || session_only.contains(&(path.as_str(), method.as_str()))
             {
                 assert_eq!(
                     security,
@@ -891,7 +913,9 @@ async fn openapi_document_lists_every_route_with_auth(db: TestDb) {
     }
     // Every route in the document exists: an unauthenticated call gets 401, not 404.
     for (path, method) in expected {
-        let path = path.replace("{id}", "key_x");
+        let path = path
+            .replace("{id}", "key_x")
+            .replace("{name}", "invoices:read");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let (status, _, body) = send(
             service()

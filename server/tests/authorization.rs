@@ -482,6 +482,24 @@ fn actions() -> Vec<Action> {
             200,
         ),
         rest(
+            "GET upstreams",
+            Method::GET,
+            "/api/v1/upstreams",
+            KeysRead,
+            Reads,
+            Target::None,
+            200,
+        ),
+        rest(
+            "PUT upstreams",
+            Method::PUT,
+            "/api/v1/upstreams",
+            Admin,
+            Changes,
+            Target::None,
+            200,
+        ),
+        rest(
             "GET webhooks",
             Method::GET,
             "/api/v1/webhooks",
@@ -623,6 +641,7 @@ async fn world(db: TestDb) -> World {
         db,
         &[
             ("KEYGATE_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
+            ("KEYGATE_UPSTREAM_HOSTS", "127.0.0.1"),
             // Hundreds of refused calls from one address are the point here.
             ("KEYGATE_AUTH_FAILURE_LIMIT", "100000"),
         ],
@@ -1050,6 +1069,9 @@ fn rest_body(w: &World, action: &Action, n: usize) -> Option<Value> {
             "openapi": "3.0.3",
             "paths": {format!("/imported/{n}"): {"get": {"tags": ["probe"]}}},
         }}),
+        "PUT upstreams" => json!({"upstreams": [
+            {"prefix": format!("/probe{n}"), "url": format!("{}/probe", w.hook_url)},
+        ]}),
         "PUT route-rules" => json!({"unmatched": "allow", "rules": [
             {"methods": "GET", "path": format!("/probe/{n}"), "permissions": ["probe:base"]},
         ]}),
@@ -1113,6 +1135,7 @@ async fn call(
                 "/api/v1/permissions",
                 "/api/v1/roles",
                 "/api/v1/route-rules",
+                "/api/v1/upstreams",
             ]
             .iter()
             .any(|prefix| path.starts_with(prefix))

@@ -11,6 +11,7 @@ pub mod permission;
 pub mod permission_role;
 pub mod route_rule;
 pub mod session;
+pub mod upstream;
 pub mod user;
 pub mod webhook_delivery;
 pub mod webhook_endpoint;

@@ -11,12 +11,13 @@ use sea_orm::{
 };
 
 use super::routes::{MAX_RULES, RouteRule, RouteRules, SavedRule, Unmatched};
+use super::upstreams::UpstreamView;
 use super::{
     Catalog, MAX_CATALOG, MAX_DESCRIPTION, MAX_ROLES, PermissionView, RoleView, grant_texts,
     parse_grants, shown,
 };
 use crate::audit::{self, Action};
-use crate::entities::{api_key, organization, permission, permission_role, route_rule};
+use crate::entities::{api_key, organization, permission, permission_role, route_rule, upstream};
 use crate::error::AppError;
 use crate::ids::OrgId;
 use crate::keys::verify::{Invalidation, announce};
@@ -514,8 +515,10 @@ pub async fn set_route_rules(
             return Err(invalid(
                 "rules",
                 format!(
-                    "Rule {}: {} is not in the organization's permission catalog.",
+                    "Rule {} ({} {}): {} is not in the organization's permission catalog.",
                     i + 1,
+                    rule.methods,
+                    rule.path,
                     shown(unknown)
                 ),
             ));
@@ -619,4 +622,81 @@ pub async fn import_openapi(
     }
     let unmatched = route_rules(db, OrgId(&org_id)).await?.unmatched;
     set_route_rules(db, admin, proposal.rules, unmatched).await
+}
+
+/// The organization's upstreams, by prefix.
+pub async fn upstreams(
+    db: &impl ConnectionTrait,
+    org_id: OrgId<'_>,
+) -> Result<Vec<UpstreamView>, DbErr> {
+    Ok(upstream::Entity::find()
+        .filter(upstream::Column::OrgId.eq(org_id.0))
+        .order_by_asc(upstream::Column::Prefix)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| UpstreamView {
+            prefix: u.prefix,
+            url: u.url,
+        })
+        .collect())
+}
+
+/// Replaces the organization's upstreams, all at once. `check_url` is the server's check
+/// of a URL (its scheme, and a host the operator allows), giving the URL as stored or
+/// what is wrong. Every instance routes by them within a second.
+pub async fn set_upstreams(
+    db: &DatabaseConnection,
+    admin: &OrgAdmin,
+    list: Vec<UpstreamView>,
+    check_url: impl Fn(&str) -> Result<String, String>,
+) -> Result<Vec<UpstreamView>, CatalogError> {
+    use super::upstreams::{MAX_UPSTREAMS, check_prefix};
+    if list.len() > MAX_UPSTREAMS {
+        return Err(invalid(
+            "upstreams",
+            format!("An organization can have at most {MAX_UPSTREAMS} upstreams."),
+        ));
+    }
+    let mut checked: Vec<UpstreamView> = Vec::with_capacity(list.len());
+    for (i, item) in list.into_iter().enumerate() {
+        let at = |m: String| invalid("upstreams", format!("Upstream {}: {m}", i + 1));
+        let prefix = check_prefix(&item.prefix).map_err(at)?;
+        let url = check_url(item.url.trim()).map_err(at)?;
+        if checked.iter().any(|c| c.prefix == prefix) {
+            return Err(at(format!("{prefix} is already in the list.")));
+        }
+        checked.push(UpstreamView { prefix, url });
+    }
+    let org_id = admin.member().org_id.clone();
+    let txn = db.begin().await?;
+    upstream::Entity::delete_many()
+        .filter(upstream::Column::OrgId.eq(&org_id))
+        .exec(&txn)
+        .await?;
+    let now = Utc::now().trunc_subsecs(6);
+    if !checked.is_empty() {
+        upstream::Entity::insert_many(checked.iter().map(|u| upstream::ActiveModel {
+            org_id: Set(org_id.clone()),
+            prefix: Set(u.prefix.clone()),
+            url: Set(u.url.clone()),
+            created_at: Set(now),
+        }))
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    let detail = if checked.is_empty() {
+        "every request goes to the default upstream".to_owned()
+    } else {
+        checked
+            .iter()
+            .map(|u| u.prefix.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    audit_change(&txn, admin, Action::UpstreamsChanged, "", detail).await?;
+    announce(&txn, &Invalidation::Permissions(org_id.clone())).await?;
+    txn.commit().await?;
+    checked.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+    Ok(checked)
 }

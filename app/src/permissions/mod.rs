@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod routes;
 pub mod rpc;
 pub mod ui;
+pub mod upstreams;
 
 use std::collections::HashSet;
 

@@ -345,7 +345,7 @@ impl<T> Default for RuleSet<T> {
 
 /// The request path as rules see it: percent-encoded unreserved characters decoded,
 /// empty segments dropped.
-fn normalized(path: &str) -> Cow<'_, str> {
+pub(crate) fn normalized(path: &str) -> Cow<'_, str> {
     if !path.contains('%') {
         return Cow::Borrowed(path);
     }

@@ -77,7 +77,10 @@ fn Permissions(page: PermissionsView, org_id: String) -> impl IntoView {
                             <thead><tr><th scope="col">"Permission"</th><th scope="col">"Description"</th></tr></thead>
                             <tbody>
                                 {catalog.permissions.into_iter().map(|p| view! {
-                                    <tr><td><code>{p.name}</code></td><td>{p.description}</td></tr>
+                                    <tr>
+                                        <td data-label="Permission"><code>{p.name}</code></td>
+                                        <td data-label="Description">{p.description}</td>
+                                    </tr>
                                 }).collect_view()}
                             </tbody>
                         </table>
@@ -100,9 +103,9 @@ fn Permissions(page: PermissionsView, org_id: String) -> impl IntoView {
                             <tbody>
                                 {catalog.roles.into_iter().map(|r| view! {
                                     <tr>
-                                        <td><code>{r.name}</code></td>
-                                        <td>{r.permissions.join(", ")}</td>
-                                        <td>{r.description}</td>
+                                        <td data-label="Role"><code>{r.name}</code></td>
+                                        <td data-label="Permissions">{r.permissions.join(", ")}</td>
+                                        <td data-label="Description">{r.description}</td>
                                     </tr>
                                 }).collect_view()}
                             </tbody>
@@ -144,11 +147,11 @@ fn Permissions(page: PermissionsView, org_id: String) -> impl IntoView {
                                     };
                                     view! {
                                         <tr>
-                                            <td>{i + 1}</td>
-                                            <td>{r.rule.methods}</td>
-                                            <td><code>{r.rule.path}</code></td>
-                                            <td>{requires}</td>
-                                            <td>{mode}</td>
+                                            <td data-label="Rule">{i + 1}</td>
+                                            <td data-label="Methods">{r.rule.methods}</td>
+                                            <td data-label="Path"><code>{r.rule.path}</code></td>
+                                            <td data-label="Requires">{requires}</td>
+                                            <td data-label="Mode">{mode}</td>
                                         </tr>
                                     }
                                 }).collect_view()}
@@ -206,9 +209,9 @@ fn PermissionForms(org_id: String, names: Vec<String>) -> impl IntoView {
             </ServerForm>
             {(!names.is_empty()).then(|| view! {
                 <ServerForm action=DeletePermission::PATH id="remove-permission-form"
-                    testid="remove-permission-form" reload=true note=true>
+                    testid="remove-permission-form" class="inline-form remove-form" reload=true note=true>
                     <input type="hidden" name="org_id" value=remove_org_id.clone() />
-                    <fieldset class="form-body inline-form" disabled=true>
+                    <fieldset class="form-body" disabled=true>
                         <NameSelect id="remove-permission" label="Remove a permission" names=names />
                         <FormAlert />
                         <button type="submit" class="btn btn-danger" data-sending="Removing…">"Remove"</button>
@@ -258,9 +261,9 @@ fn RoleForms(org_id: String, names: Vec<String>) -> impl IntoView {
         </ServerForm>
         {(!names.is_empty()).then(|| view! {
             <ServerForm action=DeleteRole::PATH id="remove-role-form" testid="remove-role-form"
-                reload=true note=true>
+                class="inline-form remove-form" reload=true note=true>
                 <input type="hidden" name="org_id" value=remove_org_id.clone() />
-                <fieldset class="form-body inline-form" disabled=true>
+                <fieldset class="form-body" disabled=true>
                     <NameSelect id="remove-role" label="Remove a role" names=names />
                     <FormAlert />
                     <button type="submit" class="btn btn-danger" data-sending="Removing…">"Remove"</button>

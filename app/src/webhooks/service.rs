@@ -303,12 +303,16 @@ pub async fn delete_endpoint(
     endpoint_id: &str,
 ) -> Result<(), AppError> {
     let txn = db.begin().await.map_err(db_error)?;
-    let endpoint = find_endpoint(&txn, admin, endpoint_id).await?;
+    // A write first: on SQLite a transaction that reads and then writes cannot wait for
+    // the webhook sender's write in between (its snapshot is stale, SQLITE_BUSY), while
+    // one that starts by writing waits its turn. Only this organization's rows go.
     webhook_delivery::Entity::delete_many()
-        .filter(webhook_delivery::Column::EndpointId.eq(&endpoint.id))
+        .filter(webhook_delivery::Column::EndpointId.eq(endpoint_id))
+        .filter(webhook_delivery::Column::OrgId.eq(&admin.member().org_id))
         .exec(&txn)
         .await
         .map_err(db_error)?;
+    let endpoint = find_endpoint(&txn, admin, endpoint_id).await?;
     audit_endpoint(
         &txn,
         &endpoint,

@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 
 use app::keys::scopes::Scope;
-use app::keys::verify::routes::RouteVerdict;
+use app::keys::verify::routes::{RouteVerdict, Routes};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
@@ -186,9 +186,9 @@ fn escapes_prefix(path: &str) -> bool {
         .any(|segment| segment == "." || segment == "..")
 }
 
-/// `upstream` + the part of `path` after `/gw`, with the caller's query string.
-fn upstream_uri(upstream: &Uri, original: &Uri) -> Result<Uri, ApiError> {
-    let rest = original.path().strip_prefix("/gw").unwrap_or("");
+/// `upstream` + `rest` (the part of the path after `/gw`, or after an organization's
+/// upstream prefix), with the caller's query string.
+fn upstream_uri(upstream: &Uri, rest: &str, query: Option<&str>) -> Result<Uri, ApiError> {
     if escapes_prefix(rest) {
         return Err(ApiError::BadRequest(
             "The gateway path may not contain '.' or '..' segments.".into(),
@@ -199,7 +199,7 @@ fn upstream_uri(upstream: &Uri, original: &Uri) -> Result<Uri, ApiError> {
     if path.is_empty() {
         path.push('/');
     }
-    if let Some(query) = original.query() {
+    if let Some(query) = query {
         path.push('?');
         path.push_str(query);
     }
@@ -229,16 +229,34 @@ pub async fn forward(
         }
     };
     principal_scope(&key)?;
-    route_rules(&state, &key, request.method(), request.uri().path()).await?;
-    let Some(upstream) = &gateway.upstream else {
-        return Err(ApiError::NoUpstream);
+    let org = state
+        .app
+        .verifier
+        .routes(&state.app.db, &key.org_id)
+        .await?;
+    let rest = request.uri().path().strip_prefix("/gw").unwrap_or("");
+    route_rules(&org.rules, &key, request.method(), rest)?;
+    let (upstream, rest) = match org.upstreams.matching(rest) {
+        Some((upstream, rest)) => {
+            // Checked when saved; checked again, in case the operator has since taken the
+            // host off KEYGATE_UPSTREAM_HOSTS.
+            if !gateway.allows(upstream) {
+                tracing::warn!(key_id = %key.key_id, "an organization's upstream names a host the operator no longer allows");
+                return Err(ApiError::BadGateway);
+            }
+            (upstream, rest)
+        }
+        None => match &gateway.upstream {
+            Some(upstream) => (upstream, rest),
+            None => return Err(ApiError::NoUpstream),
+        },
     };
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
+    let uri = upstream_uri(upstream, rest, request.uri().query())?;
     let (parts, body) = request.into_parts();
-    let uri = upstream_uri(upstream, &parts.uri)?;
     let mut headers = upstream_headers(parts.headers, peer);
     let scopes = key.scopes.to_stored();
     let owner = key.context.as_ref().and_then(|c| c.owner.as_deref());
@@ -321,21 +339,16 @@ fn downstream_headers(headers: &mut HeaderMap) {
 /// work once read): a request the matching rule refuses gets 403
 /// `insufficient_permission` naming what the key lacks, before the upstream sees it; a
 /// report-only rule's would-be refusal is counted and logged, and the request goes on.
-async fn route_rules(
-    state: &crate::state::ServerState,
+/// `path` is the part after `/gw`.
+fn route_rules(
+    routes: &Routes,
     key: &app::keys::verify::digest::KeyPrincipal,
     method: &http::Method,
     path: &str,
 ) -> Result<(), ApiError> {
-    let routes = state
-        .app
-        .verifier
-        .routes(&state.app.db, &key.org_id)
-        .await?;
     if routes.is_empty() && routes.unmatched == app::permissions::routes::Unmatched::Allow {
         return Ok(());
     }
-    let path = path.strip_prefix("/gw").unwrap_or(path);
     match routes.decide(key.grants.as_deref(), method.as_str(), path) {
         RouteVerdict::Allowed(_) => Ok(()),
         RouteVerdict::WouldDeny { rule, missing } => {
@@ -376,15 +389,21 @@ mod tests {
             ("/gw", "http://127.0.0.1:9000/base"),
             ("/gw/", "http://127.0.0.1:9000/base/"),
         ];
+        let forward = |up: &Uri, incoming: &str| {
+            let uri: Uri = incoming.parse().unwrap();
+            upstream_uri(
+                up,
+                uri.path().strip_prefix("/gw").unwrap_or(""),
+                uri.query(),
+            )
+        };
         for (incoming, expected) in cases {
-            let got = upstream_uri(&up, &incoming.parse().unwrap()).unwrap();
+            let got = forward(&up, incoming).unwrap();
             assert_eq!(got.to_string(), expected, "{incoming}");
         }
         let root: Uri = "http://10.0.0.1:80".parse().unwrap();
         assert_eq!(
-            upstream_uri(&root, &"/gw".parse().unwrap())
-                .unwrap()
-                .to_string(),
+            forward(&root, "/gw").unwrap().to_string(),
             "http://10.0.0.1:80/"
         );
         for escaping in [
@@ -397,15 +416,12 @@ mod tests {
             "/gw/..",
         ] {
             assert!(
-                matches!(
-                    upstream_uri(&up, &escaping.parse().unwrap()),
-                    Err(ApiError::BadRequest(_))
-                ),
+                matches!(forward(&up, escaping), Err(ApiError::BadRequest(_))),
                 "{escaping} was forwarded"
             );
         }
         // Dots inside a name are fine.
-        assert!(upstream_uri(&up, &"/gw/v1/file..name/.well".parse().unwrap()).is_ok());
+        assert!(forward(&up, "/gw/v1/file..name/.well").is_ok());
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         rest::get_route_rules,
         rest::set_route_rules,
         rest::import_openapi,
+        rest::get_upstreams,
+        rest::set_upstreams,
         rest::verify,
         leaks::report_leaked,
         imports::import_keys,
@@ -169,6 +171,10 @@ pub fn rest_routes() -> Router<ServerState> {
             get(rest::get_route_rules).put(rest::set_route_rules),
         )
         .route("/api/v1/route-rules/import", post(rest::import_openapi))
+        .route(
+            "/api/v1/upstreams",
+            get(rest::get_upstreams).put(rest::set_upstreams),
+        )
         .route(
             "/api/v1/policy",
             get(rest::get_policy).put(rest::set_policy),

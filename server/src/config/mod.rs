@@ -9,6 +9,7 @@ use std::time::Duration;
 use app::ssr::Secret;
 
 mod values;
+pub use values::check_upstream;
 
 use values::{
     limit, parse_bool, parse_origins, parse_public_url, parse_upstream, read_or_create_secret_file,
@@ -42,6 +43,12 @@ pub struct Config {
     pub upstream: Option<http::Uri>,
     /// `KEYGATE_UPSTREAM_TIMEOUT` (seconds): longest wait for the upstream's response head.
     pub upstream_timeout: Duration,
+    /// `KEYGATE_UPSTREAM_CA_FILE`: the only CA certificates https upstreams are checked
+    /// against (a private CA); `None`: the system's roots.
+    pub upstream_ca: Option<std::sync::Arc<[rustls_pki_types::CertificateDer<'static>]>>,
+    /// `KEYGATE_UPSTREAM_HOSTS`: the hosts organizations may send their requests to
+    /// besides `KEYGATE_UPSTREAM_URL`'s.
+    pub upstream_hosts: Vec<crate::upstream::AllowedHost>,
     /// `KEYGATE_CORS_ORIGINS`: exact origins allowed to call the API from a browser (T2).
     pub cors_origins: Vec<String>,
     /// `KEYGATE_AUTH_FAILURE_LIMIT`: failed key verifications per client address per minute.
@@ -97,6 +104,8 @@ impl std::fmt::Debug for Config {
             .field("site_root", &self.site_root)
             .field("upstream", &self.upstream)
             .field("upstream_timeout", &self.upstream_timeout)
+            .field("upstream_ca", &self.upstream_ca.as_ref().map(|c| c.len()))
+            .field("upstream_hosts", &self.upstream_hosts)
             .field("cors_origins", &self.cors_origins)
             .field("auth_failure_limit", &self.auth_failure_limit)
             .field("signup_limit", &self.signup_limit)
@@ -281,6 +290,14 @@ impl Config {
             var("KEYGATE_UPSTREAM_TIMEOUT"),
             DEFAULT_UPSTREAM_TIMEOUT_SECS,
         )?;
+        let upstream_ca = match var("KEYGATE_UPSTREAM_CA_FILE") {
+            None => None,
+            Some(path) => Some(values::read_ca_file(path.trim())?),
+        };
+        let upstream_hosts = match var("KEYGATE_UPSTREAM_HOSTS") {
+            None => Vec::new(),
+            Some(raw) => values::parse_upstream_hosts(&raw)?,
+        };
         let trusted_proxies = match var("KEYGATE_TRUSTED_PROXIES") {
             None => crate::client_addr::TrustedProxies::default(),
             Some(raw) => crate::client_addr::TrustedProxies::parse(&raw)
@@ -337,6 +354,8 @@ impl Config {
             site_root,
             upstream,
             upstream_timeout,
+            upstream_ca,
+            upstream_hosts,
             cors_origins,
             auth_failure_limit,
             signup_limit,
@@ -501,12 +520,16 @@ mod tests {
             ["https://app.example.com", "http://localhost:5173"]
         );
         assert_eq!(c.auth_failure_limit, 5);
+        // https upstreams are taken (checked against the system's roots, or a CA file).
+        let https =
+            config(&[("KEYGATE_UPSTREAM_URL", "https://billing.internal:8443/api")]).unwrap();
+        assert_eq!(https.upstream.unwrap().scheme_str(), Some("https"));
         let defaults = config(&[]).unwrap();
         assert!(defaults.upstream.is_none() && defaults.cors_origins.is_empty());
         assert_eq!(defaults.upstream_timeout, Duration::from_secs(30));
         for (var, bad) in [
             ("KEYGATE_UPSTREAM_URL", "ftp://x"),
-            ("KEYGATE_UPSTREAM_URL", "https://x"),
+            ("KEYGATE_UPSTREAM_URL", "https://x/?q=1"),
             ("KEYGATE_UPSTREAM_URL", "http://user:pw@x"),
             ("KEYGATE_UPSTREAM_URL", "not a url"),
             ("KEYGATE_UPSTREAM_TIMEOUT", "0"),
@@ -517,6 +540,8 @@ mod tests {
             ("KEYGATE_USAGE_FLUSH_INTERVAL", "-1"),
             ("KEYGATE_PREVIOUS_SECRET", "short"),
             ("KEYGATE_SQLITE_MAX_SIZE_MB", "0"),
+            ("KEYGATE_UPSTREAM_HOSTS", "a/b"),
+            ("KEYGATE_UPSTREAM_CA_FILE", "/nonexistent/ca.pem"),
         ] {
             let e = config(&[(var, bad)]).unwrap_err();
             assert_eq!(e.var, var, "{bad}");

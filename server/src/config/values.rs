@@ -84,26 +84,63 @@ pub(super) fn parse_upstream(raw: &str) -> Result<http::Uri, ConfigError> {
             "is not a URL such as http://127.0.0.1:8080 (the value is not shown)",
         )
     })?;
+    check_upstream(&uri).map_err(|message| err(VAR, message))?;
+    Ok(uri)
+}
+
+/// What an upstream URL must be, for `KEYGATE_UPSTREAM_URL` and an organization's
+/// upstreams alike: http or https, a host, no credentials, query or fragment.
+pub fn check_upstream(uri: &http::Uri) -> Result<(), String> {
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(err(
-                VAR,
-                "https upstreams are not supported yet: point Keygate at the service over http on a private network",
-            ));
-        }
-        _ => return Err(err(VAR, "must start with http://")),
+        Some("http" | "https") => {}
+        _ => return Err("must start with http:// or https://".into()),
     }
     let Some(authority) = uri.authority() else {
-        return Err(err(VAR, "must name a host, as in http://127.0.0.1:8080"));
+        return Err("must name a host, as in https://billing.internal:8443".into());
     };
     if authority.as_str().contains('@') {
-        return Err(err(VAR, "must not contain credentials"));
+        return Err("must not contain credentials".into());
     }
     if uri.query().is_some() {
-        return Err(err(VAR, "must not contain a query string"));
+        return Err("must not contain a query string".into());
     }
-    Ok(uri)
+    Ok(())
+}
+
+/// `KEYGATE_UPSTREAM_CA_FILE`: a PEM file of CA certificates, read at start (a file that
+/// cannot be read, or holds none, stops the start with a message saying so).
+pub(super) fn read_ca_file(
+    path: &str,
+) -> Result<std::sync::Arc<[rustls_pki_types::CertificateDer<'static>]>, ConfigError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    const VAR: &str = "KEYGATE_UPSTREAM_CA_FILE";
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| err(VAR, format!("cannot read {path}: {e}")))?;
+    if certs.is_empty() {
+        return Err(err(VAR, format!("{path} holds no PEM certificate")));
+    }
+    Ok(certs.into())
+}
+
+/// `KEYGATE_UPSTREAM_HOSTS`: hosts (`host` or `host:port`) organizations may point their
+/// upstreams at, comma-separated.
+pub(super) fn parse_upstream_hosts(
+    raw: &str,
+) -> Result<Vec<crate::upstream::AllowedHost>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            crate::upstream::AllowedHost::parse(h).ok_or_else(|| {
+                err(
+                    "KEYGATE_UPSTREAM_HOSTS",
+                    format!("{h:?} is not a host or host:port"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// A comma-separated list of exact origins (`https://app.example.com`). `*` is refused:

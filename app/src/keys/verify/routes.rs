@@ -1,5 +1,5 @@
-//! The gateway's route rules, per organization: compiled once ([`RuleSet`]) and cached
-//! like keys (dropped by [`Invalidation::Permissions`](super::Invalidation), re-read
+//! The gateway's route rules and upstreams, per organization: compiled once
+//! ([`RuleSet`], [`Prefixes`]) and cached like keys (dropped by [`Invalidation::Permissions`](super::Invalidation), re-read
 //! after [`CACHE_TTL`](super::CACHE_TTL) at most), so a gateway request matches its
 //! route with no database work. Report-only rules count their would-be denials on
 //! atomics, written to the database by the usage flush.
@@ -12,9 +12,10 @@ use std::time::Instant;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use super::Verifier;
-use crate::entities::{organization, route_rule};
+use crate::entities::{organization, route_rule, upstream};
 use crate::permissions::Grants;
 use crate::permissions::routes::{Methods, Pattern, RuleSet, Unmatched};
+use crate::permissions::upstreams::Prefixes;
 
 /// One compiled rule: what it requires, and where a report-only denial is counted.
 #[derive(Debug)]
@@ -28,6 +29,14 @@ pub struct Required {
 }
 
 pub type Routes = RuleSet<Required>;
+
+/// What the gateway knows of one organization: its route rules, and its upstreams by
+/// path prefix (each URL as the server parsed it when saved).
+#[derive(Debug, Default)]
+pub struct OrgGateway {
+    pub rules: Routes,
+    pub upstreams: Prefixes<http::Uri>,
+}
 
 /// What the route rules say about one request.
 #[derive(Debug, PartialEq, Eq)]
@@ -85,7 +94,7 @@ impl Routes {
 
 #[derive(Debug)]
 struct Entry {
-    routes: Arc<Routes>,
+    routes: Arc<OrgGateway>,
     cached_at: Instant,
 }
 
@@ -98,12 +107,13 @@ pub(super) struct RouteCache {
 }
 
 impl Verifier {
-    /// The organization's route rules, compiled: from the cache, or read once.
+    /// The organization's route rules, compiled, and its upstreams: from the cache, or
+    /// read once.
     pub async fn routes(
         &self,
         db: &impl ConnectionTrait,
         org_id: &str,
-    ) -> Result<Arc<Routes>, DbErr> {
+    ) -> Result<Arc<OrgGateway>, DbErr> {
         if let Some(entry) = self.routes.by_org.pin().get(org_id)
             && entry.cached_at.elapsed() < self.ttl
         {
@@ -116,7 +126,7 @@ impl Verifier {
         &self,
         db: &impl ConnectionTrait,
         org_id: &str,
-    ) -> Result<Arc<Routes>, DbErr> {
+    ) -> Result<Arc<OrgGateway>, DbErr> {
         let generation = self.generation.load(Ordering::SeqCst);
         let unmatched = match organization::Entity::find_by_id(org_id.to_owned())
             .one(db)
@@ -130,6 +140,19 @@ impl Verifier {
             .order_by_asc(route_rule::Column::Position)
             .all(db)
             .await?;
+        let upstreams = upstream::Entity::find()
+            .filter(upstream::Column::OrgId.eq(org_id))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|row| match row.url.parse::<http::Uri>() {
+                Ok(uri) => Some((row.prefix, uri)),
+                Err(_) => {
+                    tracing::warn!(prefix = %row.prefix, "an upstream URL that cannot be read is ignored");
+                    None
+                }
+            });
+        // Not held across an await: a pinned guard is not `Send`.
         let counts = self.routes.counts.pin();
         let compiled = rows.into_iter().filter_map(|row| {
             // Rules were checked when saved; one a newer version wrote and this one cannot
@@ -159,7 +182,11 @@ impl Verifier {
                 },
             ))
         });
-        let routes = Arc::new(RuleSet::new(compiled, unmatched));
+        let rules = RuleSet::new(compiled, unmatched);
+        let routes = Arc::new(OrgGateway {
+            rules,
+            upstreams: Prefixes::new(upstreams),
+        });
         if self.generation.load(Ordering::SeqCst) == generation {
             self.routes.by_org.pin().insert(
                 org_id.to_owned(),

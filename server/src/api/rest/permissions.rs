@@ -546,3 +546,122 @@ pub async fn set_key_permissions(
     .await?;
     Ok(Json(key.into()))
 }
+
+/// An upstream: requests whose path (after `/gw`) starts with `prefix` go to `url`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamBody {
+    /// Literal segments (`/billing`, `/v2/search`), matched in any ASCII case; stored in
+    /// lower case without a trailing slash.
+    #[schema(example = "/billing")]
+    pub prefix: String,
+    /// `http://` or `https://`, a host the operator allows (`KEYGATE_UPSTREAM_HOSTS`), and
+    /// an optional path that replaces the prefix.
+    #[schema(example = "https://billing.internal:8443/api")]
+    pub url: String,
+}
+
+/// The organization's upstreams; a request no prefix matches goes to the server's default
+/// (`KEYGATE_UPSTREAM_URL`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamsBody {
+    pub upstreams: Vec<UpstreamBody>,
+}
+
+impl From<Vec<app::permissions::upstreams::UpstreamView>> for UpstreamsBody {
+    fn from(list: Vec<app::permissions::upstreams::UpstreamView>) -> Self {
+        Self {
+            upstreams: list
+                .into_iter()
+                .map(|u| UpstreamBody {
+                    prefix: u.prefix,
+                    url: u.url,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The organization's upstreams by path prefix. Needs `keys:read`.
+#[utoipa::path(
+    get, path = "/api/v1/upstreams", tag = "permissions", params(OrgQuery),
+    security(("api_key" = ["keys:read"]), ("bearer" = ["keys:read"]), ("session" = [])),
+    responses(
+        (status = 200, body = UpstreamsBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn get_upstreams(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+) -> Result<Json<UpstreamsBody>, ApiError> {
+    let manager = manager(&state, &principal, query.org_id.as_deref(), Scope::KeysRead).await?;
+    Ok(Json(
+        catalog::upstreams(&state.db, OrgId(manager.org_id()))
+            .await?
+            .into(),
+    ))
+}
+
+/// Replaces the organization's upstreams by path prefix, all at once; every instance
+/// routes by them within a second. The longest matching prefix wins and is replaced by
+/// the URL's path; route rules still see the whole path. Owners and admins, with a
+/// browser session.
+#[utoipa::path(
+    put, path = "/api/v1/upstreams", tag = "permissions", params(OrgQuery),
+    request_body = UpstreamsBody,
+    security(("session" = [])),
+    responses(
+        (status = 200, body = UpstreamsBody),
+        (status = 400, description = "A prefix that is not literal segments, a URL that is not http(s), has credentials or a query, or names a host the operator does not allow", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn set_upstreams(
+    State(server): State<crate::state::ServerState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<OrgQuery>,
+    ApiJson(request): ApiJson<UpstreamsBody>,
+) -> Result<Json<UpstreamsBody>, ApiError> {
+    let state = &server.app;
+    let admin = principal
+        .session_admin(state, query.org_id.as_deref(), KEY_REFUSAL)
+        .await?;
+    let gateway = &server.gateway;
+    let check_url = |raw: &str| -> Result<String, String> {
+        if raw.len() > app::permissions::upstreams::MAX_URL_LEN {
+            return Err("The URL is too long.".into());
+        }
+        let uri: http::Uri = raw
+            .parse()
+            .map_err(|_| "is not a URL such as https://billing.internal/api.".to_owned())?;
+        crate::config::check_upstream(&uri).map_err(|m| format!("The URL {m}."))?;
+        if !gateway.allows(&uri) {
+            return Err(format!(
+                "This server does not send requests to {}: the hosts it allows are {}.",
+                uri.host().unwrap_or_default(),
+                gateway.allowed_hosts_text()
+            ));
+        }
+        Ok(uri.to_string())
+    };
+    let list = request
+        .upstreams
+        .into_iter()
+        .map(|u| app::permissions::upstreams::UpstreamView {
+            prefix: u.prefix,
+            url: u.url,
+        })
+        .collect();
+    let saved = catalog::set_upstreams(&state.db, &admin, list, check_url).await?;
+    state
+        .verifier
+        .forget_org_permissions(&admin.member().org_id);
+    Ok(Json(saved.into()))
+}
