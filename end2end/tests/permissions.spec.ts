@@ -65,9 +65,14 @@ test("a read-only key is refused a write by the route rules", async ({ browser, 
   await dialog.getByLabel("Expiration").selectOption("30");
   await dialog.getByLabel("Roles").fill("invoices-readonly");
   await dialog.getByRole("button", { name: "Create key" }).click();
-  const secret = (await dialog.getByTestId("secret").textContent())!.trim();
+  const secretLocator = dialog.getByTestId("secret");
+  await expect(secretLocator).toBeVisible();
+  const secret = (await secretLocator.textContent())!.trim();
   expect(secret).toMatch(KEY_PATTERN);
+  // Copied first: the reveal asks "Close anyway?" before a key that was never copied.
+  await dialog.getByRole("button", { name: "Copy API key" }).click();
   await dialog.getByRole("button", { name: "Done" }).click();
+  await expect(dialog).toBeHidden();
   await waitHydrated(page);
 
   // The gateway: the write is refused by the rule, naming what is missing; the read
