@@ -300,7 +300,7 @@ fn RulesForm(org_id: String, rules: Vec<RouteRule>, unmatched: Unmatched) -> imp
                 <div class="field">
                     <label for="unmatched">"Requests no rule matches"</label>
                     <select id="unmatched" name="unmatched" data-field="unmatched" aria-invalid="false">
-                        <option value="allow" selected=unmatched == Unmatched::Allow>"Allow any key with the gateway scope"</option>
+                        <option value="allow" selected=unmatched == Unmatched::Allow>"Allow any gateway key"</option>
                         <option value="deny" selected=unmatched == Unmatched::Deny>"Refuse"</option>
                     </select>
                 </div>

@@ -195,7 +195,7 @@ pub(crate) fn KeyDialogs(org_id: String, policy: KeyPolicy) -> impl IntoView {
                     {text_field("new-key-owner", "owner", "Owner id", "cus_4QFJ")}
                 </div>
                 <div class="field-pair">
-                    {text_field("new-key-permissions", "permissions", "Permissions in your API", "invoices:read")}
+                    {text_field("new-key-permissions", "permissions", "Permissions", "invoices:read")}
                     {text_field("new-key-roles", "roles", "Roles", "billing-readonly")}
                 </div>
                 <div class="alert alert-error" id="create-key-alert" role="alert" data-form-alert="" hidden></div>
