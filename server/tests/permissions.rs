@@ -208,44 +208,23 @@ async fn the_catalog_is_checked_kept_consistent_and_audited(db: TestDb) {
         json!({"name": "billing bot", "roles": ["billing-readonly"], "permissions": ["invoices:write"]}),
     )
     .await;
-    let (status, answer) = ada
-        .rest(
-            Method::DELETE,
-            &format!("/api/v1/permissions/invoices:read?org_id={org}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .unwrap()
-            .contains("role “billing-readonly”"),
-        "{answer}"
-    );
-    let (status, answer) = ada
-        .rest(
-            Method::DELETE,
-            &format!("/api/v1/permissions/invoices:write?org_id={org}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .unwrap()
-            .contains("key “billing bot”"),
-        "{answer}"
-    );
-    let (status, answer) = ada
-        .rest(
-            Method::DELETE,
-            &format!("/api/v1/roles/billing-readonly?org_id={org}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    for (path, named) in [
+        (
+            "/api/v1/permissions/invoices:read",
+            "role “billing-readonly”",
+        ),
+        ("/api/v1/permissions/invoices:write", "key “billing bot”"),
+        ("/api/v1/roles/billing-readonly", "key “billing bot”"),
+    ] {
+        let (status, answer) = ada
+            .rest(Method::DELETE, &format!("{path}?org_id={org}"), None)
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{path}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(named),
+            "{path}: {answer}"
+        );
+    }
 
     // Once the key is revoked, both go.
     let (status, _) = ada

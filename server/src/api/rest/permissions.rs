@@ -8,6 +8,7 @@
 use app::ids::{KeyId, OrgId};
 use app::keys::scopes::Scope;
 use app::keys::service as keys;
+use app::orgs::access::OrgAdmin;
 use app::permissions::catalog;
 use app::permissions::routes::RouteRules as SavedRules;
 use app::permissions::routes::{RouteRule, Unmatched};
@@ -27,6 +28,26 @@ use crate::api::extract::{ApiJson, ApiQuery};
 
 const KEY_REFUSAL: &str =
     "A key cannot change its organization's permission catalog or route rules.";
+
+/// Proof that the caller may change the catalog, the rules and the upstreams: an owner or
+/// admin of `query`'s organization, with a browser session (a key gets 403).
+async fn catalog_admin(
+    state: &AppState,
+    principal: &Principal,
+    query: &OrgQuery,
+) -> Result<OrgAdmin, ApiError> {
+    principal
+        .session_admin(state, query.org_id.as_deref(), KEY_REFUSAL)
+        .await
+}
+
+/// After a change to what keys hold or where requests go: this instance re-reads the
+/// organization at once (the others follow the announced event).
+fn reread_here(state: &AppState, admin: &OrgAdmin) {
+    state
+        .verifier
+        .forget_org_permissions(&admin.member().org_id);
+}
 
 /// A permission of the catalog.
 #[derive(Debug, Serialize, ToSchema)]
@@ -247,9 +268,7 @@ pub async fn put_permission(
     ApiQuery(query): ApiQuery<OrgQuery>,
     request: Option<ApiJson<PutPermissionRequest>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let admin = principal
-        .session_admin(&state, query.org_id.as_deref(), KEY_REFUSAL)
-        .await?;
+    let admin = catalog_admin(&state, &principal, &query).await?;
     let request = request.map(|ApiJson(r)| r).unwrap_or_default();
     let (view, created) =
         catalog::put_permission(&state.db, &admin, &name, &request.description).await?;
@@ -281,9 +300,7 @@ pub async fn delete_permission(
     Path(name): Path<String>,
     ApiQuery(query): ApiQuery<OrgQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = principal
-        .session_admin(&state, query.org_id.as_deref(), KEY_REFUSAL)
-        .await?;
+    let admin = catalog_admin(&state, &principal, &query).await?;
     catalog::delete_permission(&state.db, &admin, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -311,9 +328,7 @@ pub async fn put_role(
     ApiQuery(query): ApiQuery<OrgQuery>,
     ApiJson(request): ApiJson<PutRoleRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let admin = principal
-        .session_admin(&state, query.org_id.as_deref(), KEY_REFUSAL)
-        .await?;
+    let admin = catalog_admin(&state, &principal, &query).await?;
     let (view, created) = catalog::put_role(
         &state.db,
         &admin,
@@ -322,10 +337,7 @@ pub async fn put_role(
         &request.permissions,
     )
     .await?;
-    // Other instances follow the announced event; this one re-reads from now on.
-    state
-        .verifier
-        .forget_org_permissions(&admin.member().org_id);
+    reread_here(&state, &admin);
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -353,13 +365,9 @@ pub async fn delete_role(
     Path(name): Path<String>,
     ApiQuery(query): ApiQuery<OrgQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = principal
-        .session_admin(&state, query.org_id.as_deref(), KEY_REFUSAL)
-        .await?;
+    let admin = catalog_admin(&state, &principal, &query).await?;
     catalog::delete_role(&state.db, &admin, &name).await?;
-    state
-        .verifier
-        .forget_org_permissions(&admin.member().org_id);
+    reread_here(&state, &admin);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -409,9 +417,7 @@ pub async fn set_route_rules(
     ApiQuery(query): ApiQuery<OrgQuery>,
     ApiJson(request): ApiJson<RouteRulesBody>,
 ) -> Result<Json<RouteRulesBody>, ApiError> {
-    let admin = principal
-        .session_admin(&state, query.org_id.as_deref(), KEY_REFUSAL)
-        .await?;
+    let admin = catalog_admin(&state, &principal, &query).await?;
     let unmatched = match request.unmatched.as_str() {
         "allow" => Unmatched::Allow,
         "deny" => Unmatched::Deny,
@@ -433,9 +439,7 @@ pub async fn set_route_rules(
         })
         .collect();
     let saved = catalog::set_route_rules(&state.db, &admin, rules, unmatched).await?;
-    state
-        .verifier
-        .forget_org_permissions(&admin.member().org_id);
+    reread_here(&state, &admin);
     Ok(Json(saved.into()))
 }
 
@@ -462,9 +466,7 @@ pub async fn import_openapi(
     ApiQuery(query): ApiQuery<OrgQuery>,
     ApiJson(request): ApiJson<ImportRequest>,
 ) -> Result<Json<ImportAnswer>, ApiError> {
-    let admin = principal
-        .session_admin(&state, query.org_id.as_deref(), KEY_REFUSAL)
-        .await?;
+    let admin = catalog_admin(&state, &principal, &query).await?;
     let proposal =
         app::permissions::openapi::propose_value(&request.document).map_err(|message| {
             ApiError::Invalid {
@@ -476,9 +478,7 @@ pub async fn import_openapi(
     let permissions = proposal.permissions.clone();
     let rules: Vec<RouteRuleBody> = if request.apply {
         let saved = catalog::import_openapi(&state.db, &admin, proposal).await?;
-        state
-            .verifier
-            .forget_org_permissions(&admin.member().org_id);
+        reread_here(&state, &admin);
         RouteRulesBody::from(saved).rules
     } else {
         proposal
@@ -630,9 +630,7 @@ pub async fn set_upstreams(
     ApiJson(request): ApiJson<UpstreamsBody>,
 ) -> Result<Json<UpstreamsBody>, ApiError> {
     let state = &server.app;
-    let admin = principal
-        .session_admin(state, query.org_id.as_deref(), KEY_REFUSAL)
-        .await?;
+    let admin = catalog_admin(state, &principal, &query).await?;
     let gateway = &server.gateway;
     let check_url = |raw: &str| -> Result<String, String> {
         if raw.len() > app::permissions::upstreams::MAX_URL_LEN {
@@ -660,8 +658,6 @@ pub async fn set_upstreams(
         })
         .collect();
     let saved = catalog::set_upstreams(&state.db, &admin, list, check_url).await?;
-    state
-        .verifier
-        .forget_org_permissions(&admin.member().org_id);
+    reread_here(state, &admin);
     Ok(Json(saved.into()))
 }
