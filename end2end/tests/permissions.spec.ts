@@ -3,7 +3,8 @@ import { KEY_PATTERN, gotoHydrated, orgWith, test, waitHydrated } from "./helper
 
 // The API's own permissions (issue 29): an owner builds a catalog and route rules under
 // Settings → Permissions, gives a key a read-only role in the create dialog, and the
-// gateway refuses that key a write before any upstream sees it.
+// gateway refuses that key a write before any upstream sees it; the key's page shows what
+// the key used and restricts it to that.
 
 test("a read-only key is refused a write by the route rules", async ({ browser, request }) => {
   const { keysPath, owner: page } = await orgWith(browser, []);
@@ -88,4 +89,30 @@ test("a read-only key is refused a write by the route rules", async ({ browser, 
   // The key's page says what it holds.
   await page.locator("a.key-title", { hasText: "Invoice reader" }).click();
   await expect(page.getByTestId("key-permissions")).toHaveText("Roles: invoices-readonly");
+
+  // Least privilege from real use: the read counted under its rule (written by the
+  // usage flush, every 5 s here), and the key restricted to it after a confirmation.
+  const keyUrl = page.url();
+  await expect
+    .poll(
+      async () => {
+        await gotoHydrated(page, keyUrl);
+        return page.getByTestId("permission-used").textContent();
+      },
+      { timeout: 30_000, intervals: [1_000] },
+    )
+    .toContain("invoices:read");
+  const used = page.getByTestId("permission-use");
+  await expect(used.locator("tbody tr")).toHaveCount(1);
+  await expect(used).toContainText("GET /invoices/*");
+  const restrict = page.getByTestId("restrict");
+  await restrict.getByText("Restrict to what it used…").click();
+  await expect(page.getByTestId("restrict-removes")).toHaveText("Removes roles invoices-readonly.");
+  await expect(page.getByTestId("restrict-keeps")).toHaveText("Keeps invoices:read.");
+  await page.getByRole("button", { name: "Restrict permissions" }).click();
+  await waitHydrated(page);
+  await expect(page.getByTestId("key-permissions")).toHaveText("Permissions: invoices:read");
+  await expect(page.getByTestId("restrict")).toHaveCount(0);
+  const again = await request.post("/gw/invoices/7", { headers: { "x-api-key": secret } });
+  expect(again.status()).toBe(403);
 });

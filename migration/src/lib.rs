@@ -15,6 +15,7 @@ mod m20261206_000010_imported_keys;
 mod m20261207_000011_endpoint_disabled;
 mod m20261208_000012_permissions;
 mod m20261208_000013_upstreams;
+mod m20261209_000014_permission_usage;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_endpoint_disabled::Migration),
             Box::new(m20261208_000012_permissions::Migration),
             Box::new(m20261208_000013_upstreams::Migration),
+            Box::new(m20261209_000014_permission_usage::Migration),
         ]
     }
 }

@@ -853,6 +853,8 @@ async fn openapi_document_lists_every_route_with_auth(db: TestDb) {
         ("/api/v1/webhooks/{id}/test", "post"),
         ("/api/v1/webhooks/deliveries", "get"),
         ("/api/v1/keys/{id}/permissions", "put"),
+        ("/api/v1/keys/{id}/permissions/usage", "get"),
+        ("/api/v1/keys/{id}/permissions/restrict", "post"),
         ("/api/v1/permissions", "get"),
         ("/api/v1/permissions/{name}", "put"),
         ("/api/v1/permissions/{name}", "delete"),

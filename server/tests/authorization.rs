@@ -246,6 +246,18 @@ fn actions() -> Vec<Action> {
             Changes,
             Target::KeyWithPermission,
         ),
+        rpc(
+            "get_permission_use",
+            KeysRead,
+            Reads,
+            Target::KeyWithPermission,
+        ),
+        rpc(
+            "restrict_key_permissions",
+            KeysWrite,
+            Changes,
+            Target::KeyWithPermission,
+        ),
         // REST.
         rest(
             "GET whoami",
@@ -404,6 +416,24 @@ fn actions() -> Vec<Action> {
             "PUT key permissions",
             Method::PUT,
             "/api/v1/keys/{id}/permissions",
+            KeysWrite,
+            Changes,
+            Target::KeyWithPermission,
+            200,
+        ),
+        rest(
+            "GET key permission usage",
+            Method::GET,
+            "/api/v1/keys/{id}/permissions/usage",
+            KeysRead,
+            Reads,
+            Target::KeyWithPermission,
+            200,
+        ),
+        rest(
+            "POST key permissions restrict",
+            Method::POST,
+            "/api/v1/keys/{id}/permissions/restrict",
             KeysWrite,
             Changes,
             Target::KeyWithPermission,
@@ -1018,6 +1048,12 @@ fn rpc_form(w: &World, action: &Action, org: &Org, made: &Made, n: usize) -> Vec
             add("key_id", &made.key_id);
             add("permissions", "");
         }
+        "get_permission_use" => add("key_id", &made.key_id),
+        "restrict_key_permissions" => {
+            add("key_id", &made.key_id);
+            add("removes", "probe:base");
+            add("removes_roles", "");
+        }
         "list_my_orgs"
         | "get_org"
         | "list_members"
@@ -1063,6 +1099,7 @@ fn rest_body(w: &World, action: &Action, n: usize) -> Option<Value> {
         }
         "PUT policy" => json!({"max_days": 365, "require_expiry": false}),
         "PUT key permissions" => json!({"permissions": [], "roles": []}),
+        "POST key permissions restrict" => json!({"removes": ["probe:base"], "removes_roles": []}),
         "PUT permission" => json!({"description": format!("probe {n}")}),
         "PUT role" => json!({"description": "probe", "permissions": ["probe:base"]}),
         "POST route-rules import" => json!({"apply": true, "document": {

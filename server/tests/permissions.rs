@@ -2,7 +2,8 @@
 //! (permissions and roles) kept checked and audited, keys that carry permissions and
 //! never more than a creating key holds, `/api/v1/verify` answering permission
 //! questions, route rules in front of a real upstream (enforced and report-only, and the
-//! default for unmatched routes), and changes reaching a second instance.
+//! default for unmatched routes), changes reaching a second instance, and a key
+//! restricted to the permissions its requests used (counted on two instances).
 
 mod common;
 
@@ -24,6 +25,7 @@ on_both_databases!(
     route_rules_guard_the_gateway_before_the_upstream_sees_a_request,
     permission_and_rule_changes_reach_another_instance,
     an_openapi_document_is_proposed_then_applied,
+    a_key_is_restricted_to_what_it_used_on_every_instance,
 );
 
 /// Ada's organization with a catalog: `invoices:read`, `invoices:write`,
@@ -907,5 +909,179 @@ async fn an_openapi_document_is_proposed_then_applied(db: TestDb) {
     assert_eq!(
         status_of(Method::DELETE, "/invoices/7").await,
         StatusCode::FORBIDDEN
+    );
+}
+
+async fn a_key_is_restricted_to_what_it_used_on_every_instance(db: TestDb) {
+    let (upstream, _) = counting_upstream().await;
+    let server = TestServer::start_with(
+        db,
+        &[
+            ("KEYGATE_UPSTREAM_URL", &upstream),
+            ("KEYGATE_USAGE_FLUSH_INTERVAL", "0.2"),
+        ],
+    )
+    .await;
+    let other = server.another_instance().await;
+    let (ada, org) = org_with_catalog(&server).await;
+    let (key_id, key) = create(
+        &ada,
+        &org,
+        json!({"name": "wide", "permissions": ["invoices:*"], "roles": ["billing-readonly"]}),
+    )
+    .await;
+    set_rules(
+        &ada,
+        &org,
+        json!({"unmatched": "allow", "rules": [
+            {"methods": "GET", "path": "/invoices/*", "permissions": ["invoices:read"]},
+            {"methods": "POST", "path": "/invoices/*", "permissions": ["invoices:write"]},
+            {"methods": "*", "path": "/refunds/{id}", "permissions": ["refunds:write"], "report_only": true},
+        ]}),
+    )
+    .await;
+    let usage_path = format!("/api/v1/keys/{key_id}/permissions/usage?org_id={org}");
+    let restrict_path = format!("/api/v1/keys/{key_id}/permissions/restrict?org_id={org}");
+    let (status, nothing) = ada.rest(Method::GET, &usage_path, None).await;
+    assert_eq!(status, StatusCode::OK, "{nothing}");
+    assert_eq!(nothing["routes"], json!([]));
+    assert_eq!(nothing["used"], json!([]));
+
+    // Reads on both instances, a report-only refusal here, and a /verify question there.
+    let http = common::http();
+    let gw = async |base: &str, method: Method, path: &str| {
+        let (status, _, answer) = send(
+            http.request(method, format!("{base}/gw{path}"))
+                .header("x-api-key", &key),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+    };
+    gw(&server.base, Method::GET, "/invoices/1").await;
+    gw(&server.base, Method::GET, "/invoices/2").await;
+    gw(&other, Method::GET, "/invoices/3").await;
+    gw(&server.base, Method::DELETE, "/refunds/5").await;
+    let (status, answer) = call(
+        &http,
+        Method::POST,
+        &format!("{other}/api/v1/verify"),
+        &key,
+        Some(&json!({"key": key, "permissions": "refunds:read or refunds:write"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["valid"], true, "{answer}");
+
+    // Counted per rule and outcome, summed over both instances.
+    let mut used = Value::Null;
+    eventually(
+        "both instances' counts are written",
+        WAIT_LIMIT,
+        async || {
+            (_, used) = ada.rest(Method::GET, &usage_path, None).await;
+            used["routes"].as_array().is_some_and(|r| r.len() == 3)
+                && used["routes"][0]["allowed"] == 3
+        },
+    )
+    .await;
+    let route = |name: &str| {
+        used["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["route"] == name)
+            .unwrap_or_else(|| panic!("{name} in {used}"))
+            .clone()
+    };
+    assert_eq!(
+        route("GET /invoices/*")["permissions"],
+        json!(["invoices:read"])
+    );
+    assert_eq!(route("* /refunds/{id}")["would_deny"], 1);
+    assert_eq!(route("* /refunds/{id}")["allowed"], 0);
+    assert_eq!(
+        route("POST /api/v1/verify")["permissions"],
+        json!(["refunds:read"])
+    );
+    assert_eq!(route("POST /api/v1/verify")["allowed"], 1);
+    assert_eq!(used["used"], json!(["invoices:read", "refunds:read"]));
+    assert_eq!(used["removes"], json!(["invoices:*"]));
+    assert_eq!(used["removes_roles"], json!(["billing-readonly"]));
+
+    // A confirmation of something else changes nothing.
+    let (status, answer) = ada
+        .rest(
+            Method::POST,
+            &restrict_path,
+            Some(&json!({"removes": ["invoices:write"], "removes_roles": ["billing-readonly"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed since you looked"),
+        "{answer}"
+    );
+    let (_, unchanged) = ada
+        .rest(
+            Method::GET,
+            &format!("/api/v1/keys/{key_id}?org_id={org}"),
+            None,
+        )
+        .await;
+    assert_eq!(unchanged["permissions"], json!(["invoices:*"]));
+    assert_eq!(unchanged["roles"], json!(["billing-readonly"]));
+
+    // Restricted as shown: the used permissions by name, nothing else; audited.
+    let (status, answer) = ada
+        .rest(
+            Method::POST,
+            &restrict_path,
+            Some(&json!({"removes": used["removes"], "removes_roles": used["removes_roles"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        answer["key"]["permissions"],
+        json!(["invoices:read", "refunds:read"])
+    );
+    assert_eq!(answer["key"]["roles"], json!([]));
+    assert_eq!(answer["removed"], json!(["invoices:*"]));
+    let conn = server.db.connect().await;
+    let audited = audit_event::Entity::find()
+        .filter(audit_event::Column::Action.eq("key.permissions_changed"))
+        .all(&conn)
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+
+    // The other instance refuses the write from now on; the read still passes.
+    let status_at = async |method: Method| {
+        http.request(method, format!("{other}/gw/invoices/9"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    eventually(
+        "the restriction reaches the other instance",
+        WAIT_LIMIT,
+        async || status_at(Method::POST).await == StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(status_at(Method::GET).await, StatusCode::OK);
+
+    // Nothing left to take away: said, and nothing changes.
+    let (status, answer) = ada.rest(Method::POST, &restrict_path, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to remove"),
+        "{answer}"
     );
 }

@@ -3,6 +3,7 @@
 pub mod api_key;
 pub mod audit_event;
 pub mod cache_event;
+pub mod key_permission_usage;
 pub mod key_usage;
 pub mod lease;
 pub mod membership;

@@ -19,6 +19,8 @@ use super::{
 use crate::components::{AccessDeniedPage, CopyButton, FormAlert, Loading, ServerForm, raw_text};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
+use crate::permissions::rpc::get_permission_use;
+use crate::permissions::use_card::PermissionUseCard;
 
 #[component]
 pub fn KeyDetailPage() -> impl IntoView {
@@ -38,6 +40,10 @@ pub fn KeyDetailPage() -> impl IntoView {
     let activity = Resource::new(
         move || (org_id.get(), key_id.get()),
         |(org, key)| list_key_activity(org, Some(key)),
+    );
+    let permission_use = Resource::new(
+        move || (org_id.get(), key_id.get()),
+        |(org, key)| get_permission_use(org, key),
     );
     view! {
         <Suspense fallback=Loading>
@@ -60,6 +66,10 @@ pub fn KeyDetailPage() -> impl IntoView {
                 };
                 let usage = match usage.await {
                     Ok(usage) => usage,
+                    Err(e) => return common_error(e),
+                };
+                let permission_use = match permission_use.await {
+                    Ok(used) => used,
                     Err(e) => return common_error(e),
                 };
                 let base = format!("/orgs/{}/settings/keys", org_id.get_untracked());
@@ -88,6 +98,7 @@ pub fn KeyDetailPage() -> impl IntoView {
                         <AllowedIpsForm org_id=org_id.get_untracked() key_id=key.id.clone() allowed=key.allowed_ips.clone() />
                         <KeyPermissionsForm org_id=org_id.get_untracked() key_id=key.id.clone()
                             permissions=key.permissions.clone() roles=key.roles.clone() />
+                        <PermissionUseCard org_id=org_id.get_untracked() key_id=key.id.clone() used=permission_use />
                     })}
                     <ContextForm org_id=org_id.get_untracked() key_id=key.id.clone() context=context.get_untracked() />
                     <Suspense fallback=Loading>

@@ -185,18 +185,25 @@ pub mod store {
     };
 
     use super::{BusyKey, OrgUsageView, Outcome, Period, UsageBucket, UsageView};
-    use crate::entities::{api_key, key_usage};
+    use crate::entities::{api_key, key_permission_usage, key_usage};
 
     const SUM: &str = r#"CAST(SUM("count") AS BIGINT)"#;
 
-    /// Deletes counts older than [`super::RETENTION_DAYS`].
+    /// Deletes counts (per hour, and per route rule and day) older than
+    /// [`super::RETENTION_DAYS`].
     pub async fn prune(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {
         let before = now.timestamp() - super::RETENTION_DAYS * 86_400;
-        Ok(key_usage::Entity::delete_many()
-            .filter(key_usage::Column::Hour.lt(before))
+        let by_rule = key_permission_usage::Entity::delete_many()
+            .filter(key_permission_usage::Column::Day.lt(before))
             .exec(db)
             .await?
-            .rows_affected)
+            .rows_affected;
+        Ok(by_rule
+            + key_usage::Entity::delete_many()
+                .filter(key_usage::Column::Hour.lt(before))
+                .exec(db)
+                .await?
+                .rows_affected)
     }
 
     /// The first bucket's start and the bucket width of `period` ending with `now`'s.

@@ -64,20 +64,28 @@ impl Query {
     /// each once: what `/verify` reports as missing.
     pub fn missing(&self, grants: &Grants) -> Vec<String> {
         let mut missing = Vec::new();
-        self.collect_missing(grants, &mut missing);
+        self.collect(&|p| !grants.allows(p), &mut missing);
         missing
     }
 
-    fn collect_missing(&self, grants: &Grants, into: &mut Vec<String>) {
+    /// The permissions named in the question that `grants` give, in order, each once:
+    /// what a key that passed used.
+    pub fn held(&self, grants: &Grants) -> Vec<String> {
+        let mut held = Vec::new();
+        self.collect(&|p| grants.allows(p), &mut held);
+        held
+    }
+
+    fn collect(&self, keep: &impl Fn(&str) -> bool, into: &mut Vec<String>) {
         match self {
             Query::Permission(p) => {
-                if !grants.allows(p) && !into.contains(p) {
+                if keep(p) && !into.contains(p) {
                     into.push(p.clone());
                 }
             }
             Query::All(items) | Query::Any(items) => {
                 for item in items {
-                    item.collect_missing(grants, into);
+                    item.collect(keep, into);
                 }
             }
         }

@@ -14,6 +14,8 @@ pub mod routes;
 pub mod rpc;
 pub mod ui;
 pub mod upstreams;
+pub mod usage;
+pub mod use_card;
 
 use std::collections::HashSet;
 

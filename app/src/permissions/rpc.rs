@@ -154,3 +154,45 @@ pub async fn set_key_permissions(
     .await?;
     Ok("Saved.".to_owned())
 }
+
+/// What the key did with its permissions in the last 30 days (its page's "Used" table).
+#[server(prefix = "/rpc", endpoint = "get_permission_use")]
+pub async fn get_permission_use(
+    org_id: String,
+    key_id: String,
+) -> Result<super::usage::PermissionUse, AppError> {
+    let (state, manager) = crate::keys::service::authorize(&org_id).await?;
+    let key = crate::keys::service::get_key(&state.db, &manager, KeyId(&key_id)).await?;
+    super::usage::permission_use(&state.db, OrgId(&org_id), &key, chrono::Utc::now())
+        .await
+        .map_err(crate::ssr::db_error)
+}
+
+/// Restricts a key to the permissions it used in the last 30 days. `removes` and
+/// `removes_roles` are what the confirmation showed would go: if that has changed,
+/// nothing does.
+#[server(prefix = "/rpc", endpoint = "restrict_key_permissions")]
+pub async fn restrict_key_permissions(
+    org_id: String,
+    key_id: String,
+    #[server(default)] removes: String,
+    #[server(default)] removes_roles: String,
+) -> Result<String, AppError> {
+    let (state, manager) = crate::keys::service::authorize(&org_id).await?;
+    let confirmed = (
+        super::usage::listed(&removes),
+        super::usage::listed(&removes_roles),
+    );
+    let (_, found) = super::usage::restrict(
+        &state.db,
+        &state.verifier,
+        &manager,
+        KeyId(&key_id),
+        Some(confirmed),
+    )
+    .await?;
+    Ok(match found.used.len() {
+        0 => "Restricted: the key now holds no permissions.".to_owned(),
+        _ => format!("Restricted to {}.", found.used.join(", ")),
+    })
+}

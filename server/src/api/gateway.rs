@@ -342,14 +342,14 @@ fn downstream_headers(headers: &mut HeaderMap) {
 /// `path` is the part after `/gw`.
 fn route_rules(
     routes: &Routes,
-    key: &app::keys::verify::digest::KeyPrincipal,
+    key: &app::keys::verify::Verified,
     method: &http::Method,
     path: &str,
 ) -> Result<(), ApiError> {
     if routes.is_empty() && routes.unmatched == app::permissions::routes::Unmatched::Allow {
         return Ok(());
     }
-    match routes.decide(key.grants.as_deref(), method.as_str(), path) {
+    match routes.decide(key.grants.as_deref(), &key.meter, method.as_str(), path) {
         RouteVerdict::Allowed(_) => Ok(()),
         RouteVerdict::WouldDeny { rule, missing } => {
             tracing::info!(

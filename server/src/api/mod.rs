@@ -65,6 +65,8 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         rest::get_policy,
         rest::set_policy,
         rest::set_key_permissions,
+        rest::key_permission_use,
+        rest::restrict_key_permissions,
         rest::get_catalog,
         rest::put_permission,
         rest::delete_permission,
@@ -156,6 +158,14 @@ pub fn rest_routes() -> Router<ServerState> {
         .route(
             "/api/v1/keys/{id}/permissions",
             put(rest::set_key_permissions),
+        )
+        .route(
+            "/api/v1/keys/{id}/permissions/usage",
+            get(rest::key_permission_use),
+        )
+        .route(
+            "/api/v1/keys/{id}/permissions/restrict",
+            post(rest::restrict_key_permissions),
         )
         .route("/api/v1/permissions", get(rest::get_catalog))
         .route(

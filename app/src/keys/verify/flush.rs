@@ -9,8 +9,9 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::Verifier;
-use super::meter::{Batch, Meters};
-use crate::entities::{api_key, key_usage, route_rule};
+use super::meter::{Batch, Meters, RouteOutcome};
+use super::routes::RuleLabel;
+use crate::entities::{api_key, key_permission_usage, key_usage, route_rule};
 use crate::keys::usage::Outcome;
 
 impl Verifier {
@@ -33,7 +34,10 @@ impl Verifier {
             meters: &self.meters,
             batch: Some(batch),
         };
-        write(db, pending.batch.as_ref().expect("set above")).await?;
+        write(db, pending.batch.as_ref().expect("set above"), &|rule| {
+            self.rule_label(rule)
+        })
+        .await?;
         let batch = pending.batch.take().expect("set above");
         self.meters.written(&batch);
         let written = batch.last_used.len();
@@ -89,10 +93,17 @@ impl Verifier {
 /// Rows per INSERT: five values each, well under SQLite's limit on bound values.
 const ROWS_PER_INSERT: usize = 500;
 
+const DAY: i64 = 86_400;
+
 /// Writes a flush's batch in one transaction: last-used times only ever move
 /// forward, and counts are added to what other instances wrote for the same key,
-/// hour and outcome.
-pub async fn write(db: &impl TransactionTrait, batch: &Batch) -> Result<(), DbErr> {
+/// hour (day, for route rules) and outcome. `label` gives what a rule's counts are
+/// written beside.
+pub async fn write(
+    db: &impl TransactionTrait,
+    batch: &Batch,
+    label: &(impl Fn(&str) -> Option<std::sync::Arc<RuleLabel>> + Sync),
+) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     for (meter, used) in &batch.last_used {
         let Some(at) = DateTime::from_timestamp(*used, 0) else {
@@ -140,6 +151,57 @@ pub async fn write(db: &impl TransactionTrait, batch: &Batch) -> Result<(), DbEr
                     Expr::col((key_usage::Entity, key_usage::Column::Count))
                         .add(Expr::cust(r#"excluded."count""#)),
                 )
+                .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    // Counted since the last flush, seconds ago: written under today.
+    let day = Utc::now().timestamp().div_euclid(DAY) * DAY;
+    for chunk in batch.rules.chunks(ROWS_PER_INSERT / RouteOutcome::COUNT) {
+        let rows: Vec<key_permission_usage::ActiveModel> = chunk
+            .iter()
+            .filter_map(|(meter, rule, counts)| Some((meter, rule, counts, label(rule)?)))
+            .flat_map(|(meter, rule, counts, label)| {
+                RouteOutcome::ALL
+                    .into_iter()
+                    .zip(counts)
+                    .filter(|(_, n)| **n > 0)
+                    .map(move |(outcome, n)| key_permission_usage::ActiveModel {
+                        key_id: Set(meter.key_id.to_string()),
+                        org_id: Set(meter.org_id.to_string()),
+                        day: Set(day),
+                        rule: Set(rule.to_string()),
+                        outcome: Set(outcome.as_str().to_owned()),
+                        route: Set(label.route.clone()),
+                        permissions: Set(label.permissions.clone()),
+                        count: Set(i64::from(*n)),
+                    })
+            })
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        key_permission_usage::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    key_permission_usage::Column::KeyId,
+                    key_permission_usage::Column::Day,
+                    key_permission_usage::Column::Rule,
+                    key_permission_usage::Column::Outcome,
+                ])
+                .value(
+                    key_permission_usage::Column::Count,
+                    Expr::col((
+                        key_permission_usage::Entity,
+                        key_permission_usage::Column::Count,
+                    ))
+                    .add(Expr::cust(r#"excluded."count""#)),
+                )
+                .update_columns([
+                    key_permission_usage::Column::Route,
+                    key_permission_usage::Column::Permissions,
+                ])
                 .to_owned(),
             )
             .exec_without_returning(&txn)

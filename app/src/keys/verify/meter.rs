@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use crate::keys::RateLimit;
@@ -82,6 +82,35 @@ pub static STATS: Stats = Stats {
     address_limited: Striped::new(),
 };
 
+/// How a route rule (or a `/verify` question) decided one of a key's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteOutcome {
+    Allowed = 0,
+    /// A report-only rule would have refused it.
+    WouldDeny = 1,
+    Denied = 2,
+}
+
+impl RouteOutcome {
+    pub const COUNT: usize = 3;
+    pub const ALL: [Self; Self::COUNT] = [Self::Allowed, Self::WouldDeny, Self::Denied];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::WouldDeny => "would_deny",
+            Self::Denied => "denied",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// Requests per route rule by [`RouteOutcome`], not yet written.
+type RuleCounts = papaya::HashMap<Arc<str>, [AtomicU32; RouteOutcome::COUNT]>;
+
 /// One key's counters on this instance.
 #[derive(Debug)]
 pub struct KeyMeter {
@@ -98,6 +127,9 @@ pub struct KeyMeter {
     tat: AtomicU64,
     /// The limit `tat` was counted under: a changed limit starts afresh.
     limit_id: AtomicU64,
+    /// Requests by route rule (or `verify <permission>`) and outcome: made on the key's
+    /// first request a rule decides, so most keys never have one.
+    rules: OnceLock<RuleCounts>,
 }
 
 impl KeyMeter {
@@ -110,7 +142,43 @@ impl KeyMeter {
             written_used: AtomicI64::new(0),
             tat: AtomicU64::new(0),
             limit_id: AtomicU64::new(0),
+            rules: OnceLock::new(),
         }
+    }
+
+    /// Counts a request `rule` decided (its id, or `verify <permission>`). On the
+    /// request path: a lock-free lookup, and an insert only on the key's first request
+    /// under that rule.
+    pub fn count_rule(&self, rule: &Arc<str>, outcome: RouteOutcome) {
+        self.add_rule(rule, outcome, 1);
+    }
+
+    fn add_rule(&self, rule: &Arc<str>, outcome: RouteOutcome, n: u32) {
+        let rules = self.rules.get_or_init(RuleCounts::default).pin();
+        let cells = match rules.get(&**rule) {
+            Some(cells) => cells,
+            None => rules.get_or_insert_with(rule.clone(), Default::default),
+        };
+        cells[outcome as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Takes the per-rule counts.
+    fn take_rules(&self) -> Vec<(Arc<str>, [u32; RouteOutcome::COUNT])> {
+        let Some(rules) = self.rules.get() else {
+            return Vec::new();
+        };
+        rules
+            .pin()
+            .iter()
+            .filter_map(|(rule, cells)| {
+                let counts: [u32; RouteOutcome::COUNT] =
+                    std::array::from_fn(|i| cells[i].swap(0, Ordering::Relaxed));
+                counts
+                    .iter()
+                    .any(|n| *n > 0)
+                    .then(|| (rule.clone(), counts))
+            })
+            .collect()
     }
 
     /// Counts one verification's outcome at `now` (Unix seconds).
@@ -193,6 +261,13 @@ impl KeyMeter {
             .flatten()
             .all(|c| c.load(Ordering::Relaxed) == 0)
             && self.last_used.load(Ordering::Relaxed) <= self.written_used.load(Ordering::Relaxed)
+            && self.rules.get().is_none_or(|rules| {
+                rules
+                    .pin()
+                    .values()
+                    .flatten()
+                    .all(|c| c.load(Ordering::Relaxed) == 0)
+            })
     }
 }
 
@@ -264,11 +339,13 @@ pub struct Batch {
     pub rows: Vec<(Arc<KeyMeter>, i64, [u32; Outcome::COUNT])>,
     /// The keys used since the last flush, with their last use.
     pub last_used: Vec<(Arc<KeyMeter>, i64)>,
+    /// `(meter, rule, counts by route outcome)`: requests the route rules decided.
+    pub rules: Vec<(Arc<KeyMeter>, Arc<str>, [u32; RouteOutcome::COUNT])>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.last_used.is_empty()
+        self.rows.is_empty() && self.last_used.is_empty() && self.rules.is_empty()
     }
 }
 
@@ -348,6 +425,9 @@ impl Meters {
                 if used > meter.written_used.load(Ordering::Relaxed) {
                     batch.last_used.push((meter.clone(), used));
                 }
+                for (rule, counts) in meter.take_rules() {
+                    batch.rules.push((meter.clone(), rule, counts));
+                }
             }
         }
         batch
@@ -366,6 +446,11 @@ impl Meters {
             let slot = hour.div_euclid(HOUR).rem_euclid(2) as usize;
             for (cell, n) in meter.counts[slot].iter().zip(counts) {
                 cell.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        for (meter, rule, counts) in batch.rules {
+            for outcome in RouteOutcome::ALL {
+                meter.add_rule(&rule, outcome, counts[outcome as usize]);
             }
         }
     }
@@ -485,5 +570,27 @@ mod tests {
         drop(batch);
         assert_eq!(meters.sweep(), 1, "written and unheld: dropped");
         assert!(Arc::ptr_eq(&held, &meters.meter("org_1", "key_held")));
+    }
+
+    #[test]
+    fn rule_counts_are_drained_restored_and_keep_their_meter() {
+        let meters = Meters::default();
+        let rule: Arc<str> = Arc::from("rul_1");
+        let meter = meters.meter("org_1", "key_1");
+        meter.count_rule(&rule, RouteOutcome::Allowed);
+        meter.count_rule(&rule, RouteOutcome::Allowed);
+        meter.count_rule(&rule, RouteOutcome::Denied);
+        drop(meter);
+        assert_eq!(meters.sweep(), 0, "unwritten rule counts keep the meter");
+        let batch = meters.drain(100);
+        assert_eq!(batch.rules.len(), 1);
+        assert_eq!(batch.rules[0].2, [2, 0, 1]);
+        assert!(meters.drain(100).rules.is_empty(), "taken once");
+        meters.restore(batch);
+        let again = meters.drain(100);
+        assert_eq!(again.rules[0].2, [2, 0, 1], "put back after a failed write");
+        meters.written(&again);
+        drop(again);
+        assert_eq!(meters.sweep(), 1);
     }
 }

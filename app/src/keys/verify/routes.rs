@@ -12,6 +12,7 @@ use std::time::Instant;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use super::Verifier;
+use super::meter::{KeyMeter, RouteOutcome};
 use crate::entities::{organization, route_rule, upstream};
 use crate::permissions::Grants;
 use crate::permissions::routes::{Methods, Pattern, RuleSet, Unmatched};
@@ -20,7 +21,8 @@ use crate::permissions::upstreams::Prefixes;
 /// One compiled rule: what it requires, and where a report-only denial is counted.
 #[derive(Debug)]
 pub struct Required {
-    pub id: String,
+    /// What the key's meter counts the rule's requests under.
+    pub id: Arc<str>,
     /// `GET /invoices/{id}`: for logs and answers.
     pub route: String,
     pub permissions: Vec<String>,
@@ -57,10 +59,12 @@ pub enum RouteVerdict<'a> {
 }
 
 impl Routes {
-    /// Decides a request by `grants` (`None`: a key with no permissions).
+    /// Decides a request by `grants` (`None`: a key with no permissions), and counts it
+    /// on the key's `meter` under the rule that decided it.
     pub fn decide<'a>(
         &'a self,
         grants: Option<&Grants>,
+        meter: &KeyMeter,
         method: &str,
         path: &str,
     ) -> RouteVerdict<'a> {
@@ -76,14 +80,17 @@ impl Routes {
         let empty = Grants::default();
         let missing = grants.unwrap_or(&empty).missing(&rule.permissions);
         if missing.is_empty() {
+            meter.count_rule(&rule.id, RouteOutcome::Allowed);
             RouteVerdict::Allowed(Some(&rule.route))
         } else if rule.report_only {
             rule.would_deny.fetch_add(1, Ordering::Relaxed);
+            meter.count_rule(&rule.id, RouteOutcome::WouldDeny);
             RouteVerdict::WouldDeny {
                 rule: &rule.route,
                 missing,
             }
         } else {
+            meter.count_rule(&rule.id, RouteOutcome::Denied);
             RouteVerdict::Denied {
                 rule: Some(&rule.route),
                 missing,
@@ -104,7 +111,21 @@ pub(super) struct RouteCache {
     /// Report-only denials not yet written, by rule id: kept apart from the compiled sets,
     /// which are replaced whenever the rules change.
     counts: papaya::HashMap<String, Arc<AtomicU64>>,
+    /// Each rule's method, path and permissions as last compiled, by id: what the usage
+    /// flush writes beside the requests a key made under it.
+    labels: papaya::HashMap<Arc<str>, Arc<RuleLabel>>,
 }
+
+/// A rule as the per-key usage records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleLabel {
+    pub route: String,
+    /// Space-separated.
+    pub permissions: String,
+}
+
+/// The prefix of what a key's meter counts a `/verify` question's permissions under.
+pub const VERIFY_RULE: &str = "verify ";
 
 impl Verifier {
     /// The organization's route rules, compiled, and its upstreams: from the cache, or
@@ -154,6 +175,7 @@ impl Verifier {
             });
         // Not held across an await: a pinned guard is not `Send`.
         let counts = self.routes.counts.pin();
+        let labels = self.routes.labels.pin();
         let compiled = rows.into_iter().filter_map(|row| {
             // Rules were checked when saved; one a newer version wrote and this one cannot
             // read is left out, and said so.
@@ -166,18 +188,27 @@ impl Verifier {
             let would_deny = counts
                 .get_or_insert_with(row.id.clone(), Arc::default)
                 .clone();
+            let id: Arc<str> = Arc::from(row.id);
+            let route = format!("{} {}", methods.text(), row.path);
+            labels.insert(
+                id.clone(),
+                Arc::new(RuleLabel {
+                    route: route.clone(),
+                    permissions: row.permissions.clone(),
+                }),
+            );
             Some((
                 methods,
                 pattern,
                 Required {
-                    route: format!("{} {}", methods.text(), row.path),
+                    route,
                     permissions: row
                         .permissions
                         .split_whitespace()
                         .map(str::to_owned)
                         .collect(),
                     report_only: row.report_only,
-                    id: row.id,
+                    id,
                     would_deny,
                 },
             ))
@@ -219,6 +250,18 @@ impl Verifier {
         taken
     }
 
+    /// What the usage flush writes beside a key's requests under `rule` (a rule's id, or
+    /// [`VERIFY_RULE`] and a permission); `None` for a rule this instance never compiled.
+    pub(super) fn rule_label(&self, rule: &str) -> Option<Arc<RuleLabel>> {
+        if let Some(permission) = rule.strip_prefix(VERIFY_RULE) {
+            return Some(Arc::new(RuleLabel {
+                route: "POST /api/v1/verify".to_owned(),
+                permissions: permission.to_owned(),
+            }));
+        }
+        self.routes.labels.pin().get(rule).cloned()
+    }
+
     /// Puts back counts whose write failed.
     pub(super) fn return_route_counts(&self, counts: HashMap<String, u64>) {
         let pinned = self.routes.counts.pin();
@@ -245,7 +288,7 @@ mod tests {
             Methods::parse(methods).unwrap(),
             Pattern::parse(path).unwrap(),
             Required {
-                id: format!("rul_{path}"),
+                id: Arc::from(format!("rul_{path}")),
                 route: format!("{methods} {path}"),
                 permissions: permissions.split_whitespace().map(str::to_owned).collect(),
                 report_only,
@@ -265,26 +308,29 @@ mod tests {
             Unmatched::Deny,
         );
         let reader = Grants::new(parse_grants(["invoices:read"]).unwrap());
+        let meters = crate::keys::verify::meter::Meters::default();
+        let meter = meters.meter("org_1", "key_1");
+        let meter = &*meter;
         assert_eq!(
-            routes.decide(Some(&reader), "GET", "/invoices/1"),
+            routes.decide(Some(&reader), meter, "GET", "/invoices/1"),
             RouteVerdict::Allowed(Some("GET /invoices/*"))
         );
         assert_eq!(
-            routes.decide(Some(&reader), "POST", "/invoices/1"),
+            routes.decide(Some(&reader), meter, "POST", "/invoices/1"),
             RouteVerdict::Denied {
                 rule: Some("POST /invoices/*"),
                 missing: vec!["invoices:write"]
             }
         );
         assert_eq!(
-            routes.decide(None, "DELETE", "/refunds/1"),
+            routes.decide(None, meter, "DELETE", "/refunds/1"),
             RouteVerdict::WouldDeny {
                 rule: "* /refunds/*",
                 missing: vec!["refunds:write"]
             }
         );
         assert_eq!(
-            routes.decide(Some(&reader), "GET", "/other"),
+            routes.decide(Some(&reader), meter, "GET", "/other"),
             RouteVerdict::Denied {
                 rule: None,
                 missing: vec![]
@@ -292,5 +338,17 @@ mod tests {
         );
         let counted = routes.matching("DELETE", "/refunds/1").unwrap();
         assert_eq!(counted.would_deny.load(Ordering::Relaxed), 1);
+        // Each decided request is counted on the key under its rule and outcome; the
+        // unmatched one under none.
+        let mut taken = meters.drain(0).rules;
+        taken.sort_by(|a, b| a.1.cmp(&b.1));
+        let taken: Vec<(&str, [u32; 3])> = taken.iter().map(|(_, rule, n)| (&**rule, *n)).collect();
+        assert_eq!(
+            taken,
+            vec![
+                ("rul_/invoices/*", [1, 0, 1]),
+                ("rul_/refunds/*", [0, 1, 0]),
+            ]
+        );
     }
 }

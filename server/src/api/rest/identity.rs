@@ -3,7 +3,10 @@
 //! cached key's answer is served without serializing it again.
 
 use app::keys::usage::Outcome;
+use app::keys::verify::Verified;
 use app::keys::verify::digest::KeyPrincipal;
+use app::keys::verify::meter::RouteOutcome;
+use app::keys::verify::routes::VERIFY_RULE;
 use app::keys::verify::verdict::{Use, Verdict};
 use app::permissions::Grants;
 use app::permissions::expr::Query;
@@ -62,6 +65,17 @@ pub struct VerifyRequest {
 
 /// `["invoices:read", "refunds:write"]` (all of) or `"invoices:read and (refunds:write or
 /// admin)"`, read into a question; anything else is a field error.
+/// Counts a question's permissions (those the key used, or those it lacked) on the
+/// key's meter, as the gateway counts its route rules: what the key's page shows as used.
+fn count_question(key: &Verified, permissions: Vec<String>, outcome: RouteOutcome) {
+    for permission in permissions {
+        key.meter.count_rule(
+            &std::sync::Arc::from(format!("{VERIFY_RULE}{permission}")),
+            outcome,
+        );
+    }
+}
+
 fn permission_question(value: serde_json::Value) -> Result<Query, ApiError> {
     let list = |items: Vec<serde_json::Value>| -> Option<Vec<String>> {
         items
@@ -316,13 +330,16 @@ pub async fn verify(
                 let grants = key.grants.as_deref().unwrap_or(&empty);
                 if question.holds(grants) {
                     key.count(Outcome::Ok);
+                    count_question(&key, question.held(grants), RouteOutcome::Allowed);
                     return Ok(Json(VerifyResponse::of(&key)).into_response());
                 }
                 key.count(Outcome::InsufficientPermission);
+                let missing = question.missing(grants);
+                count_question(&key, missing.clone(), RouteOutcome::Denied);
                 Ok(Json(VerifyResponse {
                     valid: false,
                     error: Some("insufficient_permission"),
-                    missing: Some(question.missing(grants)),
+                    missing: Some(missing),
                     ..VerifyResponse::of(&key)
                 })
                 .into_response())

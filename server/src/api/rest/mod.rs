@@ -7,6 +7,7 @@
 mod identity;
 mod key_changes;
 mod keys;
+mod permission_use;
 mod permissions;
 mod policy;
 mod shared;
@@ -15,6 +16,7 @@ mod usage;
 pub use identity::*;
 pub use key_changes::*;
 pub use keys::*;
+pub use permission_use::*;
 pub use permissions::*;
 pub use policy::*;
 pub use shared::*;
