@@ -1,6 +1,6 @@
 // Screenshots of Settings → Permissions (empty, then with a catalog, roles, rules and a
-// refused rules edit), a key's page with its permissions, and the create dialog with the
-// permission fields, at three widths.
+// refused rules edit), a key's page with its permissions, what it used and the restrict
+// confirmation, and the create dialog with the permission fields, at three widths.
 //   BASE=http://127.0.0.1:3000 OUT=/tmp/shots node end2end/shots-permissions.mjs
 import { ownerWithOrg } from "./shots-setup.mjs";
 const base = process.env.BASE;
@@ -47,12 +47,27 @@ for (const width of widths) {
   await page.waitForSelector("#rules-error:not(:empty)");
   await page.screenshot({ path: `${out}/permissions-refused-${width}.png`, fullPage: true });
 }
+// Requests through the gateway (no upstream: the rules decide, then 503), counted per
+// rule and written by the usage flush within 5 s.
+for (const [method, path] of [["GET", "/invoices/1"], ["GET", "/invoices/2"], ["POST", "/refunds/3"], ["POST", "/invoices/4"]]) {
+  await fetch(base + "/gw" + path, { method, headers: { "x-api-key": key.secret } });
+}
+await new Promise((r) => setTimeout(r, 6500));
 await shoot("key-permissions", base + settings + "/keys/" + key.key.id);
+for (const width of widths) {
+  await page.setViewportSize({ width, height: 900 });
+  await page.goto(base + settings + "/keys/" + key.key.id);
+  await page.waitForSelector("body[data-hydrated=true]");
+  await page.getByText("Restrict to what it used…").click();
+  await page.getByTestId("restrict-form").scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${out}/key-restrict-${width}.png`, fullPage: true });
+}
 for (const width of widths) {
   await page.setViewportSize({ width, height: 900 });
   await page.goto(base + settings + "/keys");
   await page.waitForSelector("body[data-hydrated=true]");
   await page.getByRole("button", { name: "Create key", exact: true }).click();
+  await page.getByRole("dialog").getByLabel("invoices", { exact: true }).selectOption("Read");
   await page.getByRole("dialog").getByLabel("Roles").fill("support");
   await page.screenshot({ path: `${out}/create-dialog-permissions-${width}.png`, fullPage: true });
 }

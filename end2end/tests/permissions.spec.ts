@@ -2,9 +2,9 @@ import { expect } from "@playwright/test";
 import { KEY_PATTERN, gotoHydrated, orgWith, test, waitHydrated } from "./helpers";
 
 // The API's own permissions (issue 29): an owner builds a catalog and route rules under
-// Settings → Permissions, gives a key a read-only role in the create dialog, and the
-// gateway refuses that key a write before any upstream sees it; the key's page shows what
-// the key used and restricts it to that.
+// Settings → Permissions, gives a key Read on invoices and a read-only role in the create
+// dialog, and the gateway refuses that key a write before any upstream sees it; the key's
+// page shows what the key used, restricts it to that, and gives it Write.
 
 test("a read-only key is refused a write by the route rules", async ({ browser, request }) => {
   const { keysPath, owner: page } = await orgWith(browser, []);
@@ -64,6 +64,9 @@ test("a read-only key is refused a write by the route rules", async ({ browser, 
   const dialog = page.getByRole("dialog");
   await dialog.getByLabel("Name").fill("Invoice reader");
   await dialog.getByLabel("Expiration").selectOption("30");
+  // Read for invoices, as Stripe's restricted keys offer it (Write includes Read), and a role.
+  await expect(dialog.getByLabel("invoices", { exact: true }).locator("option")).toHaveText(["None", "Read", "Write"]);
+  await dialog.getByLabel("invoices", { exact: true }).selectOption("Read");
   await dialog.getByLabel("Roles").fill("invoices-readonly");
   await dialog.getByRole("button", { name: "Create key" }).click();
   const secretLocator = dialog.getByTestId("secret");
@@ -88,7 +91,10 @@ test("a read-only key is refused a write by the route rules", async ({ browser, 
 
   // The key's page says what it holds.
   await page.locator("a.key-title", { hasText: "Invoice reader" }).click();
-  await expect(page.getByTestId("key-permissions")).toHaveText("Roles: invoices-readonly");
+  await expect(page.getByTestId("key-permissions")).toHaveText("Permissions: invoices:read. Roles: invoices-readonly");
+  const form = page.getByTestId("key-permissions-form");
+  await expect(form.getByLabel("invoices", { exact: true })).toHaveValue("invoices:read");
+  await expect(form.getByLabel("Other permissions")).toHaveValue("");
 
   // Least privilege from real use: the read counted under its rule (written by the
   // usage flush, every 5 s here), and the key restricted to it after a confirmation.
@@ -113,6 +119,16 @@ test("a read-only key is refused a write by the route rules", async ({ browser, 
   await waitHydrated(page);
   await expect(page.getByTestId("key-permissions")).toHaveText("Permissions: invoices:read");
   await expect(page.getByTestId("restrict")).toHaveCount(0);
+
+  // Write on the key's page gives read and write; the gateway lets the write through
+  // the rules (to no upstream here).
+  await form.getByLabel("invoices", { exact: true }).selectOption("Write");
+  await form.getByRole("button", { name: "Save permissions" }).click();
+  await waitHydrated(page);
+  await expect(page.getByTestId("key-permissions")).toHaveText("Permissions: invoices:read, invoices:write");
+  await expect(form.getByLabel("invoices", { exact: true })).toHaveValue("invoices:read invoices:write");
+  const written = await request.post("/gw/invoices/7", { headers: { "x-api-key": secret } });
+  expect((await written.json()).error).not.toBe("insufficient_permission");
   const again = await request.post("/gw/invoices/7", { headers: { "x-api-key": secret } });
   expect(again.status()).toBe(403);
 });

@@ -19,7 +19,9 @@ use super::{
 use crate::components::{AccessDeniedPage, CopyButton, FormAlert, Loading, ServerForm, raw_text};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
-use crate::permissions::rpc::get_permission_use;
+use crate::permissions::ResourceAccess;
+use crate::permissions::access_fields::AccessFields;
+use crate::permissions::rpc::{get_permission_use, get_permissions};
 use crate::permissions::use_card::PermissionUseCard;
 
 #[component]
@@ -45,6 +47,7 @@ pub fn KeyDetailPage() -> impl IntoView {
         move || (org_id.get(), key_id.get()),
         |(org, key)| get_permission_use(org, key),
     );
+    let catalog = Resource::new(move || org_id.get(), get_permissions);
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -72,6 +75,10 @@ pub fn KeyDetailPage() -> impl IntoView {
                     Ok(used) => used,
                     Err(e) => return common_error(e),
                 };
+                let access = match catalog.await {
+                    Ok(view) => view.catalog.access(),
+                    Err(e) => return common_error(e),
+                };
                 let base = format!("/orgs/{}/settings/keys", org_id.get_untracked());
                 let here = format!("{base}/{}", key.id);
                 let live = key.status.is_live();
@@ -97,7 +104,7 @@ pub fn KeyDetailPage() -> impl IntoView {
                         <RateLimitForm org_id=org_id.get_untracked() key_id=key.id.clone() limit=key.rate_limit />
                         <AllowedIpsForm org_id=org_id.get_untracked() key_id=key.id.clone() allowed=key.allowed_ips.clone() />
                         <KeyPermissionsForm org_id=org_id.get_untracked() key_id=key.id.clone()
-                            permissions=key.permissions.clone() roles=key.roles.clone() />
+                            permissions=key.permissions.clone() roles=key.roles.clone() access=access />
                         <PermissionUseCard org_id=org_id.get_untracked() key_id=key.id.clone() used=permission_use />
                     })}
                     <ContextForm org_id=org_id.get_untracked() key_id=key.id.clone() context=context.get_untracked() />
@@ -335,7 +342,17 @@ fn KeyPermissionsForm(
     key_id: String,
     permissions: Vec<String>,
     roles: Vec<String>,
+    /// The catalog's resources, offered as None / Read / Write.
+    access: Vec<ResourceAccess>,
 ) -> impl IntoView {
+    // What the selects show is left out of the typed list.
+    let chosen: Vec<&str> = access.iter().flat_map(|a| a.held(&permissions).1).collect();
+    let others: Vec<&str> = permissions
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !chosen.contains(p))
+        .collect();
+    let others = others.join(" ");
     let catalog = format!("/orgs/{org_id}/settings/permissions");
     let held = if permissions.is_empty() && roles.is_empty() {
         "None: the route rules refuse this key wherever they ask for a permission.".to_owned()
@@ -361,10 +378,11 @@ fn KeyPermissionsForm(
                 <input type="hidden" name="org_id" value=org_id />
                 <input type="hidden" name="key_id" value=key_id />
                 <fieldset class="form-body" disabled=true>
+                    <AccessFields form="key-permissions-form" access=access held=permissions.clone() />
                     <div class="field">
-                        <label for="key-permissions-input">"Permissions"</label>
+                        <label for="key-permissions-input">"Other permissions"</label>
                         <input id="key-permissions-input" name="permissions" autocomplete="off" spellcheck="false"
-                            value=permissions.join(" ") data-field="permissions" aria-invalid="false"
+                            value=others data-field="permissions" aria-invalid="false"
                             aria-describedby="key-permissions-error" placeholder="invoices:read" />
                         <p class="field-error" id="key-permissions-error" data-for="permissions" aria-live="polite"></p>
                     </div>

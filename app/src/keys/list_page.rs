@@ -208,6 +208,7 @@ fn KeyList(list: KeyPage) -> impl IntoView {
         expiring_soon,
         query,
         policy,
+        access,
         ..
     } = list;
     let expiring_only = query.status == Some(StatusFilter::Expiring);
@@ -300,7 +301,7 @@ fn KeyList(list: KeyPage) -> impl IntoView {
                 })
             }}
         </section>
-        <KeyDialogs org_id=org_id policy=policy />
+        <KeyDialogs org_id=org_id policy=policy access=access />
     }
 }
 

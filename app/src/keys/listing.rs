@@ -281,6 +281,7 @@ pub async fn list_keys(
         expiring_soon: expiring,
         policy,
         query: applied,
+        access: Vec::new(),
     })
 }
 

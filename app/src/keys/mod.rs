@@ -322,6 +322,10 @@ pub struct KeyPage {
     pub policy: KeyPolicy,
     /// The filters applied, as checked.
     pub query: KeyQuery,
+    /// The catalog's resources the create dialog offers as None / Read / Write (filled
+    /// by the page's server function; empty over REST).
+    #[serde(default)]
+    pub access: Vec<crate::permissions::ResourceAccess>,
 }
 
 /// A key together with its secret: the one response that carries the raw key.

@@ -46,7 +46,12 @@ pub async fn list_api_keys(
     )
     .map_err(|(field, message)| AppError::invalid(field, message))?;
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::list_keys(&state.db, &manager, page, &query).await?)
+    let mut list = service::list_keys(&state.db, &manager, page, &query).await?;
+    list.access = crate::permissions::catalog::catalog(&state.db, OrgId(&org_id))
+        .await
+        .map_err(crate::ssr::db_error)?
+        .access();
+    Ok(list)
 }
 
 pub use create::{CreateApiKey, create_api_key};

@@ -5,6 +5,7 @@
 //!
 //! A model: browser-safe, no database. The catalog service is [`catalog`] (server only).
 
+pub mod access_fields;
 #[cfg(feature = "ssr")]
 pub mod catalog;
 pub mod expr;
@@ -277,6 +278,42 @@ impl Grants {
     }
 }
 
+/// One resource as the create dialog and a key's page offer it: a choice of None, Read
+/// or Write, each a value the form sends as granted permissions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceAccess {
+    pub resource: String,
+    /// What Read gives: `resource:read`, if the catalog has it.
+    pub read: Option<String>,
+    /// What Write gives: `resource:write`, with `resource:read` if the catalog has it.
+    pub write: Option<String>,
+}
+
+impl ResourceAccess {
+    /// The choice a key's own permissions make (`None`, `Read` or `Write`), with the
+    /// permissions it accounts for: the rest stay in the list typed beside it.
+    pub fn held<'a>(&'a self, permissions: &[String]) -> (&'static str, Vec<&'a str>) {
+        let all_held = |value: &'a Option<String>| {
+            value.as_deref().filter(|v| {
+                v.split_whitespace()
+                    .all(|p| permissions.iter().any(|h| h == p))
+            })
+        };
+        if let Some(write) = all_held(&self.write) {
+            ("Write", write.split_whitespace().collect())
+        } else if let Some(read) = all_held(&self.read) {
+            ("Read", vec![read])
+        } else {
+            ("None", Vec::new())
+        }
+    }
+
+    /// The id of its `<select>`, in the view and in the script that reads it.
+    pub fn select_id(&self, form: &str) -> String {
+        format!("{form}-access-{}", self.resource)
+    }
+}
+
 /// A permission of the catalog, as the API and the pages show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PermissionView {
@@ -339,6 +376,39 @@ impl Catalog {
         }
     }
 
+    /// The resources offered as None / Read / Write (as Stripe's restricted keys are):
+    /// those whose catalog has `resource:read` or `resource:write`, by name.
+    pub fn access(&self) -> Vec<ResourceAccess> {
+        let has = |name: String| {
+            self.permissions
+                .iter()
+                .any(|p| p.name == name)
+                .then_some(name)
+        };
+        let mut resources: Vec<&str> = self
+            .permissions
+            .iter()
+            .filter_map(|p| p.name.split_once(':').map(|(r, _)| r))
+            .collect();
+        resources.sort_unstable();
+        resources.dedup();
+        resources
+            .into_iter()
+            .filter_map(|resource| {
+                let read = has(format!("{resource}:read"));
+                let write = has(format!("{resource}:write"));
+                (read.is_some() || write.is_some()).then(|| ResourceAccess {
+                    resource: resource.to_owned(),
+                    write: write.map(|w| match &read {
+                        Some(r) => format!("{r} {w}"),
+                        None => w,
+                    }),
+                    read,
+                })
+            })
+            .collect()
+    }
+
     /// A key's grants and its roles' permissions together.
     pub fn effective(&self, grants: &[Grant], roles: &[String]) -> Grants {
         let from_roles = self
@@ -353,6 +423,48 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resources_are_offered_as_none_read_or_write() {
+        let catalog = Catalog {
+            permissions: ["invoices:read", "invoices:write", "invoices:refund", "refunds:write", "admin", "orders:list"]
+                .into_iter()
+                .map(|name| PermissionView {
+                    name: name.to_owned(),
+                    description: String::new(),
+                })
+                .collect(),
+            roles: Vec::new(),
+        };
+        let access = catalog.access();
+        assert_eq!(
+            access,
+            vec![
+                ResourceAccess {
+                    resource: "invoices".into(),
+                    read: Some("invoices:read".into()),
+                    write: Some("invoices:read invoices:write".into()),
+                },
+                ResourceAccess {
+                    resource: "refunds".into(),
+                    read: None,
+                    write: Some("refunds:write".into()),
+                },
+            ]
+        );
+        let held = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let invoices = &access[0];
+        assert_eq!(
+            invoices.held(&held(&["invoices:write", "invoices:read", "admin"])),
+            ("Write", vec!["invoices:read", "invoices:write"])
+        );
+        assert_eq!(
+            invoices.held(&held(&["invoices:read"])),
+            ("Read", vec!["invoices:read"])
+        );
+        assert_eq!(invoices.held(&held(&["invoices:write"])), ("None", vec![]));
+        assert_eq!(invoices.held(&held(&["invoices:*"])), ("None", vec![]));
+    }
 
     #[test]
     fn names_are_checked_with_errors_that_say_what_to_write() {

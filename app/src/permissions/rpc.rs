@@ -131,15 +131,21 @@ pub async fn set_route_rules(
     })
 }
 
-/// Replaces the permissions and roles a key holds; both separated by spaces or commas.
+/// Replaces the permissions and roles a key holds: those typed (separated by spaces or
+/// commas) and those the resources' selects give.
 #[server(prefix = "/rpc", endpoint = "set_key_permissions")]
 pub async fn set_key_permissions(
     org_id: String,
     key_id: String,
     #[server(default)] permissions: String,
     #[server(default)] roles: String,
+    /// The None / Read / Write selects, by resource: each the permissions it gives.
+    #[server(default)]
+    access: std::collections::BTreeMap<String, String>,
 ) -> Result<String, AppError> {
-    let grants = super::parse_grants([permissions.as_str()])
+    let grants = super::parse_grants(
+        std::iter::once(permissions.as_str()).chain(access.values().map(String::as_str)),
+    )
         .map_err(|m| AppError::invalid("permissions", m))?;
     let roles = super::parse_roles([roles.as_str()]).map_err(|m| AppError::invalid("roles", m))?;
     let (state, manager) = crate::keys::service::authorize(&org_id).await?;

@@ -11,6 +11,11 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use crate::calendar;
+use crate::permissions::ResourceAccess;
+use crate::permissions::access_fields::AccessFields;
+
+/// The create form's id, in its markup and in the script that runs it.
+const CREATE_FORM: &str = "create-key-form";
 
 use super::scopes::{DEFAULT_SCOPES, Scope};
 use super::{
@@ -107,7 +112,13 @@ pub(crate) fn create_button(
 
 /// Both dialogs, closed, and the island that runs them. Once per keys page.
 #[component]
-pub(crate) fn KeyDialogs(org_id: String, policy: KeyPolicy) -> impl IntoView {
+pub(crate) fn KeyDialogs(
+    org_id: String,
+    policy: KeyPolicy,
+    /// The catalog's resources, offered as None / Read / Write.
+    access: Vec<ResourceAccess>,
+) -> impl IntoView {
+    let access_ids: Vec<String> = access.iter().map(|a| a.select_id(CREATE_FORM)).collect();
     let now = Utc::now().timestamp();
     let expiry = default_expiry(policy);
     let choices = EXPIRY_CHOICES
@@ -131,7 +142,7 @@ pub(crate) fn KeyDialogs(org_id: String, policy: KeyPolicy) -> impl IntoView {
     };
     view! {
         <dialog id="create-key-dialog" class="dialog" aria-labelledby="create-key-title">
-            <form id="create-key-form" method="dialog" novalidate>
+            <form id=CREATE_FORM method="dialog" novalidate>
                 <h2 id="create-key-title">"Create an API key"</h2>
                 <div class="field">
                     <label for="key-name">"Name"</label>
@@ -194,8 +205,9 @@ pub(crate) fn KeyDialogs(org_id: String, policy: KeyPolicy) -> impl IntoView {
                     {text_field("new-key-tags", "tags", "Tags", "billing, prod")}
                     {text_field("new-key-owner", "owner", "Owner id", "cus_4QFJ")}
                 </div>
+                <AccessFields form=CREATE_FORM access=access />
                 <div class="field-pair">
-                    {text_field("new-key-permissions", "permissions", "Permissions", "invoices:read")}
+                    {text_field("new-key-permissions", "permissions", "Other permissions", "invoices:*")}
                     {text_field("new-key-roles", "roles", "Roles", "billing-readonly")}
                 </div>
                 <div class="alert alert-error" id="create-key-alert" role="alert" data-form-alert="" hidden></div>
@@ -272,17 +284,17 @@ pub(crate) fn KeyDialogs(org_id: String, policy: KeyPolicy) -> impl IntoView {
                 <button type="button" class="btn btn-primary" id="confirm-go"></button>
             </div>
         </dialog>
-        <KeyDialogsIsland org_id=org_id policy=policy />
+        <KeyDialogsIsland org_id=org_id policy=policy access_ids=access_ids />
     }
 }
 
 /// Runs the dialogs above and the buttons that open them. Renders nothing.
 #[island]
-fn KeyDialogsIsland(org_id: String, policy: KeyPolicy) -> impl IntoView {
+fn KeyDialogsIsland(org_id: String, policy: KeyPolicy, access_ids: Vec<String>) -> impl IntoView {
     #[cfg(feature = "hydrate")]
-    script::attach(org_id, policy);
+    script::attach(org_id, policy, access_ids);
     #[cfg(not(feature = "hydrate"))]
-    let _ = (org_id, policy);
+    let _ = (org_id, policy, access_ids);
 }
 
 #[cfg(feature = "hydrate")]

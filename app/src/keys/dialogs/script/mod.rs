@@ -16,7 +16,7 @@ use crate::dom::{
     set_busy, set_hidden, set_text, show_form_error, value,
 };
 
-use super::expiry_preview;
+use super::{CREATE_FORM, expiry_preview};
 use crate::calendar;
 use crate::error::AppError;
 use crate::keys::scopes::{Scope, Scopes};
@@ -42,6 +42,8 @@ fn hint_after(hint: &str) -> String {
 struct Page {
     org_id: String,
     policy: KeyPolicy,
+    /// The ids of the None / Read / Write selects, one per resource of the catalog.
+    access_ids: Vec<String>,
     /// A key changed: the page loads again once the dialogs have closed.
     changed: Cell<bool>,
     /// A request is under way (create, confirm, resume).
@@ -66,10 +68,11 @@ fn focus(id: &str) {
     crate::navigation::focus_by_id(id);
 }
 
-pub(super) fn attach(org_id: String, policy: KeyPolicy) {
+pub(super) fn attach(org_id: String, policy: KeyPolicy, access_ids: Vec<String>) {
     let page: Shared = Rc::new(Page {
         org_id,
         policy,
+        access_ids,
         changed: Cell::new(false),
         busy: Cell::new(false),
         copied: Cell::new(false),
@@ -88,7 +91,7 @@ pub(super) fn attach(org_id: String, policy: KeyPolicy) {
     }
     {
         let page = page.clone();
-        listen_id("create-key-form", "submit", move |ev| {
+        listen_id(CREATE_FORM, "submit", move |ev| {
             ev.prevent_default();
             submit(&page);
         });
@@ -166,11 +169,11 @@ fn open_create() {
 
 /// The form as the server rendered it: defaults, no errors, shown.
 fn reset_create() {
-    if let Some(form) = by_id("create-key-form").and_then(|f| f.dyn_into::<HtmlFormElement>().ok())
+    if let Some(form) = by_id(CREATE_FORM).and_then(|f| f.dyn_into::<HtmlFormElement>().ok())
     {
         form.reset();
     }
-    set_hidden("create-key-form", false);
+    set_hidden(CREATE_FORM, false);
     show_errors(None);
     set_busy("create-key-submit", false, "Create key");
     if let Some(d) = by_id("create-key-dialog") {
@@ -190,7 +193,7 @@ fn update_expiry() {
 
 /// Shows an error under its field (marking and focusing it), or in the form's alert.
 fn show_errors(error: Option<&AppError>) {
-    if let Some(form) = by_id("create-key-form") {
+    if let Some(form) = by_id(CREATE_FORM) {
         show_form_error(&form, error);
     }
 }
@@ -245,7 +248,12 @@ fn read_form(page: &Page) -> Result<NewKey, AppError> {
     let (tags, owner) = (value("new-key-tags"), value("new-key-owner"));
     context_from_form(&tags, &owner, "")?;
     // Checked by the server against the catalog, which the page does not have.
-    let (permissions, roles) = (value("new-key-permissions"), value("new-key-roles"));
+    // What the resources' selects give, with what was typed.
+    let permissions = std::iter::once(value("new-key-permissions"))
+        .chain(page.access_ids.iter().map(|id| value(id)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let roles = value("new-key-roles");
     Ok(NewKey {
         name,
         expiry,
@@ -330,7 +338,7 @@ fn reveal(page: &Page, created: Revealed) {
         return;
     };
     let _ = dialog.append_child(&content);
-    set_hidden("create-key-form", true);
+    set_hidden(CREATE_FORM, true);
     let _ = dialog.set_attribute("aria-labelledby", "reveal-title");
     set_text("reveal-title", &format!("Your key “{}”", created.key.name));
     set_text("revealed-secret", &created.secret);
