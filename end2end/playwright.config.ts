@@ -54,6 +54,8 @@ export default defineConfig({
           KEYGATE_SIGNUP_LIMIT: "1000",
           // The webhook test's receiver listens on loopback.
           KEYGATE_WEBHOOK_ALLOWED_HOSTS: "127.0.0.1",
+          // The host the permissions test's upstream names.
+          KEYGATE_UPSTREAM_HOSTS: "billing.internal",
         },
       },
 });

@@ -54,6 +54,19 @@ for (const [method, path] of [["GET", "/invoices/1"], ["GET", "/invoices/2"], ["
 }
 await new Promise((r) => setTimeout(r, 6500));
 await shoot("key-permissions", base + settings + "/keys/" + key.key.id);
+// Upstreams (the server runs with KEYGATE_UPSTREAM_HOSTS=billing.internal,search.internal)
+// and an OpenAPI import under review.
+await rpc("set_upstreams", { upstreams: "/billing https://billing.internal/api\n/search/v2 http://search.internal:9200/very/long/path/to/the/search/service" });
+await rpc("review_openapi", { document: JSON.stringify({
+  openapi: "3.0.3",
+  tags: [{ name: "Orders", description: "Orders </textarea><h1>never markup</h1>" }],
+  paths: {
+    "/orders": { get: { tags: ["Orders"] }, post: { tags: ["Orders"] } },
+    "/orders/{id}": { get: { tags: ["Orders"] }, delete: { tags: ["Orders"] } },
+    "/invoices/{id}": { get: { tags: ["invoices"] } },
+  },
+}) });
+await shoot("permissions-review", permissions);
 for (const width of widths) {
   await page.setViewportSize({ width, height: 900 });
   await page.goto(base + settings + "/keys/" + key.key.id);

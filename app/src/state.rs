@@ -30,6 +30,9 @@ pub struct AppState {
     /// Test events sent per webhook endpoint in the last minute (W4): a test event is a
     /// delivery like any other, and a backlog of them is a backlog for that endpoint.
     pub webhook_tests: Arc<std::sync::Mutex<crate::windows::FixedWindows<String>>>,
+    /// Which upstream URLs an organization may name (set by the server from its
+    /// configuration; by default none).
+    pub upstream_check: crate::permissions::upstreams::UpstreamCheck,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
                 crate::webhooks::TEST_EVENT_WINDOW,
                 crate::webhooks::TEST_EVENT_ENDPOINTS,
             ))),
+            upstream_check: Default::default(),
         })
     }
 }

@@ -132,3 +132,64 @@ test("a read-only key is refused a write by the route rules", async ({ browser, 
   const again = await request.post("/gw/invoices/7", { headers: { "x-api-key": secret } });
   expect(again.status()).toBe(403);
 });
+
+test("an OpenAPI document is reviewed before it is applied, and upstreams are saved", async ({ browser }) => {
+  const { keysPath, owner: page } = await orgWith(browser, []);
+  const permissionsPath = keysPath.replace(/\/keys$/, "/permissions");
+  await gotoHydrated(page, permissionsPath);
+  const importForm = page.getByTestId("openapi-form");
+  const documentField = importForm.getByLabel("OpenAPI document (JSON)");
+
+  // Not a document: said beside the field, and what was typed is kept.
+  await documentField.fill("openapi: 3.0.3");
+  await importForm.getByRole("button", { name: "Review import" }).click();
+  await expect(page.locator("#openapi-document-error")).toContainText("not JSON");
+  await expect(documentField).toHaveValue("openapi: 3.0.3");
+
+  const document = {
+    openapi: "3.0.3",
+    tags: [{ name: "Orders", description: "Orders </textarea><h1>x</h1>" }],
+    paths: {
+      "/orders": { get: { tags: ["Orders"] }, post: { tags: ["Orders"] } },
+      "/orders/{id}": { delete: { tags: ["Orders"] } },
+    },
+  };
+  await documentField.fill(JSON.stringify(document));
+  await importForm.getByRole("button", { name: "Review import" }).click();
+  await waitHydrated(page);
+  // Shown for review; nothing saved yet.
+  await expect(page.getByTestId("openapi-summary")).toHaveText(
+    "Applying adds 2 of these 2 permissions to the catalog and replaces the 0 route rules with these 3.",
+  );
+  await expect(page.getByTestId("openapi-permissions")).toContainText("Orders </textarea><h1>x</h1>");
+  await expect(page.getByTestId("openapi-permissions").locator("h1")).toHaveCount(0);
+  await expect(page.getByTestId("openapi-rules").locator("tbody tr")).toHaveCount(3);
+  await expect(page.getByTestId("no-rules")).toBeVisible();
+  await expect(page.getByTestId("no-permissions")).toBeVisible();
+
+  // Discarded, then reviewed again and applied.
+  await page.getByRole("button", { name: "Discard" }).click();
+  await waitHydrated(page);
+  await expect(page.getByTestId("openapi-form")).toBeVisible();
+  await page.getByTestId("openapi-form").getByLabel("OpenAPI document (JSON)").fill(JSON.stringify(document));
+  await page.getByTestId("openapi-form").getByRole("button", { name: "Review import" }).click();
+  await waitHydrated(page);
+  await page.getByRole("button", { name: "Apply import" }).click();
+  await waitHydrated(page);
+  await expect(page.getByTestId("rule-list").locator("tbody tr")).toHaveCount(3);
+  await expect(page.getByTestId("permission-list")).toContainText("orders:write");
+  await expect(page.getByTestId("openapi-form")).toBeVisible();
+
+  // Upstreams: a host the operator does not allow is refused beside the field; one it
+  // allows is saved and listed.
+  const upstreams = page.getByTestId("upstreams-form");
+  await upstreams.getByLabel("Upstreams, one per line").fill("/billing http://10.0.0.7/api");
+  await upstreams.getByRole("button", { name: "Save upstreams" }).click();
+  await expect(page.locator("#upstreams-error")).toContainText("billing.internal");
+  await expect(page.getByTestId("no-upstreams")).toBeVisible();
+  await upstreams.getByLabel("Upstreams, one per line").fill("/Billing https://billing.internal/api");
+  await upstreams.getByRole("button", { name: "Save upstreams" }).click();
+  await waitHydrated(page);
+  await expect(page.getByTestId("upstream-list")).toContainText("/billing");
+  await expect(page.getByTestId("upstream-list")).toContainText("https://billing.internal/api");
+});

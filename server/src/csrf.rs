@@ -18,7 +18,8 @@ use http::{Method, StatusCode, header};
 use tower_sessions::Session;
 
 /// The most of a form body read to find the token: the server functions' own body limit
-/// (`http::BODY_LIMIT`) refuses anything larger anyway.
+/// (`http::BODY_LIMIT`) refuses anything larger anyway (the OpenAPI review form's is
+/// `http::OPENAPI_FORM_LIMIT`).
 const FORM_LIMIT: usize = 64 * 1024;
 
 pub async fn guard(mut request: Request, next: Next) -> Response {
@@ -51,8 +52,13 @@ pub async fn guard(mut request: Request, next: Next) -> Response {
         let presented = match request.headers().get(csrf::HEADER) {
             Some(value) => value.to_str().is_ok_and(|v| csrf::matches(&token, v)),
             None => {
+                let limit = if request.uri().path() == crate::http::OPENAPI_REVIEW_PATH {
+                    crate::http::OPENAPI_FORM_LIMIT
+                } else {
+                    FORM_LIMIT
+                };
                 let (parts, body) = request.into_parts();
-                let Ok(bytes) = axum::body::to_bytes(body, FORM_LIMIT).await else {
+                let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
                     return refusal(AppError::BadRequest {
                         message: "The request body could not be read.".into(),
                     });

@@ -65,6 +65,11 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 /// Largest request body accepted (forms, server-function arguments and REST bodies are
 /// small; the gateway streams and is not limited by this).
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The form that reviews an OpenAPI document on the Permissions page, which takes a
+/// larger body: the document, URL-encoded (up to three times its size).
+pub const OPENAPI_REVIEW_PATH: &str = "/rpc/review_openapi";
+pub const OPENAPI_FORM_LIMIT: usize = 3 * app::permissions::openapi::MAX_DOCUMENT;
 /// The whole application router.
 pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> Router {
     let cookie_secure = config.cookie_secure;
@@ -93,15 +98,18 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         std::path::Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir);
     let health = Health::new(config.sqlite_file());
     health.spawn(app.db.clone());
+    let gateway = Gateway::new(
+        config.upstream.clone(),
+        config.upstream_timeout,
+        config.upstream_ca.as_deref(),
+        config.upstream_hosts.clone(),
+    );
+    let mut app = app;
+    app.upstream_check = gateway.url_check();
     let state = ServerState(Arc::new(Shared {
         leptos_options: leptos_options.clone(),
         app,
-        gateway: Gateway::new(
-            config.upstream.clone(),
-            config.upstream_timeout,
-            config.upstream_ca.as_deref(),
-            config.upstream_hosts.clone(),
-        ),
+        gateway,
         health: health.clone(),
     }));
     let cors = cors_layer(&config.cors_origins);
@@ -138,6 +146,10 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
     Router::new()
         .merge(api::docs_routes())
         .route("/rpc/{*name}", post(server_fn_handler))
+        .route(
+            OPENAPI_REVIEW_PATH,
+            post(server_fn_handler).layer(DefaultBodyLimit::max(OPENAPI_FORM_LIMIT)),
+        )
         .merge(pages)
         // Inside the session layer: reads the session's CSRF token for the pages and
         // checks it on server functions (T4).

@@ -149,6 +149,30 @@ impl Gateway {
         self.allowed_hosts.iter().any(|h| h.allows(uri))
     }
 
+    /// The check of an upstream URL an organization names (a length, http(s) with no
+    /// credentials or query, and a host the operator allows): the URL as stored, or what
+    /// is wrong. Given to the application for its pages; the REST API uses it too.
+    pub fn url_check(&self) -> app::permissions::upstreams::UpstreamCheck {
+        let gateway = self.clone();
+        app::permissions::upstreams::UpstreamCheck(Arc::new(move |raw: &str| {
+            if raw.len() > app::permissions::upstreams::MAX_URL_LEN {
+                return Err("The URL is too long.".into());
+            }
+            let uri: Uri = raw
+                .parse()
+                .map_err(|_| "is not a URL such as https://billing.internal/api.".to_owned())?;
+            crate::config::check_upstream(&uri).map_err(|m| format!("The URL {m}."))?;
+            if !gateway.allows(&uri) {
+                return Err(format!(
+                    "This server does not send requests to {}: the hosts it allows are {}.",
+                    uri.host().unwrap_or_default(),
+                    gateway.allowed_hosts_text()
+                ));
+            }
+            Ok(uri.to_string())
+        }))
+    }
+
     /// The hosts it may, for an error message.
     pub fn allowed_hosts_text(&self) -> String {
         if self.allowed_hosts.is_empty() {

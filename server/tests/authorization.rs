@@ -240,6 +240,12 @@ fn actions() -> Vec<Action> {
         rpc("put_role", Admin, Changes, Target::NewName),
         rpc("delete_role", Admin, Changes, Target::Role),
         rpc("set_route_rules", Admin, Changes, Target::None),
+        // Kept in the caller's session only: nothing of the organization moves.
+        rpc("review_openapi", Admin, Reads, Target::None),
+        // Reviewed first in the caller's own session (see `call`).
+        rpc("apply_openapi", Admin, Changes, Target::None),
+        rpc("discard_openapi", Admin, Reads, Target::None),
+        rpc("set_upstreams", Admin, Changes, Target::None),
         rpc(
             "set_key_permissions",
             KeysWrite,
@@ -1049,6 +1055,9 @@ fn rpc_form(w: &World, action: &Action, org: &Org, made: &Made, n: usize) -> Vec
             add("permissions", "");
         }
         "get_permission_use" => add("key_id", &made.key_id),
+        "review_openapi" => add("document", &openapi_probe(n)),
+        "apply_openapi" | "discard_openapi" => {}
+        "set_upstreams" => add("upstreams", &format!("/probe{n} {}/probe", w.hook_url)),
         "restrict_key_permissions" => {
             add("key_id", &made.key_id);
             add("removes", "probe:base");
@@ -1076,6 +1085,15 @@ fn rpc_form(w: &World, action: &Action, org: &Org, made: &Made, n: usize) -> Vec
 }
 
 /// The REST request body for `action`, if it takes one.
+/// A one-operation OpenAPI document, new for each cell.
+fn openapi_probe(n: usize) -> String {
+    json!({
+        "openapi": "3.0.3",
+        "paths": {format!("/reviewed/{n}"): {"get": {"tags": ["probe"]}}},
+    })
+    .to_string()
+}
+
 fn rest_body(w: &World, action: &Action, n: usize) -> Option<Value> {
     Some(match action.name {
         // A key may make keys no broader than itself and outliving it: `keys:write`,
@@ -1154,7 +1172,21 @@ async fn call(
                     .await;
                     (status, body)
                 }
-                None => w.sessions[caller].call(name, &form).await,
+                None => {
+                    let session = &w.sessions[caller];
+                    if *name == "apply_openapi" {
+                        // What is applied is what this session reviewed; a caller who
+                        // may not review is refused here as there.
+                        let org_id = form[0].1;
+                        session
+                            .call(
+                                "review_openapi",
+                                &[("org_id", org_id), ("document", &openapi_probe(n))],
+                            )
+                            .await;
+                    }
+                    session.call(name, &form).await
+                }
             }
         }
         Via::Rest(method, path) => {

@@ -26,6 +26,7 @@ on_both_databases!(
     permission_and_rule_changes_reach_another_instance,
     an_openapi_document_is_proposed_then_applied,
     a_key_is_restricted_to_what_it_used_on_every_instance,
+    the_page_reviews_an_import_in_the_session_and_sets_upstreams,
 );
 
 /// Ada's organization with a catalog: `invoices:read`, `invoices:write`,
@@ -1083,5 +1084,186 @@ async fn a_key_is_restricted_to_what_it_used_on_every_instance(db: TestDb) {
             .unwrap()
             .contains("nothing to remove"),
         "{answer}"
+    );
+}
+
+/// A document with `n` tagged paths (about 120 bytes each).
+fn large_document(n: usize) -> Value {
+    let paths: serde_json::Map<String, Value> = (0..n)
+        .map(|i| {
+            (
+                format!("/resource-{}/items/{{id}}/part-{i}", i % 7),
+                json!({"get": {"tags": [format!("Resource {}", i % 7)], "summary": "Reads one part"}}),
+            )
+        })
+        .collect();
+    json!({"openapi": "3.0.3", "paths": paths})
+}
+
+async fn the_page_reviews_an_import_in_the_session_and_sets_upstreams(db: TestDb) {
+    let server =
+        TestServer::start_with(db, &[("KEYGATE_UPSTREAM_HOSTS", "billing.internal")]).await;
+    let (ada, org) = org_with_catalog(&server).await;
+    let view = async || {
+        let (status, view) = ada.call("get_permissions", &[("org_id", &org)]).await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        view
+    };
+    assert_eq!(view().await["review"], Value::Null);
+
+    // A document far over the other bodies' 64 KB limit is read, over REST and by the
+    // page's form (URL-encoded, larger still).
+    let large = large_document(900);
+    assert!(large.to_string().len() > 100_000);
+    let (status, proposal) = ada
+        .rest(
+            Method::POST,
+            &format!("/api/v1/route-rules/import?org_id={org}"),
+            Some(&json!({"document": large})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{proposal}");
+    assert_eq!(proposal["rules"].as_array().unwrap().len(), 900);
+    let (status, answer) = ada
+        .call(
+            "review_openapi",
+            &[("org_id", &org), ("document", &large.to_string())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        view().await["review"]["rules"].as_array().unwrap().len(),
+        900
+    );
+
+    // Discarded: nothing saved, nothing left to apply.
+    let (status, answer) = ada.call("discard_openapi", &[("org_id", &org)]).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(view().await["review"], Value::Null);
+    let (status, answer) = ada.call("apply_openapi", &[("org_id", &org)]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(view().await["rules"], json!([]));
+
+    // Not a document: said beside the field, nothing kept for review.
+    for (document, says) in [
+        ("", "Paste the document"),
+        ("openapi: 3.0.3", "not JSON"),
+        ("{\"paths\": {}}", "not an OpenAPI document"),
+    ] {
+        let (status, answer) = ada
+            .call(
+                "review_openapi",
+                &[("org_id", &org), ("document", document)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["field"], "document", "{answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+    assert_eq!(view().await["review"], Value::Null);
+
+    // Reviewed, then applied: the permissions the catalog lacks are added, the rules
+    // replaced, the review gone; another organization's session review is not this one's.
+    let small = json!({"openapi": "3.0.3", "paths": {
+        "/invoices/{id}": {"get": {"tags": ["invoices"]}, "delete": {"tags": ["invoices"]}},
+        "/orders": {"get": {"tags": ["Orders"]}},
+    }});
+    let (status, _) = ada
+        .call(
+            "review_openapi",
+            &[("org_id", &org), ("document", &small.to_string())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let other = ada.create_org("Other").await;
+    let (_, other_view) = ada.call("get_permissions", &[("org_id", &other)]).await;
+    assert_eq!(other_view["review"], Value::Null, "{other_view}");
+    let (status, answer) = ada.call("apply_openapi", &[("org_id", &other)]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let (status, answer) = ada.call("apply_openapi", &[("org_id", &org)]).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let applied = view().await;
+    assert_eq!(applied["review"], Value::Null);
+    let rules: Vec<String> = applied["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["methods"].as_str().unwrap(),
+                r["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(rules.len(), 3, "{rules:?}");
+    assert!(rules.contains(&"GET /orders".to_owned()), "{rules:?}");
+    let names: Vec<&str> = applied["catalog"]["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"orders:read"), "{names:?}");
+    assert_eq!(
+        names.len(),
+        4 + 1,
+        "the invoices permissions were there; orders:read is new: {names:?}"
+    );
+
+    // Upstreams from the page's form: a host the operator does not allow is refused,
+    // naming the ones it does, and saves nothing.
+    let (status, answer) = ada
+        .call(
+            "set_upstreams",
+            &[
+                ("org_id", &org),
+                ("upstreams", "/billing http://10.0.0.7/api"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["field"], "upstreams");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("billing.internal"),
+        "{answer}"
+    );
+    let (status, answer) = ada
+        .call(
+            "set_upstreams",
+            &[
+                ("org_id", &org),
+                ("upstreams", "billing http://billing.internal/api"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("Line 1"),
+        "{answer}"
+    );
+    assert_eq!(view().await["upstreams"], json!([]));
+    let (status, answer) = ada
+        .call(
+            "set_upstreams",
+            &[
+                ("org_id", &org),
+                (
+                    "upstreams",
+                    "# billing\n/Billing/ https://billing.internal/api\n",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        view().await["upstreams"],
+        json!([{"prefix": "/billing", "url": "https://billing.internal/api"}])
     );
 }

@@ -366,7 +366,7 @@ fn KeyPermissionsForm(
     };
     view! {
         <section class="card" aria-labelledby="key-permissions-title">
-            <h2 id="key-permissions-title">"Permissions in your API"</h2>
+            <h2 id="key-permissions-title" tabindex="-1">"Permissions in your API"</h2>
             <p data-testid="key-permissions">{held}</p>
             <p class="muted">
                 "What the gateway's route rules and "<code>"/api/v1/verify"</code>" let this key do, from the "

@@ -9,6 +9,7 @@ pub mod access_fields;
 #[cfg(feature = "ssr")]
 pub mod catalog;
 pub mod expr;
+pub mod gateway_ui;
 #[cfg(feature = "ssr")]
 pub mod openapi;
 pub mod routes;
@@ -314,6 +315,18 @@ impl ResourceAccess {
     }
 }
 
+/// What an OpenAPI document proposes (see `openapi`): shown for review, saved only when
+/// applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub permissions: Vec<PermissionView>,
+    /// In the order they should be saved: for paths of the same length, fewer
+    /// parameters first, so `/pets/mine` is tried before `/pets/{id}`.
+    pub rules: Vec<routes::RouteRule>,
+    /// Operations left out, each with why.
+    pub skipped: Vec<String>,
+}
+
 /// A permission of the catalog, as the API and the pages show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PermissionView {
@@ -427,13 +440,20 @@ mod tests {
     #[test]
     fn resources_are_offered_as_none_read_or_write() {
         let catalog = Catalog {
-            permissions: ["invoices:read", "invoices:write", "invoices:refund", "refunds:write", "admin", "orders:list"]
-                .into_iter()
-                .map(|name| PermissionView {
-                    name: name.to_owned(),
-                    description: String::new(),
-                })
-                .collect(),
+            permissions: [
+                "invoices:read",
+                "invoices:write",
+                "invoices:refund",
+                "refunds:write",
+                "admin",
+                "orders:list",
+            ]
+            .into_iter()
+            .map(|name| PermissionView {
+                name: name.to_owned(),
+                description: String::new(),
+            })
+            .collect(),
             roles: Vec::new(),
         };
         let access = catalog.access();

@@ -4,7 +4,6 @@
 //! HEAD, `pets:write` for every other method) and one rule per operation, requiring its
 //! permission. An operation without a tag takes its path's first literal segment.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::routes::{MAX_RULES, Methods, Pattern, RouteRule};
@@ -17,16 +16,7 @@ const METHODS: [&str; 8] = [
     "get", "head", "post", "put", "patch", "delete", "options", "trace",
 ];
 
-/// What a document proposes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Proposal {
-    pub permissions: Vec<PermissionView>,
-    /// In the order they should be saved: for paths of the same length, fewer
-    /// parameters first, so `/pets/mine` is tried before `/pets/{id}`.
-    pub rules: Vec<RouteRule>,
-    /// Operations left out, each with why.
-    pub skipped: Vec<String>,
-}
+pub use super::Proposal;
 
 /// `Pet Store` -> `pet-store`: a tag as a permission's resource.
 fn resource(tag: &str) -> String {

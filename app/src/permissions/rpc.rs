@@ -6,8 +6,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::Catalog;
 use super::routes::{SavedRule, Unmatched};
+use super::upstreams::UpstreamView;
+use super::{Catalog, Proposal};
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::ids::{KeyId, OrgId, UserId};
@@ -18,8 +19,29 @@ pub struct PermissionsView {
     pub catalog: Catalog,
     pub rules: Vec<SavedRule>,
     pub unmatched: Unmatched,
-    /// Owners and admins change the catalog and the rules.
+    /// The organization's upstreams by path prefix.
+    pub upstreams: Vec<UpstreamView>,
+    /// Owners and admins change the catalog, the rules and the upstreams.
     pub can_edit: bool,
+    /// An OpenAPI import reviewed in this browser session and not yet applied (owners
+    /// and admins only).
+    pub review: Option<Proposal>,
+}
+
+/// Where a reviewed import waits in the session: the organization, and the proposal.
+#[cfg(feature = "ssr")]
+const REVIEW_KEY: &str = "openapi_review";
+
+#[cfg(feature = "ssr")]
+async fn reviewed(
+    session: &tower_sessions::Session,
+    org_id: &str,
+) -> Result<Option<Proposal>, AppError> {
+    let staged: Option<(String, Proposal)> = session
+        .get(REVIEW_KEY)
+        .await
+        .map_err(|_| AppError::Unavailable)?;
+    Ok(staged.and_then(|(org, proposal)| (org == org_id).then_some(proposal)))
 }
 
 #[cfg(feature = "ssr")]
@@ -46,11 +68,22 @@ pub async fn get_permissions(org_id: String) -> Result<PermissionsView, AppError
         .await
         .map_err(crate::ssr::db_error)?;
     let rules = super::catalog::route_rules(&state.db, OrgId(&org_id)).await?;
+    let upstreams = super::catalog::upstreams(&state.db, OrgId(&org_id))
+        .await
+        .map_err(crate::ssr::db_error)?;
+    let can_edit = member.role.can_manage_members();
+    let review = if can_edit {
+        reviewed(&crate::state::session().await?, &org_id).await?
+    } else {
+        None
+    };
     Ok(PermissionsView {
         catalog,
         rules: rules.rules,
         unmatched: rules.unmatched,
-        can_edit: member.role.can_manage_members(),
+        upstreams,
+        can_edit,
+        review,
     })
 }
 
@@ -131,6 +164,84 @@ pub async fn set_route_rules(
     })
 }
 
+/// Reads an OpenAPI document (JSON) into a proposal of permissions and route rules,
+/// kept in this browser session for review: nothing is saved until it is applied.
+#[server(prefix = "/rpc", endpoint = "review_openapi")]
+pub async fn review_openapi(org_id: String, document: String) -> Result<String, AppError> {
+    let (_, _admin) = admin(&org_id).await?;
+    if document.trim().is_empty() {
+        return Err(AppError::invalid(
+            "document",
+            "Paste the document, in JSON, first.",
+        ));
+    }
+    let proposal =
+        super::openapi::propose(&document).map_err(|m| AppError::invalid("document", m))?;
+    let (permissions, rules) = (proposal.permissions.len(), proposal.rules.len());
+    crate::state::session()
+        .await?
+        .insert(REVIEW_KEY, (&org_id, proposal))
+        .await
+        .map_err(|_| AppError::Unavailable)?;
+    Ok(format!(
+        "Proposed: {permissions} permissions and {rules} rules. Review them below."
+    ))
+}
+
+/// Applies the import reviewed in this session: adds the permissions the catalog lacks
+/// and replaces the route rules (keeping the default for unmatched routes).
+#[server(prefix = "/rpc", endpoint = "apply_openapi")]
+pub async fn apply_openapi(org_id: String) -> Result<String, AppError> {
+    let (state, admin) = admin(&org_id).await?;
+    let session = crate::state::session().await?;
+    let Some(proposal) = reviewed(&session, &org_id).await? else {
+        return Err(AppError::conflict(
+            "document",
+            "There is no reviewed import to apply: review a document first.",
+        ));
+    };
+    let saved = super::catalog::import_openapi(&state.db, &admin, proposal).await?;
+    state.verifier.forget_org_permissions(&org_id);
+    session
+        .remove_value(REVIEW_KEY)
+        .await
+        .map_err(|_| AppError::Unavailable)?;
+    Ok(format!("Imported: {} route rules.", saved.rules.len()))
+}
+
+/// Drops the import reviewed in this session, saving nothing.
+#[server(prefix = "/rpc", endpoint = "discard_openapi")]
+pub async fn discard_openapi(org_id: String) -> Result<(), AppError> {
+    let (_, _admin) = admin(&org_id).await?;
+    crate::state::session()
+        .await?
+        .remove_value(REVIEW_KEY)
+        .await
+        .map_err(|_| AppError::Unavailable)?;
+    Ok(())
+}
+
+/// Replaces the organization's upstreams with those of `upstreams` (`PREFIX URL` per
+/// line); each URL must name a host the operator allows.
+#[server(prefix = "/rpc", endpoint = "set_upstreams")]
+pub async fn set_upstreams(
+    org_id: String,
+    #[server(default)] upstreams: String,
+) -> Result<String, AppError> {
+    let (state, admin) = admin(&org_id).await?;
+    let list = super::upstreams::parse_upstreams_text(&upstreams)
+        .map_err(|m| AppError::invalid("upstreams", m))?;
+    let check = state.upstream_check.clone();
+    let saved =
+        super::catalog::set_upstreams(&state.db, &admin, list, |url| (check.0)(url)).await?;
+    state.verifier.forget_org_permissions(&org_id);
+    Ok(match saved.len() {
+        0 => "Saved: every request goes to the default upstream.".to_owned(),
+        1 => "Saved 1 upstream.".to_owned(),
+        n => format!("Saved {n} upstreams."),
+    })
+}
+
 /// Replaces the permissions and roles a key holds: those typed (separated by spaces or
 /// commas) and those the resources' selects give.
 #[server(prefix = "/rpc", endpoint = "set_key_permissions")]
@@ -146,7 +257,7 @@ pub async fn set_key_permissions(
     let grants = super::parse_grants(
         std::iter::once(permissions.as_str()).chain(access.values().map(String::as_str)),
     )
-        .map_err(|m| AppError::invalid("permissions", m))?;
+    .map_err(|m| AppError::invalid("permissions", m))?;
     let roles = super::parse_roles([roles.as_str()]).map_err(|m| AppError::invalid("roles", m))?;
     let (state, manager) = crate::keys::service::authorize(&org_id).await?;
     crate::keys::service::set_permissions(

@@ -1,5 +1,6 @@
 //! Settings → Permissions: the organization's catalog of the API's permissions, its
-//! roles, and the gateway's route rules. Owners and admins change them; developers read
+//! roles, the gateway's route rules (and an OpenAPI import to start them from) and its
+//! upstreams. Owners and admins change them; developers read
 //! them (to choose a key's permissions); members see the access-denied page, as on every
 //! key page. Every change is a server form: it works before, and without, the wasm.
 
@@ -7,6 +8,7 @@ use leptos::either::Either;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
+use super::gateway_ui::{OpenApiImport, UpstreamsCard};
 use super::routes::{RouteRule, Unmatched, rules_text};
 use super::rpc::{
     DeletePermission, DeleteRole, PermissionsView, PutPermission, PutRole, SetRouteRules,
@@ -52,8 +54,11 @@ fn Permissions(page: PermissionsView, org_id: String) -> impl IntoView {
         catalog,
         rules,
         unmatched,
+        upstreams,
         can_edit,
+        review,
     } = page;
+    let current_rules = rules.len();
     let names: Vec<String> = catalog.permissions.iter().map(|p| p.name.clone()).collect();
     let role_names: Vec<String> = catalog.roles.iter().map(|r| r.name.clone()).collect();
     let plain_rules: Vec<RouteRule> = rules.iter().map(|r| r.rule.clone()).collect();
@@ -165,11 +170,15 @@ fn Permissions(page: PermissionsView, org_id: String) -> impl IntoView {
                 Unmatched::Deny => "Requests no rule matches: refused.",
             }}</p>
             {if can_edit {
-                Either::Left(view! { <RulesForm org_id=org_id rules=plain_rules unmatched=unmatched /> })
+                Either::Left(view! { <RulesForm org_id=org_id.clone() rules=plain_rules unmatched=unmatched /> })
             } else {
-                Either::Right(view! { <p class="muted">"Only owners and admins can change the catalog and the route rules."</p> })
+                Either::Right(view! { <p class="muted">"Only owners and admins can change the catalog, the route rules and the upstreams."</p> })
             }}
         </section>
+        {can_edit.then(|| view! {
+            <OpenApiImport org_id=org_id.clone() review=review known=names.clone() current_rules=current_rules />
+        })}
+        <UpstreamsCard org_id=org_id upstreams=upstreams can_edit=can_edit />
     }
 }
 

@@ -64,6 +64,33 @@ pub fn check_prefix(text: &str) -> Result<String, String> {
     Ok(format!("/{}", segments.join("/").to_ascii_lowercase()))
 }
 
+/// The server's check of an upstream URL an organization names: its scheme, and a host
+/// the operator allows (`KEYGATE_UPSTREAM_HOSTS`). Gives the URL as stored, or what is
+/// wrong. Set by the server; by default no URL passes.
+#[cfg(feature = "ssr")]
+#[derive(Clone)]
+pub struct UpstreamCheck(pub std::sync::Arc<CheckUrl>);
+
+/// See [`UpstreamCheck`].
+#[cfg(feature = "ssr")]
+pub type CheckUrl = dyn Fn(&str) -> Result<String, String> + Send + Sync;
+
+#[cfg(feature = "ssr")]
+impl Default for UpstreamCheck {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(|_| {
+            Err("This server sends requests to no organization's upstream.".into())
+        }))
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl std::fmt::Debug for UpstreamCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UpstreamCheck")
+    }
+}
+
 /// The upstreams as the CLI and the page edit them: `PREFIX URL` per line.
 pub fn upstreams_text(upstreams: &[UpstreamView]) -> String {
     upstreams

@@ -180,7 +180,13 @@ pub fn rest_routes() -> Router<ServerState> {
             "/api/v1/route-rules",
             get(rest::get_route_rules).put(rest::set_route_rules),
         )
-        .route("/api/v1/route-rules/import", post(rest::import_openapi))
+        // A document of up to `MAX_DOCUMENT`, in its JSON wrapper: more than other bodies.
+        .route(
+            "/api/v1/route-rules/import",
+            post(rest::import_openapi).layer(axum::extract::DefaultBodyLimit::max(
+                app::permissions::openapi::MAX_DOCUMENT + 4096,
+            )),
+        )
         .route(
             "/api/v1/upstreams",
             get(rest::get_upstreams).put(rest::set_upstreams),

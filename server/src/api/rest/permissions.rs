@@ -624,31 +624,13 @@ pub async fn get_upstreams(
     )
 )]
 pub async fn set_upstreams(
-    State(server): State<crate::state::ServerState>,
+    State(state): State<AppState>,
     principal: Principal,
     ApiQuery(query): ApiQuery<OrgQuery>,
     ApiJson(request): ApiJson<UpstreamsBody>,
 ) -> Result<Json<UpstreamsBody>, ApiError> {
-    let state = &server.app;
-    let admin = catalog_admin(state, &principal, &query).await?;
-    let gateway = &server.gateway;
-    let check_url = |raw: &str| -> Result<String, String> {
-        if raw.len() > app::permissions::upstreams::MAX_URL_LEN {
-            return Err("The URL is too long.".into());
-        }
-        let uri: http::Uri = raw
-            .parse()
-            .map_err(|_| "is not a URL such as https://billing.internal/api.".to_owned())?;
-        crate::config::check_upstream(&uri).map_err(|m| format!("The URL {m}."))?;
-        if !gateway.allows(&uri) {
-            return Err(format!(
-                "This server does not send requests to {}: the hosts it allows are {}.",
-                uri.host().unwrap_or_default(),
-                gateway.allowed_hosts_text()
-            ));
-        }
-        Ok(uri.to_string())
-    };
+    let admin = catalog_admin(&state, &principal, &query).await?;
+    let check = state.upstream_check.clone();
     let list = request
         .upstreams
         .into_iter()
@@ -657,7 +639,7 @@ pub async fn set_upstreams(
             url: u.url,
         })
         .collect();
-    let saved = catalog::set_upstreams(&state.db, &admin, list, check_url).await?;
-    reread_here(state, &admin);
+    let saved = catalog::set_upstreams(&state.db, &admin, list, |url| (check.0)(url)).await?;
+    reread_here(&state, &admin);
     Ok(Json(saved.into()))
 }

@@ -169,8 +169,7 @@ fn open_create() {
 
 /// The form as the server rendered it: defaults, no errors, shown.
 fn reset_create() {
-    if let Some(form) = by_id(CREATE_FORM).and_then(|f| f.dyn_into::<HtmlFormElement>().ok())
-    {
+    if let Some(form) = by_id(CREATE_FORM).and_then(|f| f.dyn_into::<HtmlFormElement>().ok()) {
         form.reset();
     }
     set_hidden(CREATE_FORM, false);
