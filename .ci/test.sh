@@ -93,9 +93,11 @@ port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()
 data_dir="$(mktemp -d)"
 log_file="$data_dir/keygate.log"
 # The suite signs up dozens of people from one address: lift the sign-up limit. Its
-# webhook receiver listens on loopback, which the sender refuses unless allowed.
+# webhook receiver listens on loopback, which the sender refuses unless allowed; the
+# permissions test saves an upstream on billing.internal (as playwright.config.ts does).
 KEYGATE_ADDR="127.0.0.1:$port" KEYGATE_DATA_DIR="$data_dir" KEYGATE_SIGNUP_LIMIT=1000 \
-  KEYGATE_WEBHOOK_ALLOWED_HOSTS=127.0.0.1 target/release/keygate >"$log_file" 2>&1 &
+  KEYGATE_WEBHOOK_ALLOWED_HOSTS=127.0.0.1 KEYGATE_UPSTREAM_HOSTS=billing.internal \
+  target/release/keygate >"$log_file" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

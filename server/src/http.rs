@@ -73,6 +73,15 @@ pub const OPENAPI_FORM_LIMIT: usize = 3 * app::permissions::openapi::MAX_DOCUMEN
 /// The whole application router.
 pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> Router {
     let cookie_secure = config.cookie_secure;
+    let gateway = Gateway::new(
+        config.upstream.clone(),
+        config.upstream_timeout,
+        config.upstream_ca.as_deref(),
+        config.upstream_hosts.clone(),
+    );
+    // Before the state is shared: the pages check upstream URLs as the REST API does.
+    let mut app = app;
+    app.upstream_check = gateway.url_check();
     let routes = generate_route_list(App);
     let context = {
         let app = app.clone();
@@ -98,14 +107,6 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         std::path::Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir);
     let health = Health::new(config.sqlite_file());
     health.spawn(app.db.clone());
-    let gateway = Gateway::new(
-        config.upstream.clone(),
-        config.upstream_timeout,
-        config.upstream_ca.as_deref(),
-        config.upstream_hosts.clone(),
-    );
-    let mut app = app;
-    app.upstream_check = gateway.url_check();
     let state = ServerState(Arc::new(Shared {
         leptos_options: leptos_options.clone(),
         app,
@@ -142,14 +143,12 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
                 .call_fallback_on_method_not_allowed(true)
                 .fallback(not_found),
         )
-        .layer(page_compression());
+        .layer(page_compression())
+        // Inside the router-wide body limit, so it wins for the one form that needs more.
+        .layer(middleware::from_fn(openapi_review_limit));
     Router::new()
         .merge(api::docs_routes())
         .route("/rpc/{*name}", post(server_fn_handler))
-        .route(
-            OPENAPI_REVIEW_PATH,
-            post(server_fn_handler).layer(DefaultBodyLimit::max(OPENAPI_FORM_LIMIT)),
-        )
         .merge(pages)
         // Inside the session layer: reads the session's CSRF token for the pages and
         // checks it on server functions (T4).
@@ -286,6 +285,24 @@ fn not_found_page(
             Ok(response)
         }
     })
+}
+
+/// The OpenAPI review form's larger body limit ([`OPENAPI_FORM_LIMIT`]); every other
+/// request of the pages' router keeps [`BODY_LIMIT`]. (Leptos registers each server
+/// function's own route, so the limit cannot be a route of its own.)
+async fn openapi_review_limit(request: Request, next: Next) -> Response {
+    use tower::{Layer, ServiceExt};
+    if request.uri().path() != OPENAPI_REVIEW_PATH {
+        return next.run(request).await;
+    }
+    match DefaultBodyLimit::max(OPENAPI_FORM_LIMIT)
+        .layer(next)
+        .oneshot(request)
+        .await
+    {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 async fn server_fn_handler(

@@ -1087,13 +1087,17 @@ async fn a_key_is_restricted_to_what_it_used_on_every_instance(db: TestDb) {
     );
 }
 
-/// A document with `n` tagged paths (about 120 bytes each).
+/// A document with `n` tagged paths (about 170 bytes each).
 fn large_document(n: usize) -> Value {
     let paths: serde_json::Map<String, Value> = (0..n)
         .map(|i| {
             (
                 format!("/resource-{}/items/{{id}}/part-{i}", i % 7),
-                json!({"get": {"tags": [format!("Resource {}", i % 7)], "summary": "Reads one part"}}),
+                json!({"get": {
+                    "tags": [format!("Resource {}", i % 7)],
+                    "summary": "Reads one part",
+                    "description": "Reads one part of one item of the resource, as it was last saved.",
+                }}),
             )
         })
         .collect();
@@ -1156,7 +1160,7 @@ async fn the_page_reviews_an_import_in_the_session_and_sets_upstreams(db: TestDb
                 &[("org_id", &org), ("document", document)],
             )
             .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
         assert_eq!(answer["field"], "document", "{answer}");
         assert!(
             answer["message"].as_str().unwrap().contains(says),
@@ -1225,7 +1229,7 @@ async fn the_page_reviews_an_import_in_the_session_and_sets_upstreams(db: TestDb
             ],
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(answer["field"], "upstreams");
     assert!(
         answer["message"]
@@ -1243,7 +1247,7 @@ async fn the_page_reviews_an_import_in_the_session_and_sets_upstreams(db: TestDb
             ],
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert!(
         answer["message"].as_str().unwrap().contains("Line 1"),
         "{answer}"
