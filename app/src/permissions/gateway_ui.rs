@@ -33,7 +33,7 @@ pub fn UpstreamsCard(
                         {upstreams.into_iter().map(|u| view! {
                             <tr>
                                 <td data-label="Path prefix"><code>{u.prefix}</code></td>
-                                <td data-label="Goes to"><code class="wrap">{u.url}</code></td>
+                                <td data-label="Goes to"><code>{u.url}</code></td>
                             </tr>
                         }).collect_view()}
                     </tbody>
@@ -52,7 +52,7 @@ pub fn UpstreamsCard(
             </p>
             {list}
             {can_edit.then(|| view! {
-                <ServerForm action=SetUpstreams::PATH id="upstreams-form" testid="upstreams-form"
+                <ServerForm action=SetUpstreams::PATH id="upstreams-form" testid="upstreams-form" class="after-table"
                     reload=true focus="upstreams" note=true>
                     <input type="hidden" name="org_id" value=org_id />
                     <fieldset class="form-body" disabled=true>

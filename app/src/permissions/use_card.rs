@@ -41,7 +41,7 @@ pub fn PermissionUseCard(org_id: String, key_id: String, used: PermissionUse) ->
                         <th scope="col" class="num">"Allowed"</th>
                         <th scope="col" class="num">"Refused"</th>
                         <th scope="col" class="num">"Report-only refusals"</th>
-                        <th scope="col">"Last day"</th>
+                        <th scope="col">"Last used"</th>
                     </tr></thead>
                     <tbody>
                         {used.routes.iter().map(|r| view! {
@@ -51,7 +51,7 @@ pub fn PermissionUseCard(org_id: String, key_id: String, used: PermissionUse) ->
                                 <td data-label="Allowed" class="num">{r.allowed}</td>
                                 <td data-label="Refused" class="num">{r.denied}</td>
                                 <td data-label="Report-only refusals" class="num">{r.would_deny}</td>
-                                <td data-label="Last day">{format_date(r.last_day)}</td>
+                                <td data-label="Last used">{format_date(r.last_day)}</td>
                             </tr>
                         }).collect_view()}
                     </tbody>

@@ -206,10 +206,9 @@ pub(crate) fn KeyDialogs(
                     {text_field("new-key-owner", "owner", "Owner id", "cus_4QFJ")}
                 </div>
                 <AccessFields form=CREATE_FORM access=access />
-                <div class="field-pair">
-                    {text_field("new-key-permissions", "permissions", "Other permissions", "invoices:*")}
-                    {text_field("new-key-roles", "roles", "Roles", "billing-readonly")}
-                </div>
+                // One per row: "Other permissions (optional)" wraps beside another field.
+                {text_field("new-key-permissions", "permissions", "Other permissions", "invoices:* admin")}
+                {text_field("new-key-roles", "roles", "Roles", "billing-readonly")}
                 <div class="alert alert-error" id="create-key-alert" role="alert" data-form-alert="" hidden></div>
                 <div class="dialog-actions">
                     <button type="button" class="btn btn-link" id="create-key-cancel">"Cancel"</button>
