@@ -10,16 +10,18 @@
 
 use app::auth::csrf::{self, CsrfToken};
 use app::error::AppError;
+use app::permissions::rpc::ReviewOpenapi;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, header};
+use leptos::server_fn::ServerFn;
 use tower_sessions::Session;
 
 /// The most of a form body read to find the token: the server functions' own body limit
 /// (`http::BODY_LIMIT`) refuses anything larger anyway (the OpenAPI review form's is
-/// `http::OPENAPI_FORM_LIMIT`).
+/// `openapi::MAX_FORM_BODY`).
 const FORM_LIMIT: usize = 64 * 1024;
 
 pub async fn guard(mut request: Request, next: Next) -> Response {
@@ -52,8 +54,8 @@ pub async fn guard(mut request: Request, next: Next) -> Response {
         let presented = match request.headers().get(csrf::HEADER) {
             Some(value) => value.to_str().is_ok_and(|v| csrf::matches(&token, v)),
             None => {
-                let limit = if request.uri().path() == crate::http::OPENAPI_REVIEW_PATH {
-                    crate::http::OPENAPI_FORM_LIMIT
+                let limit = if request.uri().path() == ReviewOpenapi::PATH {
+                    app::permissions::openapi::MAX_FORM_BODY
                 } else {
                     FORM_LIMIT
                 };

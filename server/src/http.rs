@@ -66,10 +66,6 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 /// small; the gateway streams and is not limited by this).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// The form that reviews an OpenAPI document on the Permissions page, which takes a
-/// larger body: the document, URL-encoded (up to three times its size).
-pub const OPENAPI_REVIEW_PATH: &str = "/rpc/review_openapi";
-pub const OPENAPI_FORM_LIMIT: usize = 3 * app::permissions::openapi::MAX_DOCUMENT;
 /// The whole application router.
 pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> Router {
     let cookie_secure = config.cookie_secure;
@@ -287,15 +283,17 @@ fn not_found_page(
     })
 }
 
-/// The OpenAPI review form's larger body limit ([`OPENAPI_FORM_LIMIT`]); every other
+/// The OpenAPI review form's larger body limit (`MAX_FORM_BODY`); every other
 /// request of the pages' router keeps [`BODY_LIMIT`]. (Leptos registers each server
 /// function's own route, so the limit cannot be a route of its own.)
 async fn openapi_review_limit(request: Request, next: Next) -> Response {
+    use app::permissions::openapi::MAX_FORM_BODY;
+    use leptos::server_fn::ServerFn;
     use tower::{Layer, ServiceExt};
-    if request.uri().path() != OPENAPI_REVIEW_PATH {
+    if request.uri().path() != app::permissions::rpc::ReviewOpenapi::PATH {
         return next.run(request).await;
     }
-    match DefaultBodyLimit::max(OPENAPI_FORM_LIMIT)
+    match DefaultBodyLimit::max(MAX_FORM_BODY)
         .layer(next)
         .oneshot(request)
         .await

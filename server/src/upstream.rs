@@ -16,6 +16,25 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::CertificateDer;
 
+/// What an upstream URL must be, for `KEYGATE_UPSTREAM_URL` and an organization's
+/// upstreams alike: http or https, a host, no credentials, query or fragment.
+pub fn check_upstream(uri: &http::Uri) -> Result<(), String> {
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err("must start with http:// or https://".into()),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err("must name a host, as in https://billing.internal:8443".into());
+    };
+    if authority.as_str().contains('@') {
+        return Err("must not contain credentials".into());
+    }
+    if uri.query().is_some() {
+        return Err("must not contain a query string".into());
+    }
+    Ok(())
+}
+
 /// The upstream and a pooled HTTP/1.1 client to it.
 #[derive(Clone, Debug)]
 pub struct Gateway {
@@ -161,7 +180,7 @@ impl Gateway {
             let uri: Uri = raw
                 .parse()
                 .map_err(|_| "is not a URL such as https://billing.internal/api.".to_owned())?;
-            crate::config::check_upstream(&uri).map_err(|m| format!("The URL {m}."))?;
+            check_upstream(&uri).map_err(|m| format!("The URL {m}."))?;
             if !gateway.allows(&uri) {
                 return Err(format!(
                     "This server does not send requests to {}: the hosts it allows are {}.",

@@ -11,6 +11,9 @@ use super::{MAX_CATALOG, MAX_NAME_LEN, PermissionView};
 
 /// Largest document read, in bytes.
 pub const MAX_DOCUMENT: usize = 2 * 1024 * 1024;
+/// Largest body of the page's review form: the document, URL-encoded (at most three
+/// times its size), with the form's other fields.
+pub const MAX_FORM_BODY: usize = 3 * MAX_DOCUMENT + 4096;
 
 const METHODS: [&str; 8] = [
     "get", "head", "post", "put", "patch", "delete", "options", "trace",

@@ -9,7 +9,6 @@ use std::time::Duration;
 use app::ssr::Secret;
 
 mod values;
-pub use values::check_upstream;
 
 use values::{
     limit, parse_bool, parse_origins, parse_public_url, parse_upstream, read_or_create_secret_file,

@@ -84,27 +84,8 @@ pub(super) fn parse_upstream(raw: &str) -> Result<http::Uri, ConfigError> {
             "is not a URL such as http://127.0.0.1:8080 (the value is not shown)",
         )
     })?;
-    check_upstream(&uri).map_err(|message| err(VAR, message))?;
+    crate::upstream::check_upstream(&uri).map_err(|message| err(VAR, message))?;
     Ok(uri)
-}
-
-/// What an upstream URL must be, for `KEYGATE_UPSTREAM_URL` and an organization's
-/// upstreams alike: http or https, a host, no credentials, query or fragment.
-pub fn check_upstream(uri: &http::Uri) -> Result<(), String> {
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => return Err("must start with http:// or https://".into()),
-    }
-    let Some(authority) = uri.authority() else {
-        return Err("must name a host, as in https://billing.internal:8443".into());
-    };
-    if authority.as_str().contains('@') {
-        return Err("must not contain credentials".into());
-    }
-    if uri.query().is_some() {
-        return Err("must not contain a query string".into());
-    }
-    Ok(())
 }
 
 /// `KEYGATE_UPSTREAM_CA_FILE`: a PEM file of CA certificates, read at start (a file that
