@@ -33,6 +33,9 @@ pub struct AppState {
     /// Which upstream URLs an organization may name (set by the server from its
     /// configuration; by default none).
     pub upstream_check: crate::permissions::upstreams::UpstreamCheck,
+    /// Fetches an OpenAPI document by URL for the import (set by the server; by default
+    /// nothing is fetched).
+    pub fetch_document: crate::permissions::openapi::DocumentFetch,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
                 crate::webhooks::TEST_EVENT_ENDPOINTS,
             ))),
             upstream_check: Default::default(),
+            fetch_document: Default::default(),
         })
     }
 }

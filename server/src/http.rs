@@ -78,6 +78,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
     // Before the state is shared: the pages check upstream URLs as the REST API does.
     let mut app = app;
     app.upstream_check = gateway.url_check();
+    app.fetch_document = gateway.document_fetch();
     let routes = generate_route_list(App);
     let context = {
         let app = app.clone();

@@ -192,6 +192,64 @@ impl Gateway {
         }))
     }
 
+    /// Fetching an OpenAPI document by URL for the import, with the gateway's client: on
+    /// a host the operator allows (as an upstream), redirects not followed, within the
+    /// upstream timeout and [`MAX_DOCUMENT`](app::permissions::openapi::MAX_DOCUMENT).
+    pub fn document_fetch(&self) -> app::permissions::openapi::DocumentFetch {
+        let gateway = self.clone();
+        app::permissions::openapi::DocumentFetch(Arc::new(move |raw: String| {
+            let gateway = gateway.clone();
+            Box::pin(async move { gateway.fetch_document(&raw).await })
+        }))
+    }
+
+    async fn fetch_document(&self, raw: &str) -> Result<String, String> {
+        use http_body_util::BodyExt;
+        let uri: Uri = raw
+            .parse()
+            .ok()
+            .filter(|u: &Uri| matches!(u.scheme_str(), Some("http" | "https")))
+            .filter(|u| u.authority().is_some_and(|a| !a.as_str().contains('@')))
+            .ok_or_else(|| {
+                "Give an http:// or https:// URL without credentials, such as \
+                 https://billing.internal/openapi.json."
+                    .to_owned()
+            })?;
+        if !self.allows(&uri) {
+            return Err(format!(
+                "This server fetches documents only from the hosts it allows for upstreams: {}.",
+                self.allowed_hosts_text()
+            ));
+        }
+        let request = http::Request::get(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Body::empty())
+            .map_err(|_| "The URL cannot be requested.".to_owned())?;
+        let fetched = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|_| "The document's server could not be reached.".to_owned())?;
+            if !response.status().is_success() {
+                return Err(format!(
+                    "The document's server answered {}.",
+                    response.status()
+                ));
+            }
+            let limit = app::permissions::openapi::MAX_DOCUMENT;
+            http_body_util::Limited::new(response.into_body(), limit)
+                .collect()
+                .await
+                .map(|body| body.to_bytes())
+                .map_err(|_| format!("The document is larger than {} MB.", limit / 1024 / 1024))
+        };
+        let bytes = tokio::time::timeout(self.timeout, fetched)
+            .await
+            .map_err(|_| "The document's server did not answer in time.".to_owned())??;
+        String::from_utf8(bytes.to_vec()).map_err(|_| "The document is not UTF-8 text.".to_owned())
+    }
+
     /// The hosts it may, for an error message.
     pub fn allowed_hosts_text(&self) -> String {
         if self.allowed_hosts.is_empty() {

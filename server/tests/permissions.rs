@@ -1105,8 +1105,11 @@ fn large_document(n: usize) -> Value {
 }
 
 async fn the_page_reviews_an_import_in_the_session_and_sets_upstreams(db: TestDb) {
-    let server =
-        TestServer::start_with(db, &[("KEYGATE_UPSTREAM_HOSTS", "billing.internal")]).await;
+    let server = TestServer::start_with(
+        db,
+        &[("KEYGATE_UPSTREAM_HOSTS", "billing.internal,127.0.0.1")],
+    )
+    .await;
     let (ada, org) = org_with_catalog(&server).await;
     let view = async || {
         let (status, view) = ada.call("get_permissions", &[("org_id", &org)]).await;
@@ -1168,6 +1171,68 @@ async fn the_page_reviews_an_import_in_the_session_and_sets_upstreams(db: TestDb
         );
     }
     assert_eq!(view().await["review"], Value::Null);
+
+    // By URL: fetched from a host the operator allows, and from no other.
+    let served = json!({"openapi": "3.0.3", "paths": {"/orders": {"get": {"tags": ["orders"]}}}});
+    let documents = common::serve(axum::Router::new().route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let served = served.clone();
+            async move { axum::Json(served) }
+        }),
+    ))
+    .await;
+    let (status, answer) = ada
+        .call(
+            "review_openapi",
+            &[
+                ("org_id", &org),
+                ("url", &format!("{documents}/openapi.json")),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(view().await["review"]["rules"][0]["path"], "/orders");
+    let (status, _) = ada.call("discard_openapi", &[("org_id", &org)]).await;
+    assert_eq!(status, StatusCode::OK);
+    for (url, says) in [
+        (
+            "http://10.0.0.9/openapi.json".to_owned(),
+            "billing.internal",
+        ),
+        (format!("{documents}/missing.json"), "answered 404"),
+        ("ftp://127.0.0.1/openapi.json".to_owned(), "http://"),
+    ] {
+        let (status, answer) = ada
+            .call("review_openapi", &[("org_id", &org), ("url", &url)])
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {answer}");
+        assert_eq!(answer["field"], "url", "{answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{url}: {answer}"
+        );
+    }
+    assert_eq!(view().await["review"], Value::Null);
+    let import = format!("/api/v1/route-rules/import?org_id={org}");
+    let (status, proposal) = ada
+        .rest(
+            Method::POST,
+            &import,
+            Some(&json!({"url": format!("{documents}/openapi.json")})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{proposal}");
+    assert_eq!(proposal["rules"][0]["path"], "/orders");
+    let (status, answer) = ada
+        .rest(
+            Method::POST,
+            &import,
+            Some(&json!({"url": format!("{documents}/openapi.json"), "document": {"openapi": "3.0.3"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["field"], "document", "{answer}");
 
     // Reviewed, then applied: the permissions the catalog lacks are added, the rules
     // replaced, the review gone; another organization's session review is not this one's.

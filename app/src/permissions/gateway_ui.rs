@@ -108,6 +108,14 @@ pub fn OpenApiImport(
                         </p>
                         <p class="field-error" id="openapi-document-error" data-for="document" aria-live="polite"></p>
                     </div>
+                    <div class="field">
+                        <label for="openapi-url">"Or its URL"</label>
+                        <input id="openapi-url" name="url" type="url" autocomplete="off" spellcheck="false"
+                            data-field="url" aria-invalid="false" aria-describedby="openapi-url-error openapi-url-hint"
+                            placeholder="https://billing.internal/openapi.json" />
+                        <p class="field-hint" id="openapi-url-hint">"Fetched by this server, from a host its operator allows for upstreams."</p>
+                        <p class="field-error" id="openapi-url-error" data-for="url" aria-live="polite"></p>
+                    </div>
                     <FormAlert />
                     <div class="form-actions">
                         <button type="submit" class="btn btn-primary" data-sending="Reading…">"Review import"</button>

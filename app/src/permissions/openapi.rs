@@ -11,6 +11,39 @@ use super::{MAX_CATALOG, MAX_NAME_LEN, PermissionView};
 
 /// Largest document read, in bytes.
 pub const MAX_DOCUMENT: usize = 2 * 1024 * 1024;
+/// Fetches an OpenAPI document by its URL, from a host the operator allows (as for
+/// upstreams): the body as text, or what went wrong, worded for the person who gave the
+/// URL. Set by the server; by default nothing is fetched.
+#[derive(Clone)]
+pub struct DocumentFetch(pub std::sync::Arc<FetchDocument>);
+
+/// See [`DocumentFetch`].
+pub type FetchDocument = dyn Fn(
+        String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>
+    + Send
+    + Sync;
+
+impl Default for DocumentFetch {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(|_| {
+            Box::pin(async { Err("This server fetches no documents: paste it instead.".into()) })
+        }))
+    }
+}
+
+impl std::fmt::Debug for DocumentFetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DocumentFetch")
+    }
+}
+
+impl DocumentFetch {
+    pub async fn fetch(&self, url: &str) -> Result<String, String> {
+        (self.0)(url.trim().to_owned()).await
+    }
+}
+
 /// Largest body of the page's review form: the document, URL-encoded (at most three
 /// times its size), with the form's other fields.
 pub const MAX_FORM_BODY: usize = 3 * MAX_DOCUMENT + 4096;

@@ -164,17 +164,36 @@ pub async fn set_route_rules(
     })
 }
 
-/// Reads an OpenAPI document (JSON) into a proposal of permissions and route rules,
-/// kept in this browser session for review: nothing is saved until it is applied.
+/// Reads an OpenAPI document (JSON, pasted or fetched from `url`) into a proposal of
+/// permissions and route rules, kept in this browser session for review: nothing is saved
+/// until it is applied.
 #[server(prefix = "/rpc", endpoint = "review_openapi")]
-pub async fn review_openapi(org_id: String, document: String) -> Result<String, AppError> {
-    let (_, _admin) = admin(&org_id).await?;
-    if document.trim().is_empty() {
-        return Err(AppError::invalid(
-            "document",
-            "Paste the document, in JSON, first.",
-        ));
-    }
+pub async fn review_openapi(
+    org_id: String,
+    #[server(default)] document: String,
+    #[server(default)] url: String,
+) -> Result<String, AppError> {
+    let (state, _admin) = admin(&org_id).await?;
+    let document = match (document.trim().is_empty(), url.trim().is_empty()) {
+        (true, true) => {
+            return Err(AppError::invalid(
+                "document",
+                "Paste the document, in JSON, or give its URL.",
+            ));
+        }
+        (false, false) => {
+            return Err(AppError::invalid(
+                "url",
+                "Paste the document or give its URL, not both.",
+            ));
+        }
+        (false, true) => document,
+        (true, false) => state
+            .fetch_document
+            .fetch(&url)
+            .await
+            .map_err(|m| AppError::invalid("url", m))?,
+    };
     let proposal =
         super::openapi::propose(&document).map_err(|m| AppError::invalid("document", m))?;
     let (permissions, rules) = (proposal.permissions.len(), proposal.rules.len());

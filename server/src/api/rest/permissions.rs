@@ -187,9 +187,15 @@ impl From<SavedRules> for RouteRulesBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
-    /// The API's OpenAPI document (3.x or Swagger 2.0), as a JSON object.
-    #[schema(value_type = Object)]
-    pub document: serde_json::Value,
+    /// The API's OpenAPI document (3.x or Swagger 2.0), as a JSON object; or `url`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub document: Option<serde_json::Value>,
+    /// Where this server fetches the document from instead: a host the operator allows
+    /// for upstreams (`KEYGATE_UPSTREAM_HOSTS`).
+    #[serde(default)]
+    #[schema(example = "https://billing.internal/openapi.json")]
+    pub url: Option<String>,
     /// Save it: add the permissions the catalog lacks and replace the route rules with
     /// the proposed ones. Without it (the default) nothing is saved: review the answer
     /// first.
@@ -454,7 +460,7 @@ pub async fn set_route_rules(
     security(("session" = [])),
     responses(
         (status = 200, body = ImportAnswer),
-        (status = 400, description = "Not an OpenAPI document, no operations, or more than the catalog or the rules can hold", body = ErrorBody),
+        (status = 400, description = "Not an OpenAPI document, no operations, more than the catalog or the rules can hold, or a url that cannot be fetched (on a host the operator does not allow, unreachable, not 2xx, over 2 MB)", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -467,13 +473,28 @@ pub async fn import_openapi(
     ApiJson(request): ApiJson<ImportRequest>,
 ) -> Result<Json<ImportAnswer>, ApiError> {
     let admin = catalog_admin(&state, &principal, &query).await?;
-    let proposal =
-        app::permissions::openapi::propose_value(&request.document).map_err(|message| {
-            ApiError::Invalid {
-                field: "document".into(),
-                message,
-            }
-        })?;
+    let invalid = |field: &str, message: String| ApiError::Invalid {
+        field: field.into(),
+        message,
+    };
+    let proposal = match (&request.document, request.url.as_deref()) {
+        (Some(document), None) => app::permissions::openapi::propose_value(document)
+            .map_err(|m| invalid("document", m))?,
+        (None, Some(url)) => {
+            let text = state
+                .fetch_document
+                .fetch(url)
+                .await
+                .map_err(|m| invalid("url", m))?;
+            app::permissions::openapi::propose(&text).map_err(|m| invalid("url", m))?
+        }
+        _ => {
+            return Err(invalid(
+                "document",
+                "Give the document or its url, one of them.".into(),
+            ));
+        }
+    };
     let skipped = proposal.skipped.clone();
     let permissions = proposal.permissions.clone();
     let rules: Vec<RouteRuleBody> = if request.apply {
