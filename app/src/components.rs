@@ -38,6 +38,33 @@ pub fn Field(
     }
 }
 
+/// A labelled `<textarea>`, as [`Field`] is an input: its hint (the children, which may
+/// hold code) in `{id}-hint`, its error line in `{id}-error`, and its value written
+/// through [`raw_text`].
+#[component]
+pub fn TextAreaField(
+    id: &'static str,
+    #[prop(into)] label: String,
+    name: &'static str,
+    #[prop(into, optional)] value: String,
+    rows: usize,
+    #[prop(into, optional)] placeholder: Option<String>,
+    children: Children,
+) -> impl IntoView {
+    let error_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <textarea id=id name=name rows=rows.to_string() spellcheck="false" autocomplete="off"
+                data-field=name aria-invalid="false" aria-describedby=format!("{error_id} {hint_id}")
+                placeholder=placeholder>{raw_text(&value)}</textarea>
+            <p class="field-hint" id=hint_id>{children()}</p>
+            <p class="field-error" id=error_id data-for=name aria-live="polite"></p>
+        </div>
+    }
+}
+
 /// `value` made safe as the child of a raw-text element (`<textarea>`, `<title>`) (T3).
 /// Leptos writes such children as they are, since the HTML parser reads no markup in
 /// them but their own end tag: a value holding `</textarea>` would close the element and

@@ -9,7 +9,7 @@ use leptos::server_fn::ServerFn;
 use super::Proposal;
 use super::rpc::{ApplyOpenapi, DiscardOpenapi, ReviewOpenapi, SetUpstreams};
 use super::upstreams::{UpstreamView, upstreams_text};
-use crate::components::{FormAlert, ServerForm, raw_text};
+use crate::components::{FormAlert, ServerForm, TextAreaField};
 
 #[component]
 pub fn UpstreamsCard(
@@ -56,17 +56,10 @@ pub fn UpstreamsCard(
                     reload=true focus="upstreams" note=true>
                     <input type="hidden" name="org_id" value=org_id />
                     <fieldset class="form-body" disabled=true>
-                        <div class="field">
-                            <label for="upstreams">"Upstreams, one per line"</label>
-                            <textarea id="upstreams" name="upstreams" rows=rows.to_string() spellcheck="false"
-                                autocomplete="off" data-field="upstreams" aria-invalid="false"
-                                aria-describedby="upstreams-error upstreams-hint"
-                                placeholder="/billing https://billing.internal/api">{raw_text(&text)}</textarea>
-                            <p class="field-hint" id="upstreams-hint">
-                                "A path prefix, a space, then an http:// or https:// URL on a host the server's operator allows."
-                            </p>
-                            <p class="field-error" id="upstreams-error" data-for="upstreams" aria-live="polite"></p>
-                        </div>
+                        <TextAreaField id="upstreams" label="Upstreams, one per line" name="upstreams" value=text
+                            rows=rows placeholder="/billing https://billing.internal/api">
+                            "A path prefix, a space, then an http:// or https:// URL on a host the server's operator allows."
+                        </TextAreaField>
                         <FormAlert />
                         <div class="form-actions">
                             <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save upstreams"</button>
@@ -95,19 +88,12 @@ pub fn OpenApiImport(
                 reload=true focus="openapi-review-title" note=true>
                 <input type="hidden" name="org_id" value=org_id />
                 <fieldset class="form-body" disabled=true>
-                    <div class="field">
-                        <label for="openapi-document">"OpenAPI document (JSON)"</label>
-                        <textarea id="openapi-document" name="document" rows="8" spellcheck="false"
-                            autocomplete="off" data-field="document" aria-invalid="false"
-                            aria-describedby="openapi-document-error openapi-document-hint"
-                            placeholder="{\"openapi\": \"3.0.3\", \"paths\": {…}}"></textarea>
-                        <p class="field-hint" id="openapi-document-hint">
-                            "OpenAPI 3 or Swagger 2.0, up to 2 MB. One permission per tag and verb class ("
-                            <code>"pets:read"</code>" for GET and HEAD, "<code>"pets:write"</code>
-                            " otherwise) and one rule per operation. Nothing is saved until you apply it."
-                        </p>
-                        <p class="field-error" id="openapi-document-error" data-for="document" aria-live="polite"></p>
-                    </div>
+                    <TextAreaField id="openapi-document" label="OpenAPI document (JSON)" name="document" rows=8
+                        placeholder="{\"openapi\": \"3.0.3\", \"paths\": {…}}">
+                        "OpenAPI 3 or Swagger 2.0, up to 2 MB. One permission per tag and verb class ("
+                        <code>"pets:read"</code>" for GET and HEAD, "<code>"pets:write"</code>
+                        " otherwise) and one rule per operation. Nothing is saved until you apply it."
+                    </TextAreaField>
                     <div class="field">
                         <label for="openapi-url">"Or its URL"</label>
                         <input id="openapi-url" name="url" type="url" autocomplete="off" spellcheck="false"

@@ -14,7 +14,7 @@ use super::rpc::{
     DeletePermission, DeleteRole, PermissionsView, PutPermission, PutRole, SetRouteRules,
     get_permissions,
 };
-use crate::components::{AccessDeniedPage, Field, FormAlert, Loading, ServerForm, raw_text};
+use crate::components::{AccessDeniedPage, Field, FormAlert, Loading, ServerForm, TextAreaField};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, use_org_id};
 
@@ -293,19 +293,12 @@ fn RulesForm(org_id: String, rules: Vec<RouteRule>, unmatched: Unmatched) -> imp
             focus="rules" note=true>
             <input type="hidden" name="org_id" value=org_id />
             <fieldset class="form-body" disabled=true>
-                <div class="field">
-                    <label for="rules">"Rules, in order"</label>
-                    <textarea id="rules" name="rules" rows=rows.to_string() spellcheck="false"
-                        autocomplete="off" data-field="rules" aria-invalid="false"
-                        aria-describedby="rules-error rules-hint"
-                        placeholder="GET,HEAD /invoices/* invoices:read">{raw_text(&text)}</textarea>
-                    <p class="field-hint" id="rules-hint">
-                        "One rule per line: methods (comma-separated, or *), the path, then the permissions it needs. "
-                        "In a path, {id} matches one segment and a final * everything after it. "
-                        "Start a line with “report” to try a rule without enforcing it."
-                    </p>
-                    <p class="field-error" id="rules-error" data-for="rules" aria-live="polite"></p>
-                </div>
+                <TextAreaField id="rules" label="Rules, in order" name="rules" value=text rows=rows
+                    placeholder="GET,HEAD /invoices/* invoices:read">
+                    "One rule per line: methods (comma-separated, or *), the path, then the permissions it needs. "
+                    "In a path, {id} matches one segment and a final * everything after it. "
+                    "Start a line with “report” to try a rule without enforcing it."
+                </TextAreaField>
                 <div class="field">
                     <label for="unmatched">"Requests no rule matches"</label>
                     <select id="unmatched" name="unmatched" data-field="unmatched" aria-invalid="false">
