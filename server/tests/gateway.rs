@@ -260,3 +260,121 @@ async fn failures_are_404_504_502_401_and_403() {
     })
     .await;
 }
+
+/// An upstream that counts the connections it accepts, answers `/ok` with a body,
+/// `/empty` with 204 and `/close` with `connection: close`, and closes every idle
+/// connection open when `shut` is bumped (as an upstream restarting, or timing idle
+/// connections out, does).
+async fn counting_upstream() -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tokio::sync::watch::Sender<u32>,
+) {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let (shut, watch) = tokio::sync::watch::channel(0u32);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut watch = watch.clone();
+            let born = *watch.borrow();
+            tokio::spawn(async move {
+                let service = service_fn(|request: http::Request<hyper::body::Incoming>| async move {
+                    let mut response = http::Response::new(String::new());
+                    match request.uri().path() {
+                        "/empty" => *response.status_mut() = http::StatusCode::NO_CONTENT,
+                        "/close" => {
+                            *response.body_mut() = "closing".into();
+                            response
+                                .headers_mut()
+                                .insert("connection", http::HeaderValue::from_static("close"));
+                        }
+                        _ => *response.body_mut() = "ok".into(),
+                    }
+                    Ok::<_, std::convert::Infallible>(response)
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service);
+                let mut connection = std::pin::pin!(connection);
+                let shut = tokio::select! {
+                    _ = connection.as_mut() => false,
+                    seen = watch.wait_for(|shut| *shut > born) => seen.is_ok(),
+                };
+                if shut {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), accepted, shut)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_reused_and_an_upstream_closing_them_costs_no_request() {
+    use std::sync::atomic::Ordering;
+    common::within_time_limit("connections are reused", async {
+        let (upstream, accepted, shut) = counting_upstream().await;
+        let (server, _, _, key) = gateway_server(&[("KEYGATE_UPSTREAM_URL", &upstream)]).await;
+        let client = common::http();
+        let call = |method: reqwest::Method, path: &str| {
+            client
+                .request(method, format!("{}/gw{path}", server.base))
+                .header("x-api-key", &key)
+                .send()
+        };
+        let ok = |path: &'static str| {
+            let call = &call;
+            async move {
+                let response = call(reqwest::Method::GET, path).await.unwrap();
+                let status = response.status();
+                (status, response.text().await.unwrap())
+            }
+        };
+
+        // One after another: one connection, whether the answer has a body or not.
+        for _ in 0..10 {
+            assert_eq!(ok("/ok").await, (StatusCode::OK, "ok".into()));
+            assert_eq!(ok("/empty").await.0, StatusCode::NO_CONTENT);
+            let head = call(reqwest::Method::HEAD, "/ok").await.unwrap();
+            assert_eq!(head.status(), StatusCode::OK);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "connections were not reused");
+
+        // The upstream says it closes: the next request opens another connection.
+        assert_eq!(ok("/close").await, (StatusCode::OK, "closing".into()));
+        assert_eq!(ok("/ok").await, (StatusCode::OK, "ok".into()));
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+
+        // Eight at once, twice: at most eight connections in all, the second round on
+        // the first round's.
+        for _ in 0..2 {
+            let answers = futures_util::future::join_all((0..8).map(|_| ok("/ok"))).await;
+            assert!(answers.iter().all(|a| a.0 == StatusCode::OK), "{answers:?}");
+        }
+        let after_bursts = accepted.load(Ordering::SeqCst);
+        assert!(after_bursts <= 2 + 8, "{after_bursts} connections for 8 at a time");
+
+        // The upstream closes every idle connection (a restart, an idle timeout): the
+        // gateway notices when it takes one, and the request goes on a new connection.
+        shut.send_modify(|generation| *generation += 1);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for _ in 0..3 {
+            assert_eq!(ok("/ok").await, (StatusCode::OK, "ok".into()));
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            after_bursts + 1,
+            "the closed connections were not replaced by one"
+        );
+    })
+    .await;
+}
