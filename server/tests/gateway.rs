@@ -287,20 +287,21 @@ async fn counting_upstream() -> (
             let mut watch = watch.clone();
             let born = *watch.borrow();
             tokio::spawn(async move {
-                let service = service_fn(|request: http::Request<hyper::body::Incoming>| async move {
-                    let mut response = http::Response::new(String::new());
-                    match request.uri().path() {
-                        "/empty" => *response.status_mut() = http::StatusCode::NO_CONTENT,
-                        "/close" => {
-                            *response.body_mut() = "closing".into();
-                            response
-                                .headers_mut()
-                                .insert("connection", http::HeaderValue::from_static("close"));
+                let service =
+                    service_fn(|request: http::Request<hyper::body::Incoming>| async move {
+                        let mut response = http::Response::new(String::new());
+                        match request.uri().path() {
+                            "/empty" => *response.status_mut() = http::StatusCode::NO_CONTENT,
+                            "/close" => {
+                                *response.body_mut() = "closing".into();
+                                response
+                                    .headers_mut()
+                                    .insert("connection", http::HeaderValue::from_static("close"));
+                            }
+                            _ => *response.body_mut() = "ok".into(),
                         }
-                        _ => *response.body_mut() = "ok".into(),
-                    }
-                    Ok::<_, std::convert::Infallible>(response)
-                });
+                        Ok::<_, std::convert::Infallible>(response)
+                    });
                 let connection = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), service);
                 let mut connection = std::pin::pin!(connection);
@@ -347,7 +348,11 @@ async fn connections_are_reused_and_an_upstream_closing_them_costs_no_request() 
             let head = call(reqwest::Method::HEAD, "/ok").await.unwrap();
             assert_eq!(head.status(), StatusCode::OK);
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), 1, "connections were not reused");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "connections were not reused"
+        );
 
         // The upstream says it closes: the next request opens another connection.
         assert_eq!(ok("/close").await, (StatusCode::OK, "closing".into()));
@@ -361,7 +366,10 @@ async fn connections_are_reused_and_an_upstream_closing_them_costs_no_request() 
             assert!(answers.iter().all(|a| a.0 == StatusCode::OK), "{answers:?}");
         }
         let after_bursts = accepted.load(Ordering::SeqCst);
-        assert!(after_bursts <= 2 + 8, "{after_bursts} connections for 8 at a time");
+        assert!(
+            after_bursts <= 2 + 8,
+            "{after_bursts} connections for 8 at a time"
+        );
 
         // The upstream closes every idle connection (a restart, an idle timeout): the
         // gateway notices when it takes one, and the request goes on a new connection.
