@@ -138,8 +138,13 @@ fn see_other(location: &str) -> Response {
 /// Moves a waiting [`Flash`] from the session into the page request's extensions, where
 /// the page being rendered finds it (once: it is gone from the session).
 pub async fn take(session: &Session, request: &mut Request) {
-    match session.remove::<Flash>(flash::SESSION_KEY).await {
+    // Read before it is removed: a removal marks the session changed even when there was
+    // nothing to remove, and every page view would write the session.
+    match session.get::<Flash>(flash::SESSION_KEY).await {
         Ok(Some(flash)) => {
+            if let Err(e) = session.remove_value(flash::SESSION_KEY).await {
+                tracing::warn!(error = %e, "session store error");
+            }
             request.extensions_mut().insert(flash);
         }
         Ok(None) => {}
