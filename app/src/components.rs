@@ -27,26 +27,13 @@ pub fn Field(
     } else {
         error_id.clone()
     };
-    // The answer to this form posted without script and refused: what was typed, and
-    // the refusal beside its field.
-    let flash = crate::flash::current();
-    let value = value.or_else(|| {
-        flash
-            .as_ref()
-            .and_then(|f| f.value(&name))
-            .filter(|_| crate::flash::kept(&name))
-            .map(str::to_owned)
-    });
-    let error = flash.and_then(|f| f.error.field_message(&name));
-    let invalid = if error.is_some() { "true" } else { "false" };
     view! {
         <div class="field">
             <label for=id.clone()>{label}</label>
             <input id=id name=name.clone() type=kind autocomplete=autocomplete inputmode=inputmode value=value
-                data-field=name.clone() aria-invalid=invalid aria-describedby=described_by
-                autofocus=error.is_some() />
+                data-field=name.clone() aria-invalid="false" aria-describedby=described_by />
             {hint.map(|h| view! { <p class="field-hint" id=hint_id>{h}</p> })}
-            <p class="field-error" id=error_id data-for=name aria-live="polite">{error}</p>
+            <p class="field-error" id=error_id data-for=name aria-live="polite"></p>
         </div>
     }
 }
@@ -101,17 +88,7 @@ pub fn raw_text(value: &str) -> String {
 /// outages, wrong credentials). Put it above the submit button.
 #[component]
 pub fn FormAlert() -> impl IntoView {
-    // A refusal of this form posted without script that names no field.
-    let message = crate::flash::current()
-        .filter(|f| {
-            !matches!(
-                f.error,
-                AppError::Invalid { .. } | AppError::Conflict { .. }
-            )
-        })
-        .map(|f| f.error.to_string());
-    let hidden = message.is_none();
-    view! { <div class="alert alert-error form-alert" role="alert" data-form-alert="" hidden=hidden>{message}</div> }
+    view! { <div class="alert alert-error form-alert" role="alert" data-form-alert="" hidden=true></div> }
 }
 
 /// A form posted to a server function (`action`, its URL), rendered on the server and
@@ -120,13 +97,8 @@ pub fn FormAlert() -> impl IntoView {
 /// line (marking `[data-field=FIELD]` invalid and focusing it), anything else in its
 /// [`FormAlert`], and follows the server's redirect or loads the page again.
 ///
-/// Without the script (off, not loaded, or not loaded yet) the browser posts the form
-/// itself; a refusal comes back on the same page through `crate::flash` (the server's
-/// side is `server::plain_forms`), shown by [`Field`] and [`FormAlert`]. The account
-/// forms (sign-up, log-in, log-out) work that way and are never disabled; the others,
-/// whose answers need the script still, render their submit button (with
-/// `data-sending`, its label while sending) or `fieldset.form-body` disabled until it
-/// is live.
+/// Its submit button is rendered disabled, with `data-sending` (its label while
+/// sending), and so is a `fieldset.form-body`; both are enabled once the script is live.
 /// A submit button with `data-clear="ID"` empties that input before sending.
 #[component]
 pub fn ServerForm(
@@ -151,7 +123,6 @@ pub fn ServerForm(
         focus: focus.map(str::to_owned),
         note,
     };
-    provide_context(crate::flash::FormAction(action));
     view! {
         <form id=id method="post" action=action class=class data-testid=testid novalidate>
             {crate::auth::csrf::current().map(|token| view! {

@@ -15,7 +15,6 @@ pub mod components;
 #[cfg(feature = "hydrate")]
 pub mod dom;
 pub mod error;
-pub mod flash;
 pub mod ids;
 pub mod keys;
 pub mod navigation;

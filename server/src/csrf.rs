@@ -10,26 +10,21 @@
 
 use app::auth::csrf::{self, CsrfToken};
 use app::error::AppError;
+use app::permissions::rpc::ReviewOpenapi;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, header};
+use leptos::server_fn::ServerFn;
 use tower_sessions::Session;
 
-pub async fn guard(request: Request, next: Next) -> Response {
-    // A form a browser posted without the page's script: a refusal (this check's or the
-    // server function's) goes back to the form's page, shown beside its field.
-    if request.method() == Method::POST
-        && request.uri().path().starts_with("/rpc/")
-        && crate::plain_forms::is_plain_post(request.headers())
-    {
-        return crate::plain_forms::answer(request, |request| checked(request, next)).await;
-    }
-    checked(request, next).await
-}
+/// The most of a form body read to find the token: the server functions' own body limit
+/// (`http::BODY_LIMIT`) refuses anything larger anyway (the OpenAPI review form's is
+/// `openapi::MAX_FORM_BODY`).
+const FORM_LIMIT: usize = 64 * 1024;
 
-async fn checked(mut request: Request, next: Next) -> Response {
+pub async fn guard(mut request: Request, next: Next) -> Response {
     // No cookie, no session: nothing to read, nothing to protect. A file of the site
     // (`/favicon.svg`: a name with a dot, which no page has) renders no form either, so
     // its request does not load the session.
@@ -47,11 +42,6 @@ async fn checked(mut request: Request, next: Next) -> Response {
     let Some(session) = request.extensions().get::<Session>().cloned() else {
         return next.run(request).await;
     };
-    // A page shown again after a form posted without script was refused (whoever the
-    // visitor is: signing up has no session but this).
-    if request.method() == Method::GET && !is_file {
-        crate::plain_forms::take(&session, &mut request).await;
-    }
     let token = match app::auth::session::csrf_token(&session).await {
         Ok(Some(token)) => token,
         Ok(None) => return next.run(request).await,
@@ -64,7 +54,11 @@ async fn checked(mut request: Request, next: Next) -> Response {
         let presented = match request.headers().get(csrf::HEADER) {
             Some(value) => value.to_str().is_ok_and(|v| csrf::matches(&token, v)),
             None => {
-                let limit = crate::plain_forms::form_limit(request.uri().path());
+                let limit = if request.uri().path() == ReviewOpenapi::PATH {
+                    app::permissions::openapi::MAX_FORM_BODY
+                } else {
+                    FORM_LIMIT
+                };
                 let (parts, body) = request.into_parts();
                 let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
                     return refusal(AppError::BadRequest {
