@@ -27,13 +27,26 @@ pub fn Field(
     } else {
         error_id.clone()
     };
+    // The answer to this form posted without script and refused: what was typed, and
+    // the refusal beside its field.
+    let flash = crate::flash::current();
+    let value = value.or_else(|| {
+        flash
+            .as_ref()
+            .and_then(|f| f.value(&name))
+            .filter(|_| crate::flash::kept(&name))
+            .map(str::to_owned)
+    });
+    let error = flash.and_then(|f| f.error.field_message(&name));
+    let invalid = if error.is_some() { "true" } else { "false" };
     view! {
         <div class="field">
             <label for=id.clone()>{label}</label>
             <input id=id name=name.clone() type=kind autocomplete=autocomplete inputmode=inputmode value=value
-                data-field=name.clone() aria-invalid="false" aria-describedby=described_by />
+                data-field=name.clone() aria-invalid=invalid aria-describedby=described_by
+                autofocus=error.is_some() />
             {hint.map(|h| view! { <p class="field-hint" id=hint_id>{h}</p> })}
-            <p class="field-error" id=error_id data-for=name aria-live="polite"></p>
+            <p class="field-error" id=error_id data-for=name aria-live="polite">{error}</p>
         </div>
     }
 }
@@ -88,7 +101,17 @@ pub fn raw_text(value: &str) -> String {
 /// outages, wrong credentials). Put it above the submit button.
 #[component]
 pub fn FormAlert() -> impl IntoView {
-    view! { <div class="alert alert-error form-alert" role="alert" data-form-alert="" hidden=true></div> }
+    // A refusal of this form posted without script that names no field.
+    let message = crate::flash::current()
+        .filter(|f| {
+            !matches!(
+                f.error,
+                AppError::Invalid { .. } | AppError::Conflict { .. }
+            )
+        })
+        .map(|f| f.error.to_string());
+    let hidden = message.is_none();
+    view! { <div class="alert alert-error form-alert" role="alert" data-form-alert="" hidden=hidden>{message}</div> }
 }
 
 /// A form posted to a server function (`action`, its URL), rendered on the server and
@@ -97,8 +120,14 @@ pub fn FormAlert() -> impl IntoView {
 /// line (marking `[data-field=FIELD]` invalid and focusing it), anything else in its
 /// [`FormAlert`], and follows the server's redirect or loads the page again.
 ///
-/// Its submit button is rendered disabled, with `data-sending` (its label while
-/// sending), and so is a `fieldset.form-body`; both are enabled once the script is live.
+/// Without the script (off, not loaded, or not loaded yet) the browser posts the form
+/// itself; a refusal comes back on the same page through `crate::flash` (the server's
+/// side is `server::plain_forms`), shown by [`Field`] and [`FormAlert`]; an accepted one
+/// follows the server's redirect, or goes back to its page. Forms that work that way
+/// (the account forms, creating, renaming and switching organizations, adding a member)
+/// are never disabled; the others, whose answers need the script still, render their
+/// submit button (with `data-sending`, its label while sending) or `fieldset.form-body`
+/// disabled until it is live.
 /// A submit button with `data-clear="ID"` empties that input before sending.
 #[component]
 pub fn ServerForm(
@@ -123,6 +152,7 @@ pub fn ServerForm(
         focus: focus.map(str::to_owned),
         note,
     };
+    provide_context(crate::flash::FormAction(action));
     view! {
         <form id=id method="post" action=action class=class data-testid=testid novalidate>
             {crate::auth::csrf::current().map(|token| view! {

@@ -15,6 +15,7 @@ pub mod components;
 #[cfg(feature = "hydrate")]
 pub mod dom;
 pub mod error;
+pub mod flash;
 pub mod ids;
 pub mod keys;
 pub mod navigation;
@@ -40,7 +41,7 @@ use components::NotFoundPage;
 use keys::key_page::KeyDetailPage;
 use keys::list_page::ApiKeysPage;
 use keys::policy_page::PolicyPage;
-use orgs::ui::{GeneralPage, MembersPage, OrgSettingsLayout, OrgsPage};
+use orgs::ui::{GeneralPage, MembersPage, OrgSettingsLayout, OrgsPage, RemoveMemberPage};
 use page_script::PageScript;
 use permissions::ui::PermissionsPage;
 use webhooks::ui::WebhooksPage;
@@ -95,6 +96,7 @@ pub fn App() -> impl IntoView {
                     <ParentRoute path=path!("/orgs/:org_id/settings") view=OrgSettingsLayout ssr=SsrMode::Async>
                         <Route path=path!("") view=GeneralPage />
                         <Route path=path!("members") view=MembersPage />
+                        <Route path=path!("members/:user_id/remove") view=RemoveMemberPage />
                         <Route path=path!("keys") view=ApiKeysPage />
                         <Route path=path!("keys/:key_id") view=KeyDetailPage />
                         <Route path=path!("policy") view=PolicyPage />

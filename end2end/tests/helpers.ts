@@ -92,8 +92,10 @@ export async function cspViolations(page: Page): Promise<string[]> {
   return page.evaluate(() => (window as any).__cspViolations ?? ["not recorded"]);
 }
 
-export async function signUp(page: Page, email: string, name: string) {
-  await gotoHydrated(page, "/signup");
+/** Signs a new user up; `script: false` for a page without script (not waited for). */
+export async function signUp(page: Page, email: string, name: string, { script = true } = {}) {
+  if (script) await gotoHydrated(page, "/signup");
+  else await page.goto("/signup");
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Display name").fill(name);
   await page.getByLabel("Password").fill(PASSWORD);

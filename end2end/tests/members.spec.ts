@@ -9,6 +9,7 @@ import {
   signUp,
   test,
   uniqueEmail,
+  waitHydrated,
 } from "./helpers";
 
 /** From now on, flags in `window.__flicker` every DOM state in which the members table is
@@ -65,21 +66,20 @@ test("removing a member lists their keys and transfers them, or revokes them", a
   await gotoHydrated(pages.admin, keysPath);
   await createKey(pages.admin, "Admin's report key", "30");
 
+  // Remove is a link to a page of its own that says what goes with them.
   await gotoHydrated(page, membersPath);
-  await watchForFlicker(page);
-  await memberRow(page, emails.developer).getByRole("button", { name: /^Remove/ }).click();
-  const dialog = page.getByTestId("remove-member-dialog");
-  await expect(dialog).toBeVisible();
-  await expect(dialog.getByRole("heading")).toHaveText("Remove Developer Person?");
-  await expect(dialog.getByTestId("member-keys")).toContainText("Dev's deploy key");
-  await expect(dialog.getByLabel("Revoke them")).toBeChecked();
-  await dialog.getByLabel("Transfer them to me").check();
-  await dialog.getByRole("button", { name: "Remove member" }).click();
-  await expect(dialog).toBeHidden();
+  await memberRow(page, emails.developer).getByRole("link", { name: /^Remove/ }).click();
+  await expect(page).toHaveURL(/\/members\/usr_[0-9A-Za-z]+\/remove$/);
+  await waitHydrated(page);
+  const confirm = page.getByTestId("remove-member");
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Remove Developer Person?");
+  await expect(confirm.getByTestId("member-keys")).toContainText("Dev's deploy key");
+  await expect(confirm.getByLabel("Revoke them")).toBeChecked();
+  await confirm.getByLabel("Transfer them to me").check();
+  await confirm.getByRole("button", { name: "Remove member" }).click();
+  await expect(page).toHaveURL(new RegExp(`${membersPath}$`));
+  await waitHydrated(page);
   await expect(memberRow(page, emails.developer)).toHaveCount(0);
-  // Focus stays on the page, not lost on the body.
-  expect(await page.evaluate(() => document.activeElement?.tagName)).not.toBe("BODY");
-  expect(await page.evaluate(() => (window as any).__flicker)).toEqual([]);
 
   // The transferred key still works, now the owner's.
   const response = await page.request.get("/api/v1/whoami", { headers: { "x-api-key": devSecret } });
@@ -90,7 +90,7 @@ test("removing a member lists their keys and transfers them, or revokes them", a
   await expect(page.getByTestId("activity")).toContainText("took over key “Dev's deploy key” from a removed member");
 
   // The admin added a webhook endpoint (over the API, with their session's CSRF token):
-  // the dialog says it stops with them.
+  // the removal page says it stops with them.
   const orgId = keysPath.split("/")[2];
   const token = (await (await pages.admin.request.get("/api/v1/whoami")).json()).csrf_token;
   const hookUrl = "http://127.0.0.1:9/admins-hook";
@@ -102,10 +102,12 @@ test("removing a member lists their keys and transfers them, or revokes them", a
 
   // The admin is removed with the default choice: their key is revoked with them.
   await gotoHydrated(page, membersPath);
-  await memberRow(page, emails.admin).getByRole("button", { name: /^Remove/ }).click();
-  await expect(dialog.getByTestId("member-keys")).toContainText("Admin's report key");
-  await expect(dialog.getByTestId("member-webhooks")).toContainText(hookUrl);
-  await dialog.getByRole("button", { name: "Remove member" }).click();
+  await memberRow(page, emails.admin).getByRole("link", { name: /^Remove/ }).click();
+  await expect(confirm.getByTestId("member-keys")).toContainText("Admin's report key");
+  await expect(confirm.getByTestId("member-webhooks")).toContainText(hookUrl);
+  await waitHydrated(page);
+  await confirm.getByRole("button", { name: "Remove member" }).click();
+  await expect(page).toHaveURL(new RegExp(`${membersPath}$`));
   await expect(memberRow(page, emails.admin)).toHaveCount(0);
   await gotoHydrated(page, keysPath.replace(/keys$/, "webhooks"));
   await expect(page.getByTestId("endpoint-disabled")).toContainText("left the organization");
@@ -113,17 +115,18 @@ test("removing a member lists their keys and transfers them, or revokes them", a
   const adminKey = page.locator("tr[data-testid=key-row]").filter({ hasText: "Admin's report key" });
   await expect(adminKey).toContainText("Revoked");
 
-  // Someone with no keys: the dialog says so, and Escape cancels.
+  // Someone with no keys: the page says so, and Cancel goes back with nothing changed.
   const lone = uniqueEmail("lone");
   const loneContext = await newContext(browser);
   await signUp(await loneContext.newPage(), lone, "Lone Person");
   await gotoHydrated(page, membersPath);
   await page.getByLabel("Email").fill(lone);
   await page.getByRole("button", { name: "Add member" }).click();
-  await memberRow(page, lone).getByRole("button", { name: /^Remove/ }).click();
-  await expect(dialog.getByTestId("member-keys-none")).toBeVisible();
-  await page.keyboard.press("Escape");
-  await expect(dialog).toBeHidden();
+  await memberRow(page, lone).getByRole("link", { name: /^Remove/ }).click();
+  await expect(confirm.getByTestId("member-keys-none")).toBeVisible();
+  await expect(confirm.getByRole("radio")).toHaveCount(0);
+  await confirm.getByRole("link", { name: "Cancel" }).click();
+  await expect(page).toHaveURL(new RegExp(`${membersPath}$`));
   await expect(memberRow(page, lone)).toBeVisible();
   await loneContext.close();
 });

@@ -10,32 +10,51 @@
 
 use app::auth::csrf::{self, CsrfToken};
 use app::error::AppError;
-use app::permissions::rpc::ReviewOpenapi;
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, header};
-use leptos::server_fn::ServerFn;
 use tower_sessions::Session;
 
-/// The most of a form body read to find the token: the server functions' own body limit
-/// (`http::BODY_LIMIT`) refuses anything larger anyway (the OpenAPI review form's is
-/// `openapi::MAX_FORM_BODY`).
-const FORM_LIMIT: usize = 64 * 1024;
+use crate::plain_forms::{self, FlashCookie};
 
-pub async fn guard(mut request: Request, next: Next) -> Response {
-    // No cookie, no session: nothing to read, nothing to protect. A file of the site
-    // (`/favicon.svg`: a name with a dot, which no page has) renders no form either, so
-    // its request does not load the session.
-    let is_file = request
+pub async fn guard(State(flash): State<FlashCookie>, mut request: Request, next: Next) -> Response {
+    // A form a browser posted without the page's script: a refusal (this check's or the
+    // server function's) goes back to the form's page, shown beside its field.
+    if request.method() == Method::POST
+        && request.uri().path().starts_with("/rpc/")
+        && plain_forms::is_plain_post(request.headers())
+    {
+        return plain_forms::answer(&flash, request, |request| checked(request, next)).await;
+    }
+    // The page such a refusal went back to: shown with it, once.
+    if request.method() == Method::GET
+        && !is_file(&request)
+        && plain_forms::take(&flash, &mut request)
+    {
+        let mut response = checked(request, next).await;
+        plain_forms::clear(&flash, &mut response);
+        return response;
+    }
+    checked(request, next).await
+}
+
+/// A file of the site (`/favicon.svg`: a name with a dot, which no page has).
+fn is_file(request: &Request) -> bool {
+    request
         .uri()
         .path()
         .rsplit('/')
         .next()
-        .is_some_and(|last| last.contains('.'));
+        .is_some_and(|last| last.contains('.'))
+}
+
+async fn checked(mut request: Request, next: Next) -> Response {
+    // No cookie, no session: nothing to read, nothing to protect. A file of the site
+    // renders no form either, so its request does not load the session.
     if !request.headers().contains_key(header::COOKIE)
-        || (is_file && request.method() == Method::GET)
+        || (is_file(&request) && request.method() == Method::GET)
     {
         return next.run(request).await;
     }
@@ -54,11 +73,7 @@ pub async fn guard(mut request: Request, next: Next) -> Response {
         let presented = match request.headers().get(csrf::HEADER) {
             Some(value) => value.to_str().is_ok_and(|v| csrf::matches(&token, v)),
             None => {
-                let limit = if request.uri().path() == ReviewOpenapi::PATH {
-                    app::permissions::openapi::MAX_FORM_BODY
-                } else {
-                    FORM_LIMIT
-                };
+                let limit = plain_forms::form_limit(request.uri().path());
                 let (parts, body) = request.into_parts();
                 let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
                     return refusal(AppError::BadRequest {

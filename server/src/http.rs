@@ -100,6 +100,8 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
             IDLE_TIMEOUT_SECS,
         )));
+    // Where a form posted without script and refused waits for its page.
+    let flash = crate::plain_forms::FlashCookie::new(&app.secret, cookie_secure);
     let pkg_dir =
         std::path::Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir);
     let health = Health::new(config.sqlite_file());
@@ -125,6 +127,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
     // The pages, compressed as they are sent (the bundle is compressed at build time; API
     // answers are small JSON and not worth the layer's cost per request).
     let pages = Router::new()
+        .route(app::orgs::ui::SWITCH_PATH, get(switch_org))
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(leptos_options.clone())
         })
@@ -149,7 +152,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         .merge(pages)
         // Inside the session layer: reads the session's CSRF token for the pages and
         // checks it on server functions (T4).
-        .layer(middleware::from_fn(crate::csrf::guard))
+        .layer(middleware::from_fn_with_state(flash, crate::csrf::guard))
         .layer(sessions)
         // Neither the probes nor the gateway (which takes keys only) read or write a
         // session.
@@ -309,6 +312,26 @@ async fn server_fn_handler(
     request: Request<Body>,
 ) -> impl IntoResponse {
     leptos_axum::handle_server_fns_with_context(move || provide_context(app.clone()), request).await
+}
+
+/// The organization switcher's form without script: to the same settings page of the
+/// chosen organization (which answers for itself whether the visitor may see it), or to
+/// the list of organizations when the form was not the switcher's.
+async fn switch_org(
+    axum::extract::Query(form): axum::extract::Query<Vec<(String, String)>>,
+) -> Response {
+    let field = |name: &str| {
+        form.iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let target = app::orgs::ui::switch_target(field("org"), field("section"))
+        .unwrap_or_else(|| "/orgs".into());
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(location) = HeaderValue::from_str(&target) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }
 
 /// The process is up.

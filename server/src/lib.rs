@@ -12,6 +12,7 @@ pub mod db;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod plain_forms;
 pub mod state;
 pub mod upstream;
 pub mod webhook_http;

@@ -33,6 +33,7 @@ on_both_databases!(
     a_flush_cut_off_mid_write_loses_nothing,
     the_server_writes_last_used_times_in_flight_at_shutdown,
     browsing_writes_the_session_at_most_once_a_minute,
+    a_refused_plain_form_is_kept_by_the_browser_not_the_server,
 );
 
 mod postgres_only {
@@ -586,6 +587,141 @@ async fn browsing_writes_the_session_at_most_once_a_minute(db: TestDb) {
         expiry().await >= before,
         "S4: activity must extend the idle expiry"
     );
+}
+
+/// Issue 28: a form posted without script and refused comes back to its page with the
+/// refusal and what was typed, which wait in a small signed cookie: never in a session
+/// (a visitor signing up has none, and one made per refusal would be a database row
+/// anyone could create at request rate).
+async fn a_refused_plain_form_is_kept_by_the_browser_not_the_server(db: TestDb) {
+    use app::entities::session;
+    use base64::Engine;
+    use sea_orm::PaginatorTrait;
+    // It renders pages: see `start_in_own_process`.
+    let server = TestServer::start_in_own_process(db).await;
+    let conn = server.db.connect().await;
+    let http = common::http_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let name = "</textarea><h1>Ada";
+    let sign_up = |display_name: String| {
+        http.post(format!("{}/rpc/sign_up", server.base))
+            .header("origin", &server.base)
+            .header("referer", format!("{}/signup", server.base))
+            .header("accept", "text/html,application/xhtml+xml")
+            .form(&[
+                ("email", "not-an-email".to_owned()),
+                ("display_name", display_name),
+                ("password", common::PASSWORD.to_owned()),
+            ])
+            .send()
+    };
+    let flash_cookie = |response: &reqwest::Response| -> String {
+        let set = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|v| v.starts_with("keygate_flash="))
+            .expect("no flash cookie");
+        assert!(
+            set.ends_with("; Max-Age=60; Path=/; HttpOnly; SameSite=Lax"),
+            "{set}"
+        );
+        set.split(';').next().unwrap().to_owned()
+    };
+
+    let refused = sign_up(name.to_owned()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+    assert_eq!(refused.headers()["location"], "/signup");
+    let cookie = flash_cookie(&refused);
+    let payload = cookie["keygate_flash=".len()..].split('.').next().unwrap();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let json = String::from_utf8(json).unwrap();
+    assert!(json.contains("not-an-email"), "{json}");
+    assert!(
+        !json.contains(common::PASSWORD),
+        "the password was kept: {json}"
+    );
+
+    // A form as large as the server takes still makes a cookie a browser keeps, and
+    // neither makes a session.
+    let huge = sign_up("x".repeat(60 * 1024)).await.unwrap();
+    assert_eq!(huge.status(), StatusCode::SEE_OTHER);
+    let huge_cookie = flash_cookie(&huge);
+    assert!(huge_cookie.len() <= 3_100, "{} bytes", huge_cookie.len());
+    assert_eq!(session::Entity::find().count(&conn).await.unwrap(), 0);
+
+    // The page shows it once, escaped, and clears it.
+    let page = http
+        .get(format!("{}/signup", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let cleared: Vec<String> = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        cleared
+            .iter()
+            .any(|v| v.starts_with("keygate_flash=;") && v.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Enter a valid email address"),
+        "no refusal shown"
+    );
+    assert!(html.contains(r#"value="not-an-email""#));
+    assert!(html.contains("&lt;/textarea&gt;&lt;h1&gt;Ada"));
+    assert!(!html.contains(name), "what was typed became markup");
+    assert!(!html.contains(common::PASSWORD));
+
+    // A cookie this server did not sign shows nothing (and is cleared too).
+    let forged = format!("{}x", &cookie[..cookie.len() - 1]);
+    let page = http
+        .get(format!("{}/signup", server.base))
+        .header("cookie", &forged)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| { v.to_str().is_ok_and(|v| v.starts_with("keygate_flash=;")) })
+    );
+    assert!(
+        !page
+            .text()
+            .await
+            .unwrap()
+            .contains("Enter a valid email address")
+    );
+
+    // Without the cookie (shown once: the browser dropped it), the form is new.
+    let page = http
+        .get(format!("{}/signup", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.headers().get("set-cookie").is_none());
+    assert!(
+        !page
+            .text()
+            .await
+            .unwrap()
+            .contains("Enter a valid email address")
+    );
+    assert_eq!(session::Entity::find().count(&conn).await.unwrap(), 0);
 }
 
 /// Review item 2: sign-ups are throttled per client address (each costs a hash).

@@ -103,5 +103,7 @@ pub async fn remove_member(
     service::remove_member(&state.db, &admin, UserId(&user_id), handover).await?;
     // Keys made by someone who left stop working at once (K9).
     state.verifier.forget_creator(&org_id, &user_id);
+    // Back to the members list (the removal page's form, with script or without).
+    leptos_axum::redirect(&format!("/orgs/{org_id}/settings/members"));
     Ok(())
 }

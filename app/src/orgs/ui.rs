@@ -6,9 +6,10 @@ use leptos_router::components::{A, Outlet, Redirect};
 use leptos_router::hooks::{use_location, use_params_map};
 
 use super::{
-    AddMember, CreateOrg, MemberView, OrgSummary, RenameOrg, Role, get_org, list_members,
-    list_my_orgs,
+    AddMember, ChangeMemberRole, CreateOrg, MemberKeyView, MemberView, OrgSummary, RemoveMember,
+    RenameOrg, Role, get_org, list_member_keys, list_members, list_my_orgs,
 };
+use crate::webhooks::{EndpointView, list_member_webhooks};
 use leptos::server_fn::ServerFn;
 
 use crate::components::{
@@ -73,7 +74,7 @@ fn CreateOrgForm() -> impl IntoView {
         <ServerForm action=CreateOrg::PATH id="create-org">
             <Field label="Organization name" name="name" />
             <FormAlert />
-            <button type="submit" class="btn btn-primary" data-sending="Creating…" disabled=true>
+            <button type="submit" class="btn btn-primary" data-sending="Creating…">
                 "Create organization"
             </button>
         </ServerForm>
@@ -152,21 +153,63 @@ pub fn OrgSettingsLayout() -> impl IntoView {
 }
 
 /// Moves to the same settings page (`section`) of another organization: `orgs` are ids
-/// and names.
+/// and names. A GET form: without the page's script its Switch button sends it to
+/// `SWITCH_PATH` (the server's redirect); with it, choosing an org is enough (and the
+/// button goes, `data-unscripted`).
 #[component]
 fn OrgSwitcher(current: String, orgs: Vec<(String, String)>, section: String) -> impl IntoView {
     view! {
-        <label class="switcher">
-            <span>"Organization"</span>
-            <select data-org-switch=section data-testid="org-switcher">
-                {orgs.into_iter().map(|(id, name)| {
-                    let selected = id == current;
-                    view! { <option value=id selected=selected>{name}</option> }
-                }).collect_view()}
-            </select>
-        </label>
+        <form method="get" action=SWITCH_PATH class="switcher">
+            <label for="org-switcher">"Organization"</label>
+            <div class="switcher-row">
+                <select id="org-switcher" name="org" data-org-switch=section.clone() data-testid="org-switcher">
+                    {orgs.into_iter().map(|(id, name)| {
+                        let selected = id == current;
+                        view! { <option value=id selected=selected>{name}</option> }
+                    }).collect_view()}
+                </select>
+                <input type="hidden" name="section" value=section />
+                <button type="submit" class="btn btn-small" data-unscripted="">"Switch"</button>
+            </div>
+        </form>
     }
 }
+
+/// Where the organization switcher's form goes without script: the server answers with a
+/// redirect to [`switch_target`].
+pub const SWITCH_PATH: &str = "/orgs/switch";
+
+/// The settings page the switcher opens: `section` of organization `org` (a key's page,
+/// or a member's removal, belongs to one organization: another one shows its list). `None` for an `org`
+/// that is not an id; a `section` that is no settings page opens the org's General page.
+pub fn switch_target(org: &str, section: &str) -> Option<String> {
+    let id_like = org.len() <= 64
+        && org.starts_with("org_")
+        && org.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !id_like {
+        return None;
+    }
+    let section = if section.starts_with("/keys/") {
+        "/keys"
+    } else if section.starts_with("/members/") {
+        "/members"
+    } else if SECTIONS.contains(&section) {
+        section
+    } else {
+        ""
+    };
+    Some(format!("/orgs/{org}/settings{section}"))
+}
+
+/// The settings pages under `/orgs/{id}/settings`.
+const SECTIONS: [&str; 6] = [
+    "",
+    "/keys",
+    "/members",
+    "/policy",
+    "/permissions",
+    "/webhooks",
+];
 
 #[component]
 pub fn GeneralPage() -> impl IntoView {
@@ -205,7 +248,7 @@ fn RenameForm(org_id: String, name: String) -> impl IntoView {
             <input type="hidden" name="org_id" value=org_id />
             <Field label="Organization name" name="name" value=name />
             <FormAlert />
-            <button type="submit" class="btn btn-primary" data-sending="Saving…" disabled=true>"Save"</button>
+            <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save"</button>
         </ServerForm>
     }
 }
@@ -233,7 +276,6 @@ pub fn MembersPage() -> impl IntoView {
                             <p class="muted">"They need a Keygate account first."</p>
                             <AddMemberForm org_id=me.id.clone() granter=me.role />
                         </section>
-                        <RemoveMemberDialog org_id=me.id.clone() />
                     }.into_any(),
                     Err(AppError::Forbidden) => view! {
                         <AccessDeniedPage message=format!(
@@ -255,7 +297,7 @@ fn AddMemberForm(org_id: String, granter: Role) -> impl IntoView {
             <input type="hidden" name="org_id" value=org_id />
             <Field label="Email" name="email" inputmode="email" autocomplete="off" />
             <RoleSelect name="role" id="add-role" granter=granter selected=Role::Member />
-            <button type="submit" class="btn btn-primary" data-sending="Adding…" disabled=true>"Add member"</button>
+            <button type="submit" class="btn btn-primary" data-sending="Adding…">"Add member"</button>
             <FormAlert />
         </ServerForm>
     }
@@ -268,6 +310,10 @@ fn RoleSelect(
     granter: Role,
     selected: Role,
 ) -> impl IntoView {
+    // The form posted without script and refused: the role that was chosen.
+    let selected = crate::flash::current()
+        .and_then(|f| f.value(name).and_then(Role::parse))
+        .unwrap_or(selected);
     view! {
         <div class="field">
             <label for=id>"Role"</label>
@@ -316,16 +362,19 @@ fn MemberRow(m: MemberView, me: OrgSummary) -> impl IntoView {
             <td data-label="Joined">{m.joined_at.format("%Y-%m-%d").to_string()}</td>
             <td class="actions">
                 {editable.then(|| view! {
-                    <RemoveMemberButton user_id=m.user_id.clone() display_name=m.display_name.clone() />
+                    <RemoveMemberButton org_id=me.id.clone() user_id=m.user_id.clone()
+                        display_name=m.display_name.clone() />
                 })}
             </td>
         </tr>
     }
 }
 
-/// A member's role, saved as soon as it is changed. The select stays enabled (disabling it
-/// would drop keyboard focus); the server serialises concurrent changes under the
-/// organization's lock.
+/// A member's role, saved as soon as it is changed (by `page_script`, in place). The
+/// select stays enabled (disabling it would drop keyboard focus); the server serialises
+/// concurrent changes under the organization's lock. Without script it is a form of its
+/// own, whose Save button (`data-unscripted`) posts it; a refusal comes back in the
+/// row's error line.
 #[component]
 fn MemberRoleSelect(
     org_id: String,
@@ -336,58 +385,197 @@ fn MemberRoleSelect(
     is_me: bool,
 ) -> impl IntoView {
     let select_id = format!("role-{user_id}");
+    // This row's refusal, when the page answers its form posted without script.
+    let refusal = crate::flash::for_form(ChangeMemberRole::PATH)
+        .filter(|f| f.value("user_id") == Some(user_id.as_str()))
+        .map(|f| f.error.to_string());
+    let hidden = refusal.is_none();
     view! {
-        <label class="sr-only" for=select_id.clone()>{format!("Role of {display_name}")}</label>
-        <select id=select_id data-member-role=user_id data-org=org_id data-shown=role.as_str()
-            data-me=is_me.then_some("") data-live="" disabled=true>
-            {Role::ALL.into_iter().filter(|r| granter.can_administer(*r)).map(|r| view! {
-                <option value=r.as_str() selected=r == role>{r.label()}</option>
+        <form method="post" action=ChangeMemberRole::PATH class="role-form">
+            {crate::auth::csrf::current().map(|token| view! {
+                <input type="hidden" name=crate::auth::csrf::FIELD value=token />
+            })}
+            <input type="hidden" name="org_id" value=org_id.clone() />
+            <input type="hidden" name="user_id" value=user_id.clone() />
+            <label class="sr-only" for=select_id.clone()>{format!("Role of {display_name}")}</label>
+            <select id=select_id name="role" data-member-role=user_id data-org=org_id data-shown=role.as_str()
+                data-me=is_me.then_some("")>
+                {Role::ALL.into_iter().filter(|r| granter.can_administer(*r)).map(|r| view! {
+                    <option value=r.as_str() selected=r == role>{r.label()}</option>
+                }).collect_view()}
+            </select>
+            <button type="submit" class="btn btn-secondary btn-small" data-unscripted="">"Save"</button>
+            <p class="field-error" role="alert" hidden=hidden>{refusal}</p>
+        </form>
+    }
+}
+
+/// Removing a member: a page of its own ([`RemoveMemberPage`]), which says what goes with
+/// them and asks what should happen to their keys. A link: it works without script.
+#[component]
+fn RemoveMemberButton(org_id: String, user_id: String, display_name: String) -> impl IntoView {
+    view! {
+        <a class="btn btn-danger-outline btn-small" aria-label=format!("Remove {display_name}")
+            href=format!("/orgs/{org_id}/settings/members/{user_id}/remove")>"Remove"</a>
+    }
+}
+
+/// Removing a member, confirmed: the keys they created that still work (revoked with them
+/// or handed to the caller, one transaction with the removal) and the webhook endpoints
+/// that stop with them. Refused, the page comes back with the reason; done, the members
+/// list.
+#[component]
+pub fn RemoveMemberPage() -> impl IntoView {
+    let org_id = use_org_id();
+    let params = use_params_map();
+    let user_id = Memo::new(move |_| params.read().get("user_id").unwrap_or_default());
+    let OrgContext { org, .. } = expect_context::<OrgContext>();
+    let members = Resource::new(move || org_id.get(), list_members);
+    let keys = Resource::new(
+        move || (org_id.get(), user_id.get()),
+        |(org, user)| list_member_keys(org, user),
+    );
+    let hooks = Resource::new(
+        move || (org_id.get(), user_id.get()),
+        |(org, user)| list_member_webhooks(org, user),
+    );
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let me = match org.await {
+                    Ok(org) => org,
+                    Err(e) => return common_error(e),
+                };
+                let denied = |what: &str| view! {
+                    <AccessDeniedPage message=format!(
+                        "Your role in {} ({}) cannot {what}.", me.name, me.role.label()
+                    ) />
+                }.into_any();
+                let member = match members.await {
+                    Ok(list) => list.into_iter().find(|m| m.user_id == user_id.get_untracked()),
+                    Err(AppError::Forbidden) => return denied("manage members"),
+                    Err(e) => return common_error(e),
+                };
+                let Some(member) = member else {
+                    return view! { <NotFoundPage /> }.into_any();
+                };
+                if !me.role.can_administer(member.role) {
+                    return denied(&format!("remove a member whose role is {}", member.role.label()));
+                }
+                let (keys, hooks) = match (keys.await, hooks.await) {
+                    (Ok(keys), Ok(hooks)) => (keys, hooks),
+                    (Err(e), _) | (_, Err(e)) => return common_error(e),
+                };
+                let members_path = format!("/orgs/{}/settings/members", me.id);
+                view! {
+                    <section class="card">
+                        <h1 id="remove-title">{format!("Remove {}?", member.display_name)}</h1>
+                        <p>{format!("{} ({}) loses access to {} at once.", member.display_name, member.email, me.name)}</p>
+                        <ServerForm action=RemoveMember::PATH id="remove-member" testid="remove-member">
+                            <input type="hidden" name="org_id" value=me.id.clone() />
+                            <input type="hidden" name="user_id" value=member.user_id.clone() />
+                            <MemberWebhooks hooks=hooks />
+                            <MemberKeys keys=keys />
+                            <FormAlert />
+                            <div class="dialog-actions">
+                                <a class="btn btn-link" href=members_path>"Cancel"</a>
+                                <button type="submit" class="btn btn-danger" data-sending="Removing…">"Remove member"</button>
+                            </div>
+                        </ServerForm>
+                    </section>
+                }.into_any()
+            })}
+        </Suspense>
+    }
+}
+
+/// The webhook endpoints a member added: disabled when they go.
+#[component]
+fn MemberWebhooks(hooks: Vec<EndpointView>) -> impl IntoView {
+    let count = hooks.len();
+    (count > 0).then(|| {
+        let noun = if count == 1 { "endpoint" } else { "endpoints" };
+        view! {
+            <p>{format!("Their {count} webhook {noun} will be disabled and receive nothing more:")}</p>
+            <ul class="member-keys" data-testid="member-webhooks">
+                {hooks.into_iter().map(|h| view! { <li><code>{h.url}</code></li> }).collect_view()}
+            </ul>
+        }
+    })
+}
+
+/// The keys a member created that still work, and what should happen to them (`keys`:
+/// revoke, the default, or transfer).
+#[component]
+fn MemberKeys(keys: Vec<MemberKeyView>) -> impl IntoView {
+    if keys.is_empty() {
+        return Either::Left(view! {
+            <p data-testid="member-keys-none">"They have not created any key that is still active."</p>
+        });
+    }
+    // Refused without script: the choice that was made.
+    let transfer = crate::flash::current().is_some_and(|f| f.value("keys") == Some("transfer"));
+    let count = keys.len();
+    let (noun, verb) = if count == 1 {
+        ("key", "is")
+    } else {
+        ("keys", "are")
+    };
+    Either::Right(view! {
+        <p>{format!("They created {count} {noun} that {verb} not revoked:")}</p>
+        <ul class="member-keys" data-testid="member-keys">
+            {keys.into_iter().map(|k| view! {
+                <li><strong>{k.name}</strong>" "<code class="muted">{k.hint}</code></li>
             }).collect_view()}
-        </select>
-        <p class="field-error" role="alert" hidden=true></p>
-    }
+        </ul>
+        <fieldset class="field handover">
+            <legend>"What should happen to them?"</legend>
+            <label class="checkbox" for="handover-revoke">
+                <input type="radio" id="handover-revoke" name="keys" value="revoke" checked=!transfer />
+                <span>"Revoke them"</span>
+                <span class="muted small">"Requests with these keys fail from now on."</span>
+            </label>
+            <label class="checkbox" for="handover-transfer">
+                <input type="radio" id="handover-transfer" name="keys" value="transfer" checked=transfer />
+                <span>"Transfer them to me"</span>
+                <span class="muted small">"They keep working, with your role as their limit."</span>
+            </label>
+        </fieldset>
+    })
 }
 
-/// Removing a member: shows the keys they created and asks whether to revoke them or
-/// transfer them to the caller; the choice is applied in one transaction with the removal.
-/// Once removed, their row goes (nothing else is redrawn) and focus moves to the heading.
-#[component]
-fn RemoveMemberButton(user_id: String, display_name: String) -> impl IntoView {
-    view! {
-        <button type="button" class="btn btn-danger-outline btn-small" aria-label=format!("Remove {display_name}")
-            data-remove-member=user_id data-name=display_name data-live="" disabled=true>"Remove"</button>
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::switch_target;
 
-/// The dialog every row's Remove opens (run by `page_script`): the member's keys, looked
-/// up when it opens, and what should happen to them.
-#[component]
-fn RemoveMemberDialog(org_id: String) -> impl IntoView {
-    view! {
-        <dialog id="remove-member-dialog" class="dialog" aria-labelledby="remove-title"
-            data-testid="remove-member-dialog" data-org=org_id>
-            <h2 id="remove-title"></h2>
-            <p>"They lose access to this organization at once."</p>
-            <div id="member-keys-area" aria-live="polite"></div>
-            <div id="member-webhooks-area" aria-live="polite" hidden=true></div>
-            <fieldset class="field handover" id="member-keys-handover" hidden=true>
-                <legend>"What should happen to them?"</legend>
-                <label class="checkbox" for="handover-revoke">
-                    <input type="radio" id="handover-revoke" name="handover" value="revoke" checked=true />
-                    <span>"Revoke them"</span>
-                    <span class="muted small">"Requests with these keys fail from now on."</span>
-                </label>
-                <label class="checkbox" for="handover-transfer">
-                    <input type="radio" id="handover-transfer" name="handover" value="transfer" />
-                    <span>"Transfer them to me"</span>
-                    <span class="muted small">"They keep working, with your role as their limit."</span>
-                </label>
-            </fieldset>
-            <div class="alert alert-error" role="alert" id="remove-member-error" hidden=true></div>
-            <div class="dialog-actions">
-                <button type="button" class="btn btn-link" id="remove-member-cancel" autofocus>"Cancel"</button>
-                <button type="button" class="btn btn-danger" id="remove-member-go">"Remove member"</button>
-            </div>
-        </dialog>
+    #[test]
+    fn the_switcher_opens_only_settings_pages_of_an_org_id() {
+        let org = "org_0123456789ABCDEFabcdef";
+        assert_eq!(
+            switch_target(org, "/members").as_deref(),
+            Some("/orgs/org_0123456789ABCDEFabcdef/settings/members")
+        );
+        assert_eq!(
+            switch_target(org, "").as_deref(),
+            Some("/orgs/org_0123456789ABCDEFabcdef/settings")
+        );
+        // A key, or a member's removal, belongs to one org: another org opens its list.
+        assert_eq!(
+            switch_target(org, "/keys/key_abc").as_deref(),
+            Some("/orgs/org_0123456789ABCDEFabcdef/settings/keys")
+        );
+        assert_eq!(
+            switch_target(org, "/members/usr_abc/remove").as_deref(),
+            Some("/orgs/org_0123456789ABCDEFabcdef/settings/members")
+        );
+        // Anything else in `section` opens General; anything not an id opens nothing.
+        assert_eq!(
+            switch_target(org, "//evil.example").as_deref(),
+            Some("/orgs/org_0123456789ABCDEFabcdef/settings")
+        );
+        assert_eq!(switch_target("org_x/../../admin", "/members"), None);
+        assert_eq!(switch_target("https://evil.example", ""), None);
+        assert_eq!(switch_target("", ""), None);
+        assert_eq!(switch_target(&format!("org_{}", "a".repeat(80)), ""), None);
     }
 }

@@ -1,0 +1,81 @@
+// Screenshots of the pages that work without script, refused and as they are, at 1280, 1024
+// and 390 px, with JavaScript off and on:
+// BASE=http://127.0.0.1:3000 OUT=/tmp/shots node end2end/shots-noscript.mjs
+import { chromium } from "@playwright/test";
+const base = process.env.BASE, out = process.env.OUT;
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox"] });
+const password = "correct horse battery staple";
+const stamp = Date.now();
+
+async function signUp(page, email, name) {
+  await page.goto(`${base}/signup`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Display name").fill(name);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL(/\/orgs$/);
+}
+
+// One owner with an org and a member who has a key, made with script on.
+const setup = await browser.newContext();
+const memberPage = await setup.newPage();
+const memberEmail = `shot-member-${stamp}@example.com`;
+await signUp(memberPage, memberEmail, "Mo </textarea><h1>Member");
+const ownerEmail = `shot-owner-${stamp}@example.com`;
+const ownerPage = await setup.browser().newContext().then((c) => c.newPage());
+await signUp(ownerPage, ownerEmail, "Olu Owner");
+await ownerPage.getByLabel("Organization name").fill("Acme Shots");
+await ownerPage.getByRole("button", { name: "Create organization" }).click();
+await ownerPage.waitForURL(/\/settings$/);
+const orgPath = new URL(ownerPage.url()).pathname;
+await ownerPage.goto(`${base}${orgPath}/members`);
+await ownerPage.waitForSelector("body[data-hydrated=true]");
+await ownerPage.getByLabel("Email").fill(memberEmail);
+await ownerPage.getByLabel("Role", { exact: true }).selectOption("developer");
+await ownerPage.getByRole("button", { name: "Add member" }).click();
+await ownerPage.waitForSelector(`tr[data-email="${memberEmail}"]`);
+const cookies = await ownerPage.context().cookies();
+
+for (const script of [false, true]) {
+  for (const width of [1280, 1024, 390]) {
+    const tag = `${script ? "js" : "nojs"}-${width}`;
+    const context = await browser.newContext({ javaScriptEnabled: script, viewport: { width, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`${base}/signup`);
+    await page.getByLabel("Email").fill("not-an-email");
+    await page.getByLabel("Display name").fill("</textarea><h1>Ada");
+    await page.getByLabel("Password").fill(password);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: `${out}/signup-refused-${tag}.png`, fullPage: true });
+    await page.goto(`${base}/login`);
+    await page.getByLabel("Email").fill("nobody@example.com");
+    await page.getByLabel("Password").fill("wrong password");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: `${out}/login-refused-${tag}.png`, fullPage: true });
+
+    await context.addCookies(cookies);
+    await page.goto(`${base}/orgs`);
+    await page.getByRole("button", { name: "Create organization" }).click();
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: `${out}/orgs-refused-${tag}.png`, fullPage: true });
+    await page.goto(`${base}${orgPath}`);
+    await page.screenshot({ path: `${out}/general-${tag}.png`, fullPage: true });
+    await page.goto(`${base}${orgPath}/members`);
+    await page.getByLabel("Email").fill("nobody-at-all@example.com");
+    await page.getByRole("button", { name: "Add member" }).click();
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: `${out}/members-refused-${tag}.png`, fullPage: true });
+    await page.goto(`${base}${orgPath}/members`);
+    await page.getByLabel("Role of Olu Owner").selectOption("member");
+    if (!script) await page.locator(`tr[data-email="${ownerEmail}"]`).getByRole("button", { name: "Save" }).click();
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: `${out}/members-role-refused-${tag}.png`, fullPage: true });
+    await page.locator(`tr[data-email="${memberEmail}"]`).getByRole("link", { name: /^Remove/ }).click();
+    await page.waitForURL(/\/remove$/);
+    await page.screenshot({ path: `${out}/remove-member-${tag}.png`, fullPage: true });
+    await context.close();
+  }
+}
+await browser.close();
