@@ -35,6 +35,16 @@ await ownerPage.getByLabel("Role", { exact: true }).selectOption("developer");
 await ownerPage.getByRole("button", { name: "Add member" }).click();
 await ownerPage.waitForSelector(`tr[data-email="${memberEmail}"]`);
 const cookies = await ownerPage.context().cookies();
+// A key, over the REST API with the session (and its CSRF token).
+const orgId = orgPath.split("/")[2];
+const csrf = (await (await ownerPage.request.get(`${base}/api/v1/whoami`)).json()).csrf_token;
+const made = await ownerPage.request.post(`${base}/api/v1/keys?org_id=${orgId}`, {
+  headers: { "x-csrf-token": csrf },
+  data: { name: "Billing </textarea><h1> service", expires_in_days: 30 },
+});
+const madeBody = await made.json();
+const keyId = madeBody.id ?? madeBody.key?.id;
+if (!keyId) throw new Error(JSON.stringify(madeBody));
 
 for (const script of [false, true]) {
   for (const width of [1280, 1024, 390]) {
@@ -75,6 +85,16 @@ for (const script of [false, true]) {
     await page.locator(`tr[data-email="${memberEmail}"]`).getByRole("link", { name: /^Remove/ }).click();
     await page.waitForURL(/\/remove$/);
     await page.screenshot({ path: `${out}/remove-member-${tag}.png`, fullPage: true });
+    await page.goto(`${base}${orgPath}/keys`);
+    await page.screenshot({ path: `${out}/keys-${tag}.png`, fullPage: true });
+    for (const action of ["pause", "revoke"]) {
+      await page.goto(`${base}${orgPath}/keys/${keyId}/confirm?action=${action}`);
+      await page.screenshot({ path: `${out}/key-${action}-${tag}.png`, fullPage: true });
+    }
+    await page.goto(`${base}${orgPath}/keys/${keyId}/confirm?action=resume`);
+    await page.getByRole("button", { name: "Resume key" }).click();
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: `${out}/key-resume-answered-${tag}.png`, fullPage: true });
     await context.close();
   }
 }

@@ -29,6 +29,7 @@ pub fn Field(
     };
     // The answer to this form posted without script and refused: what was typed, and
     // the refusal beside its field.
+    crate::flash::shown(&name);
     let flash = crate::flash::current();
     let value = value.or_else(|| {
         flash
@@ -101,15 +102,8 @@ pub fn raw_text(value: &str) -> String {
 /// outages, wrong credentials). Put it above the submit button.
 #[component]
 pub fn FormAlert() -> impl IntoView {
-    // A refusal of this form posted without script that names no field.
-    let message = crate::flash::current()
-        .filter(|f| {
-            !matches!(
-                f.error,
-                AppError::Invalid { .. } | AppError::Conflict { .. }
-            )
-        })
-        .map(|f| f.error.to_string());
+    // A refusal of this form posted without script that names none of its fields.
+    let message = crate::flash::alert_message();
     let hidden = message.is_none();
     view! { <div class="alert alert-error form-alert" role="alert" data-form-alert="" hidden=hidden>{message}</div> }
 }
@@ -153,6 +147,7 @@ pub fn ServerForm(
         note,
     };
     provide_context(crate::flash::FormAction(action));
+    provide_context(crate::flash::ShownFields::default());
     view! {
         <form id=id method="post" action=action class=class data-testid=testid novalidate>
             {crate::auth::csrf::current().map(|token| view! {

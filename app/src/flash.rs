@@ -61,6 +61,45 @@ pub fn current() -> Option<Flash> {
     for_form(action.0)
 }
 
+/// The fields a [`crate::components::ServerForm`] has rendered so far, each with a line
+/// of its own for a refusal: a refusal naming another field (or none) goes in the form's
+/// alert instead, which comes after its fields.
+#[derive(Clone, Default)]
+pub struct ShownFields(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+/// Notes that the form the calling component is inside shows `name`'s refusals itself.
+pub fn shown(name: &str) {
+    if let Some(fields) = leptos::prelude::use_context::<ShownFields>()
+        && let Ok(mut names) = fields.0.lock()
+    {
+        names.push(name.to_owned());
+    }
+}
+
+/// The refusal for the form's alert: one that names no field the form has shown.
+pub fn alert_message() -> Option<String> {
+    let flash = current()?;
+    let field_shown = |field: &str| {
+        leptos::prelude::use_context::<ShownFields>()
+            .and_then(|fields| {
+                fields
+                    .0
+                    .lock()
+                    .ok()
+                    .map(|names| names.iter().any(|n| n == field))
+            })
+            .unwrap_or(false)
+    };
+    match &flash.error {
+        AppError::Invalid { field, .. } | AppError::Conflict { field, .. }
+            if field_shown(field) =>
+        {
+            None
+        }
+        error => Some(error.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,7 @@ pub mod windows;
 
 use auth::ui::{LoginPage, SignUpPage, UserMenu};
 use components::NotFoundPage;
+use keys::action_page::KeyActionPage;
 use keys::key_page::KeyDetailPage;
 use keys::list_page::ApiKeysPage;
 use keys::policy_page::PolicyPage;
@@ -99,6 +100,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("members/:user_id/remove") view=RemoveMemberPage />
                         <Route path=path!("keys") view=ApiKeysPage />
                         <Route path=path!("keys/:key_id") view=KeyDetailPage />
+                        <Route path=path!("keys/:key_id/confirm") view=KeyActionPage />
                         <Route path=path!("policy") view=PolicyPage />
                         <Route path=path!("permissions") view=PermissionsPage />
                         <Route path=path!("webhooks") view=WebhooksPage />

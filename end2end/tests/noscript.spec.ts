@@ -1,5 +1,5 @@
 import { expect, type Route } from "@playwright/test";
-import { newContext, PASSWORD, signUp, test, uniqueEmail, waitHydrated } from "./helpers";
+import { createKey, gotoHydrated, newContext, orgWith, PASSWORD, signUp, test, uniqueEmail, waitHydrated } from "./helpers";
 
 // Issue 28: the account forms are plain HTML forms first. Without the page's script (turned
 // off, or its bundle not loaded) they post to the server, and a refusal comes back on the
@@ -177,5 +177,52 @@ test("with JavaScript off, an owner makes organizations, renames one, switches, 
   await page.getByRole("button", { name: "Remove member" }).click();
   await expect(page).toHaveURL(new RegExp(`/orgs/${first}/settings/members$`));
   await expect(row(memberEmail)).toHaveCount(0);
+  await context.close();
+});
+
+test("with JavaScript off, a developer pauses, resumes and revokes a key, each on a page of its own", async ({ browser }) => {
+  const { keysPath, pages } = await orgWith(browser, ["developer"]);
+  await gotoHydrated(pages.developer, keysPath);
+  await createKey(pages.developer, "Plain </textarea><h1>key", "30");
+  const storageState = await pages.developer.context().storageState();
+  const context = await browser.newContext({ javaScriptEnabled: false, storageState });
+  const page = await context.newPage();
+  await page.goto(keysPath);
+  const row = page.locator("tr[data-testid=key-row]").filter({ hasText: "Plain </textarea><h1>key" });
+  const keyId = await row.getAttribute("data-key-id");
+  // Roll's reveal needs the script still: its button waits for it.
+  await expect(row.getByRole("button", { name: /^Roll key/ })).toBeDisabled();
+
+  await row.getByRole("button", { name: /^Pause key/ }).click();
+  await expect(page).toHaveURL(new RegExp(`/keys/${keyId}/confirm\\?action=pause$`));
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Pause “Plain </textarea><h1>key”?");
+  await page.getByLabel("Pause", { exact: true }).selectOption("3600");
+  await page.getByRole("button", { name: "Pause key" }).click();
+  await expect(page).toHaveURL(new RegExp(`${keysPath}$`));
+  await expect(row).toHaveAttribute("data-status", "paused");
+
+  await row.getByRole("button", { name: /^Resume key/ }).click();
+  await page.getByRole("button", { name: "Resume key" }).click();
+  await expect(page).toHaveURL(new RegExp(`${keysPath}$`));
+  await expect(row).toHaveAttribute("data-status", "active");
+
+  // Cancel changes nothing.
+  await row.getByRole("button", { name: /^Revoke key/ }).click();
+  await expect(page.getByText("This cannot be undone.")).toBeVisible();
+  await page.getByRole("link", { name: "Cancel" }).click();
+  await expect(row).toHaveAttribute("data-status", "active");
+  await row.getByRole("button", { name: /^Revoke key/ }).click();
+  await page.getByRole("button", { name: "Revoke key" }).click();
+  await expect(page).toHaveURL(new RegExp(`${keysPath}$`));
+  await expect(row).toHaveAttribute("data-status", "revoked");
+
+  // Refused (a revoked key does not pause): the reason on the same page.
+  await page.goto(`${keysPath}/${keyId}/confirm?action=pause`);
+  await page.getByRole("button", { name: "Pause key" }).click();
+  await expect(page).toHaveURL(new RegExp(`/keys/${keyId}/confirm\\?action=pause$`));
+  await expect(page.getByRole("alert")).toContainText(/revoked/i);
+  // An action no page confirms is not found.
+  const unknown = await page.goto(`${keysPath}/${keyId}/confirm?action=roll`);
+  expect(unknown?.status()).toBe(404);
   await context.close();
 });

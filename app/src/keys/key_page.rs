@@ -16,9 +16,9 @@ use super::{
     ApiKeyView, KeyStatus, RateLimit, RatePeriod, SetKeyAllowedIps, SetKeyContext, SetKeyRateLimit,
     format_date, get_api_key, key_usage, list_key_activity, relative, url_encode,
 };
-use crate::components::{AccessDeniedPage, CopyButton, FormAlert, Loading, ServerForm, raw_text};
+use crate::components::{CopyButton, FormAlert, Loading, ServerForm, raw_text};
 use crate::error::AppError;
-use crate::orgs::ui::{OrgContext, common_error, use_org_id};
+use crate::orgs::ui::{OrgContext, common_error, keys_denied, use_org_id};
 use crate::permissions::ResourceAccess;
 use crate::permissions::access_fields::AccessFields;
 use crate::permissions::rpc::{get_permission_use, get_permissions};
@@ -57,14 +57,7 @@ pub fn KeyDetailPage() -> impl IntoView {
                 };
                 let key = match key.await {
                     Ok(key) => key,
-                    Err(AppError::Forbidden) => {
-                        return view! {
-                            <AccessDeniedPage message=format!(
-                                "Your role in {} ({}) cannot see or manage API keys.", me.name, me.role.label()
-                            ) />
-                        }
-                        .into_any();
-                    }
+                    Err(AppError::Forbidden) => return keys_denied(&me),
                     Err(e) => return common_error(e),
                 };
                 let usage = match usage.await {

@@ -17,9 +17,9 @@ use super::{
     ApiKeyView, KeyPage, KeyPolicy, KeyQuery, KeyStatus, StatusFilter, format_date, list_api_keys,
     list_key_activity, org_usage, relative, url_encode,
 };
-use crate::components::{AccessDeniedPage, Loading};
+use crate::components::Loading;
 use crate::error::AppError;
-use crate::orgs::ui::{OrgContext, common_error, use_org_id};
+use crate::orgs::ui::{OrgContext, common_error, keys_denied, use_org_id};
 
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
@@ -72,11 +72,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                             <Activity events=events />
                         }.into_any()
                     }
-                    Err(AppError::Forbidden) => view! {
-                        <AccessDeniedPage message=format!(
-                            "Your role in {} ({}) cannot see or manage API keys.", me.name, me.role.label()
-                        ) />
-                    }.into_any(),
+                    Err(AppError::Forbidden) => keys_denied(&me),
                     // A filter the server refused (a hand-edited URL): the form, with the
                     // field's error, so it can be corrected.
                     Err(AppError::Invalid { field, message }) => {
@@ -401,7 +397,7 @@ fn KeyRow(
                     </span>
                 })}
             </td>
-            {key_actions(&key, policy, now)}
+            {key_actions(&org_id, &key, policy, now)}
         </tr>
     }
 }

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar;
 
+pub mod action_page;
 #[cfg(feature = "ssr")]
 pub mod allowlist;
 pub mod chart;
+pub mod confirm;
 pub mod context;
 mod dialogs;
 #[cfg(feature = "ssr")]

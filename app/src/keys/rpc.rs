@@ -132,6 +132,13 @@ mod create {
     }
 }
 
+/// After an action on a key confirmed by a form (the action's own page, posted with or
+/// without script): the keys list. The keys page's dialogs read the answer and ignore it.
+#[cfg(feature = "ssr")]
+fn back_to_keys(org_id: &str) {
+    leptos_axum::redirect(&format!("/orgs/{org_id}/settings/keys"));
+}
+
 /// Applies `change` to one key of the organization, as the caller (the body of every
 /// server function that changes a key without a new secret).
 #[cfg(feature = "ssr")]
@@ -159,7 +166,9 @@ pub async fn set_key_rate_limit(
 #[server(prefix = "/rpc", endpoint = "revoke_api_key")]
 pub async fn revoke_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::revoke_key(&state.db, &state.verifier, &manager, KeyId(&key_id)).await?)
+    let key = service::revoke_key(&state.db, &state.verifier, &manager, KeyId(&key_id)).await?;
+    back_to_keys(&org_id);
+    Ok(key)
 }
 
 #[server(prefix = "/rpc", endpoint = "roll_api_key")]
@@ -183,35 +192,62 @@ pub async fn roll_api_key(
 
 #[server(prefix = "/rpc", endpoint = "end_key_overlap")]
 pub async fn end_key_overlap(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
-    change(&org_id, &key_id, service::KeyChange::EndOverlap).await
+    let key = change(&org_id, &key_id, service::KeyChange::EndOverlap).await?;
+    back_to_keys(&org_id);
+    Ok(key)
 }
 
 #[server(prefix = "/rpc", endpoint = "pause_api_key")]
 pub async fn pause_api_key(
     org_id: String,
     key_id: String,
-    // RFC 3339; none: until resumed.
+    // RFC 3339; none: until resumed (or `for_seconds`).
     until: Option<String>,
+    // Seconds from now, as the confirmation page offers it without script (at most a
+    // year); none or empty: until resumed.
+    #[server(default)] for_seconds: Option<String>,
 ) -> Result<ApiKeyView, AppError> {
     let until = match until.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-        None => None,
         Some(text) => Some(
             DateTime::parse_from_rfc3339(text)
                 .map_err(|_| AppError::invalid("until", "Pick a date and time."))?
                 .with_timezone(&Utc),
         ),
+        None => match for_seconds
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(text) => {
+                let seconds = text
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|s| (60..=366 * 86_400).contains(s))
+                    .ok_or_else(|| {
+                        AppError::invalid("for_seconds", "Choose how long to pause the key.")
+                    })?;
+                Some(Utc::now() + chrono::Duration::seconds(seconds))
+            }
+        },
     };
-    change(&org_id, &key_id, service::KeyChange::Pause { until }).await
+    let key = change(&org_id, &key_id, service::KeyChange::Pause { until }).await?;
+    back_to_keys(&org_id);
+    Ok(key)
 }
 
 #[server(prefix = "/rpc", endpoint = "resume_api_key")]
 pub async fn resume_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
-    change(&org_id, &key_id, service::KeyChange::Resume).await
+    let key = change(&org_id, &key_id, service::KeyChange::Resume).await?;
+    back_to_keys(&org_id);
+    Ok(key)
 }
 
 #[server(prefix = "/rpc", endpoint = "shorten_api_key")]
 pub async fn shorten_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
-    change(&org_id, &key_id, service::KeyChange::ShortenToPolicy).await
+    let key = change(&org_id, &key_id, service::KeyChange::ShortenToPolicy).await?;
+    back_to_keys(&org_id);
+    Ok(key)
 }
 
 /// The organization's key policy, for any member.

@@ -26,6 +26,22 @@ pub fn common_error(error: AppError) -> AnyView {
     }
 }
 
+/// The access-denied page for what the caller's role in `org` cannot do ("manage
+/// members").
+pub fn role_denied(org: &OrgSummary, what: &str) -> AnyView {
+    view! {
+        <AccessDeniedPage message=format!(
+            "Your role in {} ({}) cannot {what}.", org.name, org.role.label()
+        ) />
+    }
+    .into_any()
+}
+
+/// [`role_denied`] for the pages of API keys.
+pub fn keys_denied(org: &OrgSummary) -> AnyView {
+    role_denied(org, "see or manage API keys")
+}
+
 #[component]
 pub fn OrgsPage() -> impl IntoView {
     let orgs = Resource::new(|| (), |_| list_my_orgs());
@@ -277,11 +293,7 @@ pub fn MembersPage() -> impl IntoView {
                             <AddMemberForm org_id=me.id.clone() granter=me.role />
                         </section>
                     }.into_any(),
-                    Err(AppError::Forbidden) => view! {
-                        <AccessDeniedPage message=format!(
-                            "Your role in {} ({}) cannot manage members.", me.name, me.role.label()
-                        ) />
-                    }.into_any(),
+                    Err(AppError::Forbidden) => role_denied(&me, "manage members"),
                     Err(e) => common_error(e),
                 }
             })}
@@ -446,21 +458,19 @@ pub fn RemoveMemberPage() -> impl IntoView {
                     Ok(org) => org,
                     Err(e) => return common_error(e),
                 };
-                let denied = |what: &str| view! {
-                    <AccessDeniedPage message=format!(
-                        "Your role in {} ({}) cannot {what}.", me.name, me.role.label()
-                    ) />
-                }.into_any();
                 let member = match members.await {
                     Ok(list) => list.into_iter().find(|m| m.user_id == user_id.get_untracked()),
-                    Err(AppError::Forbidden) => return denied("manage members"),
+                    Err(AppError::Forbidden) => return role_denied(&me, "manage members"),
                     Err(e) => return common_error(e),
                 };
                 let Some(member) = member else {
                     return view! { <NotFoundPage /> }.into_any();
                 };
                 if !me.role.can_administer(member.role) {
-                    return denied(&format!("remove a member whose role is {}", member.role.label()));
+                    return role_denied(
+                        &me,
+                        &format!("remove a member whose role is {}", member.role.label()),
+                    );
                 }
                 let (keys, hooks) = match (keys.await, hooks.await) {
                     (Ok(keys), Ok(hooks)) => (keys, hooks),

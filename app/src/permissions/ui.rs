@@ -14,9 +14,9 @@ use super::rpc::{
     DeletePermission, DeleteRole, PermissionsView, PutPermission, PutRole, SetRouteRules,
     get_permissions,
 };
-use crate::components::{AccessDeniedPage, Field, FormAlert, Loading, ServerForm, TextAreaField};
+use crate::components::{Field, FormAlert, Loading, ServerForm, TextAreaField};
 use crate::error::AppError;
-use crate::orgs::ui::{OrgContext, common_error, use_org_id};
+use crate::orgs::ui::{OrgContext, common_error, keys_denied, use_org_id};
 
 #[component]
 pub fn PermissionsPage() -> impl IntoView {
@@ -32,14 +32,7 @@ pub fn PermissionsPage() -> impl IntoView {
                 };
                 let page = match view.await {
                     Ok(page) => page,
-                    Err(AppError::Forbidden) => {
-                        return view! {
-                            <AccessDeniedPage message=format!(
-                                "Your role in {} ({}) cannot see or manage API keys.", me.name, me.role.label()
-                            ) />
-                        }
-                        .into_any();
-                    }
+                    Err(AppError::Forbidden) => return keys_denied(&me),
                     Err(e) => return common_error(e),
                 };
                 view! { <Permissions page=page org_id=org_id.get_untracked() /> }.into_any()

@@ -13,10 +13,10 @@ use leptos::prelude::*;
 use super::{
     DeliveryStatus, DeliveryView, EVENT_TYPES, EndpointView, list_webhook_deliveries, list_webhooks,
 };
-use crate::components::{AccessDeniedPage, Loading};
+use crate::components::Loading;
 use crate::error::AppError;
 use crate::keys::relative;
-use crate::orgs::ui::{OrgContext, common_error, use_org_id};
+use crate::orgs::ui::{OrgContext, common_error, role_denied, use_org_id};
 
 #[component]
 pub fn WebhooksPage() -> impl IntoView {
@@ -41,12 +41,7 @@ pub fn WebhooksPage() -> impl IntoView {
                             <WebhooksIsland org_id=me.id.clone() />
                         }.into_any()
                     }
-                    Err(AppError::Forbidden) => view! {
-                        <AccessDeniedPage message=format!(
-                            "Your role in {} ({}) cannot manage webhooks: owners and admins can.",
-                            me.name, me.role.label()
-                        ) />
-                    }.into_any(),
+                    Err(AppError::Forbidden) => role_denied(&me, "manage webhooks: owners and admins can"),
                     Err(e) => common_error(e),
                 }
             })}

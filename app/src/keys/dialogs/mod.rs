@@ -5,12 +5,14 @@
 //! (module `script`). The bundle so carries no view code for them (issue 12 §2): the two
 //! dialogs as Leptos views were an eighth of the wasm.
 //!
-//! Without wasm the buttons stay disabled, as every island's controls do until live.
+//! Without wasm the create and roll buttons stay disabled, as every island's controls do
+//! until live; the other row buttons open their action's page (`action_page`).
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use crate::calendar;
+use crate::keys::confirm::KeyAction;
 use crate::permissions::ResourceAccess;
 use crate::permissions::access_fields::AccessFields;
 
@@ -56,6 +58,7 @@ fn expiry_preview(expiry: &str, custom_date: &str, now: i64) -> String {
 
 /// A row's actions. The cell carries what the confirm dialog says about its key.
 pub(crate) fn key_actions(
+    org_id: &str,
     key: &ApiKeyView,
     policy: KeyPolicy,
     now: DateTime<Utc>,
@@ -63,8 +66,50 @@ pub(crate) fn key_actions(
     let live = key.status.is_live();
     let paused = key.status == KeyStatus::Paused;
     let name = key.name.clone();
-    // The shortening, worded here: the policy and the clock are the server's.
-    let shorten = (live && key.exceeds_policy)
+    let shorten = shortening(key, policy, now);
+    // Without script each button but Roll opens its action's page (a GET form, the
+    // action in its query); with it, the dialog below (the script takes the click).
+    let button = move |action: KeyAction, label: &'static str, aria: String, danger: bool| {
+        let class = if danger {
+            "btn btn-danger-outline btn-small"
+        } else {
+            "btn btn-secondary btn-small"
+        };
+        let by_page = KeyAction::CONFIRMED_BY_PAGE.contains(&action);
+        view! {
+            <button type=if by_page { "submit" } else { "button" } name="action" value=action.as_str()
+                class=class data-action=action.as_str() aria-label=aria disabled=!by_page>{label}</button>
+        }
+    };
+    view! {
+        <td class="actions" data-key=key.id.clone() data-name=name.clone() data-hint=key.hint.clone()
+            data-rolling-hint=key.rolling.as_ref().map(|r| r.hint.clone())
+            data-shorten=shorten.clone()>
+            <form method="get" action=action_page_path(org_id, &key.id) class="row-actions">
+                {live.then(|| button(KeyAction::Roll, "Roll", format!("Roll key {name}"), false))}
+                {key.rolling.is_some().then(|| button(KeyAction::EndOverlap, "End overlap now", format!("End overlap now for key {name}"), false))}
+                {(live && !paused).then(|| button(KeyAction::Pause, "Pause", format!("Pause key {name}"), false))}
+                {paused.then(|| button(KeyAction::Resume, "Resume", format!("Resume key {name}"), false))}
+                {shorten.is_some().then(|| button(KeyAction::Shorten, "Shorten to policy", format!("Shorten key {name} to policy"), false))}
+                {(key.status != KeyStatus::Revoked).then(|| button(KeyAction::Revoke, "Revoke", format!("Revoke key {name}"), true))}
+            </form>
+        </td>
+    }
+}
+
+/// The page that confirms an action on a key without script (`?action=revoke`).
+pub(crate) fn action_page_path(org_id: &str, key_id: &str) -> String {
+    format!("/orgs/{org_id}/settings/keys/{key_id}/confirm")
+}
+
+/// What shortening a key to the policy would do, worded here (the policy and the clock are
+/// the server's); `None` when the key is within the policy.
+pub(crate) fn shortening(
+    key: &ApiKeyView,
+    policy: KeyPolicy,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    (key.status.is_live() && key.exceeds_policy)
         .then(|| policy.shortened(key.expires_at, now))
         .flatten()
         .map(|at| {
@@ -76,29 +121,7 @@ pub(crate) fn key_actions(
                     .map(format_date)
                     .unwrap_or_else(|| "never".into())
             )
-        });
-    let button = move |action: &'static str, label: &'static str, aria: String, danger: bool| {
-        let class = if danger {
-            "btn btn-danger-outline btn-small"
-        } else {
-            "btn btn-secondary btn-small"
-        };
-        view! {
-            <button type="button" class=class data-action=action aria-label=aria disabled=true>{label}</button>
-        }
-    };
-    view! {
-        <td class="actions" data-key=key.id.clone() data-name=name.clone() data-hint=key.hint.clone()
-            data-rolling-hint=key.rolling.as_ref().map(|r| r.hint.clone())
-            data-shorten=shorten.clone()>
-            {live.then(|| button("roll", "Roll", format!("Roll key {name}"), false))}
-            {key.rolling.is_some().then(|| button("end-overlap", "End overlap now", format!("End overlap now for key {name}"), false))}
-            {(live && !paused).then(|| button("pause", "Pause", format!("Pause key {name}"), false))}
-            {paused.then(|| button("resume", "Resume", format!("Resume key {name}"), false))}
-            {shorten.is_some().then(|| button("shorten", "Shorten to policy", format!("Shorten key {name} to policy"), false))}
-            {(key.status != KeyStatus::Revoked).then(|| button("revoke", "Revoke", format!("Revoke key {name}"), true))}
-        </td>
-    }
+        })
 }
 
 /// A button that opens the create dialog ("Create key", "Create your first key").

@@ -11,89 +11,20 @@ use leptos::server_fn::ServerFn;
 use crate::dom::{by_id, call, checked, set_busy, set_hidden, set_text, value};
 
 use crate::calendar;
+use crate::keys::confirm::{KeyAction as Confirm, KeyTarget, hint_after};
 use crate::keys::{
     EndKeyOverlap, OVERLAP_CHOICES, PauseApiKey, ResumeApiKey, RevokeApiKey, RollApiKey,
     ShortenApiKey, format,
 };
 use crate::navigation::leaving;
 
-use super::{Shared, close, closed, dialog, hint_after, reset_create, reveal, revealed};
-
-/// What the confirm dialog does to its key.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Confirm {
-    Revoke,
-    Roll,
-    Pause,
-    EndOverlap,
-    Shorten,
-}
-
-impl Confirm {
-    fn from_action(action: &str) -> Option<Self> {
-        Some(match action {
-            "revoke" => Self::Revoke,
-            "roll" => Self::Roll,
-            "pause" => Self::Pause,
-            "end-overlap" => Self::EndOverlap,
-            "shorten" => Self::Shorten,
-            _ => return None,
-        })
-    }
-
-    /// The confirm button's label, idle and while sending.
-    fn labels(self) -> (&'static str, &'static str) {
-        match self {
-            Self::Revoke => ("Revoke key", "Revoking…"),
-            Self::Roll => ("Roll key", "Rolling…"),
-            Self::Pause => ("Pause key", "Pausing…"),
-            Self::EndOverlap => ("End overlap now", "Ending…"),
-            Self::Shorten => ("Shorten to policy", "Shortening…"),
-        }
-    }
-}
+use super::{Shared, close, closed, dialog, reset_create, reveal, revealed};
 
 /// The key a row's button is about, as its cell carries it.
 #[derive(Clone, Default)]
 pub(super) struct Target {
     id: String,
-    name: String,
-    hint: String,
-    /// The old secret's hint while the key is rolling.
-    rolling_hint: Option<String>,
-    shorten: Option<String>,
-}
-
-impl Target {
-    fn title(&self, kind: Confirm) -> String {
-        let name = &self.name;
-        match kind {
-            Confirm::Revoke => format!("Revoke “{name}”?"),
-            Confirm::Roll => format!("Roll “{name}”?"),
-            Confirm::Pause => format!("Pause “{name}”?"),
-            Confirm::EndOverlap => format!("End the overlap of “{name}” now?"),
-            Confirm::Shorten => format!("Shorten “{name}” to the key policy?"),
-        }
-    }
-
-    fn body(&self, kind: Confirm) -> String {
-        match kind {
-            Confirm::Revoke if self.rolling_hint.is_some() => {
-                "Requests using this key, with its new or its old secret, will fail right away. This cannot be undone.".to_owned()
-            }
-            Confirm::Revoke => {
-                "Requests using this key will fail right away. This cannot be undone.".to_owned()
-            }
-            Confirm::Roll => "A new secret is issued for this key: same name, scopes, expiry and usage history. The new secret is yours: its rights follow your role.".to_owned(),
-            Confirm::Pause => "Requests using this key are refused with “key_paused” until it resumes. Nothing else about the key changes.".to_owned(),
-            Confirm::EndOverlap => format!(
-                "The old secret{} stops working right away; the new secret{} keeps working.",
-                hint_after(self.rolling_hint.as_deref().unwrap_or_default()),
-                hint_after(&self.hint)
-            ),
-            Confirm::Shorten => self.shorten.clone().unwrap_or_default(),
-        }
-    }
+    key: KeyTarget,
 }
 
 /// The end of a pause chosen in the dialog, as RFC 3339 (`None`: until resumed). A
@@ -156,25 +87,28 @@ pub(super) fn row_action(page: &Shared, button: &Element) {
     let data = |name: &str| cell.get_attribute(name);
     let target = Target {
         id: data("data-key").unwrap_or_default(),
-        name: data("data-name").unwrap_or_default(),
-        hint: data("data-hint").unwrap_or_default(),
-        rolling_hint: data("data-rolling-hint"),
-        shorten: data("data-shorten"),
+        key: KeyTarget {
+            name: data("data-name").unwrap_or_default(),
+            hint: data("data-hint").unwrap_or_default(),
+            rolling_hint: data("data-rolling-hint"),
+            shorten: data("data-shorten"),
+        },
     };
     let action = button.get_attribute("data-action").unwrap_or_default();
-    if action == "resume" {
-        return resume(page, cell, button.clone(), target);
-    }
-    let Some(kind) = Confirm::from_action(&action) else {
+    let Some(kind) = Confirm::parse(&action) else {
         return;
     };
-    set_text("confirm-title", &target.title(kind));
-    set_text("confirm-body", &target.body(kind));
+    if kind == Confirm::Resume {
+        return resume(page, cell, button.clone(), target);
+    }
+    set_text("confirm-title", &target.key.title(kind));
+    set_text("confirm-body", &target.key.body(kind));
     set_hidden("overlap-choices", kind != Confirm::Roll);
     if let Some(zero) = by_id("overlap-0").and_then(|e| e.dyn_into::<HtmlInputElement>().ok()) {
         zero.set_checked(true);
     }
     let older = target
+        .key
         .rolling_hint
         .as_deref()
         .filter(|_| kind == Confirm::Roll)
@@ -263,6 +197,7 @@ pub(super) fn confirm(page: &Shared) {
             }
             Confirm::EndOverlap => call(EndKeyOverlap::PATH, &key).await.map(|_| None),
             Confirm::Shorten => call(ShortenApiKey::PATH, &key).await.map(|_| None),
+            Confirm::Resume => call(ResumeApiKey::PATH, &key).await.map(|_| None),
         };
         page.busy.set(false);
         set_busy("confirm-go", false, idle);

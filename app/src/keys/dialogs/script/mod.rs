@@ -28,16 +28,8 @@ use crate::validate;
 
 mod confirm_dialog;
 
-use confirm_dialog::{Confirm, Target, confirm, row_action};
-
-/// A hint inside a sentence, with the space before it: " kg_Azw6…", or nothing.
-fn hint_after(hint: &str) -> String {
-    if hint.is_empty() {
-        String::new()
-    } else {
-        format!(" {hint}…")
-    }
-}
+use crate::keys::confirm::KeyAction as Confirm;
+use confirm_dialog::{Target, confirm, row_action};
 
 struct Page {
     org_id: String,
@@ -85,6 +77,8 @@ pub(super) fn attach(org_id: String, policy: KeyPolicy, access_ids: Vec<String>)
             if closest(&ev, "[data-open-create]").is_some() {
                 open_create();
             } else if let Some(button) = closest(&ev, "button[data-action]") {
+                // A submit button of the row's GET form: the dialog, not the page.
+                ev.prevent_default();
                 row_action(&page, &button);
             }
         });
