@@ -30,12 +30,7 @@ test("with JavaScript off, a new user signs up past a refusal, logs out and logs
   await expect(page.locator("#field-email-error")).toHaveText("");
   await expect(page.locator("#field-email")).toHaveValue("");
 
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Display name").fill(name);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await expect(page).toHaveURL(/\/orgs$/);
-  await expect(page.getByTestId("user-name")).toHaveText(name);
+  await signUp(page, email, name, { script: false });
 
   await page.getByRole("button", { name: "Log out" }).click();
   await expect(page).toHaveURL(/\/login$/);

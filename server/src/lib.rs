@@ -18,6 +18,24 @@ pub mod upstream;
 pub mod webhook_http;
 pub mod webhook_worker;
 
+/// What the crate's unit tests share.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use http::{HeaderMap, HeaderName, HeaderValue};
+
+    /// A header map of these pairs (a name may come more than once).
+    pub fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        map
+    }
+}
+
 use app::state::AppState;
 use leptos::prelude::LeptosOptions;
 use std::future::Future;

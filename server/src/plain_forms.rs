@@ -300,17 +300,7 @@ pub fn clear(cookie: &FlashCookie, response: &mut Response) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.append(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        map
-    }
+    use crate::test_util::headers;
 
     fn cookie() -> FlashCookie {
         FlashCookie::new(&Secret::new("0123456789abcdef0123456789abcdef"), false)
