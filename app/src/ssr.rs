@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::ConnectInfo;
 use hmac::{Hmac, Mac};
 use leptos::prelude::*;
-use sea_orm::DbErr;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
 use sha2::Sha256;
 
 use crate::error::AppError;
@@ -112,6 +112,23 @@ pub fn set_page_status(status: http::StatusCode) {
     }
 }
 
+/// Starts a transaction that will write. On SQLite it takes the write lock at once, as
+/// `BEGIN IMMEDIATE` does (sea-orm only issues a deferred `BEGIN`): a deferred
+/// transaction that reads and then writes fails at once with SQLITE_BUSY ("database is
+/// locked") when another connection committed in between, and no busy timeout helps it,
+/// because its snapshot is already stale. Taking the lock first makes it wait its turn
+/// (up to the pool's busy timeout) and then see the latest data. The statement touches no
+/// row: an `UPDATE` takes the lock when it starts, whatever its `WHERE` matches.
+/// PostgreSQL needs nothing: its writers wait on the rows they touch.
+pub async fn begin_write(db: &impl TransactionTrait) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DbBackend::Sqlite {
+        txn.execute_unprepared("UPDATE seaql_migrations SET version = version WHERE 0")
+            .await?;
+    }
+    Ok(txn)
+}
+
 /// How a database error should be answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbFailure {
@@ -141,6 +158,12 @@ pub fn classify(err: &DbErr) -> DbFailure {
         Sqlx::Database(db) => {
             let code = db.code().unwrap_or_default();
             match code.as_ref() {
+                // SQLite: SQLITE_BUSY (5, and its extended codes), the write lock still
+                // held by another connection after the busy timeout: try again later.
+                "5" => DbFailure::Unavailable,
+                c if c.parse::<u32>().is_ok_and(|n| n > 255 && n & 0xff == 5) => {
+                    DbFailure::Unavailable
+                }
                 // SQLite: SQLITE_FULL (13, and its extended codes).
                 "13" => DbFailure::Full,
                 // SQLite: SQLITE_IOERR (10), SQLITE_CANTOPEN (14), SQLITE_NOTADB (26) and

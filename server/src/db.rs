@@ -95,3 +95,72 @@ async fn postgres(url: &str) -> Result<DatabaseConnection, DbErr> {
         .sqlx_logging(false);
     Database::connect(options).await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
+
+    use super::*;
+
+    async fn read_counter(txn: &DatabaseTransaction) -> i64 {
+        let sql = Statement::from_string(DbBackend::Sqlite, "SELECT n FROM counter");
+        let row = txn.query_one(sql).await.unwrap().unwrap();
+        row.try_get("", "n").unwrap()
+    }
+
+    async fn write_counter(txn: &DatabaseTransaction, n: i64) -> Result<(), DbErr> {
+        txn.execute_unprepared(&format!("UPDATE counter SET n = {n}"))
+            .await
+            .map(drop)
+    }
+
+    /// Two transactions that each read a counter and then write it back one higher,
+    /// overlapping, on the server's own SQLite pool: the second waits for the first and
+    /// sees its write, so both commit and nothing is lost. With a deferred `BEGIN`, the
+    /// second would commit while the first waits, and the first's write would then fail
+    /// at once with "database is locked" (its snapshot is stale), answered 500.
+    #[tokio::test]
+    async fn overlapping_read_then_write_transactions_both_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new().filename(dir.path().join("keygate.db"));
+        let db = sqlite(options, None).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        db.execute_unprepared("CREATE TABLE counter (n INTEGER NOT NULL)")
+            .await
+            .unwrap();
+        db.execute_unprepared("INSERT INTO counter VALUES (0)")
+            .await
+            .unwrap();
+
+        let first = app::ssr::begin_write(&db).await.unwrap();
+        let seen_first = read_counter(&first).await;
+        let second = tokio::spawn({
+            let db = db.clone();
+            async move {
+                let txn = app::ssr::begin_write(&db).await?;
+                let seen = read_counter(&txn).await;
+                write_counter(&txn, seen + 1).await?;
+                txn.commit().await
+            }
+        });
+        // Time for the second to run as far as it can while the first is open.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        write_counter(&first, seen_first + 1)
+            .await
+            .expect("the first transaction's write");
+        first.commit().await.unwrap();
+        second.await.unwrap().expect("the second transaction");
+
+        let after = db
+            .query_one(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT n FROM counter",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(after.try_get::<i64>("", "n").unwrap(), 2, "no update lost");
+    }
+}

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
 use super::events::{self, KeyEvent, Revocation, SYSTEM_ACTOR};
 use super::lifecycle::now;
@@ -74,7 +74,7 @@ pub async fn revoke_idle_keys(
     for (key, days) in candidates {
         let now = now();
         let cutoff = now - chrono::Duration::days(i64::from(days));
-        let txn = db.begin().await?;
+        let txn = crate::ssr::begin_write(db).await?;
         let res = api_key::Entity::update_many()
             .col_expr(api_key::Column::RevokedAt, Expr::value(now))
             .col_expr(api_key::Column::RevokedBy, Expr::value(SYSTEM_ACTOR))

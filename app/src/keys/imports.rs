@@ -8,9 +8,7 @@
 
 use base64::Engine;
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use serde::Deserialize;
 
 use super::KeyPolicy;
@@ -323,7 +321,7 @@ pub async fn import(
             }
         })
         .collect();
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     for chunk in rows.chunks(INSERT_CHUNK) {
         api_key::Entity::insert_many(chunk.iter().cloned().map(api_key::ActiveModel::from))
             .exec_without_returning(&txn)

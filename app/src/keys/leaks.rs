@@ -7,7 +7,7 @@
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 
 use super::events::{self, KeyEvent, LEAK_ACTOR, Revocation};
@@ -104,7 +104,7 @@ pub async fn revoke_leaked(
             matches = matches.add(api_key::Column::ImportDigest.eq(sha.as_str()));
         }
         let now = Utc::now().trunc_subsecs(6);
-        let txn = db.begin().await?;
+        let txn = crate::ssr::begin_write(db).await?;
         let Some(key) = api_key::Entity::find().filter(matches).one(&txn).await? else {
             txn.rollback().await?;
             continue;

@@ -9,7 +9,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, TransactionTrait,
+    QueryFilter,
 };
 
 use super::context::KeyContext;
@@ -154,7 +154,7 @@ pub async fn create_key_with(
         ..api_key::Model::new_in(manager.org_id(), manager.user_id(), now)
     };
     let creator = names(db, [row.created_by.clone()]).await?;
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     api_key::Entity::insert(api_key::ActiveModel::from(row.clone()))
         .exec_without_returning(&txn)
         .await?;
@@ -219,7 +219,7 @@ pub async fn roll_key(
         });
     }
     let now = now();
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     let key = locked_key(&txn, manager, key_id).await?;
     if !Scopes::from_stored(&key.scopes).is_subset_of(manager.limit) {
         return Err(KeyError::BroaderScopes);
@@ -639,7 +639,7 @@ pub async fn change_key(
 ) -> Result<ApiKeyView, KeyError> {
     let key_id = key_id.0;
     let now = now();
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     let key = locked_key(&txn, manager, key_id).await?;
     let policy = org_policy(&txn, OrgId(manager.org_id())).await?;
     let template = change.clone();

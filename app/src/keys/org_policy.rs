@@ -3,10 +3,7 @@
 
 use chrono::SubsecRound;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
 use super::KeyPolicy;
 use super::manager::KeyError;
@@ -68,7 +65,7 @@ pub async fn set_policy(
     }
     let to_column = |d: Option<u32>| d.and_then(|d| i32::try_from(d).ok());
     let now = chrono::Utc::now().trunc_subsecs(6);
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     let res = organization::Entity::update_many()
         .col_expr(
             organization::Column::MaxKeyDays,

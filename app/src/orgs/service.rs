@@ -5,7 +5,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, SqlErr, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, SqlErr,
 };
 
 use super::access::{OrgAdmin, OrgError, OrgMember, parse_stored_role};
@@ -31,7 +31,7 @@ pub async fn create_org(
     let name = org_name(name)?;
     let id = crate::ssr::random_id("org");
     let now = chrono::Utc::now();
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     organization::ActiveModel {
         id: Set(id.clone()),
         name: Set(name.clone()),
@@ -184,7 +184,7 @@ pub async fn add_member(
         role: Set(role.as_str().to_owned()),
         created_at: Set(now),
     };
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     lock_org(&txn, org_id).await?;
     match membership::Entity::insert(row.clone())
         .exec_without_returning(&txn)
@@ -301,7 +301,7 @@ pub async fn change_role(
 ) -> Result<MemberView, OrgError> {
     let user_id = user_id.0;
     let org_id = admin.member().org_id.as_str();
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     let (target, current) = locked_target(&txn, org_id, user_id).await?;
     let caller = caller_role_now(&txn, admin).await?;
     if !caller.can_administer(current) || !caller.can_administer(role) {
@@ -356,7 +356,7 @@ pub async fn remove_member(
 ) -> Result<(), OrgError> {
     let user_id = user_id.0;
     let org_id = admin.member().org_id.as_str();
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     let (_, current) = locked_target(&txn, org_id, user_id).await?;
     if !caller_role_now(&txn, admin).await?.can_administer(current) {
         return Err(OrgError::Forbidden);

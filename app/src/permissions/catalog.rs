@@ -7,7 +7,7 @@ use chrono::{SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    QueryFilter, QueryOrder,
 };
 
 use super::routes::{MAX_RULES, RouteRule, RouteRules, SavedRule, Unmatched};
@@ -135,7 +135,7 @@ pub async fn put_permission(
     super::check_permission_name(name).map_err(|m| invalid("name", m))?;
     let text = description(text)?;
     let org_id = &admin.member().org_id;
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     let existing = permission::Entity::find_by_id((org_id.clone(), name.to_owned()))
         .one(&txn)
         .await?;
@@ -237,7 +237,7 @@ pub async fn delete_permission(
     name: &str,
 ) -> Result<(), CatalogError> {
     let org_id = &admin.member().org_id;
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     if permission::Entity::find_by_id((org_id.clone(), name.to_owned()))
         .one(&txn)
         .await?
@@ -319,7 +319,7 @@ pub async fn put_role(
         ));
     }
     let org_id = &admin.member().org_id;
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     let current = catalog(&txn, OrgId(org_id)).await?;
     current
         .check_grants(&grants)
@@ -388,7 +388,7 @@ pub async fn delete_role(
     name: &str,
 ) -> Result<(), CatalogError> {
     let org_id = &admin.member().org_id;
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     let res = permission_role::Entity::find_by_id((org_id.clone(), name.to_owned()))
         .one(&txn)
         .await?;
@@ -504,7 +504,7 @@ pub async fn set_route_rules(
         }
         checked.push(rule);
     }
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     let current = catalog(&txn, OrgId(&org_id)).await?;
     for (i, rule) in checked.iter().enumerate() {
         if let Some(unknown) = rule
@@ -669,7 +669,7 @@ pub async fn set_upstreams(
         checked.push(UpstreamView { prefix, url });
     }
     let org_id = admin.member().org_id.clone();
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     upstream::Entity::delete_many()
         .filter(upstream::Column::OrgId.eq(&org_id))
         .exec(&txn)

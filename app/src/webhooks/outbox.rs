@@ -16,7 +16,7 @@ use hmac::Mac;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use serde_json::{Value, json};
 
@@ -479,7 +479,7 @@ pub async fn queue_expiry_events(
         if let Some(days) = notice {
             data["notice_days"] = json!(days);
         }
-        let txn = db.begin().await?;
+        let txn = crate::ssr::begin_write(db).await?;
         let id = emit(&txn, &key.org_id, kind, data, Some(dedupe)).await?;
         txn.commit().await?;
         written += usize::from(id.is_some());

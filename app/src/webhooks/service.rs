@@ -7,7 +7,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use serde_json::json;
 
@@ -243,7 +243,7 @@ pub async fn create_endpoint(
         disabled_reason: None,
     };
     let db = &state.db;
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = crate::ssr::begin_write(db).await.map_err(db_error)?;
     let existing = org_endpoints(&txn, org_id).await.map_err(db_error)?;
     if existing.len() >= MAX_ENDPOINTS {
         return Err(AppError::conflict(
@@ -302,7 +302,7 @@ pub async fn delete_endpoint(
     admin: &OrgAdmin,
     endpoint_id: &str,
 ) -> Result<(), AppError> {
-    let txn = db.begin().await.map_err(db_error)?;
+    let txn = crate::ssr::begin_write(db).await.map_err(db_error)?;
     // A write first: on SQLite a transaction that reads and then writes cannot wait for
     // the webhook sender's write in between (its snapshot is stale, SQLITE_BUSY), while
     // one that starts by writing waits its turn. Only this organization's rows go.
@@ -336,7 +336,7 @@ pub async fn send_test(
     admin: &OrgAdmin,
     endpoint_id: &str,
 ) -> Result<String, AppError> {
-    let txn = state.db.begin().await.map_err(db_error)?;
+    let txn = crate::ssr::begin_write(&state.db).await.map_err(db_error)?;
     let endpoint = find_endpoint(&txn, admin, endpoint_id).await?;
     if let Some(reason) = &endpoint.disabled_reason {
         return Err(AppError::conflict(

@@ -56,7 +56,7 @@ impl Verifier {
             return Ok(());
         }
         let written = async {
-            let txn = db.begin().await?;
+            let txn = crate::ssr::begin_write(db).await?;
             for (id, n) in &counts {
                 route_rule::Entity::update_many()
                     .col_expr(
@@ -104,7 +104,7 @@ pub async fn write(
     batch: &Batch,
     label: &(impl Fn(&str) -> Option<std::sync::Arc<RuleLabel>> + Sync),
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::ssr::begin_write(db).await?;
     for (meter, used) in &batch.last_used {
         let Some(at) = DateTime::from_timestamp(*used, 0) else {
             continue;
