@@ -31,14 +31,15 @@ pub fn Field(
     // the refusal beside its field.
     crate::flash::shown(&name);
     let flash = crate::flash::current();
-    let value = value.or_else(|| {
-        flash
-            .as_ref()
-            .and_then(|f| f.value(&name))
-            .filter(|_| crate::flash::kept(&name))
-            .map(str::to_owned)
-    });
-    let error = flash.and_then(|f| f.error.field_message(&name));
+    // What was typed wins over what the page would show.
+    let value = flash
+        .as_ref()
+        .filter(|f| f.error.is_some())
+        .and_then(|f| f.value(&name))
+        .filter(|_| crate::flash::kept(&name))
+        .map(str::to_owned)
+        .or(value);
+    let error = flash.and_then(|f| f.field_message(&name));
     let invalid = if error.is_some() { "true" } else { "false" };
     view! {
         <div class="field">
@@ -54,7 +55,8 @@ pub fn Field(
 
 /// A labelled `<textarea>`, as [`Field`] is an input: its hint (the children, which may
 /// hold code) in `{id}-hint`, its error line in `{id}-error`, and its value written
-/// through [`raw_text`].
+/// through [`raw_text`]. Inside a [`ServerForm`], it shows that form's refusal as [`Field`]
+/// does.
 #[component]
 pub fn TextAreaField(
     id: &'static str,
@@ -67,14 +69,18 @@ pub fn TextAreaField(
 ) -> impl IntoView {
     let error_id = format!("{id}-error");
     let hint_id = format!("{id}-hint");
+    // The answer to this form refused without script: what was typed, and why.
+    let value = crate::flash::kept_value(name).unwrap_or(value);
+    let error = crate::flash::field_error(name);
+    let invalid = if error.is_some() { "true" } else { "false" };
     view! {
         <div class="field">
             <label for=id>{label}</label>
             <textarea id=id name=name rows=rows.to_string() spellcheck="false" autocomplete="off"
-                data-field=name aria-invalid="false" aria-describedby=format!("{error_id} {hint_id}")
+                data-field=name aria-invalid=invalid aria-describedby=format!("{error_id} {hint_id}")
                 placeholder=placeholder>{raw_text(&value)}</textarea>
             <p class="field-hint" id=hint_id>{children()}</p>
-            <p class="field-error" id=error_id data-for=name aria-live="polite"></p>
+            <p class="field-error" id=error_id data-for=name aria-live="polite">{error}</p>
         </div>
     }
 }
@@ -108,6 +114,42 @@ pub fn FormAlert() -> impl IntoView {
     view! { <div class="alert alert-error form-alert" role="alert" data-form-alert="" hidden=hidden>{message}</div> }
 }
 
+/// A field's error line (`id`, for the field's `aria-describedby`): filled on the page
+/// that answers its form refused without script, and by [`ServerFormScript`] after a
+/// refusal in place. Inside a [`ServerForm`].
+#[component]
+pub fn FieldError(id: &'static str, field: &'static str) -> impl IntoView {
+    let error = crate::flash::field_error(field);
+    view! { <p class="field-error" id=id data-for=field aria-live="polite">{error}</p> }
+}
+
+/// Where a [`ServerForm`] says what was saved: `note`, worded by the server from what the
+/// page shows. Filled by [`ServerFormScript`] after a save in place, and on the page that
+/// answers the form posted without script and accepted.
+#[component]
+pub fn FormNote(
+    #[prop(into)] note: String,
+    #[prop(optional)] testid: Option<&'static str>,
+    /// A `<span>` beside the submit button, not a line of its own.
+    #[prop(optional)]
+    inline: bool,
+) -> impl IntoView {
+    let shown = crate::flash::saved().then(|| note.clone());
+    if inline {
+        view! {
+            <span class="muted small" role="status" aria-live="polite" data-testid=testid
+                data-form-note="" data-note=note>{shown}</span>
+        }
+        .into_any()
+    } else {
+        view! {
+            <p class="muted small" role="status" aria-live="polite" data-testid=testid
+                data-form-note="" data-note=note>{shown}</p>
+        }
+        .into_any()
+    }
+}
+
 /// A form posted to a server function (`action`, its URL), rendered on the server and
 /// run by [`ServerFormScript`]: it sends the form as it is (the same body a browser
 /// without wasm posts), shows a refused field's error in the form's `[data-for=FIELD]`
@@ -139,6 +181,11 @@ pub fn ServerForm(
     /// words from what was saved.
     #[prop(optional)]
     note: bool,
+    /// Posted by the browser itself, with the script too: the answer is a page of its
+    /// own (a created or rolled key's secret, shown once, `crate::flash::Outcome`),
+    /// which a submit in place could not show.
+    #[prop(optional)]
+    native: bool,
     children: Children,
 ) -> impl IntoView {
     let then = Then {
@@ -155,7 +202,7 @@ pub fn ServerForm(
             })}
             {children()}
         </form>
-        <ServerFormScript form=id.to_owned() then=then />
+        {(!native).then(|| view! { <ServerFormScript form=id.to_owned() then=then /> })}
     }
 }
 

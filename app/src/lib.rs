@@ -11,6 +11,7 @@ use leptos_router::{SsrMode, path};
 pub mod audit;
 pub mod auth;
 pub mod calendar;
+pub mod choices;
 pub mod components;
 #[cfg(feature = "hydrate")]
 pub mod dom;
@@ -41,6 +42,7 @@ use components::NotFoundPage;
 use keys::action_page::KeyActionPage;
 use keys::key_page::KeyDetailPage;
 use keys::list_page::ApiKeysPage;
+use keys::new_page::NewKeyPage;
 use keys::policy_page::PolicyPage;
 use orgs::ui::{GeneralPage, MembersPage, OrgSettingsLayout, OrgsPage, RemoveMemberPage};
 use page_script::PageScript;
@@ -88,7 +90,7 @@ pub fn App() -> impl IntoView {
                 </A>
                 <UserMenu user=user />
             </header>
-            <main id="main" class="page">
+            <main id="main" class="page" data-path=flash::page_path()>
                 <Routes fallback=|| view! { <NotFoundPage /> }>
                     <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                     <Route path=path!("/signup") view=SignUpPage ssr=SsrMode::Async />
@@ -99,6 +101,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("members") view=MembersPage />
                         <Route path=path!("members/:user_id/remove") view=RemoveMemberPage />
                         <Route path=path!("keys") view=ApiKeysPage />
+                        <Route path=path!("keys/new") view=NewKeyPage />
                         <Route path=path!("keys/:key_id") view=KeyDetailPage />
                         <Route path=path!("keys/:key_id/confirm") view=KeyActionPage />
                         <Route path=path!("policy") view=PolicyPage />

@@ -3,13 +3,16 @@
 //! changes on the whole document and acts on elements by their data attributes:
 //!
 //! - `button[data-copy=TEXT]`: copies TEXT and says so in its `.copy-status` sibling;
-//! - `button[data-toggle=ID]`: shows or hides the element ID (a chart's table);
+//! - `a[data-unless-copied=QUESTION]`: leaves a secret shown once (`.reveal`) only once
+//!   it was copied, or when the person answers QUESTION yes;
 //! - `select[data-org-switch=SECTION]`: opens that settings section of the chosen org;
 //! - `[data-unscripted]`: hidden (needed only without script, like a GET form's button);
 //! - `form[data-clean-get]`: a GET form whose blank fields stay out of the URL;
 //! - `select[data-member-role=USER]`: changes a member's role at once.
 //!
-//! Controls with `data-live` are rendered disabled and enabled here. Then the body is
+//! A page that answers a form the browser posted (at `/rpc/...`) gets its own path in
+//! the address bar (`main[data-path]`). Controls with `data-live` are rendered disabled
+//! and enabled here. Then the body is
 //! marked `data-hydrated="true"` and focus goes where `navigation::reload_focusing`
 //! asked. No views: each of these as a Leptos island cost kilobytes of the bundle.
 
@@ -39,8 +42,10 @@ mod dom {
         listen(&doc, "click", |ev| {
             if let Some(button) = closest(&ev, "button[data-copy]") {
                 copy(button);
-            } else if let Some(button) = closest(&ev, "button[data-toggle]") {
-                toggle(&button);
+            } else if let Some(link) = closest(&ev, "a[data-unless-copied]")
+                && !leave_uncopied(&link)
+            {
+                ev.prevent_default();
             }
         });
         listen(&doc, "change", |ev| {
@@ -56,6 +61,7 @@ mod dom {
                 clean_get(&form);
             }
         });
+        own_url();
         enable("[data-live]");
         hide_unscripted();
         if let Some(id) = take_focus_after_reload() {
@@ -64,6 +70,23 @@ mod dom {
         }
         if let Some(body) = doc.body() {
             let _ = body.set_attribute("data-hydrated", "true");
+        }
+    }
+
+    /// A page that answers a form the browser posted (a created key's secret) is at the
+    /// server function's URL: the page's own path replaces it, so that a reload reads the
+    /// page rather than posting the form again.
+    fn own_url() {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let at_action = window
+            .location()
+            .pathname()
+            .is_ok_and(|p| p.starts_with("/rpc/"));
+        let path = by_id("main").and_then(|main| main.get_attribute("data-path"));
+        if let (true, Some(path), Ok(history)) = (at_action, path, window.history()) {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path));
         }
     }
 
@@ -80,6 +103,10 @@ mod dom {
     }
 
     fn copy(button: Element) {
+        // A secret shown once may now be left (`leave_uncopied`).
+        if let Ok(Some(reveal)) = button.closest(".reveal") {
+            let _ = reveal.set_attribute("data-copied", "");
+        }
         let text = button.get_attribute("data-copy").unwrap_or_default();
         let status = button
             .parent_element()
@@ -89,17 +116,19 @@ mod dom {
         });
     }
 
-    fn toggle(button: &Element) {
-        let Some(target) = button
-            .get_attribute("data-toggle")
-            .and_then(|id| by_id(&id))
-        else {
-            return;
-        };
-        let show = target.has_attribute("hidden");
-        let _ = target.toggle_attribute_with_force("hidden", !show);
-        let _ = button.set_attribute("aria-expanded", if show { "true" } else { "false" });
-        button.set_text_content(Some(if show { "Hide table" } else { "Show as table" }));
+    /// Whether to follow a link away from a secret shown once: yes once it was copied,
+    /// else if the person says so to its question (`data-unless-copied`).
+    fn leave_uncopied(link: &Element) -> bool {
+        let copied = link
+            .closest(".reveal")
+            .ok()
+            .flatten()
+            .is_none_or(|reveal| reveal.has_attribute("data-copied"));
+        let question = link.get_attribute("data-unless-copied").unwrap_or_default();
+        copied
+            || web_sys::window()
+                .and_then(|w| w.confirm_with_message(&question).ok())
+                .unwrap_or(true)
     }
 
     fn switch_org(select: &Element) {

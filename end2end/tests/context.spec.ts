@@ -6,7 +6,7 @@ import { KEY_PATTERN, gotoHydrated, orgWith, test } from "./helpers";
 // filters in the URL, so a filtered view survives a reload and can be shared.
 
 async function createLabelled(page: Page, name: string, tags: string, owner: string) {
-  await page.getByRole("button", { name: "Create key", exact: true }).click();
+  await page.getByRole("link", { name: "Create key", exact: true }).click();
   const dialog = page.getByRole("dialog");
   await dialog.getByLabel("Name").fill(name);
   await dialog.getByLabel("Tags").fill(tags);
@@ -29,7 +29,7 @@ test("keys are found by text, tag, owner and status, from the URL", async ({ bro
   await gotoHydrated(page, keysPath);
 
   // A bad tag in the dialog is named and creates nothing.
-  await page.getByRole("button", { name: "Create key", exact: true }).click();
+  await page.getByRole("link", { name: "Create key", exact: true }).click();
   const dialog = page.getByRole("dialog");
   await dialog.getByLabel("Name").fill("Bad tags");
   await dialog.getByLabel("Tags").fill("prod, Billing");

@@ -146,7 +146,7 @@ export const KEY_PATTERN = /^kg_[0-9A-Za-z]{49}$/;
 /** Creates a key through the dialog and returns the revealed secret, after closing it with
  * "Done" or with Escape. */
 export async function createKey(page: Page, name: string, expiry: string, customDate?: string, close: "done" | "escape" = "done") {
-  await page.getByRole("button", { name: "Create key", exact: true }).click();
+  await page.getByRole("link", { name: "Create key", exact: true }).click();
   const dialog = page.getByRole("dialog");
   await expect(dialog).toBeVisible();
   await dialog.getByLabel("Name").fill(name);

@@ -40,7 +40,7 @@ test("a developer creates keys with each kind of expiry, sees each once, and the
 test("the create dialog validates names and custom dates inline", async ({ browser }) => {
   const { keysPath, owner } = await orgWith(browser, []);
   await gotoHydrated(owner, keysPath);
-  await owner.getByRole("button", { name: "Create key", exact: true }).click();
+  await owner.getByRole("link", { name: "Create key", exact: true }).click();
   const dialog = owner.getByRole("dialog");
   await dialog.getByLabel("Name").fill("    ");
   await dialog.getByRole("button", { name: "Create key" }).click();
@@ -107,14 +107,14 @@ test("a member gets access denied on the API keys page, not a spinner or an empt
 test("the create dialog works with the keyboard alone", async ({ browser }) => {
   const { keysPath, owner: page } = await orgWith(browser, []);
   await gotoHydrated(page, keysPath);
-  await page.getByRole("button", { name: "Create key", exact: true }).focus();
+  await page.getByRole("link", { name: "Create key", exact: true }).focus();
   await page.keyboard.press("Enter");
   // Focus moves into the dialog, onto the name field.
   await expect(page.getByRole("dialog").getByLabel("Name")).toBeFocused();
   await page.keyboard.press("Escape");
   await expect(page.getByRole("dialog")).toBeHidden();
   // ...and back to the button that opened it.
-  await expect(page.getByRole("button", { name: "Create key", exact: true })).toBeFocused();
+  await expect(page.getByRole("link", { name: "Create key", exact: true })).toBeFocused();
 
   await page.keyboard.press("Enter");
   await page.keyboard.type("Keyboard key");
@@ -143,7 +143,7 @@ test("the create dialog works with the keyboard alone", async ({ browser }) => {
   await expect(copy).toHaveText("Copied");
   await page.keyboard.press("Escape");
   await expect(page.getByRole("dialog")).toBeHidden();
-  await expect(page.getByRole("button", { name: "Create key", exact: true })).toBeFocused();
+  await expect(page.getByRole("link", { name: "Create key", exact: true })).toBeFocused();
   await expect(row(page, "Keyboard key")).toBeVisible();
   await expect(row(page, "Keyboard key").getByTestId("key-scopes")).toHaveText(/gateway\s*keys:read/);
 });
@@ -178,7 +178,7 @@ test("switching organization never shows the other organization's keys, not even
 test("a key created in the UI works against the API at once and stops right after it is revoked", async ({ browser, request }) => {
   const { keysPath, owner } = await orgWith(browser, []);
   await gotoHydrated(owner, keysPath);
-  await owner.getByRole("button", { name: "Create key", exact: true }).click();
+  await owner.getByRole("link", { name: "Create key", exact: true }).click();
   const dialog = owner.getByRole("dialog");
   await dialog.getByLabel("Name").fill("API caller");
   // `gateway` is chosen by default; add `keys:read`.
@@ -245,4 +245,39 @@ test("the API docs load with no network beyond Keygate and their try-it call suc
   await expect(whoami.locator(".live-responses-table")).toContainText('"kind": "key"');
   expect(outside).toEqual([]);
   await context.close();
+});
+
+test("the create page posts itself with the script too, and its answer shows the key once at the keys page's address", async ({ browser }) => {
+  const { keysPath, pages } = await orgWith(browser, ["developer"]);
+  const page = pages.developer;
+  // Where "Create key" goes when clicked before the page is live.
+  await gotoHydrated(page, `${keysPath}/new`);
+  await page.getByLabel("Name", { exact: true }).fill("Paged key");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const reveal = page.getByTestId("reveal");
+  await expect(reveal.getByRole("heading")).toHaveText("Your key “Paged key”");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  // The address is the keys page's: a reload reads the list, it does not post again.
+  await expect(page).toHaveURL(new RegExp(`${keysPath}$`));
+  const secret = (await page.getByTestId("secret").textContent()) ?? "";
+  expect(secret).toMatch(KEY_PATTERN);
+  const copy = reveal.getByRole("button", { name: "Copy API key" });
+  await expect(copy).toBeEnabled();
+  // Done before Copy asks first; saying no keeps the key on the page.
+  let asked = "";
+  page.once("dialog", (dialog) => {
+    asked = dialog.message();
+    void dialog.dismiss();
+  });
+  await reveal.getByRole("link", { name: "Done" }).click();
+  await expect.poll(() => asked).toContain("You have not copied this key");
+  await expect(reveal).toBeVisible();
+  await copy.click();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+  await reveal.getByRole("link", { name: "Done" }).click();
+  await expect(page.getByTestId("reveal")).toHaveCount(0);
+  await page.reload();
+  await expect(page.getByTestId("reveal")).toHaveCount(0);
+  expect(await page.content()).not.toContain(secret);
+  await expect(row(page, "Paged key")).toHaveCount(1);
 });

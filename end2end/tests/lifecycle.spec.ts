@@ -16,7 +16,7 @@ function dateIn(days: number): string {
 test("closing an uncopied key asks first; after Copy it closes at once", async ({ browser }) => {
   const { keysPath, owner: page } = await orgWith(browser, []);
   await gotoHydrated(page, keysPath);
-  await page.getByRole("button", { name: "Create key", exact: true }).click();
+  await page.getByRole("link", { name: "Create key", exact: true }).click();
   const dialog = page.getByRole("dialog");
   await dialog.getByLabel("Name").fill("Careful");
   await dialog.getByRole("button", { name: "Create key" }).click();
@@ -48,7 +48,7 @@ test("closing an uncopied key asks first; after Copy it closes at once", async (
   expect(await page.content()).not.toContain(secret);
 
   // "Close anyway" closes an uncopied key and drops it too.
-  await page.getByRole("button", { name: "Create key", exact: true }).click();
+  await page.getByRole("link", { name: "Create key", exact: true }).click();
   await dialog.getByLabel("Name").fill("Dropped");
   await dialog.getByRole("button", { name: "Create key" }).click();
   const dropped = (await dialog.getByTestId("secret").textContent())!.trim();
@@ -224,7 +224,7 @@ test("the key policy limits the create dialog and flags older keys", async ({ br
   await gotoHydrated(page, keysPath);
   const forever = row(page, "Forever");
   await expect(forever.getByTestId("exceeds-policy")).toBeVisible();
-  await page.getByRole("button", { name: "Create key", exact: true }).click();
+  await page.getByRole("link", { name: "Create key", exact: true }).click();
   const dialog = page.getByRole("dialog");
   const options = await dialog.getByLabel("Expiration").locator("option").allTextContents();
   expect(options).toEqual(["7 days", "30 days", "Custom date"]);

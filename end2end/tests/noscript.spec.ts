@@ -1,5 +1,5 @@
 import { expect, type Route } from "@playwright/test";
-import { createKey, gotoHydrated, newContext, orgWith, PASSWORD, signUp, test, uniqueEmail, waitHydrated } from "./helpers";
+import { newContext, orgWith, PASSWORD, signUp, test, uniqueEmail, waitHydrated } from "./helpers";
 
 // Issue 28: the account forms are plain HTML forms first. Without the page's script (turned
 // off, or its bundle not loaded) they post to the server, and a refusal comes back on the
@@ -175,22 +175,64 @@ test("with JavaScript off, an owner makes organizations, renames one, switches, 
   await context.close();
 });
 
-test("with JavaScript off, a developer pauses, resumes and revokes a key, each on a page of its own", async ({ browser }) => {
+test("with JavaScript off, a developer creates a key, copies it by selecting, rolls it with an overlap, pauses, resumes and revokes it", async ({ browser }) => {
   const { keysPath, pages } = await orgWith(browser, ["developer"]);
-  await gotoHydrated(pages.developer, keysPath);
-  await createKey(pages.developer, "Plain </textarea><h1>key", "30");
   const storageState = await pages.developer.context().storageState();
   const context = await browser.newContext({ javaScriptEnabled: false, storageState });
   const page = await context.newPage();
+  const name = "Plain </textarea><h1>key";
+  const works = async (key: string) =>
+    (await fetch(new URL("/api/v1/whoami", page.url()), { headers: { "x-api-key": key } })).status;
   await page.goto(keysPath);
-  const row = page.locator("tr[data-testid=key-row]").filter({ hasText: "Plain </textarea><h1>key" });
+
+  // Created on a page of its own, past a refusal that keeps what was typed.
+  await page.getByRole("link", { name: "Create your first key" }).click();
+  await expect(page).toHaveURL(new RegExp(`${keysPath}/new$`));
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Create an API key");
+  await page.getByLabel("Name", { exact: true }).fill(name);
+  await page.getByLabel("Expiration").selectOption("7");
+  await page.getByRole("checkbox", { name: /gateway/ }).uncheck();
+  await page.getByRole("button", { name: "Create key" }).click();
+  await expect(page).toHaveURL(new RegExp(`${keysPath}/new$`));
+  await expect(page.getByText("Choose at least one scope.")).toBeVisible();
+  await expect(page.getByLabel("Name", { exact: true })).toHaveValue(name);
+  await expect(page.getByLabel("Expiration")).toHaveValue("7");
+  await page.getByRole("checkbox", { name: /gateway/ }).check();
+  await page.getByRole("button", { name: "Create key" }).click();
+
+  // Shown once, in the answer: one click selects the whole key.
+  const reveal = page.getByTestId("reveal");
+  await expect(reveal.getByRole("heading")).toHaveText(`Your key “${name}”`);
+  const secret = (await page.getByTestId("secret").textContent()) ?? "";
+  expect(secret).toMatch(/^kg_/);
+  await expect(page.getByTestId("secret")).toHaveCSS("user-select", "all");
+  expect(await works(secret)).toBe(200);
+  const row = page.locator("tr[data-testid=key-row]").filter({ hasText: name });
+  await expect(row).toHaveAttribute("data-status", "active");
+  await reveal.getByRole("link", { name: "Done" }).click();
+  await expect(page).toHaveURL(new RegExp(`${keysPath}$`));
+  await expect(page.getByTestId("reveal")).toHaveCount(0);
+  await expect(page.getByText(secret)).toHaveCount(0);
   const keyId = await row.getAttribute("data-key-id");
-  // Roll's reveal needs the script still: its button waits for it.
-  await expect(row.getByRole("button", { name: /^Roll key/ })).toBeDisabled();
+
+  // Rolled with an hour's overlap: the new secret shown once, both working.
+  await row.getByRole("button", { name: /^Roll key/ }).click();
+  await expect(page).toHaveURL(new RegExp(`/keys/${keyId}/confirm\\?action=roll$`));
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText(`Roll “${name}”?`);
+  await page.getByLabel("In 1 hour").check();
+  await page.getByRole("button", { name: "Roll key" }).click();
+  await expect(reveal.getByRole("heading")).toHaveText(`New secret for key “${name}”`);
+  const rolled = (await page.getByTestId("secret").textContent()) ?? "";
+  expect(rolled).toMatch(/^kg_/);
+  expect(rolled).not.toBe(secret);
+  expect(await works(rolled)).toBe(200);
+  expect(await works(secret)).toBe(200);
+  await reveal.getByRole("link", { name: "Done" }).click();
+  await expect(row.getByRole("button", { name: /^End overlap now/ })).toBeVisible();
 
   await row.getByRole("button", { name: /^Pause key/ }).click();
   await expect(page).toHaveURL(new RegExp(`/keys/${keyId}/confirm\\?action=pause$`));
-  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Pause “Plain </textarea><h1>key”?");
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText(`Pause “${name}”?`);
   await page.getByLabel("Pause", { exact: true }).selectOption("3600");
   await page.getByRole("button", { name: "Pause key" }).click();
   await expect(page).toHaveURL(new RegExp(`${keysPath}$`));
@@ -210,14 +252,124 @@ test("with JavaScript off, a developer pauses, resumes and revokes a key, each o
   await page.getByRole("button", { name: "Revoke key" }).click();
   await expect(page).toHaveURL(new RegExp(`${keysPath}$`));
   await expect(row).toHaveAttribute("data-status", "revoked");
+  expect(await works(rolled)).toBe(401);
 
   // Refused (a revoked key does not pause): the reason on the same page.
   await page.goto(`${keysPath}/${keyId}/confirm?action=pause`);
   await page.getByRole("button", { name: "Pause key" }).click();
   await expect(page).toHaveURL(new RegExp(`/keys/${keyId}/confirm\\?action=pause$`));
   await expect(page.getByRole("alert")).toContainText(/revoked/i);
-  // An action no page confirms is not found.
-  const unknown = await page.goto(`${keysPath}/${keyId}/confirm?action=roll`);
+  // An action there is none of is not found.
+  const unknown = await page.goto(`${keysPath}/${keyId}/confirm?action=delete`);
   expect(unknown?.status()).toBe(404);
+  await context.close();
+});
+
+test("with JavaScript off, an owner adds a webhook endpoint past a refusal, sees its secret once, tests and deletes it", async ({ browser }) => {
+  const { keysPath, owner } = await orgWith(browser, []);
+  const storageState = await owner.context().storageState();
+  const context = await browser.newContext({ javaScriptEnabled: false, storageState });
+  const page = await context.newPage();
+  const webhooksPath = keysPath.replace(/\/keys$/, "/webhooks");
+  await page.goto(webhooksPath);
+  const url = "http://127.0.0.1:9/hooks?</textarea><h1>";
+
+  // Refused: no event ticked. What was typed comes back beside the refusal.
+  await page.getByLabel("Endpoint URL").fill(url);
+  for (const box of await page.getByRole("checkbox").all()) await box.uncheck();
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  await expect(page).toHaveURL(new RegExp(`${webhooksPath}$`));
+  await expect(page.locator("#webhook-events-error")).not.toBeEmpty();
+  await expect(page.getByLabel("Endpoint URL")).toHaveValue(url);
+  await expect(page.getByTestId("endpoints")).toHaveCount(0);
+
+  await page.getByRole("checkbox", { name: /key\.revoked/ }).check();
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  const secret = page.getByTestId("webhook-secret-value");
+  await expect(secret).toHaveText(/^whsec_/);
+  const shown = (await secret.textContent()) ?? "";
+  const endpoint = page.getByTestId("endpoint").filter({ hasText: "127.0.0.1:9" });
+  await expect(endpoint).toContainText("key.revoked");
+  await page.goto(webhooksPath);
+  await expect(page.getByTestId("webhook-secret")).toHaveCount(0);
+  expect(await page.content()).not.toContain(shown);
+
+  await endpoint.getByRole("button", { name: /^Send a test event/ }).click();
+  await expect(page.getByTestId("webhook-notice")).toHaveText("Test event queued. Its delivery appears below.");
+  await expect(page.getByTestId("deliveries")).toContainText("webhook.test");
+
+  // The question opens in place without script; then the endpoint goes.
+  await endpoint.getByText("Delete", { exact: true }).click();
+  await expect(endpoint.getByText("Delete this endpoint?")).toBeVisible();
+  await endpoint.getByRole("button", { name: "Delete endpoint" }).click();
+  await expect(page.getByTestId("webhook-notice")).toHaveText("Deleted the endpoint.");
+  await expect(page.getByTestId("endpoint")).toHaveCount(0);
+  await context.close();
+});
+
+test("with JavaScript off, a key's page, the key policy and the permission catalog save past a refusal and say so", async ({ browser }) => {
+  const { keysPath, owner } = await orgWith(browser, []);
+  const storageState = await owner.context().storageState();
+  const context = await browser.newContext({ javaScriptEnabled: false, storageState });
+  const page = await context.newPage();
+  const settings = keysPath.replace(/\/keys$/, "");
+
+  await page.goto(`${keysPath}/new`);
+  await page.getByLabel("Name", { exact: true }).fill("Limited");
+  await page.getByRole("button", { name: "Create key" }).click();
+  await page.getByTestId("reveal").getByRole("link", { name: "Done" }).click();
+  await page.locator("tr[data-testid=key-row]").filter({ hasText: "Limited" }).getByRole("link", { name: "Limited" }).click();
+  const keyPath = new URL(page.url()).pathname;
+
+  // The rate limit: refused beside its field with the value kept, then saved, then removed.
+  const limit = page.getByTestId("rate-limit-form");
+  await limit.getByLabel("Requests").fill("2000000");
+  await limit.getByRole("button", { name: "Save limit" }).click();
+  await expect(page).toHaveURL(new RegExp(`${keyPath}$`));
+  await expect(page.locator("#rate-limit-error")).toContainText("between 1 and 1000000");
+  await expect(limit.getByLabel("Requests")).toHaveAttribute("aria-invalid", "true");
+  await expect(limit.getByLabel("Requests")).toHaveValue("2000000");
+  await limit.getByLabel("Requests").fill("10");
+  await limit.getByLabel("Per").selectOption("second");
+  await limit.getByRole("button", { name: "Save limit" }).click();
+  await expect(page.getByTestId("rate-limit-saved")).toHaveText("Saved: at most 10 per second.");
+  await expect(page.getByTestId("key-rate-limit")).toHaveText("10 per second");
+  await limit.getByRole("button", { name: "Remove limit" }).click();
+  await expect(page.getByTestId("rate-limit-saved")).toHaveText("Saved: no rate limit.");
+  // Shown once: the next view of the page has no note.
+  await page.reload();
+  await expect(page.getByTestId("rate-limit-saved")).toBeEmpty();
+
+  // Tags: a refusal keeps what was typed, escaped.
+  const tags = page.getByTestId("context-form");
+  await tags.getByLabel("Tags").fill("</textarea><h1>");
+  await tags.getByRole("button", { name: /^Save tags/ }).click();
+  await expect(page.locator("#key-tags-error")).not.toBeEmpty();
+  await expect(tags.getByLabel("Tags")).toHaveValue("</textarea><h1>");
+  await expect(tags.locator("h1")).toHaveCount(0);
+
+  // The key policy.
+  await page.goto(`${settings}/policy`);
+  await page.getByLabel("Maximum lifetime of a new key, in days").fill("100000");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.locator("#field-max_days-error")).not.toBeEmpty();
+  await expect(page.getByLabel("Maximum lifetime of a new key, in days")).toHaveValue("100000");
+  await page.getByLabel("Maximum lifetime of a new key, in days").fill("90");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await expect(page.getByTestId("policy-saved")).toHaveText("Saved.");
+  await expect(page.getByTestId("policy-summary")).toContainText("90 days");
+
+  // The permission catalog.
+  await page.goto(`${settings}/permissions`);
+  const form = page.getByTestId("permission-form");
+  await form.getByLabel("Name").fill("Invoices Read");
+  await form.getByRole("button", { name: "Save permission" }).click();
+  await expect(page.locator("#field-name-error")).toContainText("resource:action");
+  await expect(form.getByLabel("Name")).toHaveValue("Invoices Read");
+  await form.getByLabel("Name").fill("invoices:read");
+  await form.getByLabel("Description").fill("Read invoices");
+  await form.getByRole("button", { name: "Save permission" }).click();
+  await expect(page.getByTestId("permission-list")).toContainText("invoices:read");
+  await expect(form.getByRole("status")).toHaveText("Saved.");
   await context.close();
 });

@@ -60,7 +60,7 @@ test("a read-only key is refused a write by the route rules", async ({ browser, 
 
   // A key with the read-only role, made in the create dialog.
   await gotoHydrated(page, keysPath);
-  await page.getByRole("button", { name: "Create key", exact: true }).click();
+  await page.getByRole("link", { name: "Create key", exact: true }).click();
   const dialog = page.getByRole("dialog");
   await dialog.getByLabel("Name").fill("Invoice reader");
   await dialog.getByLabel("Expiration").selectOption("30");

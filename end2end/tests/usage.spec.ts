@@ -10,7 +10,7 @@ test("a key's page charts its requests and changes its rate limit", async ({ bro
   await gotoHydrated(page, keysPath);
 
   // Create with a limit of 3 per minute; a bad limit is refused first, with the field named.
-  await page.getByRole("button", { name: "Create key", exact: true }).click();
+  await page.getByRole("link", { name: "Create key", exact: true }).click();
   const dialog = page.getByRole("dialog");
   await dialog.getByLabel("Name").fill("Reporting");
   await dialog.getByLabel("Requests").fill("0");
@@ -59,11 +59,12 @@ test("a key's page charts its requests and changes its rate limit", async ({ bro
   // "Show as table" reveals the same numbers in a real table, and hides them again.
   const table = chart.getByTestId("usage-table");
   await expect(table).toBeHidden();
-  const toggle = chart.getByRole("button", { name: "Show as table" });
+  const toggle = chart.locator("summary");
+  await expect(toggle).toHaveText("Show as table", { useInnerText: true });
   await toggle.focus();
   await page.keyboard.press("Enter");
   await expect(table).toBeVisible();
-  await expect(chart.getByRole("button", { name: "Hide table" })).toHaveAttribute("aria-expanded", "true");
+  await expect(toggle).toHaveText("Hide table", { useInnerText: true });
   const busy = table.locator("tbody tr").filter({ has: page.locator("td[data-label=Total]", { hasText: /^4$/ }) });
   await expect(busy).toHaveCount(1);
   await expect(busy.locator("td[data-label=Succeeded]")).toHaveText("3");
@@ -111,7 +112,7 @@ test("a key's page charts its requests and changes its rate limit", async ({ bro
     await page.setViewportSize({ width, height: 900 });
     for (const path of [keyPath, keysPath]) {
       await gotoHydrated(page, path);
-      await page.getByRole("button", { name: "Show as table" }).click();
+      await page.locator("summary").filter({ hasText: "Show as table" }).first().click();
       const overflow = await page.evaluate(() => {
         const table = document.querySelector("[data-testid=usage-table]") as HTMLElement;
         const card = table.closest(".card")!.getBoundingClientRect();
@@ -128,7 +129,7 @@ test("a key's page charts its requests and changes its rate limit", async ({ bro
     }
     // The create dialog's rate-limit fields and their error stay inside the dialog.
     await gotoHydrated(page, keysPath);
-    await page.getByRole("button", { name: "Create key", exact: true }).click();
+    await page.getByRole("link", { name: "Create key", exact: true }).click();
     const create = page.getByRole("dialog");
     await create.getByLabel("Name").fill("Too fast");
     await create.getByLabel("Requests").fill("0");

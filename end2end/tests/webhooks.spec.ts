@@ -103,7 +103,7 @@ test("an owner adds a webhook, copies its secret once and sees a signed test eve
     await expect(dev.getByRole("link", { name: "Webhooks" })).toHaveCount(0);
 
     // Delete asks, then the endpoint goes.
-    await endpoint.getByRole("button", { name: "Delete" }).click();
+    await endpoint.getByText("Delete", { exact: true }).click();
     await endpoint.getByRole("button", { name: "Delete endpoint" }).click();
     await expect(page.getByTestId("webhooks-empty")).toBeVisible();
   } finally {

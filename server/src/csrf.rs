@@ -17,24 +17,24 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, header};
 use tower_sessions::Session;
 
-use crate::plain_forms::{self, FlashCookie};
+use crate::plain_forms::{self, PlainForms};
 
-pub async fn guard(State(flash): State<FlashCookie>, mut request: Request, next: Next) -> Response {
+pub async fn guard(State(forms): State<PlainForms>, mut request: Request, next: Next) -> Response {
     // A form a browser posted without the page's script: a refusal (this check's or the
     // server function's) goes back to the form's page, shown beside its field.
     if request.method() == Method::POST
         && request.uri().path().starts_with("/rpc/")
         && plain_forms::is_plain_post(request.headers())
     {
-        return plain_forms::answer(&flash, request, |request| checked(request, next)).await;
+        return plain_forms::answer(&forms, request, |request| checked(request, next)).await;
     }
     // The page such a refusal went back to: shown with it, once.
     if request.method() == Method::GET
         && !is_file(&request)
-        && plain_forms::take(&flash, &mut request)
+        && plain_forms::take(&forms.cookie, &mut request)
     {
         let mut response = checked(request, next).await;
-        plain_forms::clear(&flash, &mut response);
+        plain_forms::clear(&forms.cookie, &mut response);
         return response;
     }
     checked(request, next).await

@@ -100,8 +100,18 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
             IDLE_TIMEOUT_SECS,
         )));
-    // Where a form posted without script and refused waits for its page.
-    let flash = crate::plain_forms::FlashCookie::new(&app.secret, cookie_secure);
+    // Where a form posted without script and refused waits for its page, and the
+    // renderer of the pages that answer one directly.
+    let plain_forms = crate::plain_forms::PlainForms {
+        cookie: crate::plain_forms::FlashCookie::new(&app.secret, cookie_secure),
+        render: Arc::new(leptos_axum::render_app_async_with_context(
+            context.clone(),
+            {
+                let options = leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )),
+    };
     let pkg_dir =
         std::path::Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir);
     let health = Health::new(config.sqlite_file());
@@ -152,7 +162,10 @@ pub fn router(app: AppState, leptos_options: LeptosOptions, config: &Config) -> 
         .merge(pages)
         // Inside the session layer: reads the session's CSRF token for the pages and
         // checks it on server functions (T4).
-        .layer(middleware::from_fn_with_state(flash, crate::csrf::guard))
+        .layer(middleware::from_fn_with_state(
+            plain_forms,
+            crate::csrf::guard,
+        ))
         .layer(sessions)
         // Neither the probes nor the gateway (which takes keys only) read or write a
         // session.

@@ -11,11 +11,21 @@
 //! script can put words on a Keygate page), `HttpOnly`, `SameSite=Lax`, lives 60 seconds,
 //! and holds at most [`MAX_COOKIE`] bytes: values too long to keep are dropped, never the
 //! refusal.
+//!
+//! An accepted form's page shows the form's note ("Saved.") the same way, once.
+//!
+//! A success that must show something once (a created or rolled key's secret,
+//! [`app::flash::Outcome`]) is answered with the page itself, rendered at once: the
+//! secret never waits anywhere for a second request. Like every page, that answer is
+//! `Cache-Control: no-store` (`http::edge`).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use app::error::AppError;
-use app::flash::{self, Flash};
+use app::flash::{self, Flash, Outcome};
 use app::ssr::Secret;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -54,6 +64,20 @@ const MAX_VALUE: usize = 512;
 
 /// How long a refusal waits for its page, in seconds.
 const LIFETIME_SECS: u64 = 60;
+
+/// Renders a page as a `GET` of the request's URI, with the request's extensions (its
+/// session and CSRF token) and headers: the pages' own renderer, for answers that are
+/// pages.
+pub type RenderPage =
+    Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
+
+/// What answering plain forms takes: the cookie refusals wait in, and the pages'
+/// renderer for answers that show an [`Outcome`].
+#[derive(Clone)]
+pub struct PlainForms {
+    pub cookie: FlashCookie,
+    pub render: RenderPage,
+}
 
 /// The cookie a refusal waits in, and the key that signs it.
 #[derive(Clone)]
@@ -201,15 +225,17 @@ fn back_to(headers: &HeaderMap) -> String {
 }
 
 /// Answers a plain form post with `run` (the CSRF check and the server function); a
-/// refusal becomes a [`Flash`] in the cookie and a 303 back to the form's page.
-pub async fn answer<F, Fut>(cookie: &FlashCookie, request: Request, run: F) -> Response
+/// refusal becomes a [`Flash`] in the cookie and a 303 back to the form's page, and an
+/// [`Outcome`] the page the server function sends the browser to, rendered as the answer.
+pub async fn answer<F, Fut>(forms: &PlainForms, request: Request, run: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
 {
+    let cookie = &forms.cookie;
     let back = back_to(request.headers());
     let action = request.uri().path().to_owned();
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, form_limit(&action)).await else {
         let error = AppError::BadRequest {
             message: "The form is larger than this server accepts.".into(),
@@ -220,7 +246,7 @@ where
             Flash {
                 action,
                 values: Vec::new(),
-                error,
+                error: Some(error),
             },
         );
     };
@@ -228,9 +254,26 @@ where
         .filter(|(name, _)| flash::kept(name))
         .map(|(name, value)| (name.into_owned(), value.into_owned()))
         .collect();
+    let outcome = Outcome::default();
+    parts.extensions.insert(outcome.clone());
+    let headers = parts.headers.clone();
     let mut response = run(Request::from_parts(parts, Body::from(bytes))).await;
     if !response.status().is_client_error() && !response.status().is_server_error() {
+        if let Some(extensions) = outcome.take() {
+            let path = local_location(&response).unwrap_or(back);
+            return page(&forms.render, &path, headers, extensions).await;
+        }
         tidy_location(&mut response);
+        // Accepted: the page it goes to shows the form's note ("Saved."), once.
+        if response.status().is_redirection()
+            && let Some(value) = cookie.set(Flash {
+                action,
+                values: Vec::new(),
+                error: None,
+            })
+        {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
         return response;
     }
     let error = refusal(response).await;
@@ -240,9 +283,36 @@ where
         Flash {
             action,
             values,
-            error,
+            error: Some(error),
         },
     )
+}
+
+/// Where the server function sent the browser, when it is a page of this server.
+fn local_location(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_suffix('?').unwrap_or(v))
+        .filter(|path| path.starts_with('/') && !path.starts_with("//"))
+        .map(str::to_owned)
+}
+
+/// The page at `path`, rendered for the form's request (its cookies and extensions).
+async fn page(
+    render: &RenderPage,
+    path: &str,
+    mut headers: HeaderMap,
+    extensions: http::Extensions,
+) -> Response {
+    headers.remove(header::CONTENT_TYPE);
+    headers.remove(header::CONTENT_LENGTH);
+    let mut request = Request::new(Body::empty());
+    *request.uri_mut() = path.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
+    *request.headers_mut() = headers;
+    *request.extensions_mut() = extensions;
+    render(request).await
 }
 
 /// leptos_axum sends an accepted form back to its page with an empty query (`/page?`)
@@ -313,7 +383,7 @@ mod tests {
                 .iter()
                 .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
                 .collect(),
-            error: AppError::invalid("email", "Enter a valid email address."),
+            error: Some(AppError::invalid("email", "Enter a valid email address.")),
         }
     }
 
@@ -359,7 +429,7 @@ mod tests {
         assert!(opened.values.len() < 13);
         assert_eq!(
             opened.error,
-            AppError::invalid("email", "Enter a valid email address.")
+            Some(AppError::invalid("email", "Enter a valid email address."))
         );
         let header = cookie.set(opened).unwrap();
         assert!(header.len() < 4_096);

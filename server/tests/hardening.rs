@@ -34,6 +34,7 @@ on_both_databases!(
     the_server_writes_last_used_times_in_flight_at_shutdown,
     browsing_writes_the_session_at_most_once_a_minute,
     a_refused_plain_form_is_kept_by_the_browser_not_the_server,
+    a_key_made_by_a_plain_form_is_shown_in_its_answer_only,
 );
 
 mod postgres_only {
@@ -617,14 +618,6 @@ async fn a_refused_plain_form_is_kept_by_the_browser_not_the_server(db: TestDb) 
             ])
             .send()
     };
-    let set_cookies = |response: &reqwest::Response| -> Vec<String> {
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    };
     let flash_cookie = |response: &reqwest::Response| -> String {
         let set = set_cookies(response)
             .into_iter()
@@ -982,4 +975,142 @@ async fn a_public_url_is_the_origin_forms_must_come_from() {
         );
     })
     .await;
+}
+
+/// The cookies a response sets, as written.
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The secret in a page: the text of its first non-empty `data-testid="secret"` element
+/// (the create dialog's template has an empty one).
+fn secret_in(html: &str) -> Option<String> {
+    const MARK: &str = r#"data-testid="secret""#;
+    html.match_indices(MARK).find_map(|(at, _)| {
+        let start = at + html[at..].find('>')? + 1;
+        let end = start + html[start..].find('<')?;
+        Some(html[start..end].to_owned()).filter(|text| !text.is_empty())
+    })
+}
+
+/// A key created, then rolled, by forms a browser posts itself (the create page, a
+/// roll's page): the answer is the keys page with the secret, and no cookie, later page
+/// or refusal ever holds it. A refused create makes nothing and keeps what was typed.
+async fn a_key_made_by_a_plain_form_is_shown_in_its_answer_only(db: TestDb) {
+    // It renders pages: see `start_in_own_process`.
+    let server = TestServer::start_in_own_process(db).await;
+    let conn = server.db.connect().await;
+    let (ada, _) = server.user("Ada").await;
+    let org = ada.create_org("Acme").await;
+    let token = ada.csrf_token().await.unwrap();
+    let keys_path = format!("/orgs/{org}/settings/keys");
+    let plain = |action: &str, from: String, form: Vec<(&str, &str)>| {
+        let mut form = form;
+        form.extend([("csrf_token", token.as_str()), ("org_id", org.as_str())]);
+        ada.http
+            .post(format!("{}/rpc/{action}", ada.base))
+            .header("origin", &ada.base)
+            .header("referer", format!("{}{from}", ada.base))
+            .header("accept", "text/html,application/xhtml+xml")
+            .form(&form)
+            .send()
+    };
+    let name = "</textarea><h1>Billing";
+    let new_page = format!("{keys_path}/new");
+
+    // No box ticked: refused, nothing made, and the create page shows why with the name.
+    let refused = plain(
+        "create_api_key",
+        new_page.clone(),
+        vec![("name", name), ("expiry", "30"), ("scopes[]", "")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+    assert_eq!(refused.headers()["location"], new_page.as_str());
+    let page = ada.get(&new_page).await.text().await.unwrap();
+    assert!(
+        page.contains("Choose at least one scope."),
+        "no refusal shown"
+    );
+    assert!(
+        page.contains("&lt;/textarea&gt;&lt;h1&gt;Billing"),
+        "the name was not kept"
+    );
+    assert!(!page.contains(name), "what was typed became markup");
+    assert_eq!(api_key::Entity::find().all(&conn).await.unwrap().len(), 0);
+
+    // Created: the answer is the keys page with the secret, not to be stored.
+    let created = plain(
+        "create_api_key",
+        new_page.clone(),
+        vec![
+            ("name", name),
+            ("expiry", "30"),
+            ("scopes[]", ""),
+            ("scopes[]", "gateway"),
+            ("scopes[]", "keys:read"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), StatusCode::OK);
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    let cookies = set_cookies(&created);
+    assert!(
+        cookies.iter().all(|c| !c.starts_with("keygate_flash=")),
+        "{cookies:?}"
+    );
+    let html = created.text().await.unwrap();
+    let secret = secret_in(&html).unwrap_or_else(|| panic!("the answer shows no secret: {html}"));
+    assert!(html.contains("&lt;/textarea&gt;&lt;h1&gt;Billing"));
+    assert!(!html.contains(name), "the key's name became markup");
+    for cookie in &cookies {
+        assert!(!cookie.contains(&secret), "a cookie holds the secret");
+    }
+    let (status, who) = whoami(&server, &secret).await;
+    assert_eq!(status, StatusCode::OK, "{who}");
+    assert_eq!(who["scopes"], serde_json::json!(["gateway", "keys:read"]));
+    let key = api_key::Entity::find().one(&conn).await.unwrap().unwrap();
+    assert_eq!(key.name, name);
+
+    // The keys page after it does not show it again.
+    let list = ada.get(&keys_path).await.text().await.unwrap();
+    assert!(
+        list.contains("&lt;/textarea&gt;&lt;h1&gt;Billing"),
+        "the key is not listed"
+    );
+    assert_eq!(secret_in(&list), None);
+    assert!(!list.contains(&secret));
+
+    // Rolled with an hour's overlap, from the roll's page: a new secret, both working.
+    let rolled = plain(
+        "roll_api_key",
+        format!("{keys_path}/{}/confirm?action=roll", key.id),
+        vec![("key_id", key.id.as_str()), ("overlap_seconds", "3600")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(rolled.status(), StatusCode::OK);
+    assert_eq!(rolled.headers()["cache-control"], "no-store");
+    let html = rolled.text().await.unwrap();
+    let new_secret =
+        secret_in(&html).unwrap_or_else(|| panic!("the answer shows no new secret: {html}"));
+    assert_ne!(new_secret, secret);
+    assert!(html.contains("The old secret keeps working"), "{html}");
+    assert_eq!(whoami(&server, &new_secret).await.0, StatusCode::OK);
+    assert_eq!(whoami(&server, &secret).await.0, StatusCode::OK);
+    assert!(
+        !ada.get(&keys_path)
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains(&new_secret)
+    );
 }

@@ -2,7 +2,8 @@
 //! (`/orgs/:org_id/settings/keys/:key_id/confirm?action=revoke`): where a keys row's
 //! button goes without script. The same words as the keys page's dialog
 //! (`confirm::KeyTarget`), and a form posted to the action's server function, which sends
-//! the browser back to the keys list.
+//! the browser back to the keys list. A roll's form is always posted by the browser
+//! itself: its answer is the keys list showing the new secret once.
 
 use chrono::Utc;
 use leptos::prelude::*;
@@ -10,7 +11,7 @@ use leptos::server_fn::ServerFn;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::confirm::{KeyAction, KeyTarget};
-use super::dialogs::shortening;
+use super::dialogs::{overlap_choices, shortening};
 use super::{
     EndKeyOverlap, PauseApiKey, ResumeApiKey, RevokeApiKey, RollApiKey, ShortenApiKey, get_api_key,
     get_key_policy,
@@ -35,7 +36,6 @@ fn action_path(action: KeyAction) -> &'static str {
         KeyAction::Resume => ResumeApiKey::PATH,
         KeyAction::EndOverlap => EndKeyOverlap::PATH,
         KeyAction::Shorten => ShortenApiKey::PATH,
-        // Not confirmed by a page (the roll's reveal needs the script): never asked for.
         KeyAction::Roll => RollApiKey::PATH,
     }
 }
@@ -62,8 +62,7 @@ pub fn KeyActionPage() -> impl IntoView {
                 let action = query
                     .read_untracked()
                     .get("action")
-                    .and_then(|a| KeyAction::parse(&a))
-                    .filter(|a| KeyAction::CONFIRMED_BY_PAGE.contains(a));
+                    .and_then(|a| KeyAction::parse(&a));
                 let Some(action) = action else {
                     return view! { <NotFoundPage /> }.into_any();
                 };
@@ -89,9 +88,11 @@ pub fn KeyActionPage() -> impl IntoView {
                     <section class="card">
                         <h1>{target.title(action)}</h1>
                         <p>{target.body(action)}</p>
-                        <ServerForm action=action_path(action) id="key-action" testid="key-action">
+                        <ServerForm action=action_path(action) id="key-action" testid="key-action"
+                            native=action == KeyAction::Roll>
                             <input type="hidden" name="org_id" value=me.id.clone() />
                             <input type="hidden" name="key_id" value=key.id.clone() />
+                            {(action == KeyAction::Roll).then(|| overlap_choices(false))}
                             {(action == KeyAction::Pause).then(|| view! {
                                 <div class="field">
                                     <label for="pause-for-seconds">"Pause"</label>

@@ -211,8 +211,12 @@ pub fn UsageChart(usage: UsageView, #[prop(into)] chart_id: String) -> impl Into
                 <div class="chart-range muted small"><span>{first}</span><span>{last}</span></div>
             </div>
             <ul class="chart-legend" aria-label="Legend">{legend}</ul>
-            <TableToggle table_id=table_id.clone() />
-            <div class="table-scroll" id=table_id hidden=true>
+            // Opens and closes without script.
+            <details class="chart-table">
+                <summary class="btn btn-link btn-small">
+                    <span class="when-closed">"Show as table"</span><span class="when-open">"Hide table"</span>
+                </summary>
+            <div class="table-scroll" id=table_id>
                 <table class="table usage-table" data-testid="usage-table">
                     <caption class="sr-only">{label.clone()}</caption>
                     <thead>
@@ -225,15 +229,7 @@ pub fn UsageChart(usage: UsageView, #[prop(into)] chart_id: String) -> impl Into
                     <tbody>{rows}</tbody>
                 </table>
             </div>
+            </details>
         </div>
-    }
-}
-
-/// Shows or hides the chart's table (run by `page_script`).
-#[component]
-fn TableToggle(table_id: String) -> impl IntoView {
-    view! {
-        <button type="button" class="btn btn-link btn-small" aria-controls=table_id.clone()
-            aria-expanded="false" data-toggle=table_id data-live="" disabled=true>"Show as table"</button>
     }
 }

@@ -14,9 +14,10 @@ pub enum KeyAction {
 }
 
 impl KeyAction {
-    /// The actions a page of their own confirms without script (a roll's reveal needs the
-    /// script still).
-    pub const CONFIRMED_BY_PAGE: [KeyAction; 5] = [
+    /// Every action, each confirmed by the keys page's dialog or, without script, by a
+    /// page of its own.
+    pub const ALL: [KeyAction; 6] = [
+        Self::Roll,
         Self::Revoke,
         Self::Pause,
         Self::Resume,
@@ -37,16 +38,7 @@ impl KeyAction {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Revoke,
-            Self::Roll,
-            Self::Pause,
-            Self::Resume,
-            Self::EndOverlap,
-            Self::Shorten,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == text)
+        Self::ALL.into_iter().find(|a| a.as_str() == text)
     }
 
     /// The confirm button's label, idle and while sending.
@@ -122,10 +114,7 @@ mod tests {
 
     #[test]
     fn actions_read_back_and_say_what_they_do() {
-        for action in KeyAction::CONFIRMED_BY_PAGE
-            .into_iter()
-            .chain([KeyAction::Roll])
-        {
+        for action in KeyAction::ALL {
             assert_eq!(KeyAction::parse(action.as_str()), Some(action));
         }
         assert_eq!(KeyAction::parse("delete"), None);

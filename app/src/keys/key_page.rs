@@ -16,8 +16,11 @@ use super::{
     ApiKeyView, KeyStatus, RateLimit, RatePeriod, SetKeyAllowedIps, SetKeyContext, SetKeyRateLimit,
     format_date, get_api_key, key_usage, list_key_activity, relative, url_encode,
 };
-use crate::components::{CopyButton, FormAlert, Loading, ServerForm, raw_text};
+use crate::components::{
+    CopyButton, FieldError, FormAlert, FormNote, Loading, ServerForm, raw_text,
+};
 use crate::error::AppError;
+use crate::flash;
 use crate::orgs::ui::{OrgContext, common_error, keys_denied, use_org_id};
 use crate::permissions::ResourceAccess;
 use crate::permissions::access_fields::AccessFields;
@@ -256,33 +259,32 @@ fn RateLimitForm(org_id: String, key_id: String, limit: Option<RateLimit>) -> im
                 class="inline-form" reload=true focus="rate-limit-requests" note=true>
                 <input type="hidden" name="org_id" value=org_id />
                 <input type="hidden" name="key_id" value=key_id />
-                <fieldset class="form-body" disabled=true>
+                <fieldset class="form-body">
                 <div class="field">
                     <label for="rate-limit-requests">"Requests"</label>
                     <input id="rate-limit-requests" name="requests" type="number" min="1"
                         max=super::RateLimit::MAX_REQUESTS inputmode="numeric" placeholder="No limit"
-                        value=limit.map(|l| l.requests.to_string()) data-field="rate_limit"
-                        aria-invalid="false" aria-describedby="rate-limit-error" />
+                        value=flash::kept_value("requests").or_else(|| limit.map(|l| l.requests.to_string())) data-field="rate_limit"
+                        aria-invalid=flash::invalid("rate_limit") aria-describedby="rate-limit-error" />
                 </div>
                 <div class="field">
                     <label for="rate-limit-per">"Per"</label>
                     <select id="rate-limit-per" name="per">
                         {RatePeriod::ALL.into_iter().map(|p| view! {
-                            <option value=p.as_str() selected=p == per>{p.as_str()}</option>
+                            <option value=p.as_str() selected=flash::kept_value("per").map_or(p == per, |v| v == p.as_str())>{p.as_str()}</option>
                         }).collect_view()}
                     </select>
                 </div>
                 <div class="inline-actions">
                     <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save limit"</button>
                     {limit.is_some().then(|| view! {
-                        <button type="submit" class="btn btn-secondary" data-clear="rate-limit-requests">"Remove limit"</button>
+                        <button type="submit" class="btn btn-secondary" name="remove" value="true" data-clear="rate-limit-requests">"Remove limit"</button>
                     })}
                 </div>
                 </fieldset>
-                <p class="field-error" id="rate-limit-error" data-for="rate_limit" aria-live="polite"></p>
+                <FieldError id="rate-limit-error" field="rate_limit" />
                 <FormAlert />
-                <p class="muted small" role="status" aria-live="polite" data-testid="rate-limit-saved"
-                    data-form-note="" data-note=note></p>
+                <FormNote testid="rate-limit-saved" note=note />
             </ServerForm>
         </section>
     }
@@ -309,19 +311,18 @@ fn AllowedIpsForm(org_id: String, key_id: String, allowed: Vec<String>) -> impl 
                 reload=true focus="allowed-ips" note=true>
                 <input type="hidden" name="org_id" value=org_id />
                 <input type="hidden" name="key_id" value=key_id />
-                <fieldset class="form-body" disabled=true>
+                <fieldset class="form-body">
                 <div class="field">
                     <label for="allowed-ips">"Addresses and ranges"</label>
                     <textarea id="allowed-ips" name="allowed_ips" rows="4" spellcheck="false"
                         autocomplete="off" placeholder="Any address" data-field="allowed_ips"
-                        aria-invalid="false" aria-describedby="allowed-ips-error">{raw_text(&allowed.join("\n"))}</textarea>
-                    <p class="field-error" id="allowed-ips-error" data-for="allowed_ips" aria-live="polite"></p>
+                        aria-invalid=flash::invalid("allowed_ips") aria-describedby="allowed-ips-error">{raw_text(&flash::kept_value("allowed_ips").unwrap_or_else(|| allowed.join("\n")))}</textarea>
+                    <FieldError id="allowed-ips-error" field="allowed_ips" />
                 </div>
                 <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save addresses"</button>
                 </fieldset>
                 <FormAlert />
-                <p class="muted small" role="status" aria-live="polite" data-testid="allowed-ips-saved"
-                    data-form-note="" data-note=note></p>
+                <FormNote testid="allowed-ips-saved" note=note />
             </ServerForm>
         </section>
     }
@@ -370,27 +371,26 @@ fn KeyPermissionsForm(
                 testid="key-permissions-form" reload=true focus="key-permissions-input" note=true>
                 <input type="hidden" name="org_id" value=org_id />
                 <input type="hidden" name="key_id" value=key_id />
-                <fieldset class="form-body" disabled=true>
+                <fieldset class="form-body">
                     <AccessFields form="key-permissions-form" access=access held=permissions.clone() />
                     <div class="field">
                         <label for="key-permissions-input">"Other permissions"</label>
                         <input id="key-permissions-input" name="permissions" autocomplete="off" spellcheck="false"
-                            value=others data-field="permissions" aria-invalid="false"
+                            value=flash::kept_value("permissions").unwrap_or(others) data-field="permissions" aria-invalid=flash::invalid("permissions")
                             aria-describedby="key-permissions-error" placeholder="invoices:read" />
-                        <p class="field-error" id="key-permissions-error" data-for="permissions" aria-live="polite"></p>
+                        <FieldError id="key-permissions-error" field="permissions" />
                     </div>
                     <div class="field">
                         <label for="key-roles-input">"Roles"</label>
                         <input id="key-roles-input" name="roles" autocomplete="off" spellcheck="false"
-                            value=roles.join(" ") data-field="roles" aria-invalid="false"
+                            value=flash::kept_value("roles").unwrap_or_else(|| roles.join(" ")) data-field="roles" aria-invalid=flash::invalid("roles")
                             aria-describedby="key-roles-error" placeholder="billing-readonly" />
-                        <p class="field-error" id="key-roles-error" data-for="roles" aria-live="polite"></p>
+                        <FieldError id="key-roles-error" field="roles" />
                     </div>
                     <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save permissions"</button>
                 </fieldset>
                 <FormAlert />
-                <p class="muted small" role="status" aria-live="polite" data-testid="key-permissions-saved"
-                    data-form-note="" data-note="Saved."></p>
+                <FormNote testid="key-permissions-saved" note="Saved." />
             </ServerForm>
         </section>
     }
@@ -426,35 +426,34 @@ fn ContextForm(org_id: String, key_id: String, context: KeyContext) -> impl Into
                 reload=true focus="key-tags" note=true>
                 <input type="hidden" name="org_id" value=org_id />
                 <input type="hidden" name="key_id" value=key_id />
-                <fieldset class="form-body" disabled=true>
+                <fieldset class="form-body">
                 <div class="field">
                     <label for="key-tags">"Tags"</label>
                     <input id="key-tags" name="tags" type="text" autocomplete="off" spellcheck="false"
                         placeholder="billing, prod" aria-describedby="key-tags-help key-tags-error"
-                        data-field="tags" aria-invalid="false" value=context.tags.join(", ") />
+                        data-field="tags" aria-invalid=flash::invalid("tags") value=flash::kept_value("tags").unwrap_or_else(|| context.tags.join(", ")) />
                     <p class="muted small" id="key-tags-help">"Up to 20, separated by commas: lower-case letters, digits, -, : and ."</p>
-                    <p class="field-error" id="key-tags-error" data-for="tags" aria-live="polite"></p>
+                    <FieldError id="key-tags-error" field="tags" />
                 </div>
                 <div class="field">
                     <label for="key-owner">"Owner id"</label>
                     <input id="key-owner" name="owner" type="text" autocomplete="off" spellcheck="false"
                         maxlength="128" placeholder="cus_4QFJ" aria-describedby="key-owner-help key-owner-error"
-                        data-field="owner" aria-invalid="false" value=context.owner.clone().unwrap_or_default() />
+                        data-field="owner" aria-invalid=flash::invalid("owner") value=flash::kept_value("owner").unwrap_or_else(|| context.owner.clone().unwrap_or_default()) />
                     <p class="muted small" id="key-owner-help">"The customer or service the key is for, in your own terms."</p>
-                    <p class="field-error" id="key-owner-error" data-for="owner" aria-live="polite"></p>
+                    <FieldError id="key-owner-error" field="owner" />
                 </div>
                 <div class="field">
                     <label for="key-metadata">"Metadata (JSON object)"</label>
                     <textarea id="key-metadata" name="metadata" spellcheck="false" autocomplete="off"
                         rows=rows placeholder="{\"plan\": \"pro\"}" aria-describedby="key-metadata-error"
-                        data-field="metadata" aria-invalid="false">{raw_text(&metadata)}</textarea>
-                    <p class="field-error" id="key-metadata-error" data-for="metadata" aria-live="polite"></p>
+                        data-field="metadata" aria-invalid=flash::invalid("metadata")>{raw_text(&flash::kept_value("metadata").unwrap_or_else(|| metadata.clone()))}</textarea>
+                    <FieldError id="key-metadata-error" field="metadata" />
                 </div>
                 <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save tags, owner and metadata"</button>
                 </fieldset>
                 <FormAlert />
-                <p class="muted small" role="status" aria-live="polite" data-testid="context-saved"
-                    data-form-note="" data-note="Saved."></p>
+                <FormNote testid="context-saved" note="Saved." />
             </ServerForm>
         </section>
     }

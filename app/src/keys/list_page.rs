@@ -12,6 +12,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::chart::UsageChart;
 use super::dialogs::{KeyDialogs, create_button, key_actions};
+use super::reveal::RevealedKey;
 use super::views::{Activity, Hint, PeriodSwitch, format_time, use_period};
 use super::{
     ApiKeyView, KeyPage, KeyPolicy, KeyQuery, KeyStatus, StatusFilter, format_date, list_api_keys,
@@ -230,13 +231,14 @@ fn KeyList(list: KeyPage) -> impl IntoView {
         }
     });
     view! {
+        <RevealedKey keys_path=base.clone() />
         <section class="card">
             <div class="card-header">
                 <div>
                     <h1>"API keys"</h1>
                     <p class="muted">"Services use these keys to call the API. A key is shown once, when it is created."</p>
                 </div>
-                {create_button("Create key", "btn btn-primary", Some("create-key"))}
+                {create_button(&org_id, "Create key", "btn btn-primary", Some("create-key"))}
             </div>
             {banner}
             {(filtered || total > 0).then(|| view! { <FilterBar base=base.clone() given=given error=None /> })}
@@ -257,7 +259,7 @@ fn KeyList(list: KeyPage) -> impl IntoView {
                     <div class="empty-state" data-testid="keys-empty">
                         <h2>"No API keys yet"</h2>
                         <p class="muted">"Create the first key for a service that calls your API."</p>
-                        {create_button("Create your first key", "btn btn-secondary", None)}
+                        {create_button(&org_id, "Create your first key", "btn btn-secondary", None)}
                     </div>
                 }))
             } else {

@@ -32,11 +32,13 @@ pub mod list_page;
 mod listing;
 #[cfg(feature = "ssr")]
 pub mod manager;
+pub mod new_page;
 #[cfg(feature = "ssr")]
 mod org_policy;
 pub mod policy_page;
 pub mod query;
 pub mod rate_limit;
+mod reveal;
 mod rpc;
 pub mod scopes;
 #[cfg(feature = "ssr")]

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use super::{IDLE_DAYS_RANGE, KeyPolicy, POLICY_MAX_DAYS, SetKeyPolicy, get_key_policy};
 use leptos::server_fn::ServerFn;
 
-use crate::components::{Field, FormAlert, Loading, ServerForm};
+use crate::components::{Field, FormAlert, FormNote, Loading, ServerForm};
 use crate::orgs::ui::{common_error, use_org_id};
 
 #[component]
@@ -65,7 +65,9 @@ fn PolicyForm(org_id: String, policy: KeyPolicy) -> impl IntoView {
                 hint=format!("1 to {POLICY_MAX_DAYS}. Leave empty for no limit.") />
             <label class="checkbox" for="require-expiry">
                 <input type="checkbox" id="require-expiry" name="require_expiry" value="true"
-                    checked=p.require_expiry />
+                    checked=crate::flash::current()
+                        .filter(|f| f.error.is_some())
+                        .map_or(p.require_expiry, |f| f.value("require_expiry").is_some()) />
                 "Every key must expire (no “No expiry” option)"
             </label>
             <Field label="Revoke keys unused for this many days" name="idle_days" kind="number"
@@ -73,8 +75,8 @@ fn PolicyForm(org_id: String, policy: KeyPolicy) -> impl IntoView {
                 hint=format!("{} to {}. Leave empty to never revoke idle keys.", IDLE_DAYS_RANGE.start(), IDLE_DAYS_RANGE.end()) />
             <FormAlert />
             <div class="form-actions">
-                <button type="submit" class="btn btn-primary" data-sending="Saving…" disabled=true>"Save policy"</button>
-                <span class="muted small" role="status" data-testid="policy-saved" data-form-note="" data-note="Saved."></span>
+                <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save policy"</button>
+                <FormNote inline=true testid="policy-saved" note="Saved." />
             </div>
         </ServerForm>
     }

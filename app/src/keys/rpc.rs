@@ -68,8 +68,9 @@ mod create {
         name: String,
         expiry: String,
         custom_date: Option<String>,
-        /// Space- or comma-separated scope names; none given means the default (`gateway`).
-        scopes: Option<String>,
+        /// Scope names, in one field or one checkbox each; none given means the default
+        /// (`gateway`).
+        scopes: Option<crate::choices::Choices>,
         /// The key's own rate limit: requests (empty: none) per `rate_limit_per`.
         #[server(default)]
         rate_limit: Option<String>,
@@ -87,9 +88,16 @@ mod create {
         /// Roles of the organization's catalog, separated by spaces or commas.
         #[server(default)]
         roles: Option<String>,
+        /// The None / Read / Write selects, by resource, as a form posted without script
+        /// sends them (the page's script adds them to `permissions`).
+        #[server(default)]
+        access: std::collections::BTreeMap<String, String>,
     ) -> Result<CreatedKey, AppError> {
-        let grants = crate::permissions::parse_grants([permissions.as_deref().unwrap_or_default()])
-            .map_err(|m| AppError::invalid("permissions", m))?;
+        let grants = crate::permissions::parse_grants(
+            std::iter::once(permissions.as_deref().unwrap_or_default())
+                .chain(access.values().map(String::as_str)),
+        )
+        .map_err(|m| AppError::invalid("permissions", m))?;
         let roles = crate::permissions::parse_roles([roles.as_deref().unwrap_or_default()])
             .map_err(|m| AppError::invalid("roles", m))?;
         let limit = RateLimit::from_form(
@@ -107,13 +115,12 @@ mod create {
             custom_date.as_deref().unwrap_or_default(),
             Utc::now(),
         )?;
-        let scopes = match scopes.as_deref() {
+        let scopes = match scopes {
             None => scopes::DEFAULT_SCOPES,
-            Some(list) => {
-                scopes::Scopes::parse_list([list]).map_err(|m| AppError::invalid("scopes", m))?
-            }
+            Some(names) => scopes::Scopes::parse_list(names.names())
+                .map_err(|m| AppError::invalid("scopes", m))?,
         };
-        Ok(service::create_key_with(
+        let created = service::create_key_with(
             &state.db,
             &state.secret,
             &manager,
@@ -128,8 +135,22 @@ mod create {
                 roles,
             },
         )
-        .await?)
+        .await?;
+        shown_once(&org_id, &created, false);
+        Ok(created)
     }
+}
+
+/// After a key is created or rolled: the keys list, which shows its secret once when
+/// the form was posted without script (`flash::show_in_answer`); the page's script reads
+/// the answer instead.
+#[cfg(feature = "ssr")]
+fn shown_once(org_id: &str, created: &CreatedKey, rolled: bool) {
+    crate::flash::show_in_answer(super::reveal::Revealed {
+        created: created.clone(),
+        rolled,
+    });
+    back_to_keys(org_id);
 }
 
 /// After an action on a key confirmed by a form (the action's own page, posted with or
@@ -151,15 +172,21 @@ async fn change(
     Ok(service::change_key(&state.db, &state.verifier, &manager, KeyId(key_id), change).await?)
 }
 
-/// Sets a key's own rate limit; empty `requests` removes it.
+/// Sets a key's own rate limit; empty `requests`, or `remove` (the form's "Remove
+/// limit" button, posted without script), removes it.
 #[server(prefix = "/rpc", endpoint = "set_key_rate_limit")]
 pub async fn set_key_rate_limit(
     org_id: String,
     key_id: String,
     requests: String,
     per: String,
+    #[server(default)] remove: bool,
 ) -> Result<ApiKeyView, AppError> {
-    let limit = RateLimit::from_form(&requests, &per)?;
+    let limit = if remove {
+        None
+    } else {
+        RateLimit::from_form(&requests, &per)?
+    };
     change(&org_id, &key_id, service::KeyChange::SetRateLimit(limit)).await
 }
 
@@ -179,7 +206,7 @@ pub async fn roll_api_key(
     #[server(default)] overlap_seconds: u32,
 ) -> Result<CreatedKey, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
-    Ok(service::roll_key(
+    let rolled = service::roll_key(
         &state.db,
         &state.secret,
         &state.verifier,
@@ -187,7 +214,9 @@ pub async fn roll_api_key(
         KeyId(&key_id),
         overlap_seconds,
     )
-    .await?)
+    .await?;
+    shown_once(&org_id, &rolled, true);
+    Ok(rolled)
 }
 
 #[server(prefix = "/rpc", endpoint = "end_key_overlap")]

@@ -400,7 +400,7 @@ fn MemberRoleSelect(
     // This row's refusal, when the page answers its form posted without script.
     let refusal = crate::flash::for_form(ChangeMemberRole::PATH)
         .filter(|f| f.value("user_id") == Some(user_id.as_str()))
-        .map(|f| f.error.to_string());
+        .and_then(|f| f.message());
     let hidden = refusal.is_none();
     view! {
         <form method="post" action=ChangeMemberRole::PATH class="role-form">

@@ -9,7 +9,7 @@ use leptos::server_fn::ServerFn;
 use super::Proposal;
 use super::rpc::{ApplyOpenapi, DiscardOpenapi, ReviewOpenapi, SetUpstreams};
 use super::upstreams::{UpstreamView, upstreams_text};
-use crate::components::{FormAlert, ServerForm, TextAreaField};
+use crate::components::{FieldError, FormAlert, FormNote, ServerForm, TextAreaField};
 
 #[component]
 pub fn UpstreamsCard(
@@ -55,7 +55,7 @@ pub fn UpstreamsCard(
                 <ServerForm action=SetUpstreams::PATH id="upstreams-form" testid="upstreams-form" class="after-table"
                     reload=true focus="upstreams" note=true>
                     <input type="hidden" name="org_id" value=org_id />
-                    <fieldset class="form-body" disabled=true>
+                    <fieldset class="form-body">
                         <TextAreaField id="upstreams" label="Upstreams, one per line" name="upstreams" value=text
                             rows=rows placeholder="/billing https://billing.internal/api">
                             "A path prefix, a space, then an http:// or https:// URL on a host the server's operator allows."
@@ -63,7 +63,7 @@ pub fn UpstreamsCard(
                         <FormAlert />
                         <div class="form-actions">
                             <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save upstreams"</button>
-                            <span class="muted small" role="status" data-form-note="" data-note="Saved."></span>
+                            <FormNote inline=true note="Saved." />
                         </div>
                     </fieldset>
                 </ServerForm>
@@ -87,7 +87,7 @@ pub fn OpenApiImport(
             <ServerForm action=ReviewOpenapi::PATH id="openapi-form" testid="openapi-form"
                 reload=true focus="openapi-review-title" note=true>
                 <input type="hidden" name="org_id" value=org_id />
-                <fieldset class="form-body" disabled=true>
+                <fieldset class="form-body">
                     <TextAreaField id="openapi-document" label="OpenAPI document (JSON)" name="document" rows=8
                         placeholder="{\"openapi\": \"3.0.3\", \"paths\": {…}}">
                         "OpenAPI 3 or Swagger 2.0, up to 2 MB. One permission per tag and verb class ("
@@ -97,15 +97,16 @@ pub fn OpenApiImport(
                     <div class="field">
                         <label for="openapi-url">"Or its URL"</label>
                         <input id="openapi-url" name="url" type="url" autocomplete="off" spellcheck="false"
-                            data-field="url" aria-invalid="false" aria-describedby="openapi-url-error openapi-url-hint"
+                            value=crate::flash::kept_value("url")
+                            data-field="url" aria-invalid=crate::flash::invalid("url") aria-describedby="openapi-url-error openapi-url-hint"
                             placeholder="https://billing.internal/openapi.json" />
                         <p class="field-hint" id="openapi-url-hint">"Fetched by this server, from a host its operator allows for upstreams."</p>
-                        <p class="field-error" id="openapi-url-error" data-for="url" aria-live="polite"></p>
+                        <FieldError id="openapi-url-error" field="url" />
                     </div>
                     <FormAlert />
                     <div class="form-actions">
                         <button type="submit" class="btn btn-primary" data-sending="Reading…">"Review import"</button>
-                        <span class="muted small" role="status" data-form-note="" data-note="Read."></span>
+                        <FormNote inline=true note="Read." />
                     </div>
                 </fieldset>
             </ServerForm>
@@ -187,16 +188,16 @@ fn Review(
             <ServerForm action=ApplyOpenapi::PATH id="openapi-apply-form" testid="openapi-apply-form"
                 class="inline-form" reload=true focus="rules" note=true>
                 <input type="hidden" name="org_id" value=org_id />
-                <fieldset class="form-body" disabled=true>
+                <fieldset class="form-body">
                     <FormAlert />
                     <button type="submit" class="btn btn-primary" data-sending="Applying…">"Apply import"</button>
-                    <span class="muted small" role="status" data-form-note="" data-note="Imported."></span>
+                    <FormNote inline=true note="Imported." />
                 </fieldset>
             </ServerForm>
             <ServerForm action=DiscardOpenapi::PATH id="openapi-discard-form" testid="openapi-discard-form"
                 class="inline-form" reload=true focus="openapi-document">
                 <input type="hidden" name="org_id" value=discard_org_id />
-                <fieldset class="form-body" disabled=true>
+                <fieldset class="form-body">
                     <FormAlert />
                     <button type="submit" class="btn btn-secondary" data-sending="Discarding…">"Discard"</button>
                 </fieldset>

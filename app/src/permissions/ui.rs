@@ -14,7 +14,9 @@ use super::rpc::{
     DeletePermission, DeleteRole, PermissionsView, PutPermission, PutRole, SetRouteRules,
     get_permissions,
 };
-use crate::components::{Field, FormAlert, Loading, ServerForm, TextAreaField};
+use crate::components::{
+    Field, FieldError, FormAlert, FormNote, Loading, ServerForm, TextAreaField,
+};
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, keys_denied, use_org_id};
 
@@ -181,11 +183,11 @@ fn NameSelect(id: &'static str, label: &'static str, names: Vec<String>) -> impl
     view! {
         <div class="field">
             <label for=id>{label}</label>
-            <select id=id name="name" data-field="name" aria-invalid="false"
+            <select id=id name="name" data-field="name" aria-invalid=crate::flash::invalid("name")
                 aria-describedby=format!("{id}-error")>
                 {names.into_iter().map(|n| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
             </select>
-            <p class="field-error" id=format!("{id}-error") data-for="name" aria-live="polite"></p>
+            <p class="field-error" id=format!("{id}-error") data-for="name" aria-live="polite">{crate::flash::field_error("name")}</p>
         </div>
     }
 }
@@ -199,13 +201,13 @@ fn PermissionForms(org_id: String, names: Vec<String>) -> impl IntoView {
             <ServerForm action=PutPermission::PATH id="permission-form" testid="permission-form"
                 reload=true focus="field-name" note=true>
                 <input type="hidden" name="org_id" value=org_id.clone() />
-                <fieldset class="form-body" disabled=true>
+                <fieldset class="form-body">
                     <Field label="Name" name="name" autocomplete="off" hint="resource:action, e.g. invoices:read. An existing name gets the new description." />
                     <Field label="Description" name="description" autocomplete="off" hint="Optional, up to 200 characters." />
                     <FormAlert />
                     <div class="form-actions">
                         <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save permission"</button>
-                        <span class="muted small" role="status" data-form-note="" data-note="Saved."></span>
+                        <FormNote inline=true note="Saved." />
                     </div>
                 </fieldset>
             </ServerForm>
@@ -213,11 +215,11 @@ fn PermissionForms(org_id: String, names: Vec<String>) -> impl IntoView {
                 <ServerForm action=DeletePermission::PATH id="remove-permission-form"
                     testid="remove-permission-form" class="inline-form remove-form" reload=true note=true>
                     <input type="hidden" name="org_id" value=remove_org_id.clone() />
-                    <fieldset class="form-body" disabled=true>
+                    <fieldset class="form-body">
                         <NameSelect id="remove-permission" label="Remove a permission" names=names />
                         <FormAlert />
                         <button type="submit" class="btn btn-danger" data-sending="Removing…">"Remove"</button>
-                        <span class="muted small" role="status" data-form-note="" data-note="Removed."></span>
+                        <FormNote inline=true note="Removed." />
                     </fieldset>
                 </ServerForm>
             })}
@@ -232,32 +234,34 @@ fn RoleForms(org_id: String, names: Vec<String>) -> impl IntoView {
         <h3>"Add or change a role"</h3>
         <ServerForm action=PutRole::PATH id="role-form" testid="role-form" reload=true note=true>
             <input type="hidden" name="org_id" value=org_id.clone() />
-            <fieldset class="form-body" disabled=true>
+            <fieldset class="form-body">
                 <div class="field">
                     <label for="role-name">"Name"</label>
-                    <input id="role-name" name="name" autocomplete="off" data-field="name"
-                        aria-invalid="false" aria-describedby="role-name-error role-name-hint" />
+                    <input id="role-name" name="name" autocomplete="off" value=crate::flash::kept_value("name") data-field="name"
+                        aria-invalid=crate::flash::invalid("name") aria-describedby="role-name-error role-name-hint" />
                     <p class="field-hint" id="role-name-hint">"e.g. billing-readonly. An existing name is changed."</p>
-                    <p class="field-error" id="role-name-error" data-for="name" aria-live="polite"></p>
+                    <FieldError id="role-name-error" field="name" />
                 </div>
                 <div class="field">
                     <label for="role-permissions">"Permissions"</label>
                     <input id="role-permissions" name="permissions" autocomplete="off" spellcheck="false"
-                        data-field="permissions" aria-invalid="false"
+                        value=crate::flash::kept_value("permissions")
+                        data-field="permissions" aria-invalid=crate::flash::invalid("permissions")
                         aria-describedby="role-permissions-error role-permissions-hint" />
                     <p class="field-hint" id="role-permissions-hint">"Separated by spaces, e.g. invoices:read refunds:*"</p>
-                    <p class="field-error" id="role-permissions-error" data-for="permissions" aria-live="polite"></p>
+                    <FieldError id="role-permissions-error" field="permissions" />
                 </div>
                 <div class="field">
                     <label for="role-description">"Description"</label>
-                    <input id="role-description" name="description" autocomplete="off" data-field="description"
-                        aria-invalid="false" aria-describedby="role-description-error" />
-                    <p class="field-error" id="role-description-error" data-for="description" aria-live="polite"></p>
+                    <input id="role-description" name="description" autocomplete="off"
+                        value=crate::flash::kept_value("description") data-field="description"
+                        aria-invalid=crate::flash::invalid("description") aria-describedby="role-description-error" />
+                    <FieldError id="role-description-error" field="description" />
                 </div>
                 <FormAlert />
                 <div class="form-actions">
                     <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save role"</button>
-                    <span class="muted small" role="status" data-form-note="" data-note="Saved."></span>
+                    <FormNote inline=true note="Saved." />
                 </div>
             </fieldset>
         </ServerForm>
@@ -265,11 +269,11 @@ fn RoleForms(org_id: String, names: Vec<String>) -> impl IntoView {
             <ServerForm action=DeleteRole::PATH id="remove-role-form" testid="remove-role-form"
                 class="inline-form remove-form" reload=true note=true>
                 <input type="hidden" name="org_id" value=remove_org_id.clone() />
-                <fieldset class="form-body" disabled=true>
+                <fieldset class="form-body">
                     <NameSelect id="remove-role" label="Remove a role" names=names />
                     <FormAlert />
                     <button type="submit" class="btn btn-danger" data-sending="Removing…">"Remove"</button>
-                    <span class="muted small" role="status" data-form-note="" data-note="Removed."></span>
+                    <FormNote inline=true note="Removed." />
                 </fieldset>
             </ServerForm>
         })}
@@ -285,7 +289,7 @@ fn RulesForm(org_id: String, rules: Vec<RouteRule>, unmatched: Unmatched) -> imp
         <ServerForm action=SetRouteRules::PATH id="rules-form" testid="rules-form" reload=true
             focus="rules" note=true>
             <input type="hidden" name="org_id" value=org_id />
-            <fieldset class="form-body" disabled=true>
+            <fieldset class="form-body">
                 <TextAreaField id="rules" label="Rules, in order" name="rules" value=text rows=rows
                     placeholder="GET,HEAD /invoices/* invoices:read">
                     "One rule per line: methods (comma-separated, or *), the path, then the permissions it needs. "
@@ -294,7 +298,7 @@ fn RulesForm(org_id: String, rules: Vec<RouteRule>, unmatched: Unmatched) -> imp
                 </TextAreaField>
                 <div class="field">
                     <label for="unmatched">"Requests no rule matches"</label>
-                    <select id="unmatched" name="unmatched" data-field="unmatched" aria-invalid="false">
+                    <select id="unmatched" name="unmatched" data-field="unmatched" aria-invalid=crate::flash::invalid("unmatched")>
                         <option value="allow" selected=unmatched == Unmatched::Allow>"Allow any gateway key"</option>
                         <option value="deny" selected=unmatched == Unmatched::Deny>"Refuse"</option>
                     </select>
@@ -302,7 +306,7 @@ fn RulesForm(org_id: String, rules: Vec<RouteRule>, unmatched: Unmatched) -> imp
                 <FormAlert />
                 <div class="form-actions">
                     <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save rules"</button>
-                    <span class="muted small" role="status" data-form-note="" data-note="Saved."></span>
+                    <FormNote inline=true note="Saved." />
                 </div>
             </fieldset>
         </ServerForm>

@@ -9,7 +9,7 @@ use leptos::server_fn::ServerFn;
 
 use super::rpc::RestrictKeyPermissions;
 use super::usage::PermissionUse;
-use crate::components::{FormAlert, ServerForm};
+use crate::components::{FormAlert, FormNote, ServerForm};
 use crate::keys::format_date;
 
 /// `invoices:read, invoices:write`, or what to say when there are none.
@@ -88,12 +88,11 @@ pub fn PermissionUseCard(org_id: String, key_id: String, used: PermissionUse) ->
                         <input type="hidden" name="key_id" value=key_id />
                         <input type="hidden" name="removes" value=removes />
                         <input type="hidden" name="removes_roles" value=removes_roles />
-                        <fieldset class="form-body" disabled=true>
+                        <fieldset class="form-body">
                             <button type="submit" class="btn btn-danger" data-sending="Restricting…">"Restrict permissions"</button>
                         </fieldset>
                         <FormAlert />
-                        <p class="muted small" role="status" aria-live="polite" data-testid="restrict-saved"
-                            data-form-note="" data-note="Restricted."></p>
+                        <FormNote testid="restrict-saved" note="Restricted." />
                     </ServerForm>
                 </div>
             </details>

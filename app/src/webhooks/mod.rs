@@ -187,16 +187,21 @@ pub async fn list_webhook_deliveries(org_id: String) -> Result<Vec<DeliveryView>
     service::list_deliveries(&state.db, &admin).await
 }
 
-/// Adds an endpoint. `events` is a comma-separated list of event types.
+/// Adds an endpoint.
 #[server(prefix = "/rpc", endpoint = "create_webhook")]
 pub async fn create_webhook(
     org_id: String,
     url: String,
-    events: String,
+    /// Event types, in one field (comma-separated) or one checkbox each.
+    events: crate::choices::Choices,
 ) -> Result<CreatedEndpoint, AppError> {
     let (state, admin) = service::authorize(&org_id).await?;
-    let events = parse_events(events.split(',')).map_err(|m| AppError::invalid("events", m))?;
-    service::create_endpoint(&state, &admin, &url, &events).await
+    let events = parse_events(events.names()).map_err(|m| AppError::invalid("events", m))?;
+    let created = service::create_endpoint(&state, &admin, &url, &events).await?;
+    // Posted without script: the webhooks page, showing the secret once.
+    crate::flash::show_in_answer(created.clone());
+    leptos_axum::redirect(&ui::page_path(&org_id));
+    Ok(created)
 }
 
 #[server(prefix = "/rpc", endpoint = "delete_webhook")]

@@ -1,20 +1,28 @@
 //! The Webhooks settings page: endpoints (add with a one-time `whsec_` reveal, send a test
 //! event, delete) and the latest deliveries with their status and response.
 //!
-//! The page is rendered on the server; one small island ([`WebhooksIsland`]) runs its
-//! buttons and form on that markup. After a change it loads the page again in the
-//! background and puts the server's endpoint list and deliveries in place of the old
-//! ones (`crate::dom::refresh_parts`), so the bundle carries no view code for them.
+//! The page is rendered on the server, and its forms are plain forms: without script the
+//! browser posts them, a refusal comes back beside its field (`crate::flash`), and an
+//! added endpoint's secret is shown once on the page that answers the form
+//! ([`NewEndpointSecret`]). One small island ([`WebhooksIsland`]) sends the same forms
+//! in place: after a change it loads the page again in the background and puts the
+//! server's endpoint list and deliveries in place of the old ones
+//! (`crate::dom::refresh_parts`), so the bundle carries no view code for them.
 
 use chrono::{DateTime, Utc};
 use leptos::either::Either;
 use leptos::prelude::*;
 
+use leptos::server_fn::ServerFn;
+
 use super::{
-    DeliveryStatus, DeliveryView, EVENT_TYPES, EndpointView, list_webhook_deliveries, list_webhooks,
+    CreateWebhook, CreatedEndpoint, DeleteWebhook, DeliveryStatus, DeliveryView, EVENT_TYPES,
+    EndpointView, SendTestWebhook, list_webhook_deliveries, list_webhooks,
 };
-use crate::components::Loading;
+use crate::choices::Choices;
+use crate::components::{CopyButton, Loading};
 use crate::error::AppError;
+use crate::flash;
 use crate::keys::relative;
 use crate::orgs::ui::{OrgContext, common_error, role_denied, use_org_id};
 
@@ -35,9 +43,10 @@ pub fn WebhooksPage() -> impl IntoView {
                     Ok(list) => {
                         let deliveries = deliveries.await.unwrap_or_default();
                         view! {
-                            <Endpoints endpoints=list />
-                            <AddEndpoint />
-                            <Deliveries deliveries=deliveries />
+                            <Endpoints org_id=me.id.clone() endpoints=list />
+                            <NewEndpointSecret />
+                            <AddEndpoint org_id=me.id.clone() />
+                            <Deliveries org_id=me.id.clone() deliveries=deliveries />
                             <WebhooksIsland org_id=me.id.clone() />
                         }.into_any()
                     }
@@ -49,8 +58,32 @@ pub fn WebhooksPage() -> impl IntoView {
     }
 }
 
+/// The webhooks page of the organization `org_id`.
+pub fn page_path(org_id: &str) -> String {
+    format!("/orgs/{org_id}/settings/webhooks")
+}
+
+/// The hidden fields every form of the page posts: the CSRF token and the organization.
+fn form_fields(org_id: &str) -> impl IntoView + use<> {
+    view! {
+        {crate::auth::csrf::current().map(|token| view! {
+            <input type="hidden" name=crate::auth::csrf::FIELD value=token />
+        })}
+        <input type="hidden" name="org_id" value=org_id.to_owned() />
+    }
+}
+
 #[component]
-fn Endpoints(endpoints: Vec<EndpointView>) -> impl IntoView {
+fn Endpoints(org_id: String, endpoints: Vec<EndpointView>) -> impl IntoView {
+    // The answer to a row's form posted without script: what it did, or its refusal.
+    let row_flash = flash::for_form(SendTestWebhook::PATH)
+        .map(|f| (f, "Test event queued. Its delivery appears below."))
+        .or_else(|| flash::for_form(DeleteWebhook::PATH).map(|f| (f, "Deleted the endpoint.")));
+    let row_error = row_flash.as_ref().and_then(|(f, _)| f.message());
+    let notice = row_flash
+        .as_ref()
+        .filter(|(f, _)| f.error.is_none())
+        .map(|(_, done)| *done);
     view! {
         <section class="card" data-testid="webhooks">
             <h1 id="webhooks-title" tabindex="-1">"Webhooks"</h1>
@@ -59,8 +92,8 @@ fn Endpoints(endpoints: Vec<EndpointView>) -> impl IntoView {
                 "(Standard Webhooks: check the " <code>"webhook-signature"</code> " header with the endpoint's secret). "
                 "Failed deliveries are retried with growing waits for 24 hours."
             </p>
-            <div class="alert alert-error" id="webhook-row-error" role="alert" hidden></div>
-            <p class="muted small" role="status" id="webhook-notice" data-testid="webhook-notice"></p>
+            <div class="alert alert-error" id="webhook-row-error" role="alert" hidden=row_error.is_none()>{row_error.clone()}</div>
+            <p class="muted small" role="status" id="webhook-notice" data-testid="webhook-notice">{notice}</p>
             <div id="webhook-endpoints">
                 {if endpoints.is_empty() {
                     Either::Left(view! {
@@ -72,7 +105,7 @@ fn Endpoints(endpoints: Vec<EndpointView>) -> impl IntoView {
                 } else {
                     Either::Right(view! {
                         <ul class="endpoint-list" data-testid="endpoints">
-                            {endpoints.into_iter().map(endpoint_row).collect_view()}
+                            {endpoints.into_iter().map(|e| endpoint_row(&org_id, e)).collect_view()}
                         </ul>
                     })
                 }}
@@ -102,7 +135,7 @@ fn Endpoints(endpoints: Vec<EndpointView>) -> impl IntoView {
     }
 }
 
-fn endpoint_row(endpoint: EndpointView) -> impl IntoView {
+fn endpoint_row(org_id: &str, endpoint: EndpointView) -> impl IntoView + use<> {
     let events = endpoint.events.join(", ");
     let url = endpoint.url.clone();
     let disabled = endpoint.disabled.clone();
@@ -123,52 +156,108 @@ fn endpoint_row(endpoint: EndpointView) -> impl IntoView {
                     {format!("Added by {} on {}", endpoint.created_by, endpoint.created_at.format("%b %-d, %Y"))}
                 </p>
             </div>
-            <div class="endpoint-actions" data-asking="false">
+            <div class="endpoint-actions">
                 {disabled.is_none().then(|| view! {
-                    <button type="button" class="btn btn-secondary btn-small" data-hook="test" disabled=true
-                        aria-label=format!("Send a test event to {url}")>"Send test event"</button>
+                    <form method="post" action=SendTestWebhook::PATH>
+                        {form_fields(org_id)}
+                        <input type="hidden" name="endpoint_id" value=endpoint.id.clone() />
+                        <button type="submit" class="btn btn-secondary btn-small" data-hook="test"
+                            aria-label=format!("Send a test event to {url}")>"Send test event"</button>
+                    </form>
                 })}
-                <button type="button" class="btn btn-danger-outline btn-small" data-hook="ask" disabled=true>"Delete"</button>
-                <span class="small" data-when-asking hidden>"Delete this endpoint? Undelivered events to it are dropped."</span>
-                <button type="button" class="btn btn-danger btn-small" data-hook="delete" data-when-asking hidden>"Delete endpoint"</button>
-                <button type="button" class="btn btn-secondary btn-small" data-hook="keep" data-when-asking hidden>"Cancel"</button>
+                // The question opens in place, with or without script.
+                <details class="ask-delete">
+                    <summary class="btn btn-danger-outline btn-small" aria-label=format!("Delete the endpoint {url}")>"Delete"</summary>
+                    <form method="post" action=DeleteWebhook::PATH class="ask-delete-form">
+                        {form_fields(org_id)}
+                        <input type="hidden" name="endpoint_id" value=endpoint.id.clone() />
+                        <span class="small">"Delete this endpoint? Undelivered events to it are dropped."</span>
+                        <button type="submit" class="btn btn-danger btn-small" data-hook="delete">"Delete endpoint"</button>
+                    </form>
+                </details>
             </div>
         </li>
     }
 }
 
+/// A new endpoint's signing secret, on the page that answers the add form posted
+/// without script: shown once, never again (the script shows it in place otherwise).
 #[component]
-fn AddEndpoint() -> impl IntoView {
+fn NewEndpointSecret() -> impl IntoView {
+    flash::in_answer::<CreatedEndpoint>().map(|created| {
+        let secret = created.secret.clone();
+        view! {
+            <section class="card reveal" data-testid="webhook-secret" aria-labelledby="new-secret-title">
+                <h2 id="new-secret-title">"Endpoint added: copy its signing secret"</h2>
+                <p>"Deliveries to " <code>{created.endpoint.url.clone()}</code>
+                    " are signed with this secret. Keygate shows it only now."</p>
+                <div class="secret-row">
+                    <code class="secret" data-testid="webhook-secret-value">{created.secret}</code>
+                    <CopyButton text=secret label="Copy signing secret" />
+                </div>
+            </section>
+        }
+    })
+}
+
+#[component]
+fn AddEndpoint(org_id: String) -> impl IntoView {
+    // This form refused without script: what was typed, and the refusal by field.
+    let kept = flash::for_form(CreateWebhook::PATH).filter(|f| f.error.is_some());
+    let error = |field: &str| kept.as_ref().and_then(|f| f.field_message(field));
+    let invalid = |field: &str| {
+        if error(field).is_some() {
+            "true"
+        } else {
+            "false"
+        }
+    };
+    let alert = kept
+        .as_ref()
+        .filter(|_| error("url").is_none() && error("events").is_none())
+        .and_then(|f| f.message());
+    let events_field = Choices::checkbox_field("events");
+    let ticked = |name: &str| {
+        kept.as_ref().is_none_or(|f| {
+            f.values
+                .iter()
+                .any(|(n, v)| *n == events_field && v == name)
+        })
+    };
     view! {
         <section class="card" id="add-endpoint">
             <h2>"Add an endpoint"</h2>
-            <form id="add-endpoint-form" novalidate>
-                <fieldset class="form-body" id="add-endpoint-fields" disabled=true>
+            <form id="add-endpoint-form" method="post" action=CreateWebhook::PATH novalidate>
+                {form_fields(&org_id)}
+                <fieldset class="form-body" id="add-endpoint-fields">
                     <div class="field">
                         <label for="webhook-url">"Endpoint URL"</label>
                         <input id="webhook-url" name="url" type="url" inputmode="url" autocomplete="off"
-                            placeholder="https://example.com/keygate-events" data-field="url" aria-invalid="false"
-                            aria-describedby="webhook-url-error webhook-url-hint" />
+                            placeholder="https://example.com/keygate-events" data-field="url" aria-invalid=invalid("url")
+                            aria-describedby="webhook-url-error webhook-url-hint"
+                            value=kept.as_ref().and_then(|f| f.value("url").map(str::to_owned)) />
                         <p class="field-hint" id="webhook-url-hint">
                             "HTTPS recommended. Keygate does not follow redirects and does not send to private or loopback addresses."
                         </p>
-                        <p class="field-error" id="webhook-url-error" data-for="url" aria-live="polite"></p>
+                        <p class="field-error" id="webhook-url-error" data-for="url" aria-live="polite">{error("url")}</p>
                     </div>
                     <fieldset class="choices events-field" aria-describedby="webhook-events-error">
                         <legend>"Events"</legend>
+                        // Says the boxes were there: none ticked is then refused.
+                        <input type="hidden" name=events_field.clone() value="" />
                         {EVENT_TYPES.iter().map(|(name, about)| {
                             let id = event_box(name);
                             let for_id = id.clone();
                             view! {
                                 <label class="checkbox" for=for_id>
-                                    <input type="checkbox" id=id value=*name checked=true />
+                                    <input type="checkbox" id=id name=events_field.clone() value=*name checked=ticked(name) />
                                     <span><code>{*name}</code>" · "{*about}</span>
                                 </label>
                             }
                         }).collect_view()}
-                        <p class="field-error" id="webhook-events-error" data-for="events" aria-live="polite"></p>
+                        <p class="field-error" id="webhook-events-error" data-for="events" aria-live="polite">{error("events")}</p>
                     </fieldset>
-                    <div class="alert alert-error" id="add-endpoint-alert" role="alert" data-form-alert="" hidden></div>
+                    <div class="alert alert-error" id="add-endpoint-alert" role="alert" data-form-alert="" hidden=alert.is_none()>{alert.clone()}</div>
                     <div class="form-actions">
                         <button type="submit" class="btn btn-primary" id="add-endpoint-submit">"Add endpoint"</button>
                     </div>
@@ -217,7 +306,7 @@ fn due_soon(deliveries: &[DeliveryView], now: DateTime<Utc>) -> bool {
 }
 
 #[component]
-fn Deliveries(deliveries: Vec<DeliveryView>) -> impl IntoView {
+fn Deliveries(org_id: String, deliveries: Vec<DeliveryView>) -> impl IntoView {
     let now = Utc::now();
     let soon = due_soon(&deliveries, now);
     view! {
@@ -227,7 +316,7 @@ fn Deliveries(deliveries: Vec<DeliveryView>) -> impl IntoView {
                     <h2>"Recent deliveries"</h2>
                     <p class="muted">"The last 25 events sent to this organization's endpoints."</p>
                 </div>
-                <button type="button" class="btn btn-secondary btn-small" data-hook="refresh" disabled=true>"Refresh"</button>
+                <a class="btn btn-secondary btn-small" href=page_path(&org_id) data-hook="refresh">"Refresh"</a>
             </div>
             {if deliveries.is_empty() {
                 Either::Left(view! { <p class="muted" data-testid="deliveries-empty">"Nothing sent yet."</p> })
@@ -308,12 +397,12 @@ mod dom {
     use leptos::prelude::{document, set_timeout};
     use leptos::task::spawn_local;
     use wasm_bindgen::JsCast;
-    use web_sys::{Element, HtmlElement, HtmlFormElement};
+    use web_sys::{Element, HtmlFormElement};
 
     use super::event_box;
     use crate::dom::{
-        by_id, call, checked, closest, copy_and_say, enable, fresh_from_template, listen,
-        listen_id, refresh_parts, set_busy, set_hidden, set_text, show_form_error, value,
+        by_id, call, checked, closest, copy_and_say, fresh_from_template, listen, listen_id,
+        refresh_parts, set_busy, set_hidden, set_text, show_form_error, value,
     };
     use crate::error::AppError;
     use crate::navigation::focus_by_id;
@@ -357,7 +446,9 @@ mod dom {
         {
             let page = page.clone();
             listen(&document(), "click", move |ev| {
-                if let Some(button) = closest(&ev, "button[data-hook]") {
+                if let Some(button) = closest(&ev, "[data-hook]") {
+                    // A form's submit button or the Refresh link: sent in place.
+                    ev.prevent_default();
                     hook_button(&page, &button);
                 } else if closest(&ev, "#webhook-secret-copy").is_some() {
                     copy_secret(&page);
@@ -375,10 +466,6 @@ mod dom {
                 add(&page);
             });
         }
-        if let Some(fields) = by_id("add-endpoint-fields") {
-            let _ = fields.remove_attribute("disabled");
-        }
-        enable("button[data-hook]");
         poll_if_due(&page);
     }
 
@@ -386,9 +473,7 @@ mod dom {
     fn refresh(page: &Shared) {
         let page = page.clone();
         spawn_local(async move {
-            if refresh_parts(&PARTS).await {
-                enable("button[data-hook]");
-            }
+            refresh_parts(&PARTS).await;
             poll_if_due(&page);
         });
     }
@@ -420,31 +505,6 @@ mod dom {
         set_hidden("webhook-row-error", false);
     }
 
-    /// Shows or hides a row's "Delete this endpoint?" question in place of its buttons.
-    fn ask_delete(actions: &Element, ask: bool) {
-        if let Ok(parts) = actions.query_selector_all("button, span") {
-            for i in 0..parts.length() {
-                if let Some(part) = parts.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
-                    let asking_part = part.has_attribute("data-when-asking");
-                    let _ = part.toggle_attribute_with_force("hidden", asking_part != ask);
-                }
-            }
-        }
-        let first = if ask {
-            "[data-hook=keep]"
-        } else {
-            "[data-hook=ask]"
-        };
-        if let Some(b) = actions
-            .query_selector(first)
-            .ok()
-            .flatten()
-            .and_then(|b| b.dyn_into::<HtmlElement>().ok())
-        {
-            let _ = b.focus();
-        }
-    }
-
     fn hook_button(page: &Shared, button: &Element) {
         let hook = button.get_attribute("data-hook").unwrap_or_default();
         if hook == "refresh" {
@@ -453,14 +513,9 @@ mod dom {
         let Some(row) = button.closest("[data-endpoint]").ok().flatten() else {
             return;
         };
-        let Some(actions) = button.closest(".endpoint-actions").ok().flatten() else {
-            return;
-        };
         let id = row.get_attribute("data-endpoint").unwrap_or_default();
         let url = row.get_attribute("data-url").unwrap_or_default();
         match hook.as_str() {
-            "ask" => ask_delete(&actions, true),
-            "keep" => ask_delete(&actions, false),
             "test" | "delete" if !page.busy.get() => {
                 page.busy.set(true);
                 let _ = button.set_attribute("disabled", "");

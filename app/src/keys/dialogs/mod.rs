@@ -5,25 +5,28 @@
 //! (module `script`). The bundle so carries no view code for them (issue 12 §2): the two
 //! dialogs as Leptos views were an eighth of the wasm.
 //!
-//! Without wasm the create and roll buttons stay disabled, as every island's controls do
-//! until live; the other row buttons open their action's page (`action_page`).
+//! Without wasm, "Create key" is a link to the create page (`new_page`) and each row
+//! button opens its action's page (`action_page`); the keys page that answers a create or
+//! roll posted from there shows the secret once (`reveal`).
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use crate::calendar;
+use crate::flash::Flash;
 use crate::keys::confirm::KeyAction;
 use crate::permissions::ResourceAccess;
 use crate::permissions::access_fields::AccessFields;
 
 /// The create form's id, in its markup and in the script that runs it.
-const CREATE_FORM: &str = "create-key-form";
+pub(crate) const CREATE_FORM: &str = "create-key-form";
 
 use super::scopes::{DEFAULT_SCOPES, Scope};
 use super::{
     ApiKeyView, DEFAULT_EXPIRY, EXPIRY_CHOICES, KeyPolicy, KeyStatus, OVERLAP_CHOICES, RatePeriod,
     format_date, relative, resolve_expiry_at,
 };
+use crate::choices::Choices;
 
 /// The create dialog's preselected expiry: 30 days, or the longest choice the policy
 /// allows.
@@ -67,18 +70,17 @@ pub(crate) fn key_actions(
     let paused = key.status == KeyStatus::Paused;
     let name = key.name.clone();
     let shorten = shortening(key, policy, now);
-    // Without script each button but Roll opens its action's page (a GET form, the
-    // action in its query); with it, the dialog below (the script takes the click).
+    // Without script each button opens its action's page (a GET form, the action in its
+    // query); with it, the dialog below (the script takes the click).
     let button = move |action: KeyAction, label: &'static str, aria: String, danger: bool| {
         let class = if danger {
             "btn btn-danger-outline btn-small"
         } else {
             "btn btn-secondary btn-small"
         };
-        let by_page = KeyAction::CONFIRMED_BY_PAGE.contains(&action);
         view! {
-            <button type=if by_page { "submit" } else { "button" } name="action" value=action.as_str()
-                class=class data-action=action.as_str() aria-label=aria disabled=!by_page>{label}</button>
+            <button type="submit" name="action" value=action.as_str()
+                class=class data-action=action.as_str() aria-label=aria>{label}</button>
         }
     };
     view! {
@@ -124,13 +126,223 @@ pub(crate) fn shortening(
         })
 }
 
-/// A button that opens the create dialog ("Create key", "Create your first key").
+/// A link to the create page ("Create key", "Create your first key"), where a form is
+/// posted without script; with it, the click opens the create dialog in place.
 pub(crate) fn create_button(
+    org_id: &str,
     label: &'static str,
     class: &'static str,
     id: Option<&'static str>,
+) -> impl IntoView + use<> {
+    view! { <a href=new_key_path(org_id) id=id class=class data-open-create="">{label}</a> }
+}
+
+/// The create page (`/orgs/:org_id/settings/keys/new`).
+pub(crate) fn new_key_path(org_id: &str) -> String {
+    format!("/orgs/{org_id}/settings/keys/new")
+}
+
+/// The create form's fields, alert and buttons: in the create dialog (run by the script,
+/// `kept` empty), and on the create page a form posted without script goes to, where
+/// `kept` is the refusal of that form, shown beside its field with what was typed.
+pub(crate) fn create_fields(
+    policy: KeyPolicy,
+    access: Vec<ResourceAccess>,
+    kept: Option<Flash>,
+    cancel: CreateCancel,
 ) -> impl IntoView {
-    view! { <button type="button" id=id class=class data-open-create="" disabled=true>{label}</button> }
+    let now = Utc::now().timestamp();
+    let value = |name: &str| kept.as_ref().and_then(|f| f.value(name)).map(str::to_owned);
+    let all = |name: &str| -> Vec<String> {
+        kept.iter()
+            .flat_map(|f| f.values.iter())
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let error = |name: &str| kept.as_ref().and_then(|f| f.field_message(name));
+    let fields = [
+        "name",
+        "expiry",
+        "custom_date",
+        "scopes",
+        "rate_limit",
+        "tags",
+        "owner",
+        "permissions",
+        "roles",
+    ];
+    // A refusal naming none of the fields (an outage, a lost permission) goes in the alert.
+    let alert = kept
+        .as_ref()
+        .filter(|f| fields.iter().all(|name| f.field_message(name).is_none()))
+        .and_then(|f| f.message());
+    let expiry = value("expiry")
+        .filter(|v| policy.offers(v))
+        .unwrap_or_else(|| default_expiry(policy).to_owned());
+    let custom_date = value("custom_date").unwrap_or_default();
+    let choices = EXPIRY_CHOICES
+        .iter()
+        .filter(|(value, _)| policy.offers(value))
+        .map(|(value, label)| view! { <option value=*value selected=*value == expiry>{*label}</option> })
+        .collect_view();
+    // Ticked: what was sent back, or the default on a fresh form.
+    let scopes_field = Choices::checkbox_field("scopes");
+    let ticked: Vec<String> = if kept.is_some() {
+        all(&scopes_field)
+    } else {
+        DEFAULT_SCOPES.names()
+    };
+    let held: Vec<String> = kept
+        .iter()
+        .flat_map(|f| f.values.iter())
+        .filter(|(n, _)| n.starts_with("access["))
+        .flat_map(|(_, v)| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    let invalid = |name: &str| {
+        if error(name).is_some() {
+            "true"
+        } else {
+            "false"
+        }
+    };
+    // Focus starts on the name, or on the field a refusal names.
+    let refused_other = fields
+        .iter()
+        .any(|name| *name != "name" && error(name).is_some());
+    let text_field = |id: &'static str,
+                      name: &'static str,
+                      label: &'static str,
+                      placeholder: &'static str| {
+        let error_id = format!("{id}-error");
+        view! {
+            <div class="field">
+                <label for=id>{label}" "<span class="muted small">"(optional)"</span></label>
+                <input id=id name=name autocomplete="off" spellcheck="false" maxlength="128"
+                    placeholder=placeholder data-field=name aria-invalid=invalid(name) autofocus=error(name).is_some()
+                    aria-describedby=error_id.clone() value=value(name) />
+                <p class="field-error" id=error_id data-for=name aria-live="polite">{error(name)}</p>
+            </div>
+        }
+    };
+    let rate_per =
+        value("rate_limit_per").unwrap_or_else(|| RatePeriod::Minute.as_str().to_owned());
+    view! {
+        <div class="field">
+            <label for="key-name">"Name"</label>
+            <input id="key-name" name="name" autocomplete="off" autofocus=!refused_other
+                placeholder="e.g. Billing service (production)" value=value("name")
+                data-field="name" aria-invalid=invalid("name") aria-describedby="key-name-error" />
+            <p class="field-error" id="key-name-error" data-for="name" aria-live="polite">{error("name")}</p>
+        </div>
+        <div class="field">
+            <label for="key-expiry">"Expiration"</label>
+            <select id="key-expiry" name="expiry" data-field="expiry" autofocus=error("expiry").is_some() aria-describedby="key-expiry-preview key-policy-note">
+                {choices}
+            </select>
+            {policy.summary().map(|s| view! {
+                <p class="muted small" id="key-policy-note" data-testid="policy-note">
+                    {format!("{s} Longer expiries are not offered.")}
+                </p>
+            })}
+            <p class="field-error" id="key-expiry-error" data-for="expiry" aria-live="polite">{error("expiry")}</p>
+        </div>
+        // Shown with the script when "Custom date" is chosen; always without it (the
+        // browser cannot show it on a change), and then only read for "Custom date".
+        <div class="field" id="key-date-field" hidden=expiry != "custom" && matches!(cancel, CreateCancel::Dialog)>
+            <label for="key-date">"Expiry date" {matches!(cancel, CreateCancel::Page { .. }).then_some(" (for “Custom date”)")}</label>
+            <input id="key-date" name="custom_date" type="date" data-field="custom_date" autofocus=error("custom_date").is_some()
+                aria-invalid=invalid("custom_date") aria-describedby="key-date-error" value=custom_date.clone() />
+            <p class="field-error" id="key-date-error" data-for="custom_date" aria-live="polite">{error("custom_date")}</p>
+        </div>
+        <p class="expiry-preview" id="key-expiry-preview" data-testid="expiry-preview">
+            {expiry_preview(&expiry, &custom_date, now)}
+        </p>
+        <fieldset class="field scopes" aria-describedby="key-scopes-error">
+            <legend>"Scopes"</legend>
+            // Says the boxes were there: none ticked is then refused, not the default.
+            <input type="hidden" name=scopes_field.clone() value="" />
+            {Scope::ALL.into_iter().map(|scope| {
+                let id = format!("scope-{}", scope.as_str().replace(':', "-"));
+                let label_for = id.clone();
+                view! {
+                    <label class="checkbox" for=label_for>
+                        <input type="checkbox" id=id name=scopes_field.clone() value=scope.as_str()
+                            autofocus=scope == Scope::ALL[0] && error("scopes").is_some()
+                            checked=ticked.iter().any(|t| t == scope.as_str()) />
+                        <code>{scope.as_str()}</code>
+                        <span class="muted small">{scope.description()}</span>
+                    </label>
+                }
+            }).collect_view()}
+            <p class="field-error" id="key-scopes-error" data-for="scopes" aria-live="polite">{error("scopes")}</p>
+        </fieldset>
+        <fieldset class="field rate-limit" aria-describedby="key-rate-limit-error">
+            <legend>"Rate limit " <span class="muted small">"(optional)"</span></legend>
+            <div class="inline-fields">
+                <label class="sr-only" for="key-rate-limit">"Requests"</label>
+                <input id="key-rate-limit" name="rate_limit" type="number" min="1" inputmode="numeric"
+                    placeholder="No limit" data-field="rate_limit" autofocus=error("rate_limit").is_some() aria-invalid=invalid("rate_limit")
+                    value=value("rate_limit") />
+                <span aria-hidden="true">"per"</span>
+                <label class="sr-only" for="key-rate-limit-per">"Per"</label>
+                <select id="key-rate-limit-per" name="rate_limit_per">
+                    {RatePeriod::ALL.into_iter().map(|p| view! {
+                        <option value=p.as_str() selected=p.as_str() == rate_per>{p.as_str()}</option>
+                    }).collect_view()}
+                </select>
+            </div>
+            <p class="field-error" id="key-rate-limit-error" data-for="rate_limit" aria-live="polite">{error("rate_limit")}</p>
+        </fieldset>
+        <div class="field-pair">
+            {text_field("new-key-tags", "tags", "Tags", "billing, prod")}
+            {text_field("new-key-owner", "owner", "Owner id", "cus_4QFJ")}
+        </div>
+        <AccessFields form=CREATE_FORM access=access held=held />
+        // One per row: "Other permissions (optional)" wraps beside another field.
+        {text_field("new-key-permissions", "permissions", "Other permissions", "invoices:* admin")}
+        {text_field("new-key-roles", "roles", "Roles", "billing-readonly")}
+        <div class="alert alert-error" id="create-key-alert" role="alert" data-form-alert="" hidden=alert.is_none()>{alert.clone()}</div>
+        <div class="dialog-actions">
+            {match cancel {
+                CreateCancel::Dialog => view! {
+                    <button type="button" class="btn btn-link" id="create-key-cancel">"Cancel"</button>
+                }.into_any(),
+                CreateCancel::Page { keys_path } => view! {
+                    <a class="btn btn-link" href=keys_path>"Cancel"</a>
+                }.into_any(),
+            }}
+            <button type="submit" class="btn btn-primary" id="create-key-submit" data-sending="Creating…">"Create key"</button>
+        </div>
+    }
+}
+
+/// When the old secret of a rolled key stops working: in the confirm dialog (`hidden`
+/// until it confirms a roll) and on a roll's own page.
+pub(crate) fn overlap_choices(hidden: bool) -> impl IntoView {
+    view! {
+        <fieldset class="field choices" id="overlap-choices" data-testid="overlap-choices" hidden=hidden>
+            <legend>"When should the old secret stop working?"</legend>
+            {OVERLAP_CHOICES.iter().map(|(seconds, label)| {
+                let id = format!("overlap-{seconds}");
+                let label_for = id.clone();
+                view! {
+                    <label class="radio" for=label_for>
+                        <input type="radio" id=id name="overlap_seconds" value=seconds.to_string()
+                            checked=*seconds == 0 />
+                        {*label}
+                    </label>
+                }
+            }).collect_view()}
+            <p class="muted small">"During an overlap both secrets work, so you can update your services before the old one stops."</p>
+        </fieldset>
+    }
+}
+
+/// Where the create form's Cancel goes: it closes the dialog, or leaves the page.
+pub(crate) enum CreateCancel {
+    Dialog,
+    Page { keys_path: String },
 }
 
 /// Both dialogs, closed, and the island that runs them. Once per keys page.
@@ -142,101 +354,11 @@ pub(crate) fn KeyDialogs(
     access: Vec<ResourceAccess>,
 ) -> impl IntoView {
     let access_ids: Vec<String> = access.iter().map(|a| a.select_id(CREATE_FORM)).collect();
-    let now = Utc::now().timestamp();
-    let expiry = default_expiry(policy);
-    let choices = EXPIRY_CHOICES
-        .iter()
-        .filter(|(value, _)| policy.offers(value))
-        .map(|(value, label)| view! { <option value=*value selected=*value == expiry>{*label}</option> })
-        .collect_view();
-    let text_field = |id: &'static str,
-                      name: &'static str,
-                      label: &'static str,
-                      placeholder: &'static str| {
-        let error = format!("{id}-error");
-        view! {
-            <div class="field">
-                <label for=id>{label}" "<span class="muted small">"(optional)"</span></label>
-                <input id=id name=name autocomplete="off" spellcheck="false" maxlength="128"
-                    placeholder=placeholder data-field=name aria-invalid="false" aria-describedby=error.clone() />
-                <p class="field-error" id=error data-for=name aria-live="polite"></p>
-            </div>
-        }
-    };
     view! {
         <dialog id="create-key-dialog" class="dialog" aria-labelledby="create-key-title">
             <form id=CREATE_FORM method="dialog" novalidate>
                 <h2 id="create-key-title">"Create an API key"</h2>
-                <div class="field">
-                    <label for="key-name">"Name"</label>
-                    <input id="key-name" name="name" autocomplete="off" autofocus
-                        placeholder="e.g. Billing service (production)"
-                        data-field="name" aria-invalid="false" aria-describedby="key-name-error" />
-                    <p class="field-error" id="key-name-error" data-for="name" aria-live="polite"></p>
-                </div>
-                <div class="field">
-                    <label for="key-expiry">"Expiration"</label>
-                    <select id="key-expiry" name="expiry" data-field="expiry" aria-describedby="key-expiry-preview key-policy-note">
-                        {choices}
-                    </select>
-                    <p class="muted small" id="key-policy-note" data-testid="policy-note">
-                        {policy.summary().map(|s| format!("{s} Longer expiries are not offered."))}
-                    </p>
-                    <p class="field-error" id="key-expiry-error" data-for="expiry" aria-live="polite"></p>
-                </div>
-                <div class="field" id="key-date-field" hidden=expiry != "custom">
-                    <label for="key-date">"Expiry date"</label>
-                    <input id="key-date" name="custom_date" type="date" data-field="custom_date" aria-describedby="key-date-error" />
-                    <p class="field-error" id="key-date-error" data-for="custom_date" aria-live="polite"></p>
-                </div>
-                <p class="expiry-preview" id="key-expiry-preview" data-testid="expiry-preview">
-                    {expiry_preview(expiry, "", now)}
-                </p>
-                <fieldset class="field scopes" aria-describedby="key-scopes-error">
-                    <legend>"Scopes"</legend>
-                    {Scope::ALL.into_iter().map(|scope| {
-                        let id = format!("scope-{}", scope.as_str().replace(':', "-"));
-                        let label_for = id.clone();
-                        view! {
-                            <label class="checkbox" for=label_for>
-                                <input type="checkbox" id=id name="scopes" value=scope.as_str()
-                                    checked=DEFAULT_SCOPES.contains(scope) />
-                                <code>{scope.as_str()}</code>
-                                <span class="muted small">{scope.description()}</span>
-                            </label>
-                        }
-                    }).collect_view()}
-                    <p class="field-error" id="key-scopes-error" data-for="scopes" aria-live="polite"></p>
-                </fieldset>
-                <fieldset class="field rate-limit" aria-describedby="key-rate-limit-error">
-                    <legend>"Rate limit " <span class="muted small">"(optional)"</span></legend>
-                    <div class="inline-fields">
-                        <label class="sr-only" for="key-rate-limit">"Requests"</label>
-                        <input id="key-rate-limit" name="rate_limit" type="number" min="1" inputmode="numeric"
-                            placeholder="No limit" data-field="rate_limit" aria-invalid="false" />
-                        <span aria-hidden="true">"per"</span>
-                        <label class="sr-only" for="key-rate-limit-per">"Per"</label>
-                        <select id="key-rate-limit-per" name="rate_limit_per">
-                            {RatePeriod::ALL.into_iter().map(|p| view! {
-                                <option value=p.as_str() selected=p == RatePeriod::Minute>{p.as_str()}</option>
-                            }).collect_view()}
-                        </select>
-                    </div>
-                    <p class="field-error" id="key-rate-limit-error" data-for="rate_limit" aria-live="polite"></p>
-                </fieldset>
-                <div class="field-pair">
-                    {text_field("new-key-tags", "tags", "Tags", "billing, prod")}
-                    {text_field("new-key-owner", "owner", "Owner id", "cus_4QFJ")}
-                </div>
-                <AccessFields form=CREATE_FORM access=access />
-                // One per row: "Other permissions (optional)" wraps beside another field.
-                {text_field("new-key-permissions", "permissions", "Other permissions", "invoices:* admin")}
-                {text_field("new-key-roles", "roles", "Roles", "billing-readonly")}
-                <div class="alert alert-error" id="create-key-alert" role="alert" data-form-alert="" hidden></div>
-                <div class="dialog-actions">
-                    <button type="button" class="btn btn-link" id="create-key-cancel">"Cancel"</button>
-                    <button type="submit" class="btn btn-primary" id="create-key-submit">"Create key"</button>
-                </div>
+                {create_fields(policy, access, None, CreateCancel::Dialog)}
             </form>
         </dialog>
         // The one-time reveal, put into the create dialog only while a key is shown.
@@ -268,20 +390,7 @@ pub(crate) fn KeyDialogs(
         <dialog id="confirm-dialog" class="dialog" aria-labelledby="confirm-title" aria-describedby="confirm-body">
             <h2 id="confirm-title"></h2>
             <p id="confirm-body"></p>
-            <fieldset class="field choices" id="overlap-choices" data-testid="overlap-choices" hidden>
-                <legend>"When should the old secret stop working?"</legend>
-                {OVERLAP_CHOICES.iter().map(|(seconds, label)| {
-                    let id = format!("overlap-{seconds}");
-                    let label_for = id.clone();
-                    view! {
-                        <label class="radio" for=label_for>
-                            <input type="radio" id=id name="overlap" value=seconds.to_string() checked=*seconds == 0 />
-                            {*label}
-                        </label>
-                    }
-                }).collect_view()}
-                <p class="muted small">"During an overlap both secrets work, so you can update your services before the old one stops."</p>
-            </fieldset>
+            {overlap_choices(true)}
             <div class="alert alert-warn" role="note" id="ends-older-overlap" data-testid="ends-older-overlap" hidden></div>
             <div id="pause-fields" hidden>
                 <div class="field">

@@ -75,6 +75,8 @@ pub(super) fn attach(org_id: String, policy: KeyPolicy, access_ids: Vec<String>)
         let page = page.clone();
         listen(&doc, "click", move |ev| {
             if closest(&ev, "[data-open-create]").is_some() {
+                // A link to the create page: the dialog, not the page.
+                ev.prevent_default();
                 open_create();
             } else if let Some(button) = closest(&ev, "button[data-action]") {
                 // A submit button of the row's GET form: the dialog, not the page.
