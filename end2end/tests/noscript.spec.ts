@@ -1,9 +1,16 @@
-import { expect, type Route } from "@playwright/test";
+import { expect, type Browser, type Page, type Route } from "@playwright/test";
 import { newContext, orgWith, PASSWORD, signUp, test, uniqueEmail, waitHydrated } from "./helpers";
 
 // Issue 28: the account forms are plain HTML forms first. Without the page's script (turned
 // off, or its bundle not loaded) they post to the server, and a refusal comes back on the
 // same page beside its field, with what was typed kept (never the password).
+
+/** A page with JavaScript off, logged in as whoever `as` is. */
+async function withoutScript(browser: Browser, as: Page) {
+  const storageState = await as.context().storageState();
+  const context = await browser.newContext({ javaScriptEnabled: false, storageState });
+  return { context, page: await context.newPage() };
+}
 
 test("with JavaScript off, a new user signs up past a refusal, logs out and logs in again", async ({ browser }) => {
   const context = await browser.newContext({ javaScriptEnabled: false });
@@ -177,9 +184,7 @@ test("with JavaScript off, an owner makes organizations, renames one, switches, 
 
 test("with JavaScript off, a developer creates a key, copies it by selecting, rolls it with an overlap, pauses, resumes and revokes it", async ({ browser }) => {
   const { keysPath, pages } = await orgWith(browser, ["developer"]);
-  const storageState = await pages.developer.context().storageState();
-  const context = await browser.newContext({ javaScriptEnabled: false, storageState });
-  const page = await context.newPage();
+  const { context, page } = await withoutScript(browser, pages.developer);
   const name = "Plain </textarea><h1>key";
   const works = async (key: string) =>
     (await fetch(new URL("/api/v1/whoami", page.url()), { headers: { "x-api-key": key } })).status;
@@ -267,9 +272,7 @@ test("with JavaScript off, a developer creates a key, copies it by selecting, ro
 
 test("with JavaScript off, an owner adds a webhook endpoint past a refusal, sees its secret once, tests and deletes it", async ({ browser }) => {
   const { keysPath, owner } = await orgWith(browser, []);
-  const storageState = await owner.context().storageState();
-  const context = await browser.newContext({ javaScriptEnabled: false, storageState });
-  const page = await context.newPage();
+  const { context, page } = await withoutScript(browser, owner);
   const webhooksPath = keysPath.replace(/\/keys$/, "/webhooks");
   await page.goto(webhooksPath);
   const url = "http://127.0.0.1:9/hooks?</textarea><h1>";
@@ -309,9 +312,7 @@ test("with JavaScript off, an owner adds a webhook endpoint past a refusal, sees
 
 test("with JavaScript off, a key's page, the key policy and the permission catalog save past a refusal and say so", async ({ browser }) => {
   const { keysPath, owner } = await orgWith(browser, []);
-  const storageState = await owner.context().storageState();
-  const context = await browser.newContext({ javaScriptEnabled: false, storageState });
-  const page = await context.newPage();
+  const { context, page } = await withoutScript(browser, owner);
   const settings = keysPath.replace(/\/keys$/, "");
 
   await page.goto(`${keysPath}/new`);
