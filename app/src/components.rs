@@ -5,10 +5,10 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::error::AppError;
-use crate::navigation::Then;
+use crate::hooks::{self, hook};
 
-/// A labelled text input. Its error line is filled by [`ServerFormScript`] when the
-/// server refuses this field, and announced to screen readers.
+/// A labelled text input. Its error line shows the server's refusal of this field,
+/// announced to screen readers.
 #[component]
 pub fn Field(
     #[prop(into)] label: String,
@@ -111,12 +111,11 @@ pub fn FormAlert() -> impl IntoView {
     // A refusal of this form posted without script that names none of its fields.
     let message = crate::flash::alert_message();
     let hidden = message.is_none();
-    view! { <div class="alert alert-error form-alert" role="alert" data-form-alert="" hidden=hidden>{message}</div> }
+    view! { <div class="alert alert-error form-alert" role="alert" {..hook(hooks::FORM_ALERT, "")} hidden=hidden>{message}</div> }
 }
 
 /// A field's error line (`id`, for the field's `aria-describedby`): filled on the page
-/// that answers its form refused without script, and by [`ServerFormScript`] after a
-/// refusal in place. Inside a [`ServerForm`].
+/// that answers its form refused. Inside a [`ServerForm`].
 #[component]
 pub fn FieldError(id: &'static str, field: &'static str) -> impl IntoView {
     let error = crate::flash::field_error(field);
@@ -124,8 +123,7 @@ pub fn FieldError(id: &'static str, field: &'static str) -> impl IntoView {
 }
 
 /// Where a [`ServerForm`] says what was saved: `note`, worded by the server from what the
-/// page shows. Filled by [`ServerFormScript`] after a save in place, and on the page that
-/// answers the form posted without script and accepted.
+/// page shows, on the page that answers the form accepted.
 #[component]
 pub fn FormNote(
     #[prop(into)] note: String,
@@ -134,89 +132,54 @@ pub fn FormNote(
     #[prop(optional)]
     inline: bool,
 ) -> impl IntoView {
-    let shown = crate::flash::saved().then(|| note.clone());
+    let shown = crate::flash::saved().then_some(note);
     if inline {
         view! {
-            <span class="muted small" role="status" aria-live="polite" data-testid=testid
-                data-form-note="" data-note=note>{shown}</span>
+            <span class="muted small" role="status" aria-live="polite" data-testid=testid>{shown}</span>
         }
         .into_any()
     } else {
         view! {
-            <p class="muted small" role="status" aria-live="polite" data-testid=testid
-                data-form-note="" data-note=note>{shown}</p>
+            <p class="muted small" role="status" aria-live="polite" data-testid=testid>{shown}</p>
         }
         .into_any()
     }
 }
 
-/// A form posted to a server function (`action`, its URL), rendered on the server and
-/// run by [`ServerFormScript`]: it sends the form as it is (the same body a browser
-/// without wasm posts), shows a refused field's error in the form's `[data-for=FIELD]`
-/// line (marking `[data-field=FIELD]` invalid and focusing it), anything else in its
-/// [`FormAlert`], and follows the server's redirect or loads the page again.
-///
-/// Without the script (off, not loaded, or not loaded yet) the browser posts the form
-/// itself; a refusal comes back on the same page through `crate::flash` (the server's
-/// side is `server::plain_forms`), shown by [`Field`] and [`FormAlert`]; an accepted one
-/// follows the server's redirect, or goes back to its page. Forms that work that way
-/// (the account forms, creating, renaming and switching organizations, adding a member)
-/// are never disabled; the others, whose answers need the script still, render their
-/// submit button (with `data-sending`, its label while sending) or `fieldset.form-body`
-/// disabled until it is live.
-/// A submit button with `data-clear="ID"` empties that input before sending.
+/// A form posted to a server function (`action`, its URL). The browser posts it itself
+/// (script off, not loaded, or not loaded yet), or the script sends the same body and
+/// shows the answer in place (`behaviours`): either way the server answers with a page.
+/// A refusal comes back on the same page through `crate::flash` (the server's side is
+/// `server::plain_forms`), beside its field ([`Field`], [`FieldError`]) or in the
+/// [`FormAlert`], with what was typed kept; an accepted form leads to the server
+/// function's redirect, or back to its page, which shows its [`FormNote`].
 #[component]
 pub fn ServerForm(
     action: &'static str,
     id: &'static str,
     #[prop(optional)] class: &'static str,
     #[prop(optional)] testid: Option<&'static str>,
-    /// On success without a redirect: load the page again...
-    #[prop(optional)]
-    reload: bool,
-    /// ...with focus on the element with this id...
+    /// After an accepted submit in place, focus goes to the element with this id (the
+    /// control used may be gone, or redrawn).
     #[prop(optional)]
     focus: Option<&'static str>,
-    /// ...and the form's `[data-form-note]` showing its `data-note`, which the server
-    /// words from what was saved.
-    #[prop(optional)]
-    note: bool,
-    /// Posted by the browser itself, with the script too: the answer is a page of its
-    /// own (a created or rolled key's secret, shown once, `crate::flash::Outcome`),
-    /// which a submit in place could not show.
-    #[prop(optional)]
-    native: bool,
     children: Children,
 ) -> impl IntoView {
-    let then = Then {
-        reload,
-        focus: focus.map(str::to_owned),
-        note,
-    };
     provide_context(crate::flash::FormAction(action));
     provide_context(crate::flash::ShownFields::default());
     view! {
-        <form id=id method="post" action=action class=class data-testid=testid novalidate>
+        <form id=id method="post" action=action class=class data-testid=testid novalidate
+            {..hook(hooks::FOCUS_AFTER, focus)}>
             {crate::auth::csrf::current().map(|token| view! {
                 <input type="hidden" name=crate::auth::csrf::FIELD value=token />
             })}
             {children()}
         </form>
-        {(!native).then(|| view! { <ServerFormScript form=id.to_owned() then=then /> })}
     }
 }
 
-/// Runs a [`ServerForm`]. Renders nothing.
-#[island]
-fn ServerFormScript(form: String, then: Then) -> impl IntoView {
-    #[cfg(feature = "hydrate")]
-    crate::dom::server_form(form, then);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (form, then);
-}
-
 /// Copies `text` to the clipboard and says so, visibly and to screen readers (run by
-/// `page_script`). Disabled until the page is live.
+/// `behaviours`). Disabled until the page is live: without script it cannot copy.
 #[component]
 pub fn CopyButton(
     #[prop(into)] text: String,
@@ -224,8 +187,8 @@ pub fn CopyButton(
     #[prop(into, optional)] id: Option<String>,
 ) -> impl IntoView {
     view! {
-        <button type="button" id=id class="btn btn-secondary btn-copy" data-copy=text aria-label=label
-            data-live="" disabled=true>"Copy"</button>
+        <button type="button" id=id class="btn btn-secondary btn-copy" aria-label=label disabled=true
+            {..hook(hooks::COPY, text)} {..hook(hooks::LIVE, "")}>"Copy"</button>
         <span class="copy-status" role="status" aria-live="polite"></span>
     }
 }

@@ -186,7 +186,7 @@ pub fn show_in_answer<T: Clone + Send + Sync + 'static>(value: T) {
 
 /// The path of the page being rendered, on the server: a page that answers a form the
 /// browser posted is at the server function's URL (`/rpc/...`), and the page's script
-/// puts this path in the address bar (`page_script`), so that a reload or the page's own
+/// puts this path in the address bar (`behaviours`), so that a reload or the page's own
 /// background reads go to the page, not to the form's action.
 pub fn page_path() -> Option<String> {
     #[cfg(feature = "ssr")]

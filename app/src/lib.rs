@@ -10,6 +10,8 @@ use leptos_router::{SsrMode, path};
 
 pub mod audit;
 pub mod auth;
+#[cfg(feature = "hydrate")]
+pub mod behaviours;
 pub mod calendar;
 pub mod choices;
 pub mod components;
@@ -17,6 +19,7 @@ pub mod components;
 pub mod dom;
 pub mod error;
 pub mod flash;
+pub mod hooks;
 pub mod ids;
 pub mod keys;
 pub mod navigation;
@@ -90,7 +93,7 @@ pub fn App() -> impl IntoView {
                 </A>
                 <UserMenu user=user />
             </header>
-            <main id="main" class="page" data-path=flash::page_path()>
+            <main id=hooks::MAIN class="page" {..hooks::hook(hooks::PATH, flash::page_path())}>
                 <Routes fallback=|| view! { <NotFoundPage /> }>
                     <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                     <Route path=path!("/signup") view=SignUpPage ssr=SsrMode::Async />
@@ -110,6 +113,8 @@ pub fn App() -> impl IntoView {
                     </ParentRoute>
                 </Routes>
             </main>
+            // What a dialog shows of another page, or once (`behaviours`).
+            <dialog id=hooks::PAGE_DIALOG class="dialog" aria-label="Dialog"></dialog>
         </Router>
         <PageScript />
     }

@@ -15,7 +15,7 @@ async function createLabelled(page: Page, name: string, tags: string, owner: str
   const secret = (await dialog.getByTestId("secret").textContent())!.trim();
   expect(secret).toMatch(KEY_PATTERN);
   await dialog.getByRole("button", { name: "Copy API key" }).click();
-  await dialog.getByRole("button", { name: "Done" }).click();
+  await dialog.getByRole("link", { name: "Done" }).click();
   await expect(dialog).toBeHidden();
   return secret;
 }
@@ -36,7 +36,7 @@ test("keys are found by text, tag, owner and status, from the URL", async ({ bro
   await dialog.getByRole("button", { name: "Create key" }).click();
   await expect(dialog.locator("#new-key-tags-error")).toContainText('"Billing"');
   await expect(dialog.getByLabel("Tags")).toHaveAttribute("aria-invalid", "true");
-  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await dialog.getByRole("link", { name: "Cancel" }).click();
   await expect(page.getByTestId("keys-empty")).toBeVisible();
 
   await createLabelled(page, "Billing EU", "prod, eu", "cus_1");

@@ -163,7 +163,7 @@ export async function createKey(page: Page, name: string, expiry: string, custom
   await copy.click();
   await expect(copy).toHaveText("Copied");
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
-  if (close === "done") await dialog.getByRole("button", { name: "Done" }).click();
+  if (close === "done") await dialog.getByRole("link", { name: "Done" }).click();
   else await page.keyboard.press("Escape");
   await expect(dialog).toBeHidden();
   // Closing drops the key from the page at once; the page then loads again to list it,

@@ -52,8 +52,8 @@ test("closing an uncopied key asks first; after Copy it closes at once", async (
   await dialog.getByLabel("Name").fill("Dropped");
   await dialog.getByRole("button", { name: "Create key" }).click();
   const dropped = (await dialog.getByTestId("secret").textContent())!.trim();
-  await dialog.getByRole("button", { name: "Done" }).click();
-  await dialog.getByRole("button", { name: "Close anyway" }).click();
+  await dialog.getByRole("link", { name: "Done" }).click();
+  await dialog.getByRole("link", { name: "Close anyway" }).click();
   await expect(dialog).toBeHidden();
   await expect(page.getByTestId("secret")).toHaveCount(0);
   await waitHydrated(page);
@@ -76,7 +76,7 @@ test("a roll with a 24-hour overlap keeps both secrets until the overlap is ende
   expect(rolled).toMatch(KEY_PATTERN);
   await reveal.getByRole("button", { name: "Copy API key" }).click();
   await expect(reveal.getByRole("button", { name: "Copy API key" })).toHaveText("Copied");
-  await reveal.getByRole("button", { name: "Done" }).click();
+  await reveal.getByRole("link", { name: "Done" }).click();
   await expect(reveal).toBeHidden();
 
   // The row shows both hints and when the old one stops.
@@ -95,7 +95,7 @@ test("a roll with a 24-hour overlap keeps both secrets until the overlap is ende
   // Rolling again says it ends the older overlap first.
   await billing.getByRole("button", { name: "Roll key Billing" }).click();
   await expect(confirm.getByTestId("ends-older-overlap")).toContainText(`${oldHint}… stops now`);
-  await confirm.getByRole("button", { name: "Cancel" }).click();
+  await confirm.getByRole("link", { name: "Cancel" }).click();
 
   await billing.getByRole("button", { name: "End overlap now for key Billing" }).click();
   await expect(confirm.getByRole("heading")).toHaveText("End the overlap of “Billing” now?");
@@ -114,13 +114,13 @@ test("pause until resumed, refused with key_paused, then resume", async ({ brows
   const secret = await createKey(page, "Worker", "30");
   await row(page, "Worker").getByRole("button", { name: "Pause key Worker" }).click();
   const confirm = page.getByRole("dialog");
-  await expect(confirm.getByLabel("Pause")).toHaveValue("resume");
+  await expect(confirm.getByLabel("Pause")).toHaveValue("");
   // A time in the past is refused in the dialog.
   await confirm.getByLabel("Pause").selectOption("until");
   await confirm.getByLabel("Resume at (your local time)").fill("2020-01-01T10:00");
   await confirm.getByRole("button", { name: "Pause key" }).click();
   await expect(confirm.getByText("Pick a time in the future.")).toBeVisible();
-  await confirm.getByLabel("Pause").selectOption("resume");
+  await confirm.getByLabel("Pause").selectOption("");
   await confirm.getByRole("button", { name: "Pause key" }).click();
   await expect(confirm).toBeHidden();
   const worker = row(page, "Worker");
@@ -234,7 +234,7 @@ test("the key policy limits the create dialog and flags older keys", async ({ br
   await dialog.getByLabel("Expiry date").fill(dateIn(45));
   await dialog.getByRole("button", { name: "Create key" }).click();
   await expect(dialog.getByText("allows keys to live at most 30 days")).toBeVisible();
-  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await dialog.getByRole("link", { name: "Cancel" }).click();
 
   await forever.getByRole("button", { name: "Shorten key Forever to policy" }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Shorten to policy" }).click();

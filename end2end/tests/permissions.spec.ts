@@ -75,7 +75,7 @@ test("a read-only key is refused a write by the route rules", async ({ browser, 
   expect(secret).toMatch(KEY_PATTERN);
   // Copied first: the reveal asks "Close anyway?" before a key that was never copied.
   await dialog.getByRole("button", { name: "Copy API key" }).click();
-  await dialog.getByRole("button", { name: "Done" }).click();
+  await dialog.getByRole("link", { name: "Done" }).click();
   await expect(dialog).toBeHidden();
   await waitHydrated(page);
 

@@ -22,7 +22,7 @@ test("a key's page charts its requests and changes its rate limit", async ({ bro
   const secret = (await dialog.getByTestId("secret").textContent())!.trim();
   expect(secret).toMatch(KEY_PATTERN);
   await dialog.getByRole("button", { name: "Copy API key" }).click();
-  await dialog.getByRole("button", { name: "Done" }).click();
+  await dialog.getByRole("link", { name: "Done" }).click();
 
   // Three requests pass with the RateLimit fields, the fourth is refused.
   for (let remaining = 2; remaining >= 0; remaining--) {
@@ -140,7 +140,7 @@ test("a key's page charts its requests and changes its rate limit", async ({ bro
       const r = (await part.boundingBox())!;
       expect(r.x + r.width, `create dialog at ${width}px`).toBeLessThanOrEqual(box.x + box.width + 0.5);
     }
-    await create.getByRole("button", { name: "Cancel" }).click();
+    await create.getByRole("link", { name: "Cancel" }).click();
     await expect(create).toBeHidden();
   }
   // The refused "Too fast" keys were never created: the list still holds only Reporting.

@@ -67,12 +67,14 @@ test("an owner adds a webhook, copies its secret once and sees a signed test eve
     await expect(reveal).toBeVisible();
     const whsec = (await reveal.locator(".secret").textContent())!.trim();
     expect(whsec).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
-    await reveal.getByRole("button", { name: "Done" }).click();
-    await expect(reveal.getByRole("alert")).toHaveText("You have not copied this secret. Close anyway?");
-    await reveal.getByRole("button", { name: "Back" }).click();
+    await reveal.getByRole("link", { name: "Done" }).click();
+    await expect(reveal.getByTestId("secret-ask")).toContainText("You have not copied this secret. Close anyway?");
+    await expect(reveal.getByRole("button", { name: "Keep it open" })).toBeFocused();
+    await reveal.getByRole("button", { name: "Keep it open" }).click();
+    await expect(reveal.getByTestId("secret-ask")).toBeHidden();
     await reveal.getByRole("button", { name: "Copy signing secret" }).click();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(whsec);
-    await reveal.getByRole("button", { name: "Done" }).click();
+    await reveal.getByRole("link", { name: "Done" }).click();
     await expect(reveal).toBeHidden();
     expect(await page.content()).not.toContain(whsec);
 

@@ -1,8 +1,9 @@
-//! The wasm entry point. Pages are rendered on the server; only their islands (dialogs,
-//! forms, copy buttons) are hydrated, each by the function the `#[island]` macro exports,
-//! which Leptos's island script calls for every `<leptos-island>` it finds.
+//! The wasm entry point. Pages are rendered on the server; the one island at the end of
+//! the body (`app::page_script::PageScript`) is hydrated by the function the `#[island]`
+//! macro exports, which Leptos's island script calls, and starts the browser's generic
+//! behaviours (`app::behaviours`).
 
-// Links `app`, whose islands are the bundle's exports, though nothing here names them.
+// Links `app`, whose island is the bundle's export, though nothing here names it.
 extern crate app;
 
 #[wasm_bindgen::prelude::wasm_bindgen]

@@ -1,6 +1,8 @@
 //! Sign-up and log-in pages, and the account part of the site header.
 
 use leptos::prelude::*;
+
+use crate::hooks::{self, hook};
 use leptos_router::components::A;
 
 use super::{LogIn, LogOut, SignUp, UserView};
@@ -30,7 +32,7 @@ fn SignUpForm() -> impl IntoView {
             <Field label="Password" name="password" kind="password" autocomplete="new-password"
                 hint="8 to 128 characters. A long passphrase is best." />
             <FormAlert />
-            <button type="submit" class="btn btn-primary" data-sending="Creating account…">
+            <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Creating account…")}>
                 "Create account"
             </button>
         </ServerForm>
@@ -56,7 +58,7 @@ fn LogInForm() -> impl IntoView {
             <Field label="Email" name="email" inputmode="email" autocomplete="username" />
             <Field label="Password" name="password" kind="password" autocomplete="current-password" />
             <FormAlert />
-            <button type="submit" class="btn btn-primary" data-sending="Logging in…">"Log in"</button>
+            <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Logging in…")}>"Log in"</button>
         </ServerForm>
     }
 }
@@ -92,7 +94,7 @@ pub fn UserMenu(user: Resource<Result<Option<UserView>, AppError>>) -> impl Into
 fn LogOutButton() -> impl IntoView {
     view! {
         <ServerForm action=LogOut::PATH id="log-out">
-            <button type="submit" class="btn btn-link" data-sending="Logging out…">"Log out"</button>
+            <button type="submit" class="btn btn-link" {..hook(hooks::SENDING, "Logging out…")}>"Log out"</button>
         </ServerForm>
     }
 }

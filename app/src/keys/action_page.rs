@@ -16,17 +16,18 @@ use super::{
     EndKeyOverlap, PauseApiKey, ResumeApiKey, RevokeApiKey, RollApiKey, ShortenApiKey, get_api_key,
     get_key_policy,
 };
-use crate::components::{FormAlert, Loading, NotFoundPage, ServerForm};
+use crate::components::{FieldError, FormAlert, Loading, NotFoundPage, ServerForm};
 use crate::error::AppError;
+use crate::hooks::{self, hook};
 use crate::orgs::ui::{OrgContext, common_error, keys_denied, use_org_id};
 
-/// How long a pause lasts, as the form offers it without script (the dialog also offers
-/// a date and time, in the browser's own time zone).
-pub const PAUSE_CHOICES: [(&str, &str); 4] = [
+/// How long a pause lasts; "until" reads the date and time field.
+pub const PAUSE_CHOICES: [(&str, &str); 5] = [
     ("", "Until I resume it"),
     ("3600", "For 1 hour"),
     ("86400", "For 24 hours"),
     ("604800", "For 7 days"),
+    ("until", "Until a date and time…"),
 ];
 
 fn action_path(action: KeyAction) -> &'static str {
@@ -85,28 +86,21 @@ pub fn KeyActionPage() -> impl IntoView {
                 let (label, sending) = action.labels();
                 let class = if action == KeyAction::Revoke { "btn btn-danger" } else { "btn btn-primary" };
                 view! {
-                    <section class="card">
+                    <section class="card form-page" {..hook(hooks::DIALOG_PART, "")}>
                         <h1>{target.title(action)}</h1>
                         <p>{target.body(action)}</p>
-                        <ServerForm action=action_path(action) id="key-action" testid="key-action"
-                            native=action == KeyAction::Roll>
+                        {target.ends_older_overlap(action).map(|older| view! {
+                            <div class="alert alert-warn" role="note" data-testid="ends-older-overlap">{older}</div>
+                        })}
+                        <ServerForm action=action_path(action) id="key-action" testid="key-action">
                             <input type="hidden" name="org_id" value=me.id.clone() />
                             <input type="hidden" name="key_id" value=key.id.clone() />
-                            {(action == KeyAction::Roll).then(|| overlap_choices(false))}
-                            {(action == KeyAction::Pause).then(|| view! {
-                                <div class="field">
-                                    <label for="pause-for-seconds">"Pause"</label>
-                                    <select id="pause-for-seconds" name="for_seconds" data-field="for_seconds">
-                                        {PAUSE_CHOICES.iter().map(|(value, label)| view! {
-                                            <option value=*value>{*label}</option>
-                                        }).collect_view()}
-                                    </select>
-                                </div>
-                            })}
+                            {(action == KeyAction::Roll).then(overlap_choices)}
+                            {(action == KeyAction::Pause).then(pause_fields)}
                             <FormAlert />
                             <div class="dialog-actions">
                                 <a class="btn btn-link" href=keys_path>"Cancel"</a>
-                                <button type="submit" class=class data-sending=sending>{label}</button>
+                                <button type="submit" class={class} {..hook(hooks::SENDING, sending)}>{label}</button>
                             </div>
                         </ServerForm>
                     </section>
@@ -114,5 +108,35 @@ pub fn KeyActionPage() -> impl IntoView {
                 .into_any()
             })}
         </Suspense>
+    }
+}
+
+/// How long to pause: a duration, or until a date and time in the browser's time zone
+/// (its offset from UTC put in `tz_offset` by the script, `hooks::TZ_OFFSET`; UTC
+/// without it, as the field's label then says).
+fn pause_fields() -> impl IntoView {
+    let kept = crate::flash::kept_value("for_seconds");
+    let chosen = kept.unwrap_or_default();
+    view! {
+        <div class="field">
+            <label for="pause-for-seconds">"Pause"</label>
+            <select id="pause-for-seconds" name="for_seconds" data-field="for_seconds">
+                {PAUSE_CHOICES.iter().map(|(value, label)| view! {
+                    <option value=*value selected=*value == chosen>{*label}</option>
+                }).collect_view()}
+            </select>
+            <FieldError id="pause-for-seconds-error" field="for_seconds" />
+        </div>
+        <div class="field" id="pause-until-field">
+            <label for="pause-until">"Resume at"
+                <span {..hook(hooks::UNSCRIPTED, "")}>" (UTC)"</span>
+                <span hidden {..hook(hooks::SCRIPTED, "")}>" (your local time)"</span>
+            </label>
+            <input id="pause-until" name="until_local" type="datetime-local" data-field="until_local"
+                aria-invalid=crate::flash::invalid("until_local") aria-describedby="pause-until-error"
+                value=crate::flash::kept_value("until_local") />
+            <input type="hidden" name="tz_offset" value="" {..hook(hooks::TZ_OFFSET, "")} />
+            <FieldError id="pause-until-error" field="until_local" />
+        </div>
     }
 }

@@ -25,7 +25,7 @@ impl KeyAction {
         Self::Shorten,
     ];
 
-    /// As in a row button's `data-action` and the confirmation page's path.
+    /// As in a row button's value and the confirmation page's query.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Revoke => "revoke",
@@ -85,6 +85,18 @@ impl KeyTarget {
             KeyAction::EndOverlap => format!("End the overlap of “{name}” now?"),
             KeyAction::Shorten => format!("Shorten “{name}” to the key policy?"),
         }
+    }
+
+    /// Rolling a key that is rolling already ends its older overlap: said first.
+    pub fn ends_older_overlap(&self, action: KeyAction) -> Option<String> {
+        let older = self
+            .rolling_hint
+            .as_deref()
+            .filter(|_| action == KeyAction::Roll)?;
+        Some(format!(
+            "This key is already rolling: its older secret{} stops now, when you roll it again.",
+            hint_after(older)
+        ))
     }
 
     pub fn body(&self, action: KeyAction) -> String {

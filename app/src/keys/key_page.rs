@@ -5,6 +5,8 @@
 use chrono::Utc;
 use leptos::either::Either;
 use leptos::prelude::*;
+
+use crate::hooks::{self, hook};
 use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
@@ -256,7 +258,7 @@ fn RateLimitForm(org_id: String, key_id: String, limit: Option<RateLimit>) -> im
                 "no burst of twice the limit at a minute's turn. Leave empty for no limit."
             </p>
             <ServerForm action=SetKeyRateLimit::PATH id="rate-limit-form" testid="rate-limit-form"
-                class="inline-form" reload=true focus="rate-limit-requests" note=true>
+                class="inline-form" focus="rate-limit-requests">
                 <input type="hidden" name="org_id" value=org_id />
                 <input type="hidden" name="key_id" value=key_id />
                 <fieldset class="form-body">
@@ -276,9 +278,9 @@ fn RateLimitForm(org_id: String, key_id: String, limit: Option<RateLimit>) -> im
                     </select>
                 </div>
                 <div class="inline-actions">
-                    <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save limit"</button>
+                    <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Saving…")}>"Save limit"</button>
                     {limit.is_some().then(|| view! {
-                        <button type="submit" class="btn btn-secondary" name="remove" value="true" data-clear="rate-limit-requests">"Remove limit"</button>
+                        <button type="submit" class="btn btn-secondary" name="remove" value="true">"Remove limit"</button>
                     })}
                 </div>
                 </fieldset>
@@ -308,7 +310,7 @@ fn AllowedIpsForm(org_id: String, key_id: String, allowed: Vec<String>) -> impl 
                 "Leave empty to allow any address."
             </p>
             <ServerForm action=SetKeyAllowedIps::PATH id="allowed-ips-form" testid="allowed-ips-form"
-                reload=true focus="allowed-ips" note=true>
+                focus="allowed-ips">
                 <input type="hidden" name="org_id" value=org_id />
                 <input type="hidden" name="key_id" value=key_id />
                 <fieldset class="form-body">
@@ -319,7 +321,7 @@ fn AllowedIpsForm(org_id: String, key_id: String, allowed: Vec<String>) -> impl 
                         aria-invalid=flash::invalid("allowed_ips") aria-describedby="allowed-ips-error">{raw_text(&flash::kept_value("allowed_ips").unwrap_or_else(|| allowed.join("\n")))}</textarea>
                     <FieldError id="allowed-ips-error" field="allowed_ips" />
                 </div>
-                <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save addresses"</button>
+                <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Saving…")}>"Save addresses"</button>
                 </fieldset>
                 <FormAlert />
                 <FormNote testid="allowed-ips-saved" note=note />
@@ -368,7 +370,7 @@ fn KeyPermissionsForm(
                 <code>"invoices:*"</code>" gives every permission of a resource."
             </p>
             <ServerForm action=crate::permissions::rpc::SetKeyPermissions::PATH id="key-permissions-form"
-                testid="key-permissions-form" reload=true focus="key-permissions-input" note=true>
+                testid="key-permissions-form" focus="key-permissions-input">
                 <input type="hidden" name="org_id" value=org_id />
                 <input type="hidden" name="key_id" value=key_id />
                 <fieldset class="form-body">
@@ -387,7 +389,7 @@ fn KeyPermissionsForm(
                             aria-describedby="key-roles-error" placeholder="billing-readonly" />
                         <FieldError id="key-roles-error" field="roles" />
                     </div>
-                    <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save permissions"</button>
+                    <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Saving…")}>"Save permissions"</button>
                 </fieldset>
                 <FormAlert />
                 <FormNote testid="key-permissions-saved" note="Saved." />
@@ -423,7 +425,7 @@ fn ContextForm(org_id: String, key_id: String, context: KeyContext) -> impl Into
                 "/verify and whoami return all three, and the gateway forwards the owner as X-Keygate-Key-Owner."
             </p>
             <ServerForm action=SetKeyContext::PATH id="context-form" testid="context-form"
-                reload=true focus="key-tags" note=true>
+                focus="key-tags">
                 <input type="hidden" name="org_id" value=org_id />
                 <input type="hidden" name="key_id" value=key_id />
                 <fieldset class="form-body">
@@ -450,7 +452,7 @@ fn ContextForm(org_id: String, key_id: String, context: KeyContext) -> impl Into
                         data-field="metadata" aria-invalid=flash::invalid("metadata")>{raw_text(&flash::kept_value("metadata").unwrap_or_else(|| metadata.clone()))}</textarea>
                     <FieldError id="key-metadata-error" field="metadata" />
                 </div>
-                <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save tags, owner and metadata"</button>
+                <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Saving…")}>"Save tags, owner and metadata"</button>
                 </fieldset>
                 <FormAlert />
                 <FormNote testid="context-saved" note="Saved." />

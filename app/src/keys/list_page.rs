@@ -7,6 +7,8 @@
 use chrono::Utc;
 use leptos::either::Either;
 use leptos::prelude::*;
+
+use crate::hooks::{self, hook};
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
@@ -116,7 +118,7 @@ impl From<&KeyQuery> for FilterValues {
 
 /// Search and filters, submitted as the page's URL (`?q=&tag=&owner=&status=`), so a
 /// filtered view can be shared and survives a reload. A plain GET form; with wasm its
-/// blank fields stay out of the URL (`page_script`).
+/// blank fields stay out of the URL (`behaviours`).
 #[component]
 fn FilterBar(
     base: String,
@@ -171,7 +173,7 @@ fn FilterBar(
         given.q.is_some() || given.tag.is_some() || given.owner.is_some() || given.status.is_some();
     view! {
         <form method="get" action=base.clone() class="filter-bar" role="search" aria-label="Find keys"
-            data-testid="key-filters" data-clean-get="">
+            data-testid="key-filters" {..hook(hooks::CLEAN_GET, "")}>
             {search}
             {tag}
             {owner}
@@ -259,7 +261,7 @@ fn KeyList(list: KeyPage) -> impl IntoView {
                     <div class="empty-state" data-testid="keys-empty">
                         <h2>"No API keys yet"</h2>
                         <p class="muted">"Create the first key for a service that calls your API."</p>
-                        {create_button(&org_id, "Create your first key", "btn btn-secondary", None)}
+                        {create_button(&org_id, "Create your first key", "btn btn-secondary", Some("create-first-key"))}
                     </div>
                 }))
             } else {

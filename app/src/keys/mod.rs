@@ -13,7 +13,7 @@ pub mod allowlist;
 pub mod chart;
 pub mod confirm;
 pub mod context;
-mod dialogs;
+pub(crate) mod dialogs;
 #[cfg(feature = "ssr")]
 pub mod events;
 pub mod expiry;

@@ -1,15 +1,14 @@
 //! Creating a key on a page of its own (`/orgs/:org_id/settings/keys/new`): where
-//! "Create key" goes without script. The create dialog's fields (`dialogs::create_fields`)
-//! in a form the browser posts itself, with the script too: the answer is the keys list
-//! showing the secret once (`reveal`), or this page again with the refusal beside its
-//! field and what was typed.
+//! "Create key" goes without script, and where its refusals come back to (the keys
+//! page's dialog shows this page's part). The answer to an accepted form is the keys list
+//! showing the secret once (`reveal`).
 
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
-use super::dialogs::{CREATE_FORM, CreateCancel, create_fields};
+use super::dialogs::create_section;
 use super::{CreateApiKey, get_key_policy};
-use crate::components::{Loading, ServerForm};
+use crate::components::Loading;
 use crate::error::AppError;
 use crate::orgs::ui::{OrgContext, common_error, keys_denied, use_org_id};
 use crate::permissions::rpc::get_permissions;
@@ -36,18 +35,8 @@ pub fn NewKeyPage() -> impl IntoView {
                     Ok(view) => view.catalog.access(),
                     Err(e) => return common_error(e),
                 };
-                let keys_path = format!("/orgs/{}/settings/keys", me.id);
                 let kept = crate::flash::for_form(CreateApiKey::PATH);
-                view! {
-                    <section class="card form-page">
-                        <h1 id="create-key-title">"Create an API key"</h1>
-                        <ServerForm action=CreateApiKey::PATH id=CREATE_FORM native=true>
-                            <input type="hidden" name="org_id" value=me.id.clone() />
-                            {create_fields(policy, access, kept, CreateCancel::Page { keys_path })}
-                        </ServerForm>
-                    </section>
-                }
-                .into_any()
+                create_section(&me.id, policy, access, kept).into_any()
             })}
         </Suspense>
     }

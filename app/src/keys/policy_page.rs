@@ -4,6 +4,8 @@
 
 use leptos::prelude::*;
 
+use crate::hooks::{self, hook};
+
 use super::{IDLE_DAYS_RANGE, KeyPolicy, POLICY_MAX_DAYS, SetKeyPolicy, get_key_policy};
 use leptos::server_fn::ServerFn;
 
@@ -58,7 +60,7 @@ fn PolicyForm(org_id: String, policy: KeyPolicy) -> impl IntoView {
     let p = policy;
     let number = |days: Option<u32>| days.map(|d| d.to_string()).unwrap_or_default();
     view! {
-        <ServerForm action=SetKeyPolicy::PATH id="key-policy" reload=true note=true>
+        <ServerForm action=SetKeyPolicy::PATH id="key-policy">
             <input type="hidden" name="org_id" value=org_id />
             <Field label="Maximum lifetime of a new key, in days" name="max_days" kind="number"
                 inputmode="numeric" value=number(p.max_days)
@@ -75,7 +77,7 @@ fn PolicyForm(org_id: String, policy: KeyPolicy) -> impl IntoView {
                 hint=format!("{} to {}. Leave empty to never revoke idle keys.", IDLE_DAYS_RANGE.start(), IDLE_DAYS_RANGE.end()) />
             <FormAlert />
             <div class="form-actions">
-                <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save policy"</button>
+                <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Saving…")}>"Save policy"</button>
                 <FormNote inline=true testid="policy-saved" note="Saved." />
             </div>
         </ServerForm>

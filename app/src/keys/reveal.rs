@@ -1,13 +1,13 @@
-//! The one-time reveal of a key created or rolled by a form the browser posted itself
-//! (the create page, a roll's page): the keys list that answers that form shows the
-//! secret once, above the list (`flash::show_in_answer`). A reload asks to post the form
-//! again; the secret is never in a later page. With the script the dialogs show it in
-//! place instead (`dialogs::script`).
+//! The one-time reveal of a created or rolled key: the keys list that answers the form
+//! shows the secret once, above the list (`flash::show_in_answer`); the secret is never
+//! in a later page. With script it opens in the page dialog (`hooks::SHOW_MODAL`), and
+//! Done (or Escape) before Copy asks "Close anyway?" first (`hooks::ASK`).
 
 use leptos::prelude::*;
 
 use super::CreatedKey;
 use crate::components::CopyButton;
+use crate::hooks::{self, hook};
 
 /// A created or rolled key, as its form's answer shows it.
 #[derive(Clone)]
@@ -28,8 +28,9 @@ pub(crate) fn RevealedKey(keys_path: String) -> impl IntoView {
             format!("Your key “{}”", created.key.name)
         };
         view! {
-            <section class="card reveal" data-testid="reveal" aria-labelledby="reveal-title">
-                <h2 id="reveal-title">{title}</h2>
+            <section class="card reveal" data-testid="reveal" aria-labelledby="reveal-title"
+                {..hook(hooks::SHOW_MODAL, "")}>
+                <h2 id="reveal-title" tabindex="-1" autofocus>{title}</h2>
                 <div class="alert alert-warn" role="note">
                     "Copy this key now and store it somewhere safe. You will not be able to see it again."
                 </div>
@@ -40,9 +41,17 @@ pub(crate) fn RevealedKey(keys_path: String) -> impl IntoView {
                     <code class="secret" data-testid="secret">{created.secret}</code>
                     <CopyButton text=secret label="Copy API key" />
                 </div>
-                <div class="form-actions">
-                    <a class="btn btn-primary" href=keys_path
-                        data-unless-copied="You have not copied this key. Close anyway? It cannot be shown again.">"Done"</a>
+                <div class="dialog-actions">
+                    <a class="btn btn-primary" href=keys_path.clone() {..hook(hooks::UNLESS_COPIED, "")}>"Done"</a>
+                </div>
+                <div class="alert alert-warn close-anyway" role="alertdialog" aria-labelledby="close-anyway-text"
+                    data-testid="close-anyway" hidden {..hook(hooks::ASK, "")}>
+                    <p id="close-anyway-text"><strong>"You have not copied this key. Close anyway?"</strong>
+                        " It cannot be shown again."</p>
+                    <div class="dialog-actions">
+                        <button type="button" class="btn btn-secondary" {..hook(hooks::KEEP, "")}>"Keep it open"</button>
+                        <a class="btn btn-danger" href=keys_path>"Close anyway"</a>
+                    </div>
                 </div>
             </section>
         }

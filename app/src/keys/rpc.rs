@@ -232,37 +232,84 @@ pub async fn pause_api_key(
     key_id: String,
     // RFC 3339; none: until resumed (or `for_seconds`).
     until: Option<String>,
-    // Seconds from now, as the confirmation page offers it without script (at most a
-    // year); none or empty: until resumed.
+    // Seconds from now, as the confirmation page offers it (at most a year); none or
+    // empty: until resumed; `until`: until `until_local`.
     #[server(default)] for_seconds: Option<String>,
+    // A date and time (`2027-01-31T09:30`) in the browser's time zone, whose offset the
+    // page's script puts in `tz_offset` (JavaScript's `getTimezoneOffset` for that time,
+    // minutes); without script, UTC.
+    #[server(default)] until_local: Option<String>,
+    #[server(default)] tz_offset: Option<String>,
 ) -> Result<ApiKeyView, AppError> {
-    let until = match until.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-        Some(text) => Some(
-            DateTime::parse_from_rfc3339(text)
+    let filled = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let until = match (filled(&until), filled(&for_seconds)) {
+        (Some(text), _) => Some(
+            DateTime::parse_from_rfc3339(&text)
                 .map_err(|_| AppError::invalid("until", "Pick a date and time."))?
                 .with_timezone(&Utc),
         ),
-        None => match for_seconds
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            None => None,
-            Some(text) => {
-                let seconds = text
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|s| (60..=366 * 86_400).contains(s))
-                    .ok_or_else(|| {
-                        AppError::invalid("for_seconds", "Choose how long to pause the key.")
-                    })?;
-                Some(Utc::now() + chrono::Duration::seconds(seconds))
-            }
-        },
+        (None, None) => None,
+        (None, Some(choice)) if choice == "until" => {
+            Some(local_time(filled(&until_local), filled(&tz_offset))?)
+        }
+        (None, Some(text)) => {
+            let seconds = text
+                .parse::<i64>()
+                .ok()
+                .filter(|s| (60..=366 * 86_400).contains(s))
+                .ok_or_else(|| {
+                    AppError::invalid("for_seconds", "Choose how long to pause the key.")
+                })?;
+            Some(Utc::now() + chrono::Duration::seconds(seconds))
+        }
     };
     let key = change(&org_id, &key_id, service::KeyChange::Pause { until }).await?;
     back_to_keys(&org_id);
     Ok(key)
+}
+
+/// A pause's end picked as a local date and time, `offset` minutes behind UTC (as
+/// JavaScript's `getTimezoneOffset` says), in the future.
+#[cfg(feature = "ssr")]
+fn local_time(local: Option<String>, offset: Option<String>) -> Result<DateTime<Utc>, AppError> {
+    let pick = || AppError::invalid("until_local", "Pick a date and time to resume the key.");
+    let local = local.ok_or_else(pick)?;
+    let naive = chrono::NaiveDateTime::parse_from_str(&local, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(&local, "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| pick())?;
+    let offset = match offset {
+        None => 0,
+        Some(gap) if gap == "gap" => {
+            return Err(AppError::invalid(
+                "until_local",
+                "That time does not exist in your time zone.",
+            ));
+        }
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|m| (-16 * 60..=16 * 60).contains(m))
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "until_local",
+                    "Your browser's time zone was not understood.",
+                )
+            })?,
+    };
+    let at = naive.and_utc() + chrono::Duration::minutes(offset);
+    let now = Utc::now();
+    if at <= now {
+        return Err(AppError::invalid(
+            "until_local",
+            "Pick a time in the future.",
+        ));
+    }
+    Ok(at)
 }
 
 #[server(prefix = "/rpc", endpoint = "resume_api_key")]
@@ -408,4 +455,51 @@ pub async fn set_key_context(
 pub async fn get_api_key(org_id: String, key_id: String) -> Result<ApiKeyView, AppError> {
     let (state, manager) = service::authorize(&org_id).await?;
     Ok(service::get_key(&state.db, &manager, KeyId(&key_id)).await?)
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::local_time;
+
+    fn at(local: &str, offset: Option<&str>) -> Result<String, String> {
+        local_time(Some(local.to_owned()), offset.map(str::to_owned))
+            .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
+            .map_err(|e| e.field_message("until_local").unwrap_or_default())
+    }
+
+    #[test]
+    fn a_pause_end_is_read_in_the_browsers_time_zone() {
+        // New York in summer time (JavaScript's offset 240): 03:30 there is 07:30 UTC.
+        assert_eq!(
+            at("2030-03-10T03:30", Some("240")),
+            Ok("2030-03-10T07:30".into())
+        );
+        let next_month = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d");
+        let local = format!("{next_month}T03:30");
+        assert_eq!(at(&local, Some("240")), Ok(format!("{next_month}T07:30")));
+        // India (offset -330): 09:30 there is 04:00 UTC; no offset (no script) is UTC.
+        assert_eq!(
+            at(&format!("{next_month}T09:30"), Some("-330")),
+            Ok(format!("{next_month}T04:00"))
+        );
+        assert_eq!(at(&local, None), Ok(local.clone()));
+        // A time a clock change skips, the past, nonsense: refused, each with its reason.
+        assert_eq!(
+            at(&local, Some("gap")),
+            Err("That time does not exist in your time zone.".into())
+        );
+        assert_eq!(
+            at("2020-01-01T10:00", Some("0")),
+            Err("Pick a time in the future.".into())
+        );
+        assert_eq!(
+            at(&local, Some("99999")),
+            Err("Your browser's time zone was not understood.".into())
+        );
+        assert_eq!(
+            at("tomorrow", None),
+            Err("Pick a date and time to resume the key.".into())
+        );
+        assert!(local_time(None, None).is_err());
+    }
 }

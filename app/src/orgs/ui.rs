@@ -16,6 +16,7 @@ use crate::components::{
     AccessDeniedPage, CopyButton, ErrorPanel, Field, FormAlert, Loading, NotFoundPage, ServerForm,
 };
 use crate::error::AppError;
+use crate::hooks::{self, hook};
 
 /// The page for errors every org page treats alike: log in, 404, or a generic panel.
 pub fn common_error(error: AppError) -> AnyView {
@@ -90,7 +91,7 @@ fn CreateOrgForm() -> impl IntoView {
         <ServerForm action=CreateOrg::PATH id="create-org">
             <Field label="Organization name" name="name" />
             <FormAlert />
-            <button type="submit" class="btn btn-primary" data-sending="Creating…">
+            <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Creating…")}>
                 "Create organization"
             </button>
         </ServerForm>
@@ -171,21 +172,21 @@ pub fn OrgSettingsLayout() -> impl IntoView {
 /// Moves to the same settings page (`section`) of another organization: `orgs` are ids
 /// and names. A GET form: without the page's script its Switch button sends it to
 /// `SWITCH_PATH` (the server's redirect); with it, choosing an org is enough (and the
-/// button goes, `data-unscripted`).
+/// button goes, `hooks::UNSCRIPTED`).
 #[component]
 fn OrgSwitcher(current: String, orgs: Vec<(String, String)>, section: String) -> impl IntoView {
     view! {
         <form method="get" action=SWITCH_PATH class="switcher">
             <label for="org-switcher">"Organization"</label>
             <div class="switcher-row">
-                <select id="org-switcher" name="org" data-org-switch=section.clone() data-testid="org-switcher">
+                <select id="org-switcher" name="org" data-testid="org-switcher" {..hook(hooks::SUBMIT_ON_CHANGE, "")}>
                     {orgs.into_iter().map(|(id, name)| {
                         let selected = id == current;
                         view! { <option value=id selected=selected>{name}</option> }
                     }).collect_view()}
                 </select>
                 <input type="hidden" name="section" value=section />
-                <button type="submit" class="btn btn-small" data-unscripted="">"Switch"</button>
+                <button type="submit" class="btn btn-small" {..hook(hooks::UNSCRIPTED, "")}>"Switch"</button>
             </div>
         </form>
     }
@@ -260,11 +261,11 @@ pub fn GeneralPage() -> impl IntoView {
 #[component]
 fn RenameForm(org_id: String, name: String) -> impl IntoView {
     view! {
-        <ServerForm action=RenameOrg::PATH id="rename-org" reload=true>
+        <ServerForm action=RenameOrg::PATH id="rename-org">
             <input type="hidden" name="org_id" value=org_id />
             <Field label="Organization name" name="name" value=name />
             <FormAlert />
-            <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save"</button>
+            <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Saving…")}>"Save"</button>
         </ServerForm>
     }
 }
@@ -305,11 +306,11 @@ pub fn MembersPage() -> impl IntoView {
 #[component]
 fn AddMemberForm(org_id: String, granter: Role) -> impl IntoView {
     view! {
-        <ServerForm action=AddMember::PATH id="add-member" class="inline-form" reload=true>
+        <ServerForm action=AddMember::PATH id="add-member" class="inline-form">
             <input type="hidden" name="org_id" value=org_id />
             <Field label="Email" name="email" inputmode="email" autocomplete="off" />
             <RoleSelect name="role" id="add-role" granter=granter selected=Role::Member />
-            <button type="submit" class="btn btn-primary" data-sending="Adding…">"Add member"</button>
+            <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Adding…")}>"Add member"</button>
             <FormAlert />
         </ServerForm>
     }
@@ -365,7 +366,7 @@ fn MemberRow(m: MemberView, me: OrgSummary) -> impl IntoView {
                 {if editable {
                     Either::Left(view! {
                         <MemberRoleSelect org_id=me.id.clone() user_id=m.user_id.clone()
-                            display_name=m.display_name.clone() role=m.role granter=me.role is_me=m.is_you />
+                            display_name=m.display_name.clone() role=m.role granter=me.role />
                     })
                 } else {
                     Either::Right(view! { <span class="badge">{m.role.label()}</span> })
@@ -382,11 +383,10 @@ fn MemberRow(m: MemberView, me: OrgSummary) -> impl IntoView {
     }
 }
 
-/// A member's role, saved as soon as it is changed (by `page_script`, in place). The
-/// select stays enabled (disabling it would drop keyboard focus); the server serialises
-/// concurrent changes under the organization's lock. Without script it is a form of its
-/// own, whose Save button (`data-unscripted`) posts it; a refusal comes back in the
-/// row's error line.
+/// A member's role: a form of its own, whose Save button posts it; with script, a change
+/// submits it in place (`hooks::SUBMIT_ON_CHANGE`) and the button goes. The server
+/// serialises concurrent changes under the organization's lock; a refusal comes back in
+/// the row's error line.
 #[component]
 fn MemberRoleSelect(
     org_id: String,
@@ -394,7 +394,6 @@ fn MemberRoleSelect(
     display_name: String,
     role: Role,
     granter: Role,
-    is_me: bool,
 ) -> impl IntoView {
     let select_id = format!("role-{user_id}");
     // This row's refusal, when the page answers its form posted without script.
@@ -410,13 +409,12 @@ fn MemberRoleSelect(
             <input type="hidden" name="org_id" value=org_id.clone() />
             <input type="hidden" name="user_id" value=user_id.clone() />
             <label class="sr-only" for=select_id.clone()>{format!("Role of {display_name}")}</label>
-            <select id=select_id name="role" data-member-role=user_id data-org=org_id data-shown=role.as_str()
-                data-me=is_me.then_some("")>
+            <select id=select_id name="role" {..hook(hooks::SUBMIT_ON_CHANGE, "")}>
                 {Role::ALL.into_iter().filter(|r| granter.can_administer(*r)).map(|r| view! {
                     <option value=r.as_str() selected=r == role>{r.label()}</option>
                 }).collect_view()}
             </select>
-            <button type="submit" class="btn btn-secondary btn-small" data-unscripted="">"Save"</button>
+            <button type="submit" class="btn btn-secondary btn-small" {..hook(hooks::UNSCRIPTED, "")}>"Save"</button>
             <p class="field-error" role="alert" hidden=hidden>{refusal}</p>
         </form>
     }
@@ -489,7 +487,7 @@ pub fn RemoveMemberPage() -> impl IntoView {
                             <FormAlert />
                             <div class="dialog-actions">
                                 <a class="btn btn-link" href=members_path>"Cancel"</a>
-                                <button type="submit" class="btn btn-danger" data-sending="Removing…">"Remove member"</button>
+                                <button type="submit" class="btn btn-danger" {..hook(hooks::SENDING, "Removing…")}>"Remove member"</button>
                             </div>
                         </ServerForm>
                     </section>

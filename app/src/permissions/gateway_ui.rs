@@ -4,6 +4,8 @@
 
 use leptos::either::Either;
 use leptos::prelude::*;
+
+use crate::hooks::{self, hook};
 use leptos::server_fn::ServerFn;
 
 use super::Proposal;
@@ -53,7 +55,7 @@ pub fn UpstreamsCard(
             {list}
             {can_edit.then(|| view! {
                 <ServerForm action=SetUpstreams::PATH id="upstreams-form" testid="upstreams-form" class="after-table"
-                    reload=true focus="upstreams" note=true>
+                    focus="upstreams">
                     <input type="hidden" name="org_id" value=org_id />
                     <fieldset class="form-body">
                         <TextAreaField id="upstreams" label="Upstreams, one per line" name="upstreams" value=text
@@ -62,7 +64,7 @@ pub fn UpstreamsCard(
                         </TextAreaField>
                         <FormAlert />
                         <div class="form-actions">
-                            <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save upstreams"</button>
+                            <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Saving…")}>"Save upstreams"</button>
                             <FormNote inline=true note="Saved." />
                         </div>
                     </fieldset>
@@ -85,7 +87,7 @@ pub fn OpenApiImport(
     let body = match review {
         None => Either::Left(view! {
             <ServerForm action=ReviewOpenapi::PATH id="openapi-form" testid="openapi-form"
-                reload=true focus="openapi-review-title" note=true>
+                focus="openapi-review-title">
                 <input type="hidden" name="org_id" value=org_id />
                 <fieldset class="form-body">
                     <TextAreaField id="openapi-document" label="OpenAPI document (JSON)" name="document" rows=8
@@ -105,7 +107,7 @@ pub fn OpenApiImport(
                     </div>
                     <FormAlert />
                     <div class="form-actions">
-                        <button type="submit" class="btn btn-primary" data-sending="Reading…">"Review import"</button>
+                        <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Reading…")}>"Review import"</button>
                         <FormNote inline=true note="Read." />
                     </div>
                 </fieldset>
@@ -186,20 +188,20 @@ fn Review(
         })}
         <div class="form-actions">
             <ServerForm action=ApplyOpenapi::PATH id="openapi-apply-form" testid="openapi-apply-form"
-                class="inline-form" reload=true focus="rules" note=true>
+                class="inline-form" focus="rules">
                 <input type="hidden" name="org_id" value=org_id />
                 <fieldset class="form-body">
                     <FormAlert />
-                    <button type="submit" class="btn btn-primary" data-sending="Applying…">"Apply import"</button>
+                    <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Applying…")}>"Apply import"</button>
                     <FormNote inline=true note="Imported." />
                 </fieldset>
             </ServerForm>
             <ServerForm action=DiscardOpenapi::PATH id="openapi-discard-form" testid="openapi-discard-form"
-                class="inline-form" reload=true focus="openapi-document">
+                class="inline-form" focus="openapi-document">
                 <input type="hidden" name="org_id" value=discard_org_id />
                 <fieldset class="form-body">
                     <FormAlert />
-                    <button type="submit" class="btn btn-secondary" data-sending="Discarding…">"Discard"</button>
+                    <button type="submit" class="btn btn-secondary" {..hook(hooks::SENDING, "Discarding…")}>"Discard"</button>
                 </fieldset>
             </ServerForm>
         </div>

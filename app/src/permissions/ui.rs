@@ -6,6 +6,8 @@
 
 use leptos::either::Either;
 use leptos::prelude::*;
+
+use crate::hooks::{self, hook};
 use leptos::server_fn::ServerFn;
 
 use super::gateway_ui::{OpenApiImport, UpstreamsCard};
@@ -199,26 +201,26 @@ fn PermissionForms(org_id: String, names: Vec<String>) -> impl IntoView {
         <section class="card" aria-labelledby="add-permission-title">
             <h2 id="add-permission-title">"Add or describe a permission"</h2>
             <ServerForm action=PutPermission::PATH id="permission-form" testid="permission-form"
-                reload=true focus="field-name" note=true>
+                focus="field-name">
                 <input type="hidden" name="org_id" value=org_id.clone() />
                 <fieldset class="form-body">
                     <Field label="Name" name="name" autocomplete="off" hint="resource:action, e.g. invoices:read. An existing name gets the new description." />
                     <Field label="Description" name="description" autocomplete="off" hint="Optional, up to 200 characters." />
                     <FormAlert />
                     <div class="form-actions">
-                        <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save permission"</button>
+                        <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Saving…")}>"Save permission"</button>
                         <FormNote inline=true note="Saved." />
                     </div>
                 </fieldset>
             </ServerForm>
             {(!names.is_empty()).then(|| view! {
                 <ServerForm action=DeletePermission::PATH id="remove-permission-form"
-                    testid="remove-permission-form" class="inline-form remove-form" reload=true note=true>
+                    testid="remove-permission-form" class="inline-form remove-form">
                     <input type="hidden" name="org_id" value=remove_org_id.clone() />
                     <fieldset class="form-body">
                         <NameSelect id="remove-permission" label="Remove a permission" names=names />
                         <FormAlert />
-                        <button type="submit" class="btn btn-danger" data-sending="Removing…">"Remove"</button>
+                        <button type="submit" class="btn btn-danger" {..hook(hooks::SENDING, "Removing…")}>"Remove"</button>
                         <FormNote inline=true note="Removed." />
                     </fieldset>
                 </ServerForm>
@@ -232,7 +234,7 @@ fn RoleForms(org_id: String, names: Vec<String>) -> impl IntoView {
     let remove_org_id = org_id.clone();
     view! {
         <h3>"Add or change a role"</h3>
-        <ServerForm action=PutRole::PATH id="role-form" testid="role-form" reload=true note=true>
+        <ServerForm action=PutRole::PATH id="role-form" testid="role-form">
             <input type="hidden" name="org_id" value=org_id.clone() />
             <fieldset class="form-body">
                 <div class="field">
@@ -260,19 +262,19 @@ fn RoleForms(org_id: String, names: Vec<String>) -> impl IntoView {
                 </div>
                 <FormAlert />
                 <div class="form-actions">
-                    <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save role"</button>
+                    <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Saving…")}>"Save role"</button>
                     <FormNote inline=true note="Saved." />
                 </div>
             </fieldset>
         </ServerForm>
         {(!names.is_empty()).then(|| view! {
             <ServerForm action=DeleteRole::PATH id="remove-role-form" testid="remove-role-form"
-                class="inline-form remove-form" reload=true note=true>
+                class="inline-form remove-form">
                 <input type="hidden" name="org_id" value=remove_org_id.clone() />
                 <fieldset class="form-body">
                     <NameSelect id="remove-role" label="Remove a role" names=names />
                     <FormAlert />
-                    <button type="submit" class="btn btn-danger" data-sending="Removing…">"Remove"</button>
+                    <button type="submit" class="btn btn-danger" {..hook(hooks::SENDING, "Removing…")}>"Remove"</button>
                     <FormNote inline=true note="Removed." />
                 </fieldset>
             </ServerForm>
@@ -286,8 +288,8 @@ fn RulesForm(org_id: String, rules: Vec<RouteRule>, unmatched: Unmatched) -> imp
     let rows = (text.lines().count() + 2).clamp(4, 20);
     view! {
         <h3>"Change the rules"</h3>
-        <ServerForm action=SetRouteRules::PATH id="rules-form" testid="rules-form" reload=true
-            focus="rules" note=true>
+        <ServerForm action=SetRouteRules::PATH id="rules-form" testid="rules-form"
+            focus="rules">
             <input type="hidden" name="org_id" value=org_id />
             <fieldset class="form-body">
                 <TextAreaField id="rules" label="Rules, in order" name="rules" value=text rows=rows
@@ -305,7 +307,7 @@ fn RulesForm(org_id: String, rules: Vec<RouteRule>, unmatched: Unmatched) -> imp
                 </div>
                 <FormAlert />
                 <div class="form-actions">
-                    <button type="submit" class="btn btn-primary" data-sending="Saving…">"Save rules"</button>
+                    <button type="submit" class="btn btn-primary" {..hook(hooks::SENDING, "Saving…")}>"Save rules"</button>
                     <FormNote inline=true note="Saved." />
                 </div>
             </fieldset>

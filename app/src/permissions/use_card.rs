@@ -5,6 +5,8 @@
 
 use leptos::either::Either;
 use leptos::prelude::*;
+
+use crate::hooks::{self, hook};
 use leptos::server_fn::ServerFn;
 
 use super::rpc::RestrictKeyPermissions;
@@ -83,13 +85,13 @@ pub fn PermissionUseCard(org_id: String, key_id: String, used: PermissionUse) ->
                         "Roles are replaced by the permissions the key used from them."
                     </p>
                     <ServerForm action=RestrictKeyPermissions::PATH id="restrict-form" testid="restrict-form"
-                        reload=true focus="key-permissions-title" note=true>
+                        focus="key-permissions-title">
                         <input type="hidden" name="org_id" value=org_id />
                         <input type="hidden" name="key_id" value=key_id />
                         <input type="hidden" name="removes" value=removes />
                         <input type="hidden" name="removes_roles" value=removes_roles />
                         <fieldset class="form-body">
-                            <button type="submit" class="btn btn-danger" data-sending="Restricting…">"Restrict permissions"</button>
+                            <button type="submit" class="btn btn-danger" {..hook(hooks::SENDING, "Restricting…")}>"Restrict permissions"</button>
                         </fieldset>
                         <FormAlert />
                         <FormNote testid="restrict-saved" note="Restricted." />

@@ -4,10 +4,9 @@
 //! The page is rendered on the server, and its forms are plain forms: without script the
 //! browser posts them, a refusal comes back beside its field (`crate::flash`), and an
 //! added endpoint's secret is shown once on the page that answers the form
-//! ([`NewEndpointSecret`]). One small island ([`WebhooksIsland`]) sends the same forms
-//! in place: after a change it loads the page again in the background and puts the
-//! server's endpoint list and deliveries in place of the old ones
-//! (`crate::dom::refresh_parts`), so the bundle carries no view code for them.
+//! ([`NewEndpointSecret`]). With script the same forms are sent in place, and the
+//! deliveries refresh themselves while one is due (`hooks::REFRESH_IN`); no code of this
+//! page runs in the browser.
 
 use chrono::{DateTime, Utc};
 use leptos::either::Either;
@@ -23,6 +22,7 @@ use crate::choices::Choices;
 use crate::components::{CopyButton, Loading};
 use crate::error::AppError;
 use crate::flash;
+use crate::hooks::{self, hook};
 use crate::keys::relative;
 use crate::orgs::ui::{OrgContext, common_error, role_denied, use_org_id};
 
@@ -44,10 +44,9 @@ pub fn WebhooksPage() -> impl IntoView {
                         let deliveries = deliveries.await.unwrap_or_default();
                         view! {
                             <Endpoints org_id=me.id.clone() endpoints=list />
-                            <NewEndpointSecret />
+                            <NewEndpointSecret org_id=me.id.clone() />
                             <AddEndpoint org_id=me.id.clone() />
                             <Deliveries org_id=me.id.clone() deliveries=deliveries />
-                            <WebhooksIsland org_id=me.id.clone() />
                         }.into_any()
                     }
                     Err(AppError::Forbidden) => role_denied(&me, "manage webhooks: owners and admins can"),
@@ -111,27 +110,6 @@ fn Endpoints(org_id: String, endpoints: Vec<EndpointView>) -> impl IntoView {
                 }}
             </div>
         </section>
-        // The new endpoint's secret, put before the form only while it is shown.
-        <template id="webhook-secret-template">
-            <section class="card reveal" data-testid="webhook-secret" id="webhook-secret" aria-labelledby="webhook-secret-title">
-                <h2 id="webhook-secret-title" tabindex="-1">"Endpoint added: copy its signing secret"</h2>
-                <p>"Deliveries to " <code id="webhook-secret-url"></code>
-                    " are signed with this secret. Keygate shows it only now."</p>
-                <div class="secret-row">
-                    <code class="secret" id="webhook-secret-value"></code>
-                    <button type="button" id="webhook-secret-copy" class="btn btn-secondary btn-copy"
-                        aria-label="Copy signing secret">"Copy"</button>
-                    <span class="copy-status" id="webhook-secret-status" role="status" aria-live="polite"></span>
-                </div>
-                <p class="alert alert-warn" role="alert" id="webhook-secret-ask" hidden>
-                    "You have not copied this secret. Close anyway?"
-                </p>
-                <div class="form-actions">
-                    <button type="button" class="btn btn-primary" id="webhook-secret-done">"Done"</button>
-                    <button type="button" class="btn btn-secondary" id="webhook-secret-back" hidden>"Back"</button>
-                </div>
-            </section>
-        </template>
     }
 }
 
@@ -161,7 +139,7 @@ fn endpoint_row(org_id: &str, endpoint: EndpointView) -> impl IntoView + use<> {
                     <form method="post" action=SendTestWebhook::PATH>
                         {form_fields(org_id)}
                         <input type="hidden" name="endpoint_id" value=endpoint.id.clone() />
-                        <button type="submit" class="btn btn-secondary btn-small" data-hook="test"
+                        <button type="submit" class="btn btn-secondary btn-small" {..hook(hooks::SENDING, "Sending…")}
                             aria-label=format!("Send a test event to {url}")>"Send test event"</button>
                     </form>
                 })}
@@ -172,7 +150,7 @@ fn endpoint_row(org_id: &str, endpoint: EndpointView) -> impl IntoView + use<> {
                         {form_fields(org_id)}
                         <input type="hidden" name="endpoint_id" value=endpoint.id.clone() />
                         <span class="small">"Delete this endpoint? Undelivered events to it are dropped."</span>
-                        <button type="submit" class="btn btn-danger btn-small" data-hook="delete">"Delete endpoint"</button>
+                        <button type="submit" class="btn btn-danger btn-small" {..hook(hooks::SENDING, "Deleting…")}>"Delete endpoint"</button>
                     </form>
                 </details>
             </div>
@@ -180,25 +158,40 @@ fn endpoint_row(org_id: &str, endpoint: EndpointView) -> impl IntoView + use<> {
     }
 }
 
-/// A new endpoint's signing secret, on the page that answers the add form posted
-/// without script: shown once, never again (the script shows it in place otherwise).
+/// A new endpoint's signing secret, on the page that answers the add form: shown once,
+/// never again. Done before Copy asks first, with script (`hooks::ASK`).
 #[component]
-fn NewEndpointSecret() -> impl IntoView {
+fn NewEndpointSecret(org_id: String) -> impl IntoView {
     flash::in_answer::<CreatedEndpoint>().map(|created| {
         let secret = created.secret.clone();
+        let back = page_path(&org_id);
         view! {
             <section class="card reveal" data-testid="webhook-secret" aria-labelledby="new-secret-title">
-                <h2 id="new-secret-title">"Endpoint added: copy its signing secret"</h2>
+                <h2 id=NEW_SECRET_TITLE tabindex="-1" autofocus>"Endpoint added: copy its signing secret"</h2>
                 <p>"Deliveries to " <code>{created.endpoint.url.clone()}</code>
                     " are signed with this secret. Keygate shows it only now."</p>
                 <div class="secret-row">
                     <code class="secret" data-testid="webhook-secret-value">{created.secret}</code>
                     <CopyButton text=secret label="Copy signing secret" />
                 </div>
+                <div class="form-actions">
+                    <a class="btn btn-primary" href=back.clone() {..hook(hooks::UNLESS_COPIED, "")}>"Done"</a>
+                </div>
+                <div class="alert alert-warn close-anyway" role="alertdialog" aria-labelledby="secret-ask-text"
+                    data-testid="secret-ask" hidden {..hook(hooks::ASK, "")}>
+                    <p id="secret-ask-text"><strong>"You have not copied this secret. Close anyway?"</strong></p>
+                    <div class="dialog-actions">
+                        <button type="button" class="btn btn-secondary" {..hook(hooks::KEEP, "")}>"Keep it open"</button>
+                        <a class="btn btn-danger" href=back>"Close anyway"</a>
+                    </div>
+                </div>
             </section>
         }
     })
 }
+
+/// The new secret's heading, where focus goes once the add form is accepted.
+const NEW_SECRET_TITLE: &str = "new-secret-title";
 
 #[component]
 fn AddEndpoint(org_id: String) -> impl IntoView {
@@ -227,7 +220,8 @@ fn AddEndpoint(org_id: String) -> impl IntoView {
     view! {
         <section class="card" id="add-endpoint">
             <h2>"Add an endpoint"</h2>
-            <form id="add-endpoint-form" method="post" action=CreateWebhook::PATH novalidate>
+            <form id="add-endpoint-form" method="post" action=CreateWebhook::PATH novalidate
+                {..hook(hooks::FOCUS_AFTER, NEW_SECRET_TITLE)}>
                 {form_fields(&org_id)}
                 <fieldset class="form-body" id="add-endpoint-fields">
                     <div class="field">
@@ -257,9 +251,9 @@ fn AddEndpoint(org_id: String) -> impl IntoView {
                         }).collect_view()}
                         <p class="field-error" id="webhook-events-error" data-for="events" aria-live="polite">{error("events")}</p>
                     </fieldset>
-                    <div class="alert alert-error" id="add-endpoint-alert" role="alert" data-form-alert="" hidden=alert.is_none()>{alert.clone()}</div>
+                    <div class="alert alert-error" id="add-endpoint-alert" role="alert" {..hook(hooks::FORM_ALERT, "")} hidden=alert.is_none()>{alert.clone()}</div>
                     <div class="form-actions">
-                        <button type="submit" class="btn btn-primary" id="add-endpoint-submit">"Add endpoint"</button>
+                        <button type="submit" class="btn btn-primary" id="add-endpoint-submit" {..hook(hooks::SENDING, "Adding…")}>"Add endpoint"</button>
                     </div>
                 </fieldset>
             </form>
@@ -296,7 +290,7 @@ fn when_text(d: &DeliveryView, now: DateTime<Utc>) -> String {
 }
 
 /// Whether a delivery is due within a minute: the page then reads the deliveries again
-/// in two seconds, so a test event's outcome shows up without a reload.
+/// in two seconds (with script), so a test event's outcome shows up without a reload.
 fn due_soon(deliveries: &[DeliveryView], now: DateTime<Utc>) -> bool {
     deliveries.iter().any(|d| {
         d.status == DeliveryStatus::Pending
@@ -310,13 +304,14 @@ fn Deliveries(org_id: String, deliveries: Vec<DeliveryView>) -> impl IntoView {
     let now = Utc::now();
     let soon = due_soon(&deliveries, now);
     view! {
-        <section class="card" data-testid="deliveries" id="webhook-deliveries" data-due-soon=soon.to_string()>
+        <section class="card" data-testid="deliveries" id="webhook-deliveries"
+            {..hook(hooks::REFRESH_IN, soon.then_some("2"))}>
             <div class="card-header">
                 <div>
                     <h2>"Recent deliveries"</h2>
                     <p class="muted">"The last 25 events sent to this organization's endpoints."</p>
                 </div>
-                <a class="btn btn-secondary btn-small" href=page_path(&org_id) data-hook="refresh">"Refresh"</a>
+                <a class="btn btn-secondary btn-small" href=page_path(&org_id)>"Refresh"</a>
             </div>
             {if deliveries.is_empty() {
                 Either::Left(view! { <p class="muted" data-testid="deliveries-empty">"Nothing sent yet."</p> })
@@ -375,284 +370,5 @@ fn Deliveries(org_id: String, deliveries: Vec<DeliveryView>) -> impl IntoView {
                 })
             }}
         </section>
-    }
-}
-
-/// Runs the page's buttons and form. Renders nothing.
-#[island]
-fn WebhooksIsland(org_id: String) -> impl IntoView {
-    #[cfg(feature = "hydrate")]
-    dom::attach(org_id);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = org_id;
-}
-
-#[cfg(feature = "hydrate")]
-mod dom {
-    //! The page's behaviour, on the server's markup.
-
-    use std::cell::Cell;
-    use std::rc::Rc;
-
-    use leptos::prelude::{document, set_timeout};
-    use leptos::task::spawn_local;
-    use wasm_bindgen::JsCast;
-    use web_sys::{Element, HtmlFormElement};
-
-    use super::event_box;
-    use crate::dom::{
-        by_id, call, checked, closest, copy_and_say, fresh_from_template, listen, listen_id,
-        refresh_parts, set_busy, set_hidden, set_text, show_form_error, value,
-    };
-    use crate::error::AppError;
-    use crate::navigation::focus_by_id;
-    use crate::webhooks::{CreateWebhook, DeleteWebhook, EVENT_TYPES, SendTestWebhook};
-    use leptos::server_fn::ServerFn;
-
-    /// What the page reads of a new endpoint: its URL and its secret.
-    #[derive(serde::Deserialize)]
-    struct Created {
-        endpoint: Url,
-        secret: String,
-    }
-
-    #[derive(serde::Deserialize)]
-    struct Url {
-        url: String,
-    }
-
-    /// The parts of the page that [`refresh`] replaces.
-    const PARTS: [&str; 2] = ["webhook-endpoints", "webhook-deliveries"];
-
-    struct Page {
-        org_id: String,
-        /// A request is under way.
-        busy: Cell<bool>,
-        /// The shown secret was copied.
-        copied: Cell<bool>,
-        /// A refresh is planned (polling for a delivery due soon).
-        polling: Cell<bool>,
-    }
-
-    type Shared = Rc<Page>;
-
-    pub(super) fn attach(org_id: String) {
-        let page: Shared = Rc::new(Page {
-            org_id,
-            busy: Cell::new(false),
-            copied: Cell::new(false),
-            polling: Cell::new(false),
-        });
-        {
-            let page = page.clone();
-            listen(&document(), "click", move |ev| {
-                if let Some(button) = closest(&ev, "[data-hook]") {
-                    // A form's submit button or the Refresh link: sent in place.
-                    ev.prevent_default();
-                    hook_button(&page, &button);
-                } else if closest(&ev, "#webhook-secret-copy").is_some() {
-                    copy_secret(&page);
-                } else if closest(&ev, "#webhook-secret-done").is_some() {
-                    secret_done(&page);
-                } else if closest(&ev, "#webhook-secret-back").is_some() {
-                    asking(false);
-                }
-            });
-        }
-        {
-            let page = page.clone();
-            listen_id("add-endpoint-form", "submit", move |ev| {
-                ev.prevent_default();
-                add(&page);
-            });
-        }
-        poll_if_due(&page);
-    }
-
-    /// Reads the endpoints and deliveries again from the server.
-    fn refresh(page: &Shared) {
-        let page = page.clone();
-        spawn_local(async move {
-            refresh_parts(&PARTS).await;
-            poll_if_due(&page);
-        });
-    }
-
-    /// While a delivery is due within a minute, reads the deliveries again in 2 s.
-    fn poll_if_due(page: &Shared) {
-        let due = by_id("webhook-deliveries")
-            .and_then(|d| d.get_attribute("data-due-soon"))
-            .is_some_and(|due| due == "true");
-        if due && !page.polling.replace(true) {
-            let page = page.clone();
-            set_timeout(
-                move || {
-                    page.polling.set(false);
-                    refresh(&page);
-                },
-                std::time::Duration::from_secs(2),
-            );
-        }
-    }
-
-    fn notice(text: &str) {
-        set_text("webhook-notice", text);
-        set_hidden("webhook-row-error", true);
-    }
-
-    fn row_error(e: &AppError) {
-        set_text("webhook-row-error", &e.to_string());
-        set_hidden("webhook-row-error", false);
-    }
-
-    fn hook_button(page: &Shared, button: &Element) {
-        let hook = button.get_attribute("data-hook").unwrap_or_default();
-        if hook == "refresh" {
-            return refresh(page);
-        }
-        let Some(row) = button.closest("[data-endpoint]").ok().flatten() else {
-            return;
-        };
-        let id = row.get_attribute("data-endpoint").unwrap_or_default();
-        let url = row.get_attribute("data-url").unwrap_or_default();
-        match hook.as_str() {
-            "test" | "delete" if !page.busy.get() => {
-                page.busy.set(true);
-                let _ = button.set_attribute("disabled", "");
-                let (page, button) = (page.clone(), button.clone());
-                spawn_local(async move {
-                    let args = [
-                        ("org_id", page.org_id.as_str()),
-                        ("endpoint_id", id.as_str()),
-                    ];
-                    let result = if hook == "test" {
-                        call(SendTestWebhook::PATH, &args).await.map(|answer| {
-                            let event_id =
-                                serde_json::from_str::<String>(&answer).unwrap_or_default();
-                            format!("Test event {event_id} queued. Its delivery appears below.")
-                        })
-                    } else {
-                        call(DeleteWebhook::PATH, &args)
-                            .await
-                            .map(|_| format!("Deleted the endpoint {url}."))
-                    };
-                    page.busy.set(false);
-                    let _ = button.remove_attribute("disabled");
-                    match result {
-                        Ok(done) => {
-                            notice(&done);
-                            if hook == "delete" {
-                                // The row goes: focus the page's heading, not nowhere.
-                                focus_by_id("webhooks-title");
-                            }
-                            refresh(&page);
-                        }
-                        Err(e) => row_error(&e),
-                    }
-                });
-            }
-            _ => {}
-        }
-    }
-
-    /// Shows an error under its field (marking and focusing it), or above the button.
-    fn add_errors(error: Option<&AppError>) {
-        if let Some(form) = by_id("add-endpoint-form") {
-            show_form_error(&form, error);
-        }
-    }
-
-    fn add(page: &Shared) {
-        if page.busy.get() {
-            return;
-        }
-        let url = value("webhook-url");
-        let events = EVENT_TYPES
-            .iter()
-            .map(|(name, _)| *name)
-            .filter(|name| checked(&event_box(name)))
-            .collect::<Vec<_>>()
-            .join(",");
-        page.busy.set(true);
-        set_busy("add-endpoint-submit", true, "Adding…");
-        let page = page.clone();
-        spawn_local(async move {
-            let args = [
-                ("org_id", page.org_id.as_str()),
-                ("url", &url),
-                ("events", &events),
-            ];
-            let result = call(CreateWebhook::PATH, &args).await.and_then(|answer| {
-                serde_json::from_str::<Created>(&answer).map_err(|_| AppError::Internal)
-            });
-            page.busy.set(false);
-            set_busy("add-endpoint-submit", false, "Add endpoint");
-            match result {
-                Ok(created) => {
-                    add_errors(None);
-                    if let Some(form) = by_id("add-endpoint-form")
-                        .and_then(|f| f.dyn_into::<HtmlFormElement>().ok())
-                    {
-                        form.reset();
-                    }
-                    show_secret(&page, created);
-                    refresh(&page);
-                }
-                Err(e) => add_errors(Some(&e)),
-            }
-        });
-    }
-
-    /// The new endpoint's signing secret, once, before the form; focus moves to it.
-    fn show_secret(page: &Page, created: Created) {
-        let (Some(form_card), Some(content)) = (
-            by_id("add-endpoint"),
-            fresh_from_template("webhook-secret-template", "webhook-secret"),
-        ) else {
-            return;
-        };
-        let _ = form_card.before_with_node_1(&content);
-        set_text("webhook-secret-url", &created.endpoint.url);
-        set_text("webhook-secret-value", &created.secret);
-        page.copied.set(false);
-        focus_by_id("webhook-secret-title");
-    }
-
-    fn copy_secret(page: &Shared) {
-        let (Some(secret), Some(button)) =
-            (by_id("webhook-secret-value"), by_id("webhook-secret-copy"))
-        else {
-            return;
-        };
-        let secret = secret.text_content().unwrap_or_default();
-        let page = page.clone();
-        spawn_local(async move {
-            if copy_and_say(&secret, button, by_id("webhook-secret-status")).await {
-                page.copied.set(true);
-            }
-        });
-    }
-
-    /// "You have not copied this secret. Close anyway?", or back to Done.
-    fn asking(ask: bool) {
-        set_hidden("webhook-secret-ask", !ask);
-        set_hidden("webhook-secret-back", !ask);
-        set_text(
-            "webhook-secret-done",
-            if ask { "Close anyway" } else { "Done" },
-        );
-    }
-
-    /// Done: closes the secret once copied, otherwise asks first; Close anyway closes.
-    fn secret_done(page: &Page) {
-        let asked = by_id("webhook-secret-ask").is_some_and(|a| !a.has_attribute("hidden"));
-        if page.copied.get() || asked {
-            if let Some(secret) = by_id("webhook-secret") {
-                secret.remove();
-            }
-            focus_by_id("webhook-url");
-        } else {
-            asking(true);
-        }
     }
 }

@@ -1,30 +1,33 @@
-//! The keys page's dialogs: create (with the one-time reveal of a created or rolled key)
-//! and confirm (roll, end overlap, pause, shorten, revoke), and the row buttons that open
-//! them. Their markup is rendered on the server, once per page; one small island,
-//! [`KeyDialogs`], opens, checks and sends them in the browser by working on that markup
-//! (module `script`). The bundle so carries no view code for them (issue 12 §2): the two
-//! dialogs as Leptos views were an eighth of the wasm.
-//!
-//! Without wasm, "Create key" is a link to the create page (`new_page`) and each row
-//! button opens its action's page (`action_page`); the keys page that answers a create or
-//! roll posted from there shows the secret once (`reveal`).
+//! The keys page's create dialog and the row buttons that open a key action's
+//! confirmation. All of it is the server's markup: without script "Create key" goes to the
+//! create page (`new_page`) and a row's button to its action's page (`action_page`); with
+//! it (`behaviours`) the create page's form opens in a dialog already on the page, and an
+//! action's page's form in the page dialog. The keys page that answers a create or roll
+//! shows the secret once (`reveal`).
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
+use leptos::server_fn::ServerFn;
+
 use crate::calendar;
+use crate::components::ServerForm;
 use crate::flash::Flash;
+use crate::hooks::{self, hook};
 use crate::keys::confirm::KeyAction;
 use crate::permissions::ResourceAccess;
 use crate::permissions::access_fields::AccessFields;
 
-/// The create form's id, in its markup and in the script that runs it.
+/// The create form's id (its selects' ids start with it).
 pub(crate) const CREATE_FORM: &str = "create-key-form";
+
+/// The keys page's create dialog, which "Create key" opens with script.
+const CREATE_DIALOG: &str = "create-key-dialog";
 
 use super::scopes::{DEFAULT_SCOPES, Scope};
 use super::{
-    ApiKeyView, DEFAULT_EXPIRY, EXPIRY_CHOICES, KeyPolicy, KeyStatus, OVERLAP_CHOICES, RatePeriod,
-    format_date, relative, resolve_expiry_at,
+    ApiKeyView, CreateApiKey, DEFAULT_EXPIRY, EXPIRY_CHOICES, KeyPolicy, KeyStatus,
+    OVERLAP_CHOICES, RatePeriod, ResumeApiKey, format_date, relative, resolve_expiry_at,
 };
 use crate::choices::Choices;
 
@@ -44,7 +47,8 @@ fn default_expiry(policy: KeyPolicy) -> &'static str {
 }
 
 /// The line under the expiry: when a key made at `now` (Unix seconds) with this choice
-/// would expire. The server renders it first; the dialog, without chrono, as it changes.
+/// would expire. The server renders it first; the browser, without chrono, as it changes
+/// ([`preview_expiry`]).
 fn expiry_preview(expiry: &str, custom_date: &str, now: i64) -> String {
     match resolve_expiry_at(expiry, custom_date, now) {
         Ok(Some(at)) => format!(
@@ -59,6 +63,34 @@ fn expiry_preview(expiry: &str, custom_date: &str, now: i64) -> String {
     }
 }
 
+/// The create form's expiry line (`line`, marked `hooks::EXPIRY_PREVIEW`) for what
+/// `form` now says.
+#[cfg(feature = "hydrate")]
+pub(crate) fn preview_expiry(form: &web_sys::Element, line: &web_sys::Element) {
+    use wasm_bindgen::JsCast;
+    let value = |selector: &str| {
+        form.query_selector(selector)
+            .ok()
+            .flatten()
+            .and_then(|e| {
+                e.dyn_into::<web_sys::HtmlInputElement>()
+                    .map(|i| i.value())
+                    .or_else(|e| {
+                        e.dyn_into::<web_sys::HtmlSelectElement>()
+                            .map(|s| s.value())
+                    })
+                    .ok()
+            })
+            .unwrap_or_default()
+    };
+    let text = expiry_preview(
+        &value("[name=expiry]"),
+        &value("[name=custom_date]"),
+        calendar::now(),
+    );
+    line.set_text_content(Some(&text));
+}
+
 /// A row's actions. The cell carries what the confirm dialog says about its key.
 pub(crate) fn key_actions(
     org_id: &str,
@@ -69,9 +101,9 @@ pub(crate) fn key_actions(
     let live = key.status.is_live();
     let paused = key.status == KeyStatus::Paused;
     let name = key.name.clone();
-    let shorten = shortening(key, policy, now);
-    // Without script each button opens its action's page (a GET form, the action in its
-    // query); with it, the dialog below (the script takes the click).
+    let shorten = shortening(key, policy, now).is_some();
+    // Each button but Resume opens its action's page (a GET form, the action in its
+    // query); with script, that page's form in a dialog.
     let button = move |action: KeyAction, label: &'static str, aria: String, danger: bool| {
         let class = if danger {
             "btn btn-danger-outline btn-small"
@@ -79,22 +111,31 @@ pub(crate) fn key_actions(
             "btn btn-secondary btn-small"
         };
         view! {
-            <button type="submit" name="action" value=action.as_str()
-                class=class data-action=action.as_str() aria-label=aria>{label}</button>
+            <button type="submit" name="action" value=action.as_str() class=class aria-label=aria>{label}</button>
         }
     };
     view! {
-        <td class="actions" data-key=key.id.clone() data-name=name.clone() data-hint=key.hint.clone()
-            data-rolling-hint=key.rolling.as_ref().map(|r| r.hint.clone())
-            data-shorten=shorten.clone()>
-            <form method="get" action=action_page_path(org_id, &key.id) class="row-actions">
-                {live.then(|| button(KeyAction::Roll, "Roll", format!("Roll key {name}"), false))}
-                {key.rolling.is_some().then(|| button(KeyAction::EndOverlap, "End overlap now", format!("End overlap now for key {name}"), false))}
-                {(live && !paused).then(|| button(KeyAction::Pause, "Pause", format!("Pause key {name}"), false))}
-                {paused.then(|| button(KeyAction::Resume, "Resume", format!("Resume key {name}"), false))}
-                {shorten.is_some().then(|| button(KeyAction::Shorten, "Shorten to policy", format!("Shorten key {name} to policy"), false))}
-                {(key.status != KeyStatus::Revoked).then(|| button(KeyAction::Revoke, "Revoke", format!("Revoke key {name}"), true))}
-            </form>
+        <td class="actions">
+            <div class="row-actions">
+                // Resuming asks nothing: posted from the row.
+                {paused.then(|| view! {
+                    <form method="post" action=ResumeApiKey::PATH>
+                        {crate::auth::csrf::current().map(|token| view! {
+                            <input type="hidden" name=crate::auth::csrf::FIELD value=token />
+                        })}
+                        <input type="hidden" name="org_id" value=org_id.to_owned() />
+                        <input type="hidden" name="key_id" value=key.id.clone() />
+                        {button(KeyAction::Resume, "Resume", format!("Resume key {name}"), false)}
+                    </form>
+                })}
+                <form method="get" action=action_page_path(org_id, &key.id) {..hook(hooks::DIALOG, "")}>
+                    {live.then(|| button(KeyAction::Roll, "Roll", format!("Roll key {name}"), false))}
+                    {key.rolling.is_some().then(|| button(KeyAction::EndOverlap, "End overlap now", format!("End overlap now for key {name}"), false))}
+                    {(live && !paused).then(|| button(KeyAction::Pause, "Pause", format!("Pause key {name}"), false))}
+                    {shorten.then(|| button(KeyAction::Shorten, "Shorten to policy", format!("Shorten key {name} to policy"), false))}
+                    {(key.status != KeyStatus::Revoked).then(|| button(KeyAction::Revoke, "Revoke", format!("Revoke key {name}"), true))}
+                </form>
+            </div>
         </td>
     }
 }
@@ -126,15 +167,15 @@ pub(crate) fn shortening(
         })
 }
 
-/// A link to the create page ("Create key", "Create your first key"), where a form is
-/// posted without script; with it, the click opens the create dialog in place.
+/// A link to the create page ("Create key", "Create your first key"); with script, the
+/// click opens the page's create dialog ([`KeyDialogs`]) instead.
 pub(crate) fn create_button(
     org_id: &str,
     label: &'static str,
     class: &'static str,
     id: Option<&'static str>,
 ) -> impl IntoView + use<> {
-    view! { <a href=new_key_path(org_id) id=id class=class data-open-create="">{label}</a> }
+    view! { <a href=new_key_path(org_id) id=id class={class} {..hook(hooks::DIALOG, CREATE_DIALOG)}>{label}</a> }
 }
 
 /// The create page (`/orgs/:org_id/settings/keys/new`).
@@ -142,14 +183,33 @@ pub(crate) fn new_key_path(org_id: &str) -> String {
     format!("/orgs/{org_id}/settings/keys/new")
 }
 
-/// The create form's fields, alert and buttons: in the create dialog (run by the script,
-/// `kept` empty), and on the create page a form posted without script goes to, where
-/// `kept` is the refusal of that form, shown beside its field with what was typed.
-pub(crate) fn create_fields(
+/// The create page's part, also the keys page's create dialog: its heading and form.
+/// `kept`: the form's refusal, shown beside its field with what was typed.
+pub(crate) fn create_section(
+    org_id: &str,
     policy: KeyPolicy,
     access: Vec<ResourceAccess>,
     kept: Option<Flash>,
-    cancel: CreateCancel,
+) -> impl IntoView + use<> {
+    let org_id = org_id.to_owned();
+    let keys_path = format!("/orgs/{org_id}/settings/keys");
+    view! {
+        <section class="card form-page" {..hook(hooks::DIALOG_PART, "")}>
+            <h1 id="create-key-title">"Create an API key"</h1>
+            <ServerForm action=CreateApiKey::PATH id=CREATE_FORM>
+                <input type="hidden" name="org_id" value=org_id />
+                {create_fields(policy, access, kept, keys_path)}
+            </ServerForm>
+        </section>
+    }
+}
+
+/// The create form's fields, alert and buttons.
+fn create_fields(
+    policy: KeyPolicy,
+    access: Vec<ResourceAccess>,
+    kept: Option<Flash>,
+    keys_path: String,
 ) -> impl IntoView {
     let now = Utc::now().timestamp();
     let value = |name: &str| kept.as_ref().and_then(|f| f.value(name)).map(str::to_owned);
@@ -247,15 +307,15 @@ pub(crate) fn create_fields(
             })}
             <p class="field-error" id="key-expiry-error" data-for="expiry" aria-live="polite">{error("expiry")}</p>
         </div>
-        // Shown with the script when "Custom date" is chosen; always without it (the
-        // browser cannot show it on a change), and then only read for "Custom date".
-        <div class="field" id="key-date-field" hidden=expiry != "custom" && matches!(cancel, CreateCancel::Dialog)>
-            <label for="key-date">"Expiry date" {matches!(cancel, CreateCancel::Page { .. }).then_some(" (for “Custom date”)")}</label>
+        // Shown while "Custom date" is chosen (style/main.scss, `:has`), script or not.
+        <div class="field" id="key-date-field">
+            <label for="key-date">"Expiry date"</label>
             <input id="key-date" name="custom_date" type="date" data-field="custom_date" autofocus=error("custom_date").is_some()
                 aria-invalid=invalid("custom_date") aria-describedby="key-date-error" value=custom_date.clone() />
             <p class="field-error" id="key-date-error" data-for="custom_date" aria-live="polite">{error("custom_date")}</p>
         </div>
-        <p class="expiry-preview" id="key-expiry-preview" data-testid="expiry-preview">
+        <p class="expiry-preview" id="key-expiry-preview" data-testid="expiry-preview"
+            {..hook(hooks::EXPIRY_PREVIEW, "")}>
             {expiry_preview(&expiry, &custom_date, now)}
         </p>
         <fieldset class="field scopes" aria-describedby="key-scopes-error">
@@ -302,26 +362,18 @@ pub(crate) fn create_fields(
         // One per row: "Other permissions (optional)" wraps beside another field.
         {text_field("new-key-permissions", "permissions", "Other permissions", "invoices:* admin")}
         {text_field("new-key-roles", "roles", "Roles", "billing-readonly")}
-        <div class="alert alert-error" id="create-key-alert" role="alert" data-form-alert="" hidden=alert.is_none()>{alert.clone()}</div>
+        <div class="alert alert-error" id="create-key-alert" role="alert" {..hook(hooks::FORM_ALERT, "")} hidden=alert.is_none()>{alert.clone()}</div>
         <div class="dialog-actions">
-            {match cancel {
-                CreateCancel::Dialog => view! {
-                    <button type="button" class="btn btn-link" id="create-key-cancel">"Cancel"</button>
-                }.into_any(),
-                CreateCancel::Page { keys_path } => view! {
-                    <a class="btn btn-link" href=keys_path>"Cancel"</a>
-                }.into_any(),
-            }}
-            <button type="submit" class="btn btn-primary" id="create-key-submit" data-sending="Creating…">"Create key"</button>
+            <a class="btn btn-link" href=keys_path>"Cancel"</a>
+            <button type="submit" class="btn btn-primary" id="create-key-submit" {..hook(hooks::SENDING, "Creating…")}>"Create key"</button>
         </div>
     }
 }
 
-/// When the old secret of a rolled key stops working: in the confirm dialog (`hidden`
-/// until it confirms a roll) and on a roll's own page.
-pub(crate) fn overlap_choices(hidden: bool) -> impl IntoView {
+/// When the old secret of a rolled key stops working: on a roll's page.
+pub(crate) fn overlap_choices() -> impl IntoView {
     view! {
-        <fieldset class="field choices" id="overlap-choices" data-testid="overlap-choices" hidden=hidden>
+        <fieldset class="field choices" id="overlap-choices" data-testid="overlap-choices">
             <legend>"When should the old secret stop working?"</legend>
             {OVERLAP_CHOICES.iter().map(|(seconds, label)| {
                 let id = format!("overlap-{seconds}");
@@ -339,13 +391,8 @@ pub(crate) fn overlap_choices(hidden: bool) -> impl IntoView {
     }
 }
 
-/// Where the create form's Cancel goes: it closes the dialog, or leaves the page.
-pub(crate) enum CreateCancel {
-    Dialog,
-    Page { keys_path: String },
-}
-
-/// Both dialogs, closed, and the island that runs them. Once per keys page.
+/// The keys page's create dialog, closed: the create page's part, opened by "Create key"
+/// with script. Once per keys page.
 #[component]
 pub(crate) fn KeyDialogs(
     org_id: String,
@@ -353,80 +400,10 @@ pub(crate) fn KeyDialogs(
     /// The catalog's resources, offered as None / Read / Write.
     access: Vec<ResourceAccess>,
 ) -> impl IntoView {
-    let access_ids: Vec<String> = access.iter().map(|a| a.select_id(CREATE_FORM)).collect();
     view! {
-        <dialog id="create-key-dialog" class="dialog" aria-labelledby="create-key-title">
-            <form id=CREATE_FORM method="dialog" novalidate>
-                <h2 id="create-key-title">"Create an API key"</h2>
-                {create_fields(policy, access, None, CreateCancel::Dialog)}
-            </form>
+        <dialog id=CREATE_DIALOG class="dialog" aria-labelledby="create-key-title"
+            {..hook(hooks::DIALOG_SOURCE, new_key_path(&org_id))}>
+            {create_section(&org_id, policy, access, None)}
         </dialog>
-        // The one-time reveal, put into the create dialog only while a key is shown.
-        <template id="key-reveal-template">
-            <div class="reveal" data-testid="reveal" id="key-reveal">
-                <h2 id="reveal-title"></h2>
-                <div class="alert alert-warn" role="note">
-                    "Copy this key now and store it somewhere safe. You will not be able to see it again."
-                </div>
-                <div class="copy-row">
-                    <code class="secret" data-testid="secret" id="revealed-secret"></code>
-                    <button type="button" id="copy-secret" class="btn btn-secondary btn-copy" aria-label="Copy API key">"Copy"</button>
-                    <span class="copy-status" id="copy-secret-status" role="status" aria-live="polite"></span>
-                </div>
-                <div class="dialog-actions" id="reveal-done">
-                    <button type="button" class="btn btn-primary" id="reveal-done-button">"Done"</button>
-                </div>
-                <div class="alert alert-warn close-anyway" role="alertdialog" aria-labelledby="close-anyway-text"
-                    data-testid="close-anyway" id="close-anyway" hidden>
-                    <p id="close-anyway-text"><strong>"You have not copied this key. Close anyway?"</strong>
-                        " It cannot be shown again."</p>
-                    <div class="dialog-actions">
-                        <button type="button" id="keep-key-open" class="btn btn-secondary">"Keep it open"</button>
-                        <button type="button" id="close-anyway-button" class="btn btn-danger">"Close anyway"</button>
-                    </div>
-                </div>
-            </div>
-        </template>
-        <dialog id="confirm-dialog" class="dialog" aria-labelledby="confirm-title" aria-describedby="confirm-body">
-            <h2 id="confirm-title"></h2>
-            <p id="confirm-body"></p>
-            {overlap_choices(true)}
-            <div class="alert alert-warn" role="note" id="ends-older-overlap" data-testid="ends-older-overlap" hidden></div>
-            <div id="pause-fields" hidden>
-                <div class="field">
-                    <label for="pause-for">"Pause"</label>
-                    <select id="pause-for">
-                        <option value="resume" selected=true>"Until I resume it"</option>
-                        <option value="3600">"For 1 hour"</option>
-                        <option value="86400">"For 24 hours"</option>
-                        <option value="604800">"For 7 days"</option>
-                        <option value="until">"Until a date and time…"</option>
-                    </select>
-                </div>
-                <div class="field" id="pause-until-field" hidden>
-                    <label for="pause-until">"Resume at (your local time)"</label>
-                    <input id="pause-until" type="datetime-local" aria-describedby="pause-error" />
-                </div>
-                <p class="field-error" id="pause-error" aria-live="polite"></p>
-            </div>
-            <div class="alert alert-error" id="confirm-alert" role="alert" hidden></div>
-            <div class="dialog-actions">
-                <button type="button" class="btn btn-link" id="confirm-cancel" autofocus>"Cancel"</button>
-                <button type="button" class="btn btn-primary" id="confirm-go"></button>
-            </div>
-        </dialog>
-        <KeyDialogsIsland org_id=org_id policy=policy access_ids=access_ids />
     }
 }
-
-/// Runs the dialogs above and the buttons that open them. Renders nothing.
-#[island]
-fn KeyDialogsIsland(org_id: String, policy: KeyPolicy, access_ids: Vec<String>) -> impl IntoView {
-    #[cfg(feature = "hydrate")]
-    script::attach(org_id, policy, access_ids);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (org_id, policy, access_ids);
-}
-
-#[cfg(feature = "hydrate")]
-mod script;
