@@ -3,21 +3,16 @@
 // 1280, 1024 and 390 px:
 // BASE=http://127.0.0.1:3000 OUT=/tmp/shots node end2end/shots-dialogs.mjs
 import { chromium } from "@playwright/test";
+import { copyAndClose, signUp } from "./shots-common.mjs";
 const base = process.env.BASE, out = process.env.OUT;
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox"] });
-const password = "correct horse battery staple";
 const stamp = Date.now();
 
 for (const width of [1280, 1024, 390]) {
   const context = await browser.newContext({ viewport: { width, height: 800 }, permissions: ["clipboard-read", "clipboard-write"] });
   const page = await context.newPage();
   const shot = (name) => page.screenshot({ path: `${out}/${name}-${width}.png` });
-  await page.goto(`${base}/signup`);
-  await page.getByLabel("Email").fill(`shots-${stamp}-${width}@example.com`);
-  await page.getByLabel("Display name").fill("Dee </textarea><h1>Dialogs");
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.waitForURL(/\/orgs$/);
+  await signUp(page, base, `shots-${stamp}-${width}@example.com`, "Dee </textarea><h1>Dialogs");
   await page.getByLabel("Organization name").fill("Dialog Corp");
   await page.getByRole("button", { name: "Create organization" }).click();
   await page.waitForURL(/\/settings$/);
@@ -41,9 +36,7 @@ for (const width of [1280, 1024, 390]) {
   await dialog.getByRole("link", { name: "Done" }).click();
   await dialog.getByTestId("close-anyway").waitFor();
   await shot("dialog-reveal-ask");
-  await dialog.getByRole("button", { name: "Copy API key" }).click();
-  await dialog.getByRole("link", { name: "Done" }).click();
-  await page.getByRole("dialog").waitFor({ state: "hidden" });
+  await copyAndClose(page);
   await shot("keys-after-create");
   const row = page.getByTestId("key-row").first();
   await row.getByRole("button", { name: /^Pause key/ }).click();
@@ -57,10 +50,7 @@ for (const width of [1280, 1024, 390]) {
   await dialog.getByRole("radio", { name: "In 24 hours" }).check();
   await shot("dialog-roll");
   await dialog.getByRole("button", { name: "Roll key" }).click();
-  await dialog.getByTestId("secret").waitFor();
-  await dialog.getByRole("button", { name: "Copy API key" }).click();
-  await dialog.getByRole("link", { name: "Done" }).click();
-  await page.getByRole("dialog").waitFor({ state: "hidden" });
+  await copyAndClose(page);
   await shot("keys-after-roll");
   await page.goto(`${base}${orgPath}/webhooks`);
   await page.waitForSelector("body[data-hydrated=true]");

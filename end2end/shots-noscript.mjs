@@ -2,19 +2,12 @@
 // and 390 px, with JavaScript off and on:
 // BASE=http://127.0.0.1:3000 OUT=/tmp/shots node end2end/shots-noscript.mjs
 import { chromium } from "@playwright/test";
+import { password, signUp as signUpAt } from "./shots-common.mjs";
 const base = process.env.BASE, out = process.env.OUT;
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox"] });
-const password = "correct horse battery staple";
 const stamp = Date.now();
 
-async function signUp(page, email, name) {
-  await page.goto(`${base}/signup`);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Display name").fill(name);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.waitForURL(/\/orgs$/);
-}
+const signUp = (page, email, name) => signUpAt(page, base, email, name);
 
 // One owner with an org and a member who has a key, made with script on.
 const setup = await browser.newContext();
